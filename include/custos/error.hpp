@@ -1,0 +1,92 @@
+// Error and Result<T>: how every fallible custos function reports failure.
+//
+// An Error is a value: a stable reason (an append-only enum whose string id,
+// e.g. "IoUringUnavailable", never changes meaning), the errno where a system
+// call failed, the thing it is about (a name, a path, a syscall: copied into a
+// fixed buffer, truncated if long), and a one-sentence resolution an operator
+// can act on. It owns no heap memory, so returning one never allocates.
+//
+// Public API types (Error, Reason, Result) keep the names DESIGN.md gives them;
+// everything internal follows STYLE.md's snake_case.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <custos/expected.hpp>
+
+namespace custos {
+
+// Append-only: a value, once released, keeps its number and its meaning.
+enum class Reason : std::uint16_t {
+    unknown = 0,
+    out_of_memory = 1,
+    capacity_exceeded = 2,
+    invalid_argument = 3,
+    backend_unknown = 4,
+    io_uring_unavailable = 5,
+    io_uring_opcode_missing = 6,
+    epoll_unavailable = 7,
+    timerfd_unavailable = 8,
+    eventfd_unavailable = 9,
+    clock_unavailable = 10,
+};
+
+// Number of Reason values; the tables in error.cpp are checked against it.
+inline constexpr std::size_t reason_count = 11;
+
+class Error {
+public:
+    static constexpr std::size_t subject_capacity = 63;
+
+    constexpr Error() = default;
+    // `subject` names what the error is about; longer text is truncated.
+    Error(Reason reason, int sys_errno, std::string_view subject = {}) noexcept;
+
+    Reason reason() const noexcept { return reason_; }
+    // errno of the failing system call, or 0 when none was involved.
+    int sys_errno() const noexcept { return errno_; }
+    std::string_view subject() const noexcept { return {subject_, subject_len_}; }
+    // Stable machine-readable id, e.g. "IoUringUnavailable".
+    std::string_view id() const noexcept;
+    // What an operator can do about it; one sentence, never empty.
+    std::string_view resolution() const noexcept;
+
+    // Replaces the reason's default resolution with a more specific static
+    // string (it is not copied: pass a literal).
+    Error& with_resolution(const char* text) noexcept {
+        resolution_ = text;
+        return *this;
+    }
+
+    // Writes "Id: subject: strerror (errno N). resolution" into buf, always
+    // NUL-terminated when len > 0, truncated to fit. Returns the length the
+    // full text needs (like snprintf), so a caller can detect truncation.
+    std::size_t format(char* buf, std::size_t len) const noexcept;
+
+private:
+    Reason reason_ = Reason::unknown;
+    std::uint8_t subject_len_ = 0;
+    int errno_ = 0;
+    const char* resolution_ = nullptr;
+    char subject_[subject_capacity + 1] = {};
+};
+
+template <class T>
+using Result = tl::expected<T, Error>;
+
+// `return fail(Reason::x, errno, "name");` from a function returning Result<T>.
+inline tl::unexpected<Error> fail(Reason reason, int sys_errno = 0,
+                                  std::string_view subject = {}) noexcept {
+    return tl::unexpected<Error>(Error(reason, sys_errno, subject));
+}
+
+inline tl::unexpected<Error> fail(const Error& e) noexcept {
+    return tl::unexpected<Error>(e);
+}
+
+// The stable string id of a reason ("IoUringUnavailable").
+std::string_view reason_id(Reason r) noexcept;
+
+} // namespace custos
