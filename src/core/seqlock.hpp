@@ -1,0 +1,93 @@
+// A value published by one writer (the reactor thread) and read by any
+// thread without locks: the status snapshot.
+//
+// The payload is stored as relaxed 32-bit atomic words, so concurrent access
+// is never a data race (plain memcpy under a seqlock is one); T must be
+// trivially copyable and hold no pointers into reactor state. A reader that
+// overlaps a write sees an odd or changed sequence and retries; it never
+// returns a torn value. Barrier placement follows Linux's seqcount and H.-J.
+// Boehm's "Can seqlocks get along with programming language memory models?".
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "core/lockfree.hpp"
+
+namespace custos {
+
+template <class T>
+class seqlock {
+    static_assert(std::is_trivially_copyable_v<T>, "the snapshot is copied word by word");
+    static constexpr std::size_t words = (sizeof(T) + 3) / 4;
+
+public:
+    seqlock() noexcept { store(T{}); }
+    seqlock(const seqlock&) = delete;
+    seqlock& operator=(const seqlock&) = delete;
+
+    // Writer only (one thread).
+    void store(const T& value) noexcept {
+        std::uint32_t buf[words] = {};
+        std::memcpy(buf, &value, sizeof(T));
+        // Relaxed: only the writer modifies seq_.
+        std::uint32_t s = seq_.load(std::memory_order_relaxed);
+        // Odd: a write is in progress.
+        seq_.store(s + 1, std::memory_order_relaxed);
+        // Release fence pairs with the reader's acquire fence in try_load():
+        // a reader that sees any word below also sees the odd sequence.
+        std::atomic_thread_fence(std::memory_order_release);
+        for (std::size_t i = 0; i < words; ++i) {
+            data_[i].store(buf[i], std::memory_order_relaxed);
+        }
+        // Release pairs with the reader's acquire load of seq_: a reader that
+        // sees the new even sequence sees every word written above.
+        seq_.store(s + 2, std::memory_order_release);
+    }
+
+    // Any thread. False when a write overlapped; `out` is then unspecified.
+    [[nodiscard]] bool try_load(T& out) const noexcept {
+        // Acquire pairs with the writer's final release store.
+        std::uint32_t s1 = seq_.load(std::memory_order_acquire);
+        if ((s1 & 1) != 0) {
+            return false;
+        }
+        std::uint32_t buf[words];
+        for (std::size_t i = 0; i < words; ++i) {
+            buf[i] = data_[i].load(std::memory_order_relaxed);
+        }
+        // Acquire fence pairs with the writer's release fence: if any word
+        // read above came from a newer write, the load below sees its odd
+        // (or later) sequence.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        std::uint32_t s2 = seq_.load(std::memory_order_relaxed);
+        if (s1 != s2) {
+            return false;
+        }
+        std::memcpy(&out, buf, sizeof(T));
+        return true;
+    }
+
+    // Any thread; retries until a consistent copy is read. The writer
+    // publishes rarely and briefly, so this does not spin for long.
+    T load() const noexcept {
+        T out;
+        while (!try_load(out)) {
+        }
+        return out;
+    }
+
+    // Number of completed stores (for readers that want to notice change).
+    std::uint32_t version() const noexcept {
+        // Acquire pairs with the writer's final release store.
+        return seq_.load(std::memory_order_acquire) / 2;
+    }
+
+private:
+    alignas(cache_line) std::atomic<std::uint32_t> seq_{0};
+    std::atomic<std::uint32_t> data_[words];
+};
+
+} // namespace custos
