@@ -1,0 +1,14 @@
+// A counting replacement for the whole malloc family and global operator
+// new/delete (tests/counting_alloc.cpp): linking it into a test binary makes
+// every allocation by custos, liburing, libstdc++ or libc visible, on
+// dynamically and statically (ARM) linked builds alike. Memory comes from a
+// fixed arena and is never reused. Not for sanitizer builds, which replace
+// malloc themselves.
+#pragma once
+
+#include <cstdint>
+
+namespace custos_test {
+// Allocations (malloc, calloc, realloc, aligned variants, operator new) so far.
+std::uint64_t allocation_count() noexcept;
+} // namespace custos_test
