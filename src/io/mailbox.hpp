@@ -7,6 +7,10 @@
 // system call. The reactor reads the eventfd with an ordinary op, drains up
 // to N messages per wake-up into the handler, and rings itself again if more
 // are left, so a flood of posts cannot starve its other work.
+//
+// Lifetime: the mailbox's read op is in flight in its reactor from attach()
+// on. Destroy the mailbox only once that reactor no longer runs (the reactor
+// itself may be destroyed before or after it); there is no detach.
 #pragma once
 
 #include <sys/eventfd.h>

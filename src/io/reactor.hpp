@@ -216,7 +216,8 @@ public:
     // least one event if `block` (and nothing is already pending), run the
     // callbacks of completed ops.
     void run_once(bool block = true) noexcept;
-    // Loops until stop().
+    // Loops until stop() is called from a callback or a mailbox handler. A
+    // stop() issued before run() is forgotten: run() always starts looping.
     void run() noexcept;
     // Reactor thread only; from other threads post to a mailbox that calls it.
     void stop() noexcept { stop_ = true; }
