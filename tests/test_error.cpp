@@ -64,25 +64,25 @@ TEST_CASE("Error built without a subject has an empty subject (no memcpy from a 
     CHECK(e.subject().size() == 0);
 }
 
-TEST_CASE("a subject of exactly 63 characters is kept whole") {
+TEST_CASE("a subject of exactly 127 characters is kept whole") {
     std::string s(Error::subject_capacity, 'a');
     Error e(Reason::invalid_argument, 0, s);
-    CHECK(e.subject().size() == 63);
+    CHECK(e.subject().size() == 127);
     CHECK(e.subject() == s);
 }
 
-TEST_CASE("a subject longer than 63 characters is truncated to its first 63") {
+TEST_CASE("a subject longer than 127 characters is truncated to its first 127") {
     std::string s;
     for (int i = 0; i < 200; ++i) {
         s.push_back(static_cast<char>('a' + i % 26));
     }
     Error e(Reason::invalid_argument, 0, s);
     REQUIRE(e.subject().size() == Error::subject_capacity);
-    CHECK(e.subject() == std::string_view(s).substr(0, 63));
+    CHECK(e.subject() == std::string_view(s).substr(0, 127));
     // The truncated subject is what format() prints.
     std::string f = formatted(e);
-    CHECK(f.find(s.substr(0, 63)) != std::string::npos);
-    CHECK(f.find(s.substr(0, 64)) == std::string::npos);
+    CHECK(f.find(s.substr(0, 127)) != std::string::npos);
+    CHECK(f.find(s.substr(0, 128)) == std::string::npos);
 }
 
 TEST_CASE("the subject is copied, not referenced") {

@@ -7,14 +7,19 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -552,6 +557,83 @@ TEST_CASE("another thread wakes the reactor through a mailbox; nothing lost, FIF
     for (std::uint32_t p = 0; p < producers; ++p) {
         CHECK(s.next[p] == per_producer);
     }
+}
+
+namespace {
+// Spawns /bin/sh -c SCRIPT and returns a pidfd for it (-1 when the kernel
+// has no pidfd_open).
+int spawn_sh(const char* script, pid_t* pid_out) {
+    char arg0[] = "sh", arg1[] = "-c";
+    char* argv[] = {arg0, arg1, const_cast<char*>(script), nullptr};
+    pid_t pid = 0;
+    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
+    *pid_out = pid;
+    return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+} // namespace
+
+TEST_CASE("waitid reaps an exited child and reports its status, its signal, once each") {
+    fixture f;
+    std::string how = f.r.native_waitid() ? "IORING_OP_WAITID" : "pidfd poll + waitid";
+    MESSAGE("waitid here is " << how);
+    pid_t pid_exit = 0, pid_kill = 0;
+    int fd_exit = spawn_sh("exit 7", &pid_exit);
+    int fd_kill = spawn_sh("kill -SEGV $$", &pid_kill);
+    if (fd_exit < 0 || fd_kill < 0) {
+        waitpid(pid_exit, nullptr, 0);
+        waitpid(pid_kill, nullptr, 0);
+        MESSAGE("pidfd_open unavailable here (errno " << errno << "): waitid untestable");
+        return;
+    }
+    siginfo_t a{}, b{};
+    int ra = 1, rb = 1;
+    op oa([](op& o, std::int32_t r) { *static_cast<int*>(o.user) = r; }, &ra);
+    op ob([](op& o, std::int32_t r) { *static_cast<int*>(o.user) = r; }, &rb);
+    f.r.waitid(oa, fd_exit, &a);
+    f.r.waitid(ob, fd_kill, &b);
+    REQUIRE(f.run_until([&] { return ra != 1 && rb != 1; }));
+    CHECK(ra == 0);
+    CHECK(a.si_pid == pid_exit);
+    CHECK(a.si_code == CLD_EXITED);
+    CHECK(a.si_status == 7);
+    CHECK(rb == 0);
+    CHECK(b.si_pid == pid_kill);
+    CHECK((b.si_code == CLD_KILLED || b.si_code == CLD_DUMPED));
+    CHECK(b.si_status == SIGSEGV);
+    // Reaped: nothing is left to wait for.
+    int rc = waitpid(pid_exit, nullptr, WNOHANG);
+    int err = errno;
+    CHECK(rc == -1);
+    CHECK(err == ECHILD);
+    CHECK(waitpid(pid_kill, nullptr, WNOHANG) == -1);
+    ::close(fd_exit);
+    ::close(fd_kill);
+}
+
+TEST_CASE("waitid of a child that keeps running can be cancelled; it reaps nothing") {
+    fixture f;
+    pid_t pid = 0;
+    int fd = spawn_sh("sleep 30", &pid);
+    if (fd < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        MESSAGE("pidfd_open unavailable here: waitid untestable");
+        return;
+    }
+    siginfo_t info{};
+    int res = 1;
+    op o([](op& op_, std::int32_t r) { *static_cast<int*>(op_.user) = r; }, &res);
+    f.r.waitid(o, fd, &info);
+    f.r.run_once(false);
+    CHECK(f.r.cancel(o));
+    REQUIRE(f.run_until([&] { return res != 1; }));
+    CHECK(res == -ECANCELED);
+    // Still ours to reap.
+    REQUIRE(kill(pid, SIGKILL) == 0);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status));
+    ::close(fd);
 }
 
 int main(int argc, char** argv) {

@@ -31,14 +31,58 @@ enum class Reason : std::uint16_t {
     timerfd_unavailable = 8,
     eventfd_unavailable = 9,
     clock_unavailable = 10,
+    // Supervision table (init).
+    name_invalid = 11,
+    name_duplicate = 12,
+    dependency_unknown = 13,
+    dependency_cycle = 14,
+    executable_missing = 15,
+    user_unknown = 16,
+    group_unknown = 17,
+    // Config files (custosd).
+    config_unreadable = 18,
+    config_syntax = 19,
+    config_unknown_key = 20,
+    config_bad_value = 21,
+    // Processes.
+    spawn_failed = 22,
+    exec_failed = 23,
+    process_exited = 24,
+    process_killed = 25,
+    ready_timeout = 26,
+    watchdog_timeout = 27,
+    watchdog_triggered = 28,
+    max_restarts_exhausted = 29,
+    restart_intensity_exceeded = 30,
+    dependency_failed = 31,
+    stop_timeout = 32,
+    service_unknown = 33,
+    notify_socket_unavailable = 34,
+    signalfd_unavailable = 35,
+    // Transitions in normal operation (not errors; they still have ids).
+    operator_start = 36,
+    operator_stop = 37,
+    operator_restart = 38,
+    runtime_start = 39,
+    runtime_stop = 40,
+    dependencies_ready = 41,
+    start_delay_elapsed = 42,
+    spawned = 43,
+    ready_started = 44,
+    ready_notified = 45,
+    ready_fd = 46,
+    backoff_elapsed = 47,
+    exited_cleanly = 48,
+    stopped_by_request = 49,
+    waiting_for_dependencies = 50,
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 11;
+inline constexpr std::size_t reason_count = 51;
 
 class Error {
 public:
-    static constexpr std::size_t subject_capacity = 63;
+    static constexpr std::size_t subject_capacity = 127;
 
     constexpr Error() = default;
     // `subject` names what the error is about; longer text is truncated.

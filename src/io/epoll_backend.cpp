@@ -114,6 +114,7 @@ void epoll_backend::start(op& o) noexcept {
     case op_kind::poll:
         wait_on(o, static_cast<std::uint32_t>(o.flags_));
         return;
+    case op_kind::waitid: // the reactor turns waitid into a poll on epoll
     case op_kind::none:
         break;
     }
@@ -264,6 +265,7 @@ bool epoll_backend::perform(op& o, std::uint32_t revents) noexcept {
         return true;
     }
     case op_kind::close:
+    case op_kind::waitid:
     case op_kind::none:
         finish(o, -EINVAL);
         return true;

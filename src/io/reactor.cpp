@@ -1,5 +1,7 @@
 #include "io/reactor.hpp"
 
+#include <poll.h>
+
 #include "core/assert.hpp"
 #include "io/epoll_backend.hpp"
 #ifdef CUSTOS_HAVE_URING
@@ -86,6 +88,7 @@ Result<void> reactor::init(const reactor_config& cfg) noexcept {
         if (r) {
             backend_ = uring_;
             kind_ = backend_kind::uring;
+            native_waitid_ = uring_->native_waitid();
             std::snprintf(reason_, sizeof reason_, "io_uring (%s): %s",
                           choice == backend_choice::uring ? forced_by : "preferred", detail);
         } else {
@@ -227,6 +230,18 @@ void reactor::close(op& o, int fd) noexcept {
     submit(o, op_kind::close, fd, no_deadline);
 }
 
+void reactor::waitid(op& o, int pidfd, siginfo_t* info, mono_time deadline) noexcept {
+    o.buf_ = info;
+    if (native_waitid_) {
+        o.reap_on_poll_ = false;
+        submit(o, op_kind::waitid, pidfd, deadline);
+        return;
+    }
+    o.reap_on_poll_ = true;
+    o.flags_ = POLLIN;
+    submit(o, op_kind::poll, pidfd, deadline);
+}
+
 bool reactor::cancel(op& o) noexcept {
     switch (o.state_) {
     case op::state::idle:
@@ -245,6 +260,22 @@ void reactor::complete(op& o, std::int32_t result) noexcept {
                   o.state_ == op::state::waiting);
     if (o.deadline_timer_.pending()) {
         wheel_.cancel(o.deadline_timer_);
+    }
+    if (o.reap_on_poll_) {
+        o.reap_on_poll_ = false;
+        if (result >= 0) {
+            // The pidfd polled readable: the child has exited; reap it now.
+            auto* info = static_cast<siginfo_t*>(o.buf_);
+            *info = siginfo_t{};
+            ++stats_.syscalls;
+            result = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(o.fd_), info,
+                              WEXITED | WNOHANG) == 0
+                         ? 0
+                         : -errno;
+            if (result == 0 && info->si_pid == 0) {
+                result = -EAGAIN; // cannot happen after POLLIN; never report a non-exit
+            }
+        }
     }
     o.result_ = result;
     o.state_ = op::state::ready;

@@ -37,6 +37,7 @@
 
 #include <linux/time_types.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cstdint>
 
@@ -69,7 +70,18 @@ struct timer : timer_node {
 // No deadline.
 inline constexpr mono_time no_deadline{};
 
-enum class op_kind : std::uint8_t { none, read, write, poll, connect, accept, send, recv, close };
+enum class op_kind : std::uint8_t {
+    none,
+    read,
+    write,
+    poll,
+    connect,
+    accept,
+    send,
+    recv,
+    close,
+    waitid,
+};
 
 struct op;
 using op_callback = void (*)(op& o, std::int32_t result);
@@ -109,8 +121,9 @@ private:
     // Progress.
     state state_ = state::idle;
     bool cancel_requested_ = false;
-    bool internal_ = false; // the reactor's own (timerfd, mailboxes): not capacity-limited
-    bool counted_ = false;  // holds one of max_ops
+    bool internal_ = false;     // the reactor's own (timerfd, mailboxes): not capacity-limited
+    bool reap_on_poll_ = false; // waitid emulated: a pidfd poll, then waitid(WNOHANG)
+    bool counted_ = false;      // holds one of max_ops
     std::uint8_t uring_tag_ = 0;
     std::int32_t result_ = 0;
     std::uint32_t wait_events_ = 0; // epoll: readiness this op waits for
@@ -200,6 +213,14 @@ public:
     void recv(op& o, int fd, void* buf, std::uint32_t len, int flags = 0,
               mono_time deadline = no_deadline) noexcept;
     void close(op& o, int fd) noexcept;
+    // Waits for the child behind `pidfd` to exit and reaps it, filling
+    // `info` (si_pid, si_code CLD_EXITED/KILLED/DUMPED, si_status). Result 0
+    // once reaped; -ECHILD when it is not our child or was reaped elsewhere.
+    // io_uring: IORING_OP_WAITID where the kernel has it (6.7+), else (and
+    // on epoll) a poll for the pidfd's POLLIN, then waitid(P_PIDFD, WNOHANG).
+    void waitid(op& o, int pidfd, siginfo_t* info, mono_time deadline = no_deadline) noexcept;
+    // Whether waitid() is one io_uring operation here (else poll + waitid).
+    bool native_waitid() const noexcept { return native_waitid_; }
     // Asks for `o` to finish early; its callback then gets -ECANCELED, or its
     // real result if it completed first. False when `o` is not in flight
     // (idle, or its completion is already queued).
@@ -253,6 +274,7 @@ private:
     std::uint32_t in_flight_ = 0;
     reactor_stats stats_;
     bool stop_ = false;
+    bool native_waitid_ = false;
 
     int timerfd_ = -1;
     std::uint64_t timerfd_armed_tick_ = timer_wheel::never;

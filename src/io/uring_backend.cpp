@@ -75,6 +75,7 @@ bool retries_on_eagain(op_kind k) noexcept {
     case op_kind::poll:
     case op_kind::connect:
     case op_kind::close:
+    case op_kind::waitid:
         return false;
     }
     return false;
@@ -143,6 +144,7 @@ Result<void> uring_backend::init(const reactor_config& cfg, char* detail,
             }
         }
     }
+    native_waitid_ = io_uring_opcode_supported(probe, opcode_waitid) != 0;
     io_uring_free_probe(probe);
     if (used_len != 0) {
         return fail(Reason::io_uring_opcode_missing, 0, missing);
@@ -209,6 +211,14 @@ bool uring_backend::issue(op& o, tag t) noexcept {
             break;
         case op_kind::close:
             io_uring_prep_close(s, o.fd_);
+            break;
+        case op_kind::waitid:
+            // liburing 2.3 predates IORING_OP_WAITID: prepared by hand the way
+            // liburing 2.5's io_uring_prep_waitid() does (PLATFORM.md 6.6).
+            io_uring_prep_rw(opcode_waitid, s, o.fd_, nullptr, P_PIDFD, 0);
+            s->rw_flags = 0; // waitid_flags
+            s->file_index = WEXITED;
+            s->addr2 = static_cast<__u64>(reinterpret_cast<std::uintptr_t>(o.buf_));
             break;
         case op_kind::none:
             io_uring_prep_nop(s);

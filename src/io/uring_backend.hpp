@@ -39,6 +39,7 @@ public:
     bool cancel(op& o) noexcept override;
     void flush() noexcept override;
     void wait(bool block) noexcept override;
+    bool native_waitid() const noexcept { return native_waitid_; }
 
 private:
     enum tag : std::uint8_t { tag_op = 0, tag_timeout = 1, tag_cancel = 2, tag_retry = 3 };
@@ -53,6 +54,9 @@ private:
 
     reactor& r_;
     io_uring ring_{};
+    // IORING_OP_WAITID (6.7); optional: without it waitid is poll + waitid.
+    static constexpr int opcode_waitid = 50;
+    bool native_waitid_ = false;
     bool ring_ok_ = false;
     bool enabled_ = true;
     intrusive_list<op> deferred_; // not yet issued (queued state)
