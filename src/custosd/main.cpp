@@ -1,106 +1,257 @@
 // custosd: the config-driven supervision daemon.
 //
-// Today it brings up the runtime's foundation and reports what it found: the
-// I/O backend chosen and why. It then sleeps on the reactor (no periodic
-// tick: an idle custosd makes no system calls) until SIGTERM or SIGINT, and
-// exits 0. Supervision of services arrives with the next capability.
+//   custosd [--config FILE] [--check]
 //
-// Exit codes: 0 ok, 1 runtime failure, 2 bad usage.
-#include <sys/signalfd.h>
+// Reads the config (default /etc/custos/custosd.ini), validates the whole
+// supervision table, and either stops there (--check) or runs it until
+// SIGTERM/SIGINT, then stops every service in reverse dependency order
+// within the [custos] stop_timeout and exits 0. Every problem in the config
+// is printed as FILE:LINE: message, and nothing is started.
+//
+// Until the event log exists, every state transition is one line on stderr:
+//   2026-11-22T01:02:03.456Z netd: starting -> ready (ReadyNotified) pid 812
+//
+// Exit codes: 0 ok; 1 runtime failure; 2 bad usage or bad config.
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include <custos/error.hpp>
+#include <custos/runtime.hpp>
 
+#include "custosd/config.hpp"
 #include "io/reactor.hpp"
+#include "supervise/table.hpp"
 
 namespace {
 
-struct daemon_state {
-    custos::io::reactor reactor;
-    int sigfd = -1;
-    signalfd_siginfo info{};
-    custos::io::op sig_op;
-    int signal = 0;
-};
-
-void on_signal(custos::io::op& o, std::int32_t result) noexcept {
-    auto* d = static_cast<daemon_state*>(o.user);
-    if (result == static_cast<std::int32_t>(sizeof d->info)) {
-        d->signal = static_cast<int>(d->info.ssi_signo);
-        d->reactor.stop();
-        return;
-    }
-    if (result < 0 && result != -EAGAIN && result != -EINTR) {
-        std::fprintf(stderr, "custosd: reading signals failed: %s\n", std::strerror(-result));
-        d->reactor.stop();
-        return;
-    }
-    d->reactor.read(o, d->sigfd, &d->info, sizeof d->info);
-}
+constexpr const char* default_config = "/etc/custos/custosd.ini";
 
 void usage(std::FILE* to) {
-    std::fprintf(to, "usage: custosd [--platform] [--help]\n"
-                     "  --platform  print the I/O backend custos chose and why, then exit\n"
-                     "without options: report, then run until SIGTERM or SIGINT\n"
-                     "environment: CUSTOS_BACKEND=uring|epoll|auto forces the I/O backend\n");
+    std::fprintf(to,
+                 "usage: custosd [--config FILE] [--check] [--platform] [--help]\n"
+                 "  --config FILE  the supervision table (default %s)\n"
+                 "  --check        validate the config and exit: 0 valid, 2 invalid\n"
+                 "  --platform     print the I/O backend custos chose and why, then exit\n"
+                 "Runs until SIGTERM or SIGINT, then stops every service and exits 0.\n"
+                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.\n"
+                 "Environment: CUSTOS_BACKEND=uring|epoll|auto forces the I/O backend;\n"
+                 "CUSTOS_SPAWN=clone|vfork|vfork-nopidfd forces how processes are started.\n"
+                 "\n"
+                 "Config keys:\n"
+                 "  [custos]         stop_timeout, notify_socket, max_services\n"
+                 "  [service:NAME]   exec, env (repeatable), cwd, user, group,\n"
+                 "                   restart = never|always|on-failure,\n"
+                 "                   backoff_initial, backoff_max, backoff_multiplier,\n"
+                 "                   backoff_jitter, stable_after, max_restarts,\n"
+                 "                   restart_limit = N/DURATION, start_delay, depends_on,\n"
+                 "                   ready = started|notify|fd:N, ready_timeout, watchdog,\n"
+                 "                   stop_signal, stop_timeout\n"
+                 "  Durations take ms, s, m or h: 1500ms, 30s, 5m, 1h.\n",
+                 default_config);
+}
+
+// Maps the table validator's (service, field) problems to config lines.
+struct line_sink final : custos::sup::problem_sink {
+    const custos::cfg::config& cfg;
+    const char* file;
+    unsigned count = 0;
+
+    line_sink(const custos::cfg::config& c, const char* f) : cfg(c), file(f) {}
+
+    void report(std::uint32_t service, custos::sup::spec_field field,
+                const custos::Error& e) noexcept override {
+        ++count;
+        char text[512];
+        e.format(text, sizeof text);
+        unsigned line = service == UINT32_MAX ? 0 : cfg.line_of(service, field);
+        if (service != UINT32_MAX && service < cfg.services().size()) {
+            std::string_view n = cfg.services()[service].name;
+            std::fprintf(stderr, "%s:%u: [service:%.*s] %s\n", file, line,
+                         static_cast<int>(n.size()), n.data(), text);
+        } else {
+            std::fprintf(stderr, "%s:%u: %s\n", file, line, text);
+        }
+    }
+};
+
+void log_transition(const custos::Transition& t, void*) noexcept {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    tm utc{};
+    gmtime_r(&now.tv_sec, &utc);
+    char extra[256] = "";
+    std::size_t n = 0;
+    auto add = [&](const char* fmt, auto... args) {
+        if (n < sizeof extra) {
+            int w = std::snprintf(extra + n, sizeof extra - n, fmt, args...);
+            if (w > 0) {
+                n += static_cast<std::size_t>(w);
+            }
+        }
+    };
+    if (t.pid != 0) {
+        add(" pid %d", t.pid);
+    }
+    if (t.exit.pid != 0) {
+        if (t.exit.signal != 0) {
+            add(" killed by signal %d (%s)%s", t.exit.signal, strsignal(t.exit.signal),
+                t.exit.core_dumped ? " core dumped" : "");
+        } else {
+            add(" exit %d", t.exit.code);
+        }
+    }
+    if (t.to == custos::ServiceState::backoff) {
+        add(" restart %u in %lld ms", t.restarts, static_cast<long long>(t.delay.count()));
+    }
+    if (t.sys_errno != 0) {
+        add(" errno %d (%s)", t.sys_errno, std::strerror(t.sys_errno));
+    }
+    if (!t.detail.empty()) {
+        add(": %.*s", static_cast<int>(t.detail.size()), t.detail.data());
+    }
+    std::string_view from = custos::state_name(t.from);
+    std::string_view to = custos::state_name(t.to);
+    std::string_view why = custos::reason_id(t.reason);
+    std::fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %.*s: %.*s -> %.*s (%.*s)%s\n",
+                 utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                 utc.tm_sec, now.tv_nsec / 1'000'000, static_cast<int>(t.name.size()),
+                 t.name.data(), static_cast<int>(from.size()), from.data(),
+                 static_cast<int>(to.size()), to.data(), static_cast<int>(why.size()), why.data(),
+                 extra);
+    // Failures get the operator's next step on its own line.
+    if (t.to == custos::ServiceState::failed) {
+        custos::Error e(t.reason, t.sys_errno, t.name);
+        std::string_view fix = e.resolution();
+        std::fprintf(stderr, "  resolution: %.*s\n", static_cast<int>(fix.size()), fix.data());
+    }
+}
+
+int report_platform() {
+    static custos::io::reactor r;
+    if (auto res = r.init(); !res) {
+        char buf[512];
+        res.error().format(buf, sizeof buf);
+        std::fprintf(stderr, "custosd: %s\n", buf);
+        return res.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
+    }
+    std::printf("custosd: I/O backend %s\n", r.backend_reason());
+    std::printf("custosd: process exits: %s\n",
+                r.native_waitid() ? "io_uring waitid" : "pidfd poll + waitid");
+    return 0;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    bool report_only = false;
+    const char* path = default_config;
+    bool check_only = false;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--platform") == 0) {
-            report_only = true;
+        if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (std::strncmp(argv[i], "--config=", 9) == 0) {
+            path = argv[i] + 9;
+        } else if (std::strcmp(argv[i], "--check") == 0) {
+            check_only = true;
+        } else if (std::strcmp(argv[i], "--platform") == 0) {
+            return report_platform();
         } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         } else {
-            std::fprintf(stderr, "custosd: unknown argument '%s'\n", argv[i]);
+            std::fprintf(stderr, "custosd: unknown or incomplete argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
         }
     }
 
-    static daemon_state d;
-    if (auto r = d.reactor.init(); !r) {
-        char buf[512];
-        r.error().format(buf, sizeof buf);
-        std::fprintf(stderr, "custosd: %s\n", buf);
-        // A bad CUSTOS_BACKEND value is bad usage; anything else a runtime failure.
-        return r.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
+    static custos::cfg::config cfg;
+    static custos::cfg::problem_list problems;
+    if (!cfg.load(path, problems)) {
+        for (const custos::cfg::problem& p : problems) {
+            char line[512];
+            custos::cfg::format_problem(path, p, line, sizeof line);
+            std::fprintf(stderr, "%s\n", line);
+        }
+        if (problems.dropped() != 0) {
+            std::fprintf(stderr, "%s: %zu more problems not shown\n", path, problems.dropped());
+        }
+        return 2;
     }
-    std::printf("custosd: I/O backend %s\n", d.reactor.backend_reason());
-    if (report_only) {
+
+    // The whole table, before anything starts: every problem, with its line.
+    line_sink sink(cfg, path);
+    custos::sup::validate_options vo;
+    vo.max_services = cfg.runtime().max_services;
+    custos::sup::validate_table(cfg.services(), vo, &sink);
+    if (cfg.runtime().notify_socket.empty()) {
+        for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
+            if (cfg.services()[i].ready == custos::ReadyMode::notify) {
+                std::fprintf(stderr,
+                             "%s:%u: ready = notify needs notify_socket = PATH in [custos]\n", path,
+                             cfg.line_of(i, custos::sup::spec_field::ready));
+                ++sink.count;
+            }
+        }
+    }
+    if (sink.count != 0) {
+        return 2;
+    }
+    if (check_only) {
+        std::printf("%s: ok, %zu services\n", path, cfg.services().size());
         return 0;
     }
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0 ||
-        (d.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
-        std::fprintf(stderr, "custosd: signalfd: %s\n", std::strerror(errno));
+    // A relative notify_socket is taken from the working directory, made
+    // absolute here: services may chdir, and NOTIFY_SOCKET must still work.
+    custos::RuntimeConfig rc = cfg.runtime();
+    static char notify_path[512];
+    if (!rc.notify_socket.empty() && rc.notify_socket[0] != '/') {
+        char cwd[256];
+        if (getcwd(cwd, sizeof cwd) == nullptr) {
+            std::fprintf(stderr, "custosd: getcwd: %s\n", std::strerror(errno));
+            return 1;
+        }
+        int n = std::snprintf(notify_path, sizeof notify_path, "%s/%.*s", cwd,
+                              static_cast<int>(rc.notify_socket.size()), rc.notify_socket.data());
+        if (n < 0 || static_cast<std::size_t>(n) >= sizeof notify_path) {
+            std::fprintf(stderr, "custosd: notify_socket path too long\n");
+            return 2;
+        }
+        rc.notify_socket = notify_path;
+    }
+
+    static custos::Runtime rt;
+    if (auto r = rt.init(rc, cfg.services()); !r) {
+        char buf[512];
+        r.error().format(buf, sizeof buf);
+        std::fprintf(stderr, "custosd: %s\n", buf);
+        return r.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
+    }
+    rt.set_transition_hook(&log_transition, nullptr);
+    std::fprintf(stderr, "custosd: %s: %u services; %s\n", path, rt.service_count(),
+                 rt.backend_reason());
+    if (cfg.services().empty()) {
+        std::fprintf(stderr, "custosd: warning: %s declares no services\n", path);
+    }
+    if (auto r = rt.start(); !r) {
+        char buf[512];
+        r.error().format(buf, sizeof buf);
+        std::fprintf(stderr, "custosd: %s\n", buf);
         return 1;
     }
-    d.sig_op.done = &on_signal;
-    d.sig_op.user = &d;
-    d.reactor.read(d.sig_op, d.sigfd, &d.info, sizeof d.info);
-    std::printf(
-        "custosd: running; nothing to supervise yet (send SIGTERM or press Ctrl-C to stop)\n");
-    std::fflush(stdout);
-
-    d.reactor.run();
-
-    const auto& st = d.reactor.stats();
-    std::printf("custosd: stopping on signal %d after %llu wake-ups, %llu system calls\n", d.signal,
-                static_cast<unsigned long long>(st.wakeups),
-                static_cast<unsigned long long>(st.syscalls));
+    rt.run();
+    custos::RuntimeStats st = rt.stats();
+    std::fprintf(stderr,
+                 "custosd: stopped; %llu spawns, %llu exits, %llu orphans reaped, %llu notify "
+                 "messages (%llu dropped)\n",
+                 static_cast<unsigned long long>(st.spawns),
+                 static_cast<unsigned long long>(st.exits),
+                 static_cast<unsigned long long>(st.orphans_reaped),
+                 static_cast<unsigned long long>(st.notify_received),
+                 static_cast<unsigned long long>(st.notify_dropped));
     return 0;
 }

@@ -1,0 +1,145 @@
+// custos::Runtime: runs a static supervision table.
+//
+// Lifecycle, all on one thread (the reactor thread):
+//   init()   validates the table, takes all the memory the runtime will use,
+//            creates its descriptors (reactor, SIGCHLD watch, notify socket),
+//            and makes the process a child subreaper. Starts nothing.
+//   start()  begins supervision: services start in dependency order.
+//   run()    runs the loop until the runtime has stopped (stop() or, with
+//            handle_signals, SIGTERM/SIGINT, then every service stopped).
+// After init() returns, the runtime allocates nothing.
+//
+// Signals: init() blocks SIGCHLD (and SIGTERM/SIGINT with handle_signals) in
+// the calling thread; create other threads after init() so they inherit the
+// mask, or block those signals in them yourself.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <custos/error.hpp>
+#include <custos/service.hpp>
+
+namespace custos {
+
+struct RuntimeConfig {
+    // Capacity: services the table may hold.
+    std::uint32_t max_services = 64;
+    // Total time for stopping everything; shared so that one slow service
+    // cannot use up the others' time.
+    Duration stop_timeout = std::chrono::seconds(30);
+    // Path of the NOTIFY_SOCKET given to children. Required when a service
+    // uses ReadyMode::notify; its directory must exist.
+    std::string_view notify_socket;
+    // Watch SIGTERM and SIGINT: either stops the runtime in order.
+    bool handle_signals = true;
+    // Seed for backoff jitter; 0 picks one from the clock.
+    std::uint64_t seed = 0;
+};
+
+// How a process ended.
+struct ExitInfo {
+    int pid = 0;
+    int code = 0;   // exit status when signal == 0
+    int signal = 0; // the signal that killed it, or 0
+    bool core_dumped = false;
+};
+
+// One state change of one service, reported to the transition hook.
+struct Transition {
+    std::uint32_t service = 0;
+    std::string_view name;
+    ServiceState from = ServiceState::stopped;
+    ServiceState to = ServiceState::stopped;
+    Reason reason = Reason::unknown;
+    int sys_errno = 0;
+    std::int64_t at_ns = 0;     // CLOCK_MONOTONIC
+    int pid = 0;                // the process concerned, if any
+    ExitInfo exit;              // when the transition is due to an exit
+    Duration delay{0};          // backoff: time until the restart
+    std::uint32_t restarts = 0; // automatic restarts since the last stable run
+    // Extra words for an operator (the failed dependency, the errno text).
+    std::string_view detail;
+};
+
+using TransitionHook = void (*)(const Transition& t, void* ctx);
+
+struct ServiceStatus {
+    std::string_view name;
+    ServiceState state = ServiceState::stopped;
+    Reason reason = Reason::unknown; // of the last transition
+    std::int64_t since_ns = 0;
+    int pid = 0;                // 0 when not running
+    std::uint32_t restarts = 0; // since the last stable run
+    std::uint64_t total_restarts = 0;
+    ExitInfo last_exit;
+    // The last STATUS= line the service sent (empty if none).
+    std::string_view status_text;
+    int notify_errno = 0; // the last ERRNO= it sent
+};
+
+// Counters for the status page.
+struct RuntimeStats {
+    std::uint64_t spawns = 0;
+    std::uint64_t spawn_failures = 0;
+    std::uint64_t exits = 0;
+    std::uint64_t orphans_reaped = 0; // grandchildren reparented to custos
+    std::uint64_t notify_received = 0;
+    std::uint64_t notify_dropped = 0; // malformed, oversized, unattributable
+    std::uint64_t fds_closed = 0;     // descriptors received over notify and closed
+};
+
+class Runtime {
+public:
+    Runtime() noexcept;
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    // Validates `services` and prepares everything. Errors: the first
+    // problem in the table (NameInvalid, NameDuplicate, DependencyUnknown,
+    // DependencyCycle with the cycle as subject, ExecutableMissing,
+    // UserUnknown, GroupUnknown, InvalidArgument, CapacityExceeded), or a
+    // resource the kernel refused (reactor errors, SignalfdUnavailable,
+    // NotifySocketUnavailable, OutOfMemory). On error nothing was started.
+    Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services) noexcept;
+
+    // Called on every transition, on the reactor thread. Must not block.
+    void set_transition_hook(TransitionHook hook, void* ctx) noexcept;
+
+    // Starts supervising: every service is wanted and starts when its
+    // dependencies are ready.
+    Result<void> start() noexcept;
+    // Runs the loop until the runtime has stopped.
+    void run() noexcept;
+    // Stops every service in reverse dependency order within the stop
+    // budget; run() returns when all have exited. Idempotent.
+    void stop() noexcept;
+    bool stopped() const noexcept;
+
+    // Operator actions. start: wanted again (from stopped or failed; the
+    // restart budget is cleared). stop: stopped and no longer wanted.
+    // restart: stop, then start, not counted as a crash. Errors:
+    // ServiceUnknown.
+    Result<void> start_service(std::string_view name) noexcept;
+    Result<void> stop_service(std::string_view name) noexcept;
+    Result<void> restart_service(std::string_view name) noexcept;
+
+    std::uint32_t service_count() const noexcept;
+    // `index` < service_count(), in table order.
+    ServiceStatus status(std::uint32_t index) const noexcept;
+    RuntimeStats stats() const noexcept;
+    // The I/O backend in use and why ("io_uring: ..."), and how process
+    // exits are watched ("io_uring waitid", "pidfd poll", "SIGCHLD").
+    const char* backend_reason() const noexcept;
+    const char* exit_watch_name() const noexcept;
+    const char* spawn_method_name() const noexcept;
+
+    struct impl;
+
+private:
+    impl* impl_ = nullptr;
+};
+
+} // namespace custos

@@ -1,0 +1,105 @@
+// The static supervision table: what an appliance declares about each of its
+// services, as plain data.
+//
+// A table is a span of ServiceSpec. It can be constexpr data in the appliance
+// daemon or built at init from a config file (custosd does). Runtime::init()
+// validates the whole table before anything starts and copies what it needs
+// into its own memory, so the table's storage need not outlive init().
+//
+// Durations are milliseconds. Strings are string_views; none needs a NUL.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace custos {
+
+using Duration = std::chrono::milliseconds;
+
+enum class RestartPolicy : std::uint8_t {
+    never,      // never restarted; a failed exit leaves it `failed`
+    always,     // restarted whatever the exit
+    on_failure, // restarted after a non-zero exit or a kill by a signal
+                // other than its stop signal
+};
+
+enum class ReadyMode : std::uint8_t {
+    started, // ready as soon as it is spawned
+    notify,  // ready on READY=1 over NOTIFY_SOCKET (sd_notify protocol)
+    fd,      // ready on the first newline written to fd `ready_fd` (s6 style)
+};
+
+// States a service moves through. Every change is a Transition with a reason.
+enum class ServiceState : std::uint8_t {
+    stopped,  // not wanted: never started, stopped by request, or exited for good
+    waiting,  // wanted, waiting for its dependencies to be ready
+    starting, // dependencies ready, start_delay running, then spawned
+    running,  // process alive, readiness not yet signalled
+    ready,    // process alive and ready
+    backoff,  // exited; the restart timer is running
+    stopping, // stop signal sent, waiting for the exit (SIGKILL after stop_timeout)
+    failed,   // terminal until an operator starts it: budget exhausted, or a
+              // failed exit with restart = never
+};
+
+inline constexpr std::size_t service_state_count = 8;
+
+// Stable lower-case name of a state ("ready").
+std::string_view state_name(ServiceState s) noexcept;
+
+struct ServiceSpec {
+    // 1-31 characters from [A-Za-z0-9._-].
+    std::string_view name;
+    // The program and its arguments; no shell. argv[0] is an absolute path or
+    // a name looked up in PATH at init.
+    std::span<const std::string_view> argv;
+    // Extra environment entries, "KEY=value", over custos's own environment
+    // (minus NOTIFY_SOCKET and WATCHDOG_*).
+    std::span<const std::string_view> env;
+    // Working directory; empty inherits custos's.
+    std::string_view cwd;
+    // Run as this user and group (names resolved at init); empty: unchanged.
+    // A user without a group runs with the user's primary group.
+    std::string_view user;
+    std::string_view group;
+
+    RestartPolicy restart = RestartPolicy::on_failure;
+    // Backoff between automatic restarts: initial, x multiplier, capped at
+    // max, +/- jitter percent. It and the crash count reset only after a run
+    // of at least stable_after.
+    Duration backoff_initial = std::chrono::seconds(1);
+    Duration backoff_max = std::chrono::seconds(60);
+    std::uint32_t backoff_multiplier_x100 = 200; // 200 = x2
+    std::uint32_t backoff_jitter_percent = 25;   // 0-100
+    Duration stable_after = std::chrono::seconds(60);
+    // Restart budget: at most max_restarts automatic restarts since the last
+    // stable run (0 = unlimited), and at most intensity_restarts within any
+    // intensity_window (0 = no limit). Exhausted: state `failed`.
+    std::uint32_t max_restarts = 0;
+    std::uint32_t intensity_restarts = 0;
+    Duration intensity_window{0};
+    // Wait this long after the dependencies are ready before spawning.
+    Duration start_delay{0};
+    // Names of services that must be ready before this one starts.
+    std::span<const std::string_view> depends_on;
+
+    ReadyMode ready = ReadyMode::started;
+    // ReadyMode::fd: the descriptor number the service writes its newline to
+    // (3 or more).
+    int ready_fd = -1;
+    // Not ready within this time after spawning: a failed start (0 = no limit).
+    Duration ready_timeout = std::chrono::seconds(90);
+    // ReadyMode::notify: once ready, WATCHDOG=1 must arrive at least this
+    // often or the service is restarted (0 = off). Exported as WATCHDOG_USEC.
+    Duration watchdog{0};
+
+    // Stop: stop_signal to the whole process group, then SIGKILL to it after
+    // stop_timeout.
+    int stop_signal = SIGTERM;
+    Duration stop_timeout = std::chrono::seconds(5);
+};
+
+} // namespace custos

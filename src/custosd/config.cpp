@@ -1,0 +1,1264 @@
+// custosd's config reader (see config.hpp for the syntax and the reasons).
+//
+// Two passes over one private copy of the text, through the same parser:
+//   1. check: every line is read and every problem reported; it counts the
+//      services and the argv/env/depends_on entries, and finds duplicate
+//      sections with a scratch hash set of names.
+//   2. build: only when the check found nothing. The arena is reserved for
+//      exactly the counts of pass 1, and the parser runs again, now storing.
+//      It cannot find a problem that pass 1 did not (it is the same code over
+//      the same bytes), which is asserted.
+// Exec arguments are unescaped in place during pass 2: an argument's output
+// never runs ahead of its input, and the parser never reads a value twice.
+// A section's argv, env and depends_on entries are contiguous in their pools
+// because sections cannot repeat: nothing of another service comes between.
+#include "custosd/config.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <iterator>
+#include <limits>
+
+#include "core/assert.hpp"
+
+namespace custos::cfg {
+
+using sup::spec_field;
+
+void problem_list::add(unsigned line, const Error& error, const char* fmt, ...) noexcept {
+    if (size_ == capacity) {
+        ++dropped_;
+        return;
+    }
+    // Most problems arrive in line order; a missing exec is only known at the
+    // end of its section, and goes back to its header's place.
+    std::size_t at = size_;
+    while (at > 0 && items_[at - 1].line > line) {
+        items_[at] = items_[at - 1];
+        --at;
+    }
+    problem& p = items_[at];
+    p.line = line;
+    p.error = error;
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(p.message, sizeof p.message, fmt, ap);
+    va_end(ap);
+    ++size_;
+}
+
+void format_problem(const char* file, const problem& p, char* buf, std::size_t len) noexcept {
+    if (buf == nullptr || len == 0) {
+        return;
+    }
+    const char* f = file != nullptr && *file != '\0' ? file : "config";
+    if (p.line == 0) {
+        std::snprintf(buf, len, "%s: %s", f, p.message);
+    } else {
+        std::snprintf(buf, len, "%s:%u: %s", f, p.line, p.message);
+    }
+}
+
+namespace {
+
+constexpr bool is_blank(char c) {
+    return c == ' ' || c == '\t';
+}
+constexpr bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_blank(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && is_blank(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// User text made safe for a message: control bytes become '?' (a terminal
+// must not interpret them) and long text is cut, never inside a UTF-8
+// sequence, ending in "...".
+class clip {
+public:
+    explicit clip(std::string_view s) noexcept {
+        bool cut = s.size() > keep;
+        std::size_t n = cut ? keep : s.size();
+        while (cut && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
+            --n;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            auto c = static_cast<unsigned char>(s[i]);
+            buf_[i] = c < 0x20 || c == 0x7f ? '?' : s[i];
+        }
+        if (cut) {
+            std::memcpy(buf_ + n, "...", 3);
+            n += 3;
+        }
+        buf_[n] = '\0';
+    }
+    const char* str() const noexcept { return buf_; }
+
+private:
+    static constexpr std::size_t keep = 48;
+    char buf_[keep + 4];
+};
+
+enum class num_status : std::uint8_t { ok, bad, too_big };
+
+// Decimal digits only (no sign, no blanks), at most `max`.
+num_status parse_uint(std::string_view s, std::uint64_t max, std::uint64_t& out) {
+    if (s.empty()) {
+        return num_status::bad;
+    }
+    for (char c : s) {
+        if (!is_digit(c)) {
+            return num_status::bad;
+        }
+    }
+    std::uint64_t v = 0;
+    for (char c : s) {
+        auto d = static_cast<std::uint64_t>(c - '0');
+        if (d > max || v > (max - d) / 10) {
+            return num_status::too_big;
+        }
+        v = v * 10 + d;
+    }
+    out = v;
+    return num_status::ok;
+}
+
+// A decimal with at most two decimals ("2", "1.5", "1.25") as an integer x100:
+// the multiplier needs no floating point.
+num_status parse_x100(std::string_view s, std::uint64_t max_x100, std::uint64_t& out) {
+    std::size_t dot = s.find('.');
+    std::string_view whole = s.substr(0, dot);
+    std::string_view frac = dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
+    if (dot != std::string_view::npos && (frac.empty() || frac.size() > 2)) {
+        return num_status::bad;
+    }
+    for (char c : frac) {
+        if (!is_digit(c)) {
+            return num_status::bad;
+        }
+    }
+    std::uint64_t w = 0;
+    if (num_status st = parse_uint(whole, max_x100 / 100, w); st != num_status::ok) {
+        return st;
+    }
+    std::uint64_t f = 0;
+    if (!frac.empty()) {
+        f = static_cast<std::uint64_t>(frac[0] - '0') * 10;
+    }
+    if (frac.size() == 2) {
+        f += static_cast<std::uint64_t>(frac[1] - '0');
+    }
+    std::uint64_t v = w * 100 + f;
+    if (v > max_x100) {
+        return num_status::too_big;
+    }
+    out = v;
+    return num_status::ok;
+}
+
+enum class dur_status : std::uint8_t { ok, bad, missing_unit, too_big };
+
+// The runtime turns durations into signed 64-bit nanoseconds: 2562047 h is
+// the most that holds.
+constexpr std::uint64_t max_duration_ms = 2562047ull * 3600 * 1000;
+
+// "1500ms", "30s", "5m", "1h", or "0" alone.
+dur_status parse_duration(std::string_view s, Duration& out) {
+    std::size_t i = 0;
+    while (i < s.size() && is_digit(s[i])) {
+        ++i;
+    }
+    if (i == 0) {
+        return dur_status::bad;
+    }
+    std::string_view digits = s.substr(0, i);
+    std::string_view unit = s.substr(i);
+    std::uint64_t scale = 0;
+    if (unit.empty()) {
+        if (digits.find_first_not_of('0') != std::string_view::npos) {
+            return dur_status::missing_unit;
+        }
+        out = Duration{0};
+        return dur_status::ok;
+    }
+    if (unit == "ms") {
+        scale = 1;
+    } else if (unit == "s") {
+        scale = 1000;
+    } else if (unit == "m") {
+        scale = 60 * 1000;
+    } else if (unit == "h") {
+        scale = 3600 * 1000;
+    } else {
+        return dur_status::bad;
+    }
+    std::uint64_t n = 0;
+    if (parse_uint(digits, max_duration_ms / scale, n) != num_status::ok) {
+        return dur_status::too_big;
+    }
+    out = Duration{static_cast<Duration::rep>(n * scale)};
+    return dur_status::ok;
+}
+
+// Optimal string alignment distance (a transposition counts as one edit), for
+// "did you mean". Only for keys of at most 32 bytes.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    constexpr std::size_t n = 33;
+    std::size_t d[n][n];
+    for (std::size_t i = 0; i <= a.size(); ++i) {
+        d[i][0] = i;
+    }
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        d[0][j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            std::size_t best = d[i - 1][j] + 1;
+            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
+            best = d[i - 1][j - 1] + cost < best ? d[i - 1][j - 1] + cost : best;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best) {
+                best = d[i - 2][j - 2] + 1;
+            }
+            d[i][j] = best;
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+struct service_key_def {
+    const char* name;
+    spec_field field;
+};
+
+constexpr service_key_def service_keys[] = {
+    {"exec", spec_field::argv},
+    {"env", spec_field::env},
+    {"cwd", spec_field::cwd},
+    {"user", spec_field::user},
+    {"group", spec_field::group},
+    {"restart", spec_field::restart},
+    {"backoff_initial", spec_field::backoff_initial},
+    {"backoff_max", spec_field::backoff_max},
+    {"backoff_multiplier", spec_field::backoff_multiplier},
+    {"backoff_jitter", spec_field::backoff_jitter},
+    {"stable_after", spec_field::stable_after},
+    {"max_restarts", spec_field::max_restarts},
+    {"restart_limit", spec_field::intensity},
+    {"start_delay", spec_field::start_delay},
+    {"depends_on", spec_field::depends_on},
+    {"ready", spec_field::ready},
+    {"ready_timeout", spec_field::ready_timeout},
+    {"watchdog", spec_field::watchdog},
+    {"stop_signal", spec_field::stop_signal},
+    {"stop_timeout", spec_field::stop_timeout},
+};
+
+enum class runtime_key : std::uint8_t { stop_timeout, notify_socket, max_services };
+constexpr std::size_t runtime_key_count = 3;
+
+constexpr const char* runtime_keys[runtime_key_count] = {"stop_timeout", "notify_socket",
+                                                         "max_services"};
+
+static_assert(sup::spec_field_count <= 32, "seen-key bitmasks are 32 bits");
+
+// The closest known key to a misspelt one, or nullptr when none is close.
+template <class Names>
+const char* suggest(std::string_view key, const Names& names) {
+    if (key.size() > 32) {
+        return nullptr;
+    }
+    const char* best = nullptr;
+    std::size_t best_d = (key.size() >= 4 ? 2 : 1) + 1; // farther is no hint
+    for (const char* n : names) {
+        std::string_view name = n;
+        if (name.size() > 32) {
+            continue;
+        }
+        if (std::size_t d = edit_distance(key, name); d < best_d) {
+            best = n;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+struct signal_name {
+    const char* name;
+    int number;
+};
+
+constexpr signal_name signal_names[] = {
+    {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+};
+
+// "TERM", "SIGTERM" (any case) or a number from 1 to 64; 0 when bad.
+int parse_signal(std::string_view s) {
+    std::uint64_t n = 0;
+    if (parse_uint(s, 64, n) == num_status::ok) {
+        return static_cast<int>(n);
+    }
+    if (s.size() > 3 && iequal(s.substr(0, 3), "SIG")) {
+        s.remove_prefix(3);
+    }
+    for (const signal_name& sig : signal_names) {
+        if (iequal(s, sig.name)) {
+            return sig.number;
+        }
+    }
+    return 0;
+}
+
+// Filled in pass 2 only (base null in pass 1: only counted).
+struct view_pool {
+    std::string_view* base = nullptr;
+    std::size_t cap = 0;
+    std::size_t used = 0;
+
+    void push(std::string_view v) noexcept {
+        if (base != nullptr && used < cap) {
+            base[used] = v;
+        }
+        ++used;
+    }
+    std::span<const std::string_view> since(std::size_t start) const noexcept {
+        if (base == nullptr || used > cap) {
+            return {};
+        }
+        return {base + start, used - start};
+    }
+};
+
+// Names of the [service:x] sections seen so far, for duplicates: open
+// addressing at most half full, so a probe always ends.
+class name_set {
+public:
+    // Room for `n` names in `a`. False when out of memory.
+    bool reserve(arena& a, std::size_t n) noexcept {
+        if (n == 0) {
+            return true;
+        }
+        std::size_t slots = 2;
+        while (slots < 2 * n) {
+            slots <<= 1;
+        }
+        if (!a.reserve(slots * sizeof(entry))) {
+            return false;
+        }
+        slots_ = a.make_array<entry>(slots);
+        mask_ = slots - 1;
+        room_ = n;
+        return slots_ != nullptr;
+    }
+
+    // The line `name` was first seen on, or 0.
+    unsigned find(std::string_view name) const noexcept {
+        if (slots_ == nullptr) {
+            return 0;
+        }
+        for (std::size_t i = hash(name) & mask_;; i = (i + 1) & mask_) {
+            if (slots_[i].line == 0) {
+                return 0;
+            }
+            if (slots_[i].name == name) {
+                return slots_[i].line;
+            }
+        }
+    }
+
+    // `name` must not be in the set yet.
+    void insert(std::string_view name, unsigned line) noexcept {
+        CUSTOS_ASSERT(room_ > 0 && line > 0);
+        --room_;
+        std::size_t i = hash(name) & mask_;
+        while (slots_[i].line != 0) {
+            i = (i + 1) & mask_;
+        }
+        slots_[i] = entry{name, line};
+    }
+
+private:
+    struct entry {
+        std::string_view name;
+        unsigned line = 0; // 0: empty slot
+    };
+
+    static std::size_t hash(std::string_view s) noexcept {
+        std::uint64_t h = 0xcbf29ce484222325ull; // FNV-1a
+        for (char c : s) {
+            h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+        }
+        return static_cast<std::size_t>(h ^ (h >> 32));
+    }
+
+    entry* slots_ = nullptr;
+    std::size_t mask_ = 0;
+    std::size_t room_ = 0;
+};
+
+// Upper bound on the [service:x] sections: lines whose first non-blank
+// character is '['.
+std::size_t count_headers(const char* text, std::size_t size) {
+    std::size_t n = 0;
+    bool at_start = true;
+    for (std::size_t i = 0; i < size; ++i) {
+        char c = text[i];
+        if (c == '\n') {
+            at_start = true;
+        } else if (at_start && !is_blank(c)) {
+            n += c == '[' ? 1 : 0;
+            at_start = false;
+        }
+    }
+    return n;
+}
+
+// What pass 1 counts and pass 2 is sized for.
+struct table_counts {
+    std::uint32_t services = 0;
+    std::size_t argv = 0;
+    std::size_t env = 0;
+    std::size_t deps = 0;
+};
+
+// Where pass 2 stores; all null in pass 1.
+struct table_out {
+    ServiceSpec* services = nullptr;
+    unsigned* lines = nullptr;
+    std::uint32_t capacity = 0;
+    view_pool argv, env, deps;
+};
+
+// Lays the table out in `a`; run once on an unreserved arena to measure.
+void lay_out(arena& a, const table_counts& c, table_out& out) noexcept {
+    out.services = a.make_array<ServiceSpec>(c.services);
+    out.lines = a.make_array<unsigned>(std::size_t{c.services} * sup::spec_field_count);
+    out.capacity = c.services;
+    out.argv = view_pool{a.make_array<std::string_view>(c.argv), c.argv, 0};
+    out.env = view_pool{a.make_array<std::string_view>(c.env), c.env, 0};
+    out.deps = view_pool{a.make_array<std::string_view>(c.deps), c.deps, 0};
+}
+
+class parser {
+public:
+    // `problems` and `names` are null in pass 2; `out` is empty in pass 1.
+    parser(char* text, std::size_t size, problem_list* problems, name_set* names, RuntimeConfig& rt,
+           table_out& out) noexcept
+        : text_(text), size_(size), problems_(problems), names_(names), rt_(rt), out_(out) {}
+
+    void run() noexcept {
+        char* p = text_;
+        char* end = text_ + size_;
+        unsigned n = 0;
+        while (p < end) {
+            ++n;
+            auto* nl = static_cast<char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+            char* line_end = nl != nullptr ? nl : end;
+            line(n, p, line_end);
+            p = nl != nullptr ? nl + 1 : end;
+        }
+        finish_section();
+    }
+
+    std::size_t found() const noexcept { return found_; }
+    table_counts counts() const noexcept {
+        return {services_, out_.argv.used, out_.env.used, out_.deps.used};
+    }
+
+private:
+    enum class section : std::uint8_t {
+        none,    // before the first header: keys are errors
+        skipped, // after a bad header: its keys were reported with it
+        custos,
+        service,
+    };
+
+    [[gnu::format(printf, 5, 6)]] void report(unsigned at, Reason r, std::string_view subject,
+                                              const char* fmt, ...) noexcept {
+        ++found_;
+        if (problems_ == nullptr) {
+            return;
+        }
+        char msg[sizeof(problem::message)];
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        problems_->add(at, Error(r, 0, subject), "%s", msg);
+    }
+
+    void line(unsigned n, char* b, char* e) noexcept {
+        line_ = n;
+        line_begin_ = b;
+        if (e > b && e[-1] == '\r') {
+            --e;
+        }
+        auto len = static_cast<std::size_t>(e - b);
+        if (len > config::max_line_bytes) {
+            report(n, Reason::config_syntax, {},
+                   "line is %zu bytes long; the limit is %zu (a long command line can move "
+                   "into a wrapper script)",
+                   len, config::max_line_bytes);
+            skipped_line(trim({b, len}));
+            return;
+        }
+        if (const void* nul = std::memchr(b, '\0', len); nul != nullptr) {
+            report(n, Reason::config_syntax, {},
+                   "NUL byte at column %zu: the config must be a text file",
+                   static_cast<std::size_t>(static_cast<const char*>(nul) - b) + 1);
+            skipped_line(trim({b, len}));
+            return;
+        }
+        std::string_view t = trim({b, len});
+        if (t.empty() || t.front() == '#' || t.front() == ';') {
+            return;
+        }
+        if (t.front() == '[') {
+            header(t);
+        } else {
+            assignment(t);
+        }
+    }
+
+    // A line already reported as unreadable: keep the damage to that line. A
+    // header ends the section before it (its keys must not land there); an
+    // exec is not also reported missing.
+    void skipped_line(std::string_view t) noexcept {
+        if (!t.empty() && t.front() == '[') {
+            finish_section();
+            kind_ = section::skipped;
+        } else if (kind_ == section::service && (seen_ & bit(spec_field::argv)) == 0 &&
+                   trim(t.substr(0, t.find('='))) == "exec") {
+            seen_ |= bit(spec_field::argv);
+            key_line_[static_cast<std::size_t>(spec_field::argv)] = line_;
+        }
+    }
+
+    void header(std::string_view t) noexcept {
+        finish_section();
+        kind_ = section::skipped;
+        if (t.back() != ']') {
+            report(line_, Reason::config_syntax, t,
+                   "bad section header '%s': write [custos] or [service:NAME]", clip(t).str());
+            return;
+        }
+        std::string_view inner = trim(t.substr(1, t.size() - 2));
+        if (inner == "custos") {
+            if (custos_line_ != 0) {
+                report(line_, Reason::config_syntax, inner,
+                       "duplicate section [custos] (first at line %u): merge the two",
+                       custos_line_);
+                return;
+            }
+            custos_line_ = line_;
+            kind_ = section::custos;
+            return;
+        }
+        constexpr std::string_view prefix = "service:";
+        if (inner.substr(0, prefix.size()) != prefix) {
+            report(line_, Reason::config_syntax, inner,
+                   "unknown section '[%s]': expected [custos] or [service:NAME]",
+                   clip(inner).str());
+            return;
+        }
+        std::string_view name = trim(inner.substr(prefix.size()));
+        if (name.empty()) {
+            report(line_, Reason::config_syntax, inner,
+                   "section [service:] has no name: write [service:NAME]");
+            return;
+        }
+        if (unsigned first = names_ != nullptr ? names_->find(name) : 0; first != 0) {
+            report(line_, Reason::config_syntax, name,
+                   "duplicate section [service:%s] (first at line %u): merge the two or rename "
+                   "one",
+                   clip(name).str(), first);
+            return;
+        }
+        if (services_ == config::max_service_sections) {
+            report(line_, Reason::capacity_exceeded, name,
+                   "too many services: a config holds at most %u [service:NAME] sections",
+                   config::max_service_sections);
+            return;
+        }
+        if (names_ != nullptr) {
+            names_->insert(name, line_);
+        }
+        kind_ = section::service;
+        cur_ = ServiceSpec{};
+        cur_.name = name;
+        header_line_ = line_;
+        seen_ = 0;
+        for (unsigned& l : key_line_) {
+            l = line_;
+        }
+        argv_start_ = out_.argv.used;
+        env_start_ = out_.env.used;
+        deps_start_ = out_.deps.used;
+    }
+
+    void finish_section() noexcept {
+        if (kind_ == section::service) {
+            if ((seen_ & bit(spec_field::argv)) == 0) {
+                report(header_line_, Reason::config_bad_value, cur_.name,
+                       "[service:%s] has no exec: add exec = /path/to/program [arguments]",
+                       clip(cur_.name).str());
+            }
+            cur_.argv = out_.argv.since(argv_start_);
+            cur_.env = out_.env.since(env_start_);
+            cur_.depends_on = out_.deps.since(deps_start_);
+            if (out_.services != nullptr && services_ < out_.capacity) {
+                out_.services[services_] = cur_;
+                std::memcpy(out_.lines + std::size_t{services_} * sup::spec_field_count, key_line_,
+                            sizeof key_line_);
+            }
+            ++services_;
+        }
+        kind_ = section::none;
+    }
+
+    void assignment(std::string_view t) noexcept {
+        std::size_t eq = t.find('=');
+        if (eq == std::string_view::npos) {
+            report(line_, Reason::config_syntax, {},
+                   "no '=' in '%s': expected key = value, [section] or a # comment", clip(t).str());
+            return;
+        }
+        std::string_view key = trim(t.substr(0, eq));
+        std::string_view value = trim(t.substr(eq + 1));
+        if (key.empty()) {
+            report(line_, Reason::config_syntax, {}, "no key before '=' in '%s'", clip(t).str());
+            return;
+        }
+        switch (kind_) {
+        case section::none:
+            report(line_, Reason::config_syntax, key,
+                   "key '%s' is outside any section: put it under [custos] or [service:NAME]",
+                   clip(key).str());
+            return;
+        case section::skipped:
+            return;
+        case section::custos:
+            custos_key(key, value);
+            return;
+        case section::service:
+            service_key(key, value);
+            return;
+        }
+    }
+
+    static std::uint32_t bit(spec_field f) noexcept {
+        return std::uint32_t{1} << static_cast<unsigned>(f);
+    }
+
+    // Common to both sections: duplicates and empty values. False when the
+    // value is not to be read. The section is [custos] when kind_ says so,
+    // else the current service's.
+    bool first_and_filled(const char* key, std::string_view value, std::uint32_t& seen,
+                          std::uint32_t b, unsigned& key_line, bool repeats) noexcept {
+        if ((seen & b) != 0 && !repeats) {
+            const bool custos = kind_ == section::custos;
+            report(line_, Reason::config_syntax, key,
+                   "duplicate key '%s' in [%s%s] (first at line %u): keep one", key,
+                   custos ? "custos" : "service:", custos ? "" : clip(cur_.name).str(), key_line);
+            return false;
+        }
+        if ((seen & b) == 0) {
+            key_line = line_;
+        }
+        seen |= b;
+        if (value.empty()) {
+            report(line_, Reason::config_bad_value, key, "key '%s' has no value", key);
+            return false;
+        }
+        return true;
+    }
+
+    void custos_key(std::string_view key, std::string_view value) noexcept {
+        std::size_t k = 0;
+        while (k < runtime_key_count && key != runtime_keys[k]) {
+            ++k;
+        }
+        if (k == runtime_key_count) {
+            const char* hint = suggest(key, runtime_keys);
+            report(line_, Reason::config_unknown_key, key, "unknown key '%s' in [custos]%s%s%s",
+                   clip(key).str(), hint != nullptr ? " (did you mean '" : "",
+                   hint != nullptr ? hint : "", hint != nullptr ? "'?)" : "");
+            return;
+        }
+        const char* name = runtime_keys[k];
+        if (!first_and_filled(name, value, custos_seen_, std::uint32_t{1} << k, custos_key_line_[k],
+                              false)) {
+            return;
+        }
+        switch (static_cast<runtime_key>(k)) {
+        case runtime_key::stop_timeout:
+            duration_value(name, value, rt_.stop_timeout);
+            return;
+        case runtime_key::notify_socket:
+            // Relative paths are allowed: they name a socket in custosd's working
+            // directory (examples/appliance.ini relies on that).
+            if (value.size() >= sizeof(sockaddr_un{}.sun_path)) {
+                report(line_, Reason::config_bad_value, name,
+                       "notify_socket is %zu bytes long; a Unix socket path holds at most %zu",
+                       value.size(), sizeof(sockaddr_un{}.sun_path) - 1);
+                return;
+            }
+            rt_.notify_socket = value;
+            return;
+        case runtime_key::max_services: {
+            std::uint64_t n = 0;
+            num_status st = parse_uint(value, config::max_service_sections, n);
+            if (st == num_status::ok && n == 0) {
+                st = num_status::too_big;
+            }
+            if (st != num_status::ok) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad max_services '%s': use a whole number from 1 to %u", clip(value).str(),
+                       config::max_service_sections);
+                return;
+            }
+            rt_.max_services = static_cast<std::uint32_t>(n);
+            return;
+        }
+        }
+    }
+
+    void service_key(std::string_view key, std::string_view value) noexcept {
+        const service_key_def* k = nullptr;
+        for (const service_key_def& s : service_keys) {
+            if (key == s.name) {
+                k = &s;
+                break;
+            }
+        }
+        if (k == nullptr) {
+            const char* names[std::size(service_keys)];
+            for (std::size_t i = 0; i < std::size(service_keys); ++i) {
+                names[i] = service_keys[i].name;
+            }
+            const char* hint = suggest(key, names);
+            report(line_, Reason::config_unknown_key, key, "unknown key '%s' in [service:%s]%s%s%s",
+                   clip(key).str(), clip(cur_.name).str(),
+                   hint != nullptr ? " (did you mean '" : "", hint != nullptr ? hint : "",
+                   hint != nullptr ? "'?)" : "");
+            return;
+        }
+        const spec_field f = k->field;
+        if (!first_and_filled(k->name, value, seen_, bit(f), key_line_[static_cast<std::size_t>(f)],
+                              f == spec_field::env)) {
+            return;
+        }
+        const char* name = k->name;
+        switch (f) {
+        case spec_field::section:
+        case spec_field::name:
+            return; // not keys
+        case spec_field::argv:
+            exec_value(value);
+            return;
+        case spec_field::env: {
+            std::size_t eq = value.find('=');
+            if (eq == std::string_view::npos || eq == 0) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad env '%s': write env = KEY=value, with a non-empty KEY",
+                       clip(value).str());
+                return;
+            }
+            out_.env.push(value);
+            return;
+        }
+        case spec_field::cwd:
+            cur_.cwd = value;
+            return;
+        case spec_field::user:
+            cur_.user = value;
+            return;
+        case spec_field::group:
+            cur_.group = value;
+            return;
+        case spec_field::restart:
+            if (value == "never") {
+                cur_.restart = RestartPolicy::never;
+            } else if (value == "always") {
+                cur_.restart = RestartPolicy::always;
+            } else if (value == "on-failure") {
+                cur_.restart = RestartPolicy::on_failure;
+            } else {
+                report(line_, Reason::config_bad_value, name,
+                       "bad restart '%s': use never, always or on-failure", clip(value).str());
+            }
+            return;
+        case spec_field::backoff_initial:
+            duration_value(name, value, cur_.backoff_initial);
+            return;
+        case spec_field::backoff_max:
+            duration_value(name, value, cur_.backoff_max);
+            return;
+        case spec_field::backoff_multiplier: {
+            std::uint64_t x100 = 0;
+            num_status st = parse_x100(value, 10000, x100);
+            if (st == num_status::ok && x100 < 100) {
+                st = num_status::too_big;
+            }
+            if (st != num_status::ok) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad backoff_multiplier '%s': use a number from 1 to 100 with at most "
+                       "two decimals, e.g. 2 or 1.5",
+                       clip(value).str());
+                return;
+            }
+            cur_.backoff_multiplier_x100 = static_cast<std::uint32_t>(x100);
+            return;
+        }
+        case spec_field::backoff_jitter: {
+            std::string_view digits = value;
+            if (digits.back() == '%') {
+                digits.remove_suffix(1);
+            }
+            std::uint64_t pct = 0;
+            if (parse_uint(digits, 100, pct) != num_status::ok) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad backoff_jitter '%s': use a percentage from 0 to 100, e.g. 25 or 25%%",
+                       clip(value).str());
+                return;
+            }
+            cur_.backoff_jitter_percent = static_cast<std::uint32_t>(pct);
+            return;
+        }
+        case spec_field::stable_after:
+            duration_value(name, value, cur_.stable_after);
+            return;
+        case spec_field::max_restarts: {
+            std::uint64_t n = 0;
+            if (parse_uint(value, std::numeric_limits<std::uint32_t>::max(), n) != num_status::ok) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad max_restarts '%s': use a whole number up to 4294967295 "
+                       "(0 = unlimited)",
+                       clip(value).str());
+                return;
+            }
+            cur_.max_restarts = static_cast<std::uint32_t>(n);
+            return;
+        }
+        case spec_field::intensity:
+            restart_limit_value(value);
+            return;
+        case spec_field::start_delay:
+            duration_value(name, value, cur_.start_delay);
+            return;
+        case spec_field::depends_on:
+            depends_value(value);
+            return;
+        case spec_field::ready:
+            ready_value(value);
+            return;
+        case spec_field::ready_timeout:
+            duration_value(name, value, cur_.ready_timeout);
+            return;
+        case spec_field::watchdog:
+            duration_value(name, value, cur_.watchdog);
+            return;
+        case spec_field::stop_signal:
+            if (int sig = parse_signal(value); sig != 0) {
+                cur_.stop_signal = sig;
+                return;
+            }
+            report(line_, Reason::config_bad_value, name,
+                   "bad stop_signal '%s': use TERM, INT, HUP, QUIT, KILL, USR1, USR2 or a "
+                   "number from 1 to 64",
+                   clip(value).str());
+            return;
+        case spec_field::stop_timeout:
+            duration_value(name, value, cur_.stop_timeout);
+            return;
+        }
+    }
+
+    // Reports and returns false when `value` is not a duration.
+    bool duration_value(const char* key, std::string_view value, Duration& out) noexcept {
+        switch (parse_duration(value, out)) {
+        case dur_status::ok:
+            return true;
+        case dur_status::bad:
+            report(line_, Reason::config_bad_value, key,
+                   "bad duration '%s' for %s: use a number with ms, s, m or h, e.g. 30s",
+                   clip(value).str(), key);
+            return false;
+        case dur_status::missing_unit: {
+            clip v(value);
+            report(line_, Reason::config_bad_value, key,
+                   "missing unit in duration '%s' for %s: write %ss (or %sms, %sm, %sh)", v.str(),
+                   key, v.str(), v.str(), v.str(), v.str());
+            return false;
+        }
+        case dur_status::too_big:
+            report(line_, Reason::config_bad_value, key,
+                   "duration '%s' for %s is too large: at most 2562047h", clip(value).str(), key);
+            return false;
+        }
+        return false;
+    }
+
+    void restart_limit_value(std::string_view value) noexcept {
+        std::size_t slash = value.find('/');
+        std::uint64_t n = 0;
+        if (slash == std::string_view::npos ||
+            parse_uint(trim(value.substr(0, slash)), std::numeric_limits<std::uint32_t>::max(),
+                       n) != num_status::ok) {
+            report(line_, Reason::config_bad_value, "restart_limit",
+                   "bad restart_limit '%s': write N/DURATION, e.g. 5/60s for at most 5 restarts "
+                   "within 60s",
+                   clip(value).str());
+            return;
+        }
+        if (n == 0) {
+            report(line_, Reason::config_bad_value, "restart_limit",
+                   "restart_limit '%s' allows no restart: N must be 1 or more (leave "
+                   "restart_limit out for no limit)",
+                   clip(value).str());
+            return;
+        }
+        Duration window{0};
+        if (!duration_value("restart_limit", trim(value.substr(slash + 1)), window)) {
+            return;
+        }
+        if (window.count() == 0) {
+            report(line_, Reason::config_bad_value, "restart_limit",
+                   "restart_limit '%s' has no time window: use a duration above 0, e.g. 5/60s",
+                   clip(value).str());
+            return;
+        }
+        cur_.intensity_restarts = static_cast<std::uint32_t>(n);
+        cur_.intensity_window = window;
+    }
+
+    void ready_value(std::string_view value) noexcept {
+        if (value == "started") {
+            cur_.ready = ReadyMode::started;
+            cur_.ready_fd = -1;
+            return;
+        }
+        if (value == "notify") {
+            cur_.ready = ReadyMode::notify;
+            cur_.ready_fd = -1;
+            return;
+        }
+        constexpr std::string_view fd_prefix = "fd:";
+        std::uint64_t fd = 0;
+        // Above 1023 a descriptor is past the usual open-file limit (1024).
+        constexpr std::uint64_t max_fd = 1023;
+        if (value.substr(0, fd_prefix.size()) == fd_prefix &&
+            parse_uint(value.substr(fd_prefix.size()), max_fd, fd) == num_status::ok) {
+            if (fd < 3) {
+                report(line_, Reason::config_bad_value, "ready",
+                       "ready '%s' names a standard stream (0, 1 and 2 are stdin, stdout and "
+                       "stderr): use fd:3 or higher",
+                       clip(value).str());
+                return;
+            }
+            cur_.ready = ReadyMode::fd;
+            cur_.ready_fd = static_cast<int>(fd);
+            return;
+        }
+        report(line_, Reason::config_bad_value, "ready",
+               "bad ready '%s': use started, notify or fd:N with N from 3 to 1023",
+               clip(value).str());
+    }
+
+    void depends_value(std::string_view value) noexcept {
+        std::size_t names = 0;
+        std::size_t i = 0;
+        auto separates = [](char c) { return is_blank(c) || c == ','; };
+        while (i < value.size()) {
+            while (i < value.size() && separates(value[i])) {
+                ++i;
+            }
+            std::size_t start = i;
+            while (i < value.size() && !separates(value[i])) {
+                ++i;
+            }
+            if (i > start) {
+                out_.deps.push(value.substr(start, i - start));
+                ++names;
+            }
+        }
+        if (names == 0) {
+            report(line_, Reason::config_bad_value, "depends_on",
+                   "depends_on '%s' names no service: list names separated by spaces or commas",
+                   clip(value).str());
+        }
+    }
+
+    // Splits exec's value into arguments like a shell without expansions:
+    // blanks separate; '...' is literal; "..." too, except \" and \\; quoted
+    // and unquoted parts join ("--name=\"a b\"" is one argument). Pass 2
+    // unescapes in place (w never passes r) and stores the arguments.
+    void exec_value(std::string_view value) noexcept {
+        char* b = text_ + (value.data() - text_);
+        char* e = b + value.size();
+        const bool store = out_.argv.base != nullptr;
+        char* r = b;
+        while (true) {
+            while (r < e && is_blank(*r)) {
+                ++r;
+            }
+            if (r == e) {
+                return;
+            }
+            char* start = r;
+            char* w = r;
+            auto put = [&](char c) {
+                if (store) {
+                    *w = c;
+                }
+                ++w;
+            };
+            while (r < e && !is_blank(*r)) {
+                if (*r == '\'' || *r == '"') {
+                    const char quote = *r;
+                    const char* open = r++;
+                    while (r < e && *r != quote) {
+                        if (quote == '"' && *r == '\\' && r + 1 < e &&
+                            (r[1] == '"' || r[1] == '\\')) {
+                            ++r;
+                        }
+                        put(*r++);
+                    }
+                    if (r == e) {
+                        report(line_, Reason::config_bad_value, "exec",
+                               "unterminated %s quote in exec at column %zu: close it with %c",
+                               quote == '"' ? "double" : "single",
+                               static_cast<std::size_t>(open - line_begin_) + 1, quote);
+                        return;
+                    }
+                    ++r;
+                } else {
+                    put(*r++);
+                }
+            }
+            out_.argv.push({start, static_cast<std::size_t>(w - start)});
+        }
+    }
+
+    char* text_;
+    std::size_t size_;
+    problem_list* problems_;
+    name_set* names_;
+    RuntimeConfig& rt_;
+    table_out& out_;
+    std::size_t found_ = 0;
+    std::uint32_t services_ = 0;
+
+    unsigned line_ = 0;
+    const char* line_begin_ = nullptr;
+    section kind_ = section::none;
+
+    unsigned custos_line_ = 0;
+    std::uint32_t custos_seen_ = 0;
+    unsigned custos_key_line_[runtime_key_count] = {};
+
+    ServiceSpec cur_;
+    unsigned header_line_ = 0;
+    std::uint32_t seen_ = 0; // bit(spec_field) of the keys seen
+    unsigned key_line_[sup::spec_field_count] = {};
+    std::size_t argv_start_ = 0;
+    std::size_t env_start_ = 0;
+    std::size_t deps_start_ = 0;
+};
+
+} // namespace
+
+void config::clear() noexcept {
+    runtime_ = RuntimeConfig{};
+    services_ = nullptr;
+    service_count_ = 0;
+    lines_ = nullptr;
+}
+
+bool config::parse_owned(char* text, std::size_t size, problem_list& problems) noexcept {
+    // Pass 1: check everything, count what pass 2 stores.
+    arena scratch;
+    name_set names;
+    std::size_t headers = count_headers(text, size);
+    if (!names.reserve(scratch, headers < max_service_sections ? headers : max_service_sections)) {
+        problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
+                     "out of memory reading the config");
+        return false;
+    }
+    table_out none;
+    parser check(text, size, &problems, &names, runtime_, none);
+    check.run();
+    if (check.found() != 0) {
+        clear();
+        return false;
+    }
+
+    // Pass 2: the same walk, storing into memory of exactly the right size.
+    const table_counts counts = check.counts();
+    table_out out;
+    arena measure;
+    lay_out(measure, counts, out);
+    if (!data_.reserve(measure.needed())) {
+        problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
+                     "out of memory: the table needs %zu bytes", measure.needed());
+        clear();
+        return false;
+    }
+    out = table_out{};
+    lay_out(data_, counts, out);
+    CUSTOS_ASSERT(out.services != nullptr && out.lines != nullptr && out.argv.base != nullptr &&
+                  out.env.base != nullptr && out.deps.base != nullptr);
+    runtime_ = RuntimeConfig{};
+    parser build(text, size, nullptr, nullptr, runtime_, out);
+    build.run();
+    const table_counts built = build.counts();
+    CUSTOS_ASSERT(build.found() == 0 && built.services == counts.services &&
+                  built.argv == counts.argv && built.env == counts.env &&
+                  built.deps == counts.deps);
+    services_ = out.services;
+    service_count_ = counts.services;
+    lines_ = out.lines;
+    return true;
+}
+
+bool config::parse(std::string_view text, problem_list& problems) noexcept {
+    clear();
+    path_ = "";
+    if (text.size() > max_file_bytes) {
+        problems.add(0, Error(Reason::config_unreadable, EFBIG, "config"),
+                     "the config is %zu bytes; the limit is %zu (1 MiB)", text.size(),
+                     max_file_bytes);
+        return false;
+    }
+    if (!text_.reserve(text.size() + 1)) {
+        problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
+                     "out of memory copying the config (%zu bytes)", text.size());
+        return false;
+    }
+    char* copy = text_.copy(text);
+    CUSTOS_ASSERT(copy != nullptr);
+    return parse_owned(copy, text.size(), problems);
+}
+
+bool config::load(const char* path, problem_list& problems) noexcept {
+    clear();
+    path_ = "";
+    if (path == nullptr) {
+        path = "";
+    }
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        problems.add(0, Error(Reason::config_unreadable, e, path), "cannot open: %s",
+                     std::strerror(e));
+        return false;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        int e = errno;
+        ::close(fd);
+        problems.add(0, Error(Reason::config_unreadable, e, path), "cannot stat: %s",
+                     std::strerror(e));
+        return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        problems.add(0, Error(Reason::config_unreadable, EISDIR, path),
+                     "is a directory, not a config file");
+        return false;
+    }
+    const bool regular = S_ISREG(st.st_mode);
+    if (regular && static_cast<std::uint64_t>(st.st_size) > max_file_bytes) {
+        ::close(fd);
+        problems.add(0, Error(Reason::config_unreadable, EFBIG, path),
+                     "the config is %llu bytes; the limit is %zu (1 MiB)",
+                     static_cast<unsigned long long>(st.st_size), max_file_bytes);
+        return false;
+    }
+    // One byte more than expected, to notice a file that grew or a pipe that
+    // holds too much.
+    const std::size_t expect = regular ? static_cast<std::size_t>(st.st_size) : max_file_bytes;
+    const std::size_t path_len = std::strlen(path);
+    if (!text_.reserve(path_len + 1 + expect + 1)) {
+        ::close(fd);
+        problems.add(0, Error(Reason::out_of_memory, ENOMEM, path),
+                     "out of memory reading the config (%zu bytes)", expect);
+        return false;
+    }
+    path_ = text_.copy(path);
+    auto* buf = static_cast<char*>(text_.take(expect + 1, 1));
+    CUSTOS_ASSERT(path_ != nullptr && buf != nullptr);
+    std::size_t got = 0;
+    while (got < expect + 1) {
+        ssize_t n = ::read(fd, buf + got, expect + 1 - got);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int e = errno;
+            ::close(fd);
+            problems.add(0, Error(Reason::config_unreadable, e, path), "cannot read: %s",
+                         std::strerror(e));
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    if (got > max_file_bytes) {
+        problems.add(0, Error(Reason::config_unreadable, EFBIG, path),
+                     "the config is over %zu bytes (1 MiB), the limit", max_file_bytes);
+        return false;
+    }
+    if (got > expect) {
+        problems.add(0, Error(Reason::config_unreadable, EAGAIN, path),
+                     "the file grew while custosd read it: load it again once it is complete");
+        return false;
+    }
+    return parse_owned(buf, got, problems);
+}
+
+unsigned config::line_of(std::uint32_t service, sup::spec_field f) const noexcept {
+    auto i = static_cast<std::size_t>(f);
+    if (service >= service_count_ || lines_ == nullptr || i >= sup::spec_field_count) {
+        return 0;
+    }
+    return lines_[std::size_t{service} * sup::spec_field_count + i];
+}
+
+} // namespace custos::cfg

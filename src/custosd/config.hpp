@@ -1,0 +1,150 @@
+// custosd's config file: a small strict INI dialect read into a supervision
+// table (RuntimeConfig + ServiceSpec[]), keeping the line of every key so that
+// the table validator's (service, spec_field) problems print as FILE:LINE.
+//
+// Why hand-written and not libinih: Debian builds libinih with its defaults,
+// so its handler gets no line numbers (INI_HANDLER_LINENO=0), lines are cut at
+// 200 bytes (INI_MAX_LINE) and indented lines are continuations. FILE:LINE
+// errors and long exec lines would be impossible. This reader is small and,
+// like every parser in custos, fuzzed (tests/fuzz/fuzz_config.cpp).
+//
+// Syntax, one construct per line:
+//   [custos]  [service:NAME]    sections; each may appear once
+//   key = value                 blanks around key and value are trimmed
+//   # comment  ; comment        only as the first non-blank character: values
+//                               may contain '#'
+//   blank lines, CRLF line ends
+// Errors: a key outside any section, an unknown section or key, a duplicate
+// section or key (env excepted: it repeats), a line without '=', a line over
+// max_line_bytes, a NUL byte, a text over max_file_bytes, a bad value.
+// [custos] keys: stop_timeout, notify_socket, max_services.
+// [service:NAME] keys: exec (required), env, cwd, user, group, restart,
+// backoff_initial, backoff_max, backoff_multiplier, backoff_jitter,
+// stable_after, max_restarts, restart_limit, start_delay, depends_on, ready,
+// ready_timeout, watchdog, stop_signal, stop_timeout.
+// Service names are not checked here beyond being non-empty: the table
+// validator reports bad names, unknown dependencies and cycles, and custosd
+// maps them back to lines with line_of().
+//
+// Memory: load() and parse() take everything at once with new(std::nothrow):
+// one block holding the text (and the path), one arena sized exactly for the
+// table by a first, checking pass, and a scratch table of section names freed
+// before they return. Every string_view in runtime() and services() points
+// into the config's own memory and lives until the next load()/parse() or
+// the config's destruction. Nothing here throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <custos/error.hpp>
+#include <custos/runtime.hpp>
+#include <custos/service.hpp>
+
+#include "core/arena.hpp"
+#include "supervise/table.hpp"
+
+namespace custos::cfg {
+
+// One problem found in a config file.
+struct problem {
+    // 1-based line; 0 when it is about the file as a whole (unreadable, too
+    // large, out of memory).
+    unsigned line = 0;
+    // Reason: ConfigUnreadable (with errno), ConfigSyntax, ConfigUnknownKey,
+    // ConfigBadValue, CapacityExceeded (too many sections) or OutOfMemory;
+    // the subject is the key, section or path concerned.
+    Error error;
+    // A sentence for the operator, e.g. "unknown key 'restrat' in
+    // [service:netd] (did you mean 'restart'?)". Always NUL-terminated.
+    char message[200] = {};
+};
+
+// A bounded list of problems, kept in line order. When full, further
+// problems are counted in dropped() and not recorded.
+class problem_list {
+public:
+    static constexpr std::size_t capacity = 64;
+
+    // Records a problem at `line` with a printf-style message (truncated to
+    // fit problem::message).
+    [[gnu::format(printf, 4, 5)]] void add(unsigned line, const Error& error, const char* fmt,
+                                           ...) noexcept;
+
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0 && dropped_ == 0; }
+    // Problems found but not recorded because the list was full.
+    std::size_t dropped() const noexcept { return dropped_; }
+    // Every problem found: size() + dropped().
+    std::size_t total() const noexcept { return size_ + dropped_; }
+    const problem& operator[](std::size_t i) const noexcept { return items_[i]; }
+    const problem* begin() const noexcept { return items_; }
+    const problem* end() const noexcept { return items_ + size_; }
+    void clear() noexcept {
+        size_ = 0;
+        dropped_ = 0;
+    }
+
+private:
+    problem items_[capacity];
+    std::size_t size_ = 0;
+    std::size_t dropped_ = 0;
+};
+
+// Writes "FILE:LINE: message" (or "FILE: message" for line 0) into buf,
+// NUL-terminated and truncated to fit when len > 0. A null or empty `file`
+// prints as "config".
+void format_problem(const char* file, const problem& p, char* buf, std::size_t len) noexcept;
+
+class config {
+public:
+    static constexpr std::size_t max_file_bytes = std::size_t{1} << 20;
+    // Bytes of one line, its line end excluded.
+    static constexpr std::size_t max_line_bytes = 4096;
+    // [service:x] sections a file may hold; the same bound as max_services.
+    static constexpr std::uint32_t max_service_sections = 4096;
+
+    config() noexcept = default;
+    config(const config&) = delete;
+    config& operator=(const config&) = delete;
+
+    // Reads and parses the file at `path`, appending every problem found to
+    // `problems`. Returns true when there was none. Problems: ConfigUnreadable
+    // with errno at line 0 (open, read, a directory, larger than
+    // max_file_bytes: EFBIG), OutOfMemory, and everything parse() reports.
+    [[nodiscard]] bool load(const char* path, problem_list& problems) noexcept;
+
+    // Parses `text` (copied: it need not outlive the call), appending every
+    // problem found to `problems`, each with its line; after an error it goes
+    // on with the next line. Returns true when there was none; on false,
+    // services() is empty and runtime() holds the defaults.
+    [[nodiscard]] bool parse(std::string_view text, problem_list& problems) noexcept;
+
+    // [custos]; fields not set in the file keep RuntimeConfig's defaults.
+    const RuntimeConfig& runtime() const noexcept { return runtime_; }
+    // In file order.
+    std::span<const ServiceSpec> services() const noexcept { return {services_, service_count_}; }
+    // The line of the key behind `f` for service `service`: its [service:x]
+    // header for spec_field::section and name, and for a key the file does
+    // not set; the first env line for env; restart_limit for intensity; exec
+    // for argv. 0 when `service` is out of range.
+    unsigned line_of(std::uint32_t service, sup::spec_field f) const noexcept;
+    // The path given to the last load() that opened its file; "" otherwise.
+    const char* path() const noexcept { return path_; }
+
+private:
+    bool parse_owned(char* text, std::size_t size, problem_list& problems) noexcept;
+    void clear() noexcept;
+
+    arena text_; // the path, then the text (exec arguments unescaped in place)
+    arena data_; // services, their lines, argv/env/depends_on views
+    const char* path_ = "";
+    RuntimeConfig runtime_;
+    ServiceSpec* services_ = nullptr;
+    std::uint32_t service_count_ = 0;
+    unsigned* lines_ = nullptr; // service_count_ x sup::spec_field_count
+};
+
+} // namespace custos::cfg

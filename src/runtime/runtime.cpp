@@ -1,0 +1,847 @@
+// custos::Runtime: the supervisor's host on a real kernel.
+//
+// It owns the reactor, the spawner, the notify socket and, per service, what
+// its process needs (argv, envp, credentials: laid out once in an arena at
+// init) and what watches it (an exit op and a readiness pipe op).
+//
+// Exit watching, per process, the best the kernel offers:
+//   1. io_uring IORING_OP_WAITID on the pidfd (6.7+): one completion reaps it;
+//   2. a poll for the pidfd's POLLIN, then waitid(P_PIDFD) (5.3+; epoll);
+//   3. no pidfd (before 5.3): SIGCHLD through a signalfd, then waitid.
+// SIGCHLD is watched in every case, because custos is a child subreaper:
+// grandchildren a service orphans are re-parented to custos and reaped in
+// the SIGCHLD drain. The drain peeks (WNOWAIT) before it reaps, and leaves a
+// service's main process to that process's own watcher, so each exit is
+// delivered once, by the watcher chosen for it. Signals coalesce (fifty
+// exits can raise one SIGCHLD), so the drain loops until nothing is left.
+//
+// Readiness: ReadyMode::notify through the notify socket (a datagram is
+// attributed to the service whose process group sent it: systemd-notify and
+// other helpers send from child processes); ReadyMode::fd through a pipe
+// whose write end the child gets as fd N, ready on the first newline.
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <new>
+
+#include <custos/runtime.hpp>
+
+#include "core/arena.hpp"
+#include "io/reactor.hpp"
+#include "supervise/notify.hpp"
+#include "supervise/spawn.hpp"
+#include "supervise/supervisor.hpp"
+#include "supervise/table.hpp"
+
+extern char** environ;
+
+namespace custos {
+
+namespace {
+
+constexpr std::size_t status_text_max = 127;
+
+// What one service's process needs and what watches it.
+struct proc {
+    char* path = nullptr;
+    char** argv = nullptr;
+    char** envp = nullptr;
+    char* wd_pid_slot = nullptr;
+    char* cwd = nullptr;
+    int uid = -1;
+    int gid = -1;
+    ReadyMode ready_mode = ReadyMode::started;
+    int ready_fd = -1;
+
+    int pid = 0;
+    int pidfd = -1;
+    // The process group SIGKILLed when its leader exited in a stop, until
+    // none of it is left (see exited()).
+    int remnant_pgid = 0;
+    io::op exit_op;
+    siginfo_t info{};
+    int ready_rd = -1;
+    io::op ready_op;
+    char ready_buf[64] = {};
+    char status_text[status_text_max + 1] = {};
+    std::uint8_t status_len = 0;
+    int notify_errno = 0;
+    Runtime::impl* rt = nullptr;
+    std::uint32_t index = 0;
+};
+
+ExitInfo exit_info(const siginfo_t& si) noexcept {
+    ExitInfo e;
+    e.pid = si.si_pid;
+    switch (si.si_code) {
+    case CLD_EXITED:
+        e.code = si.si_status;
+        break;
+    case CLD_KILLED:
+        e.signal = si.si_status;
+        break;
+    case CLD_DUMPED:
+        e.signal = si.si_status;
+        e.core_dumped = true;
+        break;
+    default:
+        e.code = si.si_status;
+        break;
+    }
+    return e;
+}
+
+struct signal_watch {
+    int fd = -1;
+    signalfd_siginfo buf{};
+    io::op op;
+};
+
+} // namespace
+
+struct Runtime::impl final : sup::host, sup::notify_handler {
+    RuntimeConfig cfg;
+    io::reactor reactor;
+    sup::spawner spawner;
+    sup::notify_socket notify;
+    sup::supervisor sup{*this};
+    arena mem;
+    proc* procs = nullptr;
+    std::uint32_t count = 0;
+    signal_watch chld;
+    signal_watch term;
+    TransitionHook hook = nullptr;
+    void* hook_ctx = nullptr;
+    RuntimeStats stats{};
+    bool started = false;
+    bool done = false;
+    char notify_env[128] = {};
+    char reason[320] = {};
+    bool drain_blocked = false; // a service's zombie waits for its own watcher
+    // Runtime::stop() runs the stop from here, on the next loop turn.
+    io::timer stop_soon{&impl::on_stop_soon, this};
+
+    ~impl() override {
+        for (std::uint32_t i = 0; i < count; ++i) {
+            proc& p = procs[i];
+            if (p.pidfd >= 0) {
+                ::close(p.pidfd);
+            }
+            if (p.ready_rd >= 0) {
+                ::close(p.ready_rd);
+            }
+        }
+        if (chld.fd >= 0) {
+            ::close(chld.fd);
+        }
+        if (term.fd >= 0) {
+            ::close(term.fd);
+        }
+    }
+
+    Result<void> init(const RuntimeConfig& c, std::span<const ServiceSpec> table) noexcept;
+    Result<void> layout(std::span<const ServiceSpec> table, std::uint64_t seed) noexcept;
+
+    // sup::host
+    mono_time now() noexcept override { return reactor.now(); }
+    void arm(io::timer& t, mono_time deadline) noexcept override { reactor.arm(t, deadline); }
+    void cancel(io::timer& t) noexcept override { reactor.cancel(t); }
+    Result<int> spawn(std::uint32_t i) noexcept override;
+    void kill(std::uint32_t i, int sig) noexcept override {
+        proc& p = procs[i];
+        if (p.pid > 0) {
+            sup::signal_group(p.pidfd, p.pid, sig);
+        }
+    }
+    void transition(const Transition& t) noexcept override {
+        if (hook != nullptr) {
+            hook(t, hook_ctx);
+        }
+    }
+    void all_stopped() noexcept override {
+        done = true;
+        reactor.stop();
+    }
+
+    // sup::notify_handler
+    bool on_notify(const ucred& cred, const sup::notify_message& m) noexcept override;
+
+    void watch_exit(proc& p) noexcept;
+    void exited(proc& p, const siginfo_t& si) noexcept;
+    void drain_children() noexcept;
+    bool remnants_left() noexcept;
+    void reap_remnants() noexcept;
+    void close_ready_pipe(proc& p) noexcept;
+    std::uint32_t find_by_pid(int pid) const noexcept {
+        for (std::uint32_t i = 0; i < count; ++i) {
+            if (procs[i].pid == pid) {
+                return i;
+            }
+        }
+        return UINT32_MAX;
+    }
+
+    static void on_exit_op(io::op& o, std::int32_t result) noexcept;
+    static void on_ready_read(io::op& o, std::int32_t result) noexcept;
+    static void on_sigchld(io::op& o, std::int32_t result) noexcept;
+    static void on_term(io::op& o, std::int32_t result) noexcept;
+    static void on_stop_soon(io::timer& t) noexcept;
+};
+
+namespace {
+
+struct first_problem final : sup::problem_sink {
+    bool any = false;
+    Error first;
+    void report(std::uint32_t, sup::spec_field, const Error& e) noexcept override {
+        if (!any) {
+            any = true;
+            first = e;
+        }
+    }
+};
+
+Result<int> lookup_user(std::string_view name, int* primary_gid) noexcept {
+    char n[64];
+    std::snprintf(n, sizeof n, "%.*s", static_cast<int>(name.size()), name.data());
+    passwd* pw = ::getpwnam(n);
+    if (pw == nullptr) {
+        return fail(Reason::user_unknown, errno, name);
+    }
+    *primary_gid = static_cast<int>(pw->pw_gid);
+    return static_cast<int>(pw->pw_uid);
+}
+
+Result<int> lookup_group(std::string_view name) noexcept {
+    char n[64];
+    std::snprintf(n, sizeof n, "%.*s", static_cast<int>(name.size()), name.data());
+    group* gr = ::getgrnam(n);
+    if (gr == nullptr) {
+        return fail(Reason::group_unknown, errno, name);
+    }
+    return static_cast<int>(gr->gr_gid);
+}
+
+} // namespace
+
+// Lays out the supervisor and every service's exec data in `mem`. Run twice:
+// to measure (no block), then for real.
+Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
+                                   std::uint64_t seed) noexcept {
+    bool ok = true;
+    auto s = sup.init(table, mem, seed);
+    ok = ok && s.has_value();
+    procs = mem.make_array<proc>(count);
+    ok = ok && procs != nullptr;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const ServiceSpec& spec = table[i];
+        char resolved[512];
+        auto found = sup::resolve_executable(spec.argv[0], resolved, sizeof resolved);
+        if (!found) {
+            return fail(found.error());
+        }
+        char* path = mem.copy(resolved);
+        auto argv = sup::build_argv(mem, spec.argv);
+        // custos's own entries for this service.
+        char wd_usec[48] = {};
+        std::string_view ours[2];
+        std::size_t nours = 0;
+        if (spec.ready == ReadyMode::notify) {
+            ours[nours++] = notify_env;
+        }
+        if (spec.watchdog.count() > 0) {
+            long long usec = static_cast<long long>(spec.watchdog.count()) * 1000;
+            int n = std::snprintf(wd_usec, sizeof wd_usec, "WATCHDOG_USEC=%lld", usec);
+            ours[nours++] = std::string_view(wd_usec, static_cast<std::size_t>(n));
+        }
+        sup::env_spec es;
+        es.inherited = environ;
+        es.service = spec.env;
+        es.custos = std::span<const std::string_view>(ours, nours);
+        es.watchdog_pid = spec.watchdog.count() > 0;
+        auto env = sup::build_env(mem, es);
+        char* cwd = spec.cwd.empty() ? nullptr : mem.copy(spec.cwd);
+        if (!argv && argv.error().reason() != Reason::capacity_exceeded) {
+            return fail(argv.error());
+        }
+        if (!env && env.error().reason() != Reason::capacity_exceeded) {
+            return fail(env.error());
+        }
+        ok = ok && path != nullptr && argv.has_value() && env.has_value() &&
+             (spec.cwd.empty() || cwd != nullptr);
+        if (!ok) {
+            continue;
+        }
+        proc& p = procs[i];
+        p.path = path;
+        p.argv = *argv;
+        p.envp = env->envp;
+        p.wd_pid_slot = env->watchdog_pid_slot;
+        p.cwd = cwd;
+        p.ready_mode = spec.ready;
+        p.ready_fd = spec.ready_fd;
+        p.rt = this;
+        p.index = i;
+        p.exit_op.done = &impl::on_exit_op;
+        p.exit_op.user = &p;
+        p.ready_op.done = &impl::on_ready_read;
+        p.ready_op.user = &p;
+        if (!spec.user.empty()) {
+            int primary = -1;
+            auto uid = lookup_user(spec.user, &primary);
+            if (!uid) {
+                return fail(uid.error());
+            }
+            p.uid = *uid;
+            p.gid = primary;
+        }
+        if (!spec.group.empty()) {
+            auto gid = lookup_group(spec.group);
+            if (!gid) {
+                return fail(gid.error());
+            }
+            p.gid = *gid;
+        }
+    }
+    if (!ok) {
+        return fail(Reason::out_of_memory, ENOMEM, "runtime arena");
+    }
+    return {};
+}
+
+Result<void> Runtime::impl::init(const RuntimeConfig& c,
+                                 std::span<const ServiceSpec> table) noexcept {
+    cfg = c;
+    sup::validate_options vo;
+    vo.max_services = cfg.max_services;
+    first_problem problems;
+    if (sup::validate_table(table, vo, &problems) != 0) {
+        return fail(problems.first);
+    }
+    count = static_cast<std::uint32_t>(table.size());
+    bool wants_notify = false;
+    for (const ServiceSpec& s : table) {
+        wants_notify = wants_notify || s.ready == ReadyMode::notify;
+    }
+    if (wants_notify && cfg.notify_socket.empty()) {
+        Error e(Reason::notify_socket_unavailable, EINVAL, "notify_socket");
+        e.with_resolution("Set notify_socket: a service uses ready = notify");
+        return fail(e);
+    }
+    if (!cfg.notify_socket.empty()) {
+        int n = std::snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%.*s",
+                              static_cast<int>(cfg.notify_socket.size()), cfg.notify_socket.data());
+        if (n < 0 || static_cast<std::size_t>(n) >= sizeof notify_env) {
+            return fail(Reason::notify_socket_unavailable, ENAMETOOLONG, cfg.notify_socket);
+        }
+    }
+
+    // Reactor: every service can have an exit op and a readiness read in
+    // flight, plus the signal watches and the notify socket.
+    io::reactor_config rc;
+    rc.max_ops = 2 * count + 16;
+    rc.max_fds = 2 * count + 16;
+    if (auto r = reactor.init(rc); !r) {
+        return fail(r.error());
+    }
+    if (auto r = spawner.init(); !r) {
+        return fail(r.error());
+    }
+
+    std::uint64_t seed = cfg.seed != 0 ? cfg.seed : static_cast<std::uint64_t>(to_ns(now()));
+    // Two passes over the same layout: measure, then take the block once.
+    if (auto r = layout(table, seed); !r && r.error().reason() != Reason::out_of_memory) {
+        return fail(r.error());
+    }
+    if (!mem.reserve(mem.needed())) {
+        return fail(Reason::out_of_memory, ENOMEM, "runtime arena");
+    }
+    if (auto r = layout(table, seed); !r) {
+        return fail(r.error());
+    }
+
+    // SIGCHLD: must not be ignored (the kernel would reap for us and
+    // waitid would find nothing), and is taken through a signalfd.
+    struct sigaction sa {};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGCHLD, &sa, nullptr);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    if (cfg.handle_signals) {
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+    }
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    if (cfg.handle_signals) {
+        // Not ignored either (now that they are blocked, the default action
+        // cannot strike): an ignored signal is discarded and never reaches
+        // the signalfd, and shells start background jobs with SIGINT ignored.
+        ::sigaction(SIGTERM, &sa, nullptr);
+        ::sigaction(SIGINT, &sa, nullptr);
+    }
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, SIGCHLD);
+    chld.fd = ::signalfd(-1, &only, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (chld.fd < 0) {
+        return fail(Reason::signalfd_unavailable, errno, "SIGCHLD");
+    }
+    if (cfg.handle_signals) {
+        sigemptyset(&only);
+        sigaddset(&only, SIGTERM);
+        sigaddset(&only, SIGINT);
+        term.fd = ::signalfd(-1, &only, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (term.fd < 0) {
+            return fail(Reason::signalfd_unavailable, errno, "SIGTERM/SIGINT");
+        }
+    }
+    // Orphaned grandchildren come to us, not to init: reaped, never zombies.
+    // Refused by qemu-user (EINVAL): not fatal, but said in backend_reason().
+    const int subreaper_errno = ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
+
+    if (!cfg.notify_socket.empty()) {
+        if (auto r = notify.open(cfg.notify_socket); !r) {
+            return fail(r.error());
+        }
+    }
+    const char* waits = reactor.native_waitid() ? "io_uring waitid" : "pidfd poll";
+    std::snprintf(reason, sizeof reason, "%s; spawn: %s; exits: %s%s%s", reactor.backend_reason(),
+                  sup::spawn_method_name(spawner.method()),
+                  spawner.method() == sup::spawn_method::vfork ? "SIGCHLD" : waits,
+                  subreaper_errno != 0 ? "; not a subreaper (orphans go to init): " : "",
+                  subreaper_errno != 0 ? std::strerror(subreaper_errno) : "");
+    return {};
+}
+
+Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
+    proc& p = procs[i];
+    sup::spawn_request rq;
+    rq.path = p.path;
+    rq.argv = p.argv;
+    rq.envp = p.envp;
+    rq.cwd = p.cwd;
+    rq.uid = p.uid;
+    rq.gid = p.gid;
+    rq.watchdog_pid_slot = p.wd_pid_slot;
+    int wr = -1;
+    if (p.ready_mode == ReadyMode::fd) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+            ++stats.spawn_failures;
+            return fail(Reason::spawn_failed, errno, "readiness pipe");
+        }
+        p.ready_rd = fds[0];
+        wr = fds[1];
+        rq.ready_fd_target = p.ready_fd;
+        rq.ready_fd_source = wr;
+    }
+    auto r = spawner.spawn(rq);
+    if (wr >= 0) {
+        ::close(wr); // the child has its copy (or never will)
+    }
+    if (!r) {
+        ++stats.spawn_failures;
+        if (p.ready_rd >= 0) {
+            ::close(p.ready_rd);
+            p.ready_rd = -1;
+        }
+        return fail(r.error());
+    }
+    ++stats.spawns;
+    p.pid = r->pid;
+    p.pidfd = r->pidfd;
+    watch_exit(p);
+    if (p.ready_rd >= 0) {
+        reactor.read(p.ready_op, p.ready_rd, p.ready_buf, sizeof p.ready_buf);
+    }
+    return p.pid;
+}
+
+void Runtime::impl::watch_exit(proc& p) noexcept {
+    if (p.pidfd >= 0) {
+        reactor.waitid(p.exit_op, p.pidfd, &p.info);
+    }
+    // Without a pidfd the SIGCHLD drain is the watcher. A child that exited
+    // before this point has already raised SIGCHLD: nothing is missed.
+}
+
+void Runtime::impl::close_ready_pipe(proc& p) noexcept {
+    if (p.ready_op.busy()) {
+        reactor.cancel(p.ready_op); // its callback closes the pipe
+        return;
+    }
+    if (p.ready_rd >= 0) {
+        ::close(p.ready_rd);
+        p.ready_rd = -1;
+    }
+}
+
+void Runtime::impl::exited(proc& p, const siginfo_t& si) noexcept {
+    ++stats.exits;
+    if (p.pidfd >= 0) {
+        ::close(p.pidfd);
+        p.pidfd = -1;
+    }
+    // Stopped means the whole group: what the leader leaves behind (children
+    // that ignore the stop signal, or are slower to die) gets SIGKILL now,
+    // right after the leader's exit, while its pgid cannot have been reused
+    // (spawn.hpp, signal_group). Outside a stop a group's other members are
+    // left alone: a service may leave daemons behind on purpose.
+    if (sup.at(p.index).state == ServiceState::stopping &&
+        sup::signal_group(-1, p.pid, SIGKILL) == 0) {
+        p.remnant_pgid = p.pid;
+    }
+    p.pid = 0;
+    close_ready_pipe(p);
+    sup.on_exit(p.index, exit_info(si));
+}
+
+// Whether a group SIGKILLed in exited() still has members (alive, or
+// zombies not reaped yet); forgets the groups that are gone.
+bool Runtime::impl::remnants_left() noexcept {
+    bool left = false;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        proc& p = procs[i];
+        if (p.remnant_pgid > 0) {
+            if (::kill(-p.remnant_pgid, 0) == 0) {
+                left = true;
+            } else {
+                p.remnant_pgid = 0;
+            }
+        }
+    }
+    return left;
+}
+
+// After the loop: the remnants SIGKILLed in exited() die within moments,
+// re-parented to us; reap them so that no zombie outlives run(). Bounded: a
+// process stuck in the kernel (D state) is left behind, as the supervisor
+// abandons one.
+void Runtime::impl::reap_remnants() noexcept {
+    constexpr int step_ms = 2;
+    constexpr int limit_ms = 1000;
+    for (int waited = 0;; waited += step_ms) {
+        drain_children();
+        if (!remnants_left() || waited >= limit_ms) {
+            return;
+        }
+        timespec ts{0, step_ms * 1'000'000L};
+        ::nanosleep(&ts, nullptr);
+    }
+}
+
+void Runtime::impl::on_exit_op(io::op& o, std::int32_t result) noexcept {
+    auto& p = *static_cast<proc*>(o.user);
+    impl& rt = *p.rt;
+    if (result == 0) {
+        rt.exited(p, p.info);
+        if (rt.drain_blocked) {
+            rt.drain_children(); // orphans queued behind this zombie
+        }
+        return;
+    }
+    if (result == -ECANCELED || p.pid == 0) {
+        return;
+    }
+    // The watch failed (ENOBUFS: the reactor was full; a poll error): the
+    // SIGCHLD drain reaps it instead, at the latest at the next SIGCHLD.
+    if (p.pidfd >= 0) {
+        ::close(p.pidfd);
+        p.pidfd = -1;
+    }
+    rt.drain_children();
+}
+
+void Runtime::impl::on_ready_read(io::op& o, std::int32_t result) noexcept {
+    auto& p = *static_cast<proc*>(o.user);
+    impl& rt = *p.rt;
+    if (result > 0) {
+        if (std::memchr(p.ready_buf, '\n', static_cast<std::size_t>(result)) != nullptr) {
+            ::close(p.ready_rd);
+            p.ready_rd = -1;
+            rt.sup.on_ready(p.index, Reason::ready_fd);
+            return;
+        }
+        rt.reactor.read(o, p.ready_rd, p.ready_buf, sizeof p.ready_buf);
+        return;
+    }
+    // EOF (the service closed it without a newline), cancelled, or failed:
+    // no readiness from here; ready_timeout decides.
+    if (p.ready_rd >= 0) {
+        ::close(p.ready_rd);
+        p.ready_rd = -1;
+    }
+}
+
+// Reaps every child that has exited and is not a service's main process
+// watched by its own op. Peek first (WNOWAIT): if the first zombie is such a
+// process, stop here; its watcher reaps it and calls this again.
+void Runtime::impl::drain_children() noexcept {
+    drain_blocked = false;
+    for (;;) {
+        siginfo_t si{};
+        if (::waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) {
+            return;
+        }
+        std::uint32_t i = find_by_pid(si.si_pid);
+        if (i != UINT32_MAX && procs[i].exit_op.busy()) {
+            drain_blocked = true;
+            return;
+        }
+        siginfo_t reaped{};
+        if (::waitid(P_PID, static_cast<id_t>(si.si_pid), &reaped, WEXITED | WNOHANG) != 0) {
+            return;
+        }
+        if (i != UINT32_MAX) {
+            exited(procs[i], reaped);
+        } else {
+            ++stats.orphans_reaped;
+        }
+    }
+}
+
+void Runtime::impl::on_sigchld(io::op& o, std::int32_t result) noexcept {
+    impl& rt = *static_cast<impl*>(o.user);
+    if (result < 0 && result != -EAGAIN && result != -EINTR) {
+        return; // the signalfd failed: exits still arrive through pidfds
+    }
+    rt.drain_children();
+    rt.remnants_left(); // forget the groups that are gone
+    rt.reactor.read(o, rt.chld.fd, &rt.chld.buf, sizeof rt.chld.buf);
+}
+
+void Runtime::impl::on_term(io::op& o, std::int32_t result) noexcept {
+    impl& rt = *static_cast<impl*>(o.user);
+    if (result < 0 && result != -EAGAIN && result != -EINTR) {
+        return;
+    }
+    rt.sup.stop_all(std::chrono::duration_cast<nanos>(rt.cfg.stop_timeout));
+    rt.reactor.read(o, rt.term.fd, &rt.term.buf, sizeof rt.term.buf);
+}
+
+bool Runtime::impl::on_notify(const ucred& cred, const sup::notify_message& m) noexcept {
+    std::uint32_t i = find_by_pid(static_cast<int>(cred.pid));
+    if (i == UINT32_MAX) {
+        // A helper or child of a service: its process group is the service's.
+        pid_t pgid = ::getpgid(static_cast<pid_t>(cred.pid));
+        if (pgid > 0) {
+            i = find_by_pid(static_cast<int>(pgid));
+        }
+    }
+    if (i == UINT32_MAX) {
+        return false;
+    }
+    proc& p = procs[i];
+    if (m.has_status) {
+        std::size_t n = m.status.size() < status_text_max ? m.status.size() : status_text_max;
+        std::memcpy(p.status_text, m.status.data(), n);
+        p.status_text[n] = '\0';
+        p.status_len = static_cast<std::uint8_t>(n);
+    }
+    if (m.has_errno) {
+        p.notify_errno = m.errno_value;
+    }
+    if (m.has_extend) {
+        sup.on_extend_timeout(i, std::chrono::microseconds(m.extend_usec));
+    }
+    if (m.watchdog_ping) {
+        sup.on_watchdog_ping(i);
+    }
+    if (m.ready && p.ready_mode == ReadyMode::notify) {
+        sup.on_ready(i, Reason::ready_notified);
+    }
+    if (m.watchdog_trigger) {
+        sup.on_watchdog_trigger(i);
+    }
+    return true;
+}
+
+Runtime::Runtime() noexcept = default;
+
+Runtime::~Runtime() {
+    delete impl_;
+}
+
+Result<void> Runtime::init(const RuntimeConfig& cfg,
+                           std::span<const ServiceSpec> services) noexcept {
+    if (impl_ != nullptr) {
+        return fail(Reason::invalid_argument, EBUSY, "Runtime::init called twice");
+    }
+    impl_ = new (std::nothrow) impl;
+    if (impl_ == nullptr) {
+        return fail(Reason::out_of_memory, ENOMEM, "runtime");
+    }
+    auto r = impl_->init(cfg, services);
+    if (!r) {
+        delete impl_;
+        impl_ = nullptr;
+    }
+    return r;
+}
+
+void Runtime::set_transition_hook(TransitionHook hook, void* ctx) noexcept {
+    if (impl_ != nullptr) {
+        impl_->hook = hook;
+        impl_->hook_ctx = ctx;
+    }
+}
+
+Result<void> Runtime::start() noexcept {
+    if (impl_ == nullptr) {
+        return fail(Reason::invalid_argument, 0, "Runtime::start before init");
+    }
+    impl& rt = *impl_;
+    if (rt.started) {
+        return {};
+    }
+    rt.started = true;
+    rt.chld.op.done = &impl::on_sigchld;
+    rt.chld.op.user = &rt;
+    io::reactor::make_internal(rt.chld.op);
+    rt.reactor.read(rt.chld.op, rt.chld.fd, &rt.chld.buf, sizeof rt.chld.buf);
+    if (rt.term.fd >= 0) {
+        rt.term.op.done = &impl::on_term;
+        rt.term.op.user = &rt;
+        io::reactor::make_internal(rt.term.op);
+        rt.reactor.read(rt.term.op, rt.term.fd, &rt.term.buf, sizeof rt.term.buf);
+    }
+    if (rt.notify.is_open()) {
+        rt.notify.start(rt.reactor, &rt);
+    }
+    rt.sup.start_all();
+    if (rt.count == 0 && rt.term.fd < 0) {
+        rt.done = true;
+    }
+    return {};
+}
+
+void Runtime::run() noexcept {
+    if (impl_ == nullptr || !impl_->started) {
+        return;
+    }
+    impl& rt = *impl_;
+    while (!rt.done) {
+        rt.reactor.run();
+    }
+    rt.reap_remnants();
+    rt.notify.close();
+    // Let the notify socket's close complete while the reactor still runs.
+    for (int k = 0; k < 100 && rt.notify.busy(); ++k) {
+        rt.reactor.run_once(false);
+    }
+}
+
+void Runtime::impl::on_stop_soon(io::timer& t) noexcept {
+    impl& rt = *static_cast<impl*>(t.user);
+    rt.sup.stop_all(std::chrono::duration_cast<nanos>(rt.cfg.stop_timeout));
+}
+
+void Runtime::stop() noexcept {
+    if (impl_ != nullptr && impl_->started) {
+        // From the loop, not from here: stop() is typically called from the
+        // transition hook, i.e. in the middle of the supervisor's work on a
+        // transition, which would go on after stop_all() as if nothing had
+        // happened (entering `starting` is followed by the spawn: a process
+        // would be started after everything was declared stopped).
+        impl_->reactor.arm(impl_->stop_soon, impl_->reactor.now());
+    }
+}
+
+bool Runtime::stopped() const noexcept {
+    return impl_ == nullptr || impl_->done;
+}
+
+namespace {
+template <class F>
+Result<void> with_service(Runtime::impl* rt, std::string_view name, F f) noexcept {
+    if (rt == nullptr) {
+        return fail(Reason::invalid_argument, 0, "runtime not initialised");
+    }
+    std::uint32_t i = rt->sup.find(name);
+    if (i == UINT32_MAX) {
+        return fail(Reason::service_unknown, 0, name);
+    }
+    f(i);
+    return {};
+}
+} // namespace
+
+Result<void> Runtime::start_service(std::string_view name) noexcept {
+    return with_service(impl_, name, [this](std::uint32_t i) { impl_->sup.start(i); });
+}
+
+Result<void> Runtime::stop_service(std::string_view name) noexcept {
+    return with_service(impl_, name, [this](std::uint32_t i) { impl_->sup.stop(i); });
+}
+
+Result<void> Runtime::restart_service(std::string_view name) noexcept {
+    return with_service(impl_, name, [this](std::uint32_t i) { impl_->sup.restart(i); });
+}
+
+std::uint32_t Runtime::service_count() const noexcept {
+    return impl_ != nullptr ? impl_->count : 0;
+}
+
+ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
+    ServiceStatus s;
+    if (impl_ == nullptr || index >= impl_->count) {
+        return s;
+    }
+    const sup::unit& u = impl_->sup.at(index);
+    const proc& p = impl_->procs[index];
+    s.name = u.name;
+    s.state = u.state;
+    s.reason = u.reason;
+    s.since_ns = to_ns(u.since);
+    s.pid = p.pid;
+    s.restarts = u.restarts;
+    s.total_restarts = u.total_restarts;
+    s.last_exit = u.last_exit;
+    s.status_text = std::string_view(p.status_text, p.status_len);
+    s.notify_errno = p.notify_errno;
+    return s;
+}
+
+RuntimeStats Runtime::stats() const noexcept {
+    if (impl_ == nullptr) {
+        return {};
+    }
+    RuntimeStats s = impl_->stats;
+    const sup::notify_stats& n = impl_->notify.stats();
+    s.notify_received = n.received;
+    s.notify_dropped = n.dropped_malformed + n.dropped_unattributed;
+    s.fds_closed = n.fds_closed;
+    return s;
+}
+
+const char* Runtime::backend_reason() const noexcept {
+    return impl_ != nullptr ? impl_->reason : "not initialised";
+}
+
+const char* Runtime::exit_watch_name() const noexcept {
+    if (impl_ == nullptr) {
+        return "none";
+    }
+    if (impl_->spawner.method() == sup::spawn_method::vfork) {
+        return "SIGCHLD signalfd + waitid";
+    }
+    return impl_->reactor.native_waitid() ? "io_uring waitid" : "pidfd poll + waitid";
+}
+
+const char* Runtime::spawn_method_name() const noexcept {
+    return impl_ != nullptr ? sup::spawn_method_name(impl_->spawner.method()) : "none";
+}
+
+} // namespace custos

@@ -1,0 +1,330 @@
+#include "supervise/notify.hpp"
+
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <cstring>
+
+#include "core/assert.hpp"
+
+namespace custos::sup {
+
+namespace {
+
+// Plain decimal digits only (no sign, no blanks, not empty), without overflow.
+bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
+    if (s.empty()) {
+        return false;
+    }
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        auto d = static_cast<std::uint64_t>(c - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    out = v;
+    return true;
+}
+
+// Applies one assignment; false when it is unknown or its value is invalid.
+bool apply(std::string_view key, std::string_view value, notify_message& m) noexcept {
+    std::uint64_t n = 0;
+    if (key == "READY" && value == "1") {
+        m.ready = true;
+    } else if (key == "RELOADING" && value == "1") {
+        m.reloading = true;
+    } else if (key == "STOPPING" && value == "1") {
+        m.stopping = true;
+    } else if (key == "WATCHDOG" && value == "1") {
+        m.watchdog_ping = true;
+    } else if (key == "WATCHDOG" && value == "trigger") {
+        m.watchdog_trigger = true;
+    } else if (key == "BARRIER" && value == "1") {
+        m.barrier = true;
+    } else if (key == "STATUS") {
+        m.has_status = true;
+        m.status = value;
+    } else if (key == "ERRNO" && parse_u64(value, n) && n <= 4095) {
+        // 4095: systemd's ERRNO_MAX, the largest value errno can take.
+        m.has_errno = true;
+        m.errno_value = static_cast<int>(n);
+    } else if (key == "EXTEND_TIMEOUT_USEC" && parse_u64(value, n)) {
+        m.has_extend = true;
+        m.extend_usec = n;
+    } else if (key == "WATCHDOG_USEC" && parse_u64(value, n)) {
+        m.has_watchdog_usec = true;
+        m.watchdog_usec = n;
+    } else if (key == "MONOTONIC_USEC" && parse_u64(value, n)) {
+        m.has_monotonic_usec = true;
+        m.monotonic_usec = n;
+    } else if (key == "MAINPID" && parse_u64(value, n) && n > 0 && n <= INT_MAX) {
+        m.has_mainpid = true;
+        m.mainpid = static_cast<int>(n);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+bool parse_notify(std::string_view datagram, notify_message& out) noexcept {
+    out = notify_message{};
+    if (datagram.find('\0') != std::string_view::npos) {
+        return false;
+    }
+    std::size_t pos = 0;
+    while (pos < datagram.size()) {
+        std::size_t end = datagram.find_first_of("\n\r", pos);
+        if (end == std::string_view::npos) {
+            end = datagram.size();
+        }
+        std::string_view line = datagram.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.empty()) {
+            continue;
+        }
+        std::size_t eq = line.find('=');
+        if (eq == std::string_view::npos || !apply(line.substr(0, eq), line.substr(eq + 1), out)) {
+            ++out.ignored;
+        }
+    }
+    return true;
+}
+
+notify_socket::notify_socket() noexcept
+    : poll_op_(&notify_socket::on_poll, this), close_op_(&notify_socket::on_closed, this),
+      retry_(&notify_socket::on_retry, this) {}
+
+notify_socket::~notify_socket() {
+    // Without the reactor (it may be gone): a close op it never ran, or a
+    // socket close() was not called for, is closed here.
+    if (closing_fd_ >= 0) {
+        ::close(closing_fd_);
+        closing_fd_ = -1;
+    }
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    unlink_path();
+}
+
+Result<void> notify_socket::open(std::string_view path) noexcept {
+    if (fd_ >= 0 || closing_fd_ >= 0 || busy()) {
+        return fail(Reason::notify_socket_unavailable, EBUSY, path);
+    }
+    // Clients (libsystemd, systemd-notify) accept only '/' or '@' here.
+    if (path.empty() || path.front() != '/' || path.find('\0') != std::string_view::npos) {
+        return fail(Reason::notify_socket_unavailable, EINVAL, path);
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+        return fail(Reason::notify_socket_unavailable, ENAMETOOLONG, path);
+    }
+    std::memcpy(addr.sun_path, path.data(), path.size());
+
+    // bind() fails with EADDRINUSE on a leftover socket file: remove it, but
+    // only a socket, never a file the operator put there.
+    struct stat st {};
+    if (::lstat(addr.sun_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            return fail(Reason::notify_socket_unavailable, EEXIST, path);
+        }
+        if (::unlink(addr.sun_path) != 0 && errno != ENOENT) {
+            return fail(Reason::notify_socket_unavailable, errno, path);
+        }
+    } else if (errno != ENOENT) {
+        return fail(Reason::notify_socket_unavailable, errno, path);
+    }
+
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return fail(Reason::notify_socket_unavailable, errno, path);
+    }
+    auto socklen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), socklen) != 0) {
+        int err = errno;
+        ::close(fd);
+        return fail(Reason::notify_socket_unavailable, err, path);
+    }
+    int one = 1;
+    int err = 0;
+    if (::chmod(addr.sun_path, 0666) != 0 || ::lstat(addr.sun_path, &st) != 0 ||
+        ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
+        err = errno;
+        ::close(fd);
+        ::unlink(addr.sun_path);
+        return fail(Reason::notify_socket_unavailable, err, path);
+    }
+    // As PID 1 does, though for AF_UNIX datagrams the queue length limit
+    // (net.unix.max_dgram_qlen) and the sender's sndbuf bind first; senders
+    // then block instead of losing datagrams, so a refusal is harmless.
+    int rcvbuf = 256 * 1024;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+
+    fd_ = fd;
+    reactor_ = nullptr; // until start(): close() then closes directly
+    handler_ = nullptr;
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+    std::memcpy(path_, addr.sun_path, sizeof path_);
+    path_len_ = path.size();
+    return {};
+}
+
+void notify_socket::start(io::reactor& r, notify_handler* h) noexcept {
+    CUSTOS_ASSERT(fd_ >= 0 && h != nullptr && !poll_op_.busy());
+    reactor_ = &r;
+    handler_ = h;
+    // Like a mailbox's read, this is one op known at init that must never be
+    // refused for max_ops; the same holds for the close that ends it.
+    io::reactor::make_internal(poll_op_);
+    io::reactor::make_internal(close_op_);
+    r.poll(poll_op_, fd_, POLLIN);
+}
+
+void notify_socket::close() noexcept {
+    if (fd_ >= 0) {
+        if (reactor_ != nullptr) {
+            reactor_->cancel(retry_);
+            reactor_->cancel(poll_op_);
+            // Through the reactor: the epoll backend must forget the
+            // descriptor before its number can be handed out again.
+            closing_fd_ = fd_;
+            reactor_->close(close_op_, fd_);
+        } else {
+            ::close(fd_);
+        }
+        fd_ = -1;
+    }
+    unlink_path();
+}
+
+void notify_socket::unlink_path() noexcept {
+    if (path_len_ == 0) {
+        return;
+    }
+    // Only the file open() bound: another instance may have taken the path.
+    struct stat st {};
+    if (::lstat(path_, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev_ &&
+        st.st_ino == ino_) {
+        ::unlink(path_);
+    }
+    path_len_ = 0;
+    path_[0] = '\0';
+}
+
+void notify_socket::on_closed(io::op& o, std::int32_t) noexcept {
+    // Linux releases the descriptor whatever close() reports.
+    static_cast<notify_socket*>(o.user)->closing_fd_ = -1;
+}
+
+void notify_socket::on_retry(io::timer& t) noexcept {
+    auto* self = static_cast<notify_socket*>(t.user);
+    if (self->fd_ >= 0 && !self->poll_op_.busy()) {
+        self->reactor_->poll(self->poll_op_, self->fd_, POLLIN);
+    }
+}
+
+void notify_socket::on_poll(io::op& o, std::int32_t result) noexcept {
+    auto* self = static_cast<notify_socket*>(o.user);
+    if (self->fd_ < 0) {
+        return; // closed: this is the cancellation
+    }
+    if (result < 0) {
+        // Not expected on a live socket (epoll_ctl ENOMEM/ENOSPC, say). Wait
+        // a little rather than spin on an error that persists.
+        ++self->stats_.receive_errors;
+        self->reactor_->arm_after(self->retry_, std::chrono::milliseconds(100));
+        return;
+    }
+    ++self->stats_.wakeups;
+    std::uint32_t n = 0;
+    // The handler may close() us: stop as soon as it has.
+    while (self->fd_ >= 0 && n < max_per_wakeup && self->receive_one()) {
+        ++n;
+    }
+    if (n == max_per_wakeup) {
+        ++self->stats_.drains_capped; // the rest waits for the next wake-up
+    }
+    if (self->fd_ >= 0) {
+        self->reactor_->poll(o, self->fd_, POLLIN);
+    }
+}
+
+bool notify_socket::receive_one() noexcept {
+    iovec iov{buf_, sizeof buf_};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control_;
+    mh.msg_controllen = sizeof control_;
+    // CLOEXEC: a received fd must not leak into a child spawned before we
+    // close it.
+    ssize_t n = ::recvmsg(fd_, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+        if (errno == EINTR) {
+            return true;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            ++stats_.receive_errors;
+        }
+        return false;
+    }
+    ++stats_.received;
+
+    ucred cred{};
+    bool has_cred = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len == CMSG_LEN(sizeof(ucred))) {
+            std::memcpy(&cred, CMSG_DATA(c), sizeof cred); // CMSG_DATA may be unaligned
+            has_cred = true;
+        }
+    }
+    // A pid of 0: the sender lives in a pid namespace we cannot see into.
+    bool ok = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
+              static_cast<std::size_t>(n) <= max_datagram && has_cred && cred.pid > 0;
+    notify_message m;
+    if (ok) {
+        ok = parse_notify(std::string_view(buf_, static_cast<std::size_t>(n)), m);
+    }
+    if (!ok) {
+        ++stats_.dropped_malformed;
+    } else if (!handler_->on_notify(cred, m)) {
+        ++stats_.dropped_unattributed;
+    }
+    // After the handler: closing is what releases a BARRIER=1 sender, which
+    // must only happen once everything it sent before has been processed.
+    close_received_fds(mh);
+    return true;
+}
+
+void notify_socket::close_received_fds(msghdr& mh) noexcept {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char* data = CMSG_DATA(c);
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd = -1;
+            std::memcpy(&fd, data + i * sizeof(int), sizeof fd);
+            ::close(fd);
+            ++stats_.fds_closed;
+        }
+    }
+}
+
+} // namespace custos::sup

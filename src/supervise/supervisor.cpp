@@ -1,0 +1,714 @@
+// The restart state machine, dependency gating and stop sequencing. See
+// supervisor.hpp for the states and invariants.
+#include "supervise/supervisor.hpp"
+
+#include <csignal>
+#include <cstring>
+
+#include "core/assert.hpp"
+
+namespace custos {
+
+std::string_view state_name(ServiceState s) noexcept {
+    switch (s) {
+    case ServiceState::stopped:
+        return "stopped";
+    case ServiceState::waiting:
+        return "waiting";
+    case ServiceState::starting:
+        return "starting";
+    case ServiceState::running:
+        return "running";
+    case ServiceState::ready:
+        return "ready";
+    case ServiceState::backoff:
+        return "backoff";
+    case ServiceState::stopping:
+        return "stopping";
+    case ServiceState::failed:
+        return "failed";
+    }
+    return "unknown";
+}
+
+namespace sup {
+namespace {
+
+nanos to_nanos(Duration d) noexcept {
+    return std::chrono::duration_cast<nanos>(d);
+}
+
+// A clean end under the restart policies: exit 0, or killed by the service's
+// own stop signal (someone stopped it the way it is meant to be stopped).
+bool clean_exit(const unit& u, const ExitInfo& e) noexcept {
+    return e.signal == 0 ? e.code == 0 : e.signal == u.stop_signal;
+}
+
+} // namespace
+
+Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem,
+                              std::uint64_t seed) noexcept {
+    count_ = static_cast<std::uint32_t>(table.size());
+    units_ = mem.make_array<unit>(count_);
+    bool ok = units_ != nullptr;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        const ServiceSpec& s = table[i];
+        auto* deps = static_cast<std::uint32_t*>(
+            mem.take(sizeof(std::uint32_t) * s.depends_on.size(), alignof(std::uint32_t)));
+        std::uint32_t ndependents = 0;
+        for (const ServiceSpec& other : table) {
+            for (std::string_view d : other.depends_on) {
+                if (d == s.name) {
+                    ++ndependents;
+                }
+            }
+        }
+        auto* dependents = static_cast<std::uint32_t*>(
+            mem.take(sizeof(std::uint32_t) * ndependents, alignof(std::uint32_t)));
+        auto* times = mem.make_array<mono_time>(s.intensity_restarts);
+        char* name = mem.copy(s.name);
+        ok = ok && deps != nullptr && dependents != nullptr && times != nullptr && name != nullptr;
+        if (!ok) {
+            continue; // sizing pass: keep measuring
+        }
+        unit& u = units_[i];
+        u.name = std::string_view(name, s.name.size());
+        u.restart = s.restart;
+        u.policy.initial = to_nanos(s.backoff_initial);
+        u.policy.max = to_nanos(s.backoff_max);
+        u.policy.multiplier_x100 = s.backoff_multiplier_x100;
+        u.policy.jitter_percent = s.backoff_jitter_percent;
+        u.policy.stable_after = to_nanos(s.stable_after);
+        u.max_restarts = s.max_restarts;
+        u.intensity_n = s.intensity_restarts;
+        u.intensity_window = to_nanos(s.intensity_window);
+        u.start_delay = to_nanos(s.start_delay);
+        u.ready_mode = s.ready;
+        u.ready_timeout = to_nanos(s.ready_timeout);
+        u.watchdog = to_nanos(s.watchdog);
+        u.stop_signal = s.stop_signal;
+        u.stop_timeout = to_nanos(s.stop_timeout);
+        u.deps = deps;
+        u.dependents = dependents;
+        u.restart_times = times;
+        u.bo = backoff(seed + 0x9e3779b97f4a7c15ull * (i + 1));
+        u.owner = this;
+        u.index = i;
+        u.timer.fire = &supervisor::fire_timer;
+        u.timer.user = &u;
+        u.wd_timer.fire = &supervisor::fire_watchdog;
+        u.wd_timer.user = &u;
+    }
+    if (!ok) {
+        return fail(Reason::out_of_memory, ENOMEM, "supervision table");
+    }
+    // Edges, both ways, by index.
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        for (std::string_view d : table[i].depends_on) {
+            std::uint32_t j = find(d);
+            CUSTOS_ASSERT(j != UINT32_MAX); // validate_table() ran first
+            units_[i].deps[units_[i].ndeps++] = j;
+            units_[j].dependents[units_[j].ndependents++] = i;
+        }
+    }
+    // Ranks by relaxation: the graph is acyclic, so count_ rounds suffice.
+    for (std::uint32_t round = 0; round < count_; ++round) {
+        bool changed = false;
+        for (std::uint32_t i = 0; i < count_; ++i) {
+            for (std::uint32_t k = 0; k < units_[i].ndeps; ++k) {
+                std::uint32_t r = units_[units_[i].deps[k]].rank + 1;
+                if (r > units_[i].rank) {
+                    units_[i].rank = r;
+                    changed = true;
+                }
+            }
+        }
+        if (!changed) {
+            break;
+        }
+    }
+    stop_timer_.fire = &supervisor::fire_stop_deadline;
+    stop_timer_.user = this;
+    mono_time now = host_.now();
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        units_[i].since = now;
+    }
+    return {};
+}
+
+std::uint32_t supervisor::find(std::string_view name) const noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        if (units_[i].name == name) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+bool supervisor::has_process(const unit& u) noexcept {
+    switch (u.state) {
+    case ServiceState::running:
+    case ServiceState::ready:
+    case ServiceState::stopping:
+        return true;
+    case ServiceState::stopped:
+    case ServiceState::waiting:
+    case ServiceState::starting:
+    case ServiceState::backoff:
+    case ServiceState::failed:
+        return false;
+    }
+    return false;
+}
+
+void supervisor::enter(unit& u, ServiceState to, Reason why, int err, const ExitInfo* exit,
+                       std::string_view detail, nanos delay) noexcept {
+    Transition t;
+    t.service = u.index;
+    t.name = u.name;
+    t.from = u.state;
+    t.to = to;
+    t.reason = why;
+    t.sys_errno = err;
+    mono_time now = host_.now();
+    t.at_ns = to_ns(now);
+    t.pid = u.pid;
+    if (exit != nullptr) {
+        t.exit = *exit;
+        t.pid = exit->pid;
+    }
+    t.delay = std::chrono::duration_cast<Duration>(delay);
+    t.restarts = u.restarts;
+    t.detail = detail;
+    u.state = to;
+    u.reason = why;
+    u.since = now;
+    host_.transition(t);
+}
+
+void supervisor::arm(unit& u, nanos after) noexcept {
+    u.deadline = host_.now() + after;
+    host_.arm(u.timer, u.deadline);
+}
+
+void supervisor::disarm(unit& u) noexcept {
+    host_.cancel(u.timer);
+    host_.cancel(u.wd_timer);
+}
+
+bool supervisor::deps_ready(const unit& u, const unit** failed) const noexcept {
+    bool ready = true;
+    *failed = nullptr;
+    for (std::uint32_t k = 0; k < u.ndeps; ++k) {
+        const unit& d = units_[u.deps[k]];
+        if (d.state != ServiceState::ready) {
+            ready = false;
+            if (d.state == ServiceState::failed && *failed == nullptr) {
+                *failed = &d;
+            }
+        }
+    }
+    return ready;
+}
+
+// Moves a wanted service towards spawning: starting when its dependencies
+// are ready, else waiting (saying which dependency failed, if one did).
+void supervisor::want_start(unit& u, Reason why) noexcept {
+    const unit* failed = nullptr;
+    if (!deps_ready(u, &failed)) {
+        Reason r = failed != nullptr ? Reason::dependency_failed : Reason::waiting_for_dependencies;
+        // Say it once per change of reason, not on every evaluation.
+        if (u.state != ServiceState::waiting || u.reason != r) {
+            enter(u, ServiceState::waiting, r, 0, nullptr,
+                  failed != nullptr ? failed->name : std::string_view{});
+        }
+        return;
+    }
+    if (u.state == ServiceState::waiting) {
+        why = Reason::dependencies_ready;
+    }
+    enter(u, ServiceState::starting, why);
+    if (u.start_delay.count() > 0) {
+        arm(u, u.start_delay);
+        return;
+    }
+    spawn(u);
+}
+
+void supervisor::spawn(unit& u) noexcept {
+    auto pid = host_.spawn(u.index);
+    if (!pid) {
+        after_failure(u, pid.error().reason(), pid.error().sys_errno(), nullptr);
+        return;
+    }
+    u.pid = *pid;
+    u.killed = false;
+    u.kill_reason = Reason::unknown;
+    u.bo.run_started(host_.now());
+    if (u.ready_mode == ReadyMode::started) {
+        enter(u, ServiceState::ready, Reason::ready_started);
+        wake_dependents(u);
+        return;
+    }
+    enter(u, ServiceState::running, Reason::spawned);
+    if (u.ready_timeout.count() > 0) {
+        arm(u, u.ready_timeout);
+    }
+}
+
+void supervisor::became_ready(unit& u, Reason why) noexcept {
+    host_.cancel(u.timer);
+    enter(u, ServiceState::ready, why);
+    if (u.watchdog.count() > 0) {
+        u.wd_deadline = host_.now() + u.watchdog;
+        host_.arm(u.wd_timer, u.wd_deadline);
+    }
+    wake_dependents(u);
+}
+
+void supervisor::wake_dependents(const unit& u) noexcept {
+    for (std::uint32_t k = 0; k < u.ndependents; ++k) {
+        unit& d = units_[u.dependents[k]];
+        if (d.wanted && d.state == ServiceState::waiting && !stopping_all_) {
+            want_start(d, Reason::dependencies_ready);
+        }
+    }
+}
+
+void supervisor::reset_budget(unit& u) noexcept {
+    u.bo.reset();
+    u.restarts = 0;
+    u.rt_head = 0;
+    u.rt_count = 0;
+}
+
+// The service failed to run (spawn failure, failed exit, ready timeout,
+// watchdog): the restart policy and budget decide what comes next.
+void supervisor::after_failure(unit& u, Reason why, int err, const ExitInfo* exit) noexcept {
+    u.pid = 0;
+    if (!u.wanted || stopping_all_) {
+        enter(u, ServiceState::stopped, why, err, exit);
+        return;
+    }
+    if (u.restart == RestartPolicy::never) {
+        enter(u, ServiceState::failed, why, err, exit);
+        wake_dependents(u);
+        return;
+    }
+    if (u.max_restarts != 0 && u.restarts >= u.max_restarts) {
+        enter(u, ServiceState::failed, Reason::max_restarts_exhausted, err, exit, reason_id(why));
+        wake_dependents(u);
+        return;
+    }
+    mono_time now = host_.now();
+    if (u.intensity_n != 0) {
+        // Restarts within the window, newest first, from the ring.
+        std::uint32_t within = 0;
+        for (std::uint32_t k = 0; k < u.rt_count; ++k) {
+            std::uint32_t at = (u.rt_head + u.intensity_n - 1 - k) % u.intensity_n;
+            if (now - u.restart_times[at] < u.intensity_window) {
+                ++within;
+            }
+        }
+        if (within >= u.intensity_n) {
+            enter(u, ServiceState::failed, Reason::restart_intensity_exceeded, err, exit,
+                  reason_id(why));
+            wake_dependents(u);
+            return;
+        }
+        u.restart_times[u.rt_head] = now;
+        u.rt_head = (u.rt_head + 1) % u.intensity_n;
+        if (u.rt_count < u.intensity_n) {
+            ++u.rt_count;
+        }
+    }
+    ++u.restarts;
+    ++u.total_restarts;
+    nanos delay = u.bo.next_delay(u.policy);
+    enter(u, ServiceState::backoff, why, err, exit, {}, delay);
+    if (delay.count() == 0 && exit != nullptr) {
+        // No floor configured: restart now, not at the next timer tick (a
+        // timer would round up to the reactor's tick and cost a wake-up).
+        // Only after a real exit: a spawn that fails at once would recurse
+        // here, so that goes through the timer (one tick at least).
+        want_start(u, Reason::backoff_elapsed);
+        return;
+    }
+    arm(u, delay);
+}
+
+void supervisor::fail_and_kill(unit& u, Reason why) noexcept {
+    host_.cancel(u.wd_timer);
+    u.kill_reason = why;
+    begin_stop(u, u.stop_timeout, why);
+}
+
+void supervisor::begin_stop(unit& u, nanos grace, Reason why) noexcept {
+    host_.cancel(u.wd_timer);
+    host_.kill(u.index, u.stop_signal);
+    enter(u, ServiceState::stopping, why);
+    u.killed = false;
+    if (u.stop_signal != SIGKILL) {
+        arm(u, grace.count() > 0 ? grace : nanos(1));
+    } else {
+        host_.cancel(u.timer); // nothing stronger to escalate to
+    }
+}
+
+void supervisor::start_all() noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        units_[i].wanted = true;
+    }
+    // One pass in table order: a service whose dependencies are not ready
+    // yet waits, and is started by wake_dependents() when they are. All
+    // services without dependencies are spawned in this same pass, so
+    // independent services start concurrently.
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        unit& u = units_[i];
+        if (u.state == ServiceState::stopped) {
+            want_start(u, Reason::runtime_start);
+        }
+    }
+}
+
+void supervisor::start(std::uint32_t i) noexcept {
+    unit& u = units_[i];
+    if (stopping_all_) {
+        return;
+    }
+    u.wanted = true;
+    switch (u.state) {
+    case ServiceState::stopped:
+    case ServiceState::failed:
+    case ServiceState::backoff:
+        host_.cancel(u.timer);
+        reset_budget(u);
+        want_start(u, Reason::operator_start);
+        return;
+    case ServiceState::stopping:
+        if (u.stop_requested) {
+            u.restart_after_stop = true;
+            u.resume_reason = Reason::operator_start;
+            reset_budget(u);
+        }
+        return;
+    case ServiceState::waiting:
+    case ServiceState::starting:
+    case ServiceState::running:
+    case ServiceState::ready:
+        return;
+    }
+}
+
+void supervisor::stop(std::uint32_t i) noexcept {
+    unit& u = units_[i];
+    u.wanted = false;
+    u.restart_after_stop = false;
+    switch (u.state) {
+    case ServiceState::stopped:
+        return;
+    case ServiceState::failed:
+    case ServiceState::waiting:
+    case ServiceState::starting:
+    case ServiceState::backoff:
+        disarm(u);
+        enter(u, ServiceState::stopped, Reason::operator_stop);
+        return;
+    case ServiceState::running:
+    case ServiceState::ready:
+        u.stop_requested = true;
+        begin_stop(u, u.stop_timeout, Reason::operator_stop);
+        return;
+    case ServiceState::stopping:
+        u.stop_requested = true; // a failure kill in progress now ends in stopped
+        return;
+    }
+}
+
+void supervisor::restart(std::uint32_t i) noexcept {
+    unit& u = units_[i];
+    if (stopping_all_) {
+        return;
+    }
+    switch (u.state) {
+    case ServiceState::running:
+    case ServiceState::ready:
+        u.wanted = true;
+        u.stop_requested = true;
+        u.restart_after_stop = true;
+        u.resume_reason = Reason::operator_restart;
+        reset_budget(u);
+        begin_stop(u, u.stop_timeout, Reason::operator_restart);
+        return;
+    case ServiceState::stopping:
+        u.wanted = true;
+        u.stop_requested = true;
+        u.restart_after_stop = true;
+        u.resume_reason = Reason::operator_restart;
+        reset_budget(u);
+        return;
+    case ServiceState::stopped:
+    case ServiceState::failed:
+    case ServiceState::backoff:
+    case ServiceState::waiting:
+    case ServiceState::starting:
+        disarm(u);
+        u.wanted = true;
+        reset_budget(u);
+        want_start(u, Reason::operator_restart);
+        return;
+    }
+}
+
+void supervisor::on_exit(std::uint32_t i, const ExitInfo& e) noexcept {
+    unit& u = units_[i];
+    if (!has_process(u)) {
+        return; // the host reports only services with a process; stay safe anyway
+    }
+    u.last_exit = e;
+    disarm(u);
+    if (u.bo.run_ended(host_.now(), u.policy)) {
+        u.restarts = 0; // a stable run: the crash tally starts over
+    }
+    const bool was_stopping = u.state == ServiceState::stopping;
+    if (was_stopping && (u.stop_requested || stopping_all_)) {
+        u.stop_requested = false;
+        u.pid = 0;
+        enter(u, ServiceState::stopped,
+              u.killed ? Reason::stop_timeout : Reason::stopped_by_request, 0, &e);
+        if (u.restart_after_stop && !stopping_all_) {
+            u.restart_after_stop = false;
+            want_start(u, u.resume_reason);
+        }
+        if (stopping_all_) {
+            advance_stop();
+        }
+        return;
+    }
+    if (was_stopping) {
+        // Killed by us for a failure (ready timeout, watchdog).
+        after_failure(u, u.kill_reason, 0, &e);
+        return;
+    }
+    const bool clean = clean_exit(u, e);
+    Reason why = clean ? Reason::exited_cleanly
+                       : (e.signal != 0 ? Reason::process_killed : Reason::process_exited);
+    bool restart = false;
+    switch (u.restart) {
+    case RestartPolicy::never:
+        restart = false;
+        break;
+    case RestartPolicy::always:
+        restart = true;
+        break;
+    case RestartPolicy::on_failure:
+        restart = !clean;
+        break;
+    }
+    if (restart || (!clean && u.restart == RestartPolicy::never)) {
+        after_failure(u, why, 0, &e);
+        return;
+    }
+    u.pid = 0;
+    u.wanted = false;
+    enter(u, ServiceState::stopped, why, 0, &e);
+}
+
+void supervisor::on_ready(std::uint32_t i, Reason why) noexcept {
+    unit& u = units_[i];
+    if (u.state == ServiceState::running) {
+        became_ready(u, why);
+    }
+}
+
+void supervisor::on_watchdog_ping(std::uint32_t i) noexcept {
+    unit& u = units_[i];
+    if (u.state == ServiceState::ready && u.watchdog.count() > 0) {
+        // A ping restarts the interval, but never shortens an extension.
+        mono_time next = host_.now() + u.watchdog;
+        if (next > u.wd_deadline || !u.wd_timer.pending()) {
+            u.wd_deadline = next;
+            host_.arm(u.wd_timer, next);
+        }
+    }
+}
+
+void supervisor::on_watchdog_trigger(std::uint32_t i) noexcept {
+    unit& u = units_[i];
+    if (u.state == ServiceState::running || u.state == ServiceState::ready) {
+        fail_and_kill(u, Reason::watchdog_triggered);
+    }
+}
+
+void supervisor::on_extend_timeout(std::uint32_t i, nanos by) noexcept {
+    unit& u = units_[i];
+    mono_time until = host_.now() + by;
+    switch (u.state) {
+    case ServiceState::running:
+    case ServiceState::stopping:
+        if (u.timer.pending() && until > u.deadline) {
+            u.deadline = until;
+            host_.arm(u.timer, until);
+        }
+        return;
+    case ServiceState::ready:
+        if (u.wd_timer.pending() && until > u.wd_deadline) {
+            u.wd_deadline = until;
+            host_.arm(u.wd_timer, until);
+        }
+        return;
+    case ServiceState::stopped:
+    case ServiceState::waiting:
+    case ServiceState::starting:
+    case ServiceState::backoff:
+    case ServiceState::failed:
+        return;
+    }
+}
+
+void supervisor::fire_timer(io::timer& t) noexcept {
+    auto& u = *static_cast<unit*>(t.user);
+    supervisor& s = *u.owner;
+    switch (u.state) {
+    case ServiceState::starting: {
+        // start_delay elapsed; a dependency may have gone down meanwhile.
+        const unit* failed = nullptr;
+        if (!s.deps_ready(u, &failed)) {
+            s.want_start(u, Reason::start_delay_elapsed); // -> waiting, says why
+            return;
+        }
+        s.spawn(u);
+        return;
+    }
+    case ServiceState::running:
+        s.fail_and_kill(u, Reason::ready_timeout);
+        return;
+    case ServiceState::backoff:
+        s.want_start(u, Reason::backoff_elapsed);
+        return;
+    case ServiceState::stopping:
+        if (!u.killed) {
+            u.killed = true;
+            s.host_.kill(u.index, SIGKILL);
+        }
+        return;
+    case ServiceState::stopped:
+    case ServiceState::waiting:
+    case ServiceState::ready:
+    case ServiceState::failed:
+        return; // a stale timer: states without a deadline
+    }
+}
+
+void supervisor::fire_watchdog(io::timer& t) noexcept {
+    auto& u = *static_cast<unit*>(t.user);
+    if (u.state == ServiceState::ready) {
+        u.owner->fail_and_kill(u, Reason::watchdog_timeout);
+    }
+}
+
+void supervisor::stop_all(nanos budget) noexcept {
+    if (stopping_all_) {
+        return;
+    }
+    stopping_all_ = true;
+    stop_deadline_ = host_.now() + budget;
+    host_.arm(stop_timer_, stop_deadline_);
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        unit& u = units_[i];
+        u.wanted = false;
+        u.restart_after_stop = false;
+        switch (u.state) {
+        case ServiceState::waiting:
+        case ServiceState::starting:
+        case ServiceState::backoff:
+            disarm(u);
+            enter(u, ServiceState::stopped, Reason::runtime_stop);
+            break;
+        case ServiceState::running:
+        case ServiceState::ready:
+        case ServiceState::stopping:
+            u.stop_requested = true;
+            break;
+        case ServiceState::stopped:
+        case ServiceState::failed:
+            break;
+        }
+    }
+    advance_stop();
+}
+
+// Signals every service whose dependents have all exited; reports when none
+// is left.
+void supervisor::advance_stop() noexcept {
+    bool any = false;
+    mono_time now = host_.now();
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        unit& u = units_[i];
+        if (!has_process(u)) {
+            continue;
+        }
+        any = true;
+        if (u.state == ServiceState::stopping) {
+            continue;
+        }
+        bool dependents_gone = true;
+        for (std::uint32_t k = 0; k < u.ndependents; ++k) {
+            if (has_process(units_[u.dependents[k]])) {
+                dependents_gone = false;
+                break;
+            }
+        }
+        if (!dependents_gone && !stop_hard_) {
+            continue;
+        }
+        nanos left = stop_deadline_ > now ? stop_deadline_ - now : nanos(0);
+        nanos share = left / (u.rank + 1);
+        nanos grace = u.stop_timeout < share ? u.stop_timeout : share;
+        begin_stop(u, grace, Reason::runtime_stop);
+        if (stop_hard_ && !u.killed) {
+            u.killed = true;
+            host_.kill(u.index, SIGKILL);
+        }
+    }
+    if (!any && !all_stopped_sent_) {
+        all_stopped_sent_ = true;
+        host_.cancel(stop_timer_);
+        host_.all_stopped();
+    }
+}
+
+// The total stop budget ran out: SIGKILL to every survivor, whatever its
+// place in the order.
+void supervisor::fire_stop_deadline(io::timer& t) noexcept {
+    auto& s = *static_cast<supervisor*>(t.user);
+    if (s.stop_hard_) {
+        // SIGKILL did not end them within abandon_after: a process stuck in
+        // the kernel (D state). Leave it to init rather than hang the stop.
+        for (std::uint32_t i = 0; i < s.count_; ++i) {
+            unit& u = s.units_[i];
+            if (has_process(u)) {
+                s.disarm(u);
+                u.pid = 0;
+                s.enter(u, ServiceState::stopped, Reason::stop_timeout, 0, nullptr,
+                        "abandoned: still alive after SIGKILL");
+            }
+        }
+        s.advance_stop();
+        return;
+    }
+    s.stop_hard_ = true;
+    s.host_.arm(s.stop_timer_, s.host_.now() + abandon_after);
+    for (std::uint32_t i = 0; i < s.count_; ++i) {
+        unit& u = s.units_[i];
+        if (u.state == ServiceState::stopping && !u.killed) {
+            u.killed = true;
+            s.host_.cancel(u.timer);
+            s.host_.kill(u.index, SIGKILL);
+        }
+    }
+    s.advance_stop();
+}
+
+} // namespace sup
+} // namespace custos

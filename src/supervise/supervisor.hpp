@@ -1,0 +1,192 @@
+// The supervisor: the restart state machine, the dependency graph and stop
+// sequencing for every service of a table. Pure logic: it never calls the
+// kernel. What it needs from the world (the clock, timers, spawning,
+// signalling, reporting) goes through `host`, which the runtime implements
+// over the reactor and the spawner and tests implement with a fake clock and
+// fake processes.
+//
+// States (ServiceState) and what moves a service between them:
+//
+//   stopped  --start-->  waiting  --deps ready-->  starting --delay--> spawn
+//   spawn ok:   ready (ReadyMode::started)  or  running --READY/fd--> ready
+//   spawn failed, exit, ready timeout, watchdog:  the restart decision:
+//       clean exit and policy says no restart   -> stopped
+//       failed exit and restart = never         -> failed
+//       budget exhausted                        -> failed (MaxRestarts..., RestartIntensity...)
+//       otherwise                               -> backoff --delay--> starting/waiting
+//   stop (operator or runtime): any state -> stopping (signal the group,
+//       SIGKILL after the grace) -> stopped; states without a process go to
+//       stopped at once.
+//
+// Invariants:
+//   - A service has a process (pid != 0) exactly in running, ready and
+//     stopping.
+//   - Only automatic restarts count against the budget; an operator's start
+//     or restart clears it. The backoff and the crash count reset only after
+//     a run of at least stable_after, never because a spawn succeeded.
+//   - A service starts only when every dependency is ready; a failed
+//     dependency keeps its dependents waiting, with reason DependencyFailed.
+//   - Runtime stop: a service is signalled only when none of its dependents
+//     still has a process, and its grace is its share of what is left of the
+//     total budget: min(stop_timeout, remaining / (rank + 1)), where rank is
+//     the length of its longest dependency chain (the number of stop waves
+//     that may still follow it). At the total deadline every survivor gets
+//     SIGKILL.
+//
+// Every transition is reported to host::transition() with its reason.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include <custos/runtime.hpp>
+#include <custos/service.hpp>
+
+#include "core/arena.hpp"
+#include "core/backoff.hpp"
+#include "core/time.hpp"
+#include "io/reactor.hpp"
+
+namespace custos::sup {
+
+class supervisor;
+
+// What the supervisor asks of the world.
+class host {
+public:
+    virtual mono_time now() noexcept = 0;
+    // One-shot timers; arming a pending timer moves it.
+    virtual void arm(io::timer& t, mono_time deadline) noexcept = 0;
+    virtual void cancel(io::timer& t) noexcept = 0;
+    // Starts service `i`'s process and begins watching its exit (then
+    // supervisor::on_exit) and its readiness (supervisor::on_ready).
+    // Returns the pid. Errors: SpawnFailed, ExecFailed (with errno).
+    virtual Result<int> spawn(std::uint32_t i) noexcept = 0;
+    // Sends `sig` to service `i`'s process group.
+    virtual void kill(std::uint32_t i, int sig) noexcept = 0;
+    virtual void transition(const Transition& t) noexcept = 0;
+    // Runtime stop finished: no service has a process any more.
+    virtual void all_stopped() noexcept = 0;
+
+protected:
+    ~host() = default;
+};
+
+// One service's supervision record.
+struct unit {
+    // From the spec.
+    std::string_view name;
+    RestartPolicy restart = RestartPolicy::on_failure;
+    backoff_policy policy;
+    std::uint32_t max_restarts = 0;
+    std::uint32_t intensity_n = 0;
+    nanos intensity_window{0};
+    nanos start_delay{0};
+    ReadyMode ready_mode = ReadyMode::started;
+    nanos ready_timeout{0};
+    nanos watchdog{0};
+    int stop_signal = 0;
+    nanos stop_timeout{0};
+    std::uint32_t* deps = nullptr;
+    std::uint32_t ndeps = 0;
+    std::uint32_t* dependents = nullptr;
+    std::uint32_t ndependents = 0;
+    std::uint32_t rank = 0; // longest dependency chain below this service
+
+    // State.
+    ServiceState state = ServiceState::stopped;
+    Reason reason = Reason::unknown;
+    mono_time since{};
+    bool wanted = false;
+    bool stop_requested = false;     // the coming exit ends in stopped
+    bool restart_after_stop = false; // ... then starts again (operator start/restart)
+    Reason resume_reason = Reason::operator_restart; // the reason it starts again with
+    bool killed = false;                             // SIGKILL was sent in this stop
+    Reason kill_reason = Reason::unknown;            // why a non-requested stop began
+    int pid = 0;
+    backoff bo;
+    std::uint32_t restarts = 0; // since the last stable run
+    std::uint64_t total_restarts = 0;
+    mono_time* restart_times = nullptr; // ring of intensity_n entries
+    std::uint32_t rt_head = 0;
+    std::uint32_t rt_count = 0;
+    mono_time deadline{};    // of `timer`
+    mono_time wd_deadline{}; // of `wd_timer`
+    io::timer timer;         // start delay, ready timeout, backoff, stop grace
+    io::timer wd_timer;      // software watchdog
+    ExitInfo last_exit;
+    supervisor* owner = nullptr;
+    std::uint32_t index = 0;
+};
+
+class supervisor {
+public:
+    explicit supervisor(host& h) noexcept : host_(h) {}
+    supervisor(const supervisor&) = delete;
+    supervisor& operator=(const supervisor&) = delete;
+
+    // Lays the table out in `mem` (a validated table: see validate_table()).
+    // Call once with an arena that has no block to measure (returns false
+    // and mem.needed() says how much), then with one reserved that big.
+    // Errors: OutOfMemory when the arena is too small.
+    Result<void> init(std::span<const ServiceSpec> table, arena& mem, std::uint64_t seed) noexcept;
+
+    // Runtime start: every service is wanted.
+    void start_all() noexcept;
+    // Runtime stop within `budget`; host::all_stopped() when done.
+    void stop_all(nanos budget) noexcept;
+    bool stopping_all() const noexcept { return stopping_all_; }
+
+    // Operator actions on service `i`.
+    void start(std::uint32_t i) noexcept;
+    void stop(std::uint32_t i) noexcept;
+    void restart(std::uint32_t i) noexcept;
+
+    // Events from the host.
+    void on_exit(std::uint32_t i, const ExitInfo& e) noexcept;
+    void on_ready(std::uint32_t i, Reason why) noexcept;
+    void on_watchdog_ping(std::uint32_t i) noexcept;
+    void on_watchdog_trigger(std::uint32_t i) noexcept;
+    void on_extend_timeout(std::uint32_t i, nanos by) noexcept;
+
+    std::uint32_t size() const noexcept { return count_; }
+    const unit& at(std::uint32_t i) const noexcept { return units_[i]; }
+    // Index of `name`, or UINT32_MAX.
+    std::uint32_t find(std::string_view name) const noexcept;
+
+private:
+    static void fire_timer(io::timer& t) noexcept;
+    static void fire_watchdog(io::timer& t) noexcept;
+    static void fire_stop_deadline(io::timer& t) noexcept;
+
+    void enter(unit& u, ServiceState to, Reason why, int err = 0, const ExitInfo* exit = nullptr,
+               std::string_view detail = {}, nanos delay = nanos(0)) noexcept;
+    void arm(unit& u, nanos after) noexcept;
+    void disarm(unit& u) noexcept;
+    void want_start(unit& u, Reason why) noexcept;
+    void spawn(unit& u) noexcept;
+    void became_ready(unit& u, Reason why) noexcept;
+    void fail_and_kill(unit& u, Reason why) noexcept;
+    void begin_stop(unit& u, nanos grace, Reason why) noexcept;
+    void after_failure(unit& u, Reason why, int err, const ExitInfo* exit) noexcept;
+    void wake_dependents(const unit& u) noexcept;
+    bool deps_ready(const unit& u, const unit** failed) const noexcept;
+    void reset_budget(unit& u) noexcept;
+    void advance_stop() noexcept;
+    static bool has_process(const unit& u) noexcept;
+
+    // After the total stop deadline's SIGKILL, how long to wait for the
+    // exits before giving up on a process that cannot die.
+    static constexpr nanos abandon_after = std::chrono::seconds(2);
+
+    host& host_;
+    unit* units_ = nullptr;
+    std::uint32_t count_ = 0;
+    bool stopping_all_ = false;
+    bool all_stopped_sent_ = false;
+    mono_time stop_deadline_{};
+    io::timer stop_timer_;
+    bool stop_hard_ = false; // the total deadline passed: SIGKILL sent to all
+};
+
+} // namespace custos::sup

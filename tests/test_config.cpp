@@ -1,0 +1,792 @@
+// custosd's config reader: the issue's example read to the exact table, every
+// key and its line, every kind of error with its line and message, several
+// errors in one file, exec quoting, CRLF, comments, limits, and load().
+#include "doctest.hpp"
+// (doctest.hpp first: it configures doctest for -fno-exceptions builds.)
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "custosd/config.hpp"
+
+using custos::ReadyMode;
+using custos::Reason;
+using custos::RestartPolicy;
+using custos::ServiceSpec;
+using custos::cfg::config;
+using custos::cfg::problem;
+using custos::cfg::problem_list;
+using custos::sup::spec_field;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One line per element, so that a test's line numbers are its indices + 1.
+std::string lines(std::initializer_list<std::string_view> ls, std::string_view eol = "\n") {
+    std::string s;
+    for (std::string_view l : ls) {
+        s += l;
+        s += eol;
+    }
+    return s;
+}
+
+struct parsed {
+    config cfg;
+    problem_list problems;
+    bool ok = false;
+};
+
+std::unique_ptr<parsed> parse(std::string_view text) {
+    auto r = std::make_unique<parsed>();
+    r->ok = r->cfg.parse(text, r->problems);
+    return r;
+}
+
+std::vector<std::string> argv_of(const ServiceSpec& s) {
+    return {s.argv.begin(), s.argv.end()};
+}
+
+std::vector<std::string> strings(std::span<const std::string_view> v) {
+    return {v.begin(), v.end()};
+}
+
+std::string dump(const problem_list& ps) {
+    std::string out;
+    char buf[300];
+    for (const problem& p : ps) {
+        custos::cfg::format_problem("t.conf", p, buf, sizeof buf);
+        out += buf;
+        out += '\n';
+    }
+    return out;
+}
+
+// The file has exactly one problem: at `line`, for `reason`, and its message
+// contains `text`.
+void expect_one(std::string_view text, unsigned line, Reason reason, std::string_view msg) {
+    auto r = parse(text);
+    INFO("problems:\n" << dump(r->problems));
+    CHECK_FALSE(r->ok);
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].line == line);
+    CHECK(r->problems[0].error.reason() == reason);
+    CHECK(std::string_view(r->problems[0].message).find(msg) != std::string_view::npos);
+    CHECK(r->cfg.services().empty());
+}
+
+// A one-service file with `key_line` as its third line.
+std::string service_with(std::string_view key_line) {
+    return lines({"[service:a]", "exec = /bin/true", key_line});
+}
+
+const char* const example = "[custos]\n"                                 // 1
+                            "stop_timeout = 30s\n"                       // 2
+                            "notify_socket = /run/custos/notify.sock\n"  // 3
+                            "\n"                                         // 4
+                            "[service:netd]\n"                           // 5
+                            "exec = /usr/sbin/netd --foreground\n"       // 6
+                            "restart = always\n"                         // 7
+                            "backoff_initial = 1s\n"                     // 8
+                            "backoff_max = 60s\n"                        // 9
+                            "ready = notify\n"                           // 10
+                            "\n"                                         // 11
+                            "[service:uploader]\n"                       // 12
+                            "exec = /usr/bin/uploader --queue /data/q\n" // 13
+                            "depends_on = netd\n"                        // 14
+                            "restart = on-failure\n"                     // 15
+                            "restart_limit = 5/60s\n";                   // 16
+
+} // namespace
+
+TEST_CASE("the issue's example reads to the exact table, every field checked") {
+    // The text is a temporary: the config keeps its own copy.
+    auto r = parse(std::string(example));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(r->problems.empty());
+
+    const custos::RuntimeConfig& rt = r->cfg.runtime();
+    CHECK(rt.stop_timeout == 30s);
+    CHECK(rt.notify_socket == "/run/custos/notify.sock");
+    CHECK(rt.max_services == 64);
+    CHECK(rt.handle_signals);
+    CHECK(rt.seed == 0);
+
+    REQUIRE(r->cfg.services().size() == 2);
+    const ServiceSpec& netd = r->cfg.services()[0];
+    CHECK(netd.name == "netd");
+    CHECK(argv_of(netd) == std::vector<std::string>{"/usr/sbin/netd", "--foreground"});
+    CHECK(netd.env.empty());
+    CHECK(netd.cwd.empty());
+    CHECK(netd.user.empty());
+    CHECK(netd.group.empty());
+    CHECK(netd.restart == RestartPolicy::always);
+    CHECK(netd.backoff_initial == 1s);
+    CHECK(netd.backoff_max == 60s);
+    CHECK(netd.backoff_multiplier_x100 == 200);
+    CHECK(netd.backoff_jitter_percent == 25);
+    CHECK(netd.stable_after == 60s);
+    CHECK(netd.max_restarts == 0);
+    CHECK(netd.intensity_restarts == 0);
+    CHECK(netd.intensity_window == 0ms);
+    CHECK(netd.start_delay == 0ms);
+    CHECK(netd.depends_on.empty());
+    CHECK(netd.ready == ReadyMode::notify);
+    CHECK(netd.ready_fd == -1);
+    CHECK(netd.ready_timeout == 90s);
+    CHECK(netd.watchdog == 0ms);
+    CHECK(netd.stop_signal == SIGTERM);
+    CHECK(netd.stop_timeout == 5s);
+
+    const ServiceSpec& up = r->cfg.services()[1];
+    CHECK(up.name == "uploader");
+    CHECK(argv_of(up) == std::vector<std::string>{"/usr/bin/uploader", "--queue", "/data/q"});
+    CHECK(up.env.empty());
+    CHECK(up.cwd.empty());
+    CHECK(up.user.empty());
+    CHECK(up.group.empty());
+    CHECK(up.restart == RestartPolicy::on_failure);
+    CHECK(up.backoff_initial == 1s);
+    CHECK(up.backoff_max == 60s);
+    CHECK(up.backoff_multiplier_x100 == 200);
+    CHECK(up.backoff_jitter_percent == 25);
+    CHECK(up.stable_after == 60s);
+    CHECK(up.max_restarts == 0);
+    CHECK(up.intensity_restarts == 5);
+    CHECK(up.intensity_window == 60s);
+    CHECK(up.start_delay == 0ms);
+    CHECK(strings(up.depends_on) == std::vector<std::string>{"netd"});
+    CHECK(up.ready == ReadyMode::started);
+    CHECK(up.ready_fd == -1);
+    CHECK(up.ready_timeout == 90s);
+    CHECK(up.watchdog == 0ms);
+    CHECK(up.stop_signal == SIGTERM);
+    CHECK(up.stop_timeout == 5s);
+
+    // Lines: keys where set, the header otherwise.
+    CHECK(r->cfg.line_of(0, spec_field::section) == 5);
+    CHECK(r->cfg.line_of(0, spec_field::name) == 5);
+    CHECK(r->cfg.line_of(0, spec_field::argv) == 6);
+    CHECK(r->cfg.line_of(0, spec_field::restart) == 7);
+    CHECK(r->cfg.line_of(0, spec_field::backoff_initial) == 8);
+    CHECK(r->cfg.line_of(0, spec_field::backoff_max) == 9);
+    CHECK(r->cfg.line_of(0, spec_field::ready) == 10);
+    CHECK(r->cfg.line_of(0, spec_field::depends_on) == 5);
+    CHECK(r->cfg.line_of(0, spec_field::stop_signal) == 5);
+    CHECK(r->cfg.line_of(1, spec_field::section) == 12);
+    CHECK(r->cfg.line_of(1, spec_field::argv) == 13);
+    CHECK(r->cfg.line_of(1, spec_field::depends_on) == 14);
+    CHECK(r->cfg.line_of(1, spec_field::restart) == 15);
+    CHECK(r->cfg.line_of(1, spec_field::intensity) == 16);
+    CHECK(r->cfg.line_of(1, spec_field::ready) == 12);
+    CHECK(r->cfg.line_of(2, spec_field::section) == 0); // no such service
+    CHECK(std::string_view(r->cfg.path()).empty());
+}
+
+TEST_CASE("every service key, its value and its line") {
+    auto r = parse(lines({
+        "[service:all]",                  // 1
+        "exec = /bin/prog -v",            // 2
+        "env = A=1",                      // 3
+        "cwd = /var/lib/all",             // 4
+        "env = B=two=2",                  // 5
+        "user = nobody",                  // 6
+        "group = nogroup",                // 7
+        "restart = never",                // 8
+        "backoff_initial = 1500ms",       // 9
+        "backoff_max = 5m",               // 10
+        "backoff_multiplier = 1.5",       // 11
+        "backoff_jitter = 10%",           // 12
+        "stable_after = 2m",              // 13
+        "max_restarts = 7",               // 14
+        "restart_limit = 3 / 1h",         // 15
+        "start_delay = 250ms",            // 16
+        "depends_on = a, b c,d",          // 17
+        "ready = fd:3",                   // 18
+        "ready_timeout = 1h",             // 19
+        "watchdog = 10s",                 // 20
+        "stop_signal = SIGINT",           // 21
+        "stop_timeout = 0",               // 22
+        "[custos]",                       // 23
+        "max_services = 4096",            // 24
+        "stop_timeout = 1500ms",          // 25
+        "notify_socket = @custos-notify", // 26
+    }));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    REQUIRE(r->cfg.services().size() == 1);
+    const ServiceSpec& s = r->cfg.services()[0];
+    CHECK(s.name == "all");
+    CHECK(argv_of(s) == std::vector<std::string>{"/bin/prog", "-v"});
+    CHECK(strings(s.env) == std::vector<std::string>{"A=1", "B=two=2"});
+    CHECK(s.cwd == "/var/lib/all");
+    CHECK(s.user == "nobody");
+    CHECK(s.group == "nogroup");
+    CHECK(s.restart == RestartPolicy::never);
+    CHECK(s.backoff_initial == 1500ms);
+    CHECK(s.backoff_max == 5min);
+    CHECK(s.backoff_multiplier_x100 == 150);
+    CHECK(s.backoff_jitter_percent == 10);
+    CHECK(s.stable_after == 2min);
+    CHECK(s.max_restarts == 7);
+    CHECK(s.intensity_restarts == 3);
+    CHECK(s.intensity_window == 1h);
+    CHECK(s.start_delay == 250ms);
+    CHECK(strings(s.depends_on) == std::vector<std::string>{"a", "b", "c", "d"});
+    CHECK(s.ready == ReadyMode::fd);
+    CHECK(s.ready_fd == 3);
+    CHECK(s.ready_timeout == 1h);
+    CHECK(s.watchdog == 10s);
+    CHECK(s.stop_signal == SIGINT);
+    CHECK(s.stop_timeout == 0ms);
+
+    CHECK(r->cfg.runtime().max_services == 4096);
+    CHECK(r->cfg.runtime().stop_timeout == 1500ms);
+    CHECK(r->cfg.runtime().notify_socket == "@custos-notify");
+
+    const std::pair<spec_field, unsigned> expect[] = {
+        {spec_field::section, 1},
+        {spec_field::name, 1},
+        {spec_field::argv, 2},
+        {spec_field::env, 3}, // the first env line
+        {spec_field::cwd, 4},
+        {spec_field::user, 6},
+        {spec_field::group, 7},
+        {spec_field::restart, 8},
+        {spec_field::backoff_initial, 9},
+        {spec_field::backoff_max, 10},
+        {spec_field::backoff_multiplier, 11},
+        {spec_field::backoff_jitter, 12},
+        {spec_field::stable_after, 13},
+        {spec_field::max_restarts, 14},
+        {spec_field::intensity, 15},
+        {spec_field::start_delay, 16},
+        {spec_field::depends_on, 17},
+        {spec_field::ready, 18},
+        {spec_field::ready_timeout, 19},
+        {spec_field::watchdog, 20},
+        {spec_field::stop_signal, 21},
+        {spec_field::stop_timeout, 22},
+    };
+    static_assert(std::size(expect) == custos::sup::spec_field_count);
+    for (const auto& e : expect) {
+        INFO("field " << static_cast<int>(e.first));
+        CHECK(r->cfg.line_of(0, e.first) == e.second);
+    }
+}
+
+TEST_CASE("each error kind: its line, its reason and a message that says what to do") {
+    SUBCASE("unknown key, with a suggestion") {
+        auto r = parse(lines({"[service:netd]", "exec = /bin/true", "restrat = always"}));
+        REQUIRE(r->problems.size() == 1);
+        CHECK(r->problems[0].line == 3);
+        CHECK(r->problems[0].error.reason() == Reason::config_unknown_key);
+        CHECK(r->problems[0].error.subject() == "restrat");
+        CHECK(std::string_view(r->problems[0].message) ==
+              "unknown key 'restrat' in [service:netd] (did you mean 'restart'?)");
+        expect_one(lines({"[custos]", "frobnicate = 1"}), 2, Reason::config_unknown_key,
+                   "unknown key 'frobnicate' in [custos]");
+        expect_one(lines({"[custos]", "stop_timout = 1s"}), 2, Reason::config_unknown_key,
+                   "(did you mean 'stop_timeout'?)");
+    }
+    SUBCASE("unknown section; its keys are not reported again") {
+        expect_one(lines({"[services:a]", "exec = /bin/true", "whatever = 1"}), 1,
+                   Reason::config_syntax,
+                   "unknown section '[services:a]': expected [custos] or [service:NAME]");
+        expect_one(lines({"[service:]"}), 1, Reason::config_syntax, "has no name");
+        expect_one(lines({"[custos"}), 1, Reason::config_syntax, "bad section header '[custos'");
+    }
+    SUBCASE("key outside any section") {
+        expect_one(lines({"# header comment", "stop_timeout = 30s", "[custos]"}), 2,
+                   Reason::config_syntax,
+                   "key 'stop_timeout' is outside any section: put it under [custos] or "
+                   "[service:NAME]");
+    }
+    SUBCASE("duplicate section") {
+        expect_one(lines({"[service:a]", "exec = /bin/a", "[service:b]", "exec = /bin/b",
+                          "[service:a]", "exec = /bin/c", "restart = bogus"}),
+                   5, Reason::config_syntax,
+                   "duplicate section [service:a] (first at line 1): merge the two or rename one");
+        expect_one(lines({"[custos]", "[custos]", "stop_timeout = 1s"}), 2, Reason::config_syntax,
+                   "duplicate section [custos] (first at line 1)");
+    }
+    SUBCASE("duplicate key; env may repeat") {
+        expect_one(
+            lines({"[service:a]", "exec = /bin/a", "restart = always", "", "restart = never"}), 5,
+            Reason::config_syntax,
+            "duplicate key 'restart' in [service:a] (first at line 3): keep one");
+        expect_one(lines({"[service:a]", "exec = /bin/a", "depends_on = x", "depends_on = y"}), 4,
+                   Reason::config_syntax, "duplicate key 'depends_on'");
+        expect_one(lines({"[custos]", "max_services = 1", "max_services = 2"}), 3,
+                   Reason::config_syntax, "duplicate key 'max_services' in [custos]");
+    }
+    SUBCASE("bad duration and missing unit") {
+        expect_one(lines({"[custos]", "stop_timeout = 30x"}), 2, Reason::config_bad_value,
+                   "bad duration '30x' for stop_timeout: use a number with ms, s, m or h");
+        expect_one(lines({"[custos]", "stop_timeout = 30"}), 2, Reason::config_bad_value,
+                   "missing unit in duration '30' for stop_timeout: write 30s");
+        expect_one(service_with("backoff_max = 99999999999h"), 3, Reason::config_bad_value,
+                   "duration '99999999999h' for backoff_max is too large");
+    }
+    SUBCASE("bad restart") {
+        expect_one(service_with("restart = sometimes"), 3, Reason::config_bad_value,
+                   "bad restart 'sometimes': use never, always or on-failure");
+    }
+    SUBCASE("bad ready; fd:2 and lower rejected") {
+        expect_one(service_with("ready = eventually"), 3, Reason::config_bad_value,
+                   "bad ready 'eventually': use started, notify or fd:N with N from 3 to 1023");
+        expect_one(service_with("ready = fd:2"), 3, Reason::config_bad_value,
+                   "ready 'fd:2' names a standard stream");
+        expect_one(service_with("ready = fd:0"), 3, Reason::config_bad_value, "use fd:3");
+        expect_one(service_with("ready = fd:1024"), 3, Reason::config_bad_value, "bad ready");
+        expect_one(service_with("ready = fd:"), 3, Reason::config_bad_value, "bad ready");
+    }
+    SUBCASE("bad restart_limit") {
+        expect_one(service_with("restart_limit = 5"), 3, Reason::config_bad_value,
+                   "bad restart_limit '5': write N/DURATION, e.g. 5/60s");
+        expect_one(service_with("restart_limit = x/60s"), 3, Reason::config_bad_value,
+                   "write N/DURATION");
+        expect_one(service_with("restart_limit = 0/60s"), 3, Reason::config_bad_value,
+                   "allows no restart");
+        expect_one(service_with("restart_limit = 5/60"), 3, Reason::config_bad_value,
+                   "missing unit in duration '60' for restart_limit");
+        expect_one(service_with("restart_limit = 5/0"), 3, Reason::config_bad_value,
+                   "has no time window");
+    }
+    SUBCASE("bad multiplier") {
+        for (const char* bad : {"0.99", "100.01", "101", "1.234", ".5", "2.", "x", "1,5", "-2"}) {
+            INFO(bad);
+            expect_one(service_with(std::string("backoff_multiplier = ") + bad), 3,
+                       Reason::config_bad_value,
+                       "use a number from 1 to 100 with at most two decimals");
+        }
+    }
+    SUBCASE("bad jitter, max_restarts, max_services, env, notify_socket, depends_on") {
+        expect_one(service_with("backoff_jitter = 101"), 3, Reason::config_bad_value,
+                   "bad backoff_jitter '101': use a percentage from 0 to 100");
+        expect_one(service_with("backoff_jitter = 25 %"), 3, Reason::config_bad_value,
+                   "bad backoff_jitter");
+        expect_one(service_with("max_restarts = 4294967296"), 3, Reason::config_bad_value,
+                   "bad max_restarts");
+        expect_one(lines({"[custos]", "max_services = 0"}), 2, Reason::config_bad_value,
+                   "use a whole number from 1 to 4096");
+        expect_one(lines({"[custos]", "max_services = 4097"}), 2, Reason::config_bad_value,
+                   "bad max_services '4097'");
+        expect_one(service_with("env = NOEQUALS"), 3, Reason::config_bad_value,
+                   "bad env 'NOEQUALS': write env = KEY=value");
+        expect_one(service_with("env = =value"), 3, Reason::config_bad_value, "bad env '=value'");
+        expect_one(lines({"[custos]", "notify_socket = /" + std::string(107, 'x')}), 2,
+                   Reason::config_bad_value, "a Unix socket path holds at most 107");
+        expect_one(service_with("depends_on = , ,"), 3, Reason::config_bad_value,
+                   "names no service");
+        expect_one(service_with("user ="), 3, Reason::config_bad_value, "key 'user' has no value");
+    }
+    SUBCASE("bad signal") {
+        expect_one(service_with("stop_signal = TREM"), 3, Reason::config_bad_value,
+                   "bad stop_signal 'TREM': use TERM, INT, HUP, QUIT, KILL, USR1, USR2 or a "
+                   "number from 1 to 64");
+        for (const char* bad : {"0", "65", "SIG", "SIGX", "-15", "TE RM", "15x", "SIGSIGTERM"}) {
+            INFO(bad);
+            expect_one(service_with(std::string("stop_signal = ") + bad), 3,
+                       Reason::config_bad_value, "bad stop_signal");
+        }
+    }
+    SUBCASE("unterminated quote, with its column") {
+        expect_one(lines({"[service:a]", "user = u", "exec = /bin/echo \"hello world"}), 3,
+                   Reason::config_bad_value,
+                   "unterminated double quote in exec at column 18: close it with \"");
+        expect_one(lines({"[service:a]", "user = u", "exec = /bin/echo 'it"}), 3,
+                   Reason::config_bad_value,
+                   "unterminated single quote in exec at column 18: close it with '");
+        // An escaped closing quote does not close.
+        expect_one(lines({"[service:a]", "user = u", "exec = /bin/echo \"a\\\""}), 3,
+                   Reason::config_bad_value, "unterminated double quote");
+    }
+    SUBCASE("missing exec, reported at the section's header") {
+        expect_one(
+            lines({"[service:a]", "exec = /bin/a", "[service:b]", "restart = always", "[custos]"}),
+            3, Reason::config_bad_value, "[service:b] has no exec: add exec = /path/to/program");
+        expect_one(lines({"[service:last]"}), 1, Reason::config_bad_value, "has no exec");
+    }
+    SUBCASE("line too long: 4096 bytes pass, 4097 do not") {
+        // "exec = /bin/" is 12 bytes.
+        std::string ok_line = "exec = /bin/" + std::string(4096 - 12, 'x');
+        REQUIRE(ok_line.size() == 4096);
+        auto r = parse(lines({"[service:a]", ok_line}));
+        CHECK(r->ok);
+        // The CR of a CRLF end is not part of the line.
+        auto crlf = parse(lines({"[service:a]", ok_line}, "\r\n"));
+        CHECK(crlf->ok);
+        expect_one(lines({"[service:a]", "exec = /bin/true", "cwd = /" + std::string(4090, 'x')}),
+                   3, Reason::config_syntax, "line is 4097 bytes long; the limit is 4096");
+        // The damage stays on that line: an overlong exec is not also missing,
+        // and an overlong header's keys do not land in the section before it.
+        expect_one(lines({"[service:a]", ok_line + "x"}), 2, Reason::config_syntax,
+                   "line is 4097 bytes long");
+        expect_one(lines({"[service:a]", "exec = /bin/a",
+                          "[service:" + std::string(4096, 'b') + "]", "exec = /bin/b"}),
+                   3, Reason::config_syntax, "line is 4106 bytes long");
+    }
+    SUBCASE("NUL byte") {
+        std::string text = lines({"[service:a]", "exec = /bin/true", "cwd = /a"});
+        text[text.size() - 3] = '\0'; // "cwd = " then NUL where '/' was
+        expect_one(text, 3, Reason::config_syntax,
+                   "NUL byte at column 7: the config must be a text file");
+        expect_one(std::string("[service:a]\nexec = /bin/\0a\n", 27), 2, Reason::config_syntax,
+                   "NUL byte at column 13");
+    }
+    SUBCASE("missing '='") {
+        expect_one(lines({"[service:a]", "exec /bin/true", "exec = /bin/true"}), 2,
+                   Reason::config_syntax, "no '=' in 'exec /bin/true': expected key = value");
+        expect_one(lines({"[service:a]", "exec = /bin/true", "= x"}), 3, Reason::config_syntax,
+                   "no key before '='");
+    }
+}
+
+TEST_CASE("several errors in one file are all reported, each with its line, in line order") {
+    auto r = parse(lines({
+        "stray = 1",             // 1 outside any section
+        "[custos]",              // 2
+        "stop_timeout = 30",     // 3 missing unit
+        "[service:netd]",        // 4 no exec: reported at 4
+        "restrat = always",      // 5 unknown key
+        "ready = fd:2",          // 6
+        "ready = notify",        // 7 duplicate
+        "garbage line",          // 8 no '='
+        "[service:ok]",          // 9
+        "exec = /bin/ok",        // 10
+        "stop_signal = 99",      // 11
+        "[service:netd]",        // 12 duplicate section
+        "exec = \"unterminated", // 13 (skipped with its section)
+        "[bogus]",               // 14
+    }));
+    INFO(dump(r->problems));
+    CHECK_FALSE(r->ok);
+    CHECK(r->cfg.services().empty());
+    CHECK(r->problems.dropped() == 0);
+    const unsigned want[] = {1, 3, 4, 5, 6, 7, 8, 11, 12, 14};
+    REQUIRE(r->problems.size() == std::size(want));
+    for (std::size_t i = 0; i < std::size(want); ++i) {
+        CHECK(r->problems[i].line == want[i]);
+    }
+    CHECK(std::string_view(r->problems[2].message).find("has no exec") != std::string_view::npos);
+}
+
+TEST_CASE("a full problem list counts what it drops") {
+    std::string text = "[service:a]\nexec = /bin/a\n";
+    for (int i = 0; i < 100; ++i) {
+        text += "bogus_" + std::to_string(i) + " = 1\n";
+    }
+    auto r = parse(text);
+    CHECK_FALSE(r->ok);
+    CHECK(r->problems.size() == problem_list::capacity);
+    CHECK(r->problems.dropped() == 100 - problem_list::capacity);
+    CHECK(r->problems.total() == 100);
+    CHECK(r->problems[0].line == 3);
+    CHECK(r->problems[problem_list::capacity - 1].line == 2 + problem_list::capacity);
+}
+
+TEST_CASE("exec quoting: double and single quotes, escapes, joined parts, empty arguments") {
+    auto r = parse(lines({
+        "[service:q]",
+        R"(exec =  /bin/sh   -c 'echo "$HOME" \n'	"a \"quoted\" \\ word" --name="x y"z '' "\n" x#y)",
+    }));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(argv_of(r->cfg.services()[0]) ==
+          std::vector<std::string>{"/bin/sh", "-c", R"(echo "$HOME" \n)", R"(a "quoted" \ word)",
+                                   "--name=x yz", "", R"(\n)", "x#y"});
+}
+
+TEST_CASE("relative cwd and notify_socket are kept as written (custosd's directory)") {
+    auto r = parse(lines({"[custos]", "notify_socket = notify.sock", "[service:a]", "exec = /bin/a",
+                          "cwd = var/a"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.runtime().notify_socket == "notify.sock");
+    CHECK(r->cfg.services()[0].cwd == "var/a");
+}
+
+TEST_CASE("env repeats, in order, and its line is the first env line") {
+    auto r = parse(lines({"[service:a]", "env = PATH=/usr/bin:/bin", "exec = /bin/a",
+                          "env = EMPTY=", "env = A=b c"}));
+    REQUIRE(r->ok);
+    CHECK(strings(r->cfg.services()[0].env) ==
+          std::vector<std::string>{"PATH=/usr/bin:/bin", "EMPTY=", "A=b c"});
+    CHECK(r->cfg.line_of(0, spec_field::env) == 2);
+}
+
+TEST_CASE("argv, env and depends_on of several services do not mix") {
+    auto r = parse(lines({"[service:a]", "env = A=1", "exec = /bin/a 1", "env = A=2",
+                          "depends_on = b", "[service:b]", "exec = /bin/b 2 3", "env = B=1",
+                          "[service:c]", "depends_on = a b", "exec = /bin/c"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    auto s = r->cfg.services();
+    REQUIRE(s.size() == 3);
+    CHECK(argv_of(s[0]) == std::vector<std::string>{"/bin/a", "1"});
+    CHECK(strings(s[0].env) == std::vector<std::string>{"A=1", "A=2"});
+    CHECK(strings(s[0].depends_on) == std::vector<std::string>{"b"});
+    CHECK(argv_of(s[1]) == std::vector<std::string>{"/bin/b", "2", "3"});
+    CHECK(strings(s[1].env) == std::vector<std::string>{"B=1"});
+    CHECK(s[1].depends_on.empty());
+    CHECK(argv_of(s[2]) == std::vector<std::string>{"/bin/c"});
+    CHECK(s[2].env.empty());
+    CHECK(strings(s[2].depends_on) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("CRLF line ends read like LF, and blanks around keys and values are trimmed") {
+    auto lf = parse(example);
+    std::string crlf_text;
+    for (const char* p = example; *p != '\0'; ++p) {
+        if (*p == '\n') {
+            crlf_text += '\r';
+        }
+        crlf_text += *p;
+    }
+    auto crlf = parse(crlf_text);
+    INFO(dump(crlf->problems));
+    REQUIRE(crlf->ok);
+    REQUIRE(crlf->cfg.services().size() == 2);
+    CHECK(argv_of(crlf->cfg.services()[0]) == argv_of(lf->cfg.services()[0]));
+    CHECK(crlf->cfg.runtime().notify_socket == "/run/custos/notify.sock");
+    CHECK(crlf->cfg.line_of(1, spec_field::intensity) == 16);
+
+    auto blanks = parse(lines({"  [ service:t ]  ", "\texec\t=\t/bin/t\t", "restart=always"}));
+    REQUIRE(blanks->ok);
+    CHECK(blanks->cfg.services()[0].name == "t");
+    CHECK(argv_of(blanks->cfg.services()[0]) == std::vector<std::string>{"/bin/t"});
+    CHECK(blanks->cfg.services()[0].restart == RestartPolicy::always);
+}
+
+TEST_CASE("comments: # and ; as first non-blank character only; values keep '#'") {
+    auto r = parse(lines({"# custos config", "; another", "   # indented", "", "[service:c]",
+                          "\t; indented", "exec = /bin/c --color=#fff ;x", "cwd = /srv/#1"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(argv_of(r->cfg.services()[0]) ==
+          std::vector<std::string>{"/bin/c", "--color=#fff", ";x"});
+    CHECK(r->cfg.services()[0].cwd == "/srv/#1");
+}
+
+TEST_CASE("an empty file, or one of comments only, is valid with no services") {
+    for (const char* text : {"", "\n\n", "# nothing yet\n", "[custos]\n"}) {
+        INFO(text);
+        auto r = parse(text);
+        CHECK(r->ok);
+        CHECK(r->problems.empty());
+        CHECK(r->cfg.services().empty());
+        CHECK(r->cfg.runtime().stop_timeout == 30s);
+    }
+    // No final newline is fine too.
+    auto r = parse("[service:a]\nexec = /bin/a");
+    REQUIRE(r->ok);
+    CHECK(argv_of(r->cfg.services()[0]) == std::vector<std::string>{"/bin/a"});
+}
+
+TEST_CASE("durations: units, zero, overflow") {
+    struct ok_case {
+        const char* text;
+        custos::Duration want;
+    };
+    for (const auto& c : {ok_case{"0", 0ms}, ok_case{"000", 0ms}, ok_case{"0s", 0ms},
+                          ok_case{"1500ms", 1500ms}, ok_case{"30s", 30s}, ok_case{"5m", 5min},
+                          ok_case{"1h", 1h}, ok_case{"2562047h", 2562047h}}) {
+        INFO(c.text);
+        auto r = parse(service_with(std::string("watchdog = ") + c.text));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.services()[0].watchdog == c.want);
+    }
+    for (const char* text : {"30x", "-1s", "1.5s", "s", "30 s", "1h30m", "30S", "+5s", "ms"}) {
+        INFO(text);
+        expect_one(service_with(std::string("watchdog = ") + text), 3, Reason::config_bad_value,
+                   "bad duration");
+    }
+    for (const char* text : {"2562048h", "153722821m", "99999999999999999999999s"}) {
+        INFO(text);
+        expect_one(service_with(std::string("watchdog = ") + text), 3, Reason::config_bad_value,
+                   "is too large: at most 2562047h");
+    }
+}
+
+TEST_CASE("multiplier x100, jitter and signals accepted") {
+    struct mult {
+        const char* text;
+        std::uint32_t x100;
+    };
+    for (const auto& c : {mult{"1", 100}, mult{"2", 200}, mult{"1.5", 150}, mult{"1.05", 105},
+                          mult{"2.50", 250}, mult{"100", 10000}, mult{"100.00", 10000}}) {
+        INFO(c.text);
+        auto r = parse(service_with(std::string("backoff_multiplier = ") + c.text));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.services()[0].backoff_multiplier_x100 == c.x100);
+    }
+    for (const auto& c : {mult{"0", 0}, mult{"100", 100}, mult{"50%", 50}}) {
+        INFO(c.text);
+        auto r = parse(service_with(std::string("backoff_jitter = ") + c.text));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.services()[0].backoff_jitter_percent == c.x100);
+    }
+    struct sig {
+        const char* text;
+        int number;
+    };
+    for (const auto& c :
+         {sig{"TERM", SIGTERM}, sig{"SIGTERM", SIGTERM}, sig{"INT", SIGINT}, sig{"HUP", SIGHUP},
+          sig{"QUIT", SIGQUIT}, sig{"KILL", SIGKILL}, sig{"USR1", SIGUSR1}, sig{"sigusr2", SIGUSR2},
+          sig{"1", 1}, sig{"64", 64}}) {
+        INFO(c.text);
+        auto r = parse(service_with(std::string("stop_signal = ") + c.text));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.services()[0].stop_signal == c.number);
+    }
+}
+
+TEST_CASE("capacity: at most 4096 service sections; the next is reported at its header") {
+    std::string text;
+    for (unsigned i = 0; i <= config::max_service_sections; ++i) {
+        text += "[service:s" + std::to_string(i) + "]\nexec = /bin/x\n";
+    }
+    auto r = parse(text);
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].error.reason() == Reason::capacity_exceeded);
+    CHECK(r->problems[0].line == 2 * config::max_service_sections + 1);
+
+    text.resize(text.size() - std::string("[service:s4096]\nexec = /bin/x\n").size());
+    auto full = parse(text);
+    REQUIRE(full->ok);
+    CHECK(full->cfg.services().size() == config::max_service_sections);
+    CHECK(full->cfg.services()[4095].name == "s4095");
+    CHECK(full->cfg.line_of(4095, spec_field::argv) == 2 * 4096);
+}
+
+TEST_CASE("a text over 1 MiB is refused as a whole") {
+    std::string text(config::max_file_bytes + 1, '#');
+    auto r = parse(text);
+    CHECK_FALSE(r->ok);
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].line == 0);
+    CHECK(r->problems[0].error.reason() == Reason::config_unreadable);
+    CHECK(r->problems[0].error.sys_errno() == EFBIG);
+}
+
+TEST_CASE("a config parsed again replaces the old table; a failed parse leaves none") {
+    auto r = std::make_unique<parsed>();
+    REQUIRE(r->cfg.parse(example, r->problems));
+    REQUIRE(r->cfg.services().size() == 2);
+    REQUIRE(r->cfg.parse(service_with("restart = never"), r->problems));
+    REQUIRE(r->cfg.services().size() == 1);
+    CHECK(r->cfg.services()[0].name == "a");
+    CHECK(r->cfg.runtime().notify_socket.empty());
+    CHECK_FALSE(r->cfg.parse(service_with("restart = maybe"), r->problems));
+    CHECK(r->cfg.services().empty());
+    CHECK(r->cfg.line_of(0, spec_field::section) == 0);
+}
+
+TEST_CASE("format_problem: FILE:LINE: message, FILE: message for the file as a whole") {
+    problem p;
+    p.line = 12;
+    std::snprintf(p.message, sizeof p.message, "bad restart 'x': use never, always or on-failure");
+    char buf[128];
+    custos::cfg::format_problem("/etc/custos.conf", p, buf, sizeof buf);
+    CHECK(std::string_view(buf) ==
+          "/etc/custos.conf:12: bad restart 'x': use never, always or on-failure");
+    p.line = 0;
+    custos::cfg::format_problem("/etc/custos.conf", p, buf, sizeof buf);
+    CHECK(std::string_view(buf) ==
+          "/etc/custos.conf: bad restart 'x': use never, always or on-failure");
+    custos::cfg::format_problem(nullptr, p, buf, 12);
+    CHECK(std::string_view(buf) == "config: bad"); // 11 bytes and the NUL
+}
+
+TEST_CASE("messages quote user text safely and briefly") {
+    std::string key = "a\x1b[31m" + std::string(300, 'k');
+    auto r = parse(lines({"[custos]", key + " = 1"}));
+    REQUIRE(r->problems.size() == 1);
+    std::string_view msg = r->problems[0].message;
+    CHECK(msg.find('\x1b') == std::string_view::npos);
+    CHECK(msg.find("unknown key 'a?[31mkkk") != std::string_view::npos);
+    CHECK(msg.find("...'") != std::string_view::npos);
+    CHECK(msg.size() < 120);
+}
+
+namespace {
+
+std::string temp_path(const char* name) {
+    const char* dir = std::getenv("TMPDIR");
+    return std::string(dir != nullptr ? dir : "/tmp") + "/custos-test-config-" +
+           std::to_string(getpid()) + "-" + name;
+}
+
+bool write_file(const std::string& path, std::string_view text) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return false;
+    }
+    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    return close(fd) == 0 && ok;
+}
+
+} // namespace
+
+TEST_CASE("load: a file reads like its text, a missing file is ConfigUnreadable with errno") {
+    auto r = std::make_unique<parsed>();
+    std::string missing = temp_path("missing");
+    CHECK_FALSE(r->cfg.load(missing.c_str(), r->problems));
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].line == 0);
+    CHECK(r->problems[0].error.reason() == Reason::config_unreadable);
+    CHECK(r->problems[0].error.sys_errno() == ENOENT);
+    CHECK(r->problems[0].error.subject() == missing);
+    char buf[300];
+    custos::cfg::format_problem(missing.c_str(), r->problems[0], buf, sizeof buf);
+    CHECK(std::string_view(buf) == missing + ": cannot open: " + std::strerror(ENOENT));
+
+    r->problems.clear();
+    CHECK_FALSE(r->cfg.load("/", r->problems));
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].error.sys_errno() == EISDIR);
+
+    std::string path = temp_path("example.conf");
+    REQUIRE(write_file(path, example));
+    r->problems.clear();
+    CHECK(r->cfg.load(path.c_str(), r->problems));
+    CHECK(r->problems.empty());
+    CHECK(std::string_view(r->cfg.path()) == path);
+    REQUIRE(r->cfg.services().size() == 2);
+    CHECK(argv_of(r->cfg.services()[1]) ==
+          std::vector<std::string>{"/usr/bin/uploader", "--queue", "/data/q"});
+    CHECK(r->cfg.line_of(1, spec_field::intensity) == 16);
+
+    REQUIRE(write_file(path, service_with("restart = maybe")));
+    r->problems.clear();
+    CHECK_FALSE(r->cfg.load(path.c_str(), r->problems));
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].line == 3);
+    custos::cfg::format_problem(r->cfg.path(), r->problems[0], buf, sizeof buf);
+    CHECK(std::string_view(buf) ==
+          path + ":3: bad restart 'maybe': use never, always or on-failure");
+
+    REQUIRE(write_file(path, std::string(config::max_file_bytes + 1, '\n')));
+    r->problems.clear();
+    CHECK_FALSE(r->cfg.load(path.c_str(), r->problems));
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].error.sys_errno() == EFBIG);
+    unlink(path.c_str());
+
+    // Not a regular file: read up to the limit all the same.
+    r->problems.clear();
+    CHECK(r->cfg.load("/dev/null", r->problems));
+    CHECK(r->cfg.services().empty());
+}

@@ -1,0 +1,1368 @@
+// custos::Runtime with real processes (tests/svc_helper.cpp plays the
+// services): restarts and their reasons, SIGKILL escalation, grandchildren
+// and the subreaper, readiness (notify, s6 fd), the software watchdog, the
+// environment a service gets, exec failures, dependency and stop order, a
+// crash storm, and operator actions.
+//
+// meson runs this binary once per backend (CUSTOS_BACKEND=uring|epoll) and
+// once more with CUSTOS_SPAWN=vfork-nopidfd on epoll, where exits are watched
+// through SIGCHLD; a backend the kernel refuses makes the run exit 77. With
+// --client=systemd-notify it runs only the "real client:" cases, and exits
+// 77 when systemd-notify is not installed: a skip, never a pass.
+//
+// There is no timer API on Runtime, so a scenario is driven from the
+// transition hook: each test gives a `step` that looks at the transitions
+// so far and acts (kills a process, calls an operator action, stops the
+// runtime). Steps run only at points where the supervisor has finished its
+// own work for that transition (see safe_point()). Scenarios that need time
+// to pass without transitions add a "tick" service that exits and restarts
+// every 50 ms: a clock made of transitions.
+//
+// Every scenario also checks, once its Runtime is destroyed, that every
+// process it spawned is gone, that the test process has no zombie child,
+// and that it holds as many descriptors as before init().
+#define DOCTEST_CONFIG_IMPLEMENT
+#include "doctest.hpp"
+// (doctest.hpp first: it configures doctest for -fno-exceptions builds.)
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <custos/runtime.hpp>
+#include <custos/service.hpp>
+
+#include "io/reactor.hpp"
+
+using namespace custos;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A hard guard: a scenario that hangs (no transition ever lets it stop)
+// fails the binary instead of waiting for meson's timeout.
+constexpr unsigned scenario_alarm_s = 120;
+
+void on_alarm(int) {
+    const char msg[] = "test_runtime: a scenario hung (alarm); failing\n";
+    ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+    (void)ignored;
+    std::_Exit(1);
+}
+
+std::int64_t now_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+constexpr std::int64_t ms_ns(std::int64_t ms) {
+    return ms * 1'000'000;
+}
+
+std::string R(Reason r) {
+    return std::string(reason_id(r));
+}
+
+const char* helper_path() {
+    const char* p = std::getenv("CUSTOS_SVC_HELPER");
+    REQUIRE_MESSAGE(p != nullptr, "CUSTOS_SVC_HELPER must name tests/svc_helper");
+    return p;
+}
+
+bool env_is(const char* name, std::string_view value) {
+    const char* v = std::getenv(name);
+    return v != nullptr && value == v;
+}
+
+std::string find_in_path(const char* prog) {
+    const char* path = std::getenv("PATH");
+    std::string p = path != nullptr ? path : "/usr/bin:/bin";
+    std::size_t start = 0;
+    while (start <= p.size()) {
+        std::size_t end = p.find(':', start);
+        if (end == std::string::npos) {
+            end = p.size();
+        }
+        std::string cand = p.substr(start, end - start) + "/" + prog;
+        if (::access(cand.c_str(), X_OK) == 0) {
+            return cand;
+        }
+        start = end + 1;
+    }
+    return {};
+}
+
+// --- /proc ---
+
+// Fields of /proc/PID/stat after the command: state, ppid. False when the
+// process does not exist (any more).
+bool proc_stat(int pid, char* state, int* ppid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    std::FILE* f = std::fopen(path, "r");
+    if (f == nullptr) {
+        return false;
+    }
+    char buf[1024];
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    const char* close = std::strrchr(buf, ')');
+    if (close == nullptr) {
+        return false;
+    }
+    char st = 0;
+    int pp = 0;
+    if (std::sscanf(close + 1, " %c %d", &st, &pp) != 2) {
+        return false;
+    }
+    *state = st;
+    *ppid = pp;
+    return true;
+}
+
+// 0 when gone.
+char proc_state(int pid) {
+    char st = 0;
+    int pp = 0;
+    return proc_stat(pid, &st, &pp) ? st : 0;
+}
+
+int proc_ppid(int pid) {
+    char st = 0;
+    int pp = 0;
+    return proc_stat(pid, &st, &pp) ? pp : -1;
+}
+
+// Alive: exists and is neither a zombie nor dead.
+bool alive(int pid) {
+    char s = proc_state(pid);
+    return s != 0 && s != 'Z' && s != 'X';
+}
+
+// Children of this process in state Z.
+std::vector<int> zombie_children() {
+    std::vector<int> out;
+    DIR* d = ::opendir("/proc");
+    if (d == nullptr) {
+        return out;
+    }
+    int self = ::getpid();
+    while (dirent* e = ::readdir(d)) {
+        int pid = std::atoi(e->d_name);
+        char st = 0;
+        int pp = 0;
+        if (pid > 0 && proc_stat(pid, &st, &pp) && pp == self && st == 'Z') {
+            out.push_back(pid);
+        }
+    }
+    ::closedir(d);
+    return out;
+}
+
+int count_fds() {
+    DIR* d = ::opendir("/proc/self/fd");
+    REQUIRE(d != nullptr);
+    int n = 0;
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] != '.') {
+            ++n;
+        }
+    }
+    ::closedir(d);
+    return n - 1; // the directory's own descriptor
+}
+
+bool file_exists(const std::string& path) {
+    return ::access(path.c_str(), F_OK) == 0;
+}
+
+std::string read_file(const std::string& path) {
+    std::string out;
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) {
+        return out;
+    }
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        out.append(buf, n);
+    }
+    std::fclose(f);
+    return out;
+}
+
+// The lines of `text` that start with `prefix`, prefix removed.
+std::vector<std::string> lines_with(const std::string& text, const std::string& prefix) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string::npos) {
+            end = text.size();
+        }
+        std::string line = text.substr(pos, end - pos);
+        if (line.compare(0, prefix.size(), prefix) == 0) {
+            out.push_back(line.substr(prefix.size()));
+        }
+        pos = end + 1;
+    }
+    return out;
+}
+
+// The value of "key=" in an env-mode report ("" if absent, "<absent>" to
+// tell them apart).
+std::string report_value(const std::string& text, const std::string& key) {
+    auto v = lines_with(text, key + "=");
+    return v.empty() ? std::string("<absent>") : v.front();
+}
+
+void copy_executable(const char* from, const std::string& to) {
+    std::string data = read_file(from);
+    REQUIRE(!data.empty());
+    int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    REQUIRE(::close(fd) == 0);
+}
+
+struct tempdir {
+    std::string path;
+    tempdir() {
+        // Short: the notify socket's path must fit sun_path (108 bytes).
+        char tmpl[] = "/tmp/crt.XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+    ~tempdir() {
+        if (DIR* d = ::opendir(path.c_str())) {
+            while (dirent* e = ::readdir(d)) {
+                if (e->d_name[0] != '.') {
+                    ::unlink((path + "/" + e->d_name).c_str());
+                }
+            }
+            ::closedir(d);
+        }
+        ::rmdir(path.c_str());
+    }
+    tempdir(const tempdir&) = delete;
+    tempdir& operator=(const tempdir&) = delete;
+};
+
+// One transition, copied out of the hook.
+struct rec {
+    std::string name;
+    ServiceState from = ServiceState::stopped;
+    ServiceState to = ServiceState::stopped;
+    std::string reason;
+    int err = 0;
+    std::int64_t at_ns = 0;
+    int pid = 0;
+    ExitInfo exit;
+    std::int64_t delay_ms = 0;
+    std::uint32_t restarts = 0;
+    std::string detail;
+};
+
+std::string describe(const rec& r) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "%-8s %s -> %s (%s) pid %d exit %d sig %d delay %lld restarts %u%s%s",
+                  r.name.c_str(), std::string(state_name(r.from)).c_str(),
+                  std::string(state_name(r.to)).c_str(), r.reason.c_str(), r.pid, r.exit.code,
+                  r.exit.signal, static_cast<long long>(r.delay_ms), r.restarts,
+                  r.detail.empty() ? "" : " : ", r.detail.c_str());
+    return buf;
+}
+
+// Where a step may act: the supervisor has finished reacting to the
+// transition being reported (entering `starting` is followed by the spawn,
+// entering `running` by arming the ready timeout; acting there would
+// interleave with that work).
+bool safe_point(ServiceState to) {
+    switch (to) {
+    case ServiceState::starting:
+    case ServiceState::running:
+        return false;
+    case ServiceState::stopped:
+    case ServiceState::waiting:
+    case ServiceState::ready:
+    case ServiceState::backoff:
+    case ServiceState::stopping:
+    case ServiceState::failed:
+        return true;
+    }
+    return false;
+}
+
+struct svc {
+    std::string name;
+    std::vector<std::string> argv;
+    std::vector<std::string> env;
+    std::vector<std::string> deps;
+    std::vector<std::string_view> argv_v, env_v, deps_v;
+    ServiceSpec spec;
+};
+
+class scenario {
+public:
+    using step_fn = std::function<void(scenario&, const rec&)>;
+
+    tempdir dir;
+    RuntimeConfig cfg;
+    std::unique_ptr<Runtime> rt;
+    std::vector<rec> log;
+    step_fn step;
+    std::int64_t start_ns = 0;
+    std::int64_t stop_ns = 0;
+    bool stop_sent = false;
+    bool timed_out = false;
+    int phase = 0;
+    // Step at every transition, not only at safe points (regression tests).
+    bool step_everywhere = false;
+    std::vector<int> extra_pids; // not services' (grandchildren): must be gone at the end
+
+    scenario() {
+        cfg.handle_signals = false;
+        cfg.stop_timeout = 10s;
+        cfg.seed = 42;
+        alarm(scenario_alarm_s);
+    }
+    ~scenario() {
+        rt.reset();
+        for (int pid : extra_pids) {
+            if (alive(pid)) {
+                ::kill(pid, SIGKILL);
+            }
+        }
+        alarm(0);
+    }
+    scenario(const scenario&) = delete;
+    scenario& operator=(const scenario&) = delete;
+
+    std::string path(const char* leaf) const { return dir.path + "/" + leaf; }
+
+    void use_notify() {
+        notify_path_ = path("n.sock");
+        cfg.notify_socket = notify_path_;
+    }
+    const std::string& notify_path() const { return notify_path_; }
+
+    // A service running svc_helper with `args`.
+    ServiceSpec& add(const std::string& name, std::vector<std::string> args) {
+        args.insert(args.begin(), helper_path());
+        return add_exec(name, std::move(args));
+    }
+    ServiceSpec& add_exec(const std::string& name, std::vector<std::string> argv) {
+        auto s = std::make_unique<svc>();
+        s->name = name;
+        s->argv = std::move(argv);
+        // Quick defaults: nothing in these tests should wait long by accident.
+        s->spec.backoff_initial = 50ms;
+        s->spec.backoff_max = 1s;
+        s->spec.backoff_jitter_percent = 0;
+        s->spec.stop_timeout = 3s;
+        s->spec.ready_timeout = 20s;
+        svcs_.push_back(std::move(s));
+        return svcs_.back()->spec;
+    }
+    svc& find_svc(const std::string& name) {
+        for (auto& s : svcs_) {
+            if (s->name == name) {
+                return *s;
+            }
+        }
+        REQUIRE_MESSAGE(false, "no service " << name);
+        return *svcs_.front();
+    }
+    void depends(const std::string& name, std::vector<std::string> deps) {
+        find_svc(name).deps = std::move(deps);
+    }
+    void env(const std::string& name, std::vector<std::string> env) {
+        find_svc(name).env = std::move(env);
+    }
+    // A service that exits and is restarted every `period`: its transitions
+    // give steps a chance to run while nothing else happens.
+    void add_ticker(Duration period = 50ms) {
+        ServiceSpec& t = add("tick", {"exit", "0"});
+        t.restart = RestartPolicy::always;
+        t.backoff_initial = period;
+        t.backoff_max = period;
+        t.backoff_multiplier_x100 = 100;
+        t.backoff_jitter_percent = 0;
+        t.stable_after = 1h;
+    }
+
+    // Builds the table and initialises a fresh Runtime.
+    Result<void> init() {
+        table_.clear();
+        for (auto& s : svcs_) {
+            s->argv_v.assign(s->argv.begin(), s->argv.end());
+            s->env_v.assign(s->env.begin(), s->env.end());
+            s->deps_v.assign(s->deps.begin(), s->deps.end());
+            s->spec.name = s->name;
+            s->spec.argv = s->argv_v;
+            s->spec.env = s->env_v;
+            s->spec.depends_on = s->deps_v;
+            table_.push_back(s->spec);
+        }
+        fds_before_ = count_fds();
+        rt = std::make_unique<Runtime>();
+        auto r = rt->init(cfg, table_);
+        if (!r) {
+            return r;
+        }
+        check_backend(*rt);
+        rt->set_transition_hook(&scenario::on_transition, this);
+        return r;
+    }
+
+    // init() if not done, start(), run() until stopped; `limit` after
+    // start, the next safe point stops the runtime and fails the test.
+    void run(std::chrono::milliseconds limit = 30s) {
+        if (!rt) {
+            auto r = init();
+            if (!r) {
+                char buf[512];
+                r.error().format(buf, sizeof buf);
+                REQUIRE_MESSAGE(false, "init: " << buf);
+            }
+        }
+        start_ns = now_ns();
+        deadline_ns_ = start_ns + std::chrono::duration_cast<nanos>(limit).count();
+        REQUIRE(rt->start().has_value());
+        rt->run();
+        CHECK(rt->stopped());
+        CHECK_FALSE(timed_out);
+        if (timed_out || env_is("CUSTOS_TEST_VERBOSE", "1")) {
+            dump();
+        }
+    }
+
+    void stop() {
+        if (!stop_sent) {
+            stop_sent = true;
+            stop_ns = now_ns();
+            rt->stop();
+        }
+    }
+
+    // Destroys the runtime, then checks it left nothing behind.
+    void finish() {
+        std::vector<int> pids;
+        for (const rec& r : log) {
+            if (r.pid > 0) {
+                pids.push_back(r.pid);
+            }
+        }
+        rt.reset();
+        for (int pid : pids) {
+            CHECK_MESSAGE(proc_state(pid) == 0, "service process " << pid << " still exists");
+        }
+        for (int pid : extra_pids) {
+            CHECK_MESSAGE(!alive(pid), "process " << pid << " still alive");
+        }
+        auto z = zombie_children();
+        CHECK_MESSAGE(z.empty(), z.size() << " zombie children, the first " << z.front());
+        CHECK(count_fds() == fds_before_);
+    }
+
+    // Transitions of `name`, in order.
+    std::vector<rec> of(const std::string& name) const {
+        std::vector<rec> out;
+        for (const rec& r : log) {
+            if (r.name == name) {
+                out.push_back(r);
+            }
+        }
+        return out;
+    }
+    // Position in the log of the n-th (0-based) transition of `name` into
+    // `to`, or -1.
+    int index_of(const std::string& name, ServiceState to, int nth = 0) const {
+        for (std::size_t i = 0; i < log.size(); ++i) {
+            if (log[i].name == name && log[i].to == to && nth-- == 0) {
+                return static_cast<int>(i);
+            }
+        }
+        return -1;
+    }
+    int count(const std::string& name, ServiceState to) const {
+        int n = 0;
+        for (const rec& r : log) {
+            n += r.name == name && r.to == to ? 1 : 0;
+        }
+        return n;
+    }
+    std::uint32_t index(const std::string& name) const {
+        for (std::uint32_t i = 0; i < svcs_.size(); ++i) {
+            if (svcs_[i]->name == name) {
+                return i;
+            }
+        }
+        return UINT32_MAX;
+    }
+    // The target states of `name`'s transitions, as one string.
+    std::string states(const std::string& name) const {
+        std::string out;
+        for (const rec& r : log) {
+            if (r.name == name) {
+                out += out.empty() ? "" : " ";
+                out += state_name(r.to);
+            }
+        }
+        return out;
+    }
+
+    void dump() const {
+        std::printf("--- transitions (%zu) ---\n", log.size());
+        for (const rec& r : log) {
+            std::printf("%+8.3f ms %s\n", static_cast<double>(r.at_ns - start_ns) / 1e6,
+                        describe(r).c_str());
+        }
+    }
+
+private:
+    static void check_backend(const Runtime& r) {
+        std::string why = r.backend_reason();
+        if (env_is("CUSTOS_BACKEND", "epoll")) {
+            REQUIRE_MESSAGE(why.rfind("epoll", 0) == 0, why);
+        } else if (env_is("CUSTOS_BACKEND", "uring")) {
+            REQUIRE_MESSAGE(why.rfind("io_uring", 0) == 0, why);
+        }
+        if (env_is("CUSTOS_SPAWN", "vfork-nopidfd")) {
+            REQUIRE(std::string(r.exit_watch_name()) == "SIGCHLD signalfd + waitid");
+            REQUIRE(std::string(r.spawn_method_name()) == "vfork (no pidfd)");
+        }
+    }
+
+    static void on_transition(const Transition& t, void* ctx) {
+        auto& s = *static_cast<scenario*>(ctx);
+        rec r;
+        r.name = std::string(t.name);
+        r.from = t.from;
+        r.to = t.to;
+        r.reason = R(t.reason);
+        r.err = t.sys_errno;
+        r.at_ns = t.at_ns;
+        r.pid = t.pid;
+        r.exit = t.exit;
+        r.delay_ms = t.delay.count();
+        r.restarts = t.restarts;
+        r.detail = std::string(t.detail);
+        s.log.push_back(r);
+        // Transitions caused by a step's own actions are recorded, not
+        // stepped on again.
+        if (s.stop_sent || s.in_step_ || (!safe_point(t.to) && !s.step_everywhere)) {
+            return;
+        }
+        if (now_ns() > s.deadline_ns_) {
+            s.timed_out = true;
+            s.stop();
+            return;
+        }
+        if (s.step) {
+            s.in_step_ = true;
+            s.step(s, r);
+            s.in_step_ = false;
+        }
+    }
+
+    std::vector<std::unique_ptr<svc>> svcs_;
+    std::vector<ServiceSpec> table_;
+    std::string notify_path_;
+    std::int64_t deadline_ns_ = 0;
+    bool in_step_ = false;
+    int fds_before_ = -1;
+};
+
+// Stops at the first safe point where `done` holds.
+scenario::step_fn stop_when(std::function<bool(scenario&)> done) {
+    return [done = std::move(done)](scenario& s, const rec&) {
+        if (done(s)) {
+            s.stop();
+        }
+    };
+}
+
+} // namespace
+
+TEST_CASE("a crashing service backs off exponentially, then fails when max_restarts is spent") {
+    scenario s;
+    ServiceSpec& c = s.add("crash", {"exit", "3"});
+    c.restart = RestartPolicy::on_failure;
+    c.backoff_initial = 50ms;
+    c.backoff_max = 1s;
+    c.backoff_multiplier_x100 = 200;
+    c.max_restarts = 3;
+    s.step = stop_when([](scenario& sc) { return sc.count("crash", ServiceState::failed) > 0; });
+    s.run();
+    MESSAGE("runtime: " << std::string(s.rt->backend_reason()));
+
+    CHECK(s.states("crash") ==
+          "starting ready backoff starting ready backoff starting ready backoff starting ready "
+          "failed");
+    auto l = s.of("crash");
+    REQUIRE(l.size() == 12);
+    CHECK(l[0].reason == "RuntimeStart");
+    CHECK(l[1].reason == "ReadyStarted");
+    const std::int64_t delays[] = {50, 100, 200};
+    for (int k = 0; k < 3; ++k) {
+        const rec& bo = l[2 + 3 * k];
+        const rec& next = l[3 + 3 * k];
+        CAPTURE(k);
+        CHECK(bo.reason == "ProcessExited");
+        CHECK(bo.exit.code == 3);
+        CHECK(bo.exit.signal == 0);
+        CHECK(bo.exit.pid == l[1 + 3 * k].pid);
+        CHECK(bo.restarts == static_cast<std::uint32_t>(k + 1));
+        CHECK(bo.delay_ms == delays[k]);
+        CHECK(next.reason == "BackoffElapsed");
+        // Never early: the restart waits its whole delay.
+        CHECK(next.at_ns - bo.at_ns >= ms_ns(delays[k]));
+    }
+    const rec& failed = l.back();
+    CHECK(failed.reason == "MaxRestartsExhausted");
+    CHECK(failed.detail == "ProcessExited");
+    CHECK(failed.exit.code == 3);
+
+    ServiceStatus st = s.rt->status(s.index("crash"));
+    CHECK(st.state == ServiceState::failed);
+    CHECK(st.restarts == 3);
+    CHECK(st.total_restarts == 3);
+    CHECK(st.last_exit.code == 3);
+    CHECK(st.pid == 0);
+    RuntimeStats stats = s.rt->stats();
+    CHECK(stats.spawns == 4);
+    CHECK(stats.exits == 4);
+    CHECK(stats.spawn_failures == 0);
+    s.finish();
+}
+
+TEST_CASE("death by a signal is ProcessKilled; by the service's own stop signal, a clean exit") {
+    scenario s;
+    ServiceSpec& u = s.add("usr1", {"signal", std::to_string(SIGUSR1)});
+    u.restart = RestartPolicy::on_failure;
+    u.max_restarts = 1;
+    ServiceSpec& t = s.add("term", {"signal", std::to_string(SIGTERM)});
+    t.restart = RestartPolicy::on_failure;
+    s.step = stop_when([](scenario& sc) {
+        return sc.count("usr1", ServiceState::failed) > 0 &&
+               sc.count("term", ServiceState::stopped) > 0;
+    });
+    s.run();
+
+    CHECK(s.states("usr1") == "starting ready backoff starting ready failed");
+    int bo = s.index_of("usr1", ServiceState::backoff);
+    REQUIRE(bo >= 0);
+    CHECK(s.log[bo].reason == "ProcessKilled");
+    CHECK(s.log[bo].exit.signal == SIGUSR1);
+    CHECK(s.log[bo].exit.code == 0);
+    CHECK_FALSE(s.log[bo].exit.core_dumped);
+    int failed = s.index_of("usr1", ServiceState::failed);
+    CHECK(s.log[failed].reason == "MaxRestartsExhausted");
+    CHECK(s.log[failed].detail == "ProcessKilled");
+    CHECK(s.log[failed].exit.signal == SIGUSR1);
+
+    // on-failure does not restart a service that ended by its stop signal.
+    CHECK(s.states("term") == "starting ready stopped");
+    int st = s.index_of("term", ServiceState::stopped);
+    CHECK(s.log[st].reason == "ExitedCleanly");
+    CHECK(s.log[st].exit.signal == SIGTERM);
+    s.finish();
+}
+
+TEST_CASE("stop sends SIGTERM, then SIGKILL after stop_timeout to a service that ignores it") {
+    scenario s;
+    // It says ready (fd 3) only once SIGTERM is ignored: no race with the stop.
+    ServiceSpec& x = s.add("stubborn", {"ignore-term", "3"});
+    x.ready = ReadyMode::fd;
+    x.ready_fd = 3;
+    x.stop_timeout = 300ms;
+    s.step = stop_when([](scenario& sc) { return sc.count("stubborn", ServiceState::ready) > 0; });
+    s.run();
+
+    CHECK(s.states("stubborn") == "starting running ready stopping stopped");
+    int a = s.index_of("stubborn", ServiceState::stopping);
+    int b = s.index_of("stubborn", ServiceState::stopped);
+    REQUIRE(a >= 0);
+    REQUIRE(b >= 0);
+    CHECK(s.log[a].reason == "RuntimeStop");
+    CHECK(s.log[b].reason == "StopTimeout");
+    CHECK(s.log[b].exit.signal == SIGKILL);
+    const std::int64_t took = s.log[b].at_ns - s.log[a].at_ns;
+    CHECK(took >= ms_ns(300));
+    CHECK(took < ms_ns(10'000));
+    s.finish();
+}
+
+TEST_CASE(
+    "subreaper: an orphaned grandchild is re-parented to the runtime and reaped when it dies") {
+    scenario s;
+    std::string pidfile = s.path("gc.pid");
+    ServiceSpec& g = s.add("gc", {"grandchild", "orphan", pidfile});
+    g.restart = RestartPolicy::never;
+    s.add_ticker();
+    int gpid = 0;
+    int parent = 0;
+    s.step = [&](scenario& sc, const rec&) {
+        if (sc.phase == 0 && sc.count("gc", ServiceState::stopped) > 0 && file_exists(pidfile)) {
+            gpid = std::atoi(read_file(pidfile).c_str());
+            REQUIRE(gpid > 0);
+            sc.extra_pids.push_back(gpid);
+            parent = sc.log[sc.index_of("gc", ServiceState::ready)].pid;
+            // Its parent exited: the subreaper (this process) is its parent now.
+            CHECK(proc_ppid(gpid) == ::getpid());
+            CHECK(alive(gpid));
+            CHECK(::getpgid(gpid) == parent);
+            CHECK(::kill(gpid, SIGKILL) == 0);
+            sc.phase = 1;
+        } else if (sc.phase == 1 && sc.rt->stats().orphans_reaped >= 1) {
+            sc.stop();
+        }
+    };
+    s.run();
+
+    REQUIRE(gpid > 0);
+    CHECK(s.rt->stats().orphans_reaped >= 1);
+    // Reaped: not even a zombie is left.
+    CHECK(proc_state(gpid) == 0);
+    int st = s.index_of("gc", ServiceState::stopped);
+    REQUIRE(st >= 0);
+    CHECK(s.log[st].reason == "ExitedCleanly");
+    s.finish();
+}
+
+TEST_CASE("subreaper: stopping a service ends its whole process group, grandchildren included") {
+    scenario s;
+    std::string pidfile = s.path("fam.pid");
+    s.add("fam", {"grandchild", "family", pidfile});
+    s.add_ticker();
+    int gpid = 0;
+    s.step = [&](scenario& sc, const rec&) {
+        if (file_exists(pidfile)) {
+            gpid = std::atoi(read_file(pidfile).c_str());
+            REQUIRE(gpid > 0);
+            sc.extra_pids.push_back(gpid);
+            int parent = sc.log[sc.index_of("fam", ServiceState::ready)].pid;
+            CHECK(alive(gpid));
+            CHECK(proc_ppid(gpid) == parent);
+            sc.stop();
+        }
+    };
+    s.run();
+
+    REQUIRE(gpid > 0);
+    int st = s.index_of("fam", ServiceState::stopped);
+    REQUIRE(st >= 0);
+    CHECK(s.log[st].reason == "StoppedByRequest");
+    CHECK(s.log[st].exit.signal == SIGTERM);
+    // Gone with its leader, and reaped before run() returned: not a zombie.
+    CHECK(proc_state(gpid) == 0);
+    s.finish();
+}
+
+TEST_CASE("subreaper: a grandchild that ignores SIGTERM does not outlive its service's stop") {
+    scenario s;
+    std::string pidfile = s.path("stubborn.pid");
+    s.add("stub", {"grandchild", "stubborn", pidfile});
+    s.add_ticker();
+    int gpid = 0;
+    s.step = [&](scenario& sc, const rec&) {
+        if (file_exists(pidfile)) {
+            gpid = std::atoi(read_file(pidfile).c_str());
+            REQUIRE(gpid > 0);
+            sc.extra_pids.push_back(gpid);
+            CHECK(alive(gpid));
+            sc.stop();
+        }
+    };
+    s.run();
+
+    REQUIRE(gpid > 0);
+    int st = s.index_of("stub", ServiceState::stopped);
+    REQUIRE(st >= 0);
+    // The leader obeyed SIGTERM; what it left in its group was killed and reaped.
+    CHECK(s.log[st].reason == "StoppedByRequest");
+    CHECK(s.log[st].exit.signal == SIGTERM);
+    CHECK(proc_state(gpid) == 0);
+    CHECK(s.rt->stats().orphans_reaped >= 1);
+    s.finish();
+}
+
+TEST_CASE("READY=1 over NOTIFY_SOCKET makes a service ready and its STATUS= is kept") {
+    scenario s;
+    s.use_notify();
+    ServiceSpec& n = s.add("nr", {"notify-ready", "50", "hello from the helper"});
+    n.ready = ReadyMode::notify;
+    std::string status;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name == "nr" && r.to == ServiceState::ready) {
+            status = std::string(sc.rt->status(sc.index("nr")).status_text);
+            sc.stop();
+        }
+    };
+    s.run();
+
+    CHECK(s.states("nr") == "starting running ready stopping stopped");
+    auto l = s.of("nr");
+    REQUIRE(l.size() == 5);
+    CHECK(l[1].reason == "Spawned");
+    CHECK(l[2].reason == "ReadyNotified");
+    CHECK(l[2].at_ns - l[0].at_ns >= ms_ns(50));
+    CHECK(status == "hello from the helper");
+    CHECK(s.rt->stats().notify_received >= 1);
+    CHECK(s.rt->stats().notify_dropped == 0);
+    // The runtime removed its socket on the way out.
+    CHECK_FALSE(file_exists(s.notify_path()));
+    s.finish();
+}
+
+TEST_CASE("real client: systemd-notify --ready --status=hello from a shell service") {
+    std::string sdn = find_in_path("systemd-notify");
+    REQUIRE(!sdn.empty());
+    scenario s;
+    s.use_notify();
+    std::string script = sdn + " --ready --status=hello; exec sleep 1000";
+    ServiceSpec& n = s.add_exec("sdn", {"/bin/sh", "-c", script});
+    n.ready = ReadyMode::notify;
+    std::string status;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name == "sdn" && r.to == ServiceState::ready) {
+            status = std::string(sc.rt->status(sc.index("sdn")).status_text);
+            sc.stop();
+        }
+    };
+    s.run();
+
+    CHECK(s.states("sdn") == "starting running ready stopping stopped");
+    int rd = s.index_of("sdn", ServiceState::ready);
+    REQUIRE(rd >= 0);
+    CHECK(s.log[rd].reason == "ReadyNotified");
+    CHECK(status == "hello");
+    s.finish();
+}
+
+TEST_CASE("a dependent is spawned only once its dependency is ready") {
+    scenario s;
+    s.use_notify();
+    ServiceSpec& a = s.add("a", {"notify-ready", "200"});
+    a.ready = ReadyMode::notify;
+    s.add("b", {"sleep"});
+    s.depends("b", {"a"});
+    s.step = stop_when([](scenario& sc) { return sc.count("b", ServiceState::ready) > 0; });
+    s.run();
+
+    CHECK(s.states("a") == "starting running ready stopping stopped");
+    CHECK(s.states("b") == "waiting starting ready stopping stopped");
+    int a_ready = s.index_of("a", ServiceState::ready);
+    int b_wait = s.index_of("b", ServiceState::waiting);
+    int b_start = s.index_of("b", ServiceState::starting);
+    REQUIRE(a_ready >= 0);
+    REQUIRE(b_start >= 0);
+    CHECK(s.log[b_wait].reason == "WaitingForDependencies");
+    CHECK(s.log[b_start].reason == "DependenciesReady");
+    CHECK(a_ready < b_start);
+    CHECK(s.log[b_start].at_ns >= s.log[a_ready].at_ns);
+    // `starting` is reported before the spawn, `running` after it: the
+    // helper's delay may begin before the latter.
+    int a_start = s.index_of("a", ServiceState::starting);
+    CHECK(s.log[a_ready].at_ns - s.log[a_start].at_ns >= ms_ns(200));
+    s.finish();
+}
+
+TEST_CASE("s6 readiness: a newline on fd N makes the service ready") {
+    scenario s;
+    ServiceSpec& x = s.add("s6", {"s6", "5", "100"});
+    x.ready = ReadyMode::fd;
+    x.ready_fd = 5;
+    s.step = stop_when([](scenario& sc) { return sc.count("s6", ServiceState::ready) > 0; });
+    s.run();
+
+    CHECK(s.states("s6") == "starting running ready stopping stopped");
+    int start = s.index_of("s6", ServiceState::starting);
+    int rd = s.index_of("s6", ServiceState::ready);
+    REQUIRE(rd >= 0);
+    CHECK(s.log[rd].reason == "ReadyFd");
+    CHECK(s.log[rd].at_ns - s.log[start].at_ns >= ms_ns(100));
+    s.finish();
+}
+
+TEST_CASE("software watchdog: pings keep a service up, silence gets it restarted") {
+    scenario s;
+    s.use_notify();
+    // READY, then five pings 100 ms apart, then silence.
+    ServiceSpec& w = s.add("wd", {"notify-watchdog", "100", "5"});
+    w.ready = ReadyMode::notify;
+    w.watchdog = 500ms;
+    w.restart = RestartPolicy::on_failure;
+    s.step = stop_when([](scenario& sc) { return sc.count("wd", ServiceState::ready) >= 2; });
+    s.run();
+
+    CHECK(s.states("wd") == "starting running ready stopping backoff starting running ready "
+                            "stopping stopped");
+    int rd = s.index_of("wd", ServiceState::ready);
+    int kill = s.index_of("wd", ServiceState::stopping);
+    int bo = s.index_of("wd", ServiceState::backoff);
+    REQUIRE(bo >= 0);
+    CHECK(s.log[rd].reason == "ReadyNotified");
+    CHECK(s.log[kill].reason == "WatchdogTimeout");
+    // Unpinged, it would time out 500 ms after READY; the pings carried it
+    // past 500 + 500 ms (less the READY's own latency).
+    CHECK(s.log[kill].at_ns - s.log[rd].at_ns >= ms_ns(750));
+    CHECK(s.log[bo].reason == "WatchdogTimeout");
+    CHECK(s.log[bo].exit.signal == SIGTERM);
+    CHECK(s.log[bo].restarts == 1);
+    CHECK(s.rt->stats().notify_received >= 6);
+    s.finish();
+}
+
+TEST_CASE("a service's environment: custos's NOTIFY_SOCKET and WATCHDOG_*, never inherited ones") {
+    // What this process's own supervisor might have left in its environment.
+    REQUIRE(::setenv("NOTIFY_SOCKET", "/run/not/ours.sock", 1) == 0);
+    REQUIRE(::setenv("WATCHDOG_USEC", "1", 1) == 0);
+    REQUIRE(::setenv("WATCHDOG_PID", "1", 1) == 0);
+    REQUIRE(::setenv("CUSTOS_TEST_INHERITED", "yes", 1) == 0);
+    struct unset_guard {
+        ~unset_guard() {
+            ::unsetenv("NOTIFY_SOCKET");
+            ::unsetenv("WATCHDOG_USEC");
+            ::unsetenv("WATCHDOG_PID");
+            ::unsetenv("CUSTOS_TEST_INHERITED");
+        }
+    } guard;
+    scenario s;
+    s.use_notify();
+    std::string with = s.path("with.env");
+    std::string without = s.path("without.env");
+    ServiceSpec& n = s.add("withwd", {"env", with});
+    n.ready = ReadyMode::notify;
+    n.watchdog = 500ms;
+    s.add("plain", {"env", without});
+    s.env("plain", {"FOO=bar", "CUSTOS_TEST_INHERITED=replaced"});
+    s.add_ticker();
+    s.step = stop_when([&](scenario& sc) {
+        return sc.count("withwd", ServiceState::ready) > 0 && file_exists(with) &&
+               file_exists(without);
+    });
+    s.run();
+
+    std::string a = read_file(with);
+    std::string pid = report_value(a, "pid");
+    CHECK(pid == std::to_string(s.log[s.index_of("withwd", ServiceState::running)].pid));
+    CHECK(report_value(a, "pgid") == pid);
+    CHECK(report_value(a, "sid") == pid);
+    CHECK(report_value(a, "env:NOTIFY_SOCKET") == s.notify_path());
+    CHECK(report_value(a, "env:WATCHDOG_USEC") == "500000");
+    CHECK(report_value(a, "env:WATCHDOG_PID") == pid);
+    CHECK(report_value(a, "env:CUSTOS_TEST_INHERITED") == "yes");
+    CHECK(lines_with(a, "env:NOTIFY_SOCKET=").size() == 1);
+
+    std::string b = read_file(without);
+    std::string bpid = report_value(b, "pid");
+    CHECK(bpid == std::to_string(s.log[s.index_of("plain", ServiceState::ready)].pid));
+    CHECK(report_value(b, "pgid") == bpid);
+    CHECK(report_value(b, "sid") == bpid);
+    CHECK(report_value(b, "env:NOTIFY_SOCKET") == "<absent>");
+    CHECK(report_value(b, "env:WATCHDOG_USEC") == "<absent>");
+    CHECK(report_value(b, "env:WATCHDOG_PID") == "<absent>");
+    CHECK(report_value(b, "env:FOO") == "bar");
+    CHECK(report_value(b, "env:CUSTOS_TEST_INHERITED") == "replaced");
+    s.finish();
+}
+
+TEST_CASE("ready_timeout: a service that never says ready is stopped and backs off") {
+    scenario s;
+    s.use_notify();
+    ServiceSpec& x = s.add("mute", {"sleep"});
+    x.ready = ReadyMode::notify;
+    x.ready_timeout = 300ms;
+    x.restart = RestartPolicy::on_failure;
+    x.backoff_initial = 100ms;
+    s.step = stop_when([](scenario& sc) { return sc.count("mute", ServiceState::backoff) > 0; });
+    s.run();
+
+    CHECK(s.states("mute") == "starting running stopping backoff stopped");
+    int run = s.index_of("mute", ServiceState::running);
+    int kill = s.index_of("mute", ServiceState::stopping);
+    int bo = s.index_of("mute", ServiceState::backoff);
+    REQUIRE(bo >= 0);
+    CHECK(s.log[kill].reason == "ReadyTimeout");
+    CHECK(s.log[kill].at_ns - s.log[run].at_ns >= ms_ns(300));
+    CHECK(s.log[bo].reason == "ReadyTimeout");
+    CHECK(s.log[bo].exit.signal == SIGTERM);
+    CHECK(s.log[bo].delay_ms == 100);
+    CHECK(s.log.back().reason == "RuntimeStop");
+    s.finish();
+}
+
+TEST_CASE("an executable deleted after init fails to start with ExecFailed/ENOENT; all else runs") {
+    scenario s;
+    std::string copy = s.path("helper-copy");
+    copy_executable(helper_path(), copy);
+    ServiceSpec& g = s.add_exec("gone", {copy, "sleep"});
+    g.restart = RestartPolicy::on_failure;
+    g.max_restarts = 2;
+    s.add("ok", {"sleep"});
+    REQUIRE(s.init().has_value());
+    REQUIRE(::unlink(copy.c_str()) == 0);
+    s.step = stop_when([](scenario& sc) { return sc.count("gone", ServiceState::failed) > 0; });
+    s.run();
+
+    CHECK(s.states("gone") == "starting backoff starting backoff starting failed");
+    for (int k = 0; k < 2; ++k) {
+        int bo = s.index_of("gone", ServiceState::backoff, k);
+        REQUIRE(bo >= 0);
+        CHECK(s.log[bo].reason == "ExecFailed");
+        CHECK(s.log[bo].err == ENOENT);
+        CHECK(s.log[bo].pid == 0);
+    }
+    int failed = s.index_of("gone", ServiceState::failed);
+    CHECK(s.log[failed].reason == "MaxRestartsExhausted");
+    CHECK(s.log[failed].detail == "ExecFailed");
+    CHECK(s.log[failed].err == ENOENT);
+    // The other service was never disturbed.
+    CHECK(s.states("ok") == "starting ready stopping stopped");
+    RuntimeStats st = s.rt->stats();
+    CHECK(st.spawn_failures == 3);
+    CHECK(st.spawns == 1);
+    s.finish();
+}
+
+TEST_CASE("stop order is the reverse of the dependency order") {
+    scenario s;
+    s.add("a", {"sleep"});
+    s.add("b", {"sleep"});
+    s.add("c", {"sleep"});
+    s.depends("b", {"a"});
+    s.depends("c", {"b"});
+    s.step = stop_when([](scenario& sc) { return sc.count("c", ServiceState::ready) > 0; });
+    s.run();
+
+    CHECK(s.index_of("a", ServiceState::ready) < s.index_of("b", ServiceState::starting));
+    CHECK(s.index_of("b", ServiceState::ready) < s.index_of("c", ServiceState::starting));
+    const int c1 = s.index_of("c", ServiceState::stopping);
+    const int c2 = s.index_of("c", ServiceState::stopped);
+    const int b1 = s.index_of("b", ServiceState::stopping);
+    const int b2 = s.index_of("b", ServiceState::stopped);
+    const int a1 = s.index_of("a", ServiceState::stopping);
+    const int a2 = s.index_of("a", ServiceState::stopped);
+    REQUIRE(c1 >= 0);
+    REQUIRE(a2 >= 0);
+    CHECK(c1 < c2);
+    CHECK(c2 < b1);
+    CHECK(b1 < b2);
+    CHECK(b2 < a1);
+    CHECK(a1 < a2);
+    for (const char* n : {"a", "b", "c"}) {
+        CAPTURE(n);
+        CHECK(s.log[s.index_of(n, ServiceState::stopping)].reason == "RuntimeStop");
+        const rec& st = s.log[s.index_of(n, ServiceState::stopped)];
+        CHECK(st.reason == "StoppedByRequest");
+        CHECK(st.exit.signal == SIGTERM);
+    }
+    s.finish();
+}
+
+TEST_CASE("crash storm: 64 services crashing together restart no faster than their backoff") {
+    constexpr int n = 64;
+    constexpr std::int64_t run_ms = 3000;
+    constexpr std::int64_t initial_ms = 100;
+    constexpr std::int64_t max_ms = 1000;
+    constexpr std::int64_t jitter = 25;
+    scenario s;
+    s.cfg.max_services = n;
+    for (int i = 0; i < n; ++i) {
+        char name[8];
+        std::snprintf(name, sizeof name, "s%02d", i);
+        ServiceSpec& x = s.add(name, {"exit", "1"});
+        x.restart = RestartPolicy::always;
+        x.backoff_initial = std::chrono::milliseconds(initial_ms);
+        x.backoff_max = std::chrono::milliseconds(max_ms);
+        x.backoff_multiplier_x100 = 200;
+        x.backoff_jitter_percent = jitter;
+        x.stable_after = 60s;
+    }
+    s.step = [](scenario& sc, const rec&) {
+        if (now_ns() - sc.start_ns >= ms_ns(run_ms)) {
+            sc.stop();
+        }
+    };
+    s.run(60s);
+    const std::int64_t elapsed = s.stop_ns - s.start_ns;
+    REQUIRE(elapsed >= ms_ns(run_ms));
+
+    // The schedule: the k-th delay (from 0) has base min(initial * 2^k, max)
+    // and lies within base -/+ jitter %, clamped to max. A service spawns at
+    // most once at start plus once per delay that fits in the elapsed time
+    // when every delay is as short as the jitter allows.
+    auto base_ms = [](int k) {
+        std::int64_t b = initial_ms;
+        for (int i = 0; i < k && b < max_ms; ++i) {
+            b *= 2;
+        }
+        return b < max_ms ? b : max_ms;
+    };
+    auto shortest_ns = [&](int k) { return ms_ns(base_ms(k)) * (100 - jitter) / 100; };
+    auto longest_ns = [&](int k) {
+        std::int64_t l = ms_ns(base_ms(k)) * (100 + jitter) / 100;
+        return l < ms_ns(max_ms) ? l : ms_ns(max_ms);
+    };
+    int per_service = 1;
+    std::int64_t sum = 0;
+    for (int k = 0;; ++k) {
+        sum += shortest_ns(k);
+        if (sum > elapsed) {
+            break;
+        }
+        ++per_service;
+    }
+    int spawns = 0;
+    int bad_delays = 0;
+    for (int i = 0; i < n; ++i) {
+        char name[8];
+        std::snprintf(name, sizeof name, "s%02d", i);
+        spawns += s.count(name, ServiceState::ready);
+        int k = 0;
+        for (const rec& r : s.of(name)) {
+            if (r.to != ServiceState::backoff) {
+                continue;
+            }
+            const std::int64_t d = ms_ns(r.delay_ms);
+            // delay_ms is truncated to whole milliseconds.
+            if (r.restarts != static_cast<std::uint32_t>(k + 1) || d + ms_ns(1) <= shortest_ns(k) ||
+                d > longest_ns(k)) {
+                ++bad_delays;
+                MESSAGE(describe(r) << " is off the schedule at step " << k);
+            }
+            ++k;
+        }
+    }
+    const RuntimeStats st = s.rt->stats();
+    MESSAGE(spawns << " spawns in " << elapsed / 1'000'000 << " ms; the schedule allows "
+                   << per_service << " per service, " << n * per_service << " in all");
+    CHECK(bad_delays == 0);
+    CHECK(static_cast<std::uint64_t>(spawns) == st.spawns);
+    CHECK(st.spawn_failures == 0);
+    CHECK(spawns <= n * per_service);
+    // And it did restart them: the first delay is at most 125 ms.
+    CHECK(spawns >= 2 * n);
+    // finish() checks for zombies and leaked descriptors.
+    s.finish();
+}
+
+TEST_CASE("operator actions: stop, start, restart; restarting a failed service clears its budget") {
+    scenario s;
+    s.add("svc", {"sleep"});
+    ServiceSpec& b = s.add("bad", {"exit", "1"});
+    b.restart = RestartPolicy::on_failure;
+    b.max_restarts = 1;
+    s.add_ticker();
+    REQUIRE(s.init().has_value());
+    {
+        auto r1 = s.rt->start_service("nope");
+        auto r2 = s.rt->stop_service("nope");
+        auto r3 = s.rt->restart_service("");
+        REQUIRE_FALSE(r1.has_value());
+        REQUIRE_FALSE(r2.has_value());
+        REQUIRE_FALSE(r3.has_value());
+        CHECK(R(r1.error().reason()) == "ServiceUnknown");
+        CHECK(R(r2.error().reason()) == "ServiceUnknown");
+        CHECK(R(r3.error().reason()) == "ServiceUnknown");
+    }
+    const std::uint32_t bad = s.index("bad");
+    int pid_before_restart = 0;
+    std::uint32_t bad_restarts_after = 99;
+    s.step = [&](scenario& sc, const rec&) {
+        switch (sc.phase) {
+        case 0:
+            if (sc.count("svc", ServiceState::ready) >= 1 &&
+                sc.count("bad", ServiceState::failed) >= 1) {
+                CHECK(sc.rt->stop_service("svc").has_value());
+                sc.phase = 1;
+            }
+            return;
+        case 1:
+            if (sc.count("svc", ServiceState::stopped) >= 1) {
+                CHECK(sc.rt->start_service("svc").has_value());
+                sc.phase = 2;
+            }
+            return;
+        case 2:
+            if (sc.count("svc", ServiceState::ready) >= 2) {
+                pid_before_restart = sc.rt->status(sc.index("svc")).pid;
+                CHECK(sc.rt->restart_service("svc").has_value());
+                sc.phase = 3;
+            }
+            return;
+        case 3:
+            if (sc.count("svc", ServiceState::ready) >= 3) {
+                CHECK(sc.rt->status(bad).state == ServiceState::failed);
+                CHECK(sc.rt->status(bad).restarts == 1);
+                CHECK(sc.rt->restart_service("bad").has_value());
+                bad_restarts_after = sc.rt->status(bad).restarts;
+                sc.phase = 4;
+            }
+            return;
+        case 4:
+            if (sc.count("bad", ServiceState::failed) >= 2) {
+                sc.stop();
+            }
+            return;
+        }
+    };
+    s.run();
+
+    REQUIRE(s.phase == 4);
+    CHECK(s.states("svc") == "starting ready stopping stopped starting ready stopping stopped "
+                             "starting ready stopping stopped");
+    auto l = s.of("svc");
+    REQUIRE(l.size() == 12);
+    CHECK(l[2].reason == "OperatorStop");
+    CHECK(l[3].reason == "StoppedByRequest");
+    CHECK(l[3].exit.signal == SIGTERM);
+    CHECK(l[4].reason == "OperatorStart");
+    CHECK(l[6].reason == "OperatorRestart");
+    CHECK(l[7].reason == "StoppedByRequest");
+    CHECK(l[8].reason == "OperatorRestart");
+    CHECK(l[9].pid != pid_before_restart);
+    CHECK(l[10].reason == "RuntimeStop");
+    // Operator actions are not crashes.
+    CHECK(s.rt->status(s.index("svc")).total_restarts == 0);
+
+    CHECK(bad_restarts_after == 0);
+    CHECK(s.states("bad") == "starting ready backoff starting ready failed "
+                             "starting ready backoff starting ready failed");
+    int again = s.index_of("bad", ServiceState::starting, 2);
+    REQUIRE(again >= 0);
+    CHECK(s.log[again].reason == "OperatorRestart");
+    // A fresh budget: one more automatic restart before failing again.
+    int bo = s.index_of("bad", ServiceState::backoff, 1);
+    CHECK(s.log[bo].restarts == 1);
+    CHECK(s.log[s.index_of("bad", ServiceState::failed, 1)].reason == "MaxRestartsExhausted");
+    s.finish();
+}
+
+TEST_CASE("regression: stop() from the hook as a service enters starting leaves no process") {
+    scenario s;
+    s.add("late", {"sleep"});
+    s.step_everywhere = true; // act inside the supervisor's work, as an embedder may
+    s.step = [](scenario& sc, const rec& r) {
+        if (r.name == "late" && r.to == ServiceState::starting) {
+            sc.stop();
+        }
+    };
+    s.run();
+
+    for (const rec& r : s.log) {
+        if (r.pid > 0) {
+            s.extra_pids.push_back(r.pid); // killed by the destructor should this fail
+        }
+    }
+    ServiceStatus st = s.rt->status(0);
+    CHECK(st.state == ServiceState::stopped);
+    CHECK(st.pid == 0);
+    CHECK(s.log.back().to == ServiceState::stopped);
+    s.finish();
+}
+
+namespace {
+
+// Whether this process can be a child subreaper (qemu-user refuses it).
+const char* subreaper_unavailable() {
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+        return std::strerror(errno);
+    }
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    return nullptr;
+}
+
+// Why the real-client cases cannot run here, or nullptr when they can.
+const char* client_unavailable(std::string_view client) {
+    if (client == "systemd-notify") {
+        return find_in_path("systemd-notify").empty()
+                   ? "systemd-notify is not installed (apt-get install systemd)"
+                   : nullptr;
+    }
+    return "unknown client";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string_view client;
+    bool subreaper = false;
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        std::string_view a(argv[i]);
+        if (a.substr(0, 9) == "--client=") {
+            client = a.substr(9);
+            continue;
+        }
+        if (a == "--subreaper") {
+            subreaper = true;
+            continue;
+        }
+        args.push_back(argv[i]);
+    }
+    if (!client.empty()) {
+        if (const char* why = client_unavailable(client)) {
+            std::printf("SKIP: real client %.*s: %s\n", static_cast<int>(client.size()),
+                        client.data(), why);
+            return 77;
+        }
+    }
+    if (subreaper) {
+        if (const char* why = subreaper_unavailable()) {
+            std::printf("SKIP: prctl(PR_SET_CHILD_SUBREAPER) refused here: %s\n", why);
+            return 77;
+        }
+    }
+    {
+        io::reactor probe_reactor;
+        auto res = probe_reactor.init();
+        if (!res) {
+            char buf[512];
+            res.error().format(buf, sizeof buf);
+            if (res.error().reason() == Reason::io_uring_unavailable ||
+                res.error().reason() == Reason::io_uring_opcode_missing) {
+                std::printf("SKIP: requested backend unavailable here: %s\n", buf);
+                return 77;
+            }
+            std::printf("reactor init failed: %s\n", buf);
+            return 1;
+        }
+        std::printf("backend: %s\n", probe_reactor.backend_reason());
+    }
+    struct sigaction sa {};
+    sa.sa_handler = &on_alarm;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGALRM, &sa, nullptr);
+
+    doctest::Context ctx;
+    if (!client.empty()) {
+        std::string filter = "real client: " + std::string(client) + "*";
+        ctx.addFilter("test-case", filter.c_str());
+    } else if (subreaper) {
+        ctx.addFilter("test-case", "subreaper:*");
+    } else {
+        ctx.addFilter("test-case-exclude", "real client:*,subreaper:*");
+    }
+    ctx.applyCommandLine(static_cast<int>(args.size()), args.data());
+    return ctx.run();
+}

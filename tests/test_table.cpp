@@ -1,0 +1,511 @@
+// Whole-table validation: every problem reported, each with the service it
+// is about and the field at fault, and a valid table passes clean. Also the
+// executable lookup (absolute paths and PATH search).
+#include "doctest.hpp"
+// (doctest.hpp first: it configures doctest for -fno-exceptions builds.)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <custos/error.hpp>
+#include <custos/service.hpp>
+
+#include "supervise/table.hpp"
+
+using custos::Error;
+using custos::ReadyMode;
+using custos::Reason;
+using custos::ServiceSpec;
+using custos::sup::resolve_executable;
+using custos::sup::spec_field;
+using custos::sup::validate_options;
+using custos::sup::validate_table;
+using namespace std::chrono_literals;
+
+namespace doctest {
+template <>
+struct StringMaker<custos::Reason> {
+    static String convert(custos::Reason r) {
+        std::string_view n = custos::reason_id(r);
+        return String(n.data(), static_cast<String::size_type>(n.size()));
+    }
+};
+} // namespace doctest
+
+namespace {
+
+struct problem {
+    std::uint32_t service;
+    spec_field field;
+    Reason reason;
+    int sys_errno;
+    std::string subject;
+};
+
+class collect final : public custos::sup::problem_sink {
+public:
+    void report(std::uint32_t service, spec_field field, const Error& e) noexcept override {
+        CHECK(!e.resolution().empty());
+        all.push_back({service, field, e.reason(), e.sys_errno(), std::string(e.subject())});
+    }
+    std::vector<problem> all;
+};
+
+const std::string_view prog[] = {"/bin/sh"};
+
+ServiceSpec svc(std::string_view name) {
+    ServiceSpec s;
+    s.name = name;
+    s.argv = prog;
+    return s;
+}
+
+// Pure logic: no file system or user database lookups.
+validate_options pure() {
+    validate_options o;
+    o.check_executables = false;
+    o.resolve_users = false;
+    return o;
+}
+
+std::vector<problem> validate(std::span<const ServiceSpec> t, const validate_options& o = pure()) {
+    collect c;
+    const std::uint32_t n = validate_table(t, o, &c);
+    CHECK(n == c.all.size());
+    CHECK(validate_table(t, o, nullptr) == n); // the count does not need a sink
+    return c.all;
+}
+
+// The first problem, or one that matches nothing when there was none (a
+// failed check must not end the binary: the other tests still run).
+problem first(const std::vector<problem>& p) {
+    return p.empty() ? problem{UINT32_MAX - 1, spec_field::section, Reason::unknown, -1, "<none>"}
+                     : p[0];
+}
+
+// Exactly one problem, about service `i`, field `f`, reason `r`.
+#define CHECK_ONE(problems, i, f, r)                                                               \
+    do {                                                                                           \
+        const auto& p_ = (problems);                                                               \
+        CHECK(p_.size() == 1);                                                                     \
+        const problem q_ = first(p_);                                                              \
+        CHECK(q_.service == (i));                                                                  \
+        CHECK(q_.field == (f));                                                                    \
+        CHECK(q_.reason == (r));                                                                   \
+    } while (0)
+
+} // namespace
+
+TEST_CASE("a valid table has no problems, with real executable checks") {
+    const std::string_view bare[] = {"sh", "-c", "exit 0"};
+    const std::string_view env[] = {"A=1", "EMPTY="};
+    const std::string_view b_deps[] = {"a"};
+    const std::string_view c_deps[] = {"a", "b"};
+    ServiceSpec t[] = {svc("a"), svc("b"), svc("c"), svc("Name.with_all-chars9")};
+    t[1].argv = bare;
+    t[1].env = env;
+    t[1].cwd = "/";
+    t[1].depends_on = b_deps;
+    t[1].ready = ReadyMode::notify;
+    t[1].watchdog = 3s;
+    t[2].depends_on = c_deps;
+    t[2].ready = ReadyMode::fd;
+    t[2].ready_fd = 3;
+    t[2].intensity_restarts = 5;
+    t[2].intensity_window = 60s;
+    t[2].backoff_multiplier_x100 = 100;
+    t[2].backoff_jitter_percent = 100;
+    t[3].stop_signal = SIGKILL;
+    validate_options o;
+    o.resolve_users = false;
+    auto p = validate(t, o);
+    CHECK(p.empty());
+    for (const auto& x : p) {
+        CAPTURE(x.service);
+        CAPTURE(x.subject);
+        CHECK(false);
+    }
+    // The empty table is valid too.
+    CHECK(validate(std::span<const ServiceSpec>{}).empty());
+}
+
+TEST_CASE("names: empty, too long, bad characters") {
+    const std::string_view bad[] = {"",   "abcdefghijklmnopqrstuvwxyz012345", "a b", "a/b", "é",
+                                    "a\n"};
+    for (std::string_view n : bad) {
+        CAPTURE(std::string(n));
+        ServiceSpec t[] = {svc("ok"), svc(n)};
+        auto p = validate(t);
+        CHECK_ONE(p, 1u, spec_field::name, Reason::name_invalid);
+        CHECK(first(p).subject == n);
+    }
+    ServiceSpec t[] = {svc("abcdefghijklmnopqrstuvwxyz01234")}; // 31: the longest allowed
+    CHECK(validate(t).empty());
+}
+
+TEST_CASE("a duplicate name is reported once, at the later service") {
+    ServiceSpec t[] = {svc("x"), svc("y"), svc("x")};
+    auto p = validate(t);
+    CHECK_ONE(p, 2u, spec_field::name, Reason::name_duplicate);
+    CHECK(first(p).subject == "x");
+}
+
+TEST_CASE("an unknown dependency names the dependency") {
+    const std::string_view deps[] = {"a", "nope"};
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    t[1].depends_on = deps;
+    auto p = validate(t);
+    CHECK_ONE(p, 1u, spec_field::depends_on, Reason::dependency_unknown);
+    CHECK(first(p).subject == "nope");
+}
+
+TEST_CASE("a self-dependency is a cycle spelled \"a -> a\", reported once") {
+    const std::string_view deps[] = {"a"};
+    ServiceSpec t[] = {svc("z"), svc("a")};
+    t[1].depends_on = deps;
+    auto p = validate(t);
+    CHECK_ONE(p, 1u, spec_field::depends_on, Reason::dependency_cycle);
+    CHECK(first(p).subject == "a -> a");
+}
+
+namespace {
+
+// Splits "x -> y -> z -> x" into its names.
+std::vector<std::string> cycle_names(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    for (;;) {
+        std::size_t arrow = s.find(" -> ", at);
+        out.push_back(s.substr(at, arrow == std::string::npos ? std::string::npos : arrow - at));
+        if (arrow == std::string::npos) {
+            return out;
+        }
+        at = arrow + 4;
+    }
+}
+
+} // namespace
+
+TEST_CASE("a 3-cycle is reported once with the cycle spelled out") {
+    const std::string_view a_deps[] = {"b"};
+    const std::string_view b_deps[] = {"c"};
+    const std::string_view c_deps[] = {"a"};
+    const std::string_view d_deps[] = {"a"};
+    SUBCASE("found from its first member") {
+        ServiceSpec t[] = {svc("a"), svc("b"), svc("c"), svc("d")};
+        t[0].depends_on = a_deps;
+        t[1].depends_on = b_deps;
+        t[2].depends_on = c_deps;
+        t[3].depends_on = d_deps; // leads into the cycle, is not part of it
+        auto p = validate(t);
+        CHECK(p.size() == 1);
+        if (p.size() != 1) {
+            return;
+        }
+        CHECK(p[0].reason == Reason::dependency_cycle);
+        CHECK(p[0].field == spec_field::depends_on);
+        REQUIRE(p[0].service <= 2u);
+        auto names = cycle_names(first(p).subject);
+        CAPTURE(first(p).subject);
+        REQUIRE(names.size() == 4);
+        CHECK(names.front() == names.back());
+        std::vector<std::string> members(names.begin(), names.end() - 1);
+        std::sort(members.begin(), members.end());
+        CHECK(members == std::vector<std::string>{"a", "b", "c"});
+        // Each arrow is a real edge: the reported service is the one whose
+        // dependency closes the cycle.
+        CHECK(names[names.size() - 2] == std::string(t[p[0].service].name));
+    }
+    SUBCASE("found from outside it") {
+        ServiceSpec t[] = {svc("d"), svc("a"), svc("b"), svc("c")};
+        t[0].depends_on = d_deps;
+        t[1].depends_on = a_deps;
+        t[2].depends_on = b_deps;
+        t[3].depends_on = c_deps;
+        auto p = validate(t);
+        REQUIRE(p.size() == 1);
+        CHECK(p[0].reason == Reason::dependency_cycle);
+        CHECK(first(p).subject == "a -> b -> c -> a");
+        CHECK(p[0].service == 3u);
+    }
+}
+
+TEST_CASE("a 2-cycle and two disjoint cycles: each reported once") {
+    const std::string_view to_a[] = {"a"};
+    const std::string_view to_b[] = {"b"};
+    const std::string_view to_c[] = {"c"};
+    const std::string_view to_d[] = {"d"};
+    ServiceSpec t[] = {svc("a"), svc("b"), svc("c"), svc("d")};
+    t[0].depends_on = to_b;
+    t[1].depends_on = to_a;
+    auto p = validate(std::span<const ServiceSpec>(t, 2));
+    CHECK_ONE(p, 1u, spec_field::depends_on, Reason::dependency_cycle);
+    CHECK(first(p).subject == "a -> b -> a");
+
+    t[2].depends_on = to_d;
+    t[3].depends_on = to_c;
+    p = validate(t);
+    CHECK(p.size() == 2);
+    for (const auto& x : p) {
+        CHECK(x.reason == Reason::dependency_cycle);
+    }
+    if (p.size() == 2) {
+        CHECK(p[0].subject == "a -> b -> a");
+        CHECK(p[1].subject == "c -> d -> c");
+    }
+}
+
+TEST_CASE("executables: missing, not executable, a directory, a bare name in PATH") {
+    validate_options o;
+    o.resolve_users = false;
+
+    const std::string_view missing[] = {"/nonexistent/x"};
+    ServiceSpec t[] = {svc("a")};
+    t[0].argv = missing;
+    auto p = validate(t, o);
+    CHECK_ONE(p, 0u, spec_field::argv, Reason::executable_missing);
+    CHECK(first(p).sys_errno == ENOENT);
+    CHECK(first(p).subject == "/nonexistent/x");
+
+    // A regular file without any execute bit: EACCES, even for root.
+    const char* dir = std::getenv("TMPDIR");
+    std::string path =
+        std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/custos-test-table-XXXXXX";
+    int fd = ::mkstemp(path.data());
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    REQUIRE(::chmod(path.c_str(), 0644) == 0);
+    const std::string_view noexec[] = {path};
+    t[0].argv = noexec;
+    p = validate(t, o);
+    CHECK_ONE(p, 0u, spec_field::argv, Reason::executable_missing);
+    CHECK(first(p).sys_errno == EACCES);
+    // With an execute bit it is fine.
+    REQUIRE(::chmod(path.c_str(), 0755) == 0);
+    CHECK(validate(t, o).empty());
+    ::unlink(path.c_str());
+
+    const std::string_view directory[] = {"/"};
+    t[0].argv = directory;
+    p = validate(t, o);
+    CHECK_ONE(p, 0u, spec_field::argv, Reason::executable_missing);
+    CHECK(first(p).sys_errno != 0);
+
+    const std::string_view bare[] = {"sh"};
+    t[0].argv = bare;
+    CHECK(validate(t, o).empty());
+
+    const std::string_view bare_missing[] = {"custos-no-such-program-xyz"};
+    t[0].argv = bare_missing;
+    p = validate(t, o);
+    CHECK_ONE(p, 0u, spec_field::argv, Reason::executable_missing);
+    CHECK(first(p).sys_errno == ENOENT);
+
+    t[0].argv = {};
+    p = validate(t, o);
+    CHECK_ONE(p, 0u, spec_field::argv, Reason::invalid_argument);
+}
+
+TEST_CASE("resolve_executable: a PATH entry holding the name without execute permission") {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/custos-test-path-XXXXXX";
+    REQUIRE(::mkdtemp(dir.data()) != nullptr);
+    const std::string tool = dir + "/custos-tool";
+    int fd = ::open(tool.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    const char* old = std::getenv("PATH");
+    const std::string saved = old != nullptr ? old : "";
+    // An empty entry and a missing directory first: skipped, not errors.
+    const std::string path = "::/nonexistent-custos-dir:" + dir;
+    REQUIRE(::setenv("PATH", path.c_str(), 1) == 0);
+
+    char out[512];
+    auto r = resolve_executable("custos-tool", out, sizeof out);
+    CHECK(!r.has_value());
+    if (!r.has_value()) {
+        CHECK(r.error().reason() == Reason::executable_missing);
+        CHECK(r.error().sys_errno() == EACCES); // found but unusable: not "missing"
+    }
+    REQUIRE(::chmod(tool.c_str(), 0755) == 0);
+    r = resolve_executable("custos-tool", out, sizeof out);
+    CHECK(r.has_value());
+    CHECK(std::string(out) == tool);
+
+    if (old != nullptr) {
+        ::setenv("PATH", saved.c_str(), 1);
+    } else {
+        ::unsetenv("PATH");
+    }
+    ::unlink(tool.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("resolve_executable: the path it found, and a buffer too small") {
+    char out[512];
+    REQUIRE(resolve_executable("sh", out, sizeof out).has_value());
+    std::string_view found(out);
+    CHECK(found.size() > 3);
+    CHECK(found.front() == '/');
+    CHECK(found.substr(found.size() - 3) == "/sh");
+    CHECK(::access(out, X_OK) == 0);
+
+    REQUIRE(resolve_executable("/bin/sh", out, sizeof out).has_value());
+    CHECK(std::string_view(out) == "/bin/sh");
+
+    auto r = resolve_executable("/bin/sh", out, 4);
+    REQUIRE(!r.has_value());
+    CHECK(r.error().reason() == Reason::executable_missing);
+    CHECK(r.error().sys_errno() == ENAMETOOLONG);
+
+    auto e = resolve_executable("", out, sizeof out);
+    REQUIRE(!e.has_value());
+    CHECK(e.error().reason() == Reason::executable_missing);
+}
+
+TEST_CASE("field values: watchdog, readiness fd, backoff, intensity, signals, durations") {
+    struct row {
+        const char* what;
+        void (*set)(ServiceSpec&);
+        spec_field field;
+    };
+    const row rows[] = {
+        {"watchdog without notify", [](ServiceSpec& s) { s.watchdog = 3s; }, spec_field::watchdog},
+        {"watchdog with fd readiness",
+         [](ServiceSpec& s) {
+             s.ready = ReadyMode::fd;
+             s.ready_fd = 3;
+             s.watchdog = 3s;
+         },
+         spec_field::watchdog},
+        {"fd readiness on fd 2",
+         [](ServiceSpec& s) {
+             s.ready = ReadyMode::fd;
+             s.ready_fd = 2;
+         },
+         spec_field::ready},
+        {"fd readiness without a fd", [](ServiceSpec& s) { s.ready = ReadyMode::fd; },
+         spec_field::ready},
+        {"multiplier below x1", [](ServiceSpec& s) { s.backoff_multiplier_x100 = 50; },
+         spec_field::backoff_multiplier},
+        {"multiplier above x100", [](ServiceSpec& s) { s.backoff_multiplier_x100 = 10001; },
+         spec_field::backoff_multiplier},
+        {"jitter above 100 %", [](ServiceSpec& s) { s.backoff_jitter_percent = 101; },
+         spec_field::backoff_jitter},
+        {"intensity N without T", [](ServiceSpec& s) { s.intensity_restarts = 3; },
+         spec_field::intensity},
+        {"intensity T without N", [](ServiceSpec& s) { s.intensity_window = 10s; },
+         spec_field::intensity},
+        {"backoff_max below backoff_initial",
+         [](ServiceSpec& s) {
+             s.backoff_initial = 10s;
+             s.backoff_max = 5s;
+         },
+         spec_field::backoff_max},
+        {"negative start_delay", [](ServiceSpec& s) { s.start_delay = -1ms; },
+         spec_field::start_delay},
+        {"negative stop_timeout", [](ServiceSpec& s) { s.stop_timeout = -1ms; },
+         spec_field::stop_timeout},
+        {"negative ready_timeout", [](ServiceSpec& s) { s.ready_timeout = -1ms; },
+         spec_field::ready_timeout},
+        {"stop signal 0", [](ServiceSpec& s) { s.stop_signal = 0; }, spec_field::stop_signal},
+        {"stop signal SIGSTOP", [](ServiceSpec& s) { s.stop_signal = SIGSTOP; },
+         spec_field::stop_signal},
+        {"relative cwd", [](ServiceSpec& s) { s.cwd = "var/run"; }, spec_field::cwd},
+        {"intensity N above 1024",
+         [](ServiceSpec& s) {
+             s.intensity_restarts = 1025;
+             s.intensity_window = 10s;
+         },
+         spec_field::intensity},
+        {"negative stable_after", [](ServiceSpec& s) { s.stable_after = -1ms; },
+         spec_field::stable_after},
+        {"negative watchdog", [](ServiceSpec& s) { s.watchdog = -1ms; }, spec_field::watchdog},
+    };
+    for (const row& r : rows) {
+        const std::string what = r.what;
+        CAPTURE(what);
+        ServiceSpec t[] = {svc("ok"), svc("bad")};
+        r.set(t[1]);
+        auto p = validate(t);
+        CHECK_ONE(p, 1u, r.field, Reason::invalid_argument);
+        // The subject names the service, or the bad value itself (cwd).
+        CHECK((first(p).subject == "bad" || first(p).subject == t[1].cwd));
+    }
+    const std::string_view env[] = {"NOEQUALS"};
+    ServiceSpec t[] = {svc("a")};
+    t[0].env = env;
+    auto p = validate(t);
+    CHECK_ONE(p, 0u, spec_field::env, Reason::invalid_argument);
+}
+
+TEST_CASE("an unknown user or group") {
+    validate_options o = pure();
+    o.resolve_users = true;
+    ServiceSpec t[] = {svc("a")};
+    t[0].user = "custos-no-such-user";
+    t[0].group = "custos-no-such-group";
+    auto p = validate(t, o);
+    CHECK(p.size() == 2);
+    if (p.size() != 2) {
+        return;
+    }
+    CHECK(p[0].field == spec_field::user);
+    CHECK(p[0].reason == Reason::user_unknown);
+    CHECK(first(p).subject == "custos-no-such-user");
+    CHECK(p[1].field == spec_field::group);
+    CHECK(p[1].reason == Reason::group_unknown);
+}
+
+TEST_CASE("capacity: more services than max_services is one table-level problem") {
+    ServiceSpec t[] = {svc("a"), svc("b"), svc("c")};
+    validate_options o = pure();
+    o.max_services = 2;
+    auto p = validate(t, o);
+    CHECK_ONE(p, UINT32_MAX, spec_field::section, Reason::capacity_exceeded);
+    o.max_services = 3;
+    CHECK(validate(t, o).empty());
+}
+
+TEST_CASE("several problems in one table are all reported") {
+    const std::string_view b_deps[] = {"ghost"};
+    const std::string_view e_deps[] = {"e"};
+    ServiceSpec t[] = {svc("a b"), svc("b"), svc("b"), svc("d"), svc("e")};
+    t[1].depends_on = b_deps;
+    t[3].watchdog = 3s;
+    t[3].backoff_jitter_percent = 200;
+    t[4].depends_on = e_deps;
+    auto p = validate(t);
+    CHECK(p.size() == 6);
+    struct want {
+        std::uint32_t service;
+        spec_field field;
+        Reason reason;
+    };
+    const want w[] = {
+        {0, spec_field::name, Reason::name_invalid},
+        {1, spec_field::depends_on, Reason::dependency_unknown},
+        {2, spec_field::name, Reason::name_duplicate},
+        {3, spec_field::backoff_jitter, Reason::invalid_argument},
+        {3, spec_field::watchdog, Reason::invalid_argument},
+        {4, spec_field::depends_on, Reason::dependency_cycle},
+    };
+    for (const want& x : w) {
+        CAPTURE(x.service);
+        CHECK(std::count_if(p.begin(), p.end(), [&](const problem& q) {
+                  return q.service == x.service && q.field == x.field && q.reason == x.reason;
+              }) == 1);
+    }
+}
