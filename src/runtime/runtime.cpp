@@ -126,7 +126,7 @@ struct Runtime::impl final : sup::host, sup::notify_handler {
     bool started = false;
     bool done = false;
     char notify_env[128] = {};
-    char reason[320] = {};
+    char reason[640] = {};
     bool drain_blocked = false; // a service's zombie waits for its own watcher
     // Runtime::stop() runs the stop from here, on the next loop turn.
     io::timer stop_soon{&impl::on_stop_soon, this};
@@ -417,11 +417,15 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c,
         }
     }
     const char* waits = reactor.native_waitid() ? "io_uring waitid" : "pidfd poll";
-    std::snprintf(reason, sizeof reason, "%s; spawn: %s; exits: %s%s%s", reactor.backend_reason(),
-                  sup::spawn_method_name(spawner.method()),
-                  spawner.method() == sup::spawn_method::vfork ? "SIGCHLD" : waits,
-                  subreaper_errno != 0 ? "; not a subreaper (orphans go to init): " : "",
-                  subreaper_errno != 0 ? std::strerror(subreaper_errno) : "");
+    int n = std::snprintf(reason, sizeof reason, "%.280s; spawn: %s; exits: %s",
+                          reactor.backend_reason(), sup::spawn_method_name(spawner.method()),
+                          spawner.method() == sup::spawn_method::vfork ? "SIGCHLD" : waits);
+    (void)n;
+    if (subreaper_errno != 0) {
+        std::size_t used = std::strlen(reason);
+        std::snprintf(reason + used, sizeof reason - used,
+                      "; not a subreaper (orphans go to init): %s", std::strerror(subreaper_errno));
+    }
     return {};
 }
 
@@ -508,14 +512,18 @@ void Runtime::impl::exited(proc& p, const siginfo_t& si) noexcept {
     sup.on_exit(p.index, exit_info(si));
 }
 
-// Whether a group SIGKILLed in exited() still has members (alive, or
-// zombies not reaped yet); forgets the groups that are gone.
+// Whether a group SIGKILLed in exited() still has members we are to reap
+// (children of ours: alive, or zombies); forgets the groups that have none.
+// Members that are not our children (not re-parented yet, or to init where
+// we are no subreaper) are not waited for: we could not reap them anyway.
 bool Runtime::impl::remnants_left() noexcept {
     bool left = false;
     for (std::uint32_t i = 0; i < count; ++i) {
         proc& p = procs[i];
         if (p.remnant_pgid > 0) {
-            if (::kill(-p.remnant_pgid, 0) == 0) {
+            siginfo_t si{};
+            if (::waitid(P_PGID, static_cast<id_t>(p.remnant_pgid), &si,
+                         WEXITED | WNOHANG | WNOWAIT) == 0) {
                 left = true;
             } else {
                 p.remnant_pgid = 0;
