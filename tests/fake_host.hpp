@@ -20,6 +20,7 @@
 #include <csignal>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -161,7 +162,14 @@ public:
         r.restarts = t.restarts;
         r.detail = std::string(t.detail);
         transitions.push_back(r);
+        if (on_transition) {
+            on_transition(transitions.back());
+        }
     }
+
+    // Called after each transition is recorded, as the runtime's hook is:
+    // a test may act on the supervisor from here.
+    std::function<void(const transition_rec&)> on_transition;
 
     void all_stopped() noexcept override {
         ++all_stopped_calls;

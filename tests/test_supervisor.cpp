@@ -1395,3 +1395,74 @@ TEST_CASE("runtime stop with nothing running reports at once; waiting and backof
     CHECK(h.spawns.size() == 2);
     check_sane(h);
 }
+
+// Regression: operator actions from the transition hook re-entered the
+// supervisor, which then carried on with the step the hook had superseded
+// (a stopped service was spawned; a stop's grace was overwritten by the
+// ready timeout). The third case guards the backoff path the same way.
+TEST_CASE("an operator stop from the hook on entering starting spawns nothing") {
+    ServiceSpec t[] = {svc("a")};
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    h.on_transition = [&](const transition_rec& tr) {
+        if (tr.to == ServiceState::starting) {
+            r.sup.stop(0);
+        }
+    };
+    r.sup.start_all();
+    h.advance(1min);
+    CHECK(h.spawns.empty());
+    CHECK(r.state(0) == ServiceState::stopped);
+    CHECK_TR(h.transitions.back(), ServiceState::stopped, Reason::operator_stop, 0);
+    check_sane(h);
+}
+
+TEST_CASE("an operator stop from the hook on entering running keeps the stop's grace") {
+    ServiceSpec t[] = {svc("a")};
+    t[0].ready = ReadyMode::notify;
+    t[0].ready_timeout = 20s;
+    t[0].stop_timeout = 2s;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    h.set_on_stop_signal(0, fake_host::on_signal::ignore);
+    h.on_transition = [&](const transition_rec& tr) {
+        if (tr.to == ServiceState::running) {
+            r.sup.stop(0);
+        }
+    };
+    r.sup.start_all();
+    REQUIRE(h.spawns.size() == 1);
+    CHECK(r.state(0) == ServiceState::stopping);
+    h.advance(1min);
+    REQUIRE(h.kills.size() == 2);
+    CHECK(h.kills[1].sig == SIGKILL);
+    CHECK(h.kills[1].at_ms == 2000); // stop_timeout, not ready_timeout
+    CHECK(r.state(0) == ServiceState::stopped);
+    check_sane(h);
+}
+
+TEST_CASE("an operator start from the hook on entering backoff restarts once, at once") {
+    ServiceSpec t[] = {svc("a")};
+    t[0].backoff_initial = 5s;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    bool started = false;
+    h.on_transition = [&](const transition_rec& tr) {
+        if (tr.to == ServiceState::backoff && !started) {
+            started = true;
+            r.sup.start(0);
+        }
+    };
+    r.sup.start_all();
+    h.advance(1s);
+    h.exit(0, 1);
+    CHECK(h.spawns.size() == 2); // the operator's start, at 1 s
+    CHECK(h.spawns_of(0).back().at_ms == 1000);
+    h.advance(10s);
+    CHECK(h.spawns.size() == 2); // no leftover backoff timer spawns it again
+    CHECK(r.state(0) == ServiceState::ready);
+    check_sane(h);
+}

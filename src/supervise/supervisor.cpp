@@ -228,6 +228,9 @@ void supervisor::want_start(unit& u, Reason why) noexcept {
         why = Reason::dependencies_ready;
     }
     enter(u, ServiceState::starting, why);
+    if (u.state != ServiceState::starting) {
+        return; // the transition hook acted on it (an operator stop)
+    }
     if (u.start_delay.count() > 0) {
         arm(u, u.start_delay);
         return;
@@ -247,11 +250,13 @@ void supervisor::spawn(unit& u) noexcept {
     u.bo.run_started(host_.now());
     if (u.ready_mode == ReadyMode::started) {
         enter(u, ServiceState::ready, Reason::ready_started);
-        wake_dependents(u);
+        if (u.state == ServiceState::ready) {
+            wake_dependents(u);
+        }
         return;
     }
     enter(u, ServiceState::running, Reason::spawned);
-    if (u.ready_timeout.count() > 0) {
+    if (u.state == ServiceState::running && u.ready_timeout.count() > 0) {
         arm(u, u.ready_timeout);
     }
 }
@@ -259,6 +264,9 @@ void supervisor::spawn(unit& u) noexcept {
 void supervisor::became_ready(unit& u, Reason why) noexcept {
     host_.cancel(u.timer);
     enter(u, ServiceState::ready, why);
+    if (u.state != ServiceState::ready) {
+        return;
+    }
     if (u.watchdog.count() > 0) {
         u.wd_deadline = host_.now() + u.watchdog;
         host_.arm(u.wd_timer, u.wd_deadline);
@@ -326,6 +334,9 @@ void supervisor::after_failure(unit& u, Reason why, int err, const ExitInfo* exi
     ++u.total_restarts;
     nanos delay = u.bo.next_delay(u.policy);
     enter(u, ServiceState::backoff, why, err, exit, {}, delay);
+    if (u.state != ServiceState::backoff) {
+        return; // the transition hook started or stopped it
+    }
     if (delay.count() == 0 && exit != nullptr) {
         // No floor configured: restart now, not at the next timer tick (a
         // timer would round up to the reactor's tick and cost a wake-up).
@@ -346,8 +357,11 @@ void supervisor::fail_and_kill(unit& u, Reason why) noexcept {
 void supervisor::begin_stop(unit& u, nanos grace, Reason why) noexcept {
     host_.cancel(u.wd_timer);
     host_.kill(u.index, u.stop_signal);
-    enter(u, ServiceState::stopping, why);
     u.killed = false;
+    enter(u, ServiceState::stopping, why);
+    if (u.state != ServiceState::stopping) {
+        return;
+    }
     if (u.stop_signal != SIGKILL) {
         arm(u, grace.count() > 0 ? grace : nanos(1));
     } else {
@@ -476,7 +490,7 @@ void supervisor::on_exit(std::uint32_t i, const ExitInfo& e) noexcept {
         u.pid = 0;
         enter(u, ServiceState::stopped,
               u.killed ? Reason::stop_timeout : Reason::stopped_by_request, 0, &e);
-        if (u.restart_after_stop && !stopping_all_) {
+        if (u.restart_after_stop && !stopping_all_ && u.state == ServiceState::stopped) {
             u.restart_after_stop = false;
             want_start(u, u.resume_reason);
         }

@@ -33,7 +33,10 @@
 //     that may still follow it). At the total deadline every survivor gets
 //     SIGKILL.
 //
-// Every transition is reported to host::transition() with its reason.
+// Every transition is reported to host::transition() with its reason. The
+// host may act on a service from there (an operator action from the hook):
+// after each report the supervisor re-checks the state before going on, so
+// it never continues a step the hook has already superseded.
 #pragma once
 
 #include <cstdint>
