@@ -130,8 +130,11 @@ public:
     // `index` < service_count(), in table order.
     ServiceStatus status(std::uint32_t index) const noexcept;
     RuntimeStats stats() const noexcept;
-    // The I/O backend in use and why ("io_uring: ..."), and how process
-    // exits are watched ("io_uring waitid", "pidfd poll", "SIGCHLD").
+    // The I/O backend in use and why ("io_uring: ..."), and whether custos
+    // could become a child subreaper. How processes are started and their
+    // exits watched, as of now (the spawner steps down at its first spawn
+    // where the kernel refuses CLONE_PIDFD): spawn_method_name(),
+    // exit_watch_name().
     const char* backend_reason() const noexcept;
     const char* exit_watch_name() const noexcept;
     const char* spawn_method_name() const noexcept;

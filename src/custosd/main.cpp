@@ -246,8 +246,9 @@ int main(int argc, char** argv) {
     rt.run();
     custos::RuntimeStats st = rt.stats();
     std::fprintf(stderr,
-                 "custosd: stopped; %llu spawns, %llu exits, %llu orphans reaped, %llu notify "
-                 "messages (%llu dropped)\n",
+                 "custosd: stopped; spawn: %s; exits: %s; %llu spawns, %llu exits, %llu orphans "
+                 "reaped, %llu notify messages (%llu dropped)\n",
+                 rt.spawn_method_name(), rt.exit_watch_name(),
                  static_cast<unsigned long long>(st.spawns),
                  static_cast<unsigned long long>(st.exits),
                  static_cast<unsigned long long>(st.orphans_reaped),

@@ -416,16 +416,13 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c,
             return fail(r.error());
         }
     }
-    const char* waits = reactor.native_waitid() ? "io_uring waitid" : "pidfd poll";
-    int n = std::snprintf(reason, sizeof reason, "%.280s; spawn: %s; exits: %s",
-                          reactor.backend_reason(), sup::spawn_method_name(spawner.method()),
-                          spawner.method() == sup::spawn_method::vfork ? "SIGCHLD" : waits);
+    // The spawn method and exit watch are not part of this: the spawner may
+    // still step down at its first spawn; spawn_method_name() and
+    // exit_watch_name() say what is in use when asked.
+    int n = std::snprintf(reason, sizeof reason, "%.280s%s%s", reactor.backend_reason(),
+                          subreaper_errno != 0 ? "; not a subreaper (orphans go to init): " : "",
+                          subreaper_errno != 0 ? std::strerror(subreaper_errno) : "");
     (void)n;
-    if (subreaper_errno != 0) {
-        std::size_t used = std::strlen(reason);
-        std::snprintf(reason + used, sizeof reason - used,
-                      "; not a subreaper (orphans go to init): %s", std::strerror(subreaper_errno));
-    }
     return {};
 }
 
