@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend_probe.hpp"
 #include "doctest.hpp"
 #include "io/reactor.hpp"
 #include "supervise/notify.hpp"
@@ -941,21 +942,8 @@ int main(int argc, char** argv) {
             return 77;
         }
     }
-    {
-        reactor probe_reactor;
-        auto res = probe_reactor.init();
-        if (!res) {
-            char buf[512];
-            res.error().format(buf, sizeof buf);
-            if (res.error().reason() == Reason::io_uring_unavailable ||
-                res.error().reason() == Reason::io_uring_opcode_missing) {
-                std::printf("SKIP: requested backend unavailable here: %s\n", buf);
-                return 77;
-            }
-            std::printf("reactor init failed: %s\n", buf);
-            return 1;
-        }
-        std::printf("backend: %s\n", probe_reactor.backend_reason());
+    if (int rc = custos_test::probe_backend(); rc != 0) {
+        return rc;
     }
     doctest::Context ctx;
     if (client.empty()) {

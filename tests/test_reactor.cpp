@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend_probe.hpp"
 #include "doctest.hpp"
 #include "io/mailbox.hpp"
 #include "io/reactor.hpp"
@@ -637,21 +638,8 @@ TEST_CASE("waitid of a child that keeps running can be cancelled; it reaps nothi
 }
 
 int main(int argc, char** argv) {
-    {
-        reactor probe_reactor;
-        auto res = probe_reactor.init();
-        if (!res) {
-            char buf[512];
-            res.error().format(buf, sizeof buf);
-            if (res.error().reason() == Reason::io_uring_unavailable ||
-                res.error().reason() == Reason::io_uring_opcode_missing) {
-                std::printf("SKIP: requested backend unavailable here: %s\n", buf);
-                return 77;
-            }
-            std::printf("reactor init failed: %s\n", buf);
-            return 1;
-        }
-        std::printf("backend: %s\n", probe_reactor.backend_reason());
+    if (int rc = custos_test::probe_backend(); rc != 0) {
+        return rc;
     }
     doctest::Context ctx(argc, argv);
     return ctx.run();

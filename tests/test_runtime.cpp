@@ -8,7 +8,9 @@
 // once more with CUSTOS_SPAWN=vfork-nopidfd on epoll, where exits are watched
 // through SIGCHLD; a backend the kernel refuses makes the run exit 77. With
 // --client=systemd-notify it runs only the "real client:" cases, and exits
-// 77 when systemd-notify is not installed: a skip, never a pass.
+// 77 when systemd-notify is not installed; with --subreaper only the
+// "subreaper:" cases (grandchildren), exiting 77 where the process cannot
+// be a child subreaper (qemu-user refuses the prctl): a skip, never a pass.
 //
 // There is no timer API on Runtime, so a scenario is driven from the
 // transition hook: each test gives a `step` that looks at the transitions
@@ -22,6 +24,7 @@
 // process it spawned is gone, that the test process has no zombie child,
 // and that it holds as many descriptors as before init().
 #define DOCTEST_CONFIG_IMPLEMENT
+#include "backend_probe.hpp"
 #include "doctest.hpp"
 // (doctest.hpp first: it configures doctest for -fno-exceptions builds.)
 #include <dirent.h>
@@ -1340,21 +1343,8 @@ int main(int argc, char** argv) {
             return 77;
         }
     }
-    {
-        io::reactor probe_reactor;
-        auto res = probe_reactor.init();
-        if (!res) {
-            char buf[512];
-            res.error().format(buf, sizeof buf);
-            if (res.error().reason() == Reason::io_uring_unavailable ||
-                res.error().reason() == Reason::io_uring_opcode_missing) {
-                std::printf("SKIP: requested backend unavailable here: %s\n", buf);
-                return 77;
-            }
-            std::printf("reactor init failed: %s\n", buf);
-            return 1;
-        }
-        std::printf("backend: %s\n", probe_reactor.backend_reason());
+    if (int rc = custos_test::probe_backend(); rc != 0) {
+        return rc;
     }
     struct sigaction sa {};
     sa.sa_handler = &on_alarm;
