@@ -21,10 +21,18 @@ H=$SVC_HELPER
 
 T=$(mktemp -d /tmp/ctd.XXXXXX) || exit 1
 DAEMON=
+# On the way out (a failed check included): nothing of ours may survive.
+# shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
     if [ -n "$DAEMON" ]; then
         kill -KILL "$DAEMON" 2>/dev/null
     fi
+    for f in "$T"/*.log; do
+        [ -f "$f" ] || continue
+        for pid in $(logged_pids "$f") $(cat "$T/gc.pid" 2>/dev/null); do
+            alive "$pid" && kill -KILL "$pid" 2>/dev/null
+        done
+    done
     rm -rf "$T"
 }
 trap cleanup EXIT
