@@ -195,6 +195,16 @@ for args in "--bogus" "--config" "--check --frobnicate"; do
         fail "bad usage '$args': exit $rc, expected 2 with usage on stderr"
     fi
 done
+# Regression: a Runtime whose init failed before the table was laid out (a
+# bad CUSTOS_BACKEND) crashed in its destructor instead of exiting 2.
+printf '[service:a]\nexec = /bin/true\n' >"$T/one.ini"
+CUSTOS_BACKEND=bogus custosd --config "$T/one.ini" >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "BackendUnknown" "$T/err"; then
+    pass "bad CUSTOS_BACKEND: exit 2, BackendUnknown"
+else
+    fail "bad CUSTOS_BACKEND: exit $rc, expected 2; stderr: $(cat "$T/err")"
+fi
 custosd --help >"$T/out" 2>"$T/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q "usage:" "$T/out"; then

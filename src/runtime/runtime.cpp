@@ -132,7 +132,8 @@ struct Runtime::impl final : sup::host, sup::notify_handler {
     io::timer stop_soon{&impl::on_stop_soon, this};
 
     ~impl() override {
-        for (std::uint32_t i = 0; i < count; ++i) {
+        // procs is null when init() failed before the table was laid out.
+        for (std::uint32_t i = 0; procs != nullptr && i < count; ++i) {
             proc& p = procs[i];
             if (p.pidfd >= 0) {
                 ::close(p.pidfd);
