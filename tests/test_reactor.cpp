@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -375,6 +376,83 @@ TEST_CASE("a descriptor number reused after a plain close(2) works again") {
         ::close(afd);
     }
     ::close(lfd);
+}
+
+TEST_CASE("a descriptor reused after its op timed out and a plain close(2) is watched again") {
+    // Regression: epoll remembered the one-shot registration as armed after
+    // the op's deadline, so the first op on a new file with the same number
+    // never reached epoll_ctl and waited for its deadline.
+    fixture f;
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    char buf[8];
+    probe rd;
+    f.r.recv(rd.o, sv[0], buf, sizeof buf, 0, mono_clock::now() + 20ms);
+    REQUIRE(f.run_until([&] { return rd.calls == 1; }));
+    CHECK(rd.result == -ETIMEDOUT);
+    int old = sv[0];
+    ::close(sv[0]);
+    ::close(sv[1]);
+    REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    CHECK(sv[0] == old);
+    REQUIRE(::write(sv[1], "x", 1) == 1);
+    mono_time t0 = mono_clock::now();
+    f.r.recv(rd.o, sv[0], buf, sizeof buf, 0, mono_clock::now() + 2s);
+    REQUIRE(f.run_until([&] { return rd.calls == 2; }));
+    CHECK(rd.result == 1);
+    CHECK(mono_clock::now() - t0 < 1s);
+    ::close(sv[0]);
+    ::close(sv[1]);
+}
+
+TEST_CASE("socket, statx, openat, unlinkat complete from the loop with the system call's result") {
+    fixture f;
+    probe so;
+    f.r.socket(so.o, AF_INET, SOCK_STREAM, 0);
+    CHECK(so.calls == 0); // never inside the submit call
+    REQUIRE(f.run_until([&] { return so.calls == 1; }));
+    REQUIRE(so.result >= 0);
+    int fl = fcntl(so.result, F_GETFL);
+    CHECK((fl & O_NONBLOCK) != 0);
+    CHECK((fcntl(so.result, F_GETFD) & FD_CLOEXEC) != 0);
+    ::close(so.result);
+    f.r.socket(so.o, 12345, SOCK_STREAM, 0); // no such address family
+    REQUIRE(f.run_until([&] { return so.calls == 2; }));
+    CHECK(so.result == -EAFNOSUPPORT);
+
+    char dir[] = "/tmp/custos-reactor-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    char path[64];
+    std::snprintf(path, sizeof path, "%s/f", dir);
+    probe op;
+    f.r.openat(op.o, AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+    REQUIRE(f.run_until([&] { return op.calls == 1; }));
+    REQUIRE(op.result >= 0);
+    CHECK((fcntl(op.result, F_GETFD) & FD_CLOEXEC) != 0);
+    ::close(op.result);
+    struct statx stx {};
+    probe st;
+    f.r.statx(st.o, AT_FDCWD, path, 0, STATX_MODE | STATX_TYPE, &stx);
+    REQUIRE(f.run_until([&] { return st.calls == 1; }));
+    CHECK(st.result == 0);
+    CHECK(S_ISREG(stx.stx_mode));
+    CHECK((stx.stx_mode & 0777) == (0640 & ~[] {
+              mode_t m = umask(0);
+              umask(m);
+              return m;
+          }()));
+    probe ul;
+    f.r.unlinkat(ul.o, AT_FDCWD, path, 0);
+    REQUIRE(f.run_until([&] { return ul.calls == 1; }));
+    CHECK(ul.result == 0);
+    f.r.statx(st.o, AT_FDCWD, path, 0, STATX_MODE, &stx);
+    REQUIRE(f.run_until([&] { return st.calls == 2; }));
+    CHECK(st.result == -ENOENT);
+    f.r.unlinkat(ul.o, AT_FDCWD, dir, AT_REMOVEDIR);
+    REQUIRE(f.run_until([&] { return ul.calls == 2; }));
+    CHECK(ul.result == 0);
+    MESSAGE("native socket op: " << f.r.native_socket()
+                                 << ", native file ops: " << f.r.native_file_ops());
 }
 
 TEST_CASE("cancel of an in-flight op completes it with -ECANCELED, exactly once") {

@@ -70,8 +70,16 @@ void epoll_backend::finish(op& o, std::int32_t result) noexcept {
 }
 
 void epoll_backend::release_if_empty(fd_entry& e) noexcept {
-    if (e.waiters.empty() && !e.is_linked()) {
-        idle_.push_back(e);
+    if (e.waiters.empty()) {
+        // Nobody waits: forget what the registration was armed for. The
+        // descriptor may be closed with ::close (allowed once its ops are
+        // done) and its number reused by a new file whose first op must
+        // then reach epoll_ctl (MOD, falling back to ADD), not be taken as
+        // already armed. A deadline or cancel leaves the one-shot armed.
+        e.armed = 0;
+        if (!e.is_linked()) {
+            idle_.push_back(e);
+        }
     }
 }
 
@@ -115,6 +123,10 @@ void epoll_backend::start(op& o) noexcept {
         wait_on(o, static_cast<std::uint32_t>(o.flags_));
         return;
     case op_kind::waitid: // the reactor turns waitid into a poll on epoll
+    case op_kind::socket: // these four the reactor performs at submit
+    case op_kind::statx:
+    case op_kind::openat:
+    case op_kind::unlinkat:
     case op_kind::none:
         break;
     }
@@ -266,6 +278,10 @@ bool epoll_backend::perform(op& o, std::uint32_t revents) noexcept {
     }
     case op_kind::close:
     case op_kind::waitid:
+    case op_kind::socket:
+    case op_kind::statx:
+    case op_kind::openat:
+    case op_kind::unlinkat:
     case op_kind::none:
         finish(o, -EINVAL);
         return true;

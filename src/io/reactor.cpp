@@ -1,6 +1,9 @@
 #include "io/reactor.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "core/assert.hpp"
 #include "io/epoll_backend.hpp"
@@ -89,6 +92,8 @@ Result<void> reactor::init(const reactor_config& cfg) noexcept {
             backend_ = uring_;
             kind_ = backend_kind::uring;
             native_waitid_ = uring_->native_waitid();
+            native_socket_ = uring_->native_socket();
+            native_file_ops_ = uring_->native_file_ops();
             std::snprintf(reason_, sizeof reason_, "io_uring (%s): %s",
                           choice == backend_choice::uring ? forced_by : "preferred", detail);
         } else {
@@ -176,6 +181,10 @@ void reactor::submit(op& o, op_kind kind, int fd, mono_time deadline) noexcept {
     if (o.counted_) {
         ++in_flight_;
     }
+    if (performs_inline(kind)) {
+        complete(o, perform_inline(o)); // its callback still runs from the loop
+        return;
+    }
     backend_->submit(o);
 }
 
@@ -240,6 +249,89 @@ void reactor::waitid(op& o, int pidfd, siginfo_t* info, mono_time deadline) noex
     o.reap_on_poll_ = true;
     o.flags_ = POLLIN;
     submit(o, op_kind::poll, pidfd, deadline);
+}
+
+void reactor::socket(op& o, int domain, int type, int protocol) noexcept {
+    o.flags_ = type | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    o.len_ = static_cast<std::uint32_t>(protocol);
+    submit(o, op_kind::socket, domain, no_deadline);
+}
+
+void reactor::statx(op& o, int dirfd, const char* path, int flags, unsigned mask,
+                    struct statx* out) noexcept {
+    o.path_ = path;
+    o.flags_ = flags;
+    o.len_ = mask;
+    o.buf_ = out;
+    submit(o, op_kind::statx, dirfd, no_deadline);
+}
+
+void reactor::openat(op& o, int dirfd, const char* path, int flags, unsigned mode) noexcept {
+    o.path_ = path;
+    o.flags_ = flags | O_CLOEXEC;
+    o.mode_ = mode;
+    submit(o, op_kind::openat, dirfd, no_deadline);
+}
+
+void reactor::unlinkat(op& o, int dirfd, const char* path, int flags) noexcept {
+    o.path_ = path;
+    o.flags_ = flags;
+    submit(o, op_kind::unlinkat, dirfd, no_deadline);
+}
+
+bool reactor::performs_inline(op_kind k) const noexcept {
+    switch (k) {
+    case op_kind::socket:
+        return !native_socket_;
+    case op_kind::statx:
+    case op_kind::openat:
+    case op_kind::unlinkat:
+        return !native_file_ops_;
+    case op_kind::none:
+    case op_kind::read:
+    case op_kind::write:
+    case op_kind::poll:
+    case op_kind::connect:
+    case op_kind::accept:
+    case op_kind::send:
+    case op_kind::recv:
+    case op_kind::close:
+    case op_kind::waitid:
+        return false;
+    }
+    return false;
+}
+
+std::int32_t reactor::perform_inline(op& o) noexcept {
+    ++stats_.syscalls;
+    long rc = -1;
+    switch (o.kind_) {
+    case op_kind::socket:
+        rc = ::socket(o.fd_, o.flags_, static_cast<int>(o.len_));
+        break;
+    case op_kind::statx:
+        rc = ::statx(o.fd_, o.path_, o.flags_, o.len_, static_cast<struct statx*>(o.buf_));
+        break;
+    case op_kind::openat:
+        rc = ::openat(o.fd_, o.path_, o.flags_, static_cast<mode_t>(o.mode_));
+        break;
+    case op_kind::unlinkat:
+        rc = ::unlinkat(o.fd_, o.path_, o.flags_);
+        break;
+    case op_kind::none:
+    case op_kind::read:
+    case op_kind::write:
+    case op_kind::poll:
+    case op_kind::connect:
+    case op_kind::accept:
+    case op_kind::send:
+    case op_kind::recv:
+    case op_kind::close:
+    case op_kind::waitid:
+        errno = EINVAL;
+        break;
+    }
+    return rc < 0 ? -errno : static_cast<std::int32_t>(rc);
 }
 
 bool reactor::cancel(op& o) noexcept {

@@ -37,6 +37,7 @@
 
 #include <linux/time_types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdint>
@@ -81,6 +82,10 @@ enum class op_kind : std::uint8_t {
     recv,
     close,
     waitid,
+    socket,
+    statx,
+    openat,
+    unlinkat,
 };
 
 struct op;
@@ -112,7 +117,9 @@ private:
     int fd_ = -1;
     void* buf_ = nullptr;
     std::uint32_t len_ = 0;
-    int flags_ = 0; // send/recv flags; poll events
+    int flags_ = 0;              // send/recv flags; poll events; socket type; *at flags
+    const char* path_ = nullptr; // statx/openat/unlinkat
+    std::uint32_t mode_ = 0;     // openat
     const sockaddr* addr_ = nullptr;
     socklen_t addrlen_ = 0;
     socklen_t* addrlen_out_ = nullptr;
@@ -221,6 +228,24 @@ public:
     void waitid(op& o, int pidfd, siginfo_t* info, mono_time deadline = no_deadline) noexcept;
     // Whether waitid() is one io_uring operation here (else poll + waitid).
     bool native_waitid() const noexcept { return native_waitid_; }
+
+    // Result: a new socket descriptor, always SOCK_NONBLOCK|SOCK_CLOEXEC
+    // (added to `type`). io_uring: IORING_OP_SOCKET (5.19+).
+    void socket(op& o, int domain, int type, int protocol) noexcept;
+    // Result 0 with `*out` filled. io_uring: IORING_OP_STATX.
+    void statx(op& o, int dirfd, const char* path, int flags, unsigned mask,
+               struct statx* out) noexcept;
+    // Result: the opened descriptor (O_CLOEXEC added). io_uring: IORING_OP_OPENAT.
+    void openat(op& o, int dirfd, const char* path, int flags, unsigned mode) noexcept;
+    // Result 0. io_uring: IORING_OP_UNLINKAT (5.11+).
+    void unlinkat(op& o, int dirfd, const char* path, int flags) noexcept;
+    // The four above are io_uring operations where the kernel has the
+    // opcode; elsewhere (epoll, older kernels) the reactor makes the system
+    // call when the op is submitted and completes the op from the loop, as
+    // for any other op. Those calls do not wait for a peer; the file ones
+    // can only block on a hung network or FUSE filesystem.
+    bool native_socket() const noexcept { return native_socket_; }
+    bool native_file_ops() const noexcept { return native_file_ops_; }
     // Asks for `o` to finish early; its callback then gets -ECANCELED, or its
     // real result if it completed first. False when `o` is not in flight
     // (idle, or its completion is already queued).
@@ -258,6 +283,8 @@ public:
 
 private:
     void submit(op& o, op_kind kind, int fd, mono_time deadline) noexcept;
+    bool performs_inline(op_kind k) const noexcept;
+    std::int32_t perform_inline(op& o) noexcept;
     void process_timers() noexcept;
     void arm_timerfd() noexcept;
     void dispatch() noexcept;
@@ -275,6 +302,8 @@ private:
     reactor_stats stats_;
     bool stop_ = false;
     bool native_waitid_ = false;
+    bool native_socket_ = false;
+    bool native_file_ops_ = false; // STATX, OPENAT and UNLINKAT
 
     int timerfd_ = -1;
     std::uint64_t timerfd_armed_tick_ = timer_wheel::never;

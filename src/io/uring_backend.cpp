@@ -76,6 +76,10 @@ bool retries_on_eagain(op_kind k) noexcept {
     case op_kind::connect:
     case op_kind::close:
     case op_kind::waitid:
+    case op_kind::socket:
+    case op_kind::statx:
+    case op_kind::openat:
+    case op_kind::unlinkat:
         return false;
     }
     return false;
@@ -145,6 +149,10 @@ Result<void> uring_backend::init(const reactor_config& cfg, char* detail,
         }
     }
     native_waitid_ = io_uring_opcode_supported(probe, opcode_waitid) != 0;
+    native_socket_ = io_uring_opcode_supported(probe, IORING_OP_SOCKET) != 0;
+    native_file_ops_ = io_uring_opcode_supported(probe, IORING_OP_STATX) != 0 &&
+                       io_uring_opcode_supported(probe, IORING_OP_OPENAT) != 0 &&
+                       io_uring_opcode_supported(probe, IORING_OP_UNLINKAT) != 0;
     io_uring_free_probe(probe);
     if (used_len != 0) {
         return fail(Reason::io_uring_opcode_missing, 0, missing);
@@ -219,6 +227,19 @@ bool uring_backend::issue(op& o, tag t) noexcept {
             s->rw_flags = 0; // waitid_flags
             s->file_index = WEXITED;
             s->addr2 = static_cast<__u64>(reinterpret_cast<std::uintptr_t>(o.buf_));
+            break;
+        case op_kind::socket:
+            io_uring_prep_socket(s, o.fd_, o.flags_, static_cast<int>(o.len_), 0);
+            break;
+        case op_kind::statx:
+            io_uring_prep_statx(s, o.fd_, o.path_, o.flags_, o.len_,
+                                static_cast<struct statx*>(o.buf_));
+            break;
+        case op_kind::openat:
+            io_uring_prep_openat(s, o.fd_, o.path_, o.flags_, o.mode_);
+            break;
+        case op_kind::unlinkat:
+            io_uring_prep_unlinkat(s, o.fd_, o.path_, o.flags_);
             break;
         case op_kind::none:
             io_uring_prep_nop(s);

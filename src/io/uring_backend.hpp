@@ -40,6 +40,8 @@ public:
     void flush() noexcept override;
     void wait(bool block) noexcept override;
     bool native_waitid() const noexcept { return native_waitid_; }
+    bool native_socket() const noexcept { return native_socket_; }
+    bool native_file_ops() const noexcept { return native_file_ops_; }
 
 private:
     enum tag : std::uint8_t { tag_op = 0, tag_timeout = 1, tag_cancel = 2, tag_retry = 3 };
@@ -57,6 +59,10 @@ private:
     // IORING_OP_WAITID (6.7); optional: without it waitid is poll + waitid.
     static constexpr int opcode_waitid = 50;
     bool native_waitid_ = false;
+    // IORING_OP_SOCKET (5.19); STATX, OPENAT (5.6) and UNLINKAT (5.11).
+    // Optional: without them the reactor makes the system call itself.
+    bool native_socket_ = false;
+    bool native_file_ops_ = false;
     bool ring_ok_ = false;
     bool enabled_ = true;
     intrusive_list<op> deferred_; // not yet issued (queued state)
