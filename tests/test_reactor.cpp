@@ -455,6 +455,30 @@ TEST_CASE("socket, statx, openat, unlinkat complete from the loop with the syste
                                  << ", native file ops: " << f.r.native_file_ops());
 }
 
+TEST_CASE("non-blocking loop turns alone deliver completions (io_uring DEFER_TASKRUN)") {
+    // Regression: with DEFER_TASKRUN, completions are task work that runs
+    // only on a GETEVENTS enter; run_once(false) made none, so a loop that
+    // polls never saw a connect complete.
+    fixture f;
+    std::uint16_t port = 0;
+    int lfd = listener(16, port);
+    sockaddr_in addr = loopback(port);
+    int cfd = tcp_socket();
+    probe con;
+    f.r.connect(con.o, cfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr,
+                mono_clock::now() + 5s);
+    mono_time until = mono_clock::now() + 2s;
+    while (con.calls == 0 && mono_clock::now() < until) {
+        f.r.run_once(false);
+        timespec ts{0, 1'000'000};
+        ::nanosleep(&ts, nullptr);
+    }
+    CHECK(con.calls == 1);
+    CHECK(con.result == 0);
+    ::close(cfd);
+    ::close(lfd);
+}
+
 TEST_CASE("cancel of an in-flight op completes it with -ECANCELED, exactly once") {
     fixture f;
     int p[2];

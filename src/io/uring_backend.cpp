@@ -131,6 +131,7 @@ Result<void> uring_backend::init(const reactor_config& cfg, char* detail,
     }
     ring_ok_ = true;
     enabled_ = (used->flags & IORING_SETUP_R_DISABLED) == 0;
+    defer_taskrun_ = (used->flags & IORING_SETUP_DEFER_TASKRUN) != 0;
 
     io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
     ++r_.mutable_stats().syscalls;
@@ -403,6 +404,13 @@ void uring_backend::wait(bool block) noexcept {
         ++st.syscalls;
         ++st.wait_calls;
         io_uring_submit_and_wait(&ring_, 1);
+    } else if (defer_taskrun_ && r_.ops_in_flight() != 0) {
+        // DEFER_TASKRUN: completions wait as task work that only an enter
+        // with GETEVENTS from this thread runs; a non-blocking loop turn
+        // must ask for it, or it would never see them.
+        ++st.syscalls;
+        ++st.wait_calls;
+        io_uring_submit_and_get_events(&ring_);
     } else if (io_uring_sq_ready(&ring_) != 0) {
         submit_now();
     }

@@ -65,6 +65,7 @@ private:
     bool native_file_ops_ = false;
     bool ring_ok_ = false;
     bool enabled_ = true;
+    bool defer_taskrun_ = false;  // completions run only on our GETEVENTS enters
     intrusive_list<op> deferred_; // not yet issued (queued state)
     intrusive_list<op> cancels_;  // in flight, cancel request not yet issued
 };
