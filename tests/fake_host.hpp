@@ -176,6 +176,13 @@ public:
         all_stopped_at_ms = elapsed_ms();
     }
 
+    bool probe_ready(std::uint32_t p) noexcept override {
+        return p < probes_ready.size() && probes_ready[p];
+    }
+    // The fake probes' states, by probe index (set them, then call
+    // supervisor::on_probe_change as the runtime would).
+    std::vector<bool> probes_ready;
+
     // --- driving the fake world ---
 
     std::int64_t elapsed_ms() const { return (now_ns_ - start_ns) / 1'000'000; }

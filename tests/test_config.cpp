@@ -19,6 +19,9 @@
 
 #include "custosd/config.hpp"
 
+using custos::DependencyDownAction;
+using custos::ProbeKind;
+using custos::ProbeSpec;
 using custos::ReadyMode;
 using custos::Reason;
 using custos::RestartPolicy;
@@ -26,6 +29,7 @@ using custos::ServiceSpec;
 using custos::cfg::config;
 using custos::cfg::problem;
 using custos::cfg::problem_list;
+using custos::probe::probe_field;
 using custos::sup::spec_field;
 using namespace std::chrono_literals;
 
@@ -120,6 +124,9 @@ TEST_CASE("the issue's example reads to the exact table, every field checked") {
     CHECK(rt.stop_timeout == 30s);
     CHECK(rt.notify_socket == "/run/custos/notify.sock");
     CHECK(rt.max_services == 64);
+    CHECK(rt.max_probes == 64);
+    CHECK(rt.max_probe_checks == 256);
+    CHECK(r->cfg.probes().empty());
     CHECK(rt.handle_signals);
     CHECK(rt.seed == 0);
 
@@ -148,6 +155,9 @@ TEST_CASE("the issue's example reads to the exact table, every field checked") {
     CHECK(netd.watchdog == 0ms);
     CHECK(netd.stop_signal == SIGTERM);
     CHECK(netd.stop_timeout == 5s);
+    CHECK(netd.ready_probe.empty());
+    CHECK(netd.liveness.empty());
+    CHECK(netd.on_dependency_down == DependencyDownAction::ignore);
 
     const ServiceSpec& up = r->cfg.services()[1];
     CHECK(up.name == "uploader");
@@ -218,10 +228,14 @@ TEST_CASE("every service key, its value and its line") {
         "watchdog = 10s",                 // 20
         "stop_signal = SIGINT",           // 21
         "stop_timeout = 0",               // 22
-        "[custos]",                       // 23
-        "max_services = 4096",            // 24
-        "stop_timeout = 1500ms",          // 25
-        "notify_socket = @custos-notify", // 26
+        "liveness = own-http",            // 23
+        "on_dependency_down = restart",   // 24
+        "[custos]",                       // 25
+        "max_services = 4096",            // 26
+        "stop_timeout = 1500ms",          // 27
+        "notify_socket = @custos-notify", // 28
+        "max_probes = 4096",              // 29
+        "max_probe_checks = 65536",       // 30
     }));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
@@ -250,10 +264,16 @@ TEST_CASE("every service key, its value and its line") {
     CHECK(s.watchdog == 10s);
     CHECK(s.stop_signal == SIGINT);
     CHECK(s.stop_timeout == 0ms);
+    CHECK(s.liveness == "own-http");
+    CHECK(s.on_dependency_down == DependencyDownAction::restart);
+    CHECK(s.ready_probe.empty());
 
     CHECK(r->cfg.runtime().max_services == 4096);
     CHECK(r->cfg.runtime().stop_timeout == 1500ms);
     CHECK(r->cfg.runtime().notify_socket == "@custos-notify");
+    CHECK(r->cfg.runtime().max_probes == 4096);
+    CHECK(r->cfg.runtime().max_probe_checks == 65536);
+    CHECK(r->cfg.probes().empty());
 
     const std::pair<spec_field, unsigned> expect[] = {
         {spec_field::section, 1},
@@ -278,6 +298,8 @@ TEST_CASE("every service key, its value and its line") {
         {spec_field::watchdog, 20},
         {spec_field::stop_signal, 21},
         {spec_field::stop_timeout, 22},
+        {spec_field::liveness, 23},
+        {spec_field::on_dependency_down, 24},
     };
     static_assert(std::size(expect) == custos::sup::spec_field_count);
     for (const auto& e : expect) {
@@ -303,15 +325,16 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
     SUBCASE("unknown section; its keys are not reported again") {
         expect_one(lines({"[services:a]", "exec = /bin/true", "whatever = 1"}), 1,
                    Reason::config_syntax,
-                   "unknown section '[services:a]': expected [custos] or [service:NAME]");
+                   "unknown section '[services:a]': expected [custos], [service:NAME] or "
+                   "[probe:NAME]");
         expect_one(lines({"[service:]"}), 1, Reason::config_syntax, "has no name");
         expect_one(lines({"[custos"}), 1, Reason::config_syntax, "bad section header '[custos'");
     }
     SUBCASE("key outside any section") {
         expect_one(lines({"# header comment", "stop_timeout = 30s", "[custos]"}), 2,
                    Reason::config_syntax,
-                   "key 'stop_timeout' is outside any section: put it under [custos] or "
-                   "[service:NAME]");
+                   "key 'stop_timeout' is outside any section: put it under [custos], "
+                   "[service:NAME] or [probe:NAME]");
     }
     SUBCASE("duplicate section") {
         expect_one(lines({"[service:a]", "exec = /bin/a", "[service:b]", "exec = /bin/b",
@@ -345,7 +368,8 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
     }
     SUBCASE("bad ready; fd:2 and lower rejected") {
         expect_one(service_with("ready = eventually"), 3, Reason::config_bad_value,
-                   "bad ready 'eventually': use started, notify or fd:N with N from 3 to 1023");
+                   "bad ready 'eventually': use started, notify, fd:N with N from 3 to 1023, or "
+                   "probe:NAME");
         expect_one(service_with("ready = fd:2"), 3, Reason::config_bad_value,
                    "ready 'fd:2' names a standard stream");
         expect_one(service_with("ready = fd:0"), 3, Reason::config_bad_value, "use fd:3");
@@ -789,4 +813,508 @@ TEST_CASE("load: a file reads like its text, a missing file is ConfigUnreadable 
     r->problems.clear();
     CHECK(r->cfg.load("/dev/null", r->problems));
     CHECK(r->cfg.services().empty());
+}
+
+// --- probes ---
+
+namespace {
+
+std::vector<std::uint16_t> codes(std::span<const std::uint16_t> v) {
+    return {v.begin(), v.end()};
+}
+
+// A one-probe file: the header, then `key_lines` from line 2 on.
+std::string probe_with(std::initializer_list<std::string_view> key_lines) {
+    std::string s = "[probe:p]\n";
+    for (std::string_view l : key_lines) {
+        s += l;
+        s += '\n';
+    }
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("every probe key, its value and its line") {
+    auto r = parse(lines({
+        "[service:web]",                                   // 1
+        "exec = /bin/web",                                 // 2
+        "ready = probe:web-http",                          // 3
+        "liveness = web-http",                             // 4
+        "depends_on = broker, data",                       // 5
+        "on_dependency_down = stop",                       // 6
+        "[probe:web-http]",                                // 7
+        "timeout = 3s",                                    // 8
+        "http = http://127.0.0.1:8080/health",             // 9
+        "startup_initial = 500ms",                         // 10
+        "startup_max = 2m",                                // 11
+        "startup_multiplier = 1.5",                        // 12
+        "startup_tries = 20",                              // 13
+        "interval = 30s",                                  // 14
+        "success_threshold = 2",                           // 15
+        "failure_threshold = 3",                           // 16
+        "expect_status = 200 204,301",                     // 17
+        "reason = the web UI does not answer",             // 18
+        "resolution = systemctl status web # see its log", // 19
+        "[probe:broker]",                                  // 20
+        "tcp = [::1]:1883",                                // 21
+        "[probe:api]",                                     // 22
+        "unix = /run/api.sock",                            // 23
+        "[probe:script]",                                  // 24
+        R"(exec = /bin/sh -c "test -e /run/ok" 'a b')",    // 25
+        "[probe:data]",                                    // 26
+        "writable = yes",                                  // 27
+        "file = /data",                                    // 28
+        "exists = true",                                   // 29
+        "owner = app:app",                                 // 30
+        "mode = 0750",                                     // 31
+        "[probe:deps]",                                    // 32
+        "all = broker api, data",                          // 33
+    }));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    REQUIRE(r->cfg.services().size() == 1);
+    const ServiceSpec& web = r->cfg.services()[0];
+    CHECK(web.ready == ReadyMode::probe);
+    CHECK(web.ready_probe == "web-http");
+    CHECK(web.ready_fd == -1);
+    CHECK(web.liveness == "web-http");
+    CHECK(strings(web.depends_on) == std::vector<std::string>{"broker", "data"});
+    CHECK(web.on_dependency_down == DependencyDownAction::stop);
+    CHECK(r->cfg.line_of(0, spec_field::ready) == 3);
+    CHECK(r->cfg.line_of(0, spec_field::liveness) == 4);
+    CHECK(r->cfg.line_of(0, spec_field::on_dependency_down) == 6);
+
+    auto ps = r->cfg.probes();
+    REQUIRE(ps.size() == 6);
+
+    const ProbeSpec& h = ps[0];
+    CHECK(h.name == "web-http");
+    CHECK(h.kind == ProbeKind::http);
+    CHECK(h.target == "http://127.0.0.1:8080/health");
+    CHECK(h.argv.empty());
+    CHECK(h.members.empty());
+    CHECK(codes(h.expect_status) == std::vector<std::uint16_t>{200, 204, 301});
+    CHECK(h.owner.empty());
+    CHECK(h.mode == -1);
+    CHECK_FALSE(h.writable);
+    CHECK(h.timeout == 3s);
+    CHECK(h.startup_initial == 500ms);
+    CHECK(h.startup_max == 2min);
+    CHECK(h.startup_multiplier_x100 == 150);
+    CHECK(h.startup_tries == 20);
+    CHECK(h.interval == 30s);
+    CHECK(h.success_threshold == 2);
+    CHECK(h.failure_threshold == 3);
+    CHECK(h.reason == "the web UI does not answer");
+    CHECK(h.resolution == "systemctl status web # see its log");
+    CHECK((h.on_ready == nullptr && h.on_down == nullptr && h.hook_ctx == nullptr));
+
+    const std::pair<probe_field, unsigned> expect[] = {
+        {probe_field::section, 7},
+        {probe_field::name, 7},
+        {probe_field::target, 9},
+        {probe_field::expect_status, 17},
+        {probe_field::owner, 7}, // not set: the header
+        {probe_field::mode, 7},
+        {probe_field::writable, 7},
+        {probe_field::timeout, 8},
+        {probe_field::startup_initial, 10},
+        {probe_field::startup_max, 11},
+        {probe_field::startup_multiplier, 12},
+        {probe_field::startup_tries, 13},
+        {probe_field::interval, 14},
+        {probe_field::success_threshold, 15},
+        {probe_field::failure_threshold, 16},
+        {probe_field::reason, 18},
+        {probe_field::resolution, 19},
+    };
+    static_assert(std::size(expect) == custos::probe::probe_field_count);
+    for (const auto& e : expect) {
+        INFO("field " << static_cast<int>(e.first));
+        CHECK(r->cfg.probe_line_of(0, e.first) == e.second);
+    }
+
+    const ProbeSpec& b = ps[1];
+    CHECK(b.name == "broker");
+    CHECK(b.kind == ProbeKind::tcp);
+    CHECK(b.target == "[::1]:1883");
+    CHECK(b.expect_status.empty());
+    // The issue's defaults.
+    CHECK(b.timeout == 10s);
+    CHECK(b.startup_initial == 2s);
+    CHECK(b.startup_max == 60s);
+    CHECK(b.startup_multiplier_x100 == 200);
+    CHECK(b.startup_tries == 10);
+    CHECK(b.interval == 60s);
+    CHECK(b.success_threshold == 1);
+    CHECK(b.failure_threshold == 1);
+    CHECK(b.reason.empty());
+    CHECK(b.resolution.empty());
+    CHECK(r->cfg.probe_line_of(1, probe_field::target) == 21);
+    CHECK(r->cfg.probe_line_of(1, probe_field::timeout) == 20);
+
+    CHECK(ps[2].kind == ProbeKind::unix_socket);
+    CHECK(ps[2].target == "/run/api.sock");
+
+    const ProbeSpec& sh = ps[3];
+    CHECK(sh.kind == ProbeKind::exec);
+    CHECK(sh.target.empty());
+    CHECK(strings(sh.argv) == std::vector<std::string>{"/bin/sh", "-c", "test -e /run/ok", "a b"});
+    CHECK(r->cfg.probe_line_of(3, probe_field::target) == 25);
+
+    const ProbeSpec& d = ps[4];
+    CHECK(d.kind == ProbeKind::file);
+    CHECK(d.target == "/data");
+    CHECK(d.owner == "app:app");
+    CHECK(d.mode == 0750);
+    CHECK(d.writable);
+    // The kind key's line, not exists' (which shares target's field).
+    CHECK(r->cfg.probe_line_of(4, probe_field::target) == 28);
+    CHECK(r->cfg.probe_line_of(4, probe_field::writable) == 27);
+    CHECK(r->cfg.probe_line_of(4, probe_field::owner) == 30);
+    CHECK(r->cfg.probe_line_of(4, probe_field::mode) == 31);
+
+    const ProbeSpec& all = ps[5];
+    CHECK(all.kind == ProbeKind::all);
+    CHECK(strings(all.members) == std::vector<std::string>{"broker", "api", "data"});
+    CHECK(all.argv.empty());
+    CHECK(r->cfg.probe_line_of(5, probe_field::target) == 33);
+
+    CHECK(r->cfg.probe_line_of(6, probe_field::section) == 0); // no such probe
+    CHECK(r->cfg.probe_line_of(0, static_cast<probe_field>(200)) == 0);
+}
+
+TEST_CASE("probes of several kinds keep their argv, members and statuses apart") {
+    auto r = parse(
+        lines({"[probe:a]", "exec = /bin/a 1", "[service:s]", "exec = /bin/s x", "[probe:b]",
+               "all = a c", "[probe:c]", "http = http://h/", "expect_status = 503", "[probe:d]",
+               "exec = /bin/d", "[probe:e]", "http = http://e/", "expect_status = 200 201"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    auto ps = r->cfg.probes();
+    REQUIRE(ps.size() == 5);
+    CHECK(strings(ps[0].argv) == std::vector<std::string>{"/bin/a", "1"});
+    CHECK(argv_of(r->cfg.services()[0]) == std::vector<std::string>{"/bin/s", "x"});
+    CHECK(strings(ps[1].members) == std::vector<std::string>{"a", "c"});
+    CHECK(ps[1].argv.empty());
+    CHECK(codes(ps[2].expect_status) == std::vector<std::uint16_t>{503});
+    CHECK(strings(ps[3].argv) == std::vector<std::string>{"/bin/d"});
+    CHECK(codes(ps[4].expect_status) == std::vector<std::uint16_t>{200, 201});
+    CHECK(ps[3].expect_status.empty());
+}
+
+TEST_CASE("a probe needs exactly one kind") {
+    SUBCASE("none: at the header") {
+        expect_one(lines({"[probe:x]", "timeout = 1s", "[service:a]", "exec = /bin/a"}), 1,
+                   Reason::config_bad_value,
+                   "probe 'x' has no kind: set one of tcp, http, unix, exec, file, all");
+        expect_one(lines({"[service:a]", "exec = /bin/a", "[probe:last]"}), 3,
+                   Reason::config_bad_value, "probe 'last' has no kind");
+    }
+    SUBCASE("two different kinds: at the second") {
+        auto r = parse(probe_with({"tcp = h:1", "interval = 5s", "http = http://h/"}));
+        INFO(dump(r->problems));
+        REQUIRE(r->problems.total() == 1);
+        CHECK(r->problems[0].line == 4);
+        CHECK(r->problems[0].error.reason() == Reason::config_bad_value);
+        CHECK(r->problems[0].error.subject() == "http");
+        CHECK(std::string_view(r->problems[0].message) ==
+              "probe 'p' has two kinds, tcp (line 2) and http: keep one");
+        CHECK(r->cfg.probes().empty());
+        expect_one(probe_with({"exec = /bin/a", "all = a b"}), 3, Reason::config_bad_value,
+                   "has two kinds, exec (line 2) and all");
+        // Not also "no kind" when the kind key had no value.
+        expect_one(probe_with({"unix ="}), 2, Reason::config_bad_value, "key 'unix' has no value");
+    }
+    SUBCASE("the same kind twice is a duplicate key") {
+        expect_one(probe_with({"tcp = h:1", "tcp = h:2"}), 3, Reason::config_syntax,
+                   "duplicate key 'tcp' in [probe:p] (first at line 2): keep one");
+    }
+    SUBCASE("an unreadable kind line is not also a missing kind") {
+        expect_one(probe_with({"exec = /bin/" + std::string(4096, 'x')}), 2, Reason::config_syntax,
+                   "line is 4108 bytes long");
+        expect_one(probe_with({"exec = \"unterminated"}), 2, Reason::config_bad_value,
+                   "unterminated double quote in exec at column 8");
+    }
+}
+
+TEST_CASE("file-only and http-only keys on another kind: at the key's line, naming both") {
+    expect_one(probe_with({"mode = 0755", "tcp = h:1"}), 2, Reason::config_bad_value,
+               "mode applies to file probes only, and probe 'p' is a tcp probe: remove it");
+    expect_one(probe_with({"http = http://h/", "owner = root"}), 3, Reason::config_bad_value,
+               "owner applies to file probes only, and probe 'p' is a http probe");
+    expect_one(probe_with({"unix = /s", "writable = no"}), 3, Reason::config_bad_value,
+               "writable applies to file probes only, and probe 'p' is a unix probe");
+    expect_one(probe_with({"exists = yes", "exec = /bin/x"}), 2, Reason::config_bad_value,
+               "exists applies to file probes only, and probe 'p' is a exec probe");
+    expect_one(probe_with({"all = a", "", "expect_status = 200"}), 4, Reason::config_bad_value,
+               "expect_status applies to http probes only, and probe 'p' is a all probe");
+    expect_one(probe_with({"file = /x", "expect_status = 200"}), 3, Reason::config_bad_value,
+               "expect_status applies to http probes only, and probe 'p' is a file probe");
+    auto r = parse(probe_with({"mode = 0755", "owner = a", "tcp = h:1", "exists = yes"}));
+    INFO(dump(r->problems));
+    const unsigned want[] = {2, 3, 5};
+    REQUIRE(r->problems.size() == std::size(want));
+    for (std::size_t i = 0; i < std::size(want); ++i) {
+        CHECK(r->problems[i].line == want[i]);
+        CHECK(r->problems[i].error.reason() == Reason::config_bad_value);
+    }
+    CHECK(r->problems[0].error.subject() == "mode");
+    CHECK(r->problems[1].error.subject() == "owner");
+    CHECK(r->problems[2].error.subject() == "exists");
+}
+
+TEST_CASE("probe values: good ones read, bad ones at their line") {
+    SUBCASE("durations and the multiplier, as for services") {
+        auto r = parse(probe_with({"tcp = h:1", "timeout = 0", "interval = 1h"}));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.probes()[0].timeout == 0ms); // the validator's to refuse
+        CHECK(r->cfg.probes()[0].interval == 1h);
+        expect_one(probe_with({"tcp = h:1", "timeout = 10"}), 3, Reason::config_bad_value,
+                   "missing unit in duration '10' for timeout: write 10s");
+        expect_one(probe_with({"tcp = h:1", "startup_initial = 2x"}), 3, Reason::config_bad_value,
+                   "bad duration '2x' for startup_initial");
+        expect_one(probe_with({"tcp = h:1", "startup_max = 9999999h"}), 3, Reason::config_bad_value,
+                   "duration '9999999h' for startup_max is too large");
+        expect_one(probe_with({"tcp = h:1", "interval = -1s"}), 3, Reason::config_bad_value,
+                   "bad duration '-1s' for interval");
+        for (const char* bad : {"0.5", "101", "1.234", "x"}) {
+            INFO(bad);
+            expect_one(probe_with({"tcp = h:1", std::string("startup_multiplier = ") + bad}), 3,
+                       Reason::config_bad_value,
+                       "bad startup_multiplier '" + std::string(bad) +
+                           "': use a number from 1 to 100 with at most two decimals");
+        }
+        auto m = parse(probe_with({"tcp = h:1", "startup_multiplier = 1"}));
+        REQUIRE(m->ok);
+        CHECK(m->cfg.probes()[0].startup_multiplier_x100 == 100);
+    }
+    SUBCASE("tries and thresholds: whole numbers from 1") {
+        for (const char* key : {"startup_tries", "success_threshold", "failure_threshold"}) {
+            INFO(key);
+            for (const char* bad : {"0", "-1", "1.5", "x", "4294967296"}) {
+                INFO(bad);
+                expect_one(probe_with({"tcp = h:1", std::string(key) + " = " + bad}), 3,
+                           Reason::config_bad_value,
+                           "bad " + std::string(key) + " '" + bad +
+                               "': use a whole number from 1 to 4294967295");
+            }
+            auto r = parse(probe_with({"tcp = h:1", std::string(key) + " = 4294967295"}));
+            REQUIRE(r->ok);
+        }
+        auto r = parse(probe_with(
+            {"tcp = h:1", "startup_tries = 1", "success_threshold = 1", "failure_threshold = 7"}));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.probes()[0].startup_tries == 1);
+        CHECK(r->cfg.probes()[0].failure_threshold == 7);
+    }
+    SUBCASE("expect_status: codes from 100 to 599") {
+        auto r = parse(probe_with({"http = http://h/", "expect_status = 100,599  302"}));
+        REQUIRE(r->ok);
+        CHECK(codes(r->cfg.probes()[0].expect_status) == std::vector<std::uint16_t>{100, 599, 302});
+        for (const char* bad : {"99", "600", "2OO", "-200", "200.0", "65736"}) {
+            INFO(bad);
+            expect_one(probe_with({"http = http://h/", std::string("expect_status = 200 ") + bad}),
+                       3, Reason::config_bad_value,
+                       "bad status '" + std::string(bad) +
+                           "' in expect_status: use HTTP status codes from 100 to 599");
+        }
+        expect_one(probe_with({"http = http://h/", "expect_status = , ,"}), 3,
+                   Reason::config_bad_value, "expect_status ', ,' names no status");
+    }
+    SUBCASE("mode: octal up to 7777") {
+        for (const auto& c : {std::pair<const char*, int>{"0755", 0755},
+                              {"755", 0755},
+                              {"4755", 04755},
+                              {"07777", 07777},
+                              {"0", 0}}) {
+            INFO(c.first);
+            auto r = parse(probe_with({"file = /x", std::string("mode = ") + c.first}));
+            REQUIRE(r->ok);
+            CHECK(r->cfg.probes()[0].mode == c.second);
+        }
+        for (const char* bad : {"0789", "17777", "077777", "rwx", "0x1ff", "-755", "7 55"}) {
+            INFO(bad);
+            expect_one(probe_with({"file = /x", std::string("mode = ") + bad}), 3,
+                       Reason::config_bad_value,
+                       "bad mode '" + std::string(bad) +
+                           "': use octal permission bits up to 7777, e.g. 0755");
+        }
+    }
+    SUBCASE("owner: user, user:group or :group") {
+        for (const char* good : {"root", "root:adm", ":adm", "app-user:app.grp"}) {
+            INFO(good);
+            auto r = parse(probe_with({"file = /x", std::string("owner = ") + good}));
+            REQUIRE(r->ok);
+            CHECK(r->cfg.probes()[0].owner == good);
+        }
+        for (const char* bad : {"root:", ":", "a:b:c", "a b", "a:\tb", "::g"}) {
+            INFO(bad);
+            expect_one(probe_with({"file = /x", std::string("owner = ") + bad}), 3,
+                       Reason::config_bad_value, "': write user, user:group or :group");
+        }
+    }
+    SUBCASE("writable and exists: booleans") {
+        for (const auto& c : {std::pair<const char*, bool>{"yes", true},
+                              {"true", true},
+                              {"no", false},
+                              {"false", false}}) {
+            INFO(c.first);
+            auto r = parse(probe_with({"file = /x", std::string("writable = ") + c.first}));
+            REQUIRE(r->ok);
+            CHECK(r->cfg.probes()[0].writable == c.second);
+        }
+        for (const char* bad : {"YES", "1", "on", "y"}) {
+            INFO(bad);
+            expect_one(probe_with({"file = /x", std::string("writable = ") + bad}), 3,
+                       Reason::config_bad_value,
+                       "bad writable '" + std::string(bad) + "': use yes, no, true or false");
+            expect_one(probe_with({"file = /x", std::string("exists = ") + bad}), 3,
+                       Reason::config_bad_value,
+                       "bad exists '" + std::string(bad) + "': use yes, no, true or false");
+        }
+        auto r = parse(probe_with({"file = /x", "exists = yes"}));
+        REQUIRE(r->ok);
+        expect_one(probe_with({"file = /x", "exists = no"}), 3, Reason::config_bad_value,
+                   "exists = no cannot be checked: a file probe always requires its file to exist");
+    }
+    SUBCASE("all needs a name; targets are the validator's") {
+        expect_one(probe_with({"all = ,"}), 2, Reason::config_bad_value,
+                   "all ',' names no probe: list names separated by spaces or commas");
+        auto r = parse(probe_with({"tcp = not a target"}));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.probes()[0].target == "not a target");
+    }
+    SUBCASE("unknown, duplicate and empty keys") {
+        auto r = parse(probe_with({"tcp = h:1", "intervall = 5s"}));
+        REQUIRE(r->problems.size() == 1);
+        CHECK(r->problems[0].line == 3);
+        CHECK(r->problems[0].error.reason() == Reason::config_unknown_key);
+        CHECK(std::string_view(r->problems[0].message) ==
+              "unknown key 'intervall' in [probe:p] (did you mean 'interval'?)");
+        expect_one(probe_with({"tcp = h:1", "depends_on = x"}), 3, Reason::config_unknown_key,
+                   "unknown key 'depends_on' in [probe:p]");
+        expect_one(probe_with({"tcp = h:1", "timeout = 1s", "timeout = 2s"}), 4,
+                   Reason::config_syntax,
+                   "duplicate key 'timeout' in [probe:p] (first at line 3): keep one");
+        expect_one(probe_with({"tcp = h:1", "reason ="}), 3, Reason::config_bad_value,
+                   "key 'reason' has no value");
+    }
+}
+
+TEST_CASE("probe sections: each once, named, counted apart from services") {
+    expect_one(lines({"[probe:a]", "tcp = h:1", "[probe:a]", "tcp = h:2"}), 3,
+               Reason::config_syntax,
+               "duplicate section [probe:a] (first at line 1): merge the two or rename one");
+    expect_one(lines({"[probe:]"}), 1, Reason::config_syntax,
+               "section [probe:] has no name: write [probe:NAME]");
+    // A service and a probe of one name: the validator's to report.
+    auto r = parse(lines({"[service:a]", "exec = /bin/a", "[probe:a]", "tcp = h:1"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.services().size() == 1);
+    CHECK(r->cfg.probes().size() == 1);
+    auto blanks = parse(lines({"  [ probe: b ]", "unix=/s"}));
+    REQUIRE(blanks->ok);
+    CHECK(blanks->cfg.probes()[0].name == "b");
+}
+
+TEST_CASE("capacity: at most 4096 probe sections; the next is reported at its header") {
+    std::string text;
+    for (unsigned i = 0; i <= config::max_probe_sections; ++i) {
+        text += "[probe:p" + std::to_string(i) + "]\ntcp = h:1\n";
+    }
+    auto r = parse(text);
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].error.reason() == Reason::capacity_exceeded);
+    CHECK(r->problems[0].line == 2 * config::max_probe_sections + 1);
+    CHECK(std::string_view(r->problems[0].message).find("too many probes") !=
+          std::string_view::npos);
+
+    text.resize(text.size() - std::string("[probe:p4096]\ntcp = h:1\n").size());
+    auto full = parse(text);
+    REQUIRE(full->ok);
+    CHECK(full->cfg.probes().size() == config::max_probe_sections);
+    CHECK(full->cfg.probes()[4095].name == "p4095");
+    CHECK(full->cfg.probe_line_of(4095, probe_field::target) == 2 * 4096);
+}
+
+TEST_CASE("service keys for probes: ready = probe:NAME, liveness, on_dependency_down") {
+    auto r = parse(service_with("ready = probe: own "));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.services()[0].ready == ReadyMode::probe);
+    CHECK(r->cfg.services()[0].ready_probe == "own");
+    expect_one(service_with("ready = probe:"), 3, Reason::config_bad_value,
+               "ready 'probe:' names no probe: write ready = probe:NAME");
+    expect_one(service_with("ready = probe"), 3, Reason::config_bad_value, "bad ready 'probe'");
+    for (const auto& c :
+         {std::pair<const char*, DependencyDownAction>{"ignore", DependencyDownAction::ignore},
+          {"stop", DependencyDownAction::stop},
+          {"restart", DependencyDownAction::restart}}) {
+        INFO(c.first);
+        auto s = parse(service_with(std::string("on_dependency_down = ") + c.first));
+        REQUIRE(s->ok);
+        CHECK(s->cfg.services()[0].on_dependency_down == c.second);
+    }
+    expect_one(service_with("on_dependency_down = kill"), 3, Reason::config_bad_value,
+               "bad on_dependency_down 'kill': use ignore, stop or restart");
+    expect_one(service_with("liveness ="), 3, Reason::config_bad_value,
+               "key 'liveness' has no value");
+    expect_one(lines({"[service:a]", "exec = /bin/a", "liveness = x", "liveness = y"}), 4,
+               Reason::config_syntax, "duplicate key 'liveness' in [service:a]");
+}
+
+TEST_CASE("[custos] max_probes and max_probe_checks") {
+    auto r = parse(lines({"[custos]", "max_probes = 1", "max_probe_checks = 1"}));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.runtime().max_probes == 1);
+    CHECK(r->cfg.runtime().max_probe_checks == 1);
+    expect_one(lines({"[custos]", "max_probes = 0"}), 2, Reason::config_bad_value,
+               "bad max_probes '0': use a whole number from 1 to 4096");
+    expect_one(lines({"[custos]", "max_probes = 4097"}), 2, Reason::config_bad_value,
+               "bad max_probes '4097'");
+    expect_one(lines({"[custos]", "max_probe_checks = 0"}), 2, Reason::config_bad_value,
+               "bad max_probe_checks '0': use a whole number from 1 to 65536");
+    expect_one(lines({"[custos]", "max_probe_checks = 65537"}), 2, Reason::config_bad_value,
+               "bad max_probe_checks '65537'");
+}
+
+TEST_CASE("a failed parse leaves no probes; a new parse replaces them") {
+    auto r = std::make_unique<parsed>();
+    REQUIRE(r->cfg.parse(probe_with({"tcp = h:1"}), r->problems));
+    REQUIRE(r->cfg.probes().size() == 1);
+    CHECK_FALSE(r->cfg.parse(probe_with({"tcp = h:1", "mode = 1"}), r->problems));
+    CHECK(r->cfg.probes().empty());
+    CHECK(r->cfg.probe_line_of(0, probe_field::section) == 0);
+    r->problems.clear();
+    REQUIRE(r->cfg.parse(lines({"[probe:x]", "file = /a", "[probe:y]", "file = /b"}), r->problems));
+    REQUIRE(r->cfg.probes().size() == 2);
+    CHECK(r->cfg.probes()[1].target == "/b");
+}
+
+TEST_CASE("several probe errors in one file are all reported, in line order") {
+    auto r = parse(lines({
+        "[probe:a]",           // 1 no kind
+        "timeout = 5",         // 2 missing unit
+        "[probe:b]",           // 3
+        "tcp = h:1",           // 4
+        "http = http://x/",    // 5 second kind
+        "mode = 999",          // 6 bad mode (and not a file probe: reported once, bad value)
+        "[service:s]",         // 7
+        "exec = /bin/s",       // 8
+        "ready = probe:",      // 9
+        "[probe:b]",           // 10 duplicate
+        "[probe:c]",           // 11
+        "file = /x",           // 12
+        "expect_status = 200", // 13 http only
+    }));
+    INFO(dump(r->problems));
+    CHECK_FALSE(r->ok);
+    CHECK(r->cfg.probes().empty());
+    const unsigned want[] = {1, 2, 5, 6, 9, 10, 13};
+    REQUIRE(r->problems.size() == std::size(want));
+    for (std::size_t i = 0; i < std::size(want); ++i) {
+        CHECK(r->problems[i].line == want[i]);
+    }
 }

@@ -213,6 +213,77 @@ else
     fail "--help: exit $rc"
 fi
 
+# Probe errors, at the line of the key at fault.
+config_error probe-bad-target 3 "missing port" <<EOF
+# a probe whose target does not parse
+[probe:broker]
+tcp = broker.lan
+EOF
+
+config_error probe-unknown-liveness 4 "ProbeUnknown" <<EOF
+[service:web]
+exec = $H sleep
+
+liveness = ghost
+EOF
+
+config_error probe-composite-cycle '(2|5)' "DependencyCycle" <<EOF
+[probe:c1]
+all = c2
+
+[probe:c2]
+all = c1
+EOF
+
+config_error probe-two-kinds 3 "two kinds" <<EOF
+[probe:p]
+tcp = 127.0.0.1:1
+http = http://127.0.0.1:1/
+EOF
+
+# ---------------------------------------------------------------------------
+# A service gated on a probe: it waits until the file the probe checks
+# appears, then starts; the probe logs its transition first.
+cat >"$T/gate.ini" <<EOF
+[service:g]
+exec = $H sleep
+depends_on = flag
+
+[probe:flag]
+file = $T/flag
+startup_initial = 100ms
+startup_max = 200ms
+interval = 200ms
+EOF
+# A simple command, not the function: $! must be custosd itself.
+$WRAP "$CUSTOSD" --config "$T/gate.ini" >"$T/out" 2>"$T/gate.log" &
+DAEMON=$!
+if wait_for "$T/gate.log" "g: stopped -> waiting (WaitingForDependencies)" 10; then
+    sleep 0.5
+    if grep -qF "g: waiting -> starting" "$T/gate.log"; then
+        fail "probe gate: g started before its probe passed: $(cat "$T/gate.log")"
+    fi
+    touch "$T/flag"
+    if wait_for "$T/gate.log" "g: starting -> ready" 10; then
+        probe_line=$(line_of "$T/gate.log" "probe flag: unknown -> ready (ProbePassed)")
+        start_line=$(line_of "$T/gate.log" "g: waiting -> starting (DependenciesReady)")
+        if [ -n "$probe_line" ] && [ -n "$start_line" ] && [ "$probe_line" -lt "$start_line" ]; then
+            pass "probe gate: g started once its probe passed"
+        else
+            fail "probe gate: wrong order: $(cat "$T/gate.log")"
+        fi
+    else
+        fail "probe gate: g never started: $(cat "$T/gate.log")"
+    fi
+else
+    fail "probe gate: g never waited: $(cat "$T/gate.log")"
+fi
+kill -TERM "$DAEMON"
+wait "$DAEMON"
+rc=$?
+DAEMON=
+[ "$rc" -eq 0 ] || fail "probe gate: custosd exited $rc after SIGTERM"
+
 # ---------------------------------------------------------------------------
 # A small appliance.
 #   a  notify-ready after 100 ms, with a STATUS

@@ -27,23 +27,28 @@
 #include "backend_probe.hpp"
 #include "doctest.hpp"
 // (doctest.hpp first: it configures doctest for -fno-exceptions builds.)
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <custos/runtime.hpp>
@@ -313,6 +318,15 @@ bool safe_point(ServiceState to) {
     return false;
 }
 
+struct probe_rec {
+    std::string name;
+    ProbeState from = ProbeState::unknown;
+    ProbeState to = ProbeState::unknown;
+    std::string reason;
+    std::string message;
+    std::int64_t at_ns = 0;
+};
+
 struct svc {
     std::string name;
     std::vector<std::string> argv;
@@ -339,6 +353,9 @@ public:
     // Step at every transition, not only at safe points (regression tests).
     bool step_everywhere = false;
     std::vector<int> extra_pids; // not services' (grandchildren): must be gone at the end
+    std::deque<ProbeSpec> probes;
+    std::vector<probe_rec> probe_log;
+    std::vector<std::unique_ptr<std::string>> strings_;
 
     scenario() {
         cfg.handle_signals = false;
@@ -359,6 +376,37 @@ public:
     scenario& operator=(const scenario&) = delete;
 
     std::string path(const char* leaf) const { return dir.path + "/" + leaf; }
+
+    // A probe; its strings live as long as the scenario.
+    ProbeSpec& add_probe(const std::string& name, ProbeKind kind, const std::string& target) {
+        strings_.push_back(std::make_unique<std::string>(name));
+        std::string_view n = *strings_.back();
+        strings_.push_back(std::make_unique<std::string>(target));
+        std::string_view t = *strings_.back();
+        probes.emplace_back();
+        ProbeSpec& p = probes.back();
+        p.name = n;
+        p.kind = kind;
+        p.target = t;
+        // Quick defaults, as for services.
+        p.timeout = 2s;
+        p.startup_initial = 50ms;
+        p.startup_max = 200ms;
+        p.startup_tries = 1000;
+        p.interval = 100ms;
+        return p;
+    }
+    std::string_view keep(const std::string& text) {
+        strings_.push_back(std::make_unique<std::string>(text));
+        return *strings_.back();
+    }
+    int probe_count(const std::string& name, ProbeState to) const {
+        int n = 0;
+        for (const probe_rec& r : probe_log) {
+            n += r.name == name && r.to == to ? 1 : 0;
+        }
+        return n;
+    }
 
     void use_notify() {
         notify_path_ = path("n.sock");
@@ -424,14 +472,16 @@ public:
             s->spec.depends_on = s->deps_v;
             table_.push_back(s->spec);
         }
+        probe_table_.assign(probes.begin(), probes.end());
         fds_before_ = count_fds();
         rt = std::make_unique<Runtime>();
-        auto r = rt->init(cfg, table_);
+        auto r = rt->init(cfg, table_, probe_table_);
         if (!r) {
             return r;
         }
         check_backend(*rt);
         rt->set_transition_hook(&scenario::on_transition, this);
+        rt->set_probe_hook(&scenario::on_probe, this);
         return r;
     }
 
@@ -587,8 +637,31 @@ private:
         }
     }
 
+    static void on_probe(const ProbeTransition& t, void* ctx) {
+        auto& s = *static_cast<scenario*>(ctx);
+        probe_rec pr;
+        pr.name = std::string(t.name);
+        pr.from = t.from;
+        pr.to = t.to;
+        pr.reason = R(t.reason);
+        pr.message = std::string(t.message);
+        pr.at_ns = t.at_ns;
+        s.probe_log.push_back(pr);
+        if (s.stop_sent || s.in_step_ || !s.step) {
+            return;
+        }
+        rec r;
+        r.name = "probe:" + pr.name;
+        r.reason = pr.reason;
+        r.at_ns = t.at_ns;
+        s.in_step_ = true;
+        s.step(s, r);
+        s.in_step_ = false;
+    }
+
     std::vector<std::unique_ptr<svc>> svcs_;
     std::vector<ServiceSpec> table_;
+    std::vector<ProbeSpec> probe_table_;
     std::string notify_path_;
     std::int64_t deadline_ns_ = 0;
     bool in_step_ = false;
@@ -1313,6 +1386,141 @@ const char* client_unavailable(std::string_view client) {
 }
 
 } // namespace
+
+// --- probes ---
+
+TEST_CASE("probe gating: a service that depends on a tcp probe starts once its target listens") {
+    // Bound but not listening: connects are refused until listen().
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    {
+        scenario s;
+        s.add_probe("broker", ProbeKind::tcp, "127.0.0.1:" + std::to_string(ntohs(a.sin_port)));
+        s.add("app", {"sleep"});
+        s.depends("app", {"broker"});
+        std::atomic<std::int64_t> listen_ns{0};
+        std::thread later([&] {
+            std::this_thread::sleep_for(400ms);
+            listen_ns = now_ns();
+            ::listen(fd, 64);
+        });
+        s.step = stop_when([](scenario& sc) { return sc.count("app", ServiceState::ready) > 0; });
+        s.run();
+        later.join();
+        CHECK(s.states("app") == "waiting starting ready stopping stopped");
+        int start = s.index_of("app", ServiceState::starting);
+        REQUIRE(start >= 0);
+        CHECK(s.log[start].at_ns >= listen_ns.load());
+        CHECK(s.log[start].reason == "DependenciesReady");
+        REQUIRE(s.probe_log.size() == 1);
+        CHECK(s.probe_log[0].to == ProbeState::ready);
+        CHECK(s.probe_log[0].reason == "ProbePassed");
+        ProbeStatus ps = s.rt->probe_status(0);
+        CHECK(ps.checks >= 3); // refused during the 400 ms, then the pass
+        CHECK(ps.last_error.reason == Reason::probe_connect_refused);
+        s.finish();
+    }
+    ::close(fd);
+}
+
+TEST_CASE("liveness: a probe going down restarts its service, counted as a crash") {
+    scenario s;
+    const std::string flag = s.path("alive");
+    std::FILE* f = std::fopen(flag.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+    s.add_probe("alive", ProbeKind::file, flag);
+    ServiceSpec& w = s.add("web", {"sleep"});
+    w.liveness = "alive";
+    s.step = [&flag](scenario& sc, const rec& r) {
+        if (r.name == "probe:alive" && sc.probe_count("alive", ProbeState::ready) == 1 &&
+            sc.count("web", ServiceState::backoff) == 0) {
+            ::unlink(flag.c_str()); // the service "stops answering"
+        }
+        if (r.name == "web" && r.to == ServiceState::backoff) {
+            std::FILE* g = std::fopen(flag.c_str(), "w"); // and recovers after the restart
+            if (g != nullptr) {
+                std::fclose(g);
+            }
+        }
+        if (sc.count("web", ServiceState::ready) >= 2 &&
+            sc.probe_count("alive", ProbeState::ready) >= 2) {
+            sc.stop();
+        }
+    };
+    s.run();
+    int bo = s.index_of("web", ServiceState::backoff);
+    REQUIRE(bo >= 0);
+    CHECK(s.log[bo].reason == "LivenessFailed");
+    CHECK(s.log[bo].restarts == 1);
+    CHECK(s.count("web", ServiceState::backoff) == 1); // once, not a restart loop
+    CHECK(s.rt->stats().liveness_restarts == 1);
+    CHECK(s.probe_count("alive", ProbeState::down) == 1);
+    s.finish();
+}
+
+TEST_CASE("ready = probe: a service is ready when its probe passes after the spawn") {
+    scenario s;
+    const std::string made = s.path("made");
+    s.add_probe("made", ProbeKind::file, made);
+    ServiceSpec& m = s.add("maker", {"env", made});
+    m.ready = ReadyMode::probe;
+    m.ready_probe = "made";
+    s.step = stop_when([](scenario& sc) { return sc.count("maker", ServiceState::ready) > 0; });
+    s.run();
+    CHECK(s.states("maker") == "starting running ready stopping stopped");
+    int rd = s.index_of("maker", ServiceState::ready);
+    REQUIRE(rd >= 0);
+    CHECK(s.log[rd].reason == "ReadyProbe");
+    s.finish();
+}
+
+TEST_CASE("exec probes: exit 0 gates a service, exit 3 goes down; no child left behind") {
+    scenario s;
+    const std::string sh = find_in_path("sh");
+    REQUIRE(!sh.empty());
+    ProbeSpec& good = s.add_probe("good", ProbeKind::exec, "");
+    static const std::string_view ok_argv[] = {"sh", "-c", "exit 0"};
+    good.argv = ok_argv;
+    ProbeSpec& bad = s.add_probe("bad", ProbeKind::exec, "");
+    static const std::string_view bad_argv[] = {"sh", "-c", "exit 3"};
+    bad.argv = bad_argv;
+    bad.startup_tries = 2;
+    s.add("app", {"sleep"});
+    s.depends("app", {"good"});
+    s.step = stop_when([](scenario& sc) {
+        return sc.count("app", ServiceState::ready) > 0 &&
+               sc.probe_count("bad", ProbeState::down) > 0;
+    });
+    s.run();
+    CHECK(s.count("app", ServiceState::ready) == 1);
+    bool saw = false;
+    for (const probe_rec& r : s.probe_log) {
+        if (r.name == "bad" && r.to == ProbeState::down) {
+            CHECK(r.reason == "ProbeExitStatus");
+            CHECK(r.message.find("exit status 3") != std::string::npos);
+            saw = true;
+        }
+    }
+    CHECK(saw);
+    s.finish();
+}
+
+TEST_CASE("init rejects a table whose services name unknown probes") {
+    scenario s;
+    ServiceSpec& w = s.add("web", {"sleep"});
+    w.liveness = "nope";
+    auto r = s.init();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().reason() == Reason::probe_unknown);
+    CHECK(r.error().subject() == "nope");
+}
 
 int main(int argc, char** argv) {
     std::string_view client;

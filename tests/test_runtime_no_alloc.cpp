@@ -9,6 +9,8 @@
 //
 // Not doctest (it allocates as it reports). Exit 0 pass, 1 fail, 77 skip
 // (the requested backend is unavailable here).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -67,7 +69,7 @@ void hook(const Transition& t, void* ctx) noexcept {
         ++s.orphan_exits;
     }
     if (!s.stop_sent && s.crash_exits >= crash_spawns_wanted && s.ready_fd >= 2 &&
-        s.orphan_exits >= 3) {
+        s.orphan_exits >= 3 && s.rt->stats().probe_checks >= 60) {
         s.stop_sent = true;
         s.rt->stop();
     }
@@ -103,6 +105,51 @@ int main() {
     specs[2].backoff_initial = 20ms;
     specs[2].backoff_max = 20ms;
 
+    // Probes of every kind, polled fast: TCP to a listener (by address and
+    // by a name from /etc/hosts), TCP refused, a file written for real, an
+    // exec, and a composite of them.
+    int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in la{};
+    la.sin_family = AF_INET;
+    la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t la_len = sizeof la;
+    if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&la), sizeof la) != 0 ||
+        ::listen(lfd, 4096) != 0 ||
+        ::getsockname(lfd, reinterpret_cast<sockaddr*>(&la), &la_len) != 0) {
+        std::perror("listener");
+        return 1;
+    }
+    char tcp_ok[32];
+    std::snprintf(tcp_ok, sizeof tcp_ok, "127.0.0.1:%u", ntohs(la.sin_port));
+    char tcp_name[32];
+    std::snprintf(tcp_name, sizeof tcp_name, "localhost:%u", ntohs(la.sin_port));
+    static const std::string_view exec_argv[] = {"/bin/sh", "-c", "exit 0"};
+    static const std::string_view members[] = {"tcp-ok", "dir"};
+    ProbeSpec probes[6];
+    const char* names[] = {"tcp-ok", "tcp-name", "refused", "dir", "exec", "both"};
+    for (int i = 0; i < 6; ++i) {
+        probes[i].name = names[i];
+        probes[i].timeout = 2s;
+        probes[i].startup_initial = 5ms;
+        probes[i].startup_max = 10ms;
+        probes[i].startup_tries = 3;
+        probes[i].interval = 10ms;
+    }
+    probes[0].kind = ProbeKind::tcp;
+    probes[0].target = tcp_ok;
+    probes[1].kind = ProbeKind::tcp;
+    probes[1].target = tcp_name;
+    probes[2].kind = ProbeKind::tcp;
+    probes[2].target = "127.0.0.1:1";
+    probes[3].kind = ProbeKind::file;
+    probes[3].target = dir;
+    probes[3].writable = true;
+    probes[4].kind = ProbeKind::exec;
+    probes[4].argv = exec_argv;
+    probes[5].kind = ProbeKind::all;
+    probes[5].members = members;
+    specs[2].depends_on = std::span<const std::string_view>(members, 1);
+
     RuntimeConfig cfg;
     cfg.handle_signals = false;
     cfg.notify_socket = sock;
@@ -111,7 +158,7 @@ int main() {
     static Runtime rt;
     static run_state s;
     s.rt = &rt;
-    auto r = rt.init(cfg, specs);
+    auto r = rt.init(cfg, specs, probes);
     if (!r) {
         char text[512];
         r.error().format(text, sizeof text);
@@ -144,8 +191,20 @@ int main() {
                 static_cast<unsigned long long>(st.orphans_reaped),
                 static_cast<unsigned long long>(st.notify_received),
                 static_cast<unsigned long long>(st.notify_dropped), s.transitions);
+    std::printf("probe checks %llu, failures %llu\n",
+                static_cast<unsigned long long>(st.probe_checks),
+                static_cast<unsigned long long>(st.probe_failures));
+    for (std::uint32_t i = 0; i < rt.probe_count(); ++i) {
+        ProbeStatus ps = rt.probe_status(i);
+        std::printf("  probe %-8.*s %-7.*s checks %llu failures %llu\n",
+                    static_cast<int>(ps.name.size()), ps.name.data(),
+                    static_cast<int>(probe_state_name(ps.state).size()),
+                    probe_state_name(ps.state).data(), static_cast<unsigned long long>(ps.checks),
+                    static_cast<unsigned long long>(ps.failures));
+    }
     std::printf("allocations after start: %llu\n", static_cast<unsigned long long>(after - before));
     ::close(s.notify_fd);
+    ::close(lfd);
     ::unlink(sock);
     ::rmdir(dir);
 
@@ -172,6 +231,18 @@ int main() {
         st.notify_dropped == 0) {
         std::fprintf(stderr, "FAIL: the workload did not exercise every path\n");
         ok = false;
+    }
+    for (std::uint32_t i = 0; i < rt.probe_count(); ++i) {
+        ProbeStatus ps = rt.probe_status(i);
+        const bool should_pass = ps.name != "refused";
+        if (ps.checks < 3 || (ps.state == ProbeState::ready) != should_pass) {
+            std::fprintf(stderr, "FAIL: probe %.*s: %llu checks, state %.*s\n",
+                         static_cast<int>(ps.name.size()), ps.name.data(),
+                         static_cast<unsigned long long>(ps.checks),
+                         static_cast<int>(probe_state_name(ps.state).size()),
+                         probe_state_name(ps.state).data());
+            ok = false;
+        }
     }
     if (after != before) {
         std::fprintf(stderr, "FAIL: %llu allocations after Runtime::start()\n",

@@ -75,10 +75,33 @@ enum class Reason : std::uint16_t {
     exited_cleanly = 48,
     stopped_by_request = 49,
     waiting_for_dependencies = 50,
+    // Probes: why a check failed.
+    probe_timeout = 51,
+    probe_connect_refused = 52,
+    probe_unreachable = 53,
+    probe_connect_failed = 54,
+    probe_dns_failed = 55,
+    probe_io_failed = 56,
+    probe_http_status = 57,
+    probe_http_malformed = 58,
+    probe_exit_status = 59,
+    probe_exec_failed = 60,
+    probe_file_missing = 61,
+    probe_owner_mismatch = 62,
+    probe_mode_mismatch = 63,
+    probe_not_writable = 64,
+    probe_unknown = 65,
+    // Services acting on probes.
+    liveness_failed = 66,
+    dependency_down = 67,
+    ready_probe = 68,
+    // Probe transitions in normal operation.
+    probe_passed = 69,
+    probe_recovered = 70,
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 51;
+inline constexpr std::size_t reason_count = 71;
 
 class Error {
 public:

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include <custos/error.hpp>
+#include <custos/probe.hpp>
 #include <custos/service.hpp>
 
 namespace custos {
@@ -26,6 +27,10 @@ namespace custos {
 struct RuntimeConfig {
     // Capacity: services the table may hold.
     std::uint32_t max_services = 64;
+    // Capacity: probes the table may hold, and check instances in all (each
+    // probe is one; a composite adds one per member, recursively).
+    std::uint32_t max_probes = 64;
+    std::uint32_t max_probe_checks = 256;
     // Total time for stopping everything; shared so that one slow service
     // cannot use up the others' time.
     Duration stop_timeout = std::chrono::seconds(30);
@@ -88,6 +93,9 @@ struct RuntimeStats {
     std::uint64_t notify_received = 0;
     std::uint64_t notify_dropped = 0; // malformed, oversized, unattributable
     std::uint64_t fds_closed = 0;     // descriptors received over notify and closed
+    std::uint64_t probe_checks = 0;
+    std::uint64_t probe_failures = 0;
+    std::uint64_t liveness_restarts = 0;
 };
 
 class Runtime {
@@ -103,10 +111,16 @@ public:
     // UserUnknown, GroupUnknown, InvalidArgument, CapacityExceeded), or a
     // resource the kernel refused (reactor errors, SignalfdUnavailable,
     // NotifySocketUnavailable, OutOfMemory). On error nothing was started.
-    Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services) noexcept;
+    // With probes: also ProbeUnknown (a name in depends_on, ready_probe,
+    // liveness or members that is no probe), DependencyCycle among
+    // composites, and the probe's target or value as InvalidArgument.
+    Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
+                      std::span<const ProbeSpec> probes = {}) noexcept;
 
     // Called on every transition, on the reactor thread. Must not block.
     void set_transition_hook(TransitionHook hook, void* ctx) noexcept;
+    // Called on every probe state change (after the probe's own hooks).
+    void set_probe_hook(ProbeHook hook, void* ctx) noexcept;
 
     // Starts supervising: every service is wanted and starts when its
     // dependencies are ready.
@@ -129,6 +143,12 @@ public:
     std::uint32_t service_count() const noexcept;
     // `index` < service_count(), in table order.
     ServiceStatus status(std::uint32_t index) const noexcept;
+    std::uint32_t probe_count() const noexcept;
+    // `index` < probe_count(), in table order.
+    ProbeStatus probe_status(std::uint32_t index) const noexcept;
+    // Runs a probe's check now (unless one is in flight); its schedule goes
+    // on from there. Errors: ProbeUnknown.
+    Result<void> check_probe(std::string_view name) noexcept;
     RuntimeStats stats() const noexcept;
     // The I/O backend in use and why ("io_uring: ..."), and whether custos
     // could become a child subreaper. How processes are started and their

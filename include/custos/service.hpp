@@ -30,6 +30,15 @@ enum class ReadyMode : std::uint8_t {
     started, // ready as soon as it is spawned
     notify,  // ready on READY=1 over NOTIFY_SOCKET (sd_notify protocol)
     fd,      // ready on the first newline written to fd `ready_fd` (s6 style)
+    probe,   // ready when the probe `ready_probe` passes after the spawn
+};
+
+// What a service does when one of its dependencies (a service or a probe)
+// goes down while it runs.
+enum class DependencyDownAction : std::uint8_t {
+    ignore,  // nothing: keep running
+    stop,    // stop it; it starts again once every dependency is ready
+    restart, // stop it and start it again as soon as the dependencies allow
 };
 
 // States a service moves through. Every change is a Transition with a reason.
@@ -83,15 +92,23 @@ struct ServiceSpec {
     Duration intensity_window{0};
     // Wait this long after the dependencies are ready before spawning.
     Duration start_delay{0};
-    // Names of services that must be ready before this one starts.
+    // Names of services and probes that must be ready before this one starts.
     std::span<const std::string_view> depends_on;
+    DependencyDownAction on_dependency_down = DependencyDownAction::ignore;
 
     ReadyMode ready = ReadyMode::started;
     // ReadyMode::fd: the descriptor number the service writes its newline to
     // (3 or more).
     int ready_fd = -1;
+    // ReadyMode::probe: the probe whose next pass after the spawn makes the
+    // service ready.
+    std::string_view ready_probe;
     // Not ready within this time after spawning: a failed start (0 = no limit).
     Duration ready_timeout = std::chrono::seconds(90);
+    // A probe of the service's own health: when it goes from ready to down
+    // while the service is ready, the service is restarted (counted as a
+    // crash, reason LivenessFailed). Empty: none.
+    std::string_view liveness;
     // ReadyMode::notify: once ready, WATCHDOG=1 must arrive at least this
     // often or the service is restarted (0 = off). Exported as WATCHDOG_USEC.
     Duration watchdog{0};

@@ -104,6 +104,53 @@ constexpr reason_info reasons[] = {
     {Reason::stopped_by_request, "StoppedByRequest", "Nothing to do: this is normal operation"},
     {Reason::waiting_for_dependencies, "WaitingForDependencies",
      "Nothing to do yet: the service starts once its dependencies are ready"},
+    {Reason::probe_timeout, "ProbeTimeout",
+     "The target did not answer within the probe's timeout: check that it is running and not "
+     "overloaded, and the network path to it, or raise the probe's timeout"},
+    {Reason::probe_connect_refused, "ProbeConnectRefused",
+     "Nothing listens at the probe's address: start the service behind it or fix the address"},
+    {Reason::probe_unreachable, "ProbeUnreachable",
+     "No route to the probe's address: check the interface, its address and the routes (ip "
+     "addr, ip route)"},
+    {Reason::probe_connect_failed, "ProbeConnectFailed",
+     "Connecting to the probe's target failed with the errno shown: check the target and the "
+     "device's network and file limits"},
+    {Reason::probe_dns_failed, "ProbeDnsFailed",
+     "The probe's host name did not resolve: check /etc/resolv.conf, /etc/hosts and the name "
+     "server, or use an address"},
+    {Reason::probe_io_failed, "ProbeIoFailed",
+     "The connection failed while talking to the target (reset or closed early): check the "
+     "target's log"},
+    {Reason::probe_http_status, "ProbeHttpStatus",
+     "The HTTP endpoint answered with a status the probe does not accept: check the endpoint's "
+     "log, or fix expect_status"},
+    {Reason::probe_http_malformed, "ProbeHttpMalformed",
+     "The target did not answer with HTTP: check that the probe points at an HTTP port (TLS is "
+     "not supported)"},
+    {Reason::probe_exit_status, "ProbeExitStatus",
+     "The probe command failed: run it by hand to see why"},
+    {Reason::probe_exec_failed, "ProbeExecFailed",
+     "The probe command could not be started: check its path and permissions"},
+    {Reason::probe_file_missing, "ProbeFileMissing",
+     "The file the probe checks does not exist: check that its partition is mounted and the "
+     "service that creates it ran"},
+    {Reason::probe_owner_mismatch, "ProbeOwnerMismatch",
+     "Fix the file's owner (chown) or the probe's owner setting"},
+    {Reason::probe_mode_mismatch, "ProbeModeMismatch",
+     "Fix the file's permissions (chmod) or the probe's mode setting"},
+    {Reason::probe_not_writable, "ProbeNotWritable",
+     "The directory is not writable: check for a read-only or full filesystem (mount, df) and "
+     "its permissions"},
+    {Reason::probe_unknown, "ProbeUnknown", "Use a probe name declared in the same table"},
+    {Reason::liveness_failed, "LivenessFailed",
+     "The service's liveness probe went down and the service was restarted: check the service "
+     "and the probe's last error"},
+    {Reason::dependency_down, "DependencyDown",
+     "A dependency went down and the service's on_dependency_down acted: fix the dependency "
+     "named in the message"},
+    {Reason::ready_probe, "ReadyProbe", "Nothing to do: this is normal operation"},
+    {Reason::probe_passed, "ProbePassed", "Nothing to do: this is normal operation"},
+    {Reason::probe_recovered, "ProbeRecovered", "Nothing to do: this is normal operation"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

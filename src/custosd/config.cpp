@@ -2,16 +2,20 @@
 //
 // Two passes over one private copy of the text, through the same parser:
 //   1. check: every line is read and every problem reported; it counts the
-//      services and the argv/env/depends_on entries, and finds duplicate
-//      sections with a scratch hash set of names.
+//      services, probes and the argv/env/depends_on/members/expect_status
+//      entries, and finds duplicate sections with scratch hash sets of names
+//      (one for services, one for probes).
 //   2. build: only when the check found nothing. The arena is reserved for
 //      exactly the counts of pass 1, and the parser runs again, now storing.
 //      It cannot find a problem that pass 1 did not (it is the same code over
 //      the same bytes), which is asserted.
 // Exec arguments are unescaped in place during pass 2: an argument's output
 // never runs ahead of its input, and the parser never reads a value twice.
-// A section's argv, env and depends_on entries are contiguous in their pools
-// because sections cannot repeat: nothing of another service comes between.
+// A section's argv, env, depends_on, members and expect_status entries are
+// contiguous in their pools because sections cannot repeat: nothing of
+// another section comes between. Checks that need a whole probe section (is
+// there one kind? do its file-only keys sit in a file probe?) run when the
+// section ends, as the missing-exec check of a service does.
 #include "custosd/config.hpp"
 
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdarg>
@@ -27,6 +32,7 @@
 #include <iterator>
 #include <limits>
 
+#include "core/ascii.hpp"
 #include "core/assert.hpp"
 
 namespace custos::cfg {
@@ -84,22 +90,6 @@ std::string_view trim(std::string_view s) {
         s.remove_suffix(1);
     }
     return s;
-}
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // User text made safe for a message: control bytes become '?' (a terminal
@@ -284,15 +274,136 @@ constexpr service_key_def service_keys[] = {
     {"watchdog", spec_field::watchdog},
     {"stop_signal", spec_field::stop_signal},
     {"stop_timeout", spec_field::stop_timeout},
+    {"liveness", spec_field::liveness},
+    {"on_dependency_down", spec_field::on_dependency_down},
 };
 
-enum class runtime_key : std::uint8_t { stop_timeout, notify_socket, max_services };
-constexpr std::size_t runtime_key_count = 3;
+enum class runtime_key : std::uint8_t {
+    stop_timeout,
+    notify_socket,
+    max_services,
+    max_probes,
+    max_probe_checks,
+};
+constexpr std::size_t runtime_key_count = 5;
 
-constexpr const char* runtime_keys[runtime_key_count] = {"stop_timeout", "notify_socket",
-                                                         "max_services"};
+constexpr const char* runtime_keys[runtime_key_count] = {
+    "stop_timeout", "notify_socket", "max_services", "max_probes", "max_probe_checks"};
+
+// The keys of [probe:NAME]. Six of them name the kind (exactly one per
+// section); several keys may share a probe_field, so a key's own index, not
+// its field, is what duplicates are tracked by.
+enum class probe_key : std::uint8_t {
+    tcp,
+    http,
+    unix_socket,
+    exec,
+    file,
+    all,
+    timeout,
+    startup_initial,
+    startup_max,
+    startup_multiplier,
+    startup_tries,
+    interval,
+    success_threshold,
+    failure_threshold,
+    expect_status,
+    exists,
+    owner,
+    mode,
+    writable,
+    reason,
+    resolution,
+};
+
+struct probe_key_def {
+    const char* name;
+    probe_key key;
+    probe::probe_field field;
+};
+
+// In probe_key order, which is the order of the seen-key bits.
+constexpr probe_key_def probe_keys[] = {
+    {"tcp", probe_key::tcp, probe::probe_field::target},
+    {"http", probe_key::http, probe::probe_field::target},
+    {"unix", probe_key::unix_socket, probe::probe_field::target},
+    {"exec", probe_key::exec, probe::probe_field::target},
+    {"file", probe_key::file, probe::probe_field::target},
+    {"all", probe_key::all, probe::probe_field::target},
+    {"timeout", probe_key::timeout, probe::probe_field::timeout},
+    {"startup_initial", probe_key::startup_initial, probe::probe_field::startup_initial},
+    {"startup_max", probe_key::startup_max, probe::probe_field::startup_max},
+    {"startup_multiplier", probe_key::startup_multiplier, probe::probe_field::startup_multiplier},
+    {"startup_tries", probe_key::startup_tries, probe::probe_field::startup_tries},
+    {"interval", probe_key::interval, probe::probe_field::interval},
+    {"success_threshold", probe_key::success_threshold, probe::probe_field::success_threshold},
+    {"failure_threshold", probe_key::failure_threshold, probe::probe_field::failure_threshold},
+    {"expect_status", probe_key::expect_status, probe::probe_field::expect_status},
+    // exists has no field of its own: a file probe always checks existence.
+    {"exists", probe_key::exists, probe::probe_field::target},
+    {"owner", probe_key::owner, probe::probe_field::owner},
+    {"mode", probe_key::mode, probe::probe_field::mode},
+    {"writable", probe_key::writable, probe::probe_field::writable},
+    {"reason", probe_key::reason, probe::probe_field::reason},
+    {"resolution", probe_key::resolution, probe::probe_field::resolution},
+};
+constexpr std::size_t probe_key_count = std::size(probe_keys);
+
+constexpr bool check_probe_keys() {
+    for (std::size_t i = 0; i < probe_key_count; ++i) {
+        if (static_cast<std::size_t>(probe_keys[i].key) != i) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(check_probe_keys(), "probe_keys is in probe_key order");
+
+// The kind a kind key sets; false for the other keys.
+bool kind_of(probe_key k, ProbeKind& out) noexcept {
+    switch (k) {
+    case probe_key::tcp:
+        out = ProbeKind::tcp;
+        return true;
+    case probe_key::http:
+        out = ProbeKind::http;
+        return true;
+    case probe_key::unix_socket:
+        out = ProbeKind::unix_socket;
+        return true;
+    case probe_key::exec:
+        out = ProbeKind::exec;
+        return true;
+    case probe_key::file:
+        out = ProbeKind::file;
+        return true;
+    case probe_key::all:
+        out = ProbeKind::all;
+        return true;
+    case probe_key::timeout:
+    case probe_key::startup_initial:
+    case probe_key::startup_max:
+    case probe_key::startup_multiplier:
+    case probe_key::startup_tries:
+    case probe_key::interval:
+    case probe_key::success_threshold:
+    case probe_key::failure_threshold:
+    case probe_key::expect_status:
+    case probe_key::exists:
+    case probe_key::owner:
+    case probe_key::mode:
+    case probe_key::writable:
+    case probe_key::reason:
+    case probe_key::resolution:
+        return false;
+    }
+    return false;
+}
 
 static_assert(sup::spec_field_count <= 32, "seen-key bitmasks are 32 bits");
+static_assert(probe_key_count <= 32, "seen-key bitmasks are 32 bits");
+static_assert(runtime_key_count <= 32, "seen-key bitmasks are 32 bits");
 
 // The closest known key to a misspelt one, or nullptr when none is close.
 template <class Names>
@@ -331,36 +442,51 @@ int parse_signal(std::string_view s) {
     if (parse_uint(s, 64, n) == num_status::ok) {
         return static_cast<int>(n);
     }
-    if (s.size() > 3 && iequal(s.substr(0, 3), "SIG")) {
+    if (s.size() > 3 && ascii_iequal(s.substr(0, 3), "SIG")) {
         s.remove_prefix(3);
     }
     for (const signal_name& sig : signal_names) {
-        if (iequal(s, sig.name)) {
+        if (ascii_iequal(s, sig.name)) {
             return sig.number;
         }
     }
     return 0;
 }
 
+// "yes", "no", "true" or "false"; false when it is none of them.
+bool parse_bool(std::string_view s, bool& out) {
+    if (s == "yes" || s == "true") {
+        out = true;
+        return true;
+    }
+    if (s == "no" || s == "false") {
+        out = false;
+        return true;
+    }
+    return false;
+}
+
 // Filled in pass 2 only (base null in pass 1: only counted).
-struct view_pool {
-    std::string_view* base = nullptr;
+template <class T>
+struct pool {
+    T* base = nullptr;
     std::size_t cap = 0;
     std::size_t used = 0;
 
-    void push(std::string_view v) noexcept {
+    void push(T v) noexcept {
         if (base != nullptr && used < cap) {
             base[used] = v;
         }
         ++used;
     }
-    std::span<const std::string_view> since(std::size_t start) const noexcept {
+    std::span<const T> since(std::size_t start) const noexcept {
         if (base == nullptr || used > cap) {
             return {};
         }
         return {base + start, used - start};
     }
 };
+using view_pool = pool<std::string_view>;
 
 // Names of the [service:x] sections seen so far, for duplicates: open
 // addressing at most half full, so a probe always ends.
@@ -449,9 +575,14 @@ std::size_t count_headers(const char* text, std::size_t size) {
 // What pass 1 counts and pass 2 is sized for.
 struct table_counts {
     std::uint32_t services = 0;
-    std::size_t argv = 0;
+    std::uint32_t probes = 0;
+    std::size_t argv = 0; // services' and exec probes'
     std::size_t env = 0;
     std::size_t deps = 0;
+    std::size_t members = 0;  // of composite probes
+    std::size_t statuses = 0; // expect_status entries
+
+    bool operator==(const table_counts&) const = default;
 };
 
 // Where pass 2 stores; all null in pass 1.
@@ -459,7 +590,11 @@ struct table_out {
     ServiceSpec* services = nullptr;
     unsigned* lines = nullptr;
     std::uint32_t capacity = 0;
-    view_pool argv, env, deps;
+    ProbeSpec* probes = nullptr;
+    unsigned* probe_lines = nullptr;
+    std::uint32_t probe_capacity = 0;
+    view_pool argv, env, deps, members;
+    pool<std::uint16_t> statuses;
 };
 
 // Lays the table out in `a`; run once on an unreserved arena to measure.
@@ -467,17 +602,24 @@ void lay_out(arena& a, const table_counts& c, table_out& out) noexcept {
     out.services = a.make_array<ServiceSpec>(c.services);
     out.lines = a.make_array<unsigned>(std::size_t{c.services} * sup::spec_field_count);
     out.capacity = c.services;
+    out.probes = a.make_array<ProbeSpec>(c.probes);
+    out.probe_lines = a.make_array<unsigned>(std::size_t{c.probes} * probe::probe_field_count);
+    out.probe_capacity = c.probes;
     out.argv = view_pool{a.make_array<std::string_view>(c.argv), c.argv, 0};
     out.env = view_pool{a.make_array<std::string_view>(c.env), c.env, 0};
     out.deps = view_pool{a.make_array<std::string_view>(c.deps), c.deps, 0};
+    out.members = view_pool{a.make_array<std::string_view>(c.members), c.members, 0};
+    out.statuses = pool<std::uint16_t>{a.make_array<std::uint16_t>(c.statuses), c.statuses, 0};
 }
 
 class parser {
 public:
-    // `problems` and `names` are null in pass 2; `out` is empty in pass 1.
-    parser(char* text, std::size_t size, problem_list* problems, name_set* names, RuntimeConfig& rt,
-           table_out& out) noexcept
-        : text_(text), size_(size), problems_(problems), names_(names), rt_(rt), out_(out) {}
+    // `problems` and the name sets are null in pass 2; `out` is empty in
+    // pass 1.
+    parser(char* text, std::size_t size, problem_list* problems, name_set* names,
+           name_set* probe_names, RuntimeConfig& rt, table_out& out) noexcept
+        : text_(text), size_(size), problems_(problems), names_(names), probe_names_(probe_names),
+          rt_(rt), out_(out) {}
 
     void run() noexcept {
         char* p = text_;
@@ -495,7 +637,8 @@ public:
 
     std::size_t found() const noexcept { return found_; }
     table_counts counts() const noexcept {
-        return {services_, out_.argv.used, out_.env.used, out_.deps.used};
+        return {services_,      probes_,           out_.argv.used,    out_.env.used,
+                out_.deps.used, out_.members.used, out_.statuses.used};
     }
 
 private:
@@ -504,6 +647,7 @@ private:
         skipped, // after a bad header: its keys were reported with it
         custos,
         service,
+        probe,
     };
 
     [[gnu::format(printf, 5, 6)]] void report(unsigned at, Reason r, std::string_view subject,
@@ -555,15 +699,26 @@ private:
 
     // A line already reported as unreadable: keep the damage to that line. A
     // header ends the section before it (its keys must not land there); an
-    // exec is not also reported missing.
+    // exec, or a probe's kind key, is not also reported missing.
     void skipped_line(std::string_view t) noexcept {
         if (!t.empty() && t.front() == '[') {
             finish_section();
             kind_ = section::skipped;
-        } else if (kind_ == section::service && (seen_ & bit(spec_field::argv)) == 0 &&
-                   trim(t.substr(0, t.find('='))) == "exec") {
+            return;
+        }
+        std::string_view key = trim(t.substr(0, t.find('=')));
+        if (kind_ == section::service && (seen_ & bit(spec_field::argv)) == 0 && key == "exec") {
             seen_ |= bit(spec_field::argv);
             key_line_[static_cast<std::size_t>(spec_field::argv)] = line_;
+        } else if (kind_ == section::probe && kind_def_ == nullptr) {
+            for (const probe_key_def& d : probe_keys) {
+                if (key == d.name && kind_of(d.key, pcur_.kind)) {
+                    kind_def_ = &d;
+                    probe_key_line_[static_cast<std::size_t>(d.key)] = line_;
+                    probe_seen_ |= probe_bit(d.key);
+                    break;
+                }
+            }
         }
     }
 
@@ -572,7 +727,8 @@ private:
         kind_ = section::skipped;
         if (t.back() != ']') {
             report(line_, Reason::config_syntax, t,
-                   "bad section header '%s': write [custos] or [service:NAME]", clip(t).str());
+                   "bad section header '%s': write [custos], [service:NAME] or [probe:NAME]",
+                   clip(t).str());
             return;
         }
         std::string_view inner = trim(t.substr(1, t.size() - 2));
@@ -587,34 +743,59 @@ private:
             kind_ = section::custos;
             return;
         }
-        constexpr std::string_view prefix = "service:";
-        if (inner.substr(0, prefix.size()) != prefix) {
+        constexpr std::string_view service_prefix = "service:";
+        constexpr std::string_view probe_prefix = "probe:";
+        const bool is_service = inner.substr(0, service_prefix.size()) == service_prefix;
+        const bool is_probe = inner.substr(0, probe_prefix.size()) == probe_prefix;
+        if (!is_service && !is_probe) {
             report(line_, Reason::config_syntax, inner,
-                   "unknown section '[%s]': expected [custos] or [service:NAME]",
+                   "unknown section '[%s]': expected [custos], [service:NAME] or [probe:NAME]",
                    clip(inner).str());
             return;
         }
-        std::string_view name = trim(inner.substr(prefix.size()));
+        const char* what = is_probe ? "probe" : "service";
+        std::string_view name =
+            trim(inner.substr(is_probe ? probe_prefix.size() : service_prefix.size()));
         if (name.empty()) {
             report(line_, Reason::config_syntax, inner,
-                   "section [service:] has no name: write [service:NAME]");
+                   "section [%s:] has no name: write [%s:NAME]", what, what);
             return;
         }
-        if (unsigned first = names_ != nullptr ? names_->find(name) : 0; first != 0) {
+        // Services and probes are checked apart: a probe named like a service
+        // is the table validator's to report, with both places.
+        name_set* seen = is_probe ? probe_names_ : names_;
+        if (unsigned first = seen != nullptr ? seen->find(name) : 0; first != 0) {
             report(line_, Reason::config_syntax, name,
-                   "duplicate section [service:%s] (first at line %u): merge the two or rename "
-                   "one",
-                   clip(name).str(), first);
+                   "duplicate section [%s:%s] (first at line %u): merge the two or rename one",
+                   what, clip(name).str(), first);
             return;
         }
-        if (services_ == config::max_service_sections) {
+        const std::uint32_t count = is_probe ? probes_ : services_;
+        const std::uint32_t limit =
+            is_probe ? config::max_probe_sections : config::max_service_sections;
+        if (count == limit) {
             report(line_, Reason::capacity_exceeded, name,
-                   "too many services: a config holds at most %u [service:NAME] sections",
-                   config::max_service_sections);
+                   "too many %ss: a config holds at most %u [%s:NAME] sections", what, limit, what);
             return;
         }
-        if (names_ != nullptr) {
-            names_->insert(name, line_);
+        if (seen != nullptr) {
+            seen->insert(name, line_);
+        }
+        argv_start_ = out_.argv.used;
+        if (is_probe) {
+            kind_ = section::probe;
+            pcur_ = ProbeSpec{};
+            pcur_.name = name;
+            probe_header_line_ = line_;
+            probe_seen_ = 0;
+            probe_bad_ = 0;
+            kind_def_ = nullptr;
+            for (unsigned& l : probe_key_line_) {
+                l = line_;
+            }
+            members_start_ = out_.members.used;
+            statuses_start_ = out_.statuses.used;
+            return;
         }
         kind_ = section::service;
         cur_ = ServiceSpec{};
@@ -624,7 +805,6 @@ private:
         for (unsigned& l : key_line_) {
             l = line_;
         }
-        argv_start_ = out_.argv.used;
         env_start_ = out_.env.used;
         deps_start_ = out_.deps.used;
     }
@@ -645,8 +825,59 @@ private:
                             sizeof key_line_);
             }
             ++services_;
+        } else if (kind_ == section::probe) {
+            finish_probe();
         }
         kind_ = section::none;
+    }
+
+    // The checks that need the whole section (the kind may come after the
+    // keys that depend on it), then the probe is stored.
+    void finish_probe() noexcept {
+        if (kind_def_ == nullptr) {
+            report(probe_header_line_, Reason::config_bad_value, pcur_.name,
+                   "probe '%s' has no kind: set one of tcp, http, unix, exec, file, all",
+                   clip(pcur_.name).str());
+        } else {
+            // A key whose value was refused is not reported a second time.
+            for (const probe_key_def& d : probe_keys) {
+                if ((probe_seen_ & probe_bit(d.key)) == 0 || (probe_bad_ & probe_bit(d.key)) != 0) {
+                    continue;
+                }
+                const bool file_only = d.key == probe_key::exists || d.key == probe_key::owner ||
+                                       d.key == probe_key::mode || d.key == probe_key::writable;
+                const bool http_only = d.key == probe_key::expect_status;
+                if ((file_only && pcur_.kind != ProbeKind::file) ||
+                    (http_only && pcur_.kind != ProbeKind::http)) {
+                    report(probe_key_line_[static_cast<std::size_t>(d.key)],
+                           Reason::config_bad_value, d.name,
+                           "%s applies to %s probes only, and probe '%s' is a %s probe: remove "
+                           "it",
+                           d.name, file_only ? "file" : "http", clip(pcur_.name).str(),
+                           probe_kind_name(pcur_.kind).data());
+                }
+            }
+        }
+        pcur_.argv = pcur_.kind == ProbeKind::exec ? out_.argv.since(argv_start_)
+                                                   : std::span<const std::string_view>{};
+        pcur_.members = out_.members.since(members_start_);
+        pcur_.expect_status = out_.statuses.since(statuses_start_);
+        if (out_.probes != nullptr && probes_ < out_.probe_capacity) {
+            out_.probes[probes_] = pcur_;
+            unsigned* lines = out_.probe_lines + std::size_t{probes_} * probe::probe_field_count;
+            for (std::size_t f = 0; f < probe::probe_field_count; ++f) {
+                lines[f] = probe_header_line_;
+            }
+            for (const probe_key_def& d : probe_keys) {
+                // exists shares target's field but is not where the target is.
+                if ((probe_seen_ & probe_bit(d.key)) != 0 && d.key != probe_key::exists &&
+                    (d.field != probe::probe_field::target || &d == kind_def_)) {
+                    lines[static_cast<std::size_t>(d.field)] =
+                        probe_key_line_[static_cast<std::size_t>(d.key)];
+                }
+            }
+        }
+        ++probes_;
     }
 
     void assignment(std::string_view t) noexcept {
@@ -665,7 +896,8 @@ private:
         switch (kind_) {
         case section::none:
             report(line_, Reason::config_syntax, key,
-                   "key '%s' is outside any section: put it under [custos] or [service:NAME]",
+                   "key '%s' is outside any section: put it under [custos], [service:NAME] "
+                   "or [probe:NAME]",
                    clip(key).str());
             return;
         case section::skipped:
@@ -676,23 +908,33 @@ private:
         case section::service:
             service_key(key, value);
             return;
+        case section::probe:
+            probe_key_value(key, value);
+            return;
         }
     }
 
     static std::uint32_t bit(spec_field f) noexcept {
         return std::uint32_t{1} << static_cast<unsigned>(f);
     }
+    static std::uint32_t probe_bit(probe_key k) noexcept {
+        return std::uint32_t{1} << static_cast<unsigned>(k);
+    }
 
-    // Common to both sections: duplicates and empty values. False when the
-    // value is not to be read. The section is [custos] when kind_ says so,
-    // else the current service's.
+    // Common to all sections: duplicates and empty values. False when the
+    // value is not to be read. The section is the one kind_ says.
     bool first_and_filled(const char* key, std::string_view value, std::uint32_t& seen,
                           std::uint32_t b, unsigned& key_line, bool repeats) noexcept {
         if ((seen & b) != 0 && !repeats) {
-            const bool custos = kind_ == section::custos;
+            const char* prefix = kind_ == section::custos    ? "custos"
+                                 : kind_ == section::service ? "service:"
+                                                             : "probe:";
+            clip name(kind_ == section::custos    ? std::string_view{}
+                      : kind_ == section::service ? cur_.name
+                                                  : pcur_.name);
             report(line_, Reason::config_syntax, key,
-                   "duplicate key '%s' in [%s%s] (first at line %u): keep one", key,
-                   custos ? "custos" : "service:", custos ? "" : clip(cur_.name).str(), key_line);
+                   "duplicate key '%s' in [%s%s] (first at line %u): keep one", key, prefix,
+                   name.str(), key_line);
             return false;
         }
         if ((seen & b) == 0) {
@@ -751,6 +993,30 @@ private:
                 return;
             }
             rt_.max_services = static_cast<std::uint32_t>(n);
+            return;
+        }
+        case runtime_key::max_probes: {
+            std::uint64_t n = 0;
+            num_status st = parse_uint(value, config::max_probe_sections, n);
+            if (st != num_status::ok || n == 0) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad max_probes '%s': use a whole number from 1 to %u", clip(value).str(),
+                       config::max_probe_sections);
+                return;
+            }
+            rt_.max_probes = static_cast<std::uint32_t>(n);
+            return;
+        }
+        case runtime_key::max_probe_checks: {
+            std::uint64_t n = 0;
+            num_status st = parse_uint(value, config::max_probe_checks, n);
+            if (st != num_status::ok || n == 0) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad max_probe_checks '%s': use a whole number from 1 to %u",
+                       clip(value).str(), config::max_probe_checks);
+                return;
+            }
+            rt_.max_probe_checks = static_cast<std::uint32_t>(n);
             return;
         }
         }
@@ -827,22 +1093,9 @@ private:
         case spec_field::backoff_max:
             duration_value(name, value, cur_.backoff_max);
             return;
-        case spec_field::backoff_multiplier: {
-            std::uint64_t x100 = 0;
-            num_status st = parse_x100(value, 10000, x100);
-            if (st == num_status::ok && x100 < 100) {
-                st = num_status::too_big;
-            }
-            if (st != num_status::ok) {
-                report(line_, Reason::config_bad_value, name,
-                       "bad backoff_multiplier '%s': use a number from 1 to 100 with at most "
-                       "two decimals, e.g. 2 or 1.5",
-                       clip(value).str());
-                return;
-            }
-            cur_.backoff_multiplier_x100 = static_cast<std::uint32_t>(x100);
+        case spec_field::backoff_multiplier:
+            multiplier_value(name, value, cur_.backoff_multiplier_x100);
             return;
-        }
         case spec_field::backoff_jitter: {
             std::string_view digits = value;
             if (digits.back() == '%') {
@@ -904,7 +1157,248 @@ private:
         case spec_field::stop_timeout:
             duration_value(name, value, cur_.stop_timeout);
             return;
+        case spec_field::liveness:
+            cur_.liveness = value;
+            return;
+        case spec_field::on_dependency_down:
+            if (value == "ignore") {
+                cur_.on_dependency_down = DependencyDownAction::ignore;
+            } else if (value == "stop") {
+                cur_.on_dependency_down = DependencyDownAction::stop;
+            } else if (value == "restart") {
+                cur_.on_dependency_down = DependencyDownAction::restart;
+            } else {
+                report(line_, Reason::config_bad_value, name,
+                       "bad on_dependency_down '%s': use ignore, stop or restart",
+                       clip(value).str());
+            }
+            return;
         }
+    }
+
+    void probe_key_value(std::string_view key, std::string_view value) noexcept {
+        const probe_key_def* d = nullptr;
+        for (const probe_key_def& k : probe_keys) {
+            if (key == k.name) {
+                d = &k;
+                break;
+            }
+        }
+        if (d == nullptr) {
+            const char* names[probe_key_count];
+            for (std::size_t i = 0; i < probe_key_count; ++i) {
+                names[i] = probe_keys[i].name;
+            }
+            const char* hint = suggest(key, names);
+            report(line_, Reason::config_unknown_key, key, "unknown key '%s' in [probe:%s]%s%s%s",
+                   clip(key).str(), clip(pcur_.name).str(),
+                   hint != nullptr ? " (did you mean '" : "", hint != nullptr ? hint : "",
+                   hint != nullptr ? "'?)" : "");
+            return;
+        }
+        const char* name = d->name;
+        const auto k = static_cast<std::size_t>(d->key);
+        ProbeKind kind = ProbeKind::tcp;
+        if (kind_of(d->key, kind)) {
+            if (kind_def_ != nullptr && kind_def_ != d) {
+                report(line_, Reason::config_bad_value, name,
+                       "probe '%s' has two kinds, %s (line %u) and %s: keep one",
+                       clip(pcur_.name).str(), kind_def_->name,
+                       probe_key_line_[static_cast<std::size_t>(kind_def_->key)], name);
+                return;
+            }
+            // Before the value is read: an empty one is not also "no kind".
+            kind_def_ = d;
+            pcur_.kind = kind;
+        }
+        if (!first_and_filled(name, value, probe_seen_, probe_bit(d->key), probe_key_line_[k],
+                              false)) {
+            probe_bad_ |= probe_bit(d->key);
+            return;
+        }
+        const std::size_t found_before = found_;
+        probe_value(*d, value);
+        if (found_ != found_before) {
+            probe_bad_ |= probe_bit(d->key);
+        }
+    }
+
+    void probe_value(const probe_key_def& d, std::string_view value) noexcept {
+        const char* name = d.name;
+        switch (d.key) {
+        case probe_key::tcp:
+        case probe_key::http:
+        case probe_key::unix_socket:
+        case probe_key::file:
+            // The validator parses targets: it knows each kind's syntax.
+            pcur_.target = value;
+            return;
+        case probe_key::exec:
+            exec_value(value);
+            return;
+        case probe_key::all:
+            if (split_names(value, out_.members) == 0) {
+                report(line_, Reason::config_bad_value, name,
+                       "all '%s' names no probe: list names separated by spaces or commas",
+                       clip(value).str());
+            }
+            return;
+        case probe_key::timeout:
+            duration_value(name, value, pcur_.timeout);
+            return;
+        case probe_key::startup_initial:
+            duration_value(name, value, pcur_.startup_initial);
+            return;
+        case probe_key::startup_max:
+            duration_value(name, value, pcur_.startup_max);
+            return;
+        case probe_key::interval:
+            duration_value(name, value, pcur_.interval);
+            return;
+        case probe_key::startup_multiplier:
+            multiplier_value(name, value, pcur_.startup_multiplier_x100);
+            return;
+        case probe_key::startup_tries:
+            count_value(name, value, pcur_.startup_tries);
+            return;
+        case probe_key::success_threshold:
+            count_value(name, value, pcur_.success_threshold);
+            return;
+        case probe_key::failure_threshold:
+            count_value(name, value, pcur_.failure_threshold);
+            return;
+        case probe_key::expect_status:
+            expect_status_value(value);
+            return;
+        case probe_key::exists: {
+            bool yes = false;
+            if (!parse_bool(value, yes)) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad exists '%s': use yes, no, true or false", clip(value).str());
+            } else if (!yes) {
+                report(line_, Reason::config_bad_value, name,
+                       "exists = %s cannot be checked: a file probe always requires its file to "
+                       "exist (remove the key)",
+                       clip(value).str());
+            }
+            return;
+        }
+        case probe_key::owner:
+            owner_value(value);
+            return;
+        case probe_key::mode:
+            mode_value(value);
+            return;
+        case probe_key::writable:
+            if (!parse_bool(value, pcur_.writable)) {
+                report(line_, Reason::config_bad_value, name,
+                       "bad writable '%s': use yes, no, true or false", clip(value).str());
+            }
+            return;
+        case probe_key::reason:
+            pcur_.reason = value;
+            return;
+        case probe_key::resolution:
+            pcur_.resolution = value;
+            return;
+        }
+    }
+
+    // A whole number from 1 up, for tries and thresholds.
+    void count_value(const char* key, std::string_view value, std::uint32_t& out) noexcept {
+        std::uint64_t n = 0;
+        if (parse_uint(value, std::numeric_limits<std::uint32_t>::max(), n) != num_status::ok ||
+            n == 0) {
+            report(line_, Reason::config_bad_value, key,
+                   "bad %s '%s': use a whole number from 1 to 4294967295", key, clip(value).str());
+            return;
+        }
+        out = static_cast<std::uint32_t>(n);
+    }
+
+    void multiplier_value(const char* key, std::string_view value, std::uint32_t& out) noexcept {
+        std::uint64_t x100 = 0;
+        num_status st = parse_x100(value, 10000, x100);
+        if (st != num_status::ok || x100 < 100) {
+            report(line_, Reason::config_bad_value, key,
+                   "bad %s '%s': use a number from 1 to 100 with at most two decimals, e.g. 2 or "
+                   "1.5",
+                   key, clip(value).str());
+            return;
+        }
+        out = static_cast<std::uint32_t>(x100);
+    }
+
+    void expect_status_value(std::string_view value) noexcept {
+        std::size_t i = 0;
+        auto separates = [](char c) { return is_blank(c) || c == ','; };
+        std::size_t codes = 0;
+        while (i < value.size()) {
+            while (i < value.size() && separates(value[i])) {
+                ++i;
+            }
+            std::size_t start = i;
+            while (i < value.size() && !separates(value[i])) {
+                ++i;
+            }
+            if (i == start) {
+                break;
+            }
+            std::string_view code = value.substr(start, i - start);
+            std::uint64_t n = 0;
+            if (parse_uint(code, 599, n) != num_status::ok || n < 100) {
+                report(line_, Reason::config_bad_value, "expect_status",
+                       "bad status '%s' in expect_status: use HTTP status codes from 100 to 599 "
+                       "separated by spaces, e.g. 200 204",
+                       clip(code).str());
+                return;
+            }
+            out_.statuses.push(static_cast<std::uint16_t>(n));
+            ++codes;
+        }
+        if (codes == 0) {
+            report(line_, Reason::config_bad_value, "expect_status",
+                   "expect_status '%s' names no status: list codes separated by spaces",
+                   clip(value).str());
+        }
+    }
+
+    // "user", "user:group" or ":group"; the names are resolved by the
+    // validator, which knows the system's users.
+    void owner_value(std::string_view value) noexcept {
+        std::size_t colon = value.find(':');
+        std::string_view user = value.substr(0, colon);
+        std::string_view group =
+            colon == std::string_view::npos ? std::string_view{} : value.substr(colon + 1);
+        const bool blank = std::find_if(value.begin(), value.end(),
+                                        [](char c) { return is_blank(c); }) != value.end();
+        if (blank || group.find(':') != std::string_view::npos ||
+            (colon != std::string_view::npos && group.empty()) || (user.empty() && group.empty())) {
+            report(line_, Reason::config_bad_value, "owner",
+                   "bad owner '%s': write user, user:group or :group", clip(value).str());
+            return;
+        }
+        pcur_.owner = value;
+    }
+
+    // Octal permission bits, at most 07777 ("0755", "755", "4755").
+    void mode_value(std::string_view value) noexcept {
+        int mode = 0;
+        bool ok = !value.empty() && value.size() <= 5;
+        for (char c : value) {
+            if (c < '0' || c > '7') {
+                ok = false;
+                break;
+            }
+            mode = mode * 8 + (c - '0');
+        }
+        if (!ok || mode > 07777) {
+            report(line_, Reason::config_bad_value, "mode",
+                   "bad mode '%s': use octal permission bits up to 7777, e.g. 0755",
+                   clip(value).str());
+            return;
+        }
+        pcur_.mode = mode;
     }
 
     // Reports and returns false when `value` is not a duration.
@@ -993,12 +1487,28 @@ private:
             cur_.ready_fd = static_cast<int>(fd);
             return;
         }
+        constexpr std::string_view probe_prefix = "probe:";
+        if (value.substr(0, probe_prefix.size()) == probe_prefix) {
+            std::string_view probe = trim(value.substr(probe_prefix.size()));
+            if (probe.empty()) {
+                report(line_, Reason::config_bad_value, "ready",
+                       "ready '%s' names no probe: write ready = probe:NAME", clip(value).str());
+                return;
+            }
+            // Whether it is a probe is the validator's to say (with this line).
+            cur_.ready = ReadyMode::probe;
+            cur_.ready_fd = -1;
+            cur_.ready_probe = probe;
+            return;
+        }
         report(line_, Reason::config_bad_value, "ready",
-               "bad ready '%s': use started, notify or fd:N with N from 3 to 1023",
+               "bad ready '%s': use started, notify, fd:N with N from 3 to 1023, or probe:NAME",
                clip(value).str());
     }
 
-    void depends_value(std::string_view value) noexcept {
+    // Pushes the names in `value` (separated by blanks or commas) to `to`;
+    // returns how many there were.
+    static std::size_t split_names(std::string_view value, view_pool& to) noexcept {
         std::size_t names = 0;
         std::size_t i = 0;
         auto separates = [](char c) { return is_blank(c) || c == ','; };
@@ -1011,11 +1521,15 @@ private:
                 ++i;
             }
             if (i > start) {
-                out_.deps.push(value.substr(start, i - start));
+                to.push(value.substr(start, i - start));
                 ++names;
             }
         }
-        if (names == 0) {
+        return names;
+    }
+
+    void depends_value(std::string_view value) noexcept {
+        if (split_names(value, out_.deps) == 0) {
             report(line_, Reason::config_bad_value, "depends_on",
                    "depends_on '%s' names no service: list names separated by spaces or commas",
                    clip(value).str());
@@ -1077,10 +1591,12 @@ private:
     std::size_t size_;
     problem_list* problems_;
     name_set* names_;
+    name_set* probe_names_;
     RuntimeConfig& rt_;
     table_out& out_;
     std::size_t found_ = 0;
     std::uint32_t services_ = 0;
+    std::uint32_t probes_ = 0;
 
     unsigned line_ = 0;
     const char* line_begin_ = nullptr;
@@ -1094,9 +1610,18 @@ private:
     unsigned header_line_ = 0;
     std::uint32_t seen_ = 0; // bit(spec_field) of the keys seen
     unsigned key_line_[sup::spec_field_count] = {};
-    std::size_t argv_start_ = 0;
+    std::size_t argv_start_ = 0; // of the current service or probe
     std::size_t env_start_ = 0;
     std::size_t deps_start_ = 0;
+
+    ProbeSpec pcur_;
+    unsigned probe_header_line_ = 0;
+    std::uint32_t probe_seen_ = 0; // bit(probe_key) of the keys seen
+    std::uint32_t probe_bad_ = 0;  // and of those already reported
+    unsigned probe_key_line_[probe_key_count] = {};
+    const probe_key_def* kind_def_ = nullptr; // the kind key, once seen
+    std::size_t members_start_ = 0;
+    std::size_t statuses_start_ = 0;
 };
 
 } // namespace
@@ -1106,20 +1631,27 @@ void config::clear() noexcept {
     services_ = nullptr;
     service_count_ = 0;
     lines_ = nullptr;
+    probes_ = nullptr;
+    probe_count_ = 0;
+    probe_lines_ = nullptr;
 }
 
 bool config::parse_owned(char* text, std::size_t size, problem_list& problems) noexcept {
     // Pass 1: check everything, count what pass 2 stores.
     arena scratch;
+    arena probe_scratch;
     name_set names;
+    name_set probe_names;
     std::size_t headers = count_headers(text, size);
-    if (!names.reserve(scratch, headers < max_service_sections ? headers : max_service_sections)) {
+    if (!names.reserve(scratch, headers < max_service_sections ? headers : max_service_sections) ||
+        !probe_names.reserve(probe_scratch,
+                             headers < max_probe_sections ? headers : max_probe_sections)) {
         problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
                      "out of memory reading the config");
         return false;
     }
     table_out none;
-    parser check(text, size, &problems, &names, runtime_, none);
+    parser check(text, size, &problems, &names, &probe_names, runtime_, none);
     check.run();
     if (check.found() != 0) {
         clear();
@@ -1139,18 +1671,20 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
     }
     out = table_out{};
     lay_out(data_, counts, out);
-    CUSTOS_ASSERT(out.services != nullptr && out.lines != nullptr && out.argv.base != nullptr &&
-                  out.env.base != nullptr && out.deps.base != nullptr);
+    CUSTOS_ASSERT(out.services != nullptr && out.lines != nullptr && out.probes != nullptr &&
+                  out.probe_lines != nullptr && out.argv.base != nullptr &&
+                  out.env.base != nullptr && out.deps.base != nullptr &&
+                  out.members.base != nullptr && out.statuses.base != nullptr);
     runtime_ = RuntimeConfig{};
-    parser build(text, size, nullptr, nullptr, runtime_, out);
+    parser build(text, size, nullptr, nullptr, nullptr, runtime_, out);
     build.run();
-    const table_counts built = build.counts();
-    CUSTOS_ASSERT(build.found() == 0 && built.services == counts.services &&
-                  built.argv == counts.argv && built.env == counts.env &&
-                  built.deps == counts.deps);
+    CUSTOS_ASSERT(build.found() == 0 && build.counts() == counts);
     services_ = out.services;
     service_count_ = counts.services;
     lines_ = out.lines;
+    probes_ = out.probes;
+    probe_count_ = counts.probes;
+    probe_lines_ = out.probe_lines;
     return true;
 }
 
@@ -1259,6 +1793,14 @@ unsigned config::line_of(std::uint32_t service, sup::spec_field f) const noexcep
         return 0;
     }
     return lines_[std::size_t{service} * sup::spec_field_count + i];
+}
+
+unsigned config::probe_line_of(std::uint32_t probe, probe::probe_field f) const noexcept {
+    auto i = static_cast<std::size_t>(f);
+    if (probe >= probe_count_ || probe_lines_ == nullptr || i >= probe::probe_field_count) {
+        return 0;
+    }
+    return probe_lines_[std::size_t{probe} * probe::probe_field_count + i];
 }
 
 } // namespace custos::cfg

@@ -1,6 +1,7 @@
 // custosd's config file: a small strict INI dialect read into a supervision
-// table (RuntimeConfig + ServiceSpec[]), keeping the line of every key so that
-// the table validator's (service, spec_field) problems print as FILE:LINE.
+// table (RuntimeConfig + ServiceSpec[] + ProbeSpec[]), keeping the line of
+// every key so that the validators' (service, spec_field) and (probe,
+// probe_field) problems print as FILE:LINE.
 //
 // Why hand-written and not libinih: Debian builds libinih with its defaults,
 // so its handler gets no line numbers (INI_HANDLER_LINENO=0), lines are cut at
@@ -9,7 +10,8 @@
 // like every parser in custos, fuzzed (tests/fuzz/fuzz_config.cpp).
 //
 // Syntax, one construct per line:
-//   [custos]  [service:NAME]    sections; each may appear once
+//   [custos]  [service:NAME]  [probe:NAME]
+//                               sections; each may appear once
 //   key = value                 blanks around key and value are trimmed
 //   # comment  ; comment        only as the first non-blank character: values
 //                               may contain '#'
@@ -17,21 +19,41 @@
 // Errors: a key outside any section, an unknown section or key, a duplicate
 // section or key (env excepted: it repeats), a line without '=', a line over
 // max_line_bytes, a NUL byte, a text over max_file_bytes, a bad value.
-// [custos] keys: stop_timeout, notify_socket, max_services.
+// [custos] keys: stop_timeout, notify_socket, max_services, max_probes,
+// max_probe_checks.
 // [service:NAME] keys: exec (required), env, cwd, user, group, restart,
 // backoff_initial, backoff_max, backoff_multiplier, backoff_jitter,
-// stable_after, max_restarts, restart_limit, start_delay, depends_on, ready,
-// ready_timeout, watchdog, stop_signal, stop_timeout.
-// Service names are not checked here beyond being non-empty: the table
-// validator reports bad names, unknown dependencies and cycles, and custosd
-// maps them back to lines with line_of().
+// stable_after, max_restarts, restart_limit, start_delay, depends_on (services
+// and probes), ready (started, notify, fd:N or probe:NAME), ready_timeout,
+// watchdog, stop_signal, stop_timeout, liveness (a probe's name),
+// on_dependency_down (ignore, stop or restart).
+// [probe:NAME] keys:
+//   exactly one kind key: tcp = HOST:PORT, http = URL, unix = /path,
+//     exec = COMMAND (split like a service's exec), file = /path,
+//     all = NAME NAME... (members, separated by blanks or commas). None, or
+//     two different ones, is a problem (at the header, or at the second).
+//   timeout, startup_initial, startup_max, interval (durations);
+//   startup_multiplier (like backoff_multiplier); startup_tries,
+//   success_threshold, failure_threshold (whole numbers from 1);
+//   reason, resolution (free text for the operator);
+//   http only: expect_status = 200 204 ... (codes from 100 to 599);
+//   file only: exists = yes (existence is always checked: the key is for
+//     readability, and "no" is refused), owner = user[:group] or :group,
+//     mode = 0755 (octal, at most 7777), writable = yes|no|true|false.
+//   A file-only or http-only key in another kind of probe is ConfigBadValue
+//   at the key's line.
+// Names are not checked here beyond being non-empty and unique among the
+// sections of their kind: the validators (sup::validate_table() and
+// probe::validate_probes()) report bad names, a probe named like a service,
+// unknown dependencies, probes and members, cycles and bad targets, and
+// custosd maps them back to lines with line_of() and probe_line_of().
 //
 // Memory: load() and parse() take everything at once with new(std::nothrow):
 // one block holding the text (and the path), one arena sized exactly for the
-// table by a first, checking pass, and a scratch table of section names freed
-// before they return. Every string_view in runtime() and services() points
-// into the config's own memory and lives until the next load()/parse() or
-// the config's destruction. Nothing here throws.
+// table by a first, checking pass, and scratch tables of section names freed
+// before they return. Every string_view and span in runtime(), services() and
+// probes() points into the config's own memory and lives until the next
+// load()/parse() or the config's destruction. Nothing here throws.
 #pragma once
 
 #include <cstddef>
@@ -40,10 +62,12 @@
 #include <string_view>
 
 #include <custos/error.hpp>
+#include <custos/probe.hpp>
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
 
 #include "core/arena.hpp"
+#include "probe/validate.hpp"
 #include "supervise/table.hpp"
 
 namespace custos::cfg {
@@ -105,6 +129,10 @@ public:
     static constexpr std::size_t max_line_bytes = 4096;
     // [service:x] sections a file may hold; the same bound as max_services.
     static constexpr std::uint32_t max_service_sections = 4096;
+    // [probe:x] sections a file may hold; the same bound as max_probes.
+    static constexpr std::uint32_t max_probe_sections = 4096;
+    // The most [custos] max_probe_checks may ask for.
+    static constexpr std::uint32_t max_probe_checks = 65536;
 
     config() noexcept = default;
     config(const config&) = delete;
@@ -119,7 +147,7 @@ public:
     // Parses `text` (copied: it need not outlive the call), appending every
     // problem found to `problems`, each with its line; after an error it goes
     // on with the next line. Returns true when there was none; on false,
-    // services() is empty and runtime() holds the defaults.
+    // services() and probes() are empty and runtime() holds the defaults.
     [[nodiscard]] bool parse(std::string_view text, problem_list& problems) noexcept;
 
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
@@ -131,6 +159,13 @@ public:
     // not set; the first env line for env; restart_limit for intensity; exec
     // for argv. 0 when `service` is out of range.
     unsigned line_of(std::uint32_t service, sup::spec_field f) const noexcept;
+    // In file order.
+    std::span<const ProbeSpec> probes() const noexcept { return {probes_, probe_count_}; }
+    // The line of the key behind `f` for probe `probe`: its [probe:x] header
+    // for probe_field::section and name, and for a key the file does not
+    // set; the kind key's line (tcp, http, unix, exec, file or all) for
+    // target. 0 when `probe` is out of range.
+    unsigned probe_line_of(std::uint32_t probe, probe::probe_field f) const noexcept;
     // The path given to the last load() that opened its file; "" otherwise.
     const char* path() const noexcept { return path_; }
 
@@ -139,12 +174,16 @@ private:
     void clear() noexcept;
 
     arena text_; // the path, then the text (exec arguments unescaped in place)
-    arena data_; // services, their lines, argv/env/depends_on views
+    arena data_; // services, probes, their lines, argv/env/depends_on/members
+                 // views, expect_status codes
     const char* path_ = "";
     RuntimeConfig runtime_;
     ServiceSpec* services_ = nullptr;
     std::uint32_t service_count_ = 0;
     unsigned* lines_ = nullptr; // service_count_ x sup::spec_field_count
+    ProbeSpec* probes_ = nullptr;
+    std::uint32_t probe_count_ = 0;
+    unsigned* probe_lines_ = nullptr; // probe_count_ x probe::probe_field_count
 };
 
 } // namespace custos::cfg

@@ -38,6 +38,10 @@
 
 #include "core/arena.hpp"
 #include "io/reactor.hpp"
+#include "probe/check.hpp"
+#include "probe/dns.hpp"
+#include "probe/machine.hpp"
+#include "probe/validate.hpp"
 #include "supervise/notify.hpp"
 #include "supervise/spawn.hpp"
 #include "supervise/supervisor.hpp"
@@ -76,6 +80,13 @@ struct proc {
     char status_text[status_text_max + 1] = {};
     std::uint8_t status_len = 0;
     int notify_errno = 0;
+    // Probes acting on this service (UINT32_MAX: none).
+    std::uint32_t ready_probe = UINT32_MAX;
+    std::uint32_t liveness = UINT32_MAX;
+    mono_time spawned_at{};
+    // The liveness probe passed a check that started after the spawn: only
+    // then may its going down restart this process.
+    bool liveness_armed = false;
     Runtime::impl* rt = nullptr;
     std::uint32_t index = 0;
 };
@@ -109,12 +120,20 @@ struct signal_watch {
 
 } // namespace
 
-struct Runtime::impl final : sup::host, sup::notify_handler {
+struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host {
     RuntimeConfig cfg;
     io::reactor reactor;
     sup::spawner spawner;
     sup::notify_socket notify;
     sup::supervisor sup{*this};
+    probe::machine probes{*this};
+    probe::engine checks;
+    probe::resolver* dns = nullptr;            // in the arena, when a probe names a host
+    probe::resolver_config* dns_cfg = nullptr; // init only
+    std::uint32_t probe_count = 0;
+    ProbeHook probe_hook = nullptr;
+    void* probe_hook_ctx = nullptr;
+    std::uint64_t rng = 0x2545f4914f6cdd1dull;
     arena mem;
     proc* procs = nullptr;
     std::uint32_t count = 0;
@@ -148,15 +167,47 @@ struct Runtime::impl final : sup::host, sup::notify_handler {
         if (term.fd >= 0) {
             ::close(term.fd);
         }
+        delete dns_cfg;
+        if (dns != nullptr) {
+            dns->~resolver();
+        }
     }
 
-    Result<void> init(const RuntimeConfig& c, std::span<const ServiceSpec> table) noexcept;
-    Result<void> layout(std::span<const ServiceSpec> table, std::uint64_t seed) noexcept;
+    Result<void> init(const RuntimeConfig& c, std::span<const ServiceSpec> table,
+                      std::span<const ProbeSpec> probe_table) noexcept;
+    Result<void> layout(std::span<const ServiceSpec> table, std::span<const ProbeSpec> probe_table,
+                        std::uint64_t seed) noexcept;
 
-    // sup::host
+    // sup::host and probe::machine_host
     mono_time now() noexcept override { return reactor.now(); }
     void arm(io::timer& t, mono_time deadline) noexcept override { reactor.arm(t, deadline); }
     void cancel(io::timer& t) noexcept override { reactor.cancel(t); }
+    bool probe_ready(std::uint32_t p) noexcept override {
+        return p < probe_count && probes.at(p).state == ProbeState::ready;
+    }
+
+    // probe::machine_host
+    void arm(io::timer& t, mono_time deadline, nanos slack) noexcept override {
+        reactor.arm(t, deadline, slack);
+    }
+    void start_check(std::uint32_t p, mono_time deadline) noexcept override {
+        ++stats.probe_checks;
+        checks.start(checks.root(p), deadline);
+    }
+    void cancel_check(std::uint32_t p) noexcept override { checks.cancel(checks.root(p)); }
+    void checked(std::uint32_t p, bool passed, mono_time started) noexcept override;
+    void transition(const ProbeTransition& t) noexcept override;
+    std::uint64_t random() noexcept override {
+        // xorshift64: jitter needs spread, not secrecy.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return rng;
+    }
+    static void on_check_done(probe::check& c) noexcept;
+    // Service `i` lost its process: its probes' checks in flight are about
+    // a process that is gone.
+    void forget_probes(proc& p) noexcept;
     Result<int> spawn(std::uint32_t i) noexcept override;
     void kill(std::uint32_t i, int sig) noexcept override {
         proc& p = procs[i];
@@ -168,6 +219,9 @@ struct Runtime::impl final : sup::host, sup::notify_handler {
         if (hook != nullptr) {
             hook(t, hook_ctx);
         }
+    }
+    bool owns_probe_child(int pid, bool* watched) const noexcept {
+        return probe_count != 0 && checks.owns_child(pid, watched);
     }
     void all_stopped() noexcept override {
         done = true;
@@ -212,6 +266,17 @@ struct first_problem final : sup::problem_sink {
     }
 };
 
+struct first_probe_problem final : probe::probe_problem_sink {
+    bool any = false;
+    Error first;
+    void report(std::uint32_t, probe::probe_field, const Error& e) noexcept override {
+        if (!any) {
+            any = true;
+            first = e;
+        }
+    }
+};
+
 Result<int> lookup_user(std::string_view name, int* primary_gid) noexcept {
     char n[64];
     std::snprintf(n, sizeof n, "%.*s", static_cast<int>(name.size()), name.data());
@@ -238,10 +303,33 @@ Result<int> lookup_group(std::string_view name) noexcept {
 // Lays out the supervisor and every service's exec data in `mem`. Run twice:
 // to measure (no block), then for real.
 Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
+                                   std::span<const ProbeSpec> probe_table,
                                    std::uint64_t seed) noexcept {
     bool ok = true;
-    auto s = sup.init(table, mem, seed);
+    auto s = sup.init(table, mem, seed, probe_table);
     ok = ok && s.has_value();
+    auto pm = probes.init(probe_table, mem);
+    ok = ok && pm.has_value();
+    if (dns_cfg != nullptr) {
+        void* where = mem.take(sizeof(probe::resolver), alignof(probe::resolver));
+        if (where != nullptr) {
+            dns = new (where) probe::resolver;
+            if (auto r = dns->init(reactor, *dns_cfg); !r) {
+                return fail(r.error());
+            }
+        }
+        ok = ok && where != nullptr;
+    }
+    auto ck = checks.init(reactor, probe_table, mem, &spawner, dns);
+    if (!ck && ck.error().reason() != Reason::out_of_memory) {
+        return fail(ck.error());
+    }
+    ok = ok && ck.has_value();
+    for (std::uint32_t i = 0; ok && i < probe_table.size(); ++i) {
+        probe::check& c = checks.root(i);
+        c.done = &impl::on_check_done;
+        c.user = this;
+    }
     procs = mem.make_array<proc>(count);
     ok = ok && procs != nullptr;
     for (std::uint32_t i = 0; i < count; ++i) {
@@ -297,6 +385,12 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
         p.exit_op.user = &p;
         p.ready_op.done = &impl::on_ready_read;
         p.ready_op.user = &p;
+        if (spec.ready == ReadyMode::probe) {
+            p.ready_probe = probe::find_probe(probe_table, spec.ready_probe);
+        }
+        if (!spec.liveness.empty()) {
+            p.liveness = probe::find_probe(probe_table, spec.liveness);
+        }
         if (!spec.user.empty()) {
             int primary = -1;
             auto uid = lookup_user(spec.user, &primary);
@@ -320,16 +414,26 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
     return {};
 }
 
-Result<void> Runtime::impl::init(const RuntimeConfig& c,
-                                 std::span<const ServiceSpec> table) noexcept {
+Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const ServiceSpec> table,
+                                 std::span<const ProbeSpec> probe_table) noexcept {
     cfg = c;
     sup::validate_options vo;
     vo.max_services = cfg.max_services;
+    vo.probes = probe_table;
     first_problem problems;
     if (sup::validate_table(table, vo, &problems) != 0) {
         return fail(problems.first);
     }
+    probe::probe_validate_options po;
+    po.max_probes = cfg.max_probes;
+    po.max_checks = cfg.max_probe_checks;
+    first_probe_problem probe_problems;
+    if (probe::validate_probes(probe_table, table, po, &probe_problems) != 0) {
+        return fail(probe_problems.first);
+    }
     count = static_cast<std::uint32_t>(table.size());
+    probe_count = static_cast<std::uint32_t>(probe_table.size());
+    const std::uint32_t check_count = probe::count_checks(probe_table);
     bool wants_notify = false;
     for (const ServiceSpec& s : table) {
         wants_notify = wants_notify || s.ready == ReadyMode::notify;
@@ -348,10 +452,11 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c,
     }
 
     // Reactor: every service can have an exit op and a readiness read in
-    // flight, plus the signal watches and the notify socket.
+    // flight, every check instance an op and a name lookup's, plus the
+    // signal watches and the notify socket.
     io::reactor_config rc;
-    rc.max_ops = 2 * count + 16;
-    rc.max_fds = 2 * count + 16;
+    rc.max_ops = 2 * count + 2 * check_count + 16;
+    rc.max_fds = 2 * count + 2 * check_count + 16;
     if (auto r = reactor.init(rc); !r) {
         return fail(r.error());
     }
@@ -360,16 +465,29 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c,
     }
 
     std::uint64_t seed = cfg.seed != 0 ? cfg.seed : static_cast<std::uint64_t>(to_ns(now()));
+    rng = seed | 1;
+    if (probe::engine::needs_resolver(probe_table)) {
+        // Read once, here: /etc/resolv.conf and /etc/hosts.
+        dns_cfg = new (std::nothrow) probe::resolver_config;
+        if (dns_cfg == nullptr) {
+            return fail(Reason::out_of_memory, ENOMEM, "resolver");
+        }
+        probe::load_system_resolver_config(*dns_cfg);
+    }
     // Two passes over the same layout: measure, then take the block once.
-    if (auto r = layout(table, seed); !r && r.error().reason() != Reason::out_of_memory) {
+    if (auto r = layout(table, probe_table, seed);
+        !r && r.error().reason() != Reason::out_of_memory) {
         return fail(r.error());
     }
     if (!mem.reserve(mem.needed())) {
         return fail(Reason::out_of_memory, ENOMEM, "runtime arena");
     }
-    if (auto r = layout(table, seed); !r) {
+    dns = nullptr;
+    if (auto r = layout(table, probe_table, seed); !r) {
         return fail(r.error());
     }
+    delete dns_cfg;
+    dns_cfg = nullptr;
 
     // SIGCHLD: must not be ignored (the kernel would reap for us and
     // waitid would find nothing), and is taken through a signalfd.
@@ -464,7 +582,16 @@ Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
     ++stats.spawns;
     p.pid = r->pid;
     p.pidfd = r->pidfd;
+    p.spawned_at = reactor.now();
+    p.liveness_armed = false;
     watch_exit(p);
+    // Check the new process soon, not at the probe's next poll.
+    if (p.ready_probe != UINT32_MAX) {
+        probes.restart_startup(p.ready_probe);
+    }
+    if (p.liveness != UINT32_MAX && p.liveness != p.ready_probe) {
+        probes.restart_startup(p.liveness);
+    }
     if (p.ready_rd >= 0) {
         reactor.read(p.ready_op, p.ready_rd, p.ready_buf, sizeof p.ready_buf);
     }
@@ -507,7 +634,70 @@ void Runtime::impl::exited(proc& p, const siginfo_t& si) noexcept {
     }
     p.pid = 0;
     close_ready_pipe(p);
+    forget_probes(p);
     sup.on_exit(p.index, exit_info(si));
+}
+
+void Runtime::impl::forget_probes(proc& p) noexcept {
+    p.liveness_armed = false;
+    if (p.ready_probe != UINT32_MAX) {
+        probes.abandon_check(p.ready_probe);
+    }
+    if (p.liveness != UINT32_MAX) {
+        probes.abandon_check(p.liveness);
+    }
+}
+
+void Runtime::impl::on_check_done(probe::check& c) noexcept {
+    impl& rt = *static_cast<impl*>(c.user);
+    auto p = static_cast<std::uint32_t>(&c - &rt.checks.root(0));
+    if (!c.result.passed() && !c.cancelled) {
+        ++rt.stats.probe_failures;
+    }
+    rt.probes.on_result(p, c.result);
+    if (rt.drain_blocked) {
+        rt.drain_children(); // orphans queued behind an exec check's zombie
+    }
+}
+
+void Runtime::impl::checked(std::uint32_t p, bool passed, mono_time check_start) noexcept {
+    if (!passed) {
+        return;
+    }
+    for (std::uint32_t i = 0; i < count; ++i) {
+        proc& sp = procs[i];
+        if (sp.pid == 0 || check_start < sp.spawned_at) {
+            continue; // a check of an earlier process
+        }
+        if (sp.liveness == p) {
+            sp.liveness_armed = true;
+        }
+        if (sp.ready_probe == p && sup.at(i).state == ServiceState::running) {
+            sup.on_ready(i, Reason::ready_probe);
+        }
+    }
+}
+
+void Runtime::impl::transition(const ProbeTransition& t) noexcept {
+    if (probe_hook != nullptr) {
+        probe_hook(t, probe_hook_ctx);
+    }
+    const bool ready = t.to == ProbeState::ready;
+    if (t.from == ProbeState::ready && !ready) {
+        for (std::uint32_t i = 0; i < count; ++i) {
+            proc& sp = procs[i];
+            // Only about the process the probe last passed for: never a
+            // stale pid, never a process still starting up.
+            if (sp.liveness == t.probe && sp.liveness_armed && sp.pid != 0 &&
+                probes.at(t.probe).check_started >= sp.spawned_at) {
+                sp.liveness_armed = false;
+                if (sup.on_liveness_down(i)) {
+                    ++stats.liveness_restarts;
+                }
+            }
+        }
+    }
+    sup.on_probe_change(t.probe, ready, t.name);
 }
 
 // Whether a group SIGKILLed in exited() still has members we are to reap
@@ -606,12 +796,20 @@ void Runtime::impl::drain_children() noexcept {
             drain_blocked = true;
             return;
         }
+        bool probe_watched = false;
+        const bool probe_child = owns_probe_child(si.si_pid, &probe_watched);
+        if (probe_child && probe_watched) {
+            drain_blocked = true; // an exec check's own waitid reaps it
+            return;
+        }
         siginfo_t reaped{};
         if (::waitid(P_PID, static_cast<id_t>(si.si_pid), &reaped, WEXITED | WNOHANG) != 0) {
             return;
         }
         if (i != UINT32_MAX) {
             exited(procs[i], reaped);
+        } else if (probe_child) {
+            checks.on_child_exit(si.si_pid, reaped);
         } else {
             ++stats.orphans_reaped;
         }
@@ -633,6 +831,7 @@ void Runtime::impl::on_term(io::op& o, std::int32_t result) noexcept {
     if (result < 0 && result != -EAGAIN && result != -EINTR) {
         return;
     }
+    rt.probes.stop_all();
     rt.sup.stop_all(std::chrono::duration_cast<nanos>(rt.cfg.stop_timeout));
     rt.reactor.read(o, rt.term.fd, &rt.term.buf, sizeof rt.term.buf);
 }
@@ -680,8 +879,8 @@ Runtime::~Runtime() {
     delete impl_;
 }
 
-Result<void> Runtime::init(const RuntimeConfig& cfg,
-                           std::span<const ServiceSpec> services) noexcept {
+Result<void> Runtime::init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
+                           std::span<const ProbeSpec> probes) noexcept {
     if (impl_ != nullptr) {
         return fail(Reason::invalid_argument, EBUSY, "Runtime::init called twice");
     }
@@ -689,7 +888,7 @@ Result<void> Runtime::init(const RuntimeConfig& cfg,
     if (impl_ == nullptr) {
         return fail(Reason::out_of_memory, ENOMEM, "runtime");
     }
-    auto r = impl_->init(cfg, services);
+    auto r = impl_->init(cfg, services, probes);
     if (!r) {
         delete impl_;
         impl_ = nullptr;
@@ -701,6 +900,13 @@ void Runtime::set_transition_hook(TransitionHook hook, void* ctx) noexcept {
     if (impl_ != nullptr) {
         impl_->hook = hook;
         impl_->hook_ctx = ctx;
+    }
+}
+
+void Runtime::set_probe_hook(ProbeHook hook, void* ctx) noexcept {
+    if (impl_ != nullptr) {
+        impl_->probe_hook = hook;
+        impl_->probe_hook_ctx = ctx;
     }
 }
 
@@ -726,8 +932,11 @@ Result<void> Runtime::start() noexcept {
     if (rt.notify.is_open()) {
         rt.notify.start(rt.reactor, &rt);
     }
+    // Probes first: their first checks are in flight (never done inside
+    // this call), so services that depend on them wait.
+    rt.probes.start_all();
     rt.sup.start_all();
-    if (rt.count == 0 && rt.term.fd < 0) {
+    if (rt.count == 0 && rt.probe_count == 0 && rt.term.fd < 0) {
         rt.done = true;
     }
     return {};
@@ -751,6 +960,7 @@ void Runtime::run() noexcept {
 
 void Runtime::impl::on_stop_soon(io::timer& t) noexcept {
     impl& rt = *static_cast<impl*>(t.user);
+    rt.probes.stop_all();
     rt.sup.stop_all(std::chrono::duration_cast<nanos>(rt.cfg.stop_timeout));
 }
 
@@ -818,6 +1028,29 @@ ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
     s.status_text = std::string_view(p.status_text, p.status_len);
     s.notify_errno = p.notify_errno;
     return s;
+}
+
+std::uint32_t Runtime::probe_count() const noexcept {
+    return impl_ != nullptr ? impl_->probe_count : 0;
+}
+
+ProbeStatus Runtime::probe_status(std::uint32_t index) const noexcept {
+    if (impl_ == nullptr || index >= impl_->probe_count) {
+        return {};
+    }
+    return impl_->probes.status(index);
+}
+
+Result<void> Runtime::check_probe(std::string_view name) noexcept {
+    if (impl_ == nullptr) {
+        return fail(Reason::invalid_argument, 0, "runtime not initialised");
+    }
+    std::uint32_t p = impl_->probes.find(name);
+    if (p == UINT32_MAX) {
+        return fail(Reason::probe_unknown, 0, name);
+    }
+    impl_->probes.check_now(p);
+    return {};
 }
 
 RuntimeStats Runtime::stats() const noexcept {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/assert.hpp"
+#include "probe/validate.hpp"
 
 namespace custos {
 
@@ -46,8 +47,8 @@ bool clean_exit(const unit& u, const ExitInfo& e) noexcept {
 
 } // namespace
 
-Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem,
-                              std::uint64_t seed) noexcept {
+Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem, std::uint64_t seed,
+                              std::span<const ProbeSpec> probes) noexcept {
     count_ = static_cast<std::uint32_t>(table.size());
     units_ = mem.make_array<unit>(count_);
     bool ok = units_ != nullptr;
@@ -65,9 +66,16 @@ Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem,
         }
         auto* dependents = static_cast<std::uint32_t*>(
             mem.take(sizeof(std::uint32_t) * ndependents, alignof(std::uint32_t)));
+        std::uint32_t nprobe = 0;
+        for (std::string_view d : s.depends_on) {
+            nprobe += probe::find_probe(probes, d) != UINT32_MAX ? 1 : 0;
+        }
+        auto* probe_deps = static_cast<std::uint32_t*>(
+            mem.take(sizeof(std::uint32_t) * nprobe, alignof(std::uint32_t)));
         auto* times = mem.make_array<mono_time>(s.intensity_restarts);
         char* name = mem.copy(s.name);
-        ok = ok && deps != nullptr && dependents != nullptr && times != nullptr && name != nullptr;
+        ok = ok && deps != nullptr && dependents != nullptr && probe_deps != nullptr &&
+             times != nullptr && name != nullptr;
         if (!ok) {
             continue; // sizing pass: keep measuring
         }
@@ -90,6 +98,8 @@ Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem,
         u.stop_timeout = to_nanos(s.stop_timeout);
         u.deps = deps;
         u.dependents = dependents;
+        u.probe_deps = probe_deps;
+        u.on_dependency_down = s.on_dependency_down;
         u.restart_times = times;
         u.bo = backoff(seed + 0x9e3779b97f4a7c15ull * (i + 1));
         u.owner = this;
@@ -106,7 +116,12 @@ Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem,
     for (std::uint32_t i = 0; i < count_; ++i) {
         for (std::string_view d : table[i].depends_on) {
             std::uint32_t j = find(d);
-            CUSTOS_ASSERT(j != UINT32_MAX); // validate_table() ran first
+            if (j == UINT32_MAX) {
+                std::uint32_t p = probe::find_probe(probes, d);
+                CUSTOS_ASSERT(p != UINT32_MAX); // validate_table() ran first
+                units_[i].probe_deps[units_[i].nprobe_deps++] = p;
+                continue;
+            }
             units_[i].deps[units_[i].ndeps++] = j;
             units_[j].dependents[units_[j].ndependents++] = i;
         }
@@ -183,7 +198,15 @@ void supervisor::enter(unit& u, ServiceState to, Reason why, int err, const Exit
     u.state = to;
     u.reason = why;
     u.since = now;
+    if (to != ServiceState::running && to != ServiceState::ready) {
+        u.restart_on_recovery = false; // the process it was about is gone
+    }
     host_.transition(t);
+    if (t.from == ServiceState::ready && u.state != ServiceState::ready) {
+        for (std::uint32_t k = 0; k < u.ndependents; ++k) {
+            dependency_down(units_[u.dependents[k]], u.name);
+        }
+    }
 }
 
 void supervisor::arm(unit& u, nanos after) noexcept {
@@ -207,6 +230,9 @@ bool supervisor::deps_ready(const unit& u, const unit** failed) const noexcept {
                 *failed = &d;
             }
         }
+    }
+    for (std::uint32_t k = 0; k < u.nprobe_deps && ready; ++k) {
+        ready = host_.probe_ready(u.probe_deps[k]);
     }
     return ready;
 }
@@ -276,11 +302,81 @@ void supervisor::became_ready(unit& u, Reason why) noexcept {
 
 void supervisor::wake_dependents(const unit& u) noexcept {
     for (std::uint32_t k = 0; k < u.ndependents; ++k) {
-        unit& d = units_[u.dependents[k]];
-        if (d.wanted && d.state == ServiceState::waiting && !stopping_all_) {
-            want_start(d, Reason::dependencies_ready);
+        dependency_back(units_[u.dependents[k]]);
+    }
+}
+
+// A dependency of `d` became ready (or failed: the waiting reason may
+// change): start it if it waits, restart it if a dependency's recovery was
+// what it waited for.
+void supervisor::dependency_back(unit& d) noexcept {
+    if (!d.wanted || stopping_all_) {
+        return;
+    }
+    if (d.state == ServiceState::waiting) {
+        want_start(d, Reason::dependencies_ready);
+        return;
+    }
+    const unit* failed = nullptr;
+    if (d.restart_on_recovery &&
+        (d.state == ServiceState::running || d.state == ServiceState::ready) &&
+        deps_ready(d, &failed)) {
+        d.restart_on_recovery = false;
+        d.stop_requested = true;
+        d.restart_after_stop = true;
+        d.resume_reason = Reason::dependency_down;
+        begin_stop(d, d.stop_timeout, Reason::dependency_down);
+    }
+}
+
+// A dependency of `d` (`what`: its name) went down while `d` is wanted.
+void supervisor::dependency_down(unit& d, std::string_view what) noexcept {
+    if (!d.wanted || stopping_all_) {
+        return;
+    }
+    switch (d.on_dependency_down) {
+    case DependencyDownAction::ignore:
+        return;
+    case DependencyDownAction::stop:
+        if (d.state == ServiceState::running || d.state == ServiceState::ready) {
+            d.stop_requested = true;
+            d.restart_after_stop = true; // -> waiting until the dependency is back
+            d.resume_reason = Reason::dependency_down;
+            begin_stop(d, d.stop_timeout, Reason::dependency_down, what);
+        }
+        return;
+    case DependencyDownAction::restart:
+        if (d.state == ServiceState::running || d.state == ServiceState::ready) {
+            d.restart_on_recovery = true;
+        }
+        return;
+    }
+}
+
+void supervisor::on_probe_change(std::uint32_t p, bool ready, std::string_view name) noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        unit& d = units_[i];
+        for (std::uint32_t k = 0; k < d.nprobe_deps; ++k) {
+            if (d.probe_deps[k] != p) {
+                continue;
+            }
+            if (ready) {
+                dependency_back(d);
+            } else {
+                dependency_down(d, name);
+            }
+            break;
         }
     }
+}
+
+bool supervisor::on_liveness_down(std::uint32_t i) noexcept {
+    unit& u = units_[i];
+    if (u.state != ServiceState::ready || stopping_all_) {
+        return false;
+    }
+    fail_and_kill(u, Reason::liveness_failed);
+    return true;
 }
 
 void supervisor::reset_budget(unit& u) noexcept {
@@ -354,11 +450,11 @@ void supervisor::fail_and_kill(unit& u, Reason why) noexcept {
     begin_stop(u, u.stop_timeout, why);
 }
 
-void supervisor::begin_stop(unit& u, nanos grace, Reason why) noexcept {
+void supervisor::begin_stop(unit& u, nanos grace, Reason why, std::string_view detail) noexcept {
     host_.cancel(u.wd_timer);
     host_.kill(u.index, u.stop_signal);
     u.killed = false;
-    enter(u, ServiceState::stopping, why);
+    enter(u, ServiceState::stopping, why, 0, nullptr, detail);
     if (u.state != ServiceState::stopping) {
         return;
     }

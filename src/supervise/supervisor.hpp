@@ -18,6 +18,13 @@
 //       SIGKILL after the grace) -> stopped; states without a process go to
 //       stopped at once.
 //
+// Dependencies going down at run time (a service leaving `ready`, a probe
+// going down) act on each dependent through its on_dependency_down: ignore;
+// stop (stopped, reason DependencyDown, then waiting until every dependency
+// is ready again); restart (kept running, restarted with reason
+// DependencyDown once every dependency is ready again: for clients that do
+// not reconnect by themselves). Liveness probes restart as a crash.
+//
 // Invariants:
 //   - A service has a process (pid != 0) exactly in running, ready and
 //     stopping.
@@ -70,6 +77,8 @@ public:
     virtual void transition(const Transition& t) noexcept = 0;
     // Runtime stop finished: no service has a process any more.
     virtual void all_stopped() noexcept = 0;
+    // Whether probe `p` (an index into the probe table) is ready now.
+    virtual bool probe_ready(std::uint32_t p) noexcept = 0;
 
 protected:
     ~host() = default;
@@ -94,6 +103,9 @@ struct unit {
     std::uint32_t ndeps = 0;
     std::uint32_t* dependents = nullptr;
     std::uint32_t ndependents = 0;
+    std::uint32_t* probe_deps = nullptr; // probes in depends_on, by probe index
+    std::uint32_t nprobe_deps = 0;
+    DependencyDownAction on_dependency_down = DependencyDownAction::ignore;
     std::uint32_t rank = 0; // longest dependency chain below this service
 
     // State.
@@ -105,7 +117,10 @@ struct unit {
     bool restart_after_stop = false; // ... then starts again (operator start/restart)
     Reason resume_reason = Reason::operator_restart; // the reason it starts again with
     bool killed = false;                             // SIGKILL was sent in this stop
-    Reason kill_reason = Reason::unknown;            // why a non-requested stop began
+    // on_dependency_down = restart: a dependency went down while this ran;
+    // restart it once every dependency is ready again.
+    bool restart_on_recovery = false;
+    Reason kill_reason = Reason::unknown; // why a non-requested stop began
     int pid = 0;
     backoff bo;
     std::uint32_t restarts = 0; // since the last stable run
@@ -132,7 +147,9 @@ public:
     // Call once with an arena that has no block to measure (returns false
     // and mem.needed() says how much), then with one reserved that big.
     // Errors: OutOfMemory when the arena is too small.
-    Result<void> init(std::span<const ServiceSpec> table, arena& mem, std::uint64_t seed) noexcept;
+    // Names in depends_on that are no service are looked up in `probes`.
+    Result<void> init(std::span<const ServiceSpec> table, arena& mem, std::uint64_t seed,
+                      std::span<const ProbeSpec> probes = {}) noexcept;
 
     // Runtime start: every service is wanted.
     void start_all() noexcept;
@@ -151,6 +168,12 @@ public:
     void on_watchdog_ping(std::uint32_t i) noexcept;
     void on_watchdog_trigger(std::uint32_t i) noexcept;
     void on_extend_timeout(std::uint32_t i, nanos by) noexcept;
+    // Probe `p` (called `name`) became ready or went down: services waiting
+    // for it start, and its dependents' on_dependency_down acts.
+    void on_probe_change(std::uint32_t p, bool ready, std::string_view name) noexcept;
+    // Service `i`'s liveness probe went down: while it is ready, it is
+    // killed and restarted as a crash (LivenessFailed). True if it acted.
+    bool on_liveness_down(std::uint32_t i) noexcept;
 
     std::uint32_t size() const noexcept { return count_; }
     const unit& at(std::uint32_t i) const noexcept { return units_[i]; }
@@ -170,9 +193,11 @@ private:
     void spawn(unit& u) noexcept;
     void became_ready(unit& u, Reason why) noexcept;
     void fail_and_kill(unit& u, Reason why) noexcept;
-    void begin_stop(unit& u, nanos grace, Reason why) noexcept;
+    void begin_stop(unit& u, nanos grace, Reason why, std::string_view detail = {}) noexcept;
     void after_failure(unit& u, Reason why, int err, const ExitInfo* exit) noexcept;
     void wake_dependents(const unit& u) noexcept;
+    void dependency_down(unit& d, std::string_view what) noexcept;
+    void dependency_back(unit& d) noexcept;
     bool deps_ready(const unit& u, const unit** failed) const noexcept;
     void reset_budget(unit& u) noexcept;
     void advance_stop() noexcept;

@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "probe/validate.hpp"
+
 namespace custos::sup {
 namespace {
 
@@ -20,7 +22,9 @@ constexpr std::size_t max_name = 31;
 // What the cycle search can walk; custosd's max_services stops at it too.
 constexpr std::size_t max_table = 4096;
 
-bool name_ok(std::string_view n) noexcept {
+} // namespace
+
+bool name_valid(std::string_view n) noexcept {
     if (n.empty() || n.size() > max_name) {
         return false;
     }
@@ -33,6 +37,8 @@ bool name_ok(std::string_view n) noexcept {
     }
     return true;
 }
+
+namespace {
 
 struct reporter {
     problem_sink* sink;
@@ -167,7 +173,7 @@ void check_service(std::span<const ServiceSpec> t, std::uint32_t i, const valida
                    reporter& rep) noexcept {
     const ServiceSpec& s = t[i];
     const std::string_view n = s.name;
-    if (!name_ok(n)) {
+    if (!name_valid(n)) {
         rep(i, spec_field::name, Reason::name_invalid, 0, n);
     } else {
         for (std::uint32_t j = 0; j < i; ++j) {
@@ -276,9 +282,20 @@ void check_service(std::span<const ServiceSpec> t, std::uint32_t i, const valida
                 std::string_view(text, static_cast<std::size_t>(len) < sizeof text
                                            ? static_cast<std::size_t>(len)
                                            : sizeof text - 1));
-        } else if (find(t, dep) == UINT32_MAX) {
-            rep(i, spec_field::depends_on, Reason::dependency_unknown, 0, dep);
+        } else if (find(t, dep) == UINT32_MAX && probe::find_probe(opt.probes, dep) == UINT32_MAX) {
+            rep(i, spec_field::depends_on, Reason::dependency_unknown, 0, dep,
+                "Fix depends_on: it must name a service or a probe declared in the same table");
         }
+    }
+    if (s.ready == ReadyMode::probe && probe::find_probe(opt.probes, s.ready_probe) == UINT32_MAX) {
+        rep(i, spec_field::ready, Reason::probe_unknown, 0,
+            s.ready_probe.empty() ? std::string_view("ready = probe: without a name")
+                                  : s.ready_probe,
+            "Give ready = probe:NAME with NAME a probe declared in the same table");
+    }
+    if (!s.liveness.empty() && probe::find_probe(opt.probes, s.liveness) == UINT32_MAX) {
+        rep(i, spec_field::liveness, Reason::probe_unknown, 0, s.liveness,
+            "Give liveness the name of a probe declared in the same table");
     }
 }
 

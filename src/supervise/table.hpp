@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include <custos/error.hpp>
+#include <custos/probe.hpp>
 #include <custos/service.hpp>
 
 namespace custos::sup {
@@ -42,9 +43,11 @@ enum class spec_field : std::uint8_t {
     watchdog,
     stop_signal,
     stop_timeout,
+    liveness,
+    on_dependency_down,
 };
 
-inline constexpr std::size_t spec_field_count = 22;
+inline constexpr std::size_t spec_field_count = 24;
 
 class problem_sink {
 public:
@@ -63,12 +66,21 @@ struct validate_options {
     bool check_executables = true;
     // Resolve user and group names (getpwnam/getgrnam).
     bool resolve_users = true;
+    // The table's probes: depends_on may name them, ReadyMode::probe's
+    // ready_probe and liveness must (ProbeUnknown otherwise), and a service
+    // may not share a probe's name. The probes themselves are checked by
+    // probe::validate_probes().
+    std::span<const ProbeSpec> probes{};
 };
 
 // Reports every problem to `sink` (may be null) and returns how many there
 // were: 0 means the table is valid.
 std::uint32_t validate_table(std::span<const ServiceSpec> table, const validate_options& opt,
                              problem_sink* sink) noexcept;
+
+// Whether `n` is a valid service or probe name: 1-31 characters from
+// [A-Za-z0-9._-].
+bool name_valid(std::string_view n) noexcept;
 
 // Finds the executable for argv[0]: itself when it contains '/', else the
 // first PATH entry holding an executable file of that name. Writes the path

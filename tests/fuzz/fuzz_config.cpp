@@ -6,7 +6,13 @@
 //     and a non-empty message, and formats;
 //   - on success every service has a name and an argv, every line_of() is a
 //     real line, every string points into the config's own copy, and a
-//     second parse of the same text gives the same table.
+//     second parse of the same text gives the same table;
+//   - the same for probes: a name, exactly what its kind needs (a target, an
+//     argv or members), expect_status only on http (codes 100-599), owner,
+//     mode and writable only on file, mode within 07777, tries and thresholds
+//     at least 1, every probe_line_of() a real line.
+// libFuzzer finds the key names through its comparison hooks, so it needs
+// no seeds; a corpus of examples/*.ini gets it there sooner.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -75,6 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (!ok) {
         check(first.services().empty(), "no services after a failed parse");
+        check(first.probes().empty(), "no probes after a failed parse");
         return 0;
     }
 
@@ -91,6 +98,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               "same table twice");
         check(a.name.data() != b.name.data(), "each config owns its copy");
         check(a.ready != custos::ReadyMode::fd || a.ready_fd >= 3, "ready fd >= 3");
+        check((a.ready == custos::ReadyMode::probe) == !a.ready_probe.empty(),
+              "ready_probe exactly with ReadyMode::probe");
+        check(same(a.liveness, b.liveness) && same(a.ready_probe, b.ready_probe),
+              "same probe references twice");
         check(a.backoff_multiplier_x100 >= 100 && a.backoff_multiplier_x100 <= 10000,
               "multiplier in range");
         check(a.backoff_jitter_percent <= 100, "jitter in range");
@@ -105,5 +116,57 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     check(first.runtime().max_services >= 1 && first.runtime().max_services <= 4096,
           "max_services in range");
+    check(first.runtime().max_probes >= 1 && first.runtime().max_probes <= 4096,
+          "max_probes in range");
+    check(first.runtime().max_probe_checks >= 1 &&
+              first.runtime().max_probe_checks <= custos::cfg::config::max_probe_checks,
+          "max_probe_checks in range");
+
+    check(first.probes().size() == second.probes().size(), "same probe count");
+    for (std::uint32_t i = 0; i < first.probes().size(); ++i) {
+        const custos::ProbeSpec& a = first.probes()[i];
+        const custos::ProbeSpec& b = second.probes()[i];
+        check(!a.name.empty(), "probe named");
+        check(a.name.data() != b.name.data(), "each config owns its copy");
+        check(same(a.name, b.name) && a.kind == b.kind && same(a.target, b.target) &&
+                  same(a.argv, b.argv) && same(a.members, b.members) &&
+                  a.expect_status.size() == b.expect_status.size() && same(a.owner, b.owner) &&
+                  a.mode == b.mode && a.writable == b.writable && same(a.reason, b.reason) &&
+                  same(a.resolution, b.resolution),
+              "same probes twice");
+        switch (a.kind) {
+        case custos::ProbeKind::tcp:
+        case custos::ProbeKind::http:
+        case custos::ProbeKind::unix_socket:
+        case custos::ProbeKind::file:
+            check(!a.target.empty() && a.argv.empty() && a.members.empty(), "target kinds");
+            break;
+        case custos::ProbeKind::exec:
+            check(a.target.empty() && !a.argv.empty() && a.members.empty(), "exec has argv");
+            break;
+        case custos::ProbeKind::all:
+            check(a.target.empty() && a.argv.empty() && !a.members.empty(), "all has members");
+            break;
+        }
+        for (std::string_view m : a.members) {
+            check(!m.empty(), "member named");
+        }
+        check(a.expect_status.empty() || a.kind == custos::ProbeKind::http,
+              "expect_status only on http");
+        for (std::uint16_t c : a.expect_status) {
+            check(c >= 100 && c <= 599, "status in range");
+        }
+        check(a.kind == custos::ProbeKind::file || (a.owner.empty() && a.mode == -1 && !a.writable),
+              "file keys only on file probes");
+        check(a.mode >= -1 && a.mode <= 07777, "mode in range");
+        check(a.startup_tries >= 1 && a.success_threshold >= 1 && a.failure_threshold >= 1,
+              "counts at least 1");
+        check(a.startup_multiplier_x100 >= 100 && a.startup_multiplier_x100 <= 10000,
+              "probe multiplier in range");
+        for (std::size_t f = 0; f < custos::probe::probe_field_count; ++f) {
+            unsigned l = first.probe_line_of(i, static_cast<custos::probe::probe_field>(f));
+            check(l >= 1 && l <= lines, "probe_line_of() names a real line");
+        }
+    }
     return 0;
 }

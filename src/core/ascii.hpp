@@ -1,0 +1,27 @@
+// ASCII-only text helpers for parsers: locale-free (no <cctype>, whose
+// answers depend on the C locale and on sign-extended chars), allocation-free.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace custos {
+
+constexpr char ascii_lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Equal ignoring ASCII case ("SIGTERM" and "sigterm", DNS names).
+constexpr bool ascii_iequal(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace custos

@@ -1,0 +1,994 @@
+// The DNS stub resolver: the pure parsers and wire format first, then real
+// lookups on the reactor against fake name servers (threads answering UDP
+// on 127.0.0.1 from a scripted table). Run once per backend like
+// test_reactor: meson sets CUSTOS_BACKEND=uring and =epoll; a backend the
+// kernel refuses makes the run exit 77 (skip).
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "backend_probe.hpp"
+#include "doctest.hpp"
+#include "io/reactor.hpp"
+#include "probe/dns.hpp"
+
+using namespace custos;
+using namespace custos::probe;
+using namespace std::chrono_literals;
+
+namespace doctest {
+template <>
+struct StringMaker<custos::probe::dns_verdict> {
+    static String convert(custos::probe::dns_verdict v) {
+        static const char* const names[] = {"address", "no_data",   "nxdomain",  "server_failure",
+                                            "refused", "truncated", "malformed", "mismatch"};
+        return names[static_cast<int>(v)];
+    }
+};
+} // namespace doctest
+
+namespace {
+
+// --- helpers -----------------------------------------------------------------
+
+std::string ip_of(const sockaddr_storage& sa) {
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (sa.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&sa)->sin_addr, buf, sizeof buf);
+    } else if (sa.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&sa)->sin6_addr, buf,
+                  sizeof buf);
+    }
+    return buf;
+}
+
+std::uint16_t port_of(const sockaddr_storage& sa) {
+    if (sa.ss_family == AF_INET) {
+        return ntohs(reinterpret_cast<const sockaddr_in*>(&sa)->sin_port);
+    }
+    if (sa.ss_family == AF_INET6) {
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&sa)->sin6_port);
+    }
+    return 0;
+}
+
+std::vector<std::uint8_t> wire_name(std::string_view name) {
+    std::vector<std::uint8_t> out;
+    while (!name.empty()) {
+        std::size_t dot = name.find('.');
+        std::string_view label = name.substr(0, dot);
+        out.push_back(static_cast<std::uint8_t>(label.size()));
+        out.insert(out.end(), label.begin(), label.end());
+        name = dot == std::string_view::npos ? std::string_view() : name.substr(dot + 1);
+    }
+    out.push_back(0);
+    return out;
+}
+
+// A DNS message, written field by field.
+struct msg {
+    std::vector<std::uint8_t> b;
+
+    msg& u16(std::uint16_t v) {
+        b.push_back(static_cast<std::uint8_t>(v >> 8));
+        b.push_back(static_cast<std::uint8_t>(v));
+        return *this;
+    }
+    msg& u32(std::uint32_t v) { return u16(static_cast<std::uint16_t>(v >> 16)).u16(v & 0xffff); }
+    msg& bytes(const std::vector<std::uint8_t>& v) {
+        b.insert(b.end(), v.begin(), v.end());
+        return *this;
+    }
+    msg& name(std::string_view n) { return bytes(wire_name(n)); }
+    msg& ptr(std::uint16_t off) { return u16(static_cast<std::uint16_t>(0xc000 | off)); }
+    msg& header(std::uint16_t id, std::uint16_t flags, std::uint16_t qd, std::uint16_t an) {
+        return u16(id).u16(flags).u16(qd).u16(an).u16(0).u16(0);
+    }
+    msg& question(std::string_view n, std::uint16_t qtype) { return name(n).u16(qtype).u16(1); }
+    // A record whose owner is a pointer to offset `owner`.
+    msg& rr(std::uint16_t owner, std::uint16_t type, const std::vector<std::uint8_t>& rdata) {
+        ptr(owner).u16(type).u16(1).u32(300).u16(static_cast<std::uint16_t>(rdata.size()));
+        return bytes(rdata);
+    }
+};
+
+constexpr std::uint16_t flags_ok = 0x8180; // response, RD, RA, NOERROR
+constexpr std::uint16_t qname_off = 12;
+
+std::vector<std::uint8_t> a_rdata(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+    return {a, b, c, d};
+}
+
+std::vector<std::uint8_t> aaaa_rdata(const char* text) {
+    std::vector<std::uint8_t> v(16);
+    REQUIRE(inet_pton(AF_INET6, text, v.data()) == 1);
+    return v;
+}
+
+struct parsed {
+    dns_verdict v;
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+};
+
+parsed parse(const std::vector<std::uint8_t>& m, std::uint16_t id, std::string_view name,
+             std::uint16_t qtype, std::size_t len = SIZE_MAX) {
+    parsed p;
+    p.v = parse_dns_response(m.data(), len == SIZE_MAX ? m.size() : len, id, name, qtype, 8080,
+                             p.addr, p.len);
+    return p;
+}
+
+// --- pure: resolv.conf ---------------------------------------------------------
+
+TEST_CASE("resolv.conf: comments, IPv6, more than three servers, garbage") {
+    auto cfg = std::make_unique<resolver_config>();
+    parse_resolv_conf("# generated by NetworkManager\n"
+                      "; another comment\n"
+                      "search lan example.com\n"
+                      "nameserver\n"
+                      "nameserver not-an-address\n"
+                      "nameserver 10.0.0.1 # the router\n"
+                      "garbage line here\n"
+                      "\n"
+                      "   nameserver\t2001:db8::53\r\n"
+                      "nameserver fe80::1%eth0\n" // named scope: unsupported, skipped
+                      "nameserver fe80::2%3\n"
+                      "nameserver 10.0.0.4\n"
+                      "options ndots:2 timeout:5 attempts:3\n",
+                      *cfg);
+    REQUIRE(cfg->server_count == 3);
+    CHECK(cfg->servers[0].ss_family == AF_INET);
+    CHECK(ip_of(cfg->servers[0]) == "10.0.0.1");
+    CHECK(port_of(cfg->servers[0]) == 53);
+    CHECK(cfg->server_len[0] == sizeof(sockaddr_in));
+    CHECK(cfg->servers[1].ss_family == AF_INET6);
+    CHECK(ip_of(cfg->servers[1]) == "2001:db8::53");
+    CHECK(port_of(cfg->servers[1]) == 53);
+    CHECK(cfg->server_len[1] == sizeof(sockaddr_in6));
+    CHECK(ip_of(cfg->servers[2]) == "fe80::2");
+    CHECK(reinterpret_cast<const sockaddr_in6*>(&cfg->servers[2])->sin6_scope_id == 3);
+    CHECK(cfg->attempt_timeout == 5s);
+
+    parse_resolv_conf("options timeout:99\n", *cfg);
+    CHECK(cfg->attempt_timeout == 30s);
+    parse_resolv_conf("options timeout:0 timeout:x timeout:\n", *cfg);
+    CHECK(cfg->attempt_timeout == 30s); // unchanged by bad values
+}
+
+TEST_CASE("resolv.conf: no nameserver line means 127.0.0.1:53") {
+    auto cfg = std::make_unique<resolver_config>();
+    cfg->server_count = 2; // reset by the parser
+    parse_resolv_conf("search lan\n# nameserver 10.0.0.1\n", *cfg);
+    REQUIRE(cfg->server_count == 1);
+    CHECK(ip_of(cfg->servers[0]) == "127.0.0.1");
+    CHECK(port_of(cfg->servers[0]) == 53);
+    parse_resolv_conf("", *cfg);
+    CHECK(cfg->server_count == 1);
+    CHECK(cfg->attempt_timeout == 2000ms);
+}
+
+TEST_CASE("load_system_resolver_config: files read through a small buffer, missing = empty") {
+    char dir[] = "/tmp/custos-dns-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    std::string rc = std::string(dir) + "/resolv.conf";
+    std::string hosts = std::string(dir) + "/hosts";
+    {
+        std::string text = "nameserver 192.0.2.53\n";
+        text += "# " + std::string(5000, 'x') + "\n"; // longer than the read buffer: skipped
+        text += "nameserver 192.0.2.54";              // no final newline
+        FILE* f = std::fopen(rc.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    }
+    {
+        std::string text;
+        for (int i = 0; i < 40; ++i) {
+            text += "10.1.0." + std::to_string(i) + " host" + std::to_string(i) + ".lan\n";
+        }
+        FILE* f = std::fopen(hosts.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    }
+    auto cfg = std::make_unique<resolver_config>();
+    load_system_resolver_config(*cfg, rc.c_str(), hosts.c_str());
+    REQUIRE(cfg->server_count == 2);
+    CHECK(ip_of(cfg->servers[0]) == "192.0.2.53");
+    CHECK(ip_of(cfg->servers[1]) == "192.0.2.54");
+    REQUIRE(cfg->host_count == 40);
+    CHECK(std::string_view(cfg->hosts[39].name) == "host39.lan");
+    CHECK(ip_of(cfg->hosts[39].addr) == "10.1.0.39");
+
+    load_system_resolver_config(*cfg, (std::string(dir) + "/none").c_str(),
+                                (std::string(dir) + "/none").c_str());
+    CHECK(cfg->server_count == 1);
+    CHECK(ip_of(cfg->servers[0]) == "127.0.0.1");
+    CHECK(cfg->host_count == 0);
+    unlink(rc.c_str());
+    unlink(hosts.c_str());
+    rmdir(dir);
+}
+
+// --- pure: hosts -------------------------------------------------------------
+
+TEST_CASE("hosts: aliases, comments, IPv6, garbage") {
+    auto cfg = std::make_unique<resolver_config>();
+    parse_hosts("# The following lines are desirable for IPv6 capable hosts\n"
+                "127.0.0.1\tlocalhost\n"
+                "::1     localhost ip6-localhost ip6-loopback\n"
+                "10.0.0.5 broker.lan broker   # the MQTT broker\n"
+                "not-an-address name\n"
+                "10.0.0.6\n"
+                "   \n"
+                "#10.0.0.7 commented.out\n",
+                *cfg);
+    REQUIRE(cfg->host_count == 6);
+    CHECK(std::string_view(cfg->hosts[0].name) == "localhost");
+    CHECK(ip_of(cfg->hosts[0].addr) == "127.0.0.1");
+    CHECK(cfg->hosts[0].addr_len == sizeof(sockaddr_in));
+    CHECK(std::string_view(cfg->hosts[1].name) == "localhost");
+    CHECK(cfg->hosts[1].addr.ss_family == AF_INET6);
+    CHECK(cfg->hosts[1].addr_len == sizeof(sockaddr_in6));
+    CHECK(std::string_view(cfg->hosts[3].name) == "ip6-loopback");
+    CHECK(ip_of(cfg->hosts[3].addr) == "::1");
+    CHECK(std::string_view(cfg->hosts[4].name) == "broker.lan");
+    CHECK(std::string_view(cfg->hosts[5].name) == "broker");
+    CHECK(ip_of(cfg->hosts[5].addr) == "10.0.0.5");
+    CHECK(cfg->hosts_dropped == 0);
+}
+
+TEST_CASE("hosts: entries past the capacity are counted, not kept") {
+    auto cfg = std::make_unique<resolver_config>();
+    std::string text;
+    for (int i = 0; i < 35; ++i) {
+        text += "10.2.0." + std::to_string(i) + " a" + std::to_string(i) + " b" +
+                std::to_string(i) + "\n";
+    }
+    parse_hosts(text, *cfg);
+    CHECK(cfg->host_count == dns_max_hosts);
+    CHECK(cfg->hosts_dropped == 70 - dns_max_hosts);
+    parse_hosts("", *cfg); // resets
+    CHECK(cfg->host_count == 0);
+    CHECK(cfg->hosts_dropped == 0);
+}
+
+// --- pure: wire format ---------------------------------------------------------
+
+TEST_CASE("query: the bytes for a known name") {
+    std::uint8_t buf[512];
+    const std::uint8_t want[] = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+                                 0x00, 0x00, 7,    'e',  'x',  'a',  'm',  'p',  'l',  'e',
+                                 3,    'c',  'o',  'm',  0,    0x00, 0x01, 0x00, 0x01};
+    REQUIRE(build_dns_query(0x1234, "example.com", dns_type_a, buf, sizeof buf) == sizeof want);
+    CHECK(std::memcmp(buf, want, sizeof want) == 0);
+    // One final dot is the same name; AAAA differs in the type only.
+    REQUIRE(build_dns_query(0x1234, "example.com.", dns_type_aaaa, buf, sizeof buf) == sizeof want);
+    CHECK(std::memcmp(buf, want, sizeof want - 3) == 0);
+    CHECK(buf[sizeof want - 3] == 28);
+    // Too small a buffer.
+    CHECK(build_dns_query(1, "example.com", dns_type_a, buf, sizeof want - 1) == 0);
+    CHECK(build_dns_query(1, "example.com", dns_type_a, buf, sizeof want) == sizeof want);
+}
+
+TEST_CASE("query: invalid names") {
+    std::uint8_t buf[512];
+    CHECK(build_dns_query(1, "", dns_type_a, buf, sizeof buf) == 0);
+    CHECK(build_dns_query(1, ".", dns_type_a, buf, sizeof buf) == 0);
+    CHECK(build_dns_query(1, "a..b", dns_type_a, buf, sizeof buf) == 0);
+    CHECK(build_dns_query(1, ".a", dns_type_a, buf, sizeof buf) == 0);
+    CHECK(build_dns_query(1, "a.b..", dns_type_a, buf, sizeof buf) == 0);
+    CHECK(build_dns_query(1, "has space.lan", dns_type_a, buf, sizeof buf) == 0);
+    CHECK(build_dns_query(1, std::string_view("nul\0.lan", 8), dns_type_a, buf, sizeof buf) == 0);
+    std::string l63(63, 'a');
+    std::string l64(64, 'a');
+    CHECK(build_dns_query(1, l63 + ".lan", dns_type_a, buf, sizeof buf) > 0);
+    CHECK(build_dns_query(1, l64 + ".lan", dns_type_a, buf, sizeof buf) == 0);
+    // 253 bytes is the limit: 63.63.63.61 = 250 + 3 dots.
+    std::string n253 = l63 + "." + l63 + "." + l63 + "." + std::string(61, 'b');
+    REQUIRE(n253.size() == 253);
+    CHECK(build_dns_query(1, n253, dns_type_a, buf, sizeof buf) == 12 + 255 + 4);
+    CHECK(build_dns_query(1, n253 + ".", dns_type_a, buf, sizeof buf) == 12 + 255 + 4);
+    CHECK(build_dns_query(1, n253 + "b", dns_type_a, buf, sizeof buf) == 0);
+}
+
+// --- pure: responses -----------------------------------------------------------
+
+std::vector<std::uint8_t> a_response(std::uint16_t id = 0x4242) {
+    msg m;
+    m.header(id, flags_ok, 1, 1).question("broker.lan", dns_type_a);
+    m.rr(qname_off, dns_type_a, a_rdata(10, 0, 0, 5));
+    return m.b;
+}
+
+TEST_CASE("response: A") {
+    auto p = parse(a_response(), 0x4242, "broker.lan", dns_type_a);
+    REQUIRE(p.v == dns_verdict::address);
+    CHECK(p.addr.ss_family == AF_INET);
+    CHECK(p.len == sizeof(sockaddr_in));
+    CHECK(ip_of(p.addr) == "10.0.0.5");
+    CHECK(port_of(p.addr) == 8080);
+    // The question is compared case-insensitively, a final dot ignored.
+    CHECK(parse(a_response(), 0x4242, "BROKER.Lan.", dns_type_a).v == dns_verdict::address);
+}
+
+TEST_CASE("response: AAAA") {
+    msg m;
+    m.header(7, flags_ok, 1, 1).question("v6.lan", dns_type_aaaa);
+    m.rr(qname_off, dns_type_aaaa, aaaa_rdata("2001:db8::1"));
+    auto p = parse(m.b, 7, "v6.lan", dns_type_aaaa);
+    REQUIRE(p.v == dns_verdict::address);
+    CHECK(p.addr.ss_family == AF_INET6);
+    CHECK(p.len == sizeof(sockaddr_in6));
+    CHECK(ip_of(p.addr) == "2001:db8::1");
+    CHECK(port_of(p.addr) == 8080);
+}
+
+// www.example.com CNAME edge.cdn.net (uncompressed), edge.cdn.net CNAME
+// e1.cdn.net (compressed against the first target), e1.cdn.net A.
+std::vector<std::uint8_t> cname_response() {
+    msg m;
+    m.header(0x99, flags_ok, 1, 3).question("www.example.com", dns_type_a);
+    auto target = wire_name("edge.cdn.net");
+    m.rr(qname_off, dns_type_cname, target);
+    std::uint16_t target_off = static_cast<std::uint16_t>(m.b.size() - target.size());
+    std::uint16_t cdn_off = static_cast<std::uint16_t>(target_off + 5); // "cdn.net"
+    // e1 + pointer to "cdn.net"
+    std::vector<std::uint8_t> e1 = {2, 'e', '1', static_cast<std::uint8_t>(0xc0 | cdn_off >> 8),
+                                    static_cast<std::uint8_t>(cdn_off & 0xff)};
+    m.rr(target_off, dns_type_cname, e1);
+    std::uint16_t e1_off = static_cast<std::uint16_t>(m.b.size() - e1.size());
+    m.rr(e1_off, dns_type_a, a_rdata(192, 0, 2, 80));
+    return m.b;
+}
+
+TEST_CASE("response: a CNAME chain, then the A record, through compression pointers") {
+    auto p = parse(cname_response(), 0x99, "www.example.com", dns_type_a);
+    REQUIRE(p.v == dns_verdict::address);
+    CHECK(ip_of(p.addr) == "192.0.2.80");
+    // Only CNAMEs: the name exists, without an address of that type.
+    msg m;
+    m.header(0x99, flags_ok, 1, 1).question("www.example.com", dns_type_a);
+    m.rr(qname_off, dns_type_cname, wire_name("elsewhere.net"));
+    CHECK(parse(m.b, 0x99, "www.example.com", dns_type_a).v == dns_verdict::no_data);
+}
+
+TEST_CASE("response: a compressed question name") {
+    // Pointers are legal anywhere a name is; here the question points at
+    // a name placed after it (unusual, but must be followed within bounds).
+    msg m;
+    m.header(5, flags_ok, 1, 0).ptr(18).u16(dns_type_a).u16(1).name("x.lan");
+    CHECK(parse(m.b, 5, "x.lan", dns_type_a).v == dns_verdict::no_data);
+    CHECK(parse(m.b, 5, "y.lan", dns_type_a).v == dns_verdict::mismatch);
+}
+
+TEST_CASE("response: pointer loops and wild pointers are malformed, never followed forever") {
+    {
+        msg m; // the question's name points at itself
+        m.header(5, flags_ok, 1, 0).ptr(qname_off).u16(dns_type_a).u16(1);
+        CHECK(parse(m.b, 5, "x.lan", dns_type_a).v == dns_verdict::malformed);
+    }
+    {
+        msg m; // two labels pointing at each other: 12 -> 16 -> 12
+        m.header(5, flags_ok, 1, 0);
+        m.b.insert(m.b.end(), {1, 'a', 0xc0, 16, 1, 'b', 0xc0, 12});
+        m.u16(dns_type_a).u16(1);
+        CHECK(parse(m.b, 5, "a.b", dns_type_a).v == dns_verdict::malformed);
+    }
+    {
+        msg m; // an answer's owner loops
+        m.header(5, flags_ok, 1, 1).question("x.lan", dns_type_a);
+        std::uint16_t self = static_cast<std::uint16_t>(m.b.size());
+        m.rr(self, dns_type_a, a_rdata(1, 2, 3, 4));
+        CHECK(parse(m.b, 5, "x.lan", dns_type_a).v == dns_verdict::malformed);
+    }
+    {
+        msg m; // a pointer past the end
+        m.header(5, flags_ok, 1, 1).question("x.lan", dns_type_a);
+        m.rr(0x3fff, dns_type_a, a_rdata(1, 2, 3, 4));
+        CHECK(parse(m.b, 5, "x.lan", dns_type_a).v == dns_verdict::malformed);
+    }
+    {
+        msg m; // a reserved label type (0x40)
+        m.header(5, flags_ok, 1, 0);
+        m.b.insert(m.b.end(), {0x41, 'a', 0});
+        m.u16(dns_type_a).u16(1);
+        CHECK(parse(m.b, 5, "a", dns_type_a).v == dns_verdict::malformed);
+    }
+    {
+        msg m; // an A record with 5 bytes of data
+        m.header(5, flags_ok, 1, 1).question("x.lan", dns_type_a);
+        m.rr(qname_off, dns_type_a, {1, 2, 3, 4, 5});
+        CHECK(parse(m.b, 5, "x.lan", dns_type_a).v == dns_verdict::malformed);
+    }
+}
+
+TEST_CASE("response: every cut-off prefix is refused, the whole message accepted") {
+    for (auto full : {a_response(), cname_response()}) {
+        bool is_cname = full.size() != a_response().size();
+        std::uint16_t id = is_cname ? 0x99 : 0x4242;
+        const char* name = is_cname ? "www.example.com" : "broker.lan";
+        for (std::size_t n = 0; n < full.size(); ++n) {
+            // A copy of exactly n bytes, so ASan catches any read past it.
+            std::vector<std::uint8_t> cut(full.begin(), full.begin() + static_cast<long>(n));
+            sockaddr_storage out{};
+            socklen_t out_len = 0;
+            dns_verdict v = parse_dns_response(n == 0 ? nullptr : cut.data(), n, id, name,
+                                               dns_type_a, 1, out, out_len);
+            INFO("prefix length " << n);
+            CHECK(v != dns_verdict::address);
+            CHECK(out_len == 0);
+        }
+        CHECK(parse(full, id, name, dns_type_a).v == dns_verdict::address);
+    }
+}
+
+TEST_CASE("response: wrong id, wrong question, a query instead of a response") {
+    CHECK(parse(a_response(0x4243), 0x4242, "broker.lan", dns_type_a).v == dns_verdict::mismatch);
+    CHECK(parse(a_response(), 0x4242, "broker.lam", dns_type_a).v == dns_verdict::mismatch);
+    CHECK(parse(a_response(), 0x4242, "broker.lan.x", dns_type_a).v == dns_verdict::mismatch);
+    CHECK(parse(a_response(), 0x4242, "broker.lan", dns_type_aaaa).v == dns_verdict::mismatch);
+    auto q = a_response();
+    q[2] &= 0x7f; // QR clear: our own query echoed back
+    CHECK(parse(q, 0x4242, "broker.lan", dns_type_a).v == dns_verdict::mismatch);
+    auto two = a_response();
+    two[5] = 2; // two questions
+    CHECK(parse(two, 0x4242, "broker.lan", dns_type_a).v == dns_verdict::mismatch);
+}
+
+TEST_CASE("response: NXDOMAIN, SERVFAIL, REFUSED, TC, no data") {
+    auto with_flags = [](std::uint16_t flags) {
+        msg m;
+        m.header(3, flags, 1, 0).question("gone.lan", dns_type_a);
+        return m.b;
+    };
+    CHECK(parse(with_flags(flags_ok | 3), 3, "gone.lan", dns_type_a).v == dns_verdict::nxdomain);
+    CHECK(parse(with_flags(flags_ok | 2), 3, "gone.lan", dns_type_a).v ==
+          dns_verdict::server_failure);
+    CHECK(parse(with_flags(flags_ok | 1), 3, "gone.lan", dns_type_a).v ==
+          dns_verdict::server_failure);
+    CHECK(parse(with_flags(flags_ok | 5), 3, "gone.lan", dns_type_a).v == dns_verdict::refused);
+    CHECK(parse(with_flags(flags_ok | 0x0200), 3, "gone.lan", dns_type_a).v ==
+          dns_verdict::truncated);
+    CHECK(parse(with_flags(flags_ok), 3, "gone.lan", dns_type_a).v == dns_verdict::no_data);
+    // TC with a (partial) answer is still truncated: no address from it.
+    auto tc = a_response();
+    tc[2] |= 0x02;
+    CHECK(parse(tc, 0x4242, "broker.lan", dns_type_a).v == dns_verdict::truncated);
+}
+
+// --- real I/O: fake name servers --------------------------------------------------
+
+// A UDP name server on 127.0.0.1 answering from a script keyed by name:
+//   a.test      A 192.0.2.1 (AAAA: no data)
+//   nx.test     NXDOMAIN
+//   v6.test     A: no data; AAAA 2001:db8::1
+//   cname.test  CNAME a.test, A 192.0.2.9
+//   spoof.test  a wrong id, a wrong question and garbage first, then A 192.0.2.7
+//   silent.test never answers
+// `silent` makes it answer nothing at all, `servfail` answer SERVFAIL to all.
+class fake_server {
+public:
+    explicit fake_server(bool silent = false, bool servfail = false)
+        : silent_(silent), servfail_(servfail) {
+        fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+        socklen_t len = sizeof sin;
+        REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
+        port_ = ntohs(sin.sin_port);
+        thread_ = std::thread([this] { loop(); });
+    }
+    ~fake_server() {
+        stop_ = true;
+        thread_.join();
+        ::close(fd_);
+    }
+
+    std::uint16_t port() const { return port_; }
+    int queries() const { return queries_.load(); }
+    int aaaa_queries() const { return aaaa_.load(); }
+
+    void add_to(resolver_config& cfg) const {
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(port_);
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        cfg.servers[cfg.server_count] = {};
+        std::memcpy(&cfg.servers[cfg.server_count], &sin, sizeof sin);
+        cfg.server_len[cfg.server_count] = sizeof sin;
+        ++cfg.server_count;
+    }
+
+private:
+    void loop() {
+        while (!stop_) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 20) <= 0) {
+                continue;
+            }
+            std::uint8_t buf[512];
+            sockaddr_storage from{};
+            socklen_t from_len = sizeof from;
+            ssize_t n =
+                ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+            if (n < 17) {
+                continue;
+            }
+            ++queries_;
+            answer(buf, static_cast<std::size_t>(n), from, from_len);
+        }
+    }
+
+    void send(const std::vector<std::uint8_t>& m, const sockaddr_storage& to, socklen_t len) {
+        ::sendto(fd_, m.data(), m.size(), 0, reinterpret_cast<const sockaddr*>(&to), len);
+    }
+
+    void answer(const std::uint8_t* q, std::size_t n, const sockaddr_storage& to,
+                socklen_t to_len) {
+        std::uint16_t id = static_cast<std::uint16_t>(q[0] << 8 | q[1]);
+        std::string name;
+        std::size_t pos = 12;
+        while (pos < n && q[pos] != 0) {
+            std::size_t l = q[pos];
+            if (pos + 1 + l > n) {
+                return;
+            }
+            if (!name.empty()) {
+                name += '.';
+            }
+            name.append(reinterpret_cast<const char*>(q + pos + 1), l);
+            pos += 1 + l;
+        }
+        if (pos + 5 > n) {
+            return;
+        }
+        std::uint16_t qtype = static_cast<std::uint16_t>(q[pos + 1] << 8 | q[pos + 2]);
+        if (qtype == dns_type_aaaa) {
+            ++aaaa_;
+        }
+        // Matched case-insensitively, echoed as asked (as real servers do).
+        std::string key = name;
+        for (char& c : key) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (silent_ || key == "silent.test") {
+            return;
+        }
+        auto reply = [&](std::uint16_t rid, std::uint16_t flags, std::string_view qn,
+                         std::uint16_t an) {
+            msg m;
+            m.header(rid, flags, 1, an).question(qn, qtype);
+            return m;
+        };
+        if (servfail_) {
+            send(reply(id, flags_ok | 2, name, 0).b, to, to_len);
+            return;
+        }
+        if (key == "a.test" && qtype == dns_type_a) {
+            send(reply(id, flags_ok, name, 1).rr(qname_off, dns_type_a, a_rdata(192, 0, 2, 1)).b,
+                 to, to_len);
+        } else if (key == "nx.test") {
+            send(reply(id, flags_ok | 3, name, 0).b, to, to_len);
+        } else if (key == "v6.test" && qtype == dns_type_aaaa) {
+            send(reply(id, flags_ok, name, 1)
+                     .rr(qname_off, dns_type_aaaa, aaaa_rdata("2001:db8::1"))
+                     .b,
+                 to, to_len);
+        } else if (key == "cname.test" && qtype == dns_type_a) {
+            msg m = reply(id, flags_ok, name, 2);
+            auto target = wire_name("a.test");
+            m.rr(qname_off, dns_type_cname, target);
+            auto target_off = static_cast<std::uint16_t>(m.b.size() - target.size());
+            m.rr(target_off, dns_type_a, a_rdata(192, 0, 2, 9));
+            send(m.b, to, to_len);
+        } else if (key == "spoof.test" && qtype == dns_type_a) {
+            send(reply(static_cast<std::uint16_t>(id + 1), flags_ok, name, 1)
+                     .rr(qname_off, dns_type_a, a_rdata(6, 6, 6, 6))
+                     .b,
+                 to, to_len);
+            send(reply(id, flags_ok, "other.test", 1)
+                     .rr(qname_off, dns_type_a, a_rdata(6, 6, 6, 7))
+                     .b,
+                 to, to_len);
+            send({0xde, 0xad}, to, to_len);
+            std::this_thread::sleep_for(20ms);
+            send(reply(id, flags_ok, name, 1).rr(qname_off, dns_type_a, a_rdata(192, 0, 2, 7)).b,
+                 to, to_len);
+        } else {
+            send(reply(id, flags_ok, name, 0).b, to, to_len); // no data
+        }
+    }
+
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    bool silent_;
+    bool servfail_;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> queries_{0};
+    std::atomic<int> aaaa_{0};
+    std::thread thread_;
+};
+
+// A reactor, a resolver and one lookup, run until the lookup's done.
+struct harness {
+    io::reactor r;
+    std::unique_ptr<resolver> res = std::make_unique<resolver>();
+    std::unique_ptr<resolver_config> cfg = std::make_unique<resolver_config>();
+    dns_lookup l;
+    int done_count = 0;
+    bool done_inside_resolve = false;
+    bool in_resolve = false;
+
+    explicit harness(const io::reactor_config& rc = {}) {
+        auto ok = r.init(rc);
+        REQUIRE(ok);
+        cfg->attempt_timeout = 2000ms;
+        l.user = this;
+        l.done = [](dns_lookup& lk) {
+            auto* h = static_cast<harness*>(lk.user);
+            ++h->done_count;
+            h->done_inside_resolve = h->done_inside_resolve || h->in_resolve;
+        };
+    }
+    void start() { REQUIRE(res->init(r, *cfg)); }
+    void resolve(std::string_view host, std::uint16_t port = 1883,
+                 nanos within = std::chrono::seconds(5)) {
+        in_resolve = true;
+        res->resolve(l, host, port, r.now() + within);
+        in_resolve = false;
+        CHECK(l.busy());
+    }
+    // Runs the loop until done ran; false when it did not within 10 s.
+    bool run() {
+        mono_time give_up = r.now() + 10s;
+        while (done_count == 0 && r.now() < give_up) {
+            r.run_once(true);
+        }
+        CHECK(done_count == 1);
+        CHECK_FALSE(done_inside_resolve);
+        CHECK_FALSE(l.busy());
+        return done_count == 1;
+    }
+};
+
+TEST_CASE("lookup: an A record") {
+    fake_server s;
+    harness h;
+    s.add_to(*h.cfg);
+    h.start();
+    h.resolve("a.test");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::unknown);
+    CHECK(h.l.sys_errno == 0);
+    CHECK(h.l.addr.ss_family == AF_INET);
+    CHECK(h.l.addr_len == sizeof(sockaddr_in));
+    CHECK(ip_of(h.l.addr) == "192.0.2.1");
+    CHECK(port_of(h.l.addr) == 1883);
+    CHECK(h.res->stats().queries_sent == 1);
+    CHECK(h.res->stats().lookups == 1);
+    CHECK(s.queries() == 1);
+
+    // The lookup is reusable, and a CNAME chain resolves too.
+    h.done_count = 0;
+    h.resolve("CNAME.test."); // case and final dot do not matter
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::unknown);
+    CHECK(ip_of(h.l.addr) == "192.0.2.9");
+    CHECK(h.res->stats().lookups == 2);
+    CHECK(h.r.ops_in_flight() == 0);
+}
+
+TEST_CASE("lookup: NXDOMAIN is final, not retried elsewhere") {
+    fake_server s1;
+    fake_server s2;
+    harness h;
+    s1.add_to(*h.cfg);
+    s2.add_to(*h.cfg);
+    h.start();
+    h.resolve("nx.test");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == 0);
+    CHECK(h.l.addr_len == 0);
+    CHECK(std::string_view(h.l.detail) == "nx.test: not found (NXDOMAIN from 127.0.0.1)");
+    CHECK(s1.queries() == 1);
+    CHECK(s2.queries() == 0);
+    CHECK(s1.aaaa_queries() == 0);
+}
+
+TEST_CASE("lookup: no A record, then AAAA") {
+    fake_server s;
+    harness h;
+    s.add_to(*h.cfg);
+    h.start();
+    h.resolve("v6.test", 443);
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::unknown);
+    CHECK(h.l.addr.ss_family == AF_INET6);
+    CHECK(h.l.addr_len == sizeof(sockaddr_in6));
+    CHECK(ip_of(h.l.addr) == "2001:db8::1");
+    CHECK(port_of(h.l.addr) == 443);
+    CHECK(s.queries() == 2);
+    CHECK(s.aaaa_queries() == 1);
+
+    // Neither: no data for both types.
+    h.done_count = 0;
+    h.resolve("empty.test");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == 0);
+    CHECK(std::string_view(h.l.detail).find("no A or AAAA record") != std::string_view::npos);
+}
+
+TEST_CASE("lookup: mismatched and garbage answers are ignored until the right one") {
+    fake_server s;
+    harness h;
+    s.add_to(*h.cfg);
+    h.start();
+    h.resolve("spoof.test");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::unknown);
+    CHECK(ip_of(h.l.addr) == "192.0.2.7");
+    CHECK(h.res->stats().responses_dropped == 3);
+}
+
+TEST_CASE("lookup: no answer before the deadline is ETIMEDOUT, within the deadline") {
+    fake_server s;
+    harness h;
+    s.add_to(*h.cfg);
+    h.cfg->attempt_timeout = 5000ms;
+    h.start();
+    auto t0 = std::chrono::steady_clock::now();
+    h.resolve("silent.test", 80, 300ms);
+    REQUIRE(h.run());
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == ETIMEDOUT);
+    CHECK(elapsed >= 290ms);
+    CHECK(elapsed < 2000ms);
+    CHECK(s.queries() == 1);
+    INFO(h.l.detail);
+    CHECK(std::string_view(h.l.detail).find("no answer") != std::string_view::npos);
+}
+
+TEST_CASE("lookup: the second server answers when the first never does") {
+    fake_server dead(true);
+    fake_server good;
+    harness h;
+    dead.add_to(*h.cfg);
+    good.add_to(*h.cfg);
+    h.cfg->attempt_timeout = 200ms;
+    h.start();
+    auto t0 = std::chrono::steady_clock::now();
+    h.resolve("a.test");
+    REQUIRE(h.run());
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    CHECK(h.l.reason == Reason::unknown);
+    CHECK(ip_of(h.l.addr) == "192.0.2.1");
+    CHECK(dead.queries() == 1);
+    CHECK(good.queries() == 1);
+    CHECK(elapsed >= 190ms);
+    CHECK(elapsed < 3000ms);
+    CHECK(h.res->stats().queries_sent == 2);
+}
+
+TEST_CASE("lookup: every server silent -> ETIMEDOUT naming how many were asked") {
+    fake_server d1(true);
+    fake_server d2(true);
+    harness h;
+    d1.add_to(*h.cfg);
+    d2.add_to(*h.cfg);
+    h.cfg->attempt_timeout = 100ms;
+    h.start();
+    h.resolve("a.test");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == ETIMEDOUT);
+    CHECK(std::string_view(h.l.detail) == "a.test: no answer from 2 name servers");
+}
+
+TEST_CASE("lookup: SERVFAIL moves on to the next server; ECONNREFUSED is reported") {
+    {
+        fake_server bad(false, true);
+        fake_server good;
+        harness h;
+        bad.add_to(*h.cfg);
+        good.add_to(*h.cfg);
+        h.start();
+        h.resolve("a.test");
+        REQUIRE(h.run());
+        CHECK(h.l.reason == Reason::unknown);
+        CHECK(bad.queries() == 1);
+        CHECK(good.queries() == 1);
+    }
+    {
+        fake_server bad(false, true);
+        harness h;
+        bad.add_to(*h.cfg);
+        h.start();
+        h.resolve("a.test");
+        REQUIRE(h.run());
+        CHECK(h.l.reason == Reason::probe_dns_failed);
+        CHECK(h.l.sys_errno == 0);
+        CHECK(std::string_view(h.l.detail) == "a.test: SERVFAIL from 127.0.0.1");
+    }
+    {
+        // A port nothing listens on: the ICMP port unreachable comes back
+        // on the connected socket as ECONNREFUSED.
+        std::uint16_t closed_port = 0;
+        {
+            fake_server gone(true);
+            closed_port = gone.port();
+        }
+        harness h;
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(closed_port);
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        std::memcpy(&h.cfg->servers[0], &sin, sizeof sin);
+        h.cfg->server_len[0] = sizeof sin;
+        h.cfg->server_count = 1;
+        h.start();
+        h.resolve("a.test");
+        REQUIRE(h.run());
+        CHECK(h.l.reason == Reason::probe_dns_failed);
+        CHECK(h.l.sys_errno == ECONNREFUSED);
+    }
+}
+
+TEST_CASE("lookup: cancel stops it with ECANCELED, from the loop") {
+    fake_server s;
+    harness h;
+    s.add_to(*h.cfg);
+    h.start();
+    auto t0 = std::chrono::steady_clock::now();
+    h.resolve("silent.test");
+    io::timer t(
+        [](io::timer& tt) {
+            auto* hh = static_cast<harness*>(tt.user);
+            hh->res->cancel(hh->l);
+            CHECK(hh->done_count == 0); // not inside cancel()
+        },
+        &h);
+    h.r.arm_after(t, 50ms);
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == ECANCELED);
+    CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
+    CHECK(h.r.ops_in_flight() == 0);
+
+    // Cancelling an idle lookup does nothing; cancelling an immediate
+    // answer (a literal) still reports ECANCELED.
+    h.res->cancel(h.l);
+    CHECK_FALSE(h.l.busy());
+    h.done_count = 0;
+    h.resolve("10.0.0.1");
+    h.res->cancel(h.l);
+    REQUIRE(h.run());
+    CHECK(h.l.sys_errno == ECANCELED);
+    CHECK(h.l.addr_len == 0);
+}
+
+TEST_CASE("lookup: literals and the hosts table need no name server") {
+    harness h; // zero name servers
+    parse_hosts("10.9.8.7 Broker.LAN broker\n::1 v6only\n127.0.0.1 both\n::2 both\n", *h.cfg);
+    h.start();
+    struct expect {
+        const char* host;
+        const char* ip;
+        sa_family_t family;
+    };
+    for (expect e :
+         {expect{"192.0.2.44", "192.0.2.44", AF_INET},
+          expect{"2001:db8::7", "2001:db8::7", AF_INET6}, expect{"[::1]", "::1", AF_INET6},
+          expect{"broker.lan", "10.9.8.7", AF_INET}, expect{"BROKER.lan.", "10.9.8.7", AF_INET},
+          expect{"v6only", "::1", AF_INET6}, expect{"both", "127.0.0.1", AF_INET}}) {
+        INFO(e.host);
+        h.done_count = 0;
+        h.resolve(e.host, 8883);
+        REQUIRE(h.run());
+        CHECK(h.l.reason == Reason::unknown);
+        CHECK(h.l.addr.ss_family == e.family);
+        CHECK(ip_of(h.l.addr) == e.ip);
+        CHECK(port_of(h.l.addr) == 8883);
+    }
+    CHECK(h.res->stats().queries_sent == 0);
+
+    h.done_count = 0;
+    h.resolve("unknown.lan");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == 0);
+    CHECK(std::string_view(h.l.detail).find("no name server") != std::string_view::npos);
+
+    h.done_count = 0;
+    h.resolve("bad..name");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == EINVAL);
+
+    h.done_count = 0;
+    h.resolve(std::string(300, 'x'));
+    REQUIRE(h.run());
+    CHECK(h.l.sys_errno == EINVAL);
+    CHECK(h.res->stats().failures == 3);
+}
+
+TEST_CASE("lookup: a full reactor fails the lookup with ENOBUFS") {
+    fake_server s;
+    io::reactor_config rc;
+    rc.max_ops = 1;
+    harness h(rc);
+    s.add_to(*h.cfg);
+    h.start();
+    // Take the one slot with a read that never completes on its own.
+    int p[2];
+    REQUIRE(::pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    char byte = 0;
+    io::op hog([](io::op&, std::int32_t) {}, nullptr);
+    h.r.read(hog, p[0], &byte, 1);
+    h.resolve("a.test");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(h.l.sys_errno == ENOBUFS);
+    CHECK(s.queries() == 0);
+    h.r.cancel(hog);
+    while (hog.busy()) {
+        h.r.run_once(true);
+    }
+    ::close(p[0]);
+    ::close(p[1]);
+}
+
+TEST_CASE("resolver init: bad configurations are refused") {
+    io::reactor r;
+    REQUIRE(r.init());
+    auto cfg = std::make_unique<resolver_config>();
+    auto res = std::make_unique<resolver>();
+    cfg->attempt_timeout = 0ms;
+    auto e = res->init(r, *cfg);
+    REQUIRE_FALSE(e);
+    CHECK(e.error().reason() == Reason::invalid_argument);
+    cfg->attempt_timeout = 1000ms;
+    cfg->server_count = 1;
+    cfg->servers[0] = {};
+    cfg->servers[0].ss_family = AF_UNIX;
+    cfg->server_len[0] = sizeof(sockaddr_in);
+    CHECK_FALSE(res->init(r, *cfg));
+    cfg->server_count = 4;
+    CHECK_FALSE(res->init(r, *cfg));
+    cfg->server_count = 0;
+    CHECK(res->init(r, *cfg));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (int rc = custos_test::probe_backend(); rc != 0) {
+        return rc;
+    }
+    doctest::Context ctx(argc, argv);
+    return ctx.run();
+}
