@@ -479,6 +479,25 @@ TEST_CASE("non-blocking loop turns alone deliver completions (io_uring DEFER_TAS
     ::close(lfd);
 }
 
+TEST_CASE("a turn that fires an already-due timer does not then block") {
+    // Regression: run_once(true) fired the due timer, then waited for the
+    // next, unrelated event (here 2 s away): a zero-delay timer armed just
+    // before a slow turn (qemu-user) hung a loop with nothing else pending.
+    fixture f;
+    int fired = 0;
+    timer t([](timer& self) { ++*static_cast<int*>(self.user); }, &fired);
+    timer later([](timer&) {}, nullptr);
+    f.r.arm_after(later, 2s);
+    f.r.arm_after(t, 0ns);
+    timespec ts{0, 3'000'000}; // the timer's tick passes before the turn
+    ::nanosleep(&ts, nullptr);
+    mono_time t0 = mono_clock::now();
+    f.r.run_once(true);
+    CHECK(fired == 1);
+    CHECK(mono_clock::now() - t0 < 500ms);
+    f.r.cancel(later);
+}
+
 TEST_CASE("cancel of an in-flight op completes it with -ECANCELED, exactly once") {
     fixture f;
     int p[2];

@@ -452,6 +452,10 @@ void reactor::on_timerfd(op& o, std::int32_t result) noexcept {
 void reactor::run_once(bool block) noexcept {
     CUSTOS_ASSERT(backend_ != nullptr);
     // Fire what is already due without a round trip through the timerfd.
+    // Timers that fire here are this turn's events: the turn must not then
+    // block as if nothing had happened (a zero-delay timer found due here
+    // would otherwise wait for some later, unrelated event).
+    const std::uint64_t fired_before = stats_.timers_fired;
     if (wheel_.next_expiry() <= tick_now()) {
         process_timers();
     }
@@ -459,7 +463,7 @@ void reactor::run_once(bool block) noexcept {
     backend_->flush();
     // ...so the timerfd is armed only now, for the earliest of them all.
     arm_timerfd();
-    bool wait = block && ready_.empty() && !stop_;
+    bool wait = block && ready_.empty() && !stop_ && stats_.timers_fired == fired_before;
     backend_->wait(wait);
     if (wait) {
         ++stats_.wakeups;

@@ -259,8 +259,8 @@ public:
     bool cancel(timer& t) noexcept;
 
     // One loop iteration: fire due timers, issue submissions, wait for at
-    // least one event if `block` (and nothing is already pending), run the
-    // callbacks of completed ops.
+    // least one event if `block` (and no op completed and no timer fired
+    // already in this turn), run the callbacks of completed ops.
     void run_once(bool block = true) noexcept;
     // Loops until stop() is called from a callback or a mailbox handler. A
     // stop() issued before run() is forgotten: run() always starts looping.
