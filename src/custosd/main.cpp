@@ -149,15 +149,19 @@ void log_probe_transition(const custos::ProbeTransition& t, void*) noexcept {
     if (err != nullptr && t.message.find(err) != std::string_view::npos) {
         err = nullptr;
     }
+    // Truncated to fit (the return values say by how much; a log line
+    // need not be whole).
+    int n = 0;
     if (!t.message.empty() && err != nullptr) {
-        std::snprintf(detail, sizeof detail, ": %.*s: %s", static_cast<int>(t.message.size()),
-                      t.message.data(), err);
+        n = std::snprintf(detail, sizeof detail, ": %.*s: %.80s",
+                          static_cast<int>(t.message.size()), t.message.data(), err);
     } else if (!t.message.empty()) {
-        std::snprintf(detail, sizeof detail, ": %.*s", static_cast<int>(t.message.size()),
-                      t.message.data());
+        n = std::snprintf(detail, sizeof detail, ": %.*s", static_cast<int>(t.message.size()),
+                          t.message.data());
     } else if (err != nullptr) {
-        std::snprintf(detail, sizeof detail, ": %s", err);
+        n = std::snprintf(detail, sizeof detail, ": %.80s", err);
     }
+    (void)n;
     std::fprintf(stderr, "%s probe %.*s: %.*s -> %.*s (%.*s%s)\n", at.text,
                  static_cast<int>(t.name.size()), t.name.data(), static_cast<int>(from.size()),
                  from.data(), static_cast<int>(to.size()), to.data(), static_cast<int>(why.size()),
