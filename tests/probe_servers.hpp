@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -636,5 +637,29 @@ private:
     bool ok_ = false;
     detail::accept_closer loop_;
 };
+
+// The variants a probe test binary runs with --only=NAME: the doctest
+// filter for "ipv6" and "backlog", or nullptr for any other name. When the
+// machine cannot run the variant, *skip_exit is 77 (the reason printed),
+// else 0.
+inline const char* loopback_variant(std::string_view only, int* skip_exit) noexcept {
+    *skip_exit = 0;
+    if (only == "ipv6") {
+        if (!ipv6_loopback_available()) {
+            std::printf("SKIP: no ::1 loopback address here\n");
+            *skip_exit = 77;
+        }
+        return "*[ipv6]*";
+    }
+    if (only == "backlog") {
+        full_backlog_listener probe;
+        if (!probe.ok() || !probe.reliable()) {
+            std::printf("SKIP: this kernel completes connects to a full accept queue\n");
+            *skip_exit = 77;
+        }
+        return "*[backlog]*";
+    }
+    return nullptr;
+}
 
 } // namespace custos_test

@@ -1206,19 +1206,12 @@ int main(int argc, char** argv) {
         return rc;
     }
     doctest::Context ctx;
-    if (only == "ipv6") {
-        if (!custos_test::ipv6_loopback_available()) {
-            std::printf("SKIP: no ::1 loopback address here\n");
-            return 77;
+    int skip = 0;
+    if (const char* filter = custos_test::loopback_variant(only, &skip); filter != nullptr) {
+        if (skip != 0) {
+            return skip;
         }
-        ctx.addFilter("test-case", "*[ipv6]*");
-    } else if (only == "backlog") {
-        custos_test::full_backlog_listener probe;
-        if (!probe.ok() || !probe.reliable()) {
-            std::printf("SKIP: this kernel completes connects to a full accept queue\n");
-            return 77;
-        }
-        ctx.addFilter("test-case", "*[backlog]*");
+        ctx.addFilter("test-case", filter);
     } else if (only == "root") {
         if (::geteuid() != 0) {
             std::printf("SKIP: the mount cases need root\n");
