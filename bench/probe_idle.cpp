@@ -309,22 +309,12 @@ bool pump(std::vector<contender*>& cs, std::int64_t until_ns, Done done) {
 
 // Starts argv with stdin/stdout on /dev/null and stderr on a pipe.
 bool launch(const char* const* argv, contender& c) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) {
+    int rc = custos::bench::spawn_stderr_piped(argv, &c.pid, &c.err);
+    if (rc < 0) {
         return false;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    int rc = posix_spawn(&c.pid, argv[0], &fa, nullptr, const_cast<char* const*>(argv), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(p[1]);
-    c.err = p[0];
     if (rc != 0) {
         std::printf("  %s: cannot start %s: %s\n", group_label[c.g], argv[0], std::strerror(rc));
-        c.pid = -1;
     }
     return rc == 0;
 }

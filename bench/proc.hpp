@@ -1,13 +1,18 @@
-// /proc readers shared by the benchmarks that watch another process
-// (footprint, probe_idle): CPU time and scheduling counters summed over its
-// threads.
+// Shared by the benchmarks that run and watch another process (footprint,
+// probe_idle): starting it with its stderr on a pipe, and reading CPU time
+// and scheduling counters summed over its threads from /proc.
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+
+extern char** environ;
 
 namespace custos::bench {
 
@@ -66,6 +71,30 @@ inline cpu_sample sample_cpu(pid_t pid) {
         closedir(d);
     }
     return s;
+}
+
+// Starts argv (argv[0] a path) with stdin/stdout on /dev/null and stderr on
+// a pipe whose read end goes to *err_fd. Returns posix_spawn's error (0: ok;
+// -1: no pipe); on failure *pid is -1.
+inline int spawn_stderr_piped(const char* const* argv, pid_t* pid, int* err_fd) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        *pid = -1;
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    int rc = posix_spawn(pid, argv[0], &fa, nullptr, const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    *err_fd = p[0];
+    if (rc != 0) {
+        *pid = -1;
+    }
+    return rc;
 }
 
 } // namespace custos::bench
