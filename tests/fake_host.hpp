@@ -176,6 +176,17 @@ public:
         all_stopped_at_ms = elapsed_ms();
     }
 
+    void flush_notify(std::uint32_t i) noexcept override {
+        ++flushes;
+        if (on_flush) {
+            on_flush(i);
+        }
+    }
+    // What the runtime would deliver from the notify socket when asked
+    // before a timeout acts (queued pings after a stall).
+    std::function<void(std::uint32_t)> on_flush;
+    int flushes = 0;
+
     bool probe_ready(std::uint32_t p) noexcept override {
         return p < probes_ready.size() && probes_ready[p];
     }

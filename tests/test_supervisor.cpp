@@ -735,28 +735,107 @@ TEST_CASE("EXTEND_TIMEOUT extends the ready timeout and never shortens it") {
     check_sane(h);
 }
 
-TEST_CASE("EXTEND_TIMEOUT while ready extends the watchdog and never shortens it") {
+TEST_CASE("EXTEND_TIMEOUT never moves the watchdog (systemd applies it to start and stop "
+          "timeouts only), and an absurd value is clamped, not wrapped") {
     ServiceSpec t[] = {svc("a")};
     t[0].ready = ReadyMode::notify;
     t[0].watchdog = 3s;
+    t[0].ready_timeout = 5s;
     rig r(t);
     fake_host& h = r.host;
     INFO(h.log());
     r.sup.start_all();
+    // While starting: about 2^63 us would overflow a ns deadline; clamped to
+    // the 24 h bound, the ready timeout is still a real deadline.
+    r.sup.on_extend_timeout(
+        0, std::chrono::duration_cast<custos::nanos>(std::chrono::microseconds(INT64_MAX / 1000)));
+    CHECK(r.at(0).deadline == h.now() + custos::sup::supervisor::max_notify_timeout);
     r.sup.on_ready(0, Reason::ready_notified); // watchdog due at 3 s
     h.advance(1s);
-    r.sup.on_extend_timeout(0, 500ms); // 1.5 s is before 3 s: no change
+    r.sup.on_extend_timeout(0, 10s); // ready: ignored
+    r.sup.on_extend_timeout(0, custos::nanos(INT64_MAX));
     h.advance(1999ms);
     CHECK(h.kills.empty());
-    CHECK(r.state(0) == ServiceState::ready);
-    r.sup.on_extend_timeout(0, 10s); // at 2.999 s: until 12.999 s
-    h.advance(2001ms);
-    r.sup.on_watchdog_ping(0); // at 5 s: 8 s would be earlier, the extension stands
-    h.advance(7998ms);
+    h.advance(1ms);
+    REQUIRE(h.kills.size() == 1);
+    CHECK(h.kills.back().at_ms == 3000);
+    CHECK(r.at(0).reason == Reason::watchdog_timeout);
+    check_sane(h);
+}
+
+TEST_CASE("WATCHDOG_USEC= replaces the interval for this process, from now; 0 turns it off; the "
+          "next process gets the spec's again") {
+    ServiceSpec t[] = {svc("a")};
+    t[0].ready = ReadyMode::notify;
+    t[0].watchdog = 2s;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    h.set_on_stop_signal(0, fake_host::on_signal::die);
+    r.sup.start_all();
+    r.sup.on_watchdog_usec(0, 10s); // before ready: kept, armed at ready
+    r.sup.on_ready(0, Reason::ready_notified);
+    h.advance(9999ms);
+    CHECK(h.kills.empty());
+    r.sup.on_watchdog_ping(0); // at 9.999 s: until 19.999 s
+    h.advance(9999ms);
+    CHECK(h.kills.empty());
+    r.sup.on_watchdog_usec(0, 0s); // off
+    h.advance(60s);
+    CHECK(h.kills.empty());
+    r.sup.on_watchdog_usec(0, 1ns); // clamped up to 10 ms, from now
+    h.advance(9ms);
     CHECK(h.kills.empty());
     h.advance(1ms);
+    REQUIRE(h.kills.size() == 1);
+    CHECK(r.at(0).reason == Reason::watchdog_timeout);
+    // Restarted after the 1 s backoff: the spec's 2 s again.
+    h.advance(1s);
+    REQUIRE(r.state(0) == ServiceState::running);
+    r.sup.on_ready(0, Reason::ready_notified);
+    const auto ready_ms = h.elapsed_ms();
+    h.advance(1999ms);
     CHECK(h.kills.size() == 1);
-    CHECK(h.kills.back().at_ms == 12999);
+    h.advance(1ms);
+    REQUIRE(h.kills.size() == 2);
+    CHECK(h.kills.back().at_ms == ready_ms + 2000);
+    check_sane(h);
+}
+
+TEST_CASE("watchdog_expired_with_pings_queued: queued pings delivered at expiry keep a healthy "
+          "service; a silent one is still killed") {
+    ServiceSpec t[] = {svc("a")};
+    t[0].ready = ReadyMode::notify;
+    t[0].watchdog = 2s;
+    t[0].ready_timeout = 1s;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    h.set_on_stop_signal(0, fake_host::on_signal::die);
+    // A READY=1 queued behind a stall arrives when the ready timeout fires.
+    bool queued_ready = true;
+    bool queued_ping = true;
+    h.on_flush = [&](std::uint32_t i) {
+        if (queued_ready) {
+            queued_ready = false;
+            r.sup.on_ready(i, Reason::ready_notified);
+        } else if (queued_ping) {
+            queued_ping = false;
+            r.sup.on_watchdog_ping(i);
+        }
+    };
+    r.sup.start_all();
+    h.advance(1s);
+    CHECK(h.flushes == 1);
+    CHECK(r.state(0) == ServiceState::ready);
+    h.advance(2s); // the watchdog fires at 3 s; the queued ping re-arms it
+    CHECK(h.flushes == 2);
+    CHECK(h.kills.empty());
+    CHECK(r.state(0) == ServiceState::ready);
+    h.advance(2s); // nothing queued this time: killed at 5 s
+    CHECK(h.flushes == 3);
+    REQUIRE(h.kills.size() == 1);
+    CHECK(h.kills[0].at_ms == 5000);
     CHECK(r.at(0).reason == Reason::watchdog_timeout);
     check_sane(h);
 }

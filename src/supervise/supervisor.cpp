@@ -273,6 +273,7 @@ void supervisor::spawn(unit& u) noexcept {
     u.pid = *pid;
     u.killed = false;
     u.kill_reason = Reason::unknown;
+    u.wd_interval = u.watchdog; // a WATCHDOG_USEC= override lasts one process
     u.bo.run_started(host_.now());
     if (u.ready_mode == ReadyMode::started) {
         enter(u, ServiceState::ready, Reason::ready_started);
@@ -293,8 +294,8 @@ void supervisor::became_ready(unit& u, Reason why) noexcept {
     if (u.state != ServiceState::ready) {
         return;
     }
-    if (u.watchdog.count() > 0) {
-        u.wd_deadline = host_.now() + u.watchdog;
+    if (u.wd_interval.count() > 0) {
+        u.wd_deadline = host_.now() + u.wd_interval;
         host_.arm(u.wd_timer, u.wd_deadline);
     }
     wake_dependents(u);
@@ -633,14 +634,31 @@ void supervisor::on_ready(std::uint32_t i, Reason why) noexcept {
 
 void supervisor::on_watchdog_ping(std::uint32_t i) noexcept {
     unit& u = units_[i];
-    if (u.state == ServiceState::ready && u.watchdog.count() > 0) {
-        // A ping restarts the interval, but never shortens an extension.
-        mono_time next = host_.now() + u.watchdog;
-        if (next > u.wd_deadline || !u.wd_timer.pending()) {
-            u.wd_deadline = next;
-            host_.arm(u.wd_timer, next);
-        }
+    if (u.state == ServiceState::ready && u.wd_interval.count() > 0) {
+        u.wd_deadline = host_.now() + u.wd_interval;
+        host_.arm(u.wd_timer, u.wd_deadline);
     }
+}
+
+void supervisor::on_watchdog_usec(std::uint32_t i, nanos interval) noexcept {
+    unit& u = units_[i];
+    if (!has_process(u)) {
+        return;
+    }
+    if (interval.count() > 0) {
+        interval = interval < min_watchdog ? min_watchdog : interval;
+        interval = interval > max_notify_timeout ? max_notify_timeout : interval;
+    }
+    u.wd_interval = interval;
+    if (u.state != ServiceState::ready) {
+        return; // armed when it becomes ready
+    }
+    if (interval.count() == 0) {
+        host_.cancel(u.wd_timer);
+        return;
+    }
+    u.wd_deadline = host_.now() + interval;
+    host_.arm(u.wd_timer, u.wd_deadline);
 }
 
 void supervisor::on_watchdog_trigger(std::uint32_t i) noexcept {
@@ -652,20 +670,20 @@ void supervisor::on_watchdog_trigger(std::uint32_t i) noexcept {
 
 void supervisor::on_extend_timeout(std::uint32_t i, nanos by) noexcept {
     unit& u = units_[i];
+    by = by.count() < 0 ? nanos(0) : (by > max_notify_timeout ? max_notify_timeout : by);
     mono_time until = host_.now() + by;
     switch (u.state) {
-    case ServiceState::running:
-    case ServiceState::stopping:
+    case ServiceState::running:  // the ready (start) timeout
+    case ServiceState::stopping: // the stop grace
         if (u.timer.pending() && until > u.deadline) {
             u.deadline = until;
             host_.arm(u.timer, until);
         }
         return;
     case ServiceState::ready:
-        if (u.wd_timer.pending() && until > u.wd_deadline) {
-            u.wd_deadline = until;
-            host_.arm(u.wd_timer, until);
-        }
+        // systemd applies it to start, runtime and stop timeouts, never to
+        // WatchdogSec: a ready service keeps its watchdog (there is no
+        // runtime limit to extend).
         return;
     case ServiceState::stopped:
     case ServiceState::waiting:
@@ -691,6 +709,11 @@ void supervisor::fire_timer(io::timer& t) noexcept {
         return;
     }
     case ServiceState::running:
+        // A READY=1 (or EXTEND_TIMEOUT_USEC=) may be queued behind a stall.
+        s.host_.flush_notify(u.index);
+        if (u.state != ServiceState::running || u.timer.pending()) {
+            return;
+        }
         s.fail_and_kill(u, Reason::ready_timeout);
         return;
     case ServiceState::backoff:
@@ -712,7 +735,12 @@ void supervisor::fire_timer(io::timer& t) noexcept {
 
 void supervisor::fire_watchdog(io::timer& t) noexcept {
     auto& u = *static_cast<unit*>(t.user);
-    if (u.state == ServiceState::ready) {
+    if (u.state != ServiceState::ready) {
+        return;
+    }
+    // Pings queued behind a stall re-arm the watchdog from here.
+    u.owner->host_.flush_notify(u.index);
+    if (u.state == ServiceState::ready && !u.wd_timer.pending() && u.wd_interval.count() > 0) {
         u.owner->fail_and_kill(u, Reason::watchdog_timeout);
     }
 }

@@ -79,6 +79,12 @@ public:
     virtual void all_stopped() noexcept = 0;
     // Whether probe `p` (an index into the probe table) is ready now.
     virtual bool probe_ready(std::uint32_t p) noexcept = 0;
+    // Service `i`'s ready timeout or watchdog expired: deliver what it has
+    // already sent and is still queued (READY=1, WATCHDOG=1) before the
+    // supervisor acts on the expiry, as systemd handles notifications
+    // before timers. After a stall (SIGSTOP, a slow disk) the timer and the
+    // pings that would have prevented it become due together.
+    virtual void flush_notify(std::uint32_t) noexcept {}
 
 protected:
     ~host() = default;
@@ -96,7 +102,8 @@ struct unit {
     nanos start_delay{0};
     ReadyMode ready_mode = ReadyMode::started;
     nanos ready_timeout{0};
-    nanos watchdog{0};
+    nanos watchdog{0};    // from the spec
+    nanos wd_interval{0}; // in force for this process: watchdog, or WATCHDOG_USEC=
     int stop_signal = 0;
     nanos stop_timeout{0};
     std::uint32_t* deps = nullptr;
@@ -167,7 +174,19 @@ public:
     void on_ready(std::uint32_t i, Reason why) noexcept;
     void on_watchdog_ping(std::uint32_t i) noexcept;
     void on_watchdog_trigger(std::uint32_t i) noexcept;
+    // EXTEND_TIMEOUT_USEC=: moves the start (ready) or stop deadline to at
+    // least now + `by`, as systemd does; never the watchdog, never earlier.
+    // `by` is clamped to max_notify_timeout.
     void on_extend_timeout(std::uint32_t i, nanos by) noexcept;
+    // WATCHDOG_USEC=: the watchdog interval for the current process, from
+    // now (systemd's override; the next spawn returns to the spec's). Zero
+    // turns the watchdog off for this process, as in systemd; other values
+    // are clamped to [min_watchdog, max_notify_timeout].
+    void on_watchdog_usec(std::uint32_t i, nanos interval) noexcept;
+
+    // Bounds on the durations a service sends.
+    static constexpr nanos max_notify_timeout = std::chrono::hours(24);
+    static constexpr nanos min_watchdog = std::chrono::milliseconds(10);
     // Probe `p` (called `name`) became ready or went down: services waiting
     // for it start, and its dependents' on_dependency_down acts.
     void on_probe_change(std::uint32_t p, bool ready, std::string_view name) noexcept;
