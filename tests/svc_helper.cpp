@@ -20,6 +20,11 @@
 //   svc_helper grandchild family FILE   the same, but the parent sleeps too
 //   svc_helper grandchild stubborn FILE like family, but the child ignores
 //                                       SIGTERM (from birth: no race)
+//   svc_helper notify-send TEXT...      sends each TEXT as one datagram ("\n"
+//                                       escapes a newline), then exits 0 at
+//                                       once: a short-lived helper
+//   svc_helper notify-then MS TEXT...   sends each TEXT, then WATCHDOG=1
+//                                       every MS for ever (MS 0: never)
 //   svc_helper sleep                    sleeps forever
 //   svc_helper env FILE                 writes pid=, pgid=, sid= and env: lines
 //                                       to FILE, sends READY=1 if NOTIFY_SOCKET
@@ -192,6 +197,28 @@ int main(int argc, char** argv) {
             return 0;
         }
         sleep_forever();
+    }
+    if (mode == "notify-send" || mode == "notify-then") {
+        int first = mode == "notify-send" ? 2 : 3;
+        for (int i = first; i < argc; ++i) {
+            std::string text = argv[i];
+            for (std::size_t at = text.find("\\n"); at != std::string::npos;
+                 at = text.find("\\n", at + 1)) {
+                text.replace(at, 2, "\n");
+            }
+            notify(text);
+        }
+        if (mode == "notify-send") {
+            return 0;
+        }
+        long period = std::atol(arg(2));
+        if (period <= 0) {
+            sleep_forever();
+        }
+        for (;;) {
+            sleep_ms(period);
+            notify("WATCHDOG=1");
+        }
     }
     if (mode == "sleep") {
         sleep_forever();

@@ -96,7 +96,7 @@ std::string service_with(std::string_view key_line) {
 
 const char* const example = "[custos]\n"                                 // 1
                             "stop_timeout = 30s\n"                       // 2
-                            "notify_socket = /run/custos/notify.sock\n"  // 3
+                            "notify_dir = /run/custos/notify.sock\n"  // 3
                             "\n"                                         // 4
                             "[service:netd]\n"                           // 5
                             "exec = /usr/sbin/netd --foreground\n"       // 6
@@ -122,7 +122,7 @@ TEST_CASE("the issue's example reads to the exact table, every field checked") {
 
     const custos::RuntimeConfig& rt = r->cfg.runtime();
     CHECK(rt.stop_timeout == 30s);
-    CHECK(rt.notify_socket == "/run/custos/notify.sock");
+    CHECK(rt.notify_dir == "/run/custos/notify.sock");
     CHECK(rt.max_services == 64);
     CHECK(rt.max_probes == 64);
     CHECK(rt.max_probe_checks == 256);
@@ -233,7 +233,7 @@ TEST_CASE("every service key, its value and its line") {
         "[custos]",                       // 25
         "max_services = 4096",            // 26
         "stop_timeout = 1500ms",          // 27
-        "notify_socket = @custos-notify", // 28
+        "notify_dir = @custos-notify", // 28
         "max_probes = 4096",              // 29
         "max_probe_checks = 65536",       // 30
     }));
@@ -270,7 +270,7 @@ TEST_CASE("every service key, its value and its line") {
 
     CHECK(r->cfg.runtime().max_services == 4096);
     CHECK(r->cfg.runtime().stop_timeout == 1500ms);
-    CHECK(r->cfg.runtime().notify_socket == "@custos-notify");
+    CHECK(r->cfg.runtime().notify_dir == "@custos-notify");
     CHECK(r->cfg.runtime().max_probes == 4096);
     CHECK(r->cfg.runtime().max_probe_checks == 65536);
     CHECK(r->cfg.probes().empty());
@@ -396,7 +396,7 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
                        "use a number from 1 to 100 with at most two decimals");
         }
     }
-    SUBCASE("bad jitter, max_restarts, max_services, env, notify_socket, depends_on") {
+    SUBCASE("bad jitter, max_restarts, max_services, env, notify_dir, depends_on") {
         expect_one(service_with("backoff_jitter = 101"), 3, Reason::config_bad_value,
                    "bad backoff_jitter '101': use a percentage from 0 to 100");
         expect_one(service_with("backoff_jitter = 25 %"), 3, Reason::config_bad_value,
@@ -410,8 +410,8 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
         expect_one(service_with("env = NOEQUALS"), 3, Reason::config_bad_value,
                    "bad env 'NOEQUALS': write env = KEY=value");
         expect_one(service_with("env = =value"), 3, Reason::config_bad_value, "bad env '=value'");
-        expect_one(lines({"[custos]", "notify_socket = /" + std::string(107, 'x')}), 2,
-                   Reason::config_bad_value, "a Unix socket path holds at most 107");
+        expect_one(lines({"[custos]", "notify_dir = /" + std::string(107, 'x')}), 2,
+                   Reason::config_bad_value, "must fit a Unix socket address of 107 bytes");
         expect_one(service_with("depends_on = , ,"), 3, Reason::config_bad_value,
                    "names no service");
         expect_one(service_with("user ="), 3, Reason::config_bad_value, "key 'user' has no value");
@@ -533,12 +533,12 @@ TEST_CASE("exec quoting: double and single quotes, escapes, joined parts, empty 
                                    "--name=x yz", "", R"(\n)", "x#y"});
 }
 
-TEST_CASE("relative cwd and notify_socket are kept as written (custosd's directory)") {
-    auto r = parse(lines({"[custos]", "notify_socket = notify.sock", "[service:a]", "exec = /bin/a",
+TEST_CASE("relative cwd and notify_dir are kept as written (custosd's directory)") {
+    auto r = parse(lines({"[custos]", "notify_dir = notify.sock", "[service:a]", "exec = /bin/a",
                           "cwd = var/a"}));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
-    CHECK(r->cfg.runtime().notify_socket == "notify.sock");
+    CHECK(r->cfg.runtime().notify_dir == "notify.sock");
     CHECK(r->cfg.services()[0].cwd == "var/a");
 }
 
@@ -584,7 +584,7 @@ TEST_CASE("CRLF line ends read like LF, and blanks around keys and values are tr
     REQUIRE(crlf->ok);
     REQUIRE(crlf->cfg.services().size() == 2);
     CHECK(argv_of(crlf->cfg.services()[0]) == argv_of(lf->cfg.services()[0]));
-    CHECK(crlf->cfg.runtime().notify_socket == "/run/custos/notify.sock");
+    CHECK(crlf->cfg.runtime().notify_dir == "/run/custos/notify.sock");
     CHECK(crlf->cfg.line_of(1, spec_field::intensity) == 16);
 
     auto blanks = parse(lines({"  [ service:t ]  ", "\texec\t=\t/bin/t\t", "restart=always"}));
@@ -712,7 +712,7 @@ TEST_CASE("a config parsed again replaces the old table; a failed parse leaves n
     REQUIRE(r->cfg.parse(service_with("restart = never"), r->problems));
     REQUIRE(r->cfg.services().size() == 1);
     CHECK(r->cfg.services()[0].name == "a");
-    CHECK(r->cfg.runtime().notify_socket.empty());
+    CHECK(r->cfg.runtime().notify_dir.empty());
     CHECK_FALSE(r->cfg.parse(service_with("restart = maybe"), r->problems));
     CHECK(r->cfg.services().empty());
     CHECK(r->cfg.line_of(0, spec_field::section) == 0);

@@ -164,7 +164,7 @@ exec = $H sleep
 exec = $H sleep
 EOF
 
-config_error notify-without-socket 4 "notify_socket" <<EOF
+config_error notify-without-socket 4 "notify_dir" <<EOF
 [service:a]
 exec = $H notify-ready 0
 
@@ -296,7 +296,7 @@ cat >"$T/app.ini" <<EOF
 # custosd end-to-end test
 [custos]
 stop_timeout = 5s
-notify_socket = $T/n.sock
+notify_dir = $T/n
 
 [service:a]
 exec = $H notify-ready 100 "up and running"
@@ -330,7 +330,7 @@ custosd --config "$T/app.ini" --check >"$T/out" 2>"$T/err"
 rc=$?
 sleep 0.3
 if [ "$rc" -eq 0 ] && grep -qF "ok, 6 services" "$T/out" && [ ! -e "$T/gc.pid" ] &&
-    [ ! -e "$T/n.sock" ]; then
+    [ ! -e "$T/n" ]; then
     pass "--check on a valid config: exit 0, nothing started"
 else
     fail "--check on a valid config: exit $rc, stdout: $(cat "$T/out"), stderr: $(cat "$T/err")"
@@ -414,7 +414,7 @@ run_app() {
         fail "$sig run: processes left behind:$left"
         for pid in $left; do kill -KILL "$pid" 2>/dev/null; done
     fi
-    if [ -e "$T/n.sock" ]; then
+    if [ -e "$T/n/a" ]; then
         fail "$sig run: the notify socket was left behind"
     fi
 }

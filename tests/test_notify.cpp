@@ -106,7 +106,10 @@ struct recorder final : notify_handler {
     op* mark_op = nullptr;
     int mark_pipe[2] = {-1, -1};
 
-    bool on_notify(const ucred& cred, const notify_message& m) noexcept override {
+    std::uint32_t last_tag = UINT32_MAX;
+    bool on_notify(std::uint32_t tag, const ucred& cred,
+                   const notify_message& m) noexcept override {
+        last_tag = tag;
         if (mark_op != nullptr && msgs.size() + 1 == mark_at) {
             char c = 1;
             if (::write(mark_pipe[1], &c, 1) == 1) {
@@ -147,6 +150,7 @@ struct fixture {
     std::string path = dir.file("notify");
     notify_socket sock;
     recorder rec;
+    notify_buffers bufs;
 
     fixture() {
         auto res = r.init();
@@ -156,7 +160,7 @@ struct fixture {
         auto o = sock.open(path);
         REQUIRE(o.has_value());
         rec.sock = &sock;
-        sock.start(r, &rec);
+        sock.start(r, &rec, bufs, 7);
     }
     ~fixture() {
         sock.close();
@@ -537,7 +541,7 @@ TEST_CASE("close while receiving: the poll completes, the socket and its file go
     CHECK(lstat(f.path.c_str(), &st) == -1);
     // Reopening at the same path works, and receives again.
     REQUIRE(f.sock.open(f.path).has_value());
-    f.sock.start(f.r, &f.rec);
+    f.sock.start(f.r, &f.rec, f.bufs, 7);
     REQUIRE(send_dgram(f.path, "READY=1") == 7);
     REQUIRE(f.run_until([&] { return f.rec.msgs.size() == 1; }));
     CHECK(f.rec.msgs[0].m.ready);

@@ -32,7 +32,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -257,16 +260,23 @@ struct tempdir {
         REQUIRE(::mkdtemp(tmpl) != nullptr);
         path = tmpl;
     }
-    ~tempdir() {
-        if (DIR* d = ::opendir(path.c_str())) {
+    ~tempdir() { remove_tree(path); }
+    // Files and one level of directories (the notify directory).
+    static void remove_tree(const std::string& dir) {
+        if (DIR* d = ::opendir(dir.c_str())) {
             while (dirent* e = ::readdir(d)) {
-                if (e->d_name[0] != '.') {
-                    ::unlink((path + "/" + e->d_name).c_str());
+                std::string name = e->d_name;
+                if (name == "." || name == "..") {
+                    continue;
+                }
+                std::string full = dir + "/" + name;
+                if (::unlink(full.c_str()) != 0 && errno == EISDIR) {
+                    remove_tree(full);
                 }
             }
             ::closedir(d);
         }
-        ::rmdir(path.c_str());
+        ::rmdir(dir.c_str());
     }
     tempdir(const tempdir&) = delete;
     tempdir& operator=(const tempdir&) = delete;
@@ -409,10 +419,13 @@ public:
     }
 
     void use_notify() {
-        notify_path_ = path("n.sock");
-        cfg.notify_socket = notify_path_;
+        notify_path_ = path("n");
+        cfg.notify_dir = notify_path_;
     }
-    const std::string& notify_path() const { return notify_path_; }
+    // The notify directory, or service `name`'s socket in it.
+    std::string notify_path(const std::string& name = {}) const {
+        return name.empty() ? notify_path_ : notify_path_ + "/" + name;
+    }
 
     // A service running svc_helper with `args`.
     ServiceSpec& add(const std::string& name, std::vector<std::string> args) {
@@ -906,7 +919,7 @@ TEST_CASE("READY=1 over NOTIFY_SOCKET makes a service ready and its STATUS= is k
     CHECK(s.rt->stats().notify_received >= 1);
     CHECK(s.rt->stats().notify_dropped == 0);
     // The runtime removed its socket on the way out.
-    CHECK_FALSE(file_exists(s.notify_path()));
+    CHECK_FALSE(file_exists(s.notify_path("nr")));
     s.finish();
 }
 
@@ -1050,7 +1063,7 @@ TEST_CASE("a service's environment: custos's NOTIFY_SOCKET and WATCHDOG_*, never
     CHECK_MESSAGE(ours, "pid " << pid << " is not one withwd was spawned as");
     CHECK(report_value(a, "pgid") == pid);
     CHECK(report_value(a, "sid") == pid);
-    CHECK(report_value(a, "env:NOTIFY_SOCKET") == s.notify_path());
+    CHECK(report_value(a, "env:NOTIFY_SOCKET") == s.notify_path("withwd"));
     CHECK(report_value(a, "env:WATCHDOG_USEC") == "500000");
     CHECK(report_value(a, "env:WATCHDOG_PID") == pid);
     CHECK(report_value(a, "env:CUSTOS_TEST_INHERITED") == "yes");
@@ -1524,6 +1537,382 @@ TEST_CASE("exec probes: exit 0 gates a service, exit 3 goes down; no child left 
     }
     CHECK(saw);
     s.finish();
+}
+
+// --- hardening: what a sender, a signal or a stall may not do ---
+
+namespace {
+
+// A TCP connection whose last close lingers: the peer never reads, the
+// send buffer holds unsent data, SO_LINGER {1, secs}. The caller passes
+// `client` away and closes its own copy; `listener` and `peer` stay open
+// (closed by the destructor) so the data can never drain.
+struct lingering_socket {
+    int listener = -1;
+    int client = -1;
+    int peer = -1;
+    explicit lingering_socket(int secs) {
+        listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(listener >= 0);
+        int small = 4096;
+        ::setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t len = sizeof a;
+        REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        REQUIRE(::listen(listener, 1) == 0);
+        client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(client >= 0);
+        ::setsockopt(client, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        peer = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        REQUIRE(peer >= 0);
+        int fl = ::fcntl(client, F_GETFL);
+        ::fcntl(client, F_SETFL, fl | O_NONBLOCK);
+        char junk[4096] = {};
+        std::size_t sent = 0;
+        while (::send(client, junk, sizeof junk, MSG_NOSIGNAL) > 0) {
+            sent += sizeof junk; // until the peer's window and our buffer are full
+        }
+        REQUIRE(sent > 0);
+        linger l{1, secs};
+        REQUIRE(::setsockopt(client, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0);
+    }
+    ~lingering_socket() {
+        for (int fd : {client, peer, listener}) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        }
+    }
+    lingering_socket(const lingering_socket&) = delete;
+    lingering_socket& operator=(const lingering_socket&) = delete;
+};
+
+// Sends `text` with `fd` attached (SCM_RIGHTS) to the socket at `path`.
+bool send_with_fd(const std::string& path, std::string_view text, int fd, bool wait = false) {
+    int s = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        return false;
+    }
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    iovec iov{const_cast<char*>(text.data()), text.size()};
+    alignas(cmsghdr) unsigned char ctrl[CMSG_SPACE(sizeof(int))] = {};
+    msghdr mh{};
+    mh.msg_name = &a;
+    mh.msg_namelen = sizeof a;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (fd >= 0) {
+        mh.msg_control = ctrl;
+        mh.msg_controllen = sizeof ctrl;
+        cmsghdr* c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    bool ok = ::sendmsg(s, &mh, wait ? 0 : MSG_DONTWAIT) >= 0;
+    ::close(s);
+    return ok;
+}
+
+// The gaps between successive spawns (transitions out of starting) of `name`
+// after `from_ns`, in ms.
+std::vector<double> spawn_gaps_ms(const scenario& s, const std::string& name,
+                                  std::int64_t from_ns) {
+    std::vector<double> out;
+    std::int64_t last = -1;
+    for (const rec& r : s.of(name)) {
+        if (r.from != ServiceState::starting || r.at_ns < from_ns) {
+            continue; // a spawn is the transition out of starting
+        }
+        if (last >= 0) {
+            out.push_back(static_cast<double>(r.at_ns - last) / 1e6);
+        }
+        last = r.at_ns;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("lingering_fd_sender_cannot_stall_the_loop: a canary keeps its restart rhythm while the "
+          "notify socket is attacked (lingering sockets, a flood, a foreign user)") {
+    scenario s;
+    s.use_notify();
+    // The canary: exits at once, restarted every 1.3 s by the backoff timer.
+    ServiceSpec& c = s.add("canary", {"exit", "1"});
+    c.restart = RestartPolicy::always;
+    c.backoff_initial = 1300ms;
+    c.backoff_max = 1300ms;
+    c.backoff_multiplier_x100 = 100;
+    c.backoff_jitter_percent = 0;
+    c.stable_after = 1h;
+    // The target of the attack: a healthy notify service with a watchdog.
+    ServiceSpec& n = s.add("target", {"notify-then", "100", "READY=1"});
+    n.ready = ReadyMode::notify;
+    n.watchdog = 1s;
+    std::vector<std::unique_ptr<lingering_socket>> held;
+    // Other users must reach the socket (as in /run/custos): the test's own
+    // directory is mkdtemp's 0700.
+    REQUIRE(::chmod(s.dir.path.c_str(), 0755) == 0);
+    std::int64_t attack_ns = 0;
+    pid_t flooder = -1;
+    pid_t foreigner = -1;
+    const bool root = ::geteuid() == 0;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (attack_ns == 0 && sc.count("target", ServiceState::ready) > 0 &&
+            sc.count("canary", ServiceState::ready) >= 2 && r.name == "canary" &&
+            r.to == ServiceState::backoff) {
+            attack_ns = now_ns();
+            const std::string path = sc.notify_path("target");
+            // Each close would block the loop for 20 s if it ran there.
+            for (int k = 0; k < 4; ++k) {
+                held.push_back(std::make_unique<lingering_socket>(20));
+                CHECK(send_with_fd(path, "X_ATTACK=1", held.back()->client));
+                ::close(held.back()->client);
+                held.back()->client = -1;
+            }
+            // A flood: 20,000 datagrams from a child process, as fast as it can.
+            flooder = ::fork();
+            if (flooder == 0) {
+                int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                sockaddr_un a{};
+                a.sun_family = AF_UNIX;
+                std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+                for (int k = 0; k < 20000; ++k) {
+                    (void)::sendto(fd, "STATUS=flood", 12, 0, reinterpret_cast<sockaddr*>(&a),
+                                   sizeof a);
+                }
+                std::_Exit(0);
+            }
+            // A foreign user (not root, not the service's): READY=1 and
+            // WATCHDOG=trigger must not act, its lingering fd must not stall.
+            if (root) {
+                foreigner = ::fork();
+                if (foreigner == 0) {
+                    lingering_socket l(20);
+                    if (::setresgid(65534, 65534, 65534) != 0 ||
+                        ::setresuid(65534, 65534, 65534) != 0) {
+                        std::_Exit(3);
+                    }
+                    // Blocking: the flood may have filled the queue.
+                    if (!send_with_fd(path, "WATCHDOG=trigger", l.client, true)) {
+                        std::_Exit(4);
+                    }
+                    ::close(l.client);
+                    l.client = -1;
+                    ::sleep(30); // keep the peer from draining
+                    std::_Exit(0);
+                }
+            }
+        }
+        // Six canary periods after the attack.
+        if (attack_ns != 0 && now_ns() - attack_ns > ms_ns(6 * 1300 + 500)) {
+            sc.stop();
+        }
+    };
+    s.run(60s);
+    if (flooder > 0) {
+        int st = 0;
+        ::waitpid(flooder, &st, 0);
+    }
+    if (foreigner > 0) {
+        ::kill(foreigner, SIGKILL);
+        int st = 0;
+        ::waitpid(foreigner, &st, 0);
+        // Killed in its sleep, after a successful send (exit 3 or 4: it failed).
+        CHECK((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL));
+    }
+    held.clear();
+    REQUIRE(attack_ns != 0);
+    auto gaps = spawn_gaps_ms(s, "canary", attack_ns - ms_ns(1400));
+    REQUIRE(gaps.size() >= 5);
+    for (double g : gaps) {
+        CHECK_MESSAGE(g > 1300 - 200, "canary gap " << g << " ms");
+        CHECK_MESSAGE(g < 1300 + 200, "canary gap " << g << " ms");
+    }
+    // The target was never killed: its watchdog kept being fed through it all.
+    CHECK(s.count("target", ServiceState::stopping) == 1); // the final stop only
+    CHECK(s.of("target").back().reason == "StoppedByRequest");
+    RuntimeStats st = s.rt->stats();
+    CHECK(st.fds_closed >= 4);
+    CHECK(st.fds_closed_inline == 0);
+    if (root) {
+        CHECK(st.notify_foreign >= 1);
+    } else {
+        MESSAGE("not root: the foreign-user sender was not exercised");
+    }
+    s.finish();
+}
+
+TEST_CASE("helper_exits_before_read: READY=1 from a helper reaped before custos reads it still "
+          "makes its service ready") {
+    scenario s;
+    s.use_notify();
+    const std::string h = helper_path();
+    for (int k = 0; k < 6; ++k) {
+        std::string name = "svc" + std::to_string(k);
+        // The shell runs the helper and reaps it before execing the sleeper.
+        ServiceSpec& v =
+            s.add_exec(name, {"/bin/sh", "-c", h + " notify-send READY=1 && exec " + h + " sleep"});
+        v.ready = ReadyMode::notify;
+        v.ready_timeout = 10s;
+    }
+    s.step = stop_when([](scenario& sc) {
+        for (int k = 0; k < 6; ++k) {
+            if (sc.count("svc" + std::to_string(k), ServiceState::ready) == 0) {
+                return false;
+            }
+        }
+        return true;
+    });
+    s.run();
+    for (int k = 0; k < 6; ++k) {
+        CHECK(s.count("svc" + std::to_string(k), ServiceState::ready) == 1);
+    }
+    s.finish();
+}
+
+TEST_CASE("watchdog_after_stall: pings queued while the loop was stalled are read before the "
+          "watchdog acts") {
+    scenario s;
+    s.use_notify();
+    ServiceSpec& w = s.add("wd", {"notify-then", "100", "READY=1"});
+    w.ready = ReadyMode::notify;
+    w.watchdog = 500ms;
+    s.add_ticker(100ms);
+    int ticks_after_ready = 0;
+    bool stalled = false;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (sc.count("wd", ServiceState::ready) == 0 || r.name != "tick" ||
+            r.to != ServiceState::backoff) {
+            return;
+        }
+        ++ticks_after_ready;
+        if (ticks_after_ready == 3 && !stalled) {
+            stalled = true;
+            // The loop stalls for 1.5 s (as under SIGSTOP or a slow disk);
+            // the service goes on pinging every 100 ms meanwhile.
+            std::this_thread::sleep_for(1500ms);
+        }
+        if (ticks_after_ready >= 8) {
+            sc.stop();
+        }
+    };
+    s.run();
+    CHECK(stalled);
+    CHECK(s.states("wd") == "starting running ready stopping stopped");
+    CHECK(s.of("wd").back().reason == "StoppedByRequest");
+    s.finish();
+}
+
+TEST_CASE("stopped_service_gets_sigcont: a SIGSTOPped service stops on its stop signal, not at "
+          "stop_timeout") {
+    scenario s;
+    ServiceSpec& t = s.add("frozen", {"sleep"});
+    t.stop_timeout = 5s;
+    std::int64_t stop_at = 0;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name == "frozen" && r.to == ServiceState::ready && stop_at == 0) {
+            REQUIRE(::kill(r.pid, SIGSTOP) == 0);
+            // Wait until the kernel has stopped it (T state).
+            for (int k = 0; k < 200 && proc_state(r.pid) != 'T'; ++k) {
+                std::this_thread::sleep_for(5ms);
+            }
+            CHECK(proc_state(r.pid) == 'T');
+            stop_at = now_ns();
+            REQUIRE(sc.rt->stop_service("frozen").has_value());
+        }
+        if (r.name == "frozen" && r.to == ServiceState::stopped) {
+            sc.stop();
+        }
+    };
+    s.run();
+    auto l = s.of("frozen");
+    REQUIRE(l.size() >= 2);
+    CHECK(l.back().to == ServiceState::stopped);
+    CHECK(l.back().reason == "StoppedByRequest");
+    CHECK(l.back().exit.signal == SIGTERM);
+    CHECK(l.back().at_ns - stop_at < ms_ns(2000));
+    s.finish();
+}
+
+TEST_CASE("extend_timeout_overflow: EXTEND_TIMEOUT_USEC near 2^63 cannot switch a watchdog off") {
+    scenario s;
+    s.use_notify();
+    ServiceSpec& w =
+        s.add("wd", {"notify-then", "0", "READY=1", "EXTEND_TIMEOUT_USEC=9223372036854775807"});
+    w.ready = ReadyMode::notify;
+    w.watchdog = 300ms;
+    w.restart = RestartPolicy::never;
+    s.step = stop_when([](scenario& sc) { return sc.count("wd", ServiceState::failed) > 0; });
+    s.run(20s);
+    int rd = s.index_of("wd", ServiceState::ready);
+    int kill = s.index_of("wd", ServiceState::stopping);
+    REQUIRE(rd >= 0);
+    REQUIRE(kill >= 0);
+    CHECK(s.log[kill].reason == "WatchdogTimeout");
+    CHECK(s.log[kill].at_ns - s.log[rd].at_ns < ms_ns(2000));
+    s.finish();
+}
+
+TEST_CASE("watchdog_usec_from_service: WATCHDOG_USEC= replaces the configured interval") {
+    scenario s;
+    s.use_notify();
+    ServiceSpec& w = s.add("wd", {"notify-then", "0", "READY=1\\nWATCHDOG_USEC=1500000"});
+    w.ready = ReadyMode::notify;
+    w.watchdog = 300ms;
+    w.restart = RestartPolicy::never;
+    s.step = stop_when([](scenario& sc) { return sc.count("wd", ServiceState::failed) > 0; });
+    s.run(20s);
+    int rd = s.index_of("wd", ServiceState::ready);
+    int kill = s.index_of("wd", ServiceState::stopping);
+    REQUIRE(rd >= 0);
+    REQUIRE(kill >= 0);
+    CHECK(s.log[kill].reason == "WatchdogTimeout");
+    // Not at 300 ms: at 1.5 s after the message (which came with READY).
+    CHECK(s.log[kill].at_ns - s.log[rd].at_ns >= ms_ns(1400));
+    s.finish();
+}
+
+TEST_CASE("second_instance_refused: a second runtime on the same notify_dir fails with "
+          "InstanceRunning and leaves the first one's sockets alone") {
+    scenario a;
+    a.use_notify();
+    ServiceSpec& n = a.add("n", {"notify-ready", "0"});
+    n.ready = ReadyMode::notify;
+    REQUIRE(a.init().has_value());
+    struct stat before {};
+    REQUIRE(::stat(a.notify_path("n").c_str(), &before) == 0);
+
+    Runtime second;
+    RuntimeConfig cfg;
+    cfg.handle_signals = false;
+    cfg.notify_dir = a.cfg.notify_dir;
+    ServiceSpec spec = a.find_svc("n").spec;
+    const std::string h = helper_path();
+    std::vector<std::string_view> argv = {h, "notify-ready", "0"};
+    spec.name = "n";
+    spec.argv = argv;
+    auto r = second.init(cfg, std::span<const ServiceSpec>(&spec, 1));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().reason() == Reason::instance_running);
+    CHECK(std::string(r.error().subject()).find("held by pid " + std::to_string(::getpid())) !=
+          std::string::npos);
+    struct stat after {};
+    REQUIRE(::stat(a.notify_path("n").c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino);
+    // The first still works.
+    a.step = stop_when([](scenario& sc) { return sc.count("n", ServiceState::ready) > 0; });
+    a.run();
+    CHECK(a.count("n", ServiceState::ready) == 1);
+    a.finish();
 }
 
 TEST_CASE("init rejects a table whose services name unknown probes") {

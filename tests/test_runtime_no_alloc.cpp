@@ -46,8 +46,12 @@ struct run_state {
 };
 
 void send_notify(run_state& s, const char* text) {
-    // From custos's own process: not a service, so counted as unattributed.
+    // To crash's own socket, from custos's own user: accepted (STATUS=);
+    // then one with an embedded NUL, dropped and counted.
     ::sendto(s.notify_fd, text, std::strlen(text), MSG_DONTWAIT,
+             reinterpret_cast<const sockaddr*>(&s.notify_addr), sizeof s.notify_addr);
+    static const char bad[] = {'X', '=', '1', '\0', 'Y'};
+    ::sendto(s.notify_fd, bad, sizeof bad, MSG_DONTWAIT,
              reinterpret_cast<const sockaddr*>(&s.notify_addr), sizeof s.notify_addr);
 }
 
@@ -56,7 +60,7 @@ void hook(const Transition& t, void* ctx) noexcept {
     ++s.transitions;
     if (t.name == "crash" && t.to == ServiceState::backoff) {
         ++s.crash_exits;
-        send_notify(s, "STATUS=from a stranger");
+        send_notify(s, "STATUS=from custos");
     }
     if (t.name == "s6" && t.reason == Reason::ready_fd) {
         ++s.ready_fd;
@@ -84,7 +88,7 @@ int main() {
         return 1;
     }
     char sock[128];
-    std::snprintf(sock, sizeof sock, "%s/notify.sock", dir);
+    std::snprintf(sock, sizeof sock, "%s/notify", dir);
 
     static const std::string_view crash_argv[] = {"/bin/sh", "-c", "exit 1"};
     static const std::string_view s6_argv[] = {"/bin/sh", "-c", "echo >&3; exec sleep 1000"};
@@ -95,6 +99,7 @@ int main() {
     specs[0].restart = RestartPolicy::always;
     specs[0].backoff_initial = 5ms;
     specs[0].backoff_max = 20ms;
+    specs[0].ready = ReadyMode::notify; // gives it a notify socket
     specs[1].name = "s6";
     specs[1].argv = s6_argv;
     specs[1].ready = ReadyMode::fd;
@@ -152,7 +157,7 @@ int main() {
 
     RuntimeConfig cfg;
     cfg.handle_signals = false;
-    cfg.notify_socket = sock;
+    cfg.notify_dir = sock;
     cfg.stop_timeout = 5s;
 
     static Runtime rt;
@@ -173,7 +178,7 @@ int main() {
     rt.set_transition_hook(&hook, &s);
     s.notify_fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     s.notify_addr.sun_family = AF_UNIX;
-    std::snprintf(s.notify_addr.sun_path, sizeof s.notify_addr.sun_path, "%s", sock);
+    std::snprintf(s.notify_addr.sun_path, sizeof s.notify_addr.sun_path, "%s/crash", sock);
 
     if (!rt.start()) {
         std::fprintf(stderr, "start failed\n");
@@ -205,7 +210,10 @@ int main() {
     std::printf("allocations after start: %llu\n", static_cast<unsigned long long>(after - before));
     ::close(s.notify_fd);
     ::close(lfd);
-    ::unlink(sock);
+    char lock[160];
+    std::snprintf(lock, sizeof lock, "%s/.lock", sock);
+    ::unlink(lock);
+    ::rmdir(sock);
     ::rmdir(dir);
 
     bool ok = true;

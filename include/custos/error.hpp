@@ -98,10 +98,13 @@ enum class Reason : std::uint16_t {
     // Probe transitions in normal operation.
     probe_passed = 69,
     probe_recovered = 70,
+    // Hardening: the runtime's own resources and instances.
+    thread_unavailable = 71,
+    instance_running = 72,
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 71;
+inline constexpr std::size_t reason_count = 73;
 
 class Error {
 public:

@@ -34,9 +34,14 @@ struct RuntimeConfig {
     // Total time for stopping everything; shared so that one slow service
     // cannot use up the others' time.
     Duration stop_timeout = std::chrono::seconds(30);
-    // Path of the NOTIFY_SOCKET given to children. Required when a service
-    // uses ReadyMode::notify; its directory must exist.
-    std::string_view notify_socket;
+    // Directory of the notify sockets: each service that uses
+    // ReadyMode::notify or a watchdog gets its own, DIR/NAME, as its
+    // NOTIFY_SOCKET (so what arrives there is about that service, even from
+    // a helper that has already exited). Created (0755) if missing; its
+    // parent must exist. DIR/.lock keeps a second instance off it. "@NAME"
+    // gives abstract sockets @NAME/SERVICE instead (no files, no lock).
+    // Required when a service uses notify or a watchdog.
+    std::string_view notify_dir;
     // Watch SIGTERM and SIGINT: either stops the runtime in order.
     bool handle_signals = true;
     // Seed for backoff jitter; 0 picks one from the clock.
@@ -91,8 +96,10 @@ struct RuntimeStats {
     std::uint64_t exits = 0;
     std::uint64_t orphans_reaped = 0; // grandchildren reparented to custos
     std::uint64_t notify_received = 0;
-    std::uint64_t notify_dropped = 0; // malformed, oversized, unattributable
-    std::uint64_t fds_closed = 0;     // descriptors received over notify and closed
+    std::uint64_t notify_dropped = 0;    // malformed, oversized, from a foreign sender
+    std::uint64_t notify_foreign = 0;    // of those: a sender that may not speak for the service
+    std::uint64_t fds_closed = 0;        // descriptors received over notify and closed
+    std::uint64_t fds_closed_inline = 0; // of those: closed on the loop, the closer being full
     std::uint64_t probe_checks = 0;
     std::uint64_t probe_failures = 0;
     std::uint64_t liveness_restarts = 0;

@@ -85,7 +85,8 @@ constexpr reason_info reasons[] = {
      "stop_timeout"},
     {Reason::service_unknown, "ServiceUnknown", "Use a service name from the supervision table"},
     {Reason::notify_socket_unavailable, "NotifySocketUnavailable",
-     "Check that the notify_socket directory exists and is writable, and the path is short"},
+     "Check that notify_dir is writable (custos creates it if its parent exists) and short "
+     "enough for DIR/SERVICE to fit a socket address (107 bytes)"},
     {Reason::signalfd_unavailable, "SignalfdUnavailable",
      "Check the open-file limit and that the kernel has CONFIG_SIGNALFD"},
     {Reason::operator_start, "OperatorStart", "Nothing to do: this is normal operation"},
@@ -151,6 +152,12 @@ constexpr reason_info reasons[] = {
     {Reason::ready_probe, "ReadyProbe", "Nothing to do: this is normal operation"},
     {Reason::probe_passed, "ProbePassed", "Nothing to do: this is normal operation"},
     {Reason::probe_recovered, "ProbeRecovered", "Nothing to do: this is normal operation"},
+    {Reason::thread_unavailable, "ThreadUnavailable",
+     "Check the process and memory limits (ulimit -u, free memory): custos could not start a "
+     "thread it needs"},
+    {Reason::instance_running, "InstanceRunning",
+     "Another custos instance uses this notify_dir: stop it first, or give this one its own "
+     "notify_dir"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

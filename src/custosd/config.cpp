@@ -280,7 +280,7 @@ constexpr service_key_def service_keys[] = {
 
 enum class runtime_key : std::uint8_t {
     stop_timeout,
-    notify_socket,
+    notify_dir,
     max_services,
     max_probes,
     max_probe_checks,
@@ -288,7 +288,7 @@ enum class runtime_key : std::uint8_t {
 constexpr std::size_t runtime_key_count = 5;
 
 constexpr const char* runtime_keys[runtime_key_count] = {
-    "stop_timeout", "notify_socket", "max_services", "max_probes", "max_probe_checks"};
+    "stop_timeout", "notify_dir", "max_services", "max_probes", "max_probe_checks"};
 
 // The keys of [probe:NAME]. Six of them name the kind (exactly one per
 // section); several keys may share a probe_field, so a key's own index, not
@@ -953,6 +953,12 @@ private:
         while (k < runtime_key_count && key != runtime_keys[k]) {
             ++k;
         }
+        if (k == runtime_key_count && key == "notify_socket") {
+            report(line_, Reason::config_unknown_key, key,
+                   "notify_socket was replaced by notify_dir: each service now gets its own "
+                   "socket DIR/NAME (write notify_dir = the directory)");
+            return;
+        }
         if (k == runtime_key_count) {
             const char* hint = suggest(key, runtime_keys);
             report(line_, Reason::config_unknown_key, key, "unknown key '%s' in [custos]%s%s%s",
@@ -969,16 +975,18 @@ private:
         case runtime_key::stop_timeout:
             duration_value(name, value, rt_.stop_timeout);
             return;
-        case runtime_key::notify_socket:
-            // Relative paths are allowed: they name a socket in custosd's working
-            // directory (examples/appliance.ini relies on that).
-            if (value.size() >= sizeof(sockaddr_un{}.sun_path)) {
+        case runtime_key::notify_dir:
+            // Relative paths are allowed: they name a directory in custosd's
+            // working directory (examples/appliance.ini relies on that).
+            // Room is left for "/" and a service name.
+            if (value.size() + 2 >= sizeof(sockaddr_un{}.sun_path)) {
                 report(line_, Reason::config_bad_value, name,
-                       "notify_socket is %zu bytes long; a Unix socket path holds at most %zu",
+                       "notify_dir is %zu bytes long; DIR/SERVICE must fit a Unix socket "
+                       "address of %zu bytes",
                        value.size(), sizeof(sockaddr_un{}.sun_path) - 1);
                 return;
             }
-            rt_.notify_socket = value;
+            rt_.notify_dir = value;
             return;
         case runtime_key::max_services: {
             std::uint64_t n = 0;

@@ -49,7 +49,7 @@ void usage(std::FILE* to) {
                  "CUSTOS_SPAWN=clone|vfork|vfork-nopidfd forces how processes are started.\n"
                  "\n"
                  "Config keys:\n"
-                 "  [custos]         stop_timeout, notify_socket, max_services, max_probes,\n"
+                 "  [custos]         stop_timeout, notify_dir, max_services, max_probes,\n"
                  "                   max_probe_checks\n"
                  "  [service:NAME]   exec, env (repeatable), cwd, user, group,\n"
                  "                   restart = never|always|on-failure,\n"
@@ -283,12 +283,15 @@ int main(int argc, char** argv) {
     po.max_checks = cfg.runtime().max_probe_checks;
     custos::probe::validate_probes(cfg.probes(), cfg.services(), po, &probe_sink);
     sink.count += probe_sink.count;
-    if (cfg.runtime().notify_socket.empty()) {
+    if (cfg.runtime().notify_dir.empty()) {
         for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
-            if (cfg.services()[i].ready == custos::ReadyMode::notify) {
-                std::fprintf(stderr,
-                             "%s:%u: ready = notify needs notify_socket = PATH in [custos]\n", path,
-                             cfg.line_of(i, custos::sup::spec_field::ready));
+            const custos::ServiceSpec& s = cfg.services()[i];
+            if (s.ready == custos::ReadyMode::notify || s.watchdog.count() > 0) {
+                const bool notify = s.ready == custos::ReadyMode::notify;
+                std::fprintf(stderr, "%s:%u: %s needs notify_dir = DIR in [custos]\n", path,
+                             cfg.line_of(i, notify ? custos::sup::spec_field::ready
+                                                   : custos::sup::spec_field::watchdog),
+                             notify ? "ready = notify" : "watchdog");
                 ++sink.count;
             }
         }
@@ -302,23 +305,23 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    // A relative notify_socket is taken from the working directory, made
+    // A relative notify_dir is taken from the working directory, made
     // absolute here: services may chdir, and NOTIFY_SOCKET must still work.
     custos::RuntimeConfig rc = cfg.runtime();
     static char notify_path[512];
-    if (!rc.notify_socket.empty() && rc.notify_socket[0] != '/') {
+    if (!rc.notify_dir.empty() && rc.notify_dir[0] != '/' && rc.notify_dir[0] != '@') {
         char cwd[256];
         if (getcwd(cwd, sizeof cwd) == nullptr) {
             std::fprintf(stderr, "custosd: getcwd: %s\n", std::strerror(errno));
             return 1;
         }
         int n = std::snprintf(notify_path, sizeof notify_path, "%s/%.*s", cwd,
-                              static_cast<int>(rc.notify_socket.size()), rc.notify_socket.data());
+                              static_cast<int>(rc.notify_dir.size()), rc.notify_dir.data());
         if (n < 0 || static_cast<std::size_t>(n) >= sizeof notify_path) {
-            std::fprintf(stderr, "custosd: notify_socket path too long\n");
+            std::fprintf(stderr, "custosd: notify_dir path too long\n");
             return 2;
         }
-        rc.notify_socket = notify_path;
+        rc.notify_dir = notify_path;
     }
 
     static custos::Runtime rt;

@@ -42,6 +42,7 @@
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
 #include "probe/validate.hpp"
+#include "supervise/fd_closer.hpp"
 #include "supervise/notify.hpp"
 #include "supervise/spawn.hpp"
 #include "supervise/supervisor.hpp"
@@ -64,6 +65,7 @@ struct proc {
     char* cwd = nullptr;
     int uid = -1;
     int gid = -1;
+    sup::notify_socket* notify = nullptr; // its own NOTIFY_SOCKET, or none
     ReadyMode ready_mode = ReadyMode::started;
     int ready_fd = -1;
 
@@ -80,6 +82,8 @@ struct proc {
     char status_text[status_text_max + 1] = {};
     std::uint8_t status_len = 0;
     int notify_errno = 0;
+    // Discarding what an earlier process left queued on the socket.
+    bool notify_stale = false;
     // Probes acting on this service (UINT32_MAX: none).
     std::uint32_t ready_probe = UINT32_MAX;
     std::uint32_t liveness = UINT32_MAX;
@@ -124,7 +128,10 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     RuntimeConfig cfg;
     io::reactor reactor;
     sup::spawner spawner;
-    sup::notify_socket notify;
+    sup::notify_dir notify_dir;
+    sup::notify_buffers* notify_bufs = nullptr; // in the arena, when a service has a socket
+    sup::notify_socket* notify = nullptr;       // one per service (arena), or none
+    sup::fd_closer closer;
     sup::supervisor sup{*this};
     probe::machine probes{*this};
     probe::engine checks;
@@ -144,7 +151,6 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     RuntimeStats stats{};
     bool started = false;
     bool done = false;
-    char notify_env[128] = {};
     char reason[640] = {};
     bool drain_blocked = false; // a service's zombie waits for its own watcher
     // Runtime::stop() runs the stop from here, on the next loop turn.
@@ -159,6 +165,9 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
             }
             if (p.ready_rd >= 0) {
                 ::close(p.ready_rd);
+            }
+            if (p.notify != nullptr) {
+                p.notify->~notify_socket(); // made in the arena
             }
         }
         if (chld.fd >= 0) {
@@ -213,6 +222,11 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
         proc& p = procs[i];
         if (p.pid > 0) {
             sup::signal_group(p.pidfd, p.pid, sig);
+            // A stopped (T-state) process would sit on its stop signal until
+            // the SIGKILL: wake it, as s6, runit and systemd do.
+            if (sig != SIGKILL && sig != SIGCONT) {
+                sup::signal_group(p.pidfd, p.pid, SIGCONT);
+            }
         }
     }
     void transition(const Transition& t) noexcept override {
@@ -229,7 +243,17 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     }
 
     // sup::notify_handler
-    bool on_notify(const ucred& cred, const sup::notify_message& m) noexcept override;
+    bool on_notify(std::uint32_t i, const ucred& cred,
+                   const sup::notify_message& m) noexcept override;
+    bool may_speak_for(const proc& p, const ucred& cred) const noexcept;
+    void flush_notify(std::uint32_t i) noexcept override {
+        if (procs[i].notify != nullptr) {
+            procs[i].notify->drain();
+        }
+    }
+    bool wants_notify(const ServiceSpec& s) const noexcept {
+        return s.ready == ReadyMode::notify || s.watchdog.count() > 0;
+    }
 
     void watch_exit(proc& p) noexcept;
     void exited(proc& p, const siginfo_t& si) noexcept;
@@ -332,6 +356,17 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
     }
     procs = mem.make_array<proc>(count);
     ok = ok && procs != nullptr;
+    std::uint32_t sockets = 0;
+    for (const ServiceSpec& spec : table) {
+        sockets += wants_notify(spec) ? 1 : 0;
+    }
+    if (sockets != 0) {
+        notify_bufs = static_cast<sup::notify_buffers*>(
+            mem.take(sizeof(sup::notify_buffers), alignof(sup::notify_buffers)));
+        notify = mem.make_array<sup::notify_socket>(sockets);
+        ok = ok && notify_bufs != nullptr && notify != nullptr;
+    }
+    std::uint32_t next_socket = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
         const ServiceSpec& spec = table[i];
         char resolved[512];
@@ -343,9 +378,17 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
         auto argv = sup::build_argv(mem, spec.argv);
         // custos's own entries for this service.
         char wd_usec[48] = {};
+        char notify_env[sizeof(sockaddr_un::sun_path) + 16] = {};
         std::string_view ours[2];
         std::size_t nours = 0;
-        if (spec.ready == ReadyMode::notify) {
+        if (wants_notify(spec)) {
+            std::memcpy(notify_env, "NOTIFY_SOCKET=", 14);
+            if (!notify_dir.address(spec.name, notify_env + 14, sizeof notify_env - 14)) {
+                Error e(Reason::notify_socket_unavailable, ENAMETOOLONG, spec.name);
+                e.with_resolution("Use a shorter notify_dir or service name: DIR/NAME must fit "
+                                  "a socket address (107 bytes)");
+                return fail(e);
+            }
             ours[nours++] = notify_env;
         }
         if (spec.watchdog.count() > 0) {
@@ -379,6 +422,9 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
         p.cwd = cwd;
         p.ready_mode = spec.ready;
         p.ready_fd = spec.ready_fd;
+        if (wants_notify(spec) && notify != nullptr) {
+            p.notify = &notify[next_socket++];
+        }
         p.rt = this;
         p.index = i;
         p.exit_op.done = &impl::on_exit_op;
@@ -434,29 +480,28 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
     count = static_cast<std::uint32_t>(table.size());
     probe_count = static_cast<std::uint32_t>(probe_table.size());
     const std::uint32_t check_count = probe::count_checks(probe_table);
-    bool wants_notify = false;
+    std::uint32_t sockets = 0;
     for (const ServiceSpec& s : table) {
-        wants_notify = wants_notify || s.ready == ReadyMode::notify;
+        sockets += wants_notify(s) ? 1 : 0;
     }
-    if (wants_notify && cfg.notify_socket.empty()) {
-        Error e(Reason::notify_socket_unavailable, EINVAL, "notify_socket");
-        e.with_resolution("Set notify_socket: a service uses ready = notify");
+    if (sockets != 0 && cfg.notify_dir.empty()) {
+        Error e(Reason::notify_socket_unavailable, EINVAL, "notify_dir");
+        e.with_resolution("Set notify_dir: a service uses ready = notify or a watchdog");
         return fail(e);
     }
-    if (!cfg.notify_socket.empty()) {
-        int n = std::snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%.*s",
-                              static_cast<int>(cfg.notify_socket.size()), cfg.notify_socket.data());
-        if (n < 0 || static_cast<std::size_t>(n) >= sizeof notify_env) {
-            return fail(Reason::notify_socket_unavailable, ENAMETOOLONG, cfg.notify_socket);
+    if (sockets != 0) {
+        // Before anything else is created: a second instance stops here.
+        if (auto r = notify_dir.open(cfg.notify_dir); !r) {
+            return fail(r.error());
         }
     }
 
     // Reactor: every service can have an exit op and a readiness read in
-    // flight, every check instance an op and a name lookup's, plus the
-    // signal watches and the notify socket.
+    // flight, and its notify socket a poll and a close; every check
+    // instance an op and a name lookup's; plus the signal watches.
     io::reactor_config rc;
-    rc.max_ops = 2 * count + 2 * check_count + 16;
-    rc.max_fds = 2 * count + 2 * check_count + 16;
+    rc.max_ops = 4 * count + 2 * check_count + 16;
+    rc.max_fds = 3 * count + 2 * check_count + 16;
     if (auto r = reactor.init(rc); !r) {
         return fail(r.error());
     }
@@ -530,8 +575,18 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
     // Refused by qemu-user (EINVAL): not fatal, but said in backend_reason().
     const int subreaper_errno = ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
 
-    if (!cfg.notify_socket.empty()) {
-        if (auto r = notify.open(cfg.notify_socket); !r) {
+    for (std::uint32_t i = 0; i < count; ++i) {
+        if (procs[i].notify == nullptr) {
+            continue;
+        }
+        char where[sizeof(sockaddr_un::sun_path)];
+        (void)notify_dir.address(table[i].name, where, sizeof where); // checked in layout()
+        if (auto r = procs[i].notify->open(where); !r) {
+            return fail(r.error());
+        }
+    }
+    if (sockets != 0) {
+        if (auto r = closer.start(); !r) {
             return fail(r.error());
         }
     }
@@ -547,6 +602,13 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
 
 Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
     proc& p = procs[i];
+    if (p.notify != nullptr) {
+        // What the previous process (or its helpers) left queued must not
+        // speak for the new one: a stale READY=1 would make it ready early.
+        p.notify_stale = true;
+        p.notify->drain();
+        p.notify_stale = false;
+    }
     sup::spawn_request rq;
     rq.path = p.path;
     rq.argv = p.argv;
@@ -836,17 +898,33 @@ void Runtime::impl::on_term(io::op& o, std::int32_t result) noexcept {
     rt.reactor.read(o, rt.term.fd, &rt.term.buf, sizeof rt.term.buf);
 }
 
-bool Runtime::impl::on_notify(const ucred& cred, const sup::notify_message& m) noexcept {
-    std::uint32_t i = find_by_pid(static_cast<int>(cred.pid));
-    if (i == UINT32_MAX) {
-        // A helper or child of a service: its process group is the service's.
-        pid_t pgid = ::getpgid(static_cast<pid_t>(cred.pid));
-        if (pgid > 0) {
-            i = find_by_pid(static_cast<int>(pgid));
-        }
+// Who may speak for service `p` on its socket: root; the service's own
+// user (custos's, when it sets none); or any process in the service's
+// process group or session (a daemon that dropped privileges after its
+// start). A sender that has exited is judged by its uid alone, which is what
+// the kernel stamped on the datagram. Everyone else is refused and counted:
+// the socket file is writable by all, since services change users.
+bool Runtime::impl::may_speak_for(const proc& p, const ucred& cred) const noexcept {
+    const uid_t own = p.uid >= 0 ? static_cast<uid_t>(p.uid) : ::geteuid();
+    if (cred.uid == 0 || cred.uid == own) {
+        return true;
     }
-    if (i == UINT32_MAX) {
+    if (p.pid <= 0) {
         return false;
+    }
+    const pid_t pgid = ::getpgid(static_cast<pid_t>(cred.pid));
+    const pid_t sid = ::getsid(static_cast<pid_t>(cred.pid));
+    return pgid == p.pid || sid == p.pid;
+}
+
+bool Runtime::impl::on_notify(std::uint32_t i, const ucred& cred,
+                              const sup::notify_message& m) noexcept {
+    if (i >= count || !may_speak_for(procs[i], cred)) {
+        ++stats.notify_foreign;
+        return false;
+    }
+    if (procs[i].notify_stale) {
+        return true; // read and discarded: see spawn()
     }
     proc& p = procs[i];
     if (m.has_status) {
@@ -858,8 +936,18 @@ bool Runtime::impl::on_notify(const ucred& cred, const sup::notify_message& m) n
     if (m.has_errno) {
         p.notify_errno = m.errno_value;
     }
+    // Received numbers are clamped before any unit conversion: 2^63 us in
+    // ns would overflow (undefined behaviour, a deadline centuries away).
+    constexpr std::uint64_t max_usec = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(sup::supervisor::max_notify_timeout)
+            .count());
     if (m.has_extend) {
-        sup.on_extend_timeout(i, std::chrono::microseconds(m.extend_usec));
+        const std::uint64_t us = m.extend_usec < max_usec ? m.extend_usec : max_usec;
+        sup.on_extend_timeout(i, std::chrono::microseconds(static_cast<std::int64_t>(us)));
+    }
+    if (m.has_watchdog_usec) {
+        const std::uint64_t us = m.watchdog_usec < max_usec ? m.watchdog_usec : max_usec;
+        sup.on_watchdog_usec(i, std::chrono::microseconds(static_cast<std::int64_t>(us)));
     }
     if (m.watchdog_ping) {
         sup.on_watchdog_ping(i);
@@ -929,8 +1017,10 @@ Result<void> Runtime::start() noexcept {
         io::reactor::make_internal(rt.term.op);
         rt.reactor.read(rt.term.op, rt.term.fd, &rt.term.buf, sizeof rt.term.buf);
     }
-    if (rt.notify.is_open()) {
-        rt.notify.start(rt.reactor, &rt);
+    for (std::uint32_t i = 0; i < rt.count; ++i) {
+        if (rt.procs[i].notify != nullptr && rt.procs[i].notify->is_open()) {
+            rt.procs[i].notify->start(rt.reactor, &rt, *rt.notify_bufs, i, &rt.closer);
+        }
     }
     // Probes first: their first checks are in flight (never done inside
     // this call), so services that depend on them wait.
@@ -951,9 +1041,21 @@ void Runtime::run() noexcept {
         rt.reactor.run();
     }
     rt.reap_remnants();
-    rt.notify.close();
-    // Let the notify socket's close complete while the reactor still runs.
-    for (int k = 0; k < 100 && rt.notify.busy(); ++k) {
+    auto busy = [&rt] {
+        for (std::uint32_t i = 0; i < rt.count; ++i) {
+            if (rt.procs[i].notify != nullptr && rt.procs[i].notify->busy()) {
+                return true;
+            }
+        }
+        return false;
+    };
+    for (std::uint32_t i = 0; i < rt.count; ++i) {
+        if (rt.procs[i].notify != nullptr) {
+            rt.procs[i].notify->close();
+        }
+    }
+    // Let the notify sockets' closes complete while the reactor still runs.
+    for (int k = 0; k < 100 && busy(); ++k) {
         rt.reactor.run_once(false);
     }
 }
@@ -1058,10 +1160,16 @@ RuntimeStats Runtime::stats() const noexcept {
         return {};
     }
     RuntimeStats s = impl_->stats;
-    const sup::notify_stats& n = impl_->notify.stats();
-    s.notify_received = n.received;
-    s.notify_dropped = n.dropped_malformed + n.dropped_unattributed;
-    s.fds_closed = n.fds_closed;
+    for (std::uint32_t i = 0; i < impl_->count; ++i) {
+        if (impl_->procs[i].notify == nullptr) {
+            continue;
+        }
+        const sup::notify_stats& n = impl_->procs[i].notify->stats();
+        s.notify_received += n.received;
+        s.notify_dropped += n.dropped_malformed + n.dropped_unattributed;
+        s.fds_closed += n.fds_closed;
+        s.fds_closed_inline += n.fds_closed_inline;
+    }
     return s;
 }
 

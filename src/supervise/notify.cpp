@@ -1,15 +1,25 @@
 #include "supervise/notify.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 
 #include "core/assert.hpp"
+#include "supervise/fd_closer.hpp"
+
+// Linux 6.16: whether the socket accepts SCM_RIGHTS at all (default 1). Not
+// in Debian 12's headers; the number is the kernel's uapi value.
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
 
 namespace custos::sup {
 
@@ -123,8 +133,10 @@ Result<void> notify_socket::open(std::string_view path) noexcept {
     if (fd_ >= 0 || closing_fd_ >= 0 || busy()) {
         return fail(Reason::notify_socket_unavailable, EBUSY, path);
     }
+    const bool abstract = !path.empty() && path.front() == '@';
     // Clients (libsystemd, systemd-notify) accept only '/' or '@' here.
-    if (path.empty() || path.front() != '/' || path.find('\0') != std::string_view::npos) {
+    if (path.size() < 2 || (path.front() != '/' && !abstract) ||
+        path.find('\0') != std::string_view::npos) {
         return fail(Reason::notify_socket_unavailable, EINVAL, path);
     }
     sockaddr_un addr{};
@@ -133,11 +145,12 @@ Result<void> notify_socket::open(std::string_view path) noexcept {
         return fail(Reason::notify_socket_unavailable, ENAMETOOLONG, path);
     }
     std::memcpy(addr.sun_path, path.data(), path.size());
-
-    // bind() fails with EADDRINUSE on a leftover socket file: remove it, but
-    // only a socket, never a file the operator put there.
     struct stat st {};
-    if (::lstat(addr.sun_path, &st) == 0) {
+    if (abstract) {
+        addr.sun_path[0] = '\0'; // the exact length below: no trailing NULs in the name
+    } else if (::lstat(addr.sun_path, &st) == 0) {
+        // bind() fails with EADDRINUSE on a leftover socket file: remove it,
+        // but only a socket, never a file the operator put there.
         if (!S_ISSOCK(st.st_mode)) {
             return fail(Reason::notify_socket_unavailable, EEXIST, path);
         }
@@ -152,19 +165,24 @@ Result<void> notify_socket::open(std::string_view path) noexcept {
     if (fd < 0) {
         return fail(Reason::notify_socket_unavailable, errno, path);
     }
-    auto socklen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    auto socklen =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), socklen) != 0) {
         int err = errno;
         ::close(fd);
-        return fail(Reason::notify_socket_unavailable, err, path);
+        return fail(abstract && err == EADDRINUSE ? Reason::instance_running
+                                                  : Reason::notify_socket_unavailable,
+                    err, path);
     }
     int one = 1;
     int err = 0;
-    if (::chmod(addr.sun_path, 0666) != 0 || ::lstat(addr.sun_path, &st) != 0 ||
+    if ((!abstract && (::chmod(addr.sun_path, 0666) != 0 || ::lstat(addr.sun_path, &st) != 0)) ||
         ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
         err = errno;
         ::close(fd);
-        ::unlink(addr.sun_path);
+        if (!abstract) {
+            ::unlink(addr.sun_path);
+        }
         return fail(Reason::notify_socket_unavailable, err, path);
     }
     // As PID 1 does, though for AF_UNIX datagrams the queue length limit
@@ -176,17 +194,23 @@ Result<void> notify_socket::open(std::string_view path) noexcept {
     fd_ = fd;
     reactor_ = nullptr; // until start(): close() then closes directly
     handler_ = nullptr;
-    dev_ = st.st_dev;
-    ino_ = st.st_ino;
-    std::memcpy(path_, addr.sun_path, sizeof path_);
+    rights_off_ = false;
+    dev_ = abstract ? 0 : st.st_dev;
+    ino_ = abstract ? 0 : st.st_ino;
+    std::memcpy(path_, path.data(), path.size());
+    path_[path.size()] = '\0';
     path_len_ = path.size();
     return {};
 }
 
-void notify_socket::start(io::reactor& r, notify_handler* h) noexcept {
+void notify_socket::start(io::reactor& r, notify_handler* h, notify_buffers& bufs,
+                          std::uint32_t tag, fd_closer* closer) noexcept {
     CUSTOS_ASSERT(fd_ >= 0 && h != nullptr && !poll_op_.busy());
     reactor_ = &r;
     handler_ = h;
+    bufs_ = &bufs;
+    tag_ = tag;
+    closer_ = closer;
     // Like a mailbox's read, this is one op known at init that must never be
     // refused for max_ops; the same holds for the close that ends it.
     io::reactor::make_internal(poll_op_);
@@ -213,6 +237,11 @@ void notify_socket::close() noexcept {
 
 void notify_socket::unlink_path() noexcept {
     if (path_len_ == 0) {
+        return;
+    }
+    if (path_[0] == '@') {
+        path_len_ = 0; // abstract: the name goes with the socket
+        path_[0] = '\0';
         return;
     }
     // Only the file open() bound: another instance may have taken the path.
@@ -263,13 +292,20 @@ void notify_socket::on_poll(io::op& o, std::int32_t result) noexcept {
     }
 }
 
+void notify_socket::drain() noexcept {
+    std::uint32_t n = 0;
+    while (fd_ >= 0 && bufs_ != nullptr && n < max_queue && receive_one()) {
+        ++n;
+    }
+}
+
 bool notify_socket::receive_one() noexcept {
-    iovec iov{buf_, sizeof buf_};
+    iovec iov{bufs_->data, sizeof bufs_->data};
     msghdr mh{};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    mh.msg_control = control_;
-    mh.msg_controllen = sizeof control_;
+    mh.msg_control = bufs_->control;
+    mh.msg_controllen = sizeof bufs_->control;
     // CLOEXEC: a received fd must not leak into a child spawned before we
     // close it.
     ssize_t n = ::recvmsg(fd_, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -298,11 +334,11 @@ bool notify_socket::receive_one() noexcept {
               static_cast<std::size_t>(n) <= max_datagram && has_cred && cred.pid > 0;
     notify_message m;
     if (ok) {
-        ok = parse_notify(std::string_view(buf_, static_cast<std::size_t>(n)), m);
+        ok = parse_notify(std::string_view(bufs_->data, static_cast<std::size_t>(n)), m);
     }
     if (!ok) {
         ++stats_.dropped_malformed;
-    } else if (!handler_->on_notify(cred, m)) {
+    } else if (!handler_->on_notify(tag_, cred, m)) {
         ++stats_.dropped_unattributed;
     }
     // After the handler: closing is what releases a BARRIER=1 sender, which
@@ -321,10 +357,126 @@ void notify_socket::close_received_fds(msghdr& mh) noexcept {
         for (std::size_t i = 0; i < count; ++i) {
             int fd = -1;
             std::memcpy(&fd, data + i * sizeof(int), sizeof fd);
-            ::close(fd);
+            close_one(fd);
             ++stats_.fds_closed;
         }
     }
+    if (rights_off_ && closer_ != nullptr && closer_->pending() < fd_closer::capacity / 2) {
+        allow_rights(true); // the closer caught up
+    }
+}
+
+void notify_socket::close_one(int fd) noexcept {
+    // The type without asking the filesystem (a FUSE or NFS getattr could
+    // wait): AT_STATX_DONT_SYNC answers from what the kernel has cached.
+    struct statx sx {};
+    const bool pipe = ::statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) == 0 &&
+                      S_ISFIFO(sx.stx_mode);
+    if (pipe || closer_ == nullptr) {
+        ::close(fd); // a pipe's release never waits: a barrier's, in order
+        return;
+    }
+    if (closer_->try_close(fd)) {
+        ++stats_.fds_handed_over;
+        return;
+    }
+    // The closer is stuck on earlier descriptors and its ring is full:
+    // refuse more where the kernel can, and close this one here.
+    allow_rights(false);
+    ++stats_.fds_closed_inline;
+    ::close(fd);
+}
+
+void notify_socket::allow_rights(bool allow) noexcept {
+    int v = allow ? 1 : 0;
+    if (::setsockopt(fd_, SOL_SOCKET, SO_PASSRIGHTS, &v, sizeof v) == 0) {
+        if (!allow && !rights_off_) {
+            ++stats_.rights_refused;
+        }
+        rights_off_ = !allow;
+    }
+}
+
+notify_dir::~notify_dir() {
+    if (lock_fd_ >= 0) {
+        ::close(lock_fd_); // releases the lock; the file stays (harmless)
+    }
+}
+
+Result<void> notify_dir::open(std::string_view dir) noexcept {
+    if (len_ != 0) {
+        return fail(Reason::notify_socket_unavailable, EBUSY, dir);
+    }
+    while (dir.size() > 1 && dir.back() == '/') {
+        dir.remove_suffix(1);
+    }
+    const bool abstract = !dir.empty() && dir.front() == '@';
+    if (dir.size() < 2 || (dir.front() != '/' && !abstract) ||
+        dir.find('\0') != std::string_view::npos) {
+        return fail(Reason::notify_socket_unavailable, EINVAL, dir);
+    }
+    // Room for "/" and a one-character service name at least.
+    if (dir.size() + 2 >= sizeof dir_) {
+        return fail(Reason::notify_socket_unavailable, ENAMETOOLONG, dir);
+    }
+    std::memcpy(dir_, dir.data(), dir.size());
+    dir_[dir.size()] = '\0';
+    if (abstract) {
+        len_ = dir.size();
+        return {};
+    }
+    if (::mkdir(dir_, 0755) != 0 && errno != EEXIST) {
+        return fail(Reason::notify_socket_unavailable, errno, dir);
+    }
+    struct stat st {};
+    if (::stat(dir_, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return fail(Reason::notify_socket_unavailable, errno != 0 ? errno : ENOTDIR, dir);
+    }
+    char lock[sizeof dir_ + 8];
+    std::snprintf(lock, sizeof lock, "%s/.lock", dir_);
+    int fd = ::open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        return fail(Reason::notify_socket_unavailable, errno, lock);
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char holder[32] = {};
+        ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+        ::close(fd);
+        if (err != EWOULDBLOCK) {
+            return fail(Reason::notify_socket_unavailable, err, lock);
+        }
+        while (n > 0 && (holder[n - 1] == '\n' || holder[n - 1] == ' ')) {
+            holder[--n] = '\0';
+        }
+        char subject[Error::subject_capacity + 1];
+        std::snprintf(subject, sizeof subject, "%.90s held by pid %.16s", lock,
+                      n > 0 ? holder : "(unknown)");
+        return fail(Reason::instance_running, EWOULDBLOCK, subject);
+    }
+    char pid[16];
+    int n = std::snprintf(pid, sizeof pid, "%d\n", static_cast<int>(::getpid()));
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid, static_cast<std::size_t>(n), 0) != n) {
+        // Only informative (who holds it): the lock itself is what counts.
+    }
+    lock_fd_ = fd;
+    len_ = dir.size();
+    return {};
+}
+
+bool notify_dir::address(std::string_view service, char* out, std::size_t cap) const noexcept {
+    if (len_ == 0 || service.empty()) {
+        return false;
+    }
+    std::size_t need = len_ + 1 + service.size();
+    if (need >= sizeof(sockaddr_un::sun_path) || need >= cap) {
+        return false;
+    }
+    std::memcpy(out, dir_, len_);
+    out[len_] = '/';
+    std::memcpy(out + len_ + 1, service.data(), service.size());
+    out[need] = '\0';
+    return true;
 }
 
 } // namespace custos::sup

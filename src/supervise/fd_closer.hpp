@@ -1,0 +1,67 @@
+// The closer: closes descriptors that custos was handed by other processes
+// (SCM_RIGHTS on the notify sockets) on a thread of its own, so that no
+// close() of theirs can stall the reactor.
+//
+// Why a thread: the last close of a descriptor runs its release in the
+// closing thread, and some releases wait: a TCP socket with SO_LINGER and
+// unsent data waits up to l_linger seconds, a file on FUSE or NFS waits for
+// its flush, a tty for its output to drain. A hostile sender chooses which.
+// Sockets get SO_LINGER {1, 0} here first, which turns a lingering close
+// into an immediate reset; the rest may still block, but only this thread.
+//
+// Bounded: a ring of `capacity` descriptors; try_close() refuses (false)
+// when it is full, and the caller decides (the notify socket then stops
+// accepting descriptors where the kernel can refuse them: SO_PASSRIGHTS).
+// The thread and its stack are created by start(); after that nothing here
+// allocates. One producer (the reactor thread), one consumer (the thread).
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include <custos/error.hpp>
+
+#include "core/mpsc_ring.hpp"
+
+namespace custos::sup {
+
+class fd_closer {
+public:
+    static constexpr std::uint32_t capacity = 256;
+
+    fd_closer() = default;
+    ~fd_closer();
+    fd_closer(const fd_closer&) = delete;
+    fd_closer& operator=(const fd_closer&) = delete;
+
+    // Creates the doorbell and the thread (64 KiB stack). Errors:
+    // ThreadUnavailable with the errno of eventfd or pthread_create.
+    Result<void> start() noexcept;
+    // Hands `fd` to the thread. False when the ring is full or the closer
+    // was never started: `fd` is then still the caller's.
+    [[nodiscard]] bool try_close(int fd) noexcept;
+    // Descriptors handed over and not closed yet (approximate from other
+    // threads: for back-pressure decisions, not accounting).
+    std::uint32_t pending() const noexcept {
+        // Acquire pairs with the thread's release increment of closed_.
+        return queued_ - closed_.load(std::memory_order_acquire);
+    }
+    std::uint64_t closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
+    // Stops the thread after it has closed everything queued. A close stuck
+    // in the kernel makes this wait for it: call at shutdown only.
+    void stop() noexcept;
+
+private:
+    static void* main(void* self) noexcept;
+
+    mpsc_ring<int, capacity> ring_;
+    int doorbell_ = -1;
+    bool running_ = false;
+    pthread_t thread_{};
+    std::uint32_t queued_ = 0;             // reactor thread only
+    std::atomic<std::uint32_t> closed_{0}; // written by the closer thread
+};
+
+} // namespace custos::sup
