@@ -1915,6 +1915,58 @@ TEST_CASE("second_instance_refused: a second runtime on the same notify_dir fail
     a.finish();
 }
 
+TEST_CASE("socket_deleted_from_outside: a deleted socket file, or the whole notify_dir, is put "
+          "back and still reaches the service; the lock too") {
+    scenario s;
+    s.use_notify();
+    ServiceSpec& n = s.add("n", {"notify-ready", "0"});
+    n.ready = ReadyMode::notify;
+    s.add_ticker(50ms);
+    struct stat first {};
+    int ticks = 0;
+    int phase = 0;
+    std::string sock;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name != "tick" || r.to != ServiceState::backoff ||
+            sc.count("n", ServiceState::ready) == 0) {
+            return;
+        }
+        ++ticks;
+        sock = sc.notify_path("n");
+        if (phase == 0) {
+            REQUIRE(::stat(sock.c_str(), &first) == 0);
+            REQUIRE(::unlink(sock.c_str()) == 0); // a tmp cleaner
+            phase = 1;
+            ticks = 0;
+        } else if (phase == 1 && ticks == 3) {
+            struct stat now {};
+            CHECK(::stat(sock.c_str(), &now) == 0);
+            CHECK(S_ISSOCK(now.st_mode)); // a new socket at the same name
+            CHECK(send_with_fd(sock, "STATUS=after unlink", -1));
+            // Now the whole directory, as rm -rf would.
+            tempdir::remove_tree(sc.notify_path());
+            phase = 2;
+            ticks = 0;
+        } else if (phase == 2 && ticks == 3) {
+            CHECK(::access((sc.notify_path() + "/.lock").c_str(), F_OK) == 0);
+            CHECK(send_with_fd(sock, "STATUS=after rm -rf", -1));
+            phase = 3;
+            ticks = 0;
+        } else if (phase == 3 && ticks == 2) {
+            sc.stop();
+        }
+    };
+    s.run();
+    CHECK(phase == 3);
+    // The socket twice, the directory, the lock.
+    CHECK(s.rt->stats().notify_restored >= 4);
+    // Both datagrams arrived through the restored names.
+    ServiceStatus st = s.rt->status(s.index("n"));
+    CHECK(st.status_text == "after rm -rf");
+    CHECK(s.count("n", ServiceState::ready) == 1);
+    s.finish();
+}
+
 TEST_CASE("init rejects a table whose services name unknown probes") {
     scenario s;
     ServiceSpec& w = s.add("web", {"sleep"});

@@ -100,6 +100,7 @@ struct RuntimeStats {
     std::uint64_t notify_foreign = 0;    // of those: a sender that may not speak for the service
     std::uint64_t fds_closed = 0;        // descriptors received over notify and closed
     std::uint64_t fds_closed_inline = 0; // of those: closed on the loop, the closer being full
+    std::uint64_t notify_restored = 0;   // names put back in notify_dir after a deletion
     std::uint64_t probe_checks = 0;
     std::uint64_t probe_failures = 0;
     std::uint64_t liveness_restarts = 0;

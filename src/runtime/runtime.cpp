@@ -132,6 +132,9 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     sup::notify_buffers* notify_bufs = nullptr; // in the arena, when a service has a socket
     sup::notify_socket* notify = nullptr;       // one per service (arena), or none
     sup::fd_closer closer;
+    // Deletions in notify_dir (a tmp cleaner): the names are put back.
+    io::op notify_watch_op;
+    alignas(8) char notify_watch_buf[512] = {};
     sup::supervisor sup{*this};
     probe::machine probes{*this};
     probe::engine checks;
@@ -270,6 +273,7 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
         return UINT32_MAX;
     }
 
+    static void on_notify_watch(io::op& o, std::int32_t result) noexcept;
     static void on_exit_op(io::op& o, std::int32_t result) noexcept;
     static void on_ready_read(io::op& o, std::int32_t result) noexcept;
     static void on_sigchld(io::op& o, std::int32_t result) noexcept;
@@ -800,6 +804,23 @@ void Runtime::impl::reap_remnants() noexcept {
     }
 }
 
+void Runtime::impl::on_notify_watch(io::op& o, std::int32_t result) noexcept {
+    impl& rt = *static_cast<impl*>(o.user);
+    if (result < 0 && result != -EAGAIN && result != -EINTR) {
+        return; // inotify failed: deletions go unnoticed, as without inotify
+    }
+    // Whatever the events say, check every name: cheap, and a burst of
+    // events (rm -rf) needs one pass.
+    std::uint64_t n = rt.notify_dir.restore();
+    for (std::uint32_t i = 0; i < rt.count; ++i) {
+        if (rt.procs[i].notify != nullptr && rt.procs[i].notify->restore()) {
+            ++n;
+        }
+    }
+    rt.stats.notify_restored += n;
+    rt.reactor.read(o, rt.notify_dir.watch_fd(), rt.notify_watch_buf, sizeof rt.notify_watch_buf);
+}
+
 void Runtime::impl::on_exit_op(io::op& o, std::int32_t result) noexcept {
     auto& p = *static_cast<proc*>(o.user);
     impl& rt = *p.rt;
@@ -1022,6 +1043,13 @@ Result<void> Runtime::start() noexcept {
             rt.procs[i].notify->start(rt.reactor, &rt, *rt.notify_bufs, i, &rt.closer);
         }
     }
+    if (rt.notify_dir.watch_fd() >= 0) {
+        rt.notify_watch_op.done = &impl::on_notify_watch;
+        rt.notify_watch_op.user = &rt;
+        io::reactor::make_internal(rt.notify_watch_op);
+        rt.reactor.read(rt.notify_watch_op, rt.notify_dir.watch_fd(), rt.notify_watch_buf,
+                        sizeof rt.notify_watch_buf);
+    }
     // Probes first: their first checks are in flight (never done inside
     // this call), so services that depend on them wait.
     rt.probes.start_all();
@@ -1041,7 +1069,13 @@ void Runtime::run() noexcept {
         rt.reactor.run();
     }
     rt.reap_remnants();
+    if (rt.notify_watch_op.busy()) {
+        rt.reactor.cancel(rt.notify_watch_op);
+    }
     auto busy = [&rt] {
+        if (rt.notify_watch_op.busy()) {
+            return true;
+        }
         for (std::uint32_t i = 0; i < rt.count; ++i) {
             if (rt.procs[i].notify != nullptr && rt.procs[i].notify->busy()) {
                 return true;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,6 +119,10 @@ notify_socket::notify_socket() noexcept
 notify_socket::~notify_socket() {
     // Without the reactor (it may be gone): a close op it never ran, or a
     // socket close() was not called for, is closed here.
+    if (next_fd_ >= 0) {
+        ::close(next_fd_);
+        next_fd_ = -1;
+    }
     if (closing_fd_ >= 0) {
         ::close(closing_fd_);
         closing_fd_ = -1;
@@ -127,6 +132,43 @@ notify_socket::~notify_socket() {
         fd_ = -1;
     }
     unlink_path();
+}
+
+// socket, bind at `addr` (`path` as written, for errors), chmod 0666 and
+// SO_PASSCRED; `st` gets the socket file's identity. The caller has made
+// sure nothing else is at the path.
+Result<int> notify_socket::bind_socket(const sockaddr_un& addr, std::string_view path,
+                                       struct stat& st) noexcept {
+    const bool abstract = addr.sun_path[0] == '\0';
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return fail(Reason::notify_socket_unavailable, errno, path);
+    }
+    auto socklen =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), socklen) != 0) {
+        int err = errno;
+        ::close(fd);
+        return fail(abstract && err == EADDRINUSE ? Reason::instance_running
+                                                  : Reason::notify_socket_unavailable,
+                    err, path);
+    }
+    int one = 1;
+    if ((!abstract && (::chmod(addr.sun_path, 0666) != 0 || ::lstat(addr.sun_path, &st) != 0)) ||
+        ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
+        int err = errno;
+        ::close(fd);
+        if (!abstract) {
+            ::unlink(addr.sun_path);
+        }
+        return fail(Reason::notify_socket_unavailable, err, path);
+    }
+    // As PID 1 does, though for AF_UNIX datagrams the queue length limit
+    // (net.unix.max_dgram_qlen) and the sender's sndbuf bind first; senders
+    // then block instead of losing datagrams, so a refusal is harmless.
+    int rcvbuf = 256 * 1024;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    return fd;
 }
 
 Result<void> notify_socket::open(std::string_view path) noexcept {
@@ -161,37 +203,11 @@ Result<void> notify_socket::open(std::string_view path) noexcept {
         return fail(Reason::notify_socket_unavailable, errno, path);
     }
 
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return fail(Reason::notify_socket_unavailable, errno, path);
+    auto fd = bind_socket(addr, path, st);
+    if (!fd) {
+        return fail(fd.error());
     }
-    auto socklen =
-        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), socklen) != 0) {
-        int err = errno;
-        ::close(fd);
-        return fail(abstract && err == EADDRINUSE ? Reason::instance_running
-                                                  : Reason::notify_socket_unavailable,
-                    err, path);
-    }
-    int one = 1;
-    int err = 0;
-    if ((!abstract && (::chmod(addr.sun_path, 0666) != 0 || ::lstat(addr.sun_path, &st) != 0)) ||
-        ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
-        err = errno;
-        ::close(fd);
-        if (!abstract) {
-            ::unlink(addr.sun_path);
-        }
-        return fail(Reason::notify_socket_unavailable, err, path);
-    }
-    // As PID 1 does, though for AF_UNIX datagrams the queue length limit
-    // (net.unix.max_dgram_qlen) and the sender's sndbuf bind first; senders
-    // then block instead of losing datagrams, so a refusal is harmless.
-    int rcvbuf = 256 * 1024;
-    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-
-    fd_ = fd;
+    fd_ = *fd;
     reactor_ = nullptr; // until start(): close() then closes directly
     handler_ = nullptr;
     rights_off_ = false;
@@ -219,6 +235,10 @@ void notify_socket::start(io::reactor& r, notify_handler* h, notify_buffers& buf
 }
 
 void notify_socket::close() noexcept {
+    if (next_fd_ >= 0) {
+        ::close(next_fd_); // never registered with the reactor
+        next_fd_ = -1;
+    }
     if (fd_ >= 0) {
         if (reactor_ != nullptr) {
             reactor_->cancel(retry_);
@@ -233,6 +253,51 @@ void notify_socket::close() noexcept {
         fd_ = -1;
     }
     unlink_path();
+}
+
+bool notify_socket::restore() noexcept {
+    if (fd_ < 0 || path_len_ == 0 || path_[0] == '@' || next_fd_ >= 0 || close_op_.busy()) {
+        return false;
+    }
+    struct stat st {};
+    if (::lstat(path_, &st) == 0 || errno != ENOENT) {
+        return false; // still there, or something else is: not ours to replace
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path_, path_len_);
+    auto fd = bind_socket(addr, std::string_view(path_, path_len_), st);
+    if (!fd) {
+        return false;
+    }
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+    ++stats_.rebinds;
+    if (reactor_ == nullptr) {
+        ::close(fd_);
+        fd_ = *fd;
+        return true;
+    }
+    // Swap from the loop: the poll on the old descriptor ends first.
+    next_fd_ = *fd;
+    reactor_->cancel(retry_);
+    if (poll_op_.busy()) {
+        reactor_->cancel(poll_op_); // on_poll() swaps
+    } else {
+        swap_socket();
+    }
+    return true;
+}
+
+void notify_socket::swap_socket() noexcept {
+    // What was sent to the old name before it went is still read.
+    for (std::uint32_t n = 0; n < max_queue && receive_one(); ++n) {
+    }
+    closing_fd_ = fd_;
+    reactor_->close(close_op_, fd_);
+    fd_ = next_fd_;
+    next_fd_ = -1;
+    reactor_->poll(poll_op_, fd_, POLLIN);
 }
 
 void notify_socket::unlink_path() noexcept {
@@ -270,6 +335,10 @@ void notify_socket::on_poll(io::op& o, std::int32_t result) noexcept {
     auto* self = static_cast<notify_socket*>(o.user);
     if (self->fd_ < 0) {
         return; // closed: this is the cancellation
+    }
+    if (self->next_fd_ >= 0) {
+        self->swap_socket(); // restore() cancelled this poll
+        return;
     }
     if (result < 0) {
         // Not expected on a live socket (epoll_ctl ENOMEM/ENOSPC, say). Wait
@@ -398,9 +467,68 @@ void notify_socket::allow_rights(bool allow) noexcept {
 }
 
 notify_dir::~notify_dir() {
+    if (watch_fd_ >= 0) {
+        ::close(watch_fd_);
+    }
     if (lock_fd_ >= 0) {
         ::close(lock_fd_); // releases the lock; the file stays (harmless)
     }
+}
+
+void notify_dir::add_watch() noexcept {
+    if (watch_fd_ < 0) {
+        watch_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    }
+    if (watch_fd_ >= 0) {
+        (void)::inotify_add_watch(watch_fd_, dir_,
+                                  IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
+                                      IN_ONLYDIR);
+    }
+}
+
+std::uint32_t notify_dir::restore() noexcept {
+    if (len_ == 0 || abstract()) {
+        return 0;
+    }
+    std::uint32_t n = 0;
+    struct stat st {};
+    if (::stat(dir_, &st) != 0 && errno == ENOENT) {
+        if (::mkdir(dir_, 0755) == 0) {
+            ++n;
+        }
+        add_watch(); // the old watch died with the directory
+    }
+    char lock[sizeof dir_ + 8];
+    std::snprintf(lock, sizeof lock, "%s/.lock", dir_);
+    if (::lstat(lock, &st) != 0 && errno == ENOENT) {
+        // Our lock is on a file without a name now: a second instance
+        // would find none. Take a new one; our old one goes.
+        int fd = take_lock(lock);
+        if (fd >= 0) {
+            ::close(lock_fd_);
+            lock_fd_ = fd;
+            ++n;
+        }
+    }
+    return n;
+}
+
+int notify_dir::take_lock(const char* lock) noexcept {
+    int fd = ::open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        ::close(fd);
+        return -err;
+    }
+    char pid[16];
+    int n = std::snprintf(pid, sizeof pid, "%d\n", static_cast<int>(::getpid()));
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid, static_cast<std::size_t>(n), 0) != n) {
+        // Only informative (who holds it): the lock itself is what counts.
+    }
+    return fd;
 }
 
 Result<void> notify_dir::open(std::string_view dir) noexcept {
@@ -434,17 +562,13 @@ Result<void> notify_dir::open(std::string_view dir) noexcept {
     }
     char lock[sizeof dir_ + 8];
     std::snprintf(lock, sizeof lock, "%s/.lock", dir_);
-    int fd = ::open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        return fail(Reason::notify_socket_unavailable, errno, lock);
-    }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = errno;
+    int fd = take_lock(lock);
+    if (fd == -EWOULDBLOCK) {
         char holder[32] = {};
-        ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
-        ::close(fd);
-        if (err != EWOULDBLOCK) {
-            return fail(Reason::notify_socket_unavailable, err, lock);
+        ssize_t n = -1;
+        if (int rd = ::open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); rd >= 0) {
+            n = ::pread(rd, holder, sizeof holder - 1, 0);
+            ::close(rd);
         }
         while (n > 0 && (holder[n - 1] == '\n' || holder[n - 1] == ' ')) {
             holder[--n] = '\0';
@@ -454,13 +578,12 @@ Result<void> notify_dir::open(std::string_view dir) noexcept {
                       n > 0 ? holder : "(unknown)");
         return fail(Reason::instance_running, EWOULDBLOCK, subject);
     }
-    char pid[16];
-    int n = std::snprintf(pid, sizeof pid, "%d\n", static_cast<int>(::getpid()));
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid, static_cast<std::size_t>(n), 0) != n) {
-        // Only informative (who holds it): the lock itself is what counts.
+    if (fd < 0) {
+        return fail(Reason::notify_socket_unavailable, -fd, lock);
     }
     lock_fd_ = fd;
     len_ = dir.size();
+    add_watch();
     return {};
 }
 

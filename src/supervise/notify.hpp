@@ -44,6 +44,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
@@ -111,6 +112,7 @@ struct notify_stats {
     std::uint64_t fds_handed_over = 0;      // of those, given to the fd_closer thread
     std::uint64_t fds_closed_inline = 0;    // not pipes, closed here: the closer was full
     std::uint64_t rights_refused = 0;       // times SO_PASSRIGHTS was turned off
+    std::uint64_t rebinds = 0;              // sockets recreated after their file was deleted
     std::uint64_t receive_errors = 0;       // recvmsg failures other than EAGAIN/EINTR
     std::uint64_t wakeups = 0;              // poll completions that drained the socket
     std::uint64_t drains_capped = 0;        // wake-ups that hit max_per_wakeup (more may be queued)
@@ -154,10 +156,29 @@ public:
     // not fit a socket address or `cap`.
     bool address(std::string_view service, char* out, std::size_t cap) const noexcept;
     bool is_open() const noexcept { return len_ != 0; }
+    bool abstract() const noexcept { return len_ != 0 && dir_[0] == '@'; }
     std::string_view path() const noexcept { return {dir_, len_}; }
 
+    // A tmp cleaner (or an operator) deleted the directory or the lock
+    // file: recreates the directory and links the lock file we still hold
+    // back in place, so a second instance still finds it held. The
+    // sockets are each notify_socket::restore()'s. Returns how many names
+    // were put back. Reactor thread; cheap when nothing is missing.
+    std::uint32_t restore() noexcept;
+    // An inotify descriptor watching the directory for deletions (its own
+    // and its entries'), non-blocking; -1 for abstract names or where
+    // inotify is refused (then nothing is noticed). restore() re-adds the
+    // watch after the directory was recreated.
+    int watch_fd() const noexcept { return watch_fd_; }
+
 private:
+    void add_watch() noexcept;
+    // Opens (creating) and flocks `lock`, writes our pid: the fd, or -errno
+    // (-EWOULDBLOCK: another instance holds it).
+    static int take_lock(const char* lock) noexcept;
+
     int lock_fd_ = -1;
+    int watch_fd_ = -1;
     std::size_t len_ = 0;
     char dir_[sizeof(sockaddr_un::sun_path)] = {};
 };
@@ -214,6 +235,12 @@ public:
     int fd() const noexcept { return fd_; }
     // The bound path (what to export as NOTIFY_SOCKET); empty when closed.
     std::string_view path() const noexcept { return {path_, path_len_}; }
+    // The socket file was deleted from outside (a deleted inode cannot be
+    // linked back): binds a new socket at the path and moves to it from the
+    // loop, after reading what is still queued on the old one. True when it
+    // did. A different file now at the path is left alone. Path sockets
+    // only; reactor thread.
+    bool restore() noexcept;
     const notify_stats& stats() const noexcept { return stats_; }
 
 private:
@@ -224,6 +251,9 @@ private:
     // Receives and dispatches one datagram; false when the queue is empty
     // (or the socket failed) and draining should stop.
     bool receive_one() noexcept;
+    static Result<int> bind_socket(const sockaddr_un& addr, std::string_view path,
+                                   struct stat& st) noexcept;
+    void swap_socket() noexcept;
     void close_received_fds(msghdr& mh) noexcept;
     void close_one(int fd) noexcept;
     void allow_rights(bool allow) noexcept;
@@ -241,6 +271,7 @@ private:
     io::timer retry_;     // re-polls after a poll error, instead of spinning
     dev_t dev_ = 0;       // identity of the socket file we bound, checked before unlinking
     ino_t ino_ = 0;
+    int next_fd_ = -1; // restore()'s new socket, until the old poll has ended
     std::size_t path_len_ = 0;
     char path_[sizeof(sockaddr_un::sun_path)] = {};
     notify_stats stats_;
