@@ -273,6 +273,20 @@ TEST_CASE("hosts: entries past the capacity are counted, not kept") {
 
 // --- pure: wire format ---------------------------------------------------------
 
+TEST_CASE("localhost names: localhost and names under it, nothing else") {
+    for (const char* yes : {"localhost", "LOCALHOST.", "LocalHost", "foo.localhost",
+                            "a.b.LOCALHOST.", "x-1.localhost"}) {
+        INFO(yes);
+        CHECK(is_localhost_name(yes));
+    }
+    for (const char* no : {"notlocalhost", "localhost.lan", "localhostx", "localhos", ".localhost",
+                           "a..localhost", "localhost..", "", ".", "local host", "127.0.0.1"}) {
+        INFO(no);
+        CHECK_FALSE(is_localhost_name(no));
+    }
+    CHECK_FALSE(is_localhost_name(std::string(64, 'a') + ".localhost")); // a label over 63 bytes
+}
+
 TEST_CASE("query: the bytes for a known name") {
     std::uint8_t buf[512];
     const std::uint8_t want[] = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
@@ -934,6 +948,64 @@ TEST_CASE("lookup: literals and the hosts table need no name server") {
     REQUIRE(h.run());
     CHECK(h.l.sys_errno == EINVAL);
     CHECK(h.res->stats().failures == 3);
+}
+
+TEST_CASE("lookup: localhost is loopback without a hosts file or a name server (RFC 6761)") {
+    // The regression: a Debian minbase image has no /etc/hosts, and
+    // "localhost:PORT" probes failed there. The table is empty here.
+    fake_server s;
+    harness h;
+    s.add_to(*h.cfg);
+    REQUIRE(h.cfg->host_count == 0);
+    h.start();
+    for (const char* host : {"localhost", "LOCALHOST.", "foo.localhost", "a.b.LocalHost"}) {
+        INFO(host);
+        h.done_count = 0;
+        h.resolve(host, 8080);
+        REQUIRE(h.run());
+        CHECK(h.l.reason == Reason::unknown);
+        CHECK(h.l.sys_errno == 0);
+        CHECK(h.l.addr.ss_family == AF_INET);
+        CHECK(h.l.addr_len == sizeof(sockaddr_in));
+        CHECK(ip_of(h.l.addr) == "127.0.0.1");
+        CHECK(port_of(h.l.addr) == 8080);
+    }
+    CHECK(s.queries() == 0); // DNS was never asked
+    CHECK(h.res->stats().queries_sent == 0);
+
+    // A name that merely ends in "localhost" is an ordinary name: it goes
+    // to the name server (which has no record for it).
+    h.done_count = 0;
+    h.resolve("notlocalhost");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(s.queries() >= 1);
+}
+
+TEST_CASE("lookup: localhost wins over the hosts table; other names still use it") {
+    harness h; // zero name servers
+    parse_hosts("10.1.1.1 localhost app.localhost\n::1 localhost\n10.2.2.2 notlocalhost\n", *h.cfg);
+    h.start();
+    struct expect {
+        const char* host;
+        const char* ip;
+    };
+    for (expect e : {expect{"localhost", "127.0.0.1"}, expect{"app.localhost", "127.0.0.1"},
+                     expect{"notlocalhost", "10.2.2.2"}}) {
+        INFO(e.host);
+        h.done_count = 0;
+        h.resolve(e.host, 53);
+        REQUIRE(h.run());
+        CHECK(h.l.reason == Reason::unknown);
+        CHECK(ip_of(h.l.addr) == e.ip);
+    }
+
+    // Without a name server, anything else still fails as before.
+    h.done_count = 0;
+    h.resolve("other.localhost.lan");
+    REQUIRE(h.run());
+    CHECK(h.l.reason == Reason::probe_dns_failed);
+    CHECK(std::string_view(h.l.detail).find("no name server") != std::string_view::npos);
 }
 
 TEST_CASE("lookup: a full reactor fails the lookup with ENOBUFS") {

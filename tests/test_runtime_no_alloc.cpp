@@ -111,8 +111,9 @@ int main() {
     specs[2].backoff_max = 20ms;
 
     // Probes of every kind, polled fast: TCP to a listener (by address and
-    // by a name from /etc/hosts), TCP refused, a file written for real, an
-    // exec, and a composite of them.
+    // by name: "localhost", which the resolver answers itself, so the test
+    // needs no /etc/hosts; minbase images have none), TCP refused, a file
+    // written for real, an exec, and a composite of them.
     int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in la{};
     la.sin_family = AF_INET;

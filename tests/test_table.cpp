@@ -469,6 +469,54 @@ TEST_CASE("an unknown user or group") {
     CHECK(p[1].reason == Reason::group_unknown);
 }
 
+TEST_CASE("users and groups come from the files given, not NSS") {
+    char dir[] = "/tmp/custos-table-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string passwd = std::string(dir) + "/passwd";
+    const std::string group = std::string(dir) + "/group";
+    const std::string missing = std::string(dir) + "/none";
+    auto write_file = [](const std::string& path, std::string_view text) {
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        REQUIRE(fd >= 0);
+        const ssize_t n = ::write(fd, text.data(), text.size());
+        CHECK(n == static_cast<ssize_t>(text.size()));
+        ::close(fd);
+    };
+    write_file(passwd, "app:x:1000:1000::/:/bin/sh\n");
+    write_file(group, "gpio:x:997:app\n");
+    validate_options o = pure();
+    o.resolve_users = true;
+    o.passwd_path = passwd.c_str();
+    o.group_path = group.c_str();
+    ServiceSpec t[] = {svc("a"), svc("b"), svc("c")};
+    t[0].user = "app"; // a name only the test's file has
+    t[0].group = "gpio";
+    t[1].user = "1000";  // numeric: the uid's line
+    t[1].group = "4242"; // numeric: taken as it is
+    t[2].user = "root";  // in the machine's /etc/passwd, not in the file given
+    t[2].group = "app";
+    auto p = validate(t, o);
+    REQUIRE(p.size() == 2);
+    CHECK(p[0].service == 2u);
+    CHECK(p[0].field == spec_field::user);
+    CHECK(p[0].reason == Reason::user_unknown);
+    CHECK(p[0].subject == "root");
+    CHECK(p[1].service == 2u);
+    CHECK(p[1].field == spec_field::group);
+    CHECK(p[1].reason == Reason::group_unknown);
+
+    // No file: UserUnknown with the errno, for the operator.
+    o.passwd_path = missing.c_str();
+    ServiceSpec one[] = {svc("a")};
+    one[0].user = "app";
+    p = validate(one, o);
+    CHECK_ONE(p, 0u, spec_field::user, Reason::user_unknown);
+    CHECK(first(p).sys_errno == ENOENT);
+    ::unlink(passwd.c_str());
+    ::unlink(group.c_str());
+    ::rmdir(dir);
+}
+
 TEST_CASE("capacity: more services than max_services is one table-level problem") {
     ServiceSpec t[] = {svc("a"), svc("b"), svc("c")};
     validate_options o = pure();

@@ -584,6 +584,22 @@ Result<void> resolver::init(io::reactor& r, const resolver_config& cfg) noexcept
     return {};
 }
 
+bool is_localhost_name(std::string_view host) noexcept {
+    std::uint8_t wire[max_wire_name + 2];
+    if (encode_name(host, wire) == 0) {
+        return false;
+    }
+    constexpr std::string_view local = "localhost";
+    std::string_view name = without_final_dot(host);
+    if (name.size() < local.size() ||
+        !ascii_iequal(name.substr(name.size() - local.size()), local)) {
+        return false;
+    }
+    // The whole name, or a label boundary just before the suffix; encode_name
+    // already refused an empty label (".localhost").
+    return name.size() == local.size() || name[name.size() - local.size() - 1] == '.';
+}
+
 std::uint16_t resolver::next_id() noexcept {
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
@@ -598,6 +614,15 @@ bool resolver::answer_locally(dns_lookup& l) noexcept {
         literal = literal.substr(1, literal.size() - 2);
     }
     if (parse_address(literal, l.addr, l.addr_len)) {
+        set_port(l.addr, l.port_);
+        return true;
+    }
+    if (is_localhost_name(host)) {
+        // IPv4, like the A-before-AAAA order of the hosts table and queries.
+        auto* in = reinterpret_cast<sockaddr_in*>(&l.addr);
+        in->sin_family = AF_INET;
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        l.addr_len = sizeof(sockaddr_in);
         set_port(l.addr, l.port_);
         return true;
     }

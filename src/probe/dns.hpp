@@ -7,9 +7,13 @@
 // and an id generator; every lookup's state, buffers, socket, ops and timer
 // live in the caller's dns_lookup. What it does, in order:
 //   1. an IPv4 or IPv6 literal ("10.0.0.1", "::1", "[::1]") answers itself;
-//   2. the hosts table (case-insensitive; the first IPv4 entry, else the
+//   2. "localhost" and any name under it ("foo.localhost") is 127.0.0.1,
+//      whatever the hosts table or a name server would say (RFC 6761 6.3:
+//      resolvers SHOULD answer these themselves; firmware images often have
+//      no /etc/hosts at all);
+//   3. the hosts table (case-insensitive; the first IPv4 entry, else the
 //      first IPv6 one);
-//   3. an A query to each name server in turn (one UDP socket per attempt,
+//   4. an A query to each name server in turn (one UDP socket per attempt,
 //      connected, so the kernel picks a random source port and filters
 //      other senders), then AAAA when the A query found the name but no
 //      A record (no_data). NXDOMAIN is final. A timeout, a send/recv error
@@ -25,8 +29,9 @@
 // spoofer must guess the 16-bit id and the source port.
 //
 // A lookup's states (dns_lookup::phase_): idle -> sending -> receiving ->
-// closing -> (next attempt: sending | finishing) -> idle; literals, hosts
-// entries and early failures go idle -> finishing -> idle. Invariants: at
+// closing -> (next attempt: sending | finishing) -> idle; literals,
+// localhost names, hosts entries and early failures go idle -> finishing ->
+// idle. Invariants: at
 // most one I/O op of a lookup is in flight; the attempt's socket is closed
 // (through the reactor, so the epoll backend forgets the number before it
 // is reused) before the next attempt opens one or done runs; done runs
@@ -89,6 +94,11 @@ void parse_hosts(std::string_view text, resolver_config& out) noexcept;
 // as empty) and parses them. Init time only: it blocks on the filesystem.
 void load_system_resolver_config(resolver_config& out, const char* resolv_conf = "/etc/resolv.conf",
                                  const char* hosts = "/etc/hosts") noexcept;
+
+// Whether `host` is "localhost" or a name under it ("a.b.localhost"),
+// ignoring ASCII case and one final dot, and a valid DNS name otherwise
+// (no empty label). "notlocalhost" and ".localhost" are not.
+bool is_localhost_name(std::string_view host) noexcept;
 
 // Writes a recursive query for (name, qtype, class IN) with `id` into buf.
 // One final dot is allowed. Returns the query length; 0 when `name` is not a

@@ -2,9 +2,6 @@
 // problem; nothing here starts or changes anything.
 #include "probe/validate.hpp"
 
-#include <grp.h>
-#include <pwd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +9,7 @@
 
 #include "probe/target.hpp"
 #include "supervise/table.hpp"
+#include "supervise/users.hpp"
 
 namespace custos::probe {
 namespace {
@@ -267,26 +265,19 @@ Result<owner_ids> resolve_owner(std::string_view owner) noexcept {
         e.with_resolution("Write owner as user, user:group or :group");
         return fail(e);
     }
-    char name[64];
     if (!user_part.empty() && !parse_id(user_part, ids.uid)) {
-        std::snprintf(name, sizeof name, "%.*s", static_cast<int>(user_part.size()),
-                      user_part.data());
-        errno = 0;
-        passwd* pw = ::getpwnam(name);
-        if (pw == nullptr) {
-            return fail(Reason::user_unknown, errno, user_part);
+        auto u = sup::find_user(user_part);
+        if (!u) {
+            return fail(u.error());
         }
-        ids.uid = static_cast<long>(pw->pw_uid);
+        ids.uid = static_cast<long>(u->uid);
     }
     if (!group_part.empty() && !parse_id(group_part, ids.gid)) {
-        std::snprintf(name, sizeof name, "%.*s", static_cast<int>(group_part.size()),
-                      group_part.data());
-        errno = 0;
-        group* gr = ::getgrnam(name);
-        if (gr == nullptr) {
-            return fail(Reason::group_unknown, errno, group_part);
+        auto g = sup::find_group(group_part);
+        if (!g) {
+            return fail(g.error());
         }
-        ids.gid = static_cast<long>(gr->gr_gid);
+        ids.gid = static_cast<long>(g->gid);
     }
     return ids;
 }

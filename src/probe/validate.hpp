@@ -81,7 +81,8 @@ struct owner_ids {
 
 // Parses and resolves "user", "user:group", ":group" (names or numbers).
 // Errors: InvalidArgument (empty parts, too long), UserUnknown,
-// GroupUnknown. Init time only (getpwnam/getgrnam may read files).
+// GroupUnknown (supervise/users.hpp: /etc/passwd and /etc/group, not
+// NSS). Init time only: it reads those files.
 Result<owner_ids> resolve_owner(std::string_view owner) noexcept;
 
 // Index of the probe called `name`, or UINT32_MAX.

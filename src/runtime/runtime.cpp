@@ -20,8 +20,6 @@
 // other helpers send from child processes); ReadyMode::fd through a pipe
 // whose write end the child gets as fd N, ready on the first newline.
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -47,6 +45,7 @@
 #include "supervise/spawn.hpp"
 #include "supervise/supervisor.hpp"
 #include "supervise/table.hpp"
+#include "supervise/users.hpp"
 
 extern char** environ;
 
@@ -305,25 +304,24 @@ struct first_probe_problem final : probe::probe_problem_sink {
     }
 };
 
+// Through supervise/users.hpp (/etc/passwd and /etc/group, not NSS), like
+// the table's validation. Ids above INT_MAX wrap to negative ints, never to
+// -1 ("unset"): find_user/find_group refuse (uid_t)-1.
 Result<int> lookup_user(std::string_view name, int* primary_gid) noexcept {
-    char n[64];
-    std::snprintf(n, sizeof n, "%.*s", static_cast<int>(name.size()), name.data());
-    passwd* pw = ::getpwnam(n);
-    if (pw == nullptr) {
-        return fail(Reason::user_unknown, errno, name);
+    auto u = sup::find_user(name);
+    if (!u) {
+        return fail(u.error());
     }
-    *primary_gid = static_cast<int>(pw->pw_gid);
-    return static_cast<int>(pw->pw_uid);
+    *primary_gid = static_cast<int>(u->gid);
+    return static_cast<int>(u->uid);
 }
 
 Result<int> lookup_group(std::string_view name) noexcept {
-    char n[64];
-    std::snprintf(n, sizeof n, "%.*s", static_cast<int>(name.size()), name.data());
-    group* gr = ::getgrnam(n);
-    if (gr == nullptr) {
-        return fail(Reason::group_unknown, errno, name);
+    auto g = sup::find_group(name);
+    if (!g) {
+        return fail(g.error());
     }
-    return static_cast<int>(gr->gr_gid);
+    return static_cast<int>(g->gid);
 }
 
 } // namespace

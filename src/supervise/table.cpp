@@ -2,8 +2,6 @@
 // every problem; nothing here starts or changes anything.
 #include "supervise/table.hpp"
 
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 #include <cstring>
 
 #include "probe/validate.hpp"
+#include "supervise/users.hpp"
 
 namespace custos::sup {
 namespace {
@@ -206,21 +205,13 @@ void check_service(std::span<const ServiceSpec> t, std::uint32_t i, const valida
     }
     if (opt.resolve_users) {
         if (!s.user.empty()) {
-            char name[64];
-            std::snprintf(name, sizeof name, "%.*s", static_cast<int>(s.user.size()),
-                          s.user.data());
-            errno = 0;
-            if (::getpwnam(name) == nullptr) {
-                rep(i, spec_field::user, Reason::user_unknown, errno, s.user);
+            if (auto u = find_user(s.user, opt.passwd_path); !u) {
+                rep(i, spec_field::user, u.error());
             }
         }
         if (!s.group.empty()) {
-            char name[64];
-            std::snprintf(name, sizeof name, "%.*s", static_cast<int>(s.group.size()),
-                          s.group.data());
-            errno = 0;
-            if (::getgrnam(name) == nullptr) {
-                rep(i, spec_field::group, Reason::group_unknown, errno, s.group);
+            if (auto g = find_group(s.group, opt.group_path); !g) {
+                rep(i, spec_field::group, g.error());
             }
         }
     }

@@ -64,8 +64,11 @@ struct validate_options {
     // Look executables up (PATH for bare names) and check they are
     // executable files. Off only in tests of the pure logic.
     bool check_executables = true;
-    // Resolve user and group names (getpwnam/getgrnam).
+    // Resolve users and groups (supervise/users.hpp: the files, not NSS),
+    // from these files; tests point them at files of their own.
     bool resolve_users = true;
+    const char* passwd_path = "/etc/passwd";
+    const char* group_path = "/etc/group";
     // The table's probes: depends_on may name them, ReadyMode::probe's
     // ready_probe and liveness must (ProbeUnknown otherwise), and a service
     // may not share a probe's name. The probes themselves are checked by

@@ -1,0 +1,215 @@
+#include "supervise/users.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace custos::sup {
+namespace {
+
+// The next ':'-terminated field of `rest`, which then starts after the ':'.
+// False when there is no ':' left (the field is incomplete or the last one).
+bool next_field(std::string_view& rest, std::string_view& field) noexcept {
+    std::size_t colon = rest.find(':');
+    if (colon == std::string_view::npos) {
+        return false;
+    }
+    field = rest.substr(0, colon);
+    rest.remove_prefix(colon + 1);
+    return true;
+}
+
+// Common to both files: strips a final '\r', refuses comments, NIS compat
+// lines and an empty or missing name, and takes the name and password
+// fields off the front of `rest`.
+bool line_name(std::string_view line, std::string_view& name, std::string_view& rest) noexcept {
+    if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+    }
+    if (line.empty() || line[0] == '#' || line[0] == '+' || line[0] == '-') {
+        return false;
+    }
+    rest = line;
+    std::string_view password;
+    return next_field(rest, name) && !name.empty() && next_field(rest, password);
+}
+
+// The name as given can match a line: not empty, no field separator, no
+// line break (which the file reader has split on already).
+bool name_matchable(std::string_view name) noexcept {
+    return !name.empty() && name.find_first_of(":\n") == std::string_view::npos;
+}
+
+// Feeds each line of the file at `path` to `line_fn` (returning true to
+// stop) through a buffer of users_line_capacity bytes. A longer line is fed
+// once, cut to the buffer (the parsers need only its first fields), and its
+// rest is skipped. Returns 0, or the errno of open/read.
+template <class F>
+int scan_lines(const char* path, F line_fn) noexcept {
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    char buf[users_line_capacity];
+    std::size_t have = 0;
+    bool skipping = false; // in the rest of a line that was fed cut
+    bool stop = false;
+    int err = 0;
+    while (!stop) {
+        ssize_t n = ::read(fd, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            err = errno;
+            break;
+        }
+        if (n == 0) {
+            if (have > 0 && !skipping) {
+                stop = line_fn(std::string_view(buf, have));
+            }
+            break;
+        }
+        have += static_cast<std::size_t>(n);
+        std::size_t start = 0;
+        while (!stop) {
+            const void* nl = std::memchr(buf + start, '\n', have - start);
+            if (nl == nullptr) {
+                break;
+            }
+            std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf);
+            if (!skipping) {
+                stop = line_fn(std::string_view(buf + start, end - start));
+            }
+            skipping = false;
+            start = end + 1;
+        }
+        std::memmove(buf, buf + start, have - start);
+        have -= start;
+        if (have == sizeof buf) { // full, no newline: a line too long
+            if (!skipping) {
+                stop = line_fn(std::string_view(buf, have));
+            }
+            skipping = true;
+            have = 0;
+        }
+    }
+    ::close(fd);
+    return err;
+}
+
+Error unreadable(Reason reason, int err, std::string_view name, const char* resolution) noexcept {
+    Error e(reason, err, name);
+    e.with_resolution(resolution);
+    return e;
+}
+
+} // namespace
+
+bool parse_numeric_id(std::string_view s, std::uint32_t& out) noexcept {
+    if (s.empty() || s.size() > 10) {
+        return false;
+    }
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (v > max_id) {
+        return false;
+    }
+    out = static_cast<std::uint32_t>(v);
+    return true;
+}
+
+bool parse_passwd_line(std::string_view line, passwd_line& out) noexcept {
+    std::string_view name;
+    std::string_view rest;
+    std::string_view uid;
+    std::string_view gid;
+    passwd_line p;
+    if (!line_name(line, name, rest) || !next_field(rest, uid) || !next_field(rest, gid) ||
+        !parse_numeric_id(uid, p.uid) || !parse_numeric_id(gid, p.gid)) {
+        return false;
+    }
+    p.name = name;
+    out = p;
+    return true;
+}
+
+bool parse_group_line(std::string_view line, group_line& out) noexcept {
+    std::string_view name;
+    std::string_view rest;
+    std::string_view gid;
+    group_line g;
+    if (!line_name(line, name, rest) || !next_field(rest, gid) || !parse_numeric_id(gid, g.gid)) {
+        return false;
+    }
+    g.name = name;
+    out = g;
+    return true;
+}
+
+Result<user_entry> find_user(std::string_view name_or_uid, const char* passwd_path) noexcept {
+    if (!name_matchable(name_or_uid)) {
+        return fail(Reason::user_unknown, 0, name_or_uid);
+    }
+    std::uint32_t uid = 0;
+    bool numeric = parse_numeric_id(name_or_uid, uid);
+    user_entry found;
+    bool any = false;
+    int err = scan_lines(passwd_path, [&](std::string_view line) noexcept {
+        passwd_line p;
+        if (!parse_passwd_line(line, p) || (numeric ? p.uid != uid : p.name != name_or_uid)) {
+            return false;
+        }
+        found.uid = p.uid;
+        found.gid = p.gid;
+        any = true;
+        return true;
+    });
+    if (err != 0) {
+        return fail(unreadable(Reason::user_unknown, err, name_or_uid,
+                               "Install a readable /etc/passwd that lists the user "
+                               "(custos reads it directly; NSS is not used)"));
+    }
+    if (!any) {
+        return fail(Reason::user_unknown, 0, name_or_uid);
+    }
+    return found;
+}
+
+Result<group_entry> find_group(std::string_view name_or_gid, const char* group_path) noexcept {
+    group_entry found;
+    if (parse_numeric_id(name_or_gid, found.gid)) {
+        return found;
+    }
+    if (!name_matchable(name_or_gid)) {
+        return fail(Reason::group_unknown, 0, name_or_gid);
+    }
+    bool any = false;
+    int err = scan_lines(group_path, [&](std::string_view line) noexcept {
+        group_line g;
+        if (!parse_group_line(line, g) || g.name != name_or_gid) {
+            return false;
+        }
+        found.gid = g.gid;
+        any = true;
+        return true;
+    });
+    if (err != 0) {
+        return fail(unreadable(Reason::group_unknown, err, name_or_gid,
+                               "Install a readable /etc/group that lists the group "
+                               "(custos reads it directly; NSS is not used)"));
+    }
+    if (!any) {
+        return fail(Reason::group_unknown, 0, name_or_gid);
+    }
+    return found;
+}
+
+} // namespace custos::sup
