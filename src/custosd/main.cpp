@@ -233,11 +233,13 @@ unsigned check_cwds(const custos::cfg::config& cfg, const char* file) {
         struct stat st {};
         if (::stat(dir, &st) != 0) {
             say("%s:%u: cwd %.*s: %s", file, line, len, s.cwd.data(), std::strerror(errno));
+            say("  resolution: create the directory, or fix cwd");
             ++problems;
             continue;
         }
         if (!S_ISDIR(st.st_mode)) {
             say("%s:%u: cwd %.*s: %s", file, line, len, s.cwd.data(), std::strerror(ENOTDIR));
+            say("  resolution: point cwd at a directory");
             ++problems;
             continue;
         }
@@ -276,6 +278,8 @@ unsigned check_cwds(const custos::cfg::config& cfg, const char* file) {
                     static_cast<int>(s.user.size()), s.user.data(), static_cast<unsigned>(uid),
                     static_cast<unsigned>(gid), dir, static_cast<unsigned>(st.st_mode & 07777),
                     static_cast<unsigned>(st.st_uid), static_cast<unsigned>(st.st_gid));
+                say("  resolution: give the user search (x) permission there (chmod o+x, or "
+                    "the user's group), or choose another cwd");
                 ++problems;
                 break;
             }
