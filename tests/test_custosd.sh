@@ -578,7 +578,11 @@ $WRAP "$CUSTOSD" --config "$T/quiet.ini" <&- >&- 2>&- &
 DAEMON=$!
 if wait_for "$T/quiet.env" "pid=" 10; then
     bad=
-    if [ -z "$WRAP" ]; then
+    # Under a wrapper (qemu-user) the wrapper's own descriptors may take
+    # the closed numbers before custosd runs: nothing to say about custosd.
+    if [ -n "$WRAP" ]; then
+        echo "SKIP: closed stdio: descriptors not checked under $WRAP"
+    else
         for fd in 0 1 2; do
             to=$(readlink "/proc/$DAEMON/fd/$fd")
             [ "$to" = /dev/null ] || bad="$bad fd $fd -> '$to';"
