@@ -4,6 +4,7 @@
 #include "doctest.hpp"
 // (doctest.hpp first: it configures doctest for -fno-exceptions builds.)
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -740,7 +741,7 @@ TEST_CASE("messages quote user text safely and briefly") {
     REQUIRE(r->problems.size() == 1);
     std::string_view msg = r->problems[0].message;
     CHECK(msg.find('\x1b') == std::string_view::npos);
-    CHECK(msg.find("unknown key 'a?[31mkkk") != std::string_view::npos);
+    CHECK(msg.find("unknown key 'a\\x1b[31mkkk") != std::string_view::npos);
     CHECK(msg.find("...'") != std::string_view::npos);
     CHECK(msg.size() < 120);
 }
@@ -809,10 +810,109 @@ TEST_CASE("load: a file reads like its text, a missing file is ConfigUnreadable 
     CHECK(r->problems[0].error.sys_errno() == EFBIG);
     unlink(path.c_str());
 
-    // Not a regular file: read up to the limit all the same.
+    // Not a regular file: refused, never read.
     r->problems.clear();
-    CHECK(r->cfg.load("/dev/null", r->problems));
-    CHECK(r->cfg.services().empty());
+    CHECK_FALSE(r->cfg.load("/dev/null", r->problems));
+    REQUIRE(r->problems.total() == 1);
+    CHECK(std::string_view(r->problems[0].message) == "not a regular file (character device)");
+}
+
+TEST_CASE("a FIFO or a directory as the config is refused at once, not read (it hung)") {
+    auto r = std::make_unique<parsed>();
+    std::string fifo = temp_path("fifo");
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    // No writer: a blocking open or read would wait for ever. The alarm
+    // turns that hang into a failure.
+    alarm(10);
+    CHECK_FALSE(r->cfg.load(fifo.c_str(), r->problems));
+    alarm(0);
+    unlink(fifo.c_str());
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].line == 0);
+    CHECK(r->problems[0].error.reason() == Reason::config_unreadable);
+    char buf[300];
+    custos::cfg::format_problem(fifo.c_str(), r->problems[0], buf, sizeof buf);
+    CHECK(std::string_view(buf) == fifo + ": not a regular file (fifo)");
+
+    r->problems.clear();
+    CHECK_FALSE(r->cfg.load("/", r->problems));
+    REQUIRE(r->problems.total() == 1);
+    CHECK(r->problems[0].error.sys_errno() == EISDIR);
+    CHECK(std::string_view(r->problems[0].message) == "not a regular file (directory)");
+}
+
+TEST_CASE("env = KEY=\"a b\" kept its quotes: one level comes off, as in systemd") {
+    auto r = parse(lines({
+        "[service:a]",
+        "exec = /bin/true",
+        "env = A=\"a b\"",
+        "env = B='c d'",
+        "env = \"C=e f\"",
+        "env = 'D=g'",
+        "env = E=\"\"",
+        "env = F=\"unclosed",
+        "env = G=\"mixed'",
+        "env = H=a \"b\"",
+        "env = I=\"\"x\"\"",
+        "env = J=\"",
+    }));
+    INFO("problems:\n" << dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(strings(r->cfg.services()[0].env) ==
+          std::vector<std::string>{"A=a b", "B=c d", "C=e f", "D=g", "E=", "F=\"unclosed",
+                                   "G=\"mixed'", "H=a \"b\"", "I=\"x\"", "J=\""});
+    // Quotes around nothing but the key are no assignment.
+    expect_one(service_with("env = \"=x\""), 3, Reason::config_bad_value, "bad env");
+}
+
+TEST_CASE("a UTF-8 byte order mark at the start is skipped (it glued onto the first line)") {
+    auto r = parse("\xEF\xBB\xBF" + lines({"[service:a]", "exec = /bin/true", "restart = never"}));
+    INFO("problems:\n" << dump(r->problems));
+    REQUIRE(r->ok);
+    REQUIRE(r->cfg.services().size() == 1);
+    CHECK(r->cfg.services()[0].name == "a");
+    CHECK(r->cfg.line_of(0, spec_field::restart) == 3);
+    // The same through load(), before a key.
+    std::string path = temp_path("bom.conf");
+    REQUIRE(write_file(path, "\xEF\xBB\xBF# comment\n[custos]\nstop_timeout = 3s\n"));
+    auto l = std::make_unique<parsed>();
+    CHECK(l->cfg.load(path.c_str(), l->problems));
+    CHECK(l->cfg.runtime().stop_timeout == 3s);
+    unlink(path.c_str());
+    // Only at the start: elsewhere it is text like any other.
+    expect_one(lines({"[custos]", "\xEF\xBB\xBFstop_timeout = 3s"}), 2, Reason::config_unknown_key,
+               "unknown key '\xEF\xBB\xBFstop_timeout'");
+}
+
+TEST_CASE("control characters in quoted config text are escaped, not sent raw to a terminal") {
+    // A name, a value and a header, each with ESC, BEL, DEL and a tab.
+    auto r = parse(lines({
+        "[service:a\x1b]0;pwn\x07]",
+        "exec = /bin/true",
+        "[service:b]",
+        "exec = /bin/true",
+        "restart = al\x7fways\x1b[2J",
+        "[bogus\x1b[31m]",
+        "x\ty",
+    }));
+    std::string all = dump(r->problems);
+    INFO("problems:\n" << all);
+    CHECK_FALSE(r->ok);
+    for (char c : all) {
+        auto u = static_cast<unsigned char>(c);
+        const bool printable = (u >= 0x20 && u != 0x7f) || c == '\n';
+        CHECK(printable);
+    }
+    CHECK(all.find("bad restart 'al\\x7fways\\x1b[2J'") != std::string::npos);
+    CHECK(all.find("unknown section '[bogus\\x1b[31m]'") != std::string::npos);
+    CHECK(all.find("no '=' in 'x\\x09y'") != std::string::npos);
+    // Escapes never make the text longer than it may be, nor cut one.
+    std::string ctl(100, '\x01');
+    auto c = parse(lines({"[custos]", ctl + " = 1"}));
+    REQUIRE(c->problems.size() == 1);
+    std::string_view msg = c->problems[0].message;
+    CHECK(msg.find(std::string(12, '\x01')) == std::string_view::npos);
+    CHECK(msg.find("\\x01\\x01...'") != std::string_view::npos);
 }
 
 // --- probes ---

@@ -9,9 +9,22 @@
 //            handle_signals, SIGTERM/SIGINT, then every service stopped).
 // After init() returns, the runtime allocates nothing.
 //
-// Signals: init() blocks SIGCHLD (and SIGTERM/SIGINT with handle_signals) in
-// the calling thread; create other threads after init() so they inherit the
-// mask, or block those signals in them yourself.
+// Signals: init() blocks SIGCHLD (and, with handle_signals, the signals
+// below) in the calling thread; create other threads after init() so they
+// inherit the mask, or block those signals in them yourself. Services start
+// with every disposition at its default and an empty mask. With
+// handle_signals, what each signal does to the process:
+//   SIGTERM, SIGINT   stop every service in reverse dependency order within
+//                     stop_timeout; run() then returns.
+//   SIGHUP, SIGUSR1,  never kill: read through the same signalfd, counted in
+//   SIGUSR2, SIGALRM  RuntimeStats::signals_ignored and reported to the
+//                     signal hook, otherwise ignored (SIGHUP is to mean
+//                     "reload" once the control plane exists).
+//   SIGPIPE           ignored (SIG_IGN): a write to a closed pipe or socket
+//                     (stderr piped into `head`) fails with EPIPE instead.
+//   SIGSEGV, SIGBUS,  keep their default action: the process dies (with a
+//   SIGILL, SIGFPE,   core dump where enabled) and its services are left
+//   SIGABRT           running, unsupervised, for the next start to find.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +55,9 @@ struct RuntimeConfig {
     // gives abstract sockets @NAME/SERVICE instead (no files, no lock).
     // Required when a service uses notify or a watchdog.
     std::string_view notify_dir;
-    // Watch SIGTERM and SIGINT: either stops the runtime in order.
+    // Watch SIGTERM and SIGINT (either stops the runtime in order), keep
+    // SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM from killing the process, and
+    // ignore SIGPIPE: see "Signals" above.
     bool handle_signals = true;
     // Seed for backoff jitter; 0 picks one from the clock.
     std::uint64_t seed = 0;
@@ -68,12 +83,15 @@ struct Transition {
     int pid = 0;                // the process concerned, if any
     ExitInfo exit;              // when the transition is due to an exit
     Duration delay{0};          // backoff: time until the restart
+    std::int64_t delay_ns = 0;  // the same, to the nanosecond
     std::uint32_t restarts = 0; // automatic restarts since the last stable run
     // Extra words for an operator (the failed dependency, the errno text).
     std::string_view detail;
 };
 
 using TransitionHook = void (*)(const Transition& t, void* ctx);
+// A signal that was received and ignored (SIGHUP, SIGUSR1, SIGUSR2, SIGALRM).
+using SignalHook = void (*)(int sig, void* ctx);
 
 struct ServiceStatus {
     std::string_view name;
@@ -104,6 +122,8 @@ struct RuntimeStats {
     std::uint64_t probe_checks = 0;
     std::uint64_t probe_failures = 0;
     std::uint64_t liveness_restarts = 0;
+    // SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM received (handle_signals).
+    std::uint64_t signals_ignored = 0;
 };
 
 class Runtime {
@@ -129,6 +149,9 @@ public:
     void set_transition_hook(TransitionHook hook, void* ctx) noexcept;
     // Called on every probe state change (after the probe's own hooks).
     void set_probe_hook(ProbeHook hook, void* ctx) noexcept;
+    // Called, on the reactor thread, for every signal received and ignored
+    // (with handle_signals: SIGHUP, SIGUSR1, SIGUSR2, SIGALRM). Must not block.
+    void set_signal_hook(SignalHook hook, void* ctx) noexcept;
 
     // Starts supervising: every service is wanted and starts when its
     // dependencies are ready.

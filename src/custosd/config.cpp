@@ -92,22 +92,38 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// User text made safe for a message: control bytes become '?' (a terminal
-// must not interpret them) and long text is cut, never inside a UTF-8
-// sequence, ending in "...".
+// User text made safe for a message: control bytes become \xHH escapes (a
+// terminal must not interpret them, and the operator must see what is in
+// the file) and long text is cut after 48 bytes of output, never inside a
+// UTF-8 sequence nor inside an escape, ending in "...".
 class clip {
 public:
     explicit clip(std::string_view s) noexcept {
-        bool cut = s.size() > keep;
-        std::size_t n = cut ? keep : s.size();
-        while (cut && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
-            --n;
-        }
-        for (std::size_t i = 0; i < n; ++i) {
+        std::size_t n = 0;
+        std::size_t i = 0;
+        for (; i < s.size(); ++i) {
             auto c = static_cast<unsigned char>(s[i]);
-            buf_[i] = c < 0x20 || c == 0x7f ? '?' : s[i];
+            const bool control = c < 0x20 || c == 0x7f;
+            if (n + (control ? 4 : 1) > keep) {
+                break;
+            }
+            if (control) {
+                std::snprintf(buf_ + n, 5, "\\x%02x", c);
+                n += 4;
+            } else {
+                buf_[n++] = s[i];
+            }
         }
-        if (cut) {
+        if (i < s.size()) {
+            // Cut inside a UTF-8 sequence: drop its first bytes too.
+            if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) {
+                while (n > 0 && (static_cast<unsigned char>(buf_[n - 1]) & 0xC0) == 0x80) {
+                    --n;
+                }
+                if (n > 0 && (static_cast<unsigned char>(buf_[n - 1]) & 0xC0) == 0xC0) {
+                    --n;
+                }
+            }
             std::memcpy(buf_ + n, "...", 3);
             n += 3;
         }
@@ -1063,17 +1079,9 @@ private:
         case spec_field::argv:
             exec_value(value);
             return;
-        case spec_field::env: {
-            std::size_t eq = value.find('=');
-            if (eq == std::string_view::npos || eq == 0) {
-                report(line_, Reason::config_bad_value, name,
-                       "bad env '%s': write env = KEY=value, with a non-empty KEY",
-                       clip(value).str());
-                return;
-            }
-            out_.env.push(value);
+        case spec_field::env:
+            env_value(name, value);
             return;
-        }
         case spec_field::cwd:
             cur_.cwd = value;
             return;
@@ -1548,6 +1556,38 @@ private:
     // blanks separate; '...' is literal; "..." too, except \" and \\; quoted
     // and unquoted parts join ("--name=\"a b\"" is one argument). Pass 2
     // unescapes in place (w never passes r) and stores the arguments.
+    // KEY=value, with one level of quotes taken off as systemd's
+    // Environment= does: around the whole assignment ("KEY=a b") or around
+    // the value (KEY="a b"), double or single, matched. Nothing else is
+    // unescaped. The value is moved in place in pass 2 only: pass 1 must
+    // leave the bytes as pass 2 will read them.
+    void env_value(const char* name, std::string_view value) noexcept {
+        char* b = text_ + (value.data() - text_);
+        std::size_t len = value.size();
+        auto quoted = [](const char* q, std::size_t n) {
+            return n >= 2 && (q[0] == '"' || q[0] == '\'') && q[n - 1] == q[0];
+        };
+        if (quoted(b, len)) {
+            ++b;
+            len -= 2;
+        }
+        std::string_view v(b, len);
+        std::size_t eq = v.find('=');
+        if (eq == std::string_view::npos || eq == 0) {
+            report(line_, Reason::config_bad_value, name,
+                   "bad env '%s': write env = KEY=value, with a non-empty KEY", clip(value).str());
+            return;
+        }
+        if (quoted(b + eq + 1, len - eq - 1)) {
+            // KEY= moves one byte right, over the opening quote.
+            if (out_.env.base != nullptr) {
+                std::memmove(b + 1, b, eq + 1);
+            }
+            v = std::string_view(b + 1, len - 2);
+        }
+        out_.env.push(v);
+    }
+
     void exec_value(std::string_view value) noexcept {
         char* b = text_ + (value.data() - text_);
         char* e = b + value.size();
@@ -1634,6 +1674,29 @@ private:
 
 } // namespace
 
+namespace {
+
+const char* file_type_name(mode_t m) noexcept {
+    if (S_ISDIR(m)) {
+        return "directory";
+    }
+    if (S_ISFIFO(m)) {
+        return "fifo";
+    }
+    if (S_ISSOCK(m)) {
+        return "socket";
+    }
+    if (S_ISCHR(m)) {
+        return "character device";
+    }
+    if (S_ISBLK(m)) {
+        return "block device";
+    }
+    return "not a file";
+}
+
+} // namespace
+
 void config::clear() noexcept {
     runtime_ = RuntimeConfig{};
     services_ = nullptr;
@@ -1645,6 +1708,13 @@ void config::clear() noexcept {
 }
 
 bool config::parse_owned(char* text, std::size_t size, problem_list& problems) noexcept {
+    // A UTF-8 byte order mark, as some Windows editors write: not text, and
+    // it would glue itself to the first key or header invisibly. Skipped;
+    // line numbers do not change.
+    if (size >= 3 && std::memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        size -= 3;
+    }
     // Pass 1: check everything, count what pass 2 stores.
     arena scratch;
     arena probe_scratch;
@@ -1721,7 +1791,9 @@ bool config::load(const char* path, problem_list& problems) noexcept {
     if (path == nullptr) {
         path = "";
     }
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer;
+    // what is not a regular file is refused below, before any read.
+    int fd = ::open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
         problems.add(0, Error(Reason::config_unreadable, e, path), "cannot open: %s",
@@ -1736,23 +1808,23 @@ bool config::load(const char* path, problem_list& problems) noexcept {
                      std::strerror(e));
         return false;
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (!S_ISREG(st.st_mode)) {
+        // A FIFO or a device may never end, or block a --check for ever.
         ::close(fd);
-        problems.add(0, Error(Reason::config_unreadable, EISDIR, path),
-                     "is a directory, not a config file");
+        problems.add(0,
+                     Error(Reason::config_unreadable, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, path),
+                     "not a regular file (%s)", file_type_name(st.st_mode));
         return false;
     }
-    const bool regular = S_ISREG(st.st_mode);
-    if (regular && static_cast<std::uint64_t>(st.st_size) > max_file_bytes) {
+    if (static_cast<std::uint64_t>(st.st_size) > max_file_bytes) {
         ::close(fd);
         problems.add(0, Error(Reason::config_unreadable, EFBIG, path),
                      "the config is %llu bytes; the limit is %zu (1 MiB)",
                      static_cast<unsigned long long>(st.st_size), max_file_bytes);
         return false;
     }
-    // One byte more than expected, to notice a file that grew or a pipe that
-    // holds too much.
-    const std::size_t expect = regular ? static_cast<std::size_t>(st.st_size) : max_file_bytes;
+    // One byte more than expected, to notice a file that grew.
+    const std::size_t expect = static_cast<std::size_t>(st.st_size);
     const std::size_t path_len = std::strlen(path);
     if (!text_.reserve(path_len + 1 + expect + 1)) {
         ::close(fd);

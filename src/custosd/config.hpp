@@ -15,13 +15,17 @@
 //   key = value                 blanks around key and value are trimmed
 //   # comment  ; comment        only as the first non-blank character: values
 //                               may contain '#'
-//   blank lines, CRLF line ends
-// Errors: a key outside any section, an unknown section or key, a duplicate
+//   blank lines, CRLF line ends; a UTF-8 byte order mark at the start of the
+//   text is skipped
+// Messages quote config text with control bytes escaped (\x1b) and cut
+// after 48 bytes. Errors: a key outside any section, an unknown section or key, a duplicate
 // section or key (env excepted: it repeats), a line without '=', a line over
 // max_line_bytes, a NUL byte, a text over max_file_bytes, a bad value.
 // [custos] keys: stop_timeout, notify_socket, max_services, max_probes,
 // max_probe_checks.
-// [service:NAME] keys: exec (required), env, cwd, user, group, restart,
+// [service:NAME] keys: exec (required), env (KEY=value; one level of
+// matched double or single quotes is taken off, around the value or around
+// the whole assignment, as systemd's Environment= does), cwd, user, group, restart,
 // backoff_initial, backoff_max, backoff_multiplier, backoff_jitter,
 // stable_after, max_restarts, restart_limit, start_delay, depends_on (services
 // and probes), ready (started, notify, fd:N or probe:NAME), ready_timeout,
@@ -140,8 +144,10 @@ public:
 
     // Reads and parses the file at `path`, appending every problem found to
     // `problems`. Returns true when there was none. Problems: ConfigUnreadable
-    // with errno at line 0 (open, read, a directory, larger than
-    // max_file_bytes: EFBIG), OutOfMemory, and everything parse() reports.
+    // with errno at line 0 (open, read; not a regular file, "not a regular
+    // file (fifo)": EISDIR for a directory, EINVAL for anything else, never
+    // read, so a FIFO cannot block; larger than max_file_bytes: EFBIG),
+    // OutOfMemory, and everything parse() reports.
     [[nodiscard]] bool load(const char* path, problem_list& problems) noexcept;
 
     // Parses `text` (copied: it need not outlive the call), appending every

@@ -1,12 +1,24 @@
 // custosd: the config-driven supervision daemon.
 //
-//   custosd [--config FILE] [--check]
+//   custosd [--config FILE] [--check [FILE]]
 //
 // Reads the config (default /etc/custos/custosd.ini), validates the whole
 // supervision table, and either stops there (--check) or runs it until
 // SIGTERM/SIGINT, then stops every service in reverse dependency order
 // within the [custos] stop_timeout and exits 0. Every problem in the config
-// is printed as FILE:LINE: message, and nothing is started.
+// is printed as FILE:LINE: message, and nothing is started. Config text in
+// messages has its control bytes escaped (\x1b): a terminal shows it, never
+// obeys it.
+//
+// Signals (the Runtime's handle_signals, runtime.hpp): SIGTERM and SIGINT
+// stop in order; SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and
+// ignored; SIGPIPE is ignored, so a log reader that goes away costs the log
+// lines, not the supervision. Fatal signals (SIGSEGV, SIGBUS, SIGILL,
+// SIGFPE, SIGABRT) keep their default action.
+//
+// Descriptors 0, 1 and 2 are made valid (/dev/null) before anything else is
+// opened: started with one closed, the first descriptor custos opens would
+// take its number and receive the log.
 //
 // Until the event log exists, every state transition is one line on stderr:
 //   2026-11-22T01:02:03.456Z netd: starting -> ready (ReadyNotified) pid 812
@@ -17,9 +29,13 @@
 //     resolution: start the broker or fix its tcp = in the config
 //
 // Exit codes: 0 ok; 1 runtime failure; 2 bad usage or bad config.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -32,6 +48,7 @@
 #include "io/reactor.hpp"
 #include "probe/validate.hpp"
 #include "supervise/table.hpp"
+#include "supervise/users.hpp"
 
 namespace {
 
@@ -39,11 +56,14 @@ constexpr const char* default_config = "/etc/custos/custosd.ini";
 
 void usage(std::FILE* to) {
     std::fprintf(to,
-                 "usage: custosd [--config FILE] [--check] [--platform] [--help]\n"
-                 "  --config FILE  the supervision table (default %s)\n"
+                 "usage: custosd [--config FILE] [--check [FILE]] [--platform] [--help]\n"
+                 "  --config FILE  the supervision table (default %s); a regular file\n"
                  "  --check        validate the config and exit: 0 valid, 2 invalid\n"
+                 "                 (--check FILE is --config FILE --check)\n"
                  "  --platform     print the I/O backend custos chose and why, then exit\n"
                  "Runs until SIGTERM or SIGINT, then stops every service and exits 0.\n"
+                 "SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and ignored; SIGPIPE is\n"
+                 "ignored (a closed log pipe loses log lines, never the supervision).\n"
                  "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.\n"
                  "Environment: CUSTOS_BACKEND=uring|epoll|auto forces the I/O backend;\n"
                  "CUSTOS_SPAWN=clone|vfork|vfork-nopidfd forces how processes are started.\n"
@@ -51,7 +71,10 @@ void usage(std::FILE* to) {
                  "Config keys:\n"
                  "  [custos]         stop_timeout, notify_dir, max_services, max_probes,\n"
                  "                   max_probe_checks\n"
-                 "  [service:NAME]   exec, env (repeatable), cwd, user, group,\n"
+                 "  [service:NAME]   exec, env = KEY=value (repeatable; one level of quotes\n"
+                 "                   comes off: KEY=\"a b\" or \"KEY=a b\", as in systemd),\n"
+                 "                   cwd (must exist, and user must be able to enter it),\n"
+                 "                   user, group,\n"
                  "                   restart = never|always|on-failure,\n"
                  "                   backoff_initial, backoff_max, backoff_multiplier,\n"
                  "                   backoff_jitter, stable_after, max_restarts,\n"
@@ -75,6 +98,47 @@ void usage(std::FILE* to) {
                  default_config);
 }
 
+// One line on stderr, printf-style, with every control byte of the result
+// (config text: names, paths, values) written as \xHH: a terminal must show
+// it, not obey it. The line end is added here.
+[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) noexcept {
+    char raw[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = std::vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    std::size_t len =
+        static_cast<std::size_t>(n) < sizeof raw ? static_cast<std::size_t>(n) : sizeof raw - 1;
+    char out[4 * sizeof raw + 2];
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+        auto c = static_cast<unsigned char>(raw[i]);
+        if (c < 0x20 || c == 0x7f) {
+            w += static_cast<std::size_t>(std::snprintf(out + w, 5, "\\x%02x", c));
+        } else {
+            out[w++] = raw[i];
+        }
+    }
+    out[w++] = '\n';
+    // EPIPE or a closed stderr: the line is lost, nothing else.
+    (void)std::fwrite(out, 1, w, stderr);
+}
+
+// The line of the first section over a capacity: the table's own problem
+// ("65 services, max_services 64") is about the file, but the operator
+// wants the place where the excess begins.
+unsigned excess_line(const custos::cfg::config& cfg, std::uint32_t limit, bool probes) {
+    if (probes) {
+        return limit < cfg.probes().size()
+                   ? cfg.probe_line_of(limit, custos::probe::probe_field::section)
+                   : 0;
+    }
+    return limit < cfg.services().size() ? cfg.line_of(limit, custos::sup::spec_field::section) : 0;
+}
+
 // Maps the table validator's (service, field) problems to config lines.
 struct line_sink final : custos::sup::problem_sink {
     const custos::cfg::config& cfg;
@@ -88,13 +152,14 @@ struct line_sink final : custos::sup::problem_sink {
         ++count;
         char text[512];
         e.format(text, sizeof text);
-        unsigned line = service == UINT32_MAX ? 0 : cfg.line_of(service, field);
         if (service != UINT32_MAX && service < cfg.services().size()) {
             std::string_view n = cfg.services()[service].name;
-            std::fprintf(stderr, "%s:%u: [service:%.*s] %s\n", file, line,
-                         static_cast<int>(n.size()), n.data(), text);
+            say("%s:%u: [service:%.*s] %s", file, cfg.line_of(service, field),
+                static_cast<int>(n.size()), n.data(), text);
+        } else if (e.reason() == custos::Reason::capacity_exceeded) {
+            say("%s:%u: %s", file, excess_line(cfg, cfg.runtime().max_services, false), text);
         } else {
-            std::fprintf(stderr, "%s:%u: %s\n", file, line, text);
+            say("%s:0: %s", file, text);
         }
     }
 };
@@ -112,16 +177,113 @@ struct probe_line_sink final : custos::probe::probe_problem_sink {
         ++count;
         char text[512];
         e.format(text, sizeof text);
-        unsigned line = probe == UINT32_MAX ? 0 : cfg.probe_line_of(probe, field);
         if (probe != UINT32_MAX && probe < cfg.probes().size()) {
             std::string_view n = cfg.probes()[probe].name;
-            std::fprintf(stderr, "%s:%u: [probe:%.*s] %s\n", file, line, static_cast<int>(n.size()),
-                         n.data(), text);
+            say("%s:%u: [probe:%.*s] %s", file, cfg.probe_line_of(probe, field),
+                static_cast<int>(n.size()), n.data(), text);
+        } else if (e.reason() == custos::Reason::capacity_exceeded &&
+                   cfg.probes().size() > cfg.runtime().max_probes) {
+            say("%s:%u: %s", file, excess_line(cfg, cfg.runtime().max_probes, true), text);
         } else {
-            std::fprintf(stderr, "%s:%u: %s\n", file, line, text);
+            say("%s:0: %s", file, text);
         }
     }
 };
+
+// May `uid`/`gid` search (enter) the directory `st` describes? The owner's,
+// else the group's, else the others' x bit, as the kernel decides for a
+// process whose only group is `gid` (the spawner gives a service exactly
+// that one). ACLs and capabilities other than root's are not evaluated.
+bool may_enter(const struct stat& st, uid_t uid, gid_t gid) {
+    if (uid == 0) {
+        return true;
+    }
+    if (st.st_uid == uid) {
+        return (st.st_mode & S_IXUSR) != 0;
+    }
+    if (st.st_gid == gid) {
+        return (st.st_mode & S_IXGRP) != 0;
+    }
+    return (st.st_mode & S_IXOTH) != 0;
+}
+
+// Checks every service's cwd now, so that --check finds what the chdir
+// would: it exists and is a directory, and, when custosd runs as root and
+// the service has a user, that user can enter it and every directory above.
+// Relative cwds are the table validator's to refuse. Returns the number of
+// problems printed (FILE:LINE on the cwd line).
+unsigned check_cwds(const custos::cfg::config& cfg, const char* file) {
+    unsigned problems = 0;
+    for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
+        const custos::ServiceSpec& s = cfg.services()[i];
+        if (s.cwd.empty() || s.cwd[0] != '/') {
+            continue;
+        }
+        const unsigned line = cfg.line_of(i, custos::sup::spec_field::cwd);
+        const int len = static_cast<int>(s.cwd.size());
+        char dir[PATH_MAX];
+        if (s.cwd.size() >= sizeof dir) {
+            say("%s:%u: cwd %.40s...: %s", file, line, s.cwd.data(), std::strerror(ENAMETOOLONG));
+            ++problems;
+            continue;
+        }
+        std::memcpy(dir, s.cwd.data(), s.cwd.size());
+        dir[s.cwd.size()] = '\0';
+        struct stat st {};
+        if (::stat(dir, &st) != 0) {
+            say("%s:%u: cwd %.*s: %s", file, line, len, s.cwd.data(), std::strerror(errno));
+            say("  resolution: create the directory, or fix cwd");
+            ++problems;
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            say("%s:%u: cwd %.*s: %s", file, line, len, s.cwd.data(), std::strerror(ENOTDIR));
+            say("  resolution: point cwd at a directory");
+            ++problems;
+            continue;
+        }
+        if (s.user.empty() || ::geteuid() != 0) {
+            continue; // the service runs as custosd (root can enter anything)
+        }
+        // The same files the runtime reads (src/supervise/users), never NSS.
+        auto pw = custos::sup::find_user(s.user);
+        if (!pw) {
+            continue; // UserUnknown, from the table validator
+        }
+        const uid_t uid = pw->uid;
+        gid_t gid = pw->gid;
+        if (!s.group.empty()) {
+            auto gr = custos::sup::find_group(s.group);
+            if (!gr) {
+                continue; // GroupUnknown, from the table validator
+            }
+            gid = gr->gid;
+        }
+        // Every directory from the root down: each must let the user through.
+        for (std::size_t end = 1; end <= s.cwd.size(); ++end) {
+            if (end != 1 && end != s.cwd.size() && dir[end] != '/') {
+                continue;
+            }
+            const char saved = dir[end];
+            dir[end] = '\0';
+            const bool ok = ::stat(dir, &st) == 0 && may_enter(st, uid, gid);
+            if (!ok) {
+                say("%s:%u: cwd %.*s: %s: user %.*s (uid %u, gid %u) cannot enter %s "
+                    "(mode %04o, owner %u:%u)",
+                    file, line, len, s.cwd.data(), std::strerror(EACCES),
+                    static_cast<int>(s.user.size()), s.user.data(), static_cast<unsigned>(uid),
+                    static_cast<unsigned>(gid), dir, static_cast<unsigned>(st.st_mode & 07777),
+                    static_cast<unsigned>(st.st_uid), static_cast<unsigned>(st.st_gid));
+                say("  resolution: give the user search (x) permission there (chmod o+x, or "
+                    "the user's group), or choose another cwd");
+                ++problems;
+                break;
+            }
+            dir[end] = saved;
+        }
+    }
+    return problems;
+}
 
 // "2026-11-22T01:02:03.456Z", the wall clock in UTC.
 struct utc_stamp {
@@ -162,13 +324,11 @@ void log_probe_transition(const custos::ProbeTransition& t, void*) noexcept {
         n = std::snprintf(detail, sizeof detail, ": %.80s", err);
     }
     (void)n;
-    std::fprintf(stderr, "%s probe %.*s: %.*s -> %.*s (%.*s%s)\n", at.text,
-                 static_cast<int>(t.name.size()), t.name.data(), static_cast<int>(from.size()),
-                 from.data(), static_cast<int>(to.size()), to.data(), static_cast<int>(why.size()),
-                 why.data(), detail);
+    say("%s probe %.*s: %.*s -> %.*s (%.*s%s)", at.text, static_cast<int>(t.name.size()),
+        t.name.data(), static_cast<int>(from.size()), from.data(), static_cast<int>(to.size()),
+        to.data(), static_cast<int>(why.size()), why.data(), detail);
     if (t.to == custos::ProbeState::down && !t.resolution.empty()) {
-        std::fprintf(stderr, "  resolution: %.*s\n", static_cast<int>(t.resolution.size()),
-                     t.resolution.data());
+        say("  resolution: %.*s", static_cast<int>(t.resolution.size()), t.resolution.data());
     }
 }
 
@@ -196,7 +356,17 @@ void log_transition(const custos::Transition& t, void*) noexcept {
         }
     }
     if (t.to == custos::ServiceState::backoff) {
-        add(" restart %u in %lld ms", t.restarts, static_cast<long long>(t.delay.count()));
+        // To the microsecond: a 1 ms backoff with jitter is not "0 ms".
+        const long long ns = t.delay_ns;
+        if (ns % 1'000'000 == 0) {
+            add(" restart %u in %lld ms", t.restarts, ns / 1'000'000);
+        } else if (ns >= 1'000'000) {
+            add(" restart %u in %lld.%03lld ms", t.restarts, ns / 1'000'000, ns % 1'000'000 / 1000);
+        } else if (ns >= 1000) {
+            add(" restart %u in %lld us", t.restarts, ns / 1000);
+        } else {
+            add(" restart %u in %lld ns", t.restarts, ns);
+        }
     }
     if (t.sys_errno != 0) {
         add(" errno %d (%s)", t.sys_errno, std::strerror(t.sys_errno));
@@ -207,16 +377,54 @@ void log_transition(const custos::Transition& t, void*) noexcept {
     std::string_view from = custos::state_name(t.from);
     std::string_view to = custos::state_name(t.to);
     std::string_view why = custos::reason_id(t.reason);
-    std::fprintf(stderr, "%s %.*s: %.*s -> %.*s (%.*s)%s\n", at.text,
-                 static_cast<int>(t.name.size()), t.name.data(), static_cast<int>(from.size()),
-                 from.data(), static_cast<int>(to.size()), to.data(), static_cast<int>(why.size()),
-                 why.data(), extra);
+    say("%s %.*s: %.*s -> %.*s (%.*s)%s", at.text, static_cast<int>(t.name.size()), t.name.data(),
+        static_cast<int>(from.size()), from.data(), static_cast<int>(to.size()), to.data(),
+        static_cast<int>(why.size()), why.data(), extra);
     // Failures get the operator's next step on its own line.
     if (t.to == custos::ServiceState::failed) {
         custos::Error e(t.reason, t.sys_errno, t.name);
         std::string_view fix = e.resolution();
-        std::fprintf(stderr, "  resolution: %.*s\n", static_cast<int>(fix.size()), fix.data());
+        say("  resolution: %.*s", static_cast<int>(fix.size()), fix.data());
     }
+}
+
+// SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: the runtime kept them from killing
+// custosd; say so, once per signal.
+void log_signal(int sig, void*) noexcept {
+    utc_stamp at;
+    const char* name = sig == SIGHUP    ? "SIGHUP"
+                       : sig == SIGUSR1 ? "SIGUSR1"
+                       : sig == SIGUSR2 ? "SIGUSR2"
+                       : sig == SIGALRM ? "SIGALRM"
+                                        : "signal";
+    if (sig == SIGHUP) {
+        std::fprintf(stderr, "%s custosd: SIGHUP received: reload is not supported yet; ignored\n",
+                     at.text);
+    } else {
+        std::fprintf(stderr, "%s custosd: %s received: reserved; ignored\n", at.text, name);
+    }
+}
+
+// Started with descriptor 0, 1 or 2 closed (custosd >&- 2>&-), the first
+// descriptor opened takes the number and stderr would be, say, a timerfd:
+// every one that is closed becomes /dev/null. Before anything else opens.
+// Returns false when /dev/null cannot be had (no message: there may be no
+// stderr to print it on).
+bool sane_stdio() noexcept {
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) {
+            continue;
+        }
+        // Lowest free number: this one, as the lower ones are open.
+        int got = ::open("/dev/null", O_RDWR | O_NOCTTY);
+        if (got != fd) {
+            if (got >= 0) {
+                ::close(got);
+            }
+            return false;
+        }
+    }
+    return true;
 }
 
 int report_platform() {
@@ -224,7 +432,7 @@ int report_platform() {
     if (auto res = r.init(); !res) {
         char buf[512];
         res.error().format(buf, sizeof buf);
-        std::fprintf(stderr, "custosd: %s\n", buf);
+        say("custosd: %s", buf);
         return res.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
     }
     std::printf("custosd: I/O backend %s\n", r.backend_reason());
@@ -236,25 +444,57 @@ int report_platform() {
 } // namespace
 
 int main(int argc, char** argv) {
-    const char* path = default_config;
+    if (!sane_stdio()) {
+        return 1;
+    }
+    const char* path = nullptr;
     bool check_only = false;
+    // Given twice (--config A --check B) is refused: which one was meant?
+    auto set_path = [&](const char* p) {
+        if (path != nullptr) {
+            say("custosd: two config files given, '%s' and '%s': give one", path, p);
+            return false;
+        }
+        if (*p == '\0') {
+            say("custosd: --config: empty file name");
+            return false;
+        }
+        path = p;
+        return true;
+    };
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            path = argv[++i];
+            if (!set_path(argv[++i])) {
+                return 2;
+            }
         } else if (std::strncmp(argv[i], "--config=", 9) == 0) {
-            path = argv[i] + 9;
+            if (!set_path(argv[i] + 9)) {
+                return 2;
+            }
         } else if (std::strcmp(argv[i], "--check") == 0) {
             check_only = true;
+            // --check FILE, as nginx -t and sshd -t users type it.
+            if (i + 1 < argc && argv[i + 1][0] != '-' && !set_path(argv[++i])) {
+                return 2;
+            }
+        } else if (std::strncmp(argv[i], "--check=", 8) == 0) {
+            check_only = true;
+            if (!set_path(argv[i] + 8)) {
+                return 2;
+            }
         } else if (std::strcmp(argv[i], "--platform") == 0) {
             return report_platform();
         } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         } else {
-            std::fprintf(stderr, "custosd: unknown or incomplete argument '%s'\n", argv[i]);
+            say("custosd: unknown or incomplete argument '%s'", argv[i]);
             usage(stderr);
             return 2;
         }
+    }
+    if (path == nullptr) {
+        path = default_config;
     }
 
     static custos::cfg::config cfg;
@@ -263,10 +503,10 @@ int main(int argc, char** argv) {
         for (const custos::cfg::problem& p : problems) {
             char line[512];
             custos::cfg::format_problem(path, p, line, sizeof line);
-            std::fprintf(stderr, "%s\n", line);
+            say("%s", line);
         }
         if (problems.dropped() != 0) {
-            std::fprintf(stderr, "%s: %zu more problems not shown\n", path, problems.dropped());
+            say("%s: %zu more problems not shown", path, problems.dropped());
         }
         return 2;
     }
@@ -283,15 +523,16 @@ int main(int argc, char** argv) {
     po.max_checks = cfg.runtime().max_probe_checks;
     custos::probe::validate_probes(cfg.probes(), cfg.services(), po, &probe_sink);
     sink.count += probe_sink.count;
+    sink.count += check_cwds(cfg, path);
     if (cfg.runtime().notify_dir.empty()) {
         for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
             const custos::ServiceSpec& s = cfg.services()[i];
             if (s.ready == custos::ReadyMode::notify || s.watchdog.count() > 0) {
                 const bool notify = s.ready == custos::ReadyMode::notify;
-                std::fprintf(stderr, "%s:%u: %s needs notify_dir = DIR in [custos]\n", path,
-                             cfg.line_of(i, notify ? custos::sup::spec_field::ready
-                                                   : custos::sup::spec_field::watchdog),
-                             notify ? "ready = notify" : "watchdog");
+                say("%s:%u: %s needs notify_dir = DIR in [custos]", path,
+                    cfg.line_of(i, notify ? custos::sup::spec_field::ready
+                                          : custos::sup::spec_field::watchdog),
+                    notify ? "ready = notify" : "watchdog");
                 ++sink.count;
             }
         }
@@ -328,20 +569,21 @@ int main(int argc, char** argv) {
     if (auto r = rt.init(rc, cfg.services(), cfg.probes()); !r) {
         char buf[512];
         r.error().format(buf, sizeof buf);
-        std::fprintf(stderr, "custosd: %s\n", buf);
+        say("custosd: %s", buf);
         return r.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
     }
     rt.set_transition_hook(&log_transition, nullptr);
     rt.set_probe_hook(&log_probe_transition, nullptr);
-    std::fprintf(stderr, "custosd: %s: %u services, %u probes; %s\n", path, rt.service_count(),
-                 rt.probe_count(), rt.backend_reason());
+    rt.set_signal_hook(&log_signal, nullptr);
+    say("custosd: %s: %u services, %u probes; %s", path, rt.service_count(), rt.probe_count(),
+        rt.backend_reason());
     if (cfg.services().empty()) {
-        std::fprintf(stderr, "custosd: warning: %s declares no services\n", path);
+        say("custosd: warning: %s declares no services", path);
     }
     if (auto r = rt.start(); !r) {
         char buf[512];
         r.error().format(buf, sizeof buf);
-        std::fprintf(stderr, "custosd: %s\n", buf);
+        say("custosd: %s", buf);
         return 1;
     }
     rt.run();
@@ -349,7 +591,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "custosd: stopped; spawn: %s; exits: %s; %llu spawns, %llu exits, %llu orphans "
                  "reaped, %llu notify messages (%llu dropped), %llu probe checks (%llu failed), "
-                 "%llu liveness restarts\n",
+                 "%llu liveness restarts, %llu signals ignored\n",
                  rt.spawn_method_name(), rt.exit_watch_name(),
                  static_cast<unsigned long long>(st.spawns),
                  static_cast<unsigned long long>(st.exits),
@@ -358,6 +600,7 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(st.notify_dropped),
                  static_cast<unsigned long long>(st.probe_checks),
                  static_cast<unsigned long long>(st.probe_failures),
-                 static_cast<unsigned long long>(st.liveness_restarts));
+                 static_cast<unsigned long long>(st.liveness_restarts),
+                 static_cast<unsigned long long>(st.signals_ignored));
     return 0;
 }

@@ -150,6 +150,8 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     signal_watch term;
     TransitionHook hook = nullptr;
     void* hook_ctx = nullptr;
+    SignalHook signal_hook = nullptr;
+    void* signal_hook_ctx = nullptr;
     RuntimeStats stats{};
     bool started = false;
     bool done = false;
@@ -545,17 +547,29 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
+    // With handle_signals, TERM and INT stop; the others would kill the
+    // process by default and leave its services unsupervised: they are
+    // read, counted and reported instead (runtime.hpp, "Signals").
+    static constexpr int watched[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM};
     if (cfg.handle_signals) {
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
+        for (int sig : watched) {
+            sigaddset(&set, sig);
+        }
     }
     ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
     if (cfg.handle_signals) {
         // Not ignored either (now that they are blocked, the default action
         // cannot strike): an ignored signal is discarded and never reaches
         // the signalfd, and shells start background jobs with SIGINT ignored.
-        ::sigaction(SIGTERM, &sa, nullptr);
-        ::sigaction(SIGINT, &sa, nullptr);
+        for (int sig : watched) {
+            ::sigaction(sig, &sa, nullptr);
+        }
+        // EPIPE instead: a log reader that went away is no reason to die.
+        // Children get SIG_DFL back from the spawner.
+        struct sigaction ign {};
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        ::sigaction(SIGPIPE, &ign, nullptr);
     }
     sigset_t only;
     sigemptyset(&only);
@@ -566,8 +580,9 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
     }
     if (cfg.handle_signals) {
         sigemptyset(&only);
-        sigaddset(&only, SIGTERM);
-        sigaddset(&only, SIGINT);
+        for (int sig : watched) {
+            sigaddset(&only, sig);
+        }
         term.fd = ::signalfd(-1, &only, SFD_NONBLOCK | SFD_CLOEXEC);
         if (term.fd < 0) {
             return fail(Reason::signalfd_unavailable, errno, "SIGTERM/SIGINT");
@@ -912,8 +927,17 @@ void Runtime::impl::on_term(io::op& o, std::int32_t result) noexcept {
     if (result < 0 && result != -EAGAIN && result != -EINTR) {
         return;
     }
-    rt.probes.stop_all();
-    rt.sup.stop_all(std::chrono::duration_cast<nanos>(rt.cfg.stop_timeout));
+    const auto sig = static_cast<int>(rt.term.buf.ssi_signo);
+    if (result == static_cast<std::int32_t>(sizeof rt.term.buf) && sig != SIGTERM &&
+        sig != SIGINT) {
+        ++rt.stats.signals_ignored;
+        if (rt.signal_hook != nullptr) {
+            rt.signal_hook(sig, rt.signal_hook_ctx);
+        }
+    } else if (result >= 0) {
+        rt.probes.stop_all();
+        rt.sup.stop_all(std::chrono::duration_cast<nanos>(rt.cfg.stop_timeout));
+    }
     rt.reactor.read(o, rt.term.fd, &rt.term.buf, sizeof rt.term.buf);
 }
 
@@ -1014,6 +1038,13 @@ void Runtime::set_probe_hook(ProbeHook hook, void* ctx) noexcept {
     if (impl_ != nullptr) {
         impl_->probe_hook = hook;
         impl_->probe_hook_ctx = ctx;
+    }
+}
+
+void Runtime::set_signal_hook(SignalHook hook, void* ctx) noexcept {
+    if (impl_ != nullptr) {
+        impl_->signal_hook = hook;
+        impl_->signal_hook_ctx = ctx;
     }
 }
 

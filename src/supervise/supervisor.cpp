@@ -193,6 +193,7 @@ void supervisor::enter(unit& u, ServiceState to, Reason why, int err, const Exit
         t.pid = exit->pid;
     }
     t.delay = std::chrono::duration_cast<Duration>(delay);
+    t.delay_ns = delay.count();
     t.restarts = u.restarts;
     t.detail = detail;
     u.state = to;
@@ -267,7 +268,10 @@ void supervisor::want_start(unit& u, Reason why) noexcept {
 void supervisor::spawn(unit& u) noexcept {
     auto pid = host_.spawn(u.index);
     if (!pid) {
-        after_failure(u, pid.error().reason(), pid.error().sys_errno(), nullptr);
+        // The subject says where it failed ("chdir: /usr/bin/x"): the
+        // operator's only clue, so it goes on the transition.
+        after_failure(u, pid.error().reason(), pid.error().sys_errno(), nullptr,
+                      pid.error().subject());
         return;
     }
     u.pid = *pid;
@@ -389,14 +393,15 @@ void supervisor::reset_budget(unit& u) noexcept {
 
 // The service failed to run (spawn failure, failed exit, ready timeout,
 // watchdog): the restart policy and budget decide what comes next.
-void supervisor::after_failure(unit& u, Reason why, int err, const ExitInfo* exit) noexcept {
+void supervisor::after_failure(unit& u, Reason why, int err, const ExitInfo* exit,
+                               std::string_view detail) noexcept {
     u.pid = 0;
     if (!u.wanted || stopping_all_) {
-        enter(u, ServiceState::stopped, why, err, exit);
+        enter(u, ServiceState::stopped, why, err, exit, detail);
         return;
     }
     if (u.restart == RestartPolicy::never) {
-        enter(u, ServiceState::failed, why, err, exit);
+        enter(u, ServiceState::failed, why, err, exit, detail);
         wake_dependents(u);
         return;
     }
@@ -430,7 +435,7 @@ void supervisor::after_failure(unit& u, Reason why, int err, const ExitInfo* exi
     ++u.restarts;
     ++u.total_restarts;
     nanos delay = u.bo.next_delay(u.policy);
-    enter(u, ServiceState::backoff, why, err, exit, {}, delay);
+    enter(u, ServiceState::backoff, why, err, exit, detail, delay);
     if (u.state != ServiceState::backoff) {
         return; // the transition hook started or stopped it
     }

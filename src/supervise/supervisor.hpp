@@ -213,7 +213,9 @@ private:
     void became_ready(unit& u, Reason why) noexcept;
     void fail_and_kill(unit& u, Reason why) noexcept;
     void begin_stop(unit& u, nanos grace, Reason why, std::string_view detail = {}) noexcept;
-    void after_failure(unit& u, Reason why, int err, const ExitInfo* exit) noexcept;
+    // `detail`: what the transition's detail says (a failed spawn's stage).
+    void after_failure(unit& u, Reason why, int err, const ExitInfo* exit,
+                       std::string_view detail = {}) noexcept;
     void wake_dependents(const unit& u) noexcept;
     void dependency_down(unit& d, std::string_view what) noexcept;
     void dependency_back(unit& d) noexcept;
