@@ -98,10 +98,12 @@ enum class Reason : std::uint16_t {
     // Probe transitions in normal operation.
     probe_passed = 69,
     probe_recovered = 70,
+    // Process containment (cgroups, and the pid record without them).
+    cgroup_unavailable = 71,
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 71;
+inline constexpr std::size_t reason_count = 72;
 
 class Error {
 public:

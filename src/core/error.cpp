@@ -151,6 +151,10 @@ constexpr reason_info reasons[] = {
     {Reason::ready_probe, "ReadyProbe", "Nothing to do: this is normal operation"},
     {Reason::probe_passed, "ProbePassed", "Nothing to do: this is normal operation"},
     {Reason::probe_recovered, "ProbeRecovered", "Nothing to do: this is normal operation"},
+    {Reason::cgroup_unavailable, "CgroupUnavailable",
+     "Mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup) and run custosd as root or in a "
+     "delegated cgroup, or set cgroup = off; without cgroups custos falls back to process "
+     "groups and a pid record"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,
