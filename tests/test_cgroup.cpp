@@ -1,12 +1,17 @@
-// Process containment for real: the cgroup tree (src/supervise/cgroup.*).
+// Process containment for real: the cgroup tree (src/supervise/cgroup.*)
+// and the pid record that stands in for it without cgroup2
+// (src/supervise/pid_record.*).
 //
-// meson runs this binary with --suite=cgroup, which needs root and a
-// writable cgroup2 mount; every case works under a private root
-// <mount>/custos-test-<pid>-N (the automatic-root case uses
-// <mount><own>/custos). Exits 77 (a skip) where that is missing.
+// meson runs this binary twice:
+//   --suite=cgroup      needs root and a writable cgroup2 mount; every case
+//                       works under a private root <mount>/custos-test-<pid>-N
+//                       (the automatic-root case uses <mount><own>/custos).
+//                       Exits 77 (a skip) where that is missing.
+//   --suite=pid_record  needs only /proc.
 // The process becomes a child subreaper where it can (qemu-user refuses), so
 // that grandchildren it kills are re-parented to it and reaped here.
 #define DOCTEST_CONFIG_IMPLEMENT
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -28,6 +33,7 @@
 
 #include "doctest.hpp"
 #include "supervise/cgroup.hpp"
+#include "supervise/pid_record.hpp"
 #include "supervise/spawn.hpp"
 
 using namespace custos;
@@ -488,6 +494,273 @@ TEST_SUITE("cgroup") {
 
 } // TEST_SUITE("cgroup")
 
+// ---- pid record -----------------------------------------------------------
+
+namespace {
+
+struct temp_file {
+    std::string path;
+    temp_file() {
+        static int n = 0;
+        path = "/tmp/custos-pids-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+        ::unlink(path.c_str());
+    }
+    ~temp_file() { ::unlink(path.c_str()); }
+};
+
+// Pids of live processes in session `sid` (readdir: tests may allocate).
+std::vector<int> session_members(int sid) {
+    std::vector<int> out;
+    if (DIR* d = ::opendir("/proc")) {
+        while (dirent* e = ::readdir(d)) {
+            int pid = std::atoi(e->d_name);
+            if (pid > 0 && session_of(pid) == sid && alive(pid)) {
+                out.push_back(pid);
+            }
+        }
+        ::closedir(d);
+    }
+    return out;
+}
+
+// Forks a session leader that forks `members` sleepers into its session
+// (one of them, with `own_group`, in a process group of its own) and one
+// more that calls setsid(), then waits. Returns {leader, setsid child}.
+std::pair<int, int> fork_session(bool own_group) {
+    int pfd[2];
+    REQUIRE(::pipe2(pfd, O_CLOEXEC) == 0);
+    pid_t leader = ::fork();
+    REQUIRE(leader >= 0);
+    if (leader == 0) {
+        ::close(pfd[0]);
+        ::setsid();
+        pid_t member = ::fork();
+        if (member == 0) {
+            if (own_group) {
+                ::setpgid(0, 0);
+            }
+            for (;;) {
+                ::pause();
+            }
+        }
+        pid_t escaper = ::fork();
+        if (escaper == 0) {
+            ::setsid();
+            for (;;) {
+                ::pause();
+            }
+        }
+        int e = static_cast<int>(escaper);
+        if (::write(pfd[1], &e, sizeof e) != sizeof e) {
+            ::_exit(4);
+        }
+        for (;;) {
+            ::pause();
+        }
+    }
+    ::close(pfd[1]);
+    int escaper = -1;
+    REQUIRE(::read(pfd[0], &escaper, sizeof escaper) == sizeof escaper);
+    ::close(pfd[0]);
+    return {static_cast<int>(leader), escaper};
+}
+
+} // namespace
+
+TEST_SUITE("pid_record") {
+
+    TEST_CASE(
+        "pid_record: a crashed instance's service and its group are killed at the next start") {
+        temp_file f;
+        spawner sp;
+        REQUIRE(sp.init().has_value());
+        spawned s;
+        std::vector<int> members;
+        {
+            pid_record rec;
+            auto o = rec.open(f.path.c_str(), 4);
+            REQUIRE_MESSAGE(o.has_value(), describe(o.error()));
+            s = spawn_sh(sp, "sleep 100 & sleep 100 & wait", -1);
+            CHECK(eventually([&] {
+                members = session_members(s.pid);
+                return members.size() == 3;
+            }));
+            REQUIRE(rec.record(2, s.pid, "netd").has_value());
+            // "Crash": the object goes without clear(); the record stays.
+        }
+        struct stat st {};
+        REQUIRE(::stat(f.path.c_str(), &st) == 0);
+        CHECK((st.st_mode & 0777) == 0600);
+
+        pid_record rec;
+        REQUIRE(rec.open(f.path.c_str(), 4).has_value());
+        std::vector<pid_record::leftover> seen;
+        std::string name;
+        auto report = [&](const pid_record::leftover& l) {
+            seen.push_back(l);
+            name = std::string(l.name);
+        };
+        auto n = rec.reap_leftovers(report);
+        REQUIRE_MESSAGE(n.has_value(), describe(n.error()));
+        CHECK(*n == 1);
+        REQUIRE(seen.size() == 1);
+        CHECK(name == "netd");
+        CHECK(seen[0].pid == s.pid);
+        CHECK(seen[0].killed == 3);
+        int status = wait_status(s);
+        CHECK(WIFSIGNALED(status));
+        CHECK(WTERMSIG(status) == SIGKILL);
+        CHECK(all_gone(members));
+        // The slot was cleared: a second start finds nothing.
+        rec.close();
+        REQUIRE(rec.open(f.path.c_str(), 4).has_value());
+        auto again = rec.reap_leftovers(report);
+        REQUIRE(again.has_value());
+        CHECK(*again == 0);
+    }
+
+    TEST_CASE("pid_record: a member that left the group but not the session is killed; a setsid "
+              "grandchild is not (the limit without cgroups)") {
+        temp_file f;
+        auto [leader, escaper] = fork_session(true);
+        std::vector<int> members;
+        CHECK(eventually([&] {
+            members = session_members(leader);
+            return members.size() == 2; // the leader and the member in its own group
+        }));
+        {
+            pid_record rec;
+            REQUIRE(rec.open(f.path.c_str(), 1).has_value());
+            REQUIRE(rec.record(0, leader, "camd").has_value());
+        }
+        pid_record rec;
+        REQUIRE(rec.open(f.path.c_str(), 1).has_value());
+        int killed = -1;
+        auto report = [&](const pid_record::leftover& l) { killed = l.killed; };
+        auto n = rec.reap_leftovers(report);
+        REQUIRE(n.has_value());
+        CHECK(*n == 1);
+        CHECK(killed == 2);
+        int st = 0;
+        REQUIRE(::waitpid(leader, &st, 0) == leader);
+        CHECK(all_gone(members));
+        // Documented: the new session is not found without cgroups.
+        CHECK(alive(escaper));
+        ::kill(escaper, SIGKILL);
+        CHECK(all_gone({escaper}));
+    }
+
+    TEST_CASE("pid_record: a recycled pid (another start time) or another boot's record is not "
+              "killed") {
+        temp_file f;
+        auto [leader, escaper] = fork_session(false);
+        {
+            pid_record rec;
+            REQUIRE(rec.open(f.path.c_str(), 2).has_value());
+            REQUIRE(rec.record(0, leader, "a").has_value());
+            REQUIRE(rec.record(1, leader, "b").has_value());
+        }
+        // Forge slot 0: its start time one tick later, as if the pid now named
+        // another process. Slot 1, right, is set aside for the second round.
+        int fd = ::open(f.path.c_str(), O_RDWR | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        const off_t at0 = sizeof(pid_record::header);
+        const off_t at1 = at0 + static_cast<off_t>(sizeof(pid_record::slot));
+        pid_record::slot s0{};
+        REQUIRE(::pread(fd, &s0, sizeof s0, at0) == sizeof s0);
+        CHECK(s0.pid == leader);
+        std::uint64_t real_start = 0;
+        REQUIRE(process_start_time(leader, real_start));
+        CHECK(s0.start_time == real_start);
+        s0.start_time += 1;
+        REQUIRE(::pwrite(fd, &s0, sizeof s0, at0) == sizeof s0);
+        pid_record::slot s1{};
+        REQUIRE(::pread(fd, &s1, sizeof s1, at1) == sizeof s1);
+        CHECK(s1.start_time == real_start);
+        const pid_record::slot empty{};
+        REQUIRE(::pwrite(fd, &empty, sizeof empty, at1) == sizeof empty);
+        {
+            pid_record rec;
+            REQUIRE(rec.open(f.path.c_str(), 2).has_value());
+            int calls = 0;
+            auto report = [&](const pid_record::leftover&) { ++calls; };
+            auto n = rec.reap_leftovers(report);
+            REQUIRE(n.has_value());
+            CHECK(*n == 0);
+            CHECK(calls == 0);
+            CHECK(alive(leader));
+        }
+        // Now the right record, under another boot's header: reset, not used.
+        pid_record::header h{};
+        REQUIRE(::pread(fd, &h, sizeof h, 0) == sizeof h);
+        h.boot_id[0] = h.boot_id[0] == 'x' ? 'y' : 'x';
+        REQUIRE(::pwrite(fd, &s1, sizeof s1, at1) == sizeof s1);
+        REQUIRE(::pwrite(fd, &h, sizeof h, 0) == sizeof h);
+        ::close(fd);
+        {
+            pid_record rec;
+            REQUIRE(rec.open(f.path.c_str(), 2).has_value());
+            int calls = 0;
+            auto report = [&](const pid_record::leftover&) { ++calls; };
+            auto n = rec.reap_leftovers(report);
+            REQUIRE(n.has_value());
+            CHECK(*n == 0);
+            CHECK(calls == 0);
+            CHECK(alive(leader));
+        }
+        ::kill(-leader, SIGKILL);
+        ::kill(escaper, SIGKILL);
+        int st = 0;
+        REQUIRE(::waitpid(leader, &st, 0) == leader);
+        CHECK(all_gone({escaper}));
+    }
+
+    TEST_CASE("pid_record: a second instance is refused while the first holds the lock") {
+        temp_file f;
+        pid_record first;
+        REQUIRE(first.open(f.path.c_str(), 1).has_value());
+        pid_record second;
+        auto r = second.open(f.path.c_str(), 1);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().reason() == Reason::instance_running);
+        CHECK(r.error().sys_errno() == EWOULDBLOCK);
+        pid_record unlocked; // instance locking done elsewhere
+        CHECK(unlocked.open(f.path.c_str(), 1, false).has_value());
+        first.close();
+        CHECK(second.open(f.path.c_str(), 1).has_value());
+    }
+
+    TEST_CASE("pid_record: errors: bad arguments, a gone pid, an unwritable path") {
+        temp_file f;
+        pid_record rec;
+        CHECK(rec.record(0, 1234, "x").error().reason() == Reason::invalid_argument); // not open
+        CHECK(rec.open(f.path.c_str(), 0).error().reason() == Reason::invalid_argument);
+        auto bad = rec.open("/nonexistent-dir/custos.pids", 1);
+        REQUIRE_FALSE(bad.has_value());
+        CHECK(bad.error().reason() == Reason::pid_record_unavailable);
+        CHECK(bad.error().sys_errno() == ENOENT);
+        REQUIRE(rec.open(f.path.c_str(), 2).has_value());
+        CHECK(rec.record(2, ::getpid(), "x").error().reason() == Reason::invalid_argument);
+        CHECK(rec.record(0, 1, "x").error().reason() == Reason::invalid_argument);
+        // A child that has been reaped: its pid names nothing (or a stranger,
+        // whose start time the record then carries: harmless).
+        pid_t c = ::fork();
+        REQUIRE(c >= 0);
+        if (c == 0) {
+            ::_exit(0);
+        }
+        REQUIRE(::waitpid(c, nullptr, 0) == c);
+        if (!exists("/proc/" + std::to_string(c))) {
+            auto gone = rec.record(0, c, "x");
+            REQUIRE_FALSE(gone.has_value());
+            CHECK(gone.error().reason() == Reason::process_exited);
+        }
+        CHECK(rec.clear(0).has_value());
+        CHECK(rec.clear(5).error().reason() == Reason::invalid_argument);
+    }
+
+} // TEST_SUITE("pid_record")
+
 int main(int argc, char** argv) {
     std::string suite;
     std::vector<char*> args;
@@ -499,8 +772,8 @@ int main(int argc, char** argv) {
             args.push_back(argv[i]);
         }
     }
-    if (suite != "cgroup") {
-        std::printf("usage: %s --suite=cgroup [doctest options]\n", argv[0]);
+    if (suite != "cgroup" && suite != "pid_record") {
+        std::printf("usage: %s --suite=cgroup|pid_record [doctest options]\n", argv[0]);
         return 2;
     }
     g_subreaper = ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;

@@ -100,10 +100,12 @@ enum class Reason : std::uint16_t {
     probe_recovered = 70,
     // Process containment (cgroups, and the pid record without them).
     cgroup_unavailable = 71,
+    instance_running = 72,
+    pid_record_unavailable = 73,
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 72;
+inline constexpr std::size_t reason_count = 74;
 
 class Error {
 public:

@@ -155,6 +155,12 @@ constexpr reason_info reasons[] = {
      "Mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup) and run custosd as root or in a "
      "delegated cgroup, or set cgroup = off; without cgroups custos falls back to process "
      "groups and a pid record"},
+    {Reason::instance_running, "InstanceRunning",
+     "Another custosd holds this pid record: stop it first, or give this instance a pid "
+     "record of its own"},
+    {Reason::pid_record_unavailable, "PidRecordUnavailable",
+     "Check that the pid record's directory (e.g. /run/custos) exists and is writable by "
+     "custosd; without it, processes left by a crashed custosd are not found at the next start"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,
