@@ -385,6 +385,33 @@ TEST_SUITE("cgroup") {
         CHECK(eventually([&] { return !t.populated(0); }));
     }
 
+    TEST_CASE("cgroup: more pids than one read of cgroup.procs holds are all signalled") {
+        // 150 sleepers and their shell: about 1 KiB of pids, twice the chunk
+        // kill() reads at a time, so lines straddle chunk boundaries.
+        test_root r;
+        cgroup_tree::options opts;
+        opts.use_cgroup_kill = false;
+        cgroup_tree t(opts);
+        REQUIRE(t.open(r.path, 1).has_value());
+        REQUIRE(t.add("svc").has_value());
+        spawner sp;
+        REQUIRE(sp.init().has_value());
+        spawned s = spawn_sh(sp, "i=0; while [ $i -lt 150 ]; do sleep 100 & i=$((i+1)); done; wait",
+                             t.procs_fd(0));
+        std::vector<int> pids;
+        CHECK(eventually([&] {
+            pids = pids_in(r.path + "/svc");
+            return pids.size() == 151;
+        }));
+        REQUIRE(pids.size() == 151);
+        CHECK(slurp(r.path + "/svc/cgroup.procs").size() > 512);
+        CHECK(t.kill(0, SIGTERM) == 151);
+        int st = wait_status(s);
+        CHECK(WIFSIGNALED(st));
+        CHECK(all_gone(pids));
+        CHECK(eventually([&] { return !t.populated(0); }));
+    }
+
     TEST_CASE("cgroup: kill_until_empty empties the unit, with and without cgroup.kill") {
         for (bool use_kill : {true, false}) {
             CAPTURE(use_kill);
