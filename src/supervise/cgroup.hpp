@@ -100,6 +100,7 @@ public:
     // handed out again, before the kill() would hit the newcomer; custos
     // reaps its children on the same thread, so this needs a grandchild
     // reaped by its own parent and a pid wrap within microseconds.
+    // sig 0 signals nothing and returns how many pids are listed.
     // Processes in sub-cgroups a service created itself are reached only by
     // cgroup.kill.
     int kill(std::uint32_t slot, int sig) noexcept;
