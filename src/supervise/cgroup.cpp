@@ -310,6 +310,133 @@ int kill_dir_until_empty(int dir_fd, int kill_fd, int events_fd, std::int64_t de
     }
 }
 
+// Where the custos cgroup is: its absolute path, the same relative to the
+// cgroup2 mount as /proc/<pid>/cgroup shows it, and whether open() made it.
+struct root_paths {
+    char path[PATH_MAX];
+    std::size_t path_len = 0;
+    char rel[PATH_MAX];
+    std::size_t rel_len = 0;
+    bool created = false;
+};
+
+// <mount><own cgroup>/custos, created if missing.
+Result<void> resolve_auto(root_paths& r) noexcept {
+    mount_info m;
+    if (int e = find_mount({}, m); e != 0) {
+        return unavailable(e, "cgroup2 mount (/proc/self/mountinfo)");
+    }
+    char own_buf[PATH_MAX + 64];
+    long n = procfs::read_file(AT_FDCWD, "/proc/self/cgroup", own_buf, sizeof own_buf);
+    if (n < 0) {
+        return unavailable(static_cast<int>(-n), "/proc/self/cgroup");
+    }
+    std::string_view own = unified_path(std::string_view(own_buf, static_cast<std::size_t>(n)));
+    if (own.empty() || own.front() != '/') {
+        return unavailable(ENOENT, "/proc/self/cgroup has no 0:: line");
+    }
+    // Our cgroup is shown relative to our cgroup namespace's root, as is
+    // the mount's root: strip the latter to get the path under the mount.
+    std::string_view mroot(m.root, m.root_len);
+    std::string_view under = own;
+    if (mroot != "/") {
+        if (own.substr(0, mroot.size()) != mroot ||
+            (own.size() > mroot.size() && own[mroot.size()] != '/')) {
+            return unavailable(ENOENT, "our cgroup is outside the cgroup2 mount");
+        }
+        under = own.substr(mroot.size());
+    }
+    if (under == "/") {
+        under = {};
+    }
+    std::size_t need = m.point_len + under.size() + 1 + root_dir_name.size();
+    if (need >= PATH_MAX) {
+        return unavailable(ENAMETOOLONG, own);
+    }
+    std::memcpy(r.path, m.point, m.point_len);
+    r.path_len = m.point_len;
+    if (r.path_len == 1) {
+        r.path_len = 0; // a mount at "/": no double slash
+    }
+    std::memcpy(r.path + r.path_len, under.data(), under.size());
+    r.path_len += under.size();
+    r.path[r.path_len++] = '/';
+    std::memcpy(r.path + r.path_len, root_dir_name.data(), root_dir_name.size());
+    r.path_len += root_dir_name.size();
+    r.path[r.path_len] = '\0';
+    r.rel_len = own.size() == 1 ? 0 : own.size();
+    std::memcpy(r.rel, own.data(), r.rel_len);
+    r.rel[r.rel_len++] = '/';
+    std::memcpy(r.rel + r.rel_len, root_dir_name.data(), root_dir_name.size());
+    r.rel_len += root_dir_name.size();
+    r.rel[r.rel_len] = '\0';
+    if (::mkdir(r.path, 0755) == 0) {
+        r.created = true;
+    } else if (errno != EEXIST) {
+        return unavailable(errno, std::string_view(r.path, r.path_len));
+    }
+    return {};
+}
+
+// An explicit absolute directory (r.path), created if missing under a
+// cgroup2 parent.
+Result<void> resolve_explicit(root_paths& r) noexcept {
+    mount_info m;
+    struct statfs sf {};
+    if (::statfs(r.path, &sf) != 0) {
+        if (errno != ENOENT) {
+            return unavailable(errno, std::string_view(r.path, r.path_len));
+        }
+        // Missing: its parent must be a cgroup2 directory.
+        char parent[PATH_MAX];
+        std::size_t slash = std::string_view(r.path, r.path_len).rfind('/');
+        std::size_t pl = slash == 0 ? 1 : slash;
+        std::memcpy(parent, r.path, pl);
+        parent[pl] = '\0';
+        if (::statfs(parent, &sf) != 0) {
+            return unavailable(errno, std::string_view(parent, pl));
+        }
+        if (static_cast<unsigned long>(sf.f_type) != CGROUP2_SUPER_MAGIC) {
+            return not_cgroup2(std::string_view(r.path, r.path_len));
+        }
+        if (::mkdir(r.path, 0755) == 0) {
+            r.created = true;
+        } else if (errno != EEXIST) {
+            return unavailable(errno, std::string_view(r.path, r.path_len));
+        }
+    }
+    char resolved[PATH_MAX];
+    if (::realpath(r.path, resolved) == nullptr) {
+        int e = errno;
+        if (r.created) {
+            ::rmdir(r.path);
+        }
+        return unavailable(e, std::string_view(r.path, r.path_len));
+    }
+    std::string_view res(resolved);
+    int e = find_mount(res, m);
+    if (e != 0) {
+        if (r.created) {
+            ::rmdir(r.path);
+        }
+        return e == ENOENT ? not_cgroup2(res) : unavailable(e, res);
+    }
+    std::string_view mroot(m.root, m.root_len);
+    std::string_view below = res.substr(m.point_len == 1 ? 0 : m.point_len);
+    r.rel_len = 0;
+    if (mroot != "/") {
+        std::memcpy(r.rel, mroot.data(), mroot.size());
+        r.rel_len = mroot.size();
+    }
+    if (r.rel_len + below.size() >= PATH_MAX) {
+        return unavailable(ENAMETOOLONG, res);
+    }
+    std::memcpy(r.rel + r.rel_len, below.data(), below.size());
+    r.rel_len += below.size();
+    r.rel[r.rel_len] = '\0';
+    return {};
+}
+
 } // namespace
 
 Result<std::size_t> find_cgroup2_mount(char* buf, std::size_t len) noexcept {
@@ -330,127 +457,27 @@ Result<void> cgroup_tree::open(std::string_view root, std::uint32_t max_units) n
         root.size() >= PATH_MAX) {
         return fail(Reason::invalid_argument, 0, root.empty() ? "cgroup root" : root);
     }
-    char path[PATH_MAX];
-    char rel[PATH_MAX];
-    std::size_t path_len = 0;
-    std::size_t rel_len = 0;
-    bool created = false;
-    mount_info m;
+    root_paths r;
     if (root.empty()) {
-        if (int e = find_mount({}, m); e != 0) {
-            return unavailable(e, "cgroup2 mount (/proc/self/mountinfo)");
-        }
-        char own_buf[PATH_MAX + 64];
-        long n = procfs::read_file(AT_FDCWD, "/proc/self/cgroup", own_buf, sizeof own_buf);
-        if (n < 0) {
-            return unavailable(static_cast<int>(-n), "/proc/self/cgroup");
-        }
-        std::string_view own = unified_path(std::string_view(own_buf, static_cast<std::size_t>(n)));
-        if (own.empty() || own.front() != '/') {
-            return unavailable(ENOENT, "/proc/self/cgroup has no 0:: line");
-        }
-        // Our cgroup is shown relative to our cgroup namespace's root, as is
-        // the mount's root: strip the latter to get the path under the mount.
-        std::string_view mroot(m.root, m.root_len);
-        std::string_view under = own;
-        if (mroot != "/") {
-            if (own.substr(0, mroot.size()) != mroot ||
-                (own.size() > mroot.size() && own[mroot.size()] != '/')) {
-                return unavailable(ENOENT, "our cgroup is outside the cgroup2 mount");
-            }
-            under = own.substr(mroot.size());
-        }
-        if (under == "/") {
-            under = {};
-        }
-        std::size_t need = m.point_len + under.size() + 1 + root_dir_name.size();
-        if (need >= PATH_MAX) {
-            return unavailable(ENAMETOOLONG, own);
-        }
-        std::memcpy(path, m.point, m.point_len);
-        path_len = m.point_len;
-        if (path_len == 1) {
-            path_len = 0; // a mount at "/": no double slash
-        }
-        std::memcpy(path + path_len, under.data(), under.size());
-        path_len += under.size();
-        path[path_len++] = '/';
-        std::memcpy(path + path_len, root_dir_name.data(), root_dir_name.size());
-        path_len += root_dir_name.size();
-        path[path_len] = '\0';
-        rel_len = own.size() == 1 ? 0 : own.size();
-        std::memcpy(rel, own.data(), rel_len);
-        rel[rel_len++] = '/';
-        std::memcpy(rel + rel_len, root_dir_name.data(), root_dir_name.size());
-        rel_len += root_dir_name.size();
-        rel[rel_len] = '\0';
-        if (::mkdir(path, 0755) == 0) {
-            created = true;
-        } else if (errno != EEXIST) {
-            return unavailable(errno, std::string_view(path, path_len));
+        if (auto ok = resolve_auto(r); !ok) {
+            return ok;
         }
         remove_root_ = true; // <own>/custos is ours whoever created it
     } else {
-        path_len = root.size();
-        while (path_len > 1 && root[path_len - 1] == '/') {
-            --path_len;
+        r.path_len = root.size();
+        while (r.path_len > 1 && root[r.path_len - 1] == '/') {
+            --r.path_len;
         }
-        std::memcpy(path, root.data(), path_len);
-        path[path_len] = '\0';
-        struct statfs sf {};
-        if (::statfs(path, &sf) != 0) {
-            if (errno != ENOENT) {
-                return unavailable(errno, std::string_view(path, path_len));
-            }
-            // Missing: its parent must be a cgroup2 directory.
-            char parent[PATH_MAX];
-            std::size_t slash = std::string_view(path, path_len).rfind('/');
-            std::size_t pl = slash == 0 ? 1 : slash;
-            std::memcpy(parent, path, pl);
-            parent[pl] = '\0';
-            if (::statfs(parent, &sf) != 0) {
-                return unavailable(errno, std::string_view(parent, pl));
-            }
-            if (static_cast<unsigned long>(sf.f_type) != CGROUP2_SUPER_MAGIC) {
-                return not_cgroup2(std::string_view(path, path_len));
-            }
-            if (::mkdir(path, 0755) == 0) {
-                created = true;
-            } else if (errno != EEXIST) {
-                return unavailable(errno, std::string_view(path, path_len));
-            }
+        std::memcpy(r.path, root.data(), r.path_len);
+        r.path[r.path_len] = '\0';
+        if (auto ok = resolve_explicit(r); !ok) {
+            return ok;
         }
-        char resolved[PATH_MAX];
-        if (::realpath(path, resolved) == nullptr) {
-            int e = errno;
-            if (created) {
-                ::rmdir(path);
-            }
-            return unavailable(e, std::string_view(path, path_len));
-        }
-        std::string_view res(resolved);
-        int e = find_mount(res, m);
-        if (e != 0) {
-            if (created) {
-                ::rmdir(path);
-            }
-            return e == ENOENT ? not_cgroup2(res) : unavailable(e, res);
-        }
-        std::string_view mroot(m.root, m.root_len);
-        std::string_view below = res.substr(m.point_len == 1 ? 0 : m.point_len);
-        rel_len = 0;
-        if (mroot != "/") {
-            std::memcpy(rel, mroot.data(), mroot.size());
-            rel_len = mroot.size();
-        }
-        if (rel_len + below.size() >= PATH_MAX) {
-            return unavailable(ENAMETOOLONG, res);
-        }
-        std::memcpy(rel + rel_len, below.data(), below.size());
-        rel_len += below.size();
-        rel[rel_len] = '\0';
-        remove_root_ = created;
+        remove_root_ = r.created;
     }
+    const char* path = r.path;
+    const std::size_t path_len = r.path_len;
+    const bool created = r.created;
 
     auto undo = [&](int err) {
         if (root_fd_ >= 0) {
@@ -473,16 +500,16 @@ Result<void> cgroup_tree::open(std::string_view root, std::uint32_t max_units) n
     }
 
     // One block: the units, then the two paths.
-    std::size_t bytes = sizeof(unit) * max_units + alignof(unit) + path_len + 1 + rel_len + 1;
+    std::size_t bytes = sizeof(unit) * max_units + alignof(unit) + path_len + 1 + r.rel_len + 1;
     if (!mem_.reserve(bytes)) {
         (void)undo(ENOMEM);
         return fail(Reason::out_of_memory, ENOMEM, "cgroup tree");
     }
     units_ = mem_.make_array<unit>(max_units);
     root_path_ = mem_.copy(std::string_view(path, path_len));
-    rel_path_ = mem_.copy(std::string_view(rel, rel_len));
+    rel_path_ = mem_.copy(std::string_view(r.rel, r.rel_len));
     root_len_ = path_len;
-    rel_len_ = rel_len;
+    rel_len_ = r.rel_len;
     cap_ = max_units;
     count_ = 0;
     return {};
