@@ -18,7 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "doctest.hpp"
+#include "supervise/cgroup.hpp"
 #include "supervise/spawn.hpp"
 
 using namespace custos;
@@ -210,6 +213,16 @@ report run_report(fixture& f, const command& cmd, spawn_request rq, int target,
     CHECK(r.get("pid") == std::to_string(s.pid));
     (void)cmd;
     return r;
+}
+
+std::string read_file(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return {};
+    }
+    std::string out = read_all(fd);
+    close(fd);
+    return out;
 }
 
 int count_fds() {
@@ -484,6 +497,65 @@ TEST_CASE("spawn: exec failures name the stage and errno, and leave no zombie or
     int w = waitid(P_ALL, 0, &si, WEXITED | WNOHANG);
     CHECK((w < 0 ? errno == ECHILD : si.si_pid == 0));
     unlink(script);
+}
+
+TEST_CASE("spawn: a cgroup fd the child cannot write fails at stage cgroup, leaving no zombie") {
+    fixture f;
+    command ok({"/bin/true"});
+    int ro = open("/dev/null", O_RDONLY | O_CLOEXEC); // write(2) on it: EBADF
+    REQUIRE(ro >= 0);
+    int fds_before = count_fds();
+    spawn_request rq = ok.request();
+    rq.cgroup_procs_fd = ro;
+    auto r = f.sp.spawn(rq);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().reason() == Reason::exec_failed);
+    CHECK(r.error().sys_errno() == EBADF);
+    CHECK(r.error().subject() == "cgroup: /bin/true");
+    CHECK(count_fds() == fds_before);
+    siginfo_t si{};
+    int w = waitid(P_ALL, 0, &si, WEXITED | WNOHANG);
+    CHECK((w < 0 ? errno == ECHILD : si.si_pid == 0));
+    close(ro);
+}
+
+// Only in the spawn-cgroup-* runs (--cgroup), which exit 77 without root
+// and a usable cgroup2 mount.
+TEST_CASE("spawn: with a cgroup fd the child, and what it forks, start in that cgroup") {
+    char mount[4096];
+    auto m = find_cgroup2_mount(mount, sizeof mount);
+    REQUIRE(m.has_value());
+    std::string root = std::string(mount) + "/custos-spawn-test-" + std::to_string(getpid());
+    cgroup_tree t;
+    auto o = t.open(root, 1);
+    REQUIRE_MESSAGE(o.has_value(), describe(o.error()));
+    REQUIRE(t.add("child").has_value());
+    fixture f;
+    command c({"/bin/sh", "-c", "sleep 100 & wait"});
+    spawn_request rq = c.request();
+    rq.cgroup_procs_fd = t.procs_fd(0);
+    spawned s = f.spawn(rq);
+    // In it by the time spawn() returns (the move precedes exec).
+    std::string want = "0::" + std::string(t.relative_path()) + "/child\n";
+    std::string cg = read_file("/proc/" + std::to_string(s.pid) + "/cgroup");
+    CHECK(cg.find(want) != std::string::npos);
+    CHECK(t.contains(0, s.pid));
+    CHECK(t.populated(0));
+    // The sleep it forks is there too.
+    std::string procs;
+    for (int i = 0; i < 2500; ++i) {
+        procs = read_file(root + "/child/cgroup.procs");
+        if (std::count(procs.begin(), procs.end(), '\n') == 2) {
+            break;
+        }
+        usleep(2000);
+    }
+    CHECK(std::count(procs.begin(), procs.end(), '\n') == 2);
+    CHECK(t.kill_until_empty(0, std::chrono::milliseconds(5000)) == 2);
+    siginfo_t si = reap(s);
+    CHECK(si.si_code == CLD_KILLED);
+    t.close();
+    CHECK(access(root.c_str(), F_OK) != 0);
 }
 
 TEST_CASE("spawn: uid and gid (root only); identity is applied before chdir") {
@@ -941,6 +1013,37 @@ int main(int argc, char** argv) {
         return 77;
     }
     std::printf("spawn method: %s\n", spawn_method_name(g_method));
-    doctest::Context ctx(argc, argv);
+    // --cgroup: only the cgroup case, which needs root and a cgroup2 mount
+    // where a process can be moved (skip, 77, without); otherwise all but it.
+    std::vector<char*> ctx_args;
+    bool cgroup = false;
+    for (int i = 0; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--cgroup") {
+            cgroup = true;
+        } else {
+            ctx_args.push_back(argv[i]);
+        }
+    }
+    const char* cgroup_case = "spawn: with a cgroup fd the child*";
+    if (cgroup) {
+        if (geteuid() != 0) {
+            std::printf("SKIP: not root: cannot create cgroups\n");
+            return 77;
+        }
+        char mount[4096];
+        auto m = find_cgroup2_mount(mount, sizeof mount);
+        if (!m) {
+            std::printf("SKIP: no cgroup2 mount: %s\n", describe(m.error()).c_str());
+            return 77;
+        }
+        std::string probe_dir = std::string(mount) + "/custos-probe-" + std::to_string(getpid());
+        if (mkdir(probe_dir.c_str(), 0755) != 0) {
+            std::printf("SKIP: cannot create a cgroup under %s: %s\n", mount, std::strerror(errno));
+            return 77;
+        }
+        rmdir(probe_dir.c_str());
+    }
+    doctest::Context ctx(static_cast<int>(ctx_args.size()), ctx_args.data());
+    ctx.setOption(cgroup ? "test-case" : "test-case-exclude", cgroup_case);
     return ctx.run();
 }

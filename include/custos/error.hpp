@@ -101,10 +101,13 @@ enum class Reason : std::uint16_t {
     // Hardening: the runtime's own resources and instances.
     thread_unavailable = 71,
     instance_running = 72,
+    // Process containment (cgroups, and the pid record without them).
+    cgroup_unavailable = 73,
+    pid_record_unavailable = 74,
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 73;
+inline constexpr std::size_t reason_count = 75;
 
 class Error {
 public:

@@ -156,8 +156,15 @@ constexpr reason_info reasons[] = {
      "Check the process and memory limits (ulimit -u, free memory): custos could not start a "
      "thread it needs"},
     {Reason::instance_running, "InstanceRunning",
-     "Another custos instance uses this notify_dir: stop it first, or give this one its own "
-     "notify_dir"},
+     "Another custos instance holds this notify_dir or pid record: stop it first, or give this "
+     "one its own notify_dir"},
+    {Reason::cgroup_unavailable, "CgroupUnavailable",
+     "Mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup) and run custosd as root or in a "
+     "delegated cgroup, or set cgroup = off; without cgroups custos falls back to process "
+     "groups and a pid record"},
+    {Reason::pid_record_unavailable, "PidRecordUnavailable",
+     "Check that the pid record's directory (e.g. /run/custos) exists and is writable by "
+     "custosd; without it, processes left by a crashed custosd are not found at the next start"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

@@ -64,6 +64,7 @@ enum class stage : std::int32_t {
     setuid,
     chdir,
     exec,
+    cgroup,
 };
 
 const char* stage_name(stage s) noexcept {
@@ -86,6 +87,8 @@ const char* stage_name(stage s) noexcept {
         return "chdir";
     case stage::exec:
         return "exec";
+    case stage::cgroup:
+        return "cgroup";
     }
     return "unknown";
 }
@@ -171,6 +174,20 @@ CUSTOS_CHILD_CODE int child_main(void* arg) noexcept {
     // 2. Own session and process group: custos stops the service by pgid.
     if (::setsid() < 0) {
         child_fail(err_fd, stage::setsid);
+    }
+    // 2b. Into the unit's cgroup ("0": the writing process), before anything
+    // here can fork. The descriptor is O_CLOEXEC and closed in step 5.
+    if (rq.cgroup_procs_fd >= 0) {
+        ssize_t w;
+        do {
+            w = ::write(rq.cgroup_procs_fd, "0", 1);
+        } while (w < 0 && errno == EINTR);
+        if (w != 1) {
+            if (w >= 0) {
+                errno = EIO;
+            }
+            child_fail(err_fd, stage::cgroup);
+        }
     }
     // 3. stdin from /dev/null.
     int nul = ::open("/dev/null", O_RDONLY);

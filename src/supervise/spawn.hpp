@@ -29,7 +29,8 @@
 // Invariants: after init() nothing here allocates; spawn() leaves no zombie
 // and no descriptor behind when it fails; a returned child has exec'd (or
 // is about to, under qemu's fork emulation) with signals at their defaults,
-// an empty mask, its own session and process group, stdin on /dev/null,
+// an empty mask, its own session and process group, its cgroup when asked
+// (moved before exec), stdin on /dev/null,
 // stdout/stderr inherited, and no other descriptor than the readiness fd.
 #pragma once
 
@@ -65,6 +66,11 @@ struct spawn_request {
     // and a NUL (env_block::watchdog_pid_slot); the child writes its pid
     // there. Pass it whenever the block has one, or the entry stays empty.
     char* watchdog_pid_slot = nullptr;
+    // >= 0: a cgroup's cgroup.procs opened for writing
+    // (cgroup_tree::procs_fd). The child writes "0" to it right after
+    // setsid(), before it can fork or exec, so nothing it starts escapes
+    // the cgroup; a failure is exec_failed with stage "cgroup".
+    int cgroup_procs_fd = -1;
 };
 
 struct spawned {
@@ -92,7 +98,7 @@ public:
     // fd below 3); spawn_failed (pipe2, clone/vfork or pidfd_open failed,
     // e.g. EAGAIN/ENOMEM/EMFILE; subject: the path); exec_failed (the child
     // failed before or at execve; errno is the child's, subject
-    // "<stage>: <path>" with stage one of setsid, stdin, ready_fd,
+    // "<stage>: <path>" with stage one of setsid, cgroup, stdin, ready_fd,
     // close_range, setgroups, setgid, setuid, chdir, exec). On either
     // failure the child has been reaped and its pidfd closed.
     Result<spawned> spawn(const spawn_request& rq) noexcept;
