@@ -25,6 +25,12 @@
 //                                       once: a short-lived helper
 //   svc_helper notify-then MS TEXT...   sends each TEXT, then WATCHDOG=1
 //                                       every MS for ever (MS 0: never)
+//   svc_helper grandchild setsid FILE   like family, but the child calls
+//                                       setsid() first (its own session)
+//   svc_helper fork-mainpid FILE        forks a child that sleeps forever,
+//                                       writes its pid to FILE, sends
+//                                       READY=1 and MAINPID=<child>, exits 0:
+//                                       a daemon that forks
 //   svc_helper sleep                    sleeps forever
 //   svc_helper env FILE                 writes pid=, pgid=, sid= and env: lines
 //                                       to FILE, sends READY=1 if NOTIFY_SOCKET
@@ -178,7 +184,7 @@ int main(int argc, char** argv) {
     if (mode == "grandchild") {
         std::string sub = arg(2);
         const char* file = arg(3);
-        if (sub != "orphan" && sub != "family" && sub != "stubborn") {
+        if (sub != "orphan" && sub != "family" && sub != "stubborn" && sub != "setsid") {
             usage();
         }
         if (sub == "stubborn") {
@@ -189,9 +195,17 @@ int main(int argc, char** argv) {
             die("fork");
         }
         if (child == 0) {
+            if (sub == "setsid") {
+                // Its pid is written once it has left: no race with a stop.
+                ::setsid();
+                write_file(file, std::to_string(::getpid()) + "\n");
+            }
             sleep_forever();
         }
         std::signal(SIGTERM, SIG_DFL);
+        if (sub == "setsid") {
+            sleep_forever();
+        }
         write_file(file, std::to_string(child) + "\n");
         if (sub == "orphan") {
             return 0;
@@ -219,6 +233,18 @@ int main(int argc, char** argv) {
             sleep_ms(period);
             notify("WATCHDOG=1");
         }
+    }
+    if (mode == "fork-mainpid") {
+        pid_t child = ::fork();
+        if (child < 0) {
+            die("fork");
+        }
+        if (child == 0) {
+            sleep_forever();
+        }
+        write_file(arg(2), std::to_string(child) + "\n");
+        notify("READY=1\nMAINPID=" + std::to_string(child));
+        return 0;
     }
     if (mode == "sleep") {
         sleep_forever();

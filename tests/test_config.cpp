@@ -97,7 +97,7 @@ std::string service_with(std::string_view key_line) {
 
 const char* const example = "[custos]\n"                                 // 1
                             "stop_timeout = 30s\n"                       // 2
-                            "notify_dir = /run/custos/notify.sock\n"  // 3
+                            "notify_dir = /run/custos/notify.sock\n"     // 3
                             "\n"                                         // 4
                             "[service:netd]\n"                           // 5
                             "exec = /usr/sbin/netd --foreground\n"       // 6
@@ -207,36 +207,36 @@ TEST_CASE("the issue's example reads to the exact table, every field checked") {
 
 TEST_CASE("every service key, its value and its line") {
     auto r = parse(lines({
-        "[service:all]",                  // 1
-        "exec = /bin/prog -v",            // 2
-        "env = A=1",                      // 3
-        "cwd = /var/lib/all",             // 4
-        "env = B=two=2",                  // 5
-        "user = nobody",                  // 6
-        "group = nogroup",                // 7
-        "restart = never",                // 8
-        "backoff_initial = 1500ms",       // 9
-        "backoff_max = 5m",               // 10
-        "backoff_multiplier = 1.5",       // 11
-        "backoff_jitter = 10%",           // 12
-        "stable_after = 2m",              // 13
-        "max_restarts = 7",               // 14
-        "restart_limit = 3 / 1h",         // 15
-        "start_delay = 250ms",            // 16
-        "depends_on = a, b c,d",          // 17
-        "ready = fd:3",                   // 18
-        "ready_timeout = 1h",             // 19
-        "watchdog = 10s",                 // 20
-        "stop_signal = SIGINT",           // 21
-        "stop_timeout = 0",               // 22
-        "liveness = own-http",            // 23
-        "on_dependency_down = restart",   // 24
-        "[custos]",                       // 25
-        "max_services = 4096",            // 26
-        "stop_timeout = 1500ms",          // 27
-        "notify_dir = @custos-notify", // 28
-        "max_probes = 4096",              // 29
-        "max_probe_checks = 65536",       // 30
+        "[service:all]",                // 1
+        "exec = /bin/prog -v",          // 2
+        "env = A=1",                    // 3
+        "cwd = /var/lib/all",           // 4
+        "env = B=two=2",                // 5
+        "user = nobody",                // 6
+        "group = nogroup",              // 7
+        "restart = never",              // 8
+        "backoff_initial = 1500ms",     // 9
+        "backoff_max = 5m",             // 10
+        "backoff_multiplier = 1.5",     // 11
+        "backoff_jitter = 10%",         // 12
+        "stable_after = 2m",            // 13
+        "max_restarts = 7",             // 14
+        "restart_limit = 3 / 1h",       // 15
+        "start_delay = 250ms",          // 16
+        "depends_on = a, b c,d",        // 17
+        "ready = fd:3",                 // 18
+        "ready_timeout = 1h",           // 19
+        "watchdog = 10s",               // 20
+        "stop_signal = SIGINT",         // 21
+        "stop_timeout = 0",             // 22
+        "liveness = own-http",          // 23
+        "on_dependency_down = restart", // 24
+        "[custos]",                     // 25
+        "max_services = 4096",          // 26
+        "stop_timeout = 1500ms",        // 27
+        "notify_dir = @custos-notify",  // 28
+        "max_probes = 4096",            // 29
+        "max_probe_checks = 65536",     // 30
     }));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
@@ -535,8 +535,8 @@ TEST_CASE("exec quoting: double and single quotes, escapes, joined parts, empty 
 }
 
 TEST_CASE("relative cwd and notify_dir are kept as written (custosd's directory)") {
-    auto r = parse(lines({"[custos]", "notify_dir = notify.sock", "[service:a]", "exec = /bin/a",
-                          "cwd = var/a"}));
+    auto r = parse(lines(
+        {"[custos]", "notify_dir = notify.sock", "[service:a]", "exec = /bin/a", "cwd = var/a"}));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
     CHECK(r->cfg.runtime().notify_dir == "notify.sock");

@@ -797,6 +797,105 @@ stop_daemon "1 ms backoff"
 # ---------------------------------------------------------------------------
 # The example appliance, if it exists. Its relative paths are taken from
 # custosd's working directory: run it in a scratch one.
+# ---------------------------------------------------------------------------
+# One instance, and no stray process after custosd itself is SIGKILLed.
+
+# A cgroup root of this run's own (tests run in parallel), where custosd can
+# use cgroups: root and a cgroup2 mount; "off" otherwise.
+# CUSTOS_TEST_CGROUP=off forces the fallback (process groups, pid record).
+CG=off
+if [ "$(id -u)" -eq 0 ] && [ "${CUSTOS_TEST_CGROUP:-}" != off ]; then
+    cg_mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo 2>/dev/null)
+    if [ -n "$cg_mount" ] && [ -w "$cg_mount" ]; then
+        CG="$cg_mount/custos-ctd-$$"
+    fi
+fi
+
+# Regression: a second custosd on the same notify socket took it over.
+mkdir -p "$T/inst"
+cat >"$T/inst.ini" <<EOF
+[custos]
+notify_dir = $T/inst/n
+cgroup = $CG
+[service:n]
+exec = $H notify-then 200 READY=1
+ready = notify
+watchdog = 1s
+EOF
+$WRAP "$CUSTOSD" --config "$T/inst.ini" 2>"$T/inst.log" &
+DAEMON=$!
+if wait_for "$T/inst.log" "n: running -> ready" 10; then
+    sock_before=$(ls -i "$T/inst/n/n" 2>/dev/null | cut -d' ' -f1)
+    custosd --config "$T/inst.ini" >"$T/inst2.out" 2>"$T/inst2.err"
+    rc=$?
+    sock_after=$(ls -i "$T/inst/n/n" 2>/dev/null | cut -d' ' -f1)
+    sleep 1.5 # a watchdog period: the first instance must still hear its service
+    if [ "$rc" -eq 1 ] && grep -qF "InstanceRunning" "$T/inst2.err" &&
+        grep -qF "held by pid $DAEMON" "$T/inst2.err" && [ -n "$sock_before" ] &&
+        [ "$sock_before" = "$sock_after" ] && ! grep -qF "WatchdogTimeout" "$T/inst.log"; then
+        pass "second custosd on the same notify_dir: exit 1, InstanceRunning, the first untouched"
+    else
+        fail "second custosd: exit $rc, stderr: $(cat "$T/inst2.err"), socket $sock_before -> $sock_after, log: $(cat "$T/inst.log")"
+    fi
+    stop_daemon "second instance"
+else
+    fail "second instance: the first custosd never got ready: $(cat "$T/inst.log")"
+    stop_daemon "second instance"
+fi
+
+# Regression: after SIGKILL of custosd its services ran on under init, and
+# a restarted custosd started a second copy of each.
+cat >"$T/crash.ini" <<EOF
+[custos]
+notify_dir = $T/crash.n
+cgroup = $CG
+[service:fam]
+exec = $H grandchild setsid $T/crash.gpid
+EOF
+$WRAP "$CUSTOSD" --config "$T/crash.ini" 2>"$T/crash1.log" &
+DAEMON=$!
+if wait_for "$T/crash1.log" "fam: starting -> ready" 10 && wait_for "$T/crash.gpid" "" 10; then
+    gpid=$(cat "$T/crash.gpid")
+    leader=$(logged_pids "$T/crash1.log" | head -n 1)
+    kill -KILL "$DAEMON"
+    wait "$DAEMON" 2>/dev/null
+    DAEMON=
+    alive "$leader" || fail "custosd SIGKILLed: its service died with it (nothing to test)"
+    rm -f "$T/crash.gpid"
+    $WRAP "$CUSTOSD" --config "$T/crash.ini" 2>"$T/crash2.log" &
+    DAEMON=$!
+    wait_for "$T/crash2.log" "fam: starting -> ready" 10
+    sleep 0.3
+    if [ "$CG" = off ]; then
+        # The pid record: the old leader's group and session are killed; the
+        # setsid() grandchild is not provably ours (README).
+        if ! alive "$leader" && grep -qF "killed what a previous run left: fam" "$T/crash2.log"; then
+            pass "custosd SIGKILLed then restarted (no cgroups): the old service was killed, not duplicated"
+        else
+            fail "restart after SIGKILL (no cgroups): old leader $leader alive, log: $(cat "$T/crash2.log")"
+        fi
+        kill -KILL "$gpid" 2>/dev/null
+    elif ! alive "$leader" && ! alive "$gpid" &&
+        grep -qF "killed what a previous run left: fam: 2" "$T/crash2.log"; then
+        pass "custosd SIGKILLed then restarted: the old service and its setsid() grandchild were killed, and said so"
+    else
+        fail "restart after SIGKILL: leader $leader, grandchild $gpid, log: $(cat "$T/crash2.log")"
+        kill -KILL "$leader" "$gpid" 2>/dev/null
+    fi
+    stop_daemon "restart after SIGKILL"
+    # And the new run's own grandchild went with its stop.
+    if [ -s "$T/crash.gpid" ] && alive "$(cat "$T/crash.gpid")"; then
+        if [ "$CG" = off ]; then
+            kill -KILL "$(cat "$T/crash.gpid")"
+        else
+            fail "the second run's setsid() grandchild outlived custosd's stop"
+        fi
+    fi
+else
+    fail "restart after SIGKILL: the first custosd never got ready: $(cat "$T/crash1.log")"
+    stop_daemon "restart after SIGKILL"
+fi
+
 if [ -n "$EXAMPLES" ] && [ -f "$EXAMPLES/appliance.ini" ]; then
     ex=$EXAMPLES/appliance.ini
     if grep -q systemd-notify "$ex" && ! command -v systemd-notify >/dev/null 2>&1; then

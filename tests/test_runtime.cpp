@@ -58,6 +58,7 @@
 #include <custos/service.hpp>
 
 #include "io/reactor.hpp"
+#include "supervise/cgroup.hpp"
 
 using namespace custos;
 using namespace std::chrono_literals;
@@ -73,6 +74,23 @@ void on_alarm(int) {
     ssize_t ignored = ::write(2, msg, sizeof msg - 1);
     (void)ignored;
     std::_Exit(1);
+}
+
+// --containment-off: the "no stray process:" cases with cgroups off and a
+// pid record (the fallback); otherwise every scenario runs in a cgroup root
+// of its own where cgroup2 is usable (root), so the binaries meson runs in
+// parallel (one per backend) never share one.
+bool g_cgroups_off = false;
+
+std::string test_cgroup_root() {
+    static int n = 0;
+    char mount[256];
+    if (g_cgroups_off || ::geteuid() != 0 ||
+        !custos::sup::find_cgroup2_mount(mount, sizeof mount).has_value()) {
+        return "off";
+    }
+    return std::string(mount) + "/custos-rt-" + std::to_string(::getpid()) + "-" +
+           std::to_string(n++);
 }
 
 std::int64_t now_ns() {
@@ -366,11 +384,20 @@ public:
     std::deque<ProbeSpec> probes;
     std::vector<probe_rec> probe_log;
     std::vector<std::unique_ptr<std::string>> strings_;
+    std::string cgroup_root_;
+    std::string pid_record_;
+    bool cgroups() const { return cgroup_root_ != "off"; }
 
     scenario() {
         cfg.handle_signals = false;
         cfg.stop_timeout = 10s;
         cfg.seed = 42;
+        cgroup_root_ = test_cgroup_root();
+        cfg.cgroup = cgroup_root_;
+        if (cgroup_root_ == "off") {
+            pid_record_ = path("pids");
+            cfg.pid_record = pid_record_;
+        }
         alarm(scenario_alarm_s);
     }
     ~scenario() {
@@ -1967,6 +1994,174 @@ TEST_CASE("socket_deleted_from_outside: a deleted socket file, or the whole noti
     s.finish();
 }
 
+// --- no stray process: cgroups, and the fallback with --containment-off ---
+
+TEST_CASE("no stray process: a setsid() grandchild ends with its service (cgroups); without "
+          "cgroups it is the documented limit") {
+    scenario s;
+    std::string pidfile = s.path("sid.pid");
+    s.add("sid", {"grandchild", "setsid", pidfile});
+    s.add_ticker();
+    int gpid = 0;
+    s.step = [&](scenario& sc, const rec&) {
+        if (gpid == 0 && file_exists(pidfile)) {
+            gpid = std::atoi(read_file(pidfile).c_str());
+            REQUIRE(gpid > 0);
+            CHECK(alive(gpid));
+            sc.stop();
+        }
+    };
+    s.run();
+    REQUIRE(gpid > 0);
+    if (s.cgroups()) {
+        s.extra_pids.push_back(gpid);
+        CHECK(!alive(gpid)); // killed with the cgroup
+    } else {
+        // Its own session: no process group or session of the service's
+        // reaches it; only a cgroup could (README, "No stray process").
+        CHECK(alive(gpid));
+        ::kill(gpid, SIGKILL);
+        ::waitpid(gpid, nullptr, 0); // ours: the runtime made us a subreaper
+    }
+    s.finish();
+}
+
+TEST_CASE("no stray process: a service that forks a daemon and exits leaves no copy behind at "
+          "each restart") {
+    scenario s;
+    std::string pidfile = s.path("fork.pid");
+    ServiceSpec& f = s.add("forker", {"grandchild", "orphan", pidfile});
+    f.restart = RestartPolicy::always;
+    f.backoff_initial = 100ms;
+    f.backoff_max = 100ms;
+    f.backoff_jitter_percent = 0;
+    std::vector<int> daemons;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name != "forker" || r.to != ServiceState::backoff || !file_exists(pidfile)) {
+            return;
+        }
+        int d = std::atoi(read_file(pidfile).c_str());
+        if (d > 0 && (daemons.empty() || daemons.back() != d)) {
+            daemons.push_back(d);
+        }
+        if (sc.count("forker", ServiceState::backoff) >= 6) {
+            sc.stop();
+        }
+    };
+    s.run();
+    REQUIRE(daemons.size() >= 3);
+    // Every daemon copy was killed when its service's process exited.
+    for (int d : daemons) {
+        s.extra_pids.push_back(d);
+        CHECK_MESSAGE(!alive(d), "daemon copy " << d << " outlived its service");
+    }
+    CHECK(s.rt->stats().remnants_killed >= daemons.size() - 1);
+    s.finish();
+}
+
+TEST_CASE("subreaper: MAINPID= is followed when the started process exits (the daemon is "
+          "re-parented to custos)") {
+    scenario s;
+    s.use_notify();
+    std::string pidfile = s.path("main.pid");
+    ServiceSpec& d = s.add("daemon", {"fork-mainpid", pidfile});
+    d.ready = ReadyMode::notify;
+    d.restart = RestartPolicy::on_failure;
+    s.add_ticker();
+    int daemon_pid = 0;
+    bool killed = false;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name != "tick" || r.to != ServiceState::backoff) {
+            return;
+        }
+        if (daemon_pid == 0 && file_exists(pidfile) &&
+            sc.count("daemon", ServiceState::ready) > 0 && sc.rt->stats().exits >= 1) {
+            daemon_pid = std::atoi(read_file(pidfile).c_str());
+        }
+        if (daemon_pid > 0 && !killed && sc.rt->status(sc.index("daemon")).pid == daemon_pid) {
+            killed = true;
+            CHECK(::kill(daemon_pid, SIGKILL) == 0); // the daemon dies: the service ends
+        }
+        if (killed && sc.count("daemon", ServiceState::backoff) > 0) {
+            sc.stop();
+        }
+    };
+    s.run();
+    REQUIRE(daemon_pid > 0);
+    CHECK(killed);
+    // Ready once; the launcher's exit 0 did not end it; the daemon's death did.
+    auto l = s.of("daemon");
+    REQUIRE(l.size() >= 4);
+    CHECK(s.states("daemon").rfind("starting running ready backoff", 0) == 0);
+    int bo = s.index_of("daemon", ServiceState::backoff);
+    REQUIRE(bo >= 0);
+    CHECK(s.log[bo].exit.signal == SIGKILL);
+    CHECK(s.log[bo].exit.pid == daemon_pid);
+    CHECK(s.rt->stats().main_pid_followed >= 1);
+    s.finish();
+}
+
+TEST_CASE("no stray process: an exec probe's setsid() child is killed with its run") {
+    scenario s;
+    std::string pidfile = s.path("probe.pid");
+    const std::string h = helper_path();
+    // The probe's command starts a grandchild in its own session, then
+    // passes at once.
+    ProbeSpec& p = s.add_probe("x", ProbeKind::exec, "");
+    static std::vector<std::string> argv_s;
+    argv_s = {"/bin/sh", "-c", h + " grandchild setsid " + pidfile + " & sleep 0.2; exit 0"};
+    static std::vector<std::string_view> argv_v;
+    argv_v.assign(argv_s.begin(), argv_s.end());
+    p.argv = argv_v;
+    p.interval = 1h;
+    s.add_ticker();
+    int gpid = 0;
+    s.step = [&](scenario& sc, const rec&) {
+        if (gpid == 0 && file_exists(pidfile) && sc.probe_count("x", ProbeState::ready) > 0) {
+            gpid = std::atoi(read_file(pidfile).c_str());
+        }
+        if (gpid > 0 && sc.count("tick", ServiceState::backoff) > 20) {
+            sc.stop();
+        }
+    };
+    s.run();
+    REQUIRE(gpid > 0);
+    if (s.cgroups()) {
+        s.extra_pids.push_back(gpid);
+        CHECK_MESSAGE(!alive(gpid), "the probe's setsid() child " << gpid << " outlived its run");
+    } else {
+        CHECK(alive(gpid)); // the documented limit without cgroups
+        ::kill(gpid, SIGKILL);
+        ::waitpid(gpid, nullptr, 0); // ours: the runtime made us a subreaper
+    }
+    s.finish();
+}
+
+TEST_CASE("cgroup root: a second runtime on the same root is refused (skipped without cgroups)") {
+    scenario a;
+    if (!a.cgroups()) {
+        MESSAGE("cgroups off here: nothing to share");
+        return;
+    }
+    a.add("x", {"sleep"});
+    REQUIRE(a.init().has_value());
+    Runtime second;
+    RuntimeConfig cfg;
+    cfg.handle_signals = false;
+    cfg.cgroup = a.cfg.cgroup;
+    ServiceSpec spec = a.find_svc("x").spec;
+    const std::string h = helper_path();
+    std::vector<std::string_view> argv = {h, "sleep"};
+    spec.name = "x";
+    spec.argv = argv;
+    auto r = second.init(cfg, std::span<const ServiceSpec>(&spec, 1));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().reason() == Reason::instance_running);
+    a.step = stop_when([](scenario& sc) { return sc.count("x", ServiceState::ready) > 0; });
+    a.run();
+    a.finish();
+}
+
 TEST_CASE("init rejects a table whose services name unknown probes") {
     scenario s;
     ServiceSpec& w = s.add("web", {"sleep"});
@@ -1989,6 +2184,10 @@ int main(int argc, char** argv) {
         }
         if (a == "--subreaper") {
             subreaper = true;
+            continue;
+        }
+        if (a == "--containment-off") {
+            g_cgroups_off = true;
             continue;
         }
         args.push_back(argv[i]);
@@ -2020,6 +2219,8 @@ int main(int argc, char** argv) {
         ctx.addFilter("test-case", filter.c_str());
     } else if (subreaper) {
         ctx.addFilter("test-case", "subreaper:*");
+    } else if (g_cgroups_off) {
+        ctx.addFilter("test-case", "no stray process:*");
     } else {
         ctx.addFilter("test-case-exclude", "real client:*,subreaper:*");
     }

@@ -25,6 +25,7 @@
 #include <custos/runtime.hpp>
 
 #include "counting_alloc.hpp"
+#include "supervise/cgroup.hpp"
 
 using namespace custos;
 using namespace std::chrono_literals;
@@ -159,6 +160,16 @@ int main() {
     RuntimeConfig cfg;
     cfg.handle_signals = false;
     cfg.notify_dir = sock;
+    // A cgroup root of its own (the per-backend runs go in parallel), where
+    // cgroup2 is usable; process groups otherwise.
+    static char cg[300];
+    char mount[256];
+    if (::geteuid() == 0 && custos::sup::find_cgroup2_mount(mount, sizeof mount).has_value()) {
+        std::snprintf(cg, sizeof cg, "%s/custos-na-%d", mount, static_cast<int>(::getpid()));
+        cfg.cgroup = cg;
+    } else {
+        cfg.cgroup = "off";
+    }
     cfg.stop_timeout = 5s;
 
     static Runtime rt;

@@ -53,8 +53,25 @@ struct RuntimeConfig {
     // a helper that has already exited). Created (0755) if missing; its
     // parent must exist. DIR/.lock keeps a second instance off it. "@NAME"
     // gives abstract sockets @NAME/SERVICE instead (no files, no lock).
-    // Required when a service uses notify or a watchdog.
+    // Required when a service uses notify or a watchdog; opened and locked
+    // whenever set, as the instance's own directory.
     std::string_view notify_dir;
+    // Where each service (and each exec probe run) gets a cgroup of its own,
+    // so that a stop, a restart or a crashed custos reaches every process it
+    // started, setsid() children included:
+    //   ""      auto: a "custos" cgroup under custos's own on the cgroup2
+    //           mount; where there is none or it cannot be created (no
+    //           cgroup2, not root, not delegated), process groups instead
+    //           (backend_reason() says which);
+    //   "off"   process groups only;
+    //   "/path" an absolute directory on cgroup2 (created if missing): there,
+    //           or init fails with CgroupUnavailable.
+    std::string_view cgroup;
+    // Without cgroups: a file where each service's process is recorded
+    // (pid and start time), so that the next start kills what a SIGKILLed
+    // custos left running (its process group and session). "" = none.
+    // Also locked: a second instance using it is refused.
+    std::string_view pid_record;
     // Watch SIGTERM and SIGINT (either stops the runtime in order), keep
     // SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM from killing the process, and
     // ignore SIGPIPE: see "Signals" above.
@@ -119,6 +136,10 @@ struct RuntimeStats {
     std::uint64_t fds_closed = 0;        // descriptors received over notify and closed
     std::uint64_t fds_closed_inline = 0; // of those: closed on the loop, the closer being full
     std::uint64_t notify_restored = 0;   // names put back in notify_dir after a deletion
+    std::uint64_t leftovers_killed = 0;  // at start: processes a previous custos left
+    std::uint64_t remnants_killed = 0;   // processes a service's main process left at its exit
+    std::uint64_t main_pid_followed = 0; // MAINPID= took over when the started process exited
+    std::uint64_t main_pid_refused = 0;  // MAINPID= named a process outside the service
     std::uint64_t probe_checks = 0;
     std::uint64_t probe_failures = 0;
     std::uint64_t liveness_restarts = 0;

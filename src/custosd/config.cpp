@@ -300,11 +300,14 @@ enum class runtime_key : std::uint8_t {
     max_services,
     max_probes,
     max_probe_checks,
+    cgroup,
+    pid_record,
 };
-constexpr std::size_t runtime_key_count = 5;
+constexpr std::size_t runtime_key_count = 7;
 
 constexpr const char* runtime_keys[runtime_key_count] = {
-    "stop_timeout", "notify_dir", "max_services", "max_probes", "max_probe_checks"};
+    "stop_timeout",     "notify_dir", "max_services", "max_probes",
+    "max_probe_checks", "cgroup",     "pid_record"};
 
 // The keys of [probe:NAME]. Six of them name the kind (exactly one per
 // section); several keys may share a probe_field, so a key's own index, not
@@ -1043,6 +1046,21 @@ private:
             rt_.max_probe_checks = static_cast<std::uint32_t>(n);
             return;
         }
+        case runtime_key::cgroup:
+            // auto | off | an absolute directory on cgroup2.
+            if (value == "auto") {
+                rt_.cgroup = {};
+            } else if (value == "off" || value.front() == '/') {
+                rt_.cgroup = value;
+            } else {
+                report(line_, Reason::config_bad_value, name,
+                       "bad cgroup '%s': use auto, off or an absolute path on cgroup2",
+                       clip(value).str());
+            }
+            return;
+        case runtime_key::pid_record:
+            rt_.pid_record = value;
+            return;
         }
     }
 

@@ -55,47 +55,49 @@ namespace {
 constexpr const char* default_config = "/etc/custos/custosd.ini";
 
 void usage(std::FILE* to) {
-    std::fprintf(to,
-                 "usage: custosd [--config FILE] [--check [FILE]] [--platform] [--help]\n"
-                 "  --config FILE  the supervision table (default %s); a regular file\n"
-                 "  --check        validate the config and exit: 0 valid, 2 invalid\n"
-                 "                 (--check FILE is --config FILE --check)\n"
-                 "  --platform     print the I/O backend custos chose and why, then exit\n"
-                 "Runs until SIGTERM or SIGINT, then stops every service and exits 0.\n"
-                 "SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and ignored; SIGPIPE is\n"
-                 "ignored (a closed log pipe loses log lines, never the supervision).\n"
-                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.\n"
-                 "Environment: CUSTOS_BACKEND=uring|epoll|auto forces the I/O backend;\n"
-                 "CUSTOS_SPAWN=clone|vfork|vfork-nopidfd forces how processes are started.\n"
-                 "\n"
-                 "Config keys:\n"
-                 "  [custos]         stop_timeout, notify_dir, max_services, max_probes,\n"
-                 "                   max_probe_checks\n"
-                 "  [service:NAME]   exec, env = KEY=value (repeatable; one level of quotes\n"
-                 "                   comes off: KEY=\"a b\" or \"KEY=a b\", as in systemd),\n"
-                 "                   cwd (must exist, and user must be able to enter it),\n"
-                 "                   user, group,\n"
-                 "                   restart = never|always|on-failure,\n"
-                 "                   backoff_initial, backoff_max, backoff_multiplier,\n"
-                 "                   backoff_jitter, stable_after, max_restarts,\n"
-                 "                   restart_limit = N/DURATION, start_delay,\n"
-                 "                   depends_on = NAME... (services and probes),\n"
-                 "                   ready = started|notify|fd:N|probe:NAME, ready_timeout,\n"
-                 "                   watchdog, stop_signal, stop_timeout,\n"
-                 "                   liveness = PROBE (restart when it goes down),\n"
-                 "                   on_dependency_down = ignore|stop|restart\n"
-                 "  [probe:NAME]     one kind: tcp = HOST:PORT, http = http://HOST[:PORT]/PATH\n"
-                 "                   (no TLS), unix = /path, exec = COMMAND, file = /path,\n"
-                 "                   all = NAME... (every member passes);\n"
-                 "                   timeout (10s), startup_initial (2s), startup_max (60s),\n"
-                 "                   startup_multiplier (2), startup_tries (10), interval (60s),\n"
-                 "                   success_threshold (1), failure_threshold (1),\n"
-                 "                   reason, resolution (text for the operator);\n"
-                 "                   http: expect_status = CODE... (default 200-399);\n"
-                 "                   file: exists = yes, owner = user[:group]|:group,\n"
-                 "                   mode = 0755 (bits that must be set), writable = yes|no\n"
-                 "  Durations take ms, s, m or h: 1500ms, 30s, 5m, 1h.\n",
-                 default_config);
+    std::fprintf(
+        to,
+        "usage: custosd [--config FILE] [--check [FILE]] [--platform] [--help]\n"
+        "  --config FILE  the supervision table (default %s); a regular file\n"
+        "  --check        validate the config and exit: 0 valid, 2 invalid\n"
+        "                 (--check FILE is --config FILE --check)\n"
+        "  --platform     print the I/O backend custos chose and why, then exit\n"
+        "Runs until SIGTERM or SIGINT, then stops every service and exits 0.\n"
+        "SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and ignored; SIGPIPE is\n"
+        "ignored (a closed log pipe loses log lines, never the supervision).\n"
+        "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.\n"
+        "Environment: CUSTOS_BACKEND=uring|epoll|auto forces the I/O backend;\n"
+        "CUSTOS_SPAWN=clone|vfork|vfork-nopidfd forces how processes are started.\n"
+        "\n"
+        "Config keys:\n"
+        "  [custos]         stop_timeout, notify_dir, cgroup = auto|off|PATH, pid_record,\n"
+        "                   max_services, max_probes,\n"
+        "                   max_probe_checks\n"
+        "  [service:NAME]   exec, env = KEY=value (repeatable; one level of quotes\n"
+        "                   comes off: KEY=\"a b\" or \"KEY=a b\", as in systemd),\n"
+        "                   cwd (must exist, and user must be able to enter it),\n"
+        "                   user, group,\n"
+        "                   restart = never|always|on-failure,\n"
+        "                   backoff_initial, backoff_max, backoff_multiplier,\n"
+        "                   backoff_jitter, stable_after, max_restarts,\n"
+        "                   restart_limit = N/DURATION, start_delay,\n"
+        "                   depends_on = NAME... (services and probes),\n"
+        "                   ready = started|notify|fd:N|probe:NAME, ready_timeout,\n"
+        "                   watchdog, stop_signal, stop_timeout,\n"
+        "                   liveness = PROBE (restart when it goes down),\n"
+        "                   on_dependency_down = ignore|stop|restart\n"
+        "  [probe:NAME]     one kind: tcp = HOST:PORT, http = http://HOST[:PORT]/PATH\n"
+        "                   (no TLS), unix = /path, exec = COMMAND, file = /path,\n"
+        "                   all = NAME... (every member passes);\n"
+        "                   timeout (10s), startup_initial (2s), startup_max (60s),\n"
+        "                   startup_multiplier (2), startup_tries (10), interval (60s),\n"
+        "                   success_threshold (1), failure_threshold (1),\n"
+        "                   reason, resolution (text for the operator);\n"
+        "                   http: expect_status = CODE... (default 200-399);\n"
+        "                   file: exists = yes, owner = user[:group]|:group,\n"
+        "                   mode = 0755 (bits that must be set), writable = yes|no\n"
+        "  Durations take ms, s, m or h: 1500ms, 30s, 5m, 1h.\n",
+        default_config);
 }
 
 // One line on stderr, printf-style, with every control byte of the result
@@ -563,6 +565,14 @@ int main(int argc, char** argv) {
             return 2;
         }
         rc.notify_dir = notify_path;
+    }
+    // Without cgroups, the pid record lives beside the notify sockets unless
+    // the config names one: a restarted custosd still finds its leftovers.
+    static char record_path[600];
+    if (rc.pid_record.empty() && !rc.notify_dir.empty() && rc.notify_dir[0] == '/') {
+        std::snprintf(record_path, sizeof record_path, "%.*s/.pids",
+                      static_cast<int>(rc.notify_dir.size()), rc.notify_dir.data());
+        rc.pid_record = record_path;
     }
 
     static custos::Runtime rt;

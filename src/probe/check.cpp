@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/assert.hpp"
+#include "supervise/cgroup.hpp"
 #include "supervise/table.hpp"
 
 extern char** environ;
@@ -309,6 +310,22 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
     return {};
 }
 
+Result<void> engine::attach_cgroups(sup::cgroup_tree& tree) noexcept {
+    cg_ = &tree;
+    for (std::uint32_t k = 0; k < exec_count_; ++k) {
+        check& c = *execs_[k];
+        char name[sup::cgroup_tree::name_capacity + 1];
+        const int len = static_cast<int>(c.def_->name.size() < 40 ? c.def_->name.size() : 40);
+        std::snprintf(name, sizeof name, "probe:%.*s.%u", len, c.def_->name.data(), k);
+        auto slot = tree.add(name);
+        if (!slot) {
+            return fail(slot.error());
+        }
+        c.cg_slot_ = static_cast<int>(*slot);
+    }
+    return {};
+}
+
 // What build() takes from the arena for one instance of probe `i` and its
 // members, from the specs alone (the sizing pass has no definitions).
 void engine::measure(std::span<const ProbeSpec> probes, std::uint32_t i, arena& mem) noexcept {
@@ -499,7 +516,7 @@ void engine::cancel(check& c) noexcept {
         return;
     case ProbeKind::exec:
         if (c.pid_ > 0 && c.step_ == exec_wait) {
-            sup::signal_group(c.pidfd_, c.pid_, SIGKILL);
+            kill_run(c, c.pidfd_);
             if (c.pidfd_ >= 0) {
                 r_->cancel(c.op_); // then reaped without a deadline
             }
@@ -626,7 +643,7 @@ void engine::on_timer(io::timer& t) noexcept {
         if (c.step_ == exec_wait) {
             c.timed_out_ = true;
             ++e.stats_.children_killed;
-            sup::signal_group(-1, c.pid_, SIGKILL);
+            e.kill_run(c, -1);
         }
         return;
     }
@@ -736,6 +753,15 @@ void engine::net_step(check& c, std::int32_t result) noexcept {
     }
 }
 
+void engine::kill_run(check& c, int pidfd) noexcept {
+    // The whole cgroup (setsid() children included) where the run has one,
+    // and the process group either way.
+    if (cg_ != nullptr && c.cg_slot_ >= 0) {
+        (void)cg_->kill(static_cast<std::uint32_t>(c.cg_slot_), SIGKILL);
+    }
+    sup::signal_group(pidfd, c.pid_, SIGKILL);
+}
+
 void engine::exec_start(check& c) noexcept {
     const check_def& d = *c.def_;
     if (spawner_ == nullptr) {
@@ -743,7 +769,15 @@ void engine::exec_start(check& c) noexcept {
         defer_finish(c);
         return;
     }
-    auto s = spawner_->spawn(d.rq);
+    sup::spawn_request rq = d.rq;
+    if (cg_ != nullptr && c.cg_slot_ >= 0) {
+        const auto slot = static_cast<std::uint32_t>(c.cg_slot_);
+        if (cg_->populated(slot)) {
+            (void)cg_->kill(slot, SIGKILL); // what the previous run left behind
+        }
+        rq.cgroup_procs_fd = cg_->procs_fd(slot);
+    }
+    auto s = spawner_->spawn(rq);
     if (!s) {
         c.result.fail(Reason::probe_exec_failed, s.error().sys_errno(), "%s: %s", d.label,
                       s.error().subject().data());
@@ -770,7 +804,7 @@ void engine::exec_step(check& c, std::int32_t result) noexcept {
             c.timed_out_ = true;
             ++stats_.children_killed;
         }
-        sup::signal_group(c.pidfd_, c.pid_, SIGKILL);
+        kill_run(c, c.pidfd_);
         c.step_ = exec_reap;
         r_->waitid(c.op_, c.pidfd_, c.info_); // killed: it cannot take long
         return;
@@ -782,7 +816,7 @@ void engine::exec_step(check& c, std::int32_t result) noexcept {
     none.si_pid = c.pid_;
     none.si_code = CLD_KILLED;
     none.si_status = SIGKILL;
-    sup::signal_group(c.pidfd_, c.pid_, SIGKILL);
+    kill_run(c, c.pidfd_);
     exec_exited(c, none);
 }
 
@@ -790,7 +824,7 @@ void engine::exec_exited(check& c, const siginfo_t& si) noexcept {
     const check_def& d = *c.def_;
     r_->cancel(c.timer_);
     // Whatever it left in its group goes with it.
-    sup::signal_group(-1, c.pid_, SIGKILL);
+    kill_run(c, -1);
     if (c.pidfd_ >= 0) {
         ::close(c.pidfd_);
         c.pidfd_ = -1;

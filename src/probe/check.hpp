@@ -42,6 +42,7 @@
 #include "probe/machine.hpp"
 #include "probe/target.hpp"
 #include "probe/validate.hpp"
+#include "supervise/cgroup.hpp"
 #include "supervise/spawn.hpp"
 
 namespace custos::probe {
@@ -78,6 +79,7 @@ private:
     int fd_ = -1;
     int pid_ = 0;
     int pidfd_ = -1;
+    int cg_slot_ = -1;     // exec: this instance's cgroup (attach_cgroups), or none
     bool created_ = false; // file: the temporary file exists
     std::uint32_t len_ = 0;
     io::op op_;
@@ -119,6 +121,17 @@ public:
     // Whether any probe needs the resolver (a host name, not a literal).
     static bool needs_resolver(std::span<const ProbeSpec> probes) noexcept;
     static bool needs_spawner(std::span<const ProbeSpec> probes) noexcept;
+
+    // Gives every exec instance a cgroup of its own in `tree`, named
+    // "probe:NAME.K": a run's whole tree (setsid() children included) is
+    // killed when it ends or times out, and what a previous run left is
+    // killed before the next. At init, after init(). Errors: add()'s
+    // (CgroupUnavailable, CapacityExceeded). Instances left without one
+    // keep the process-group kill.
+    Result<void> attach_cgroups(sup::cgroup_tree& tree) noexcept;
+    // SIGKILL to an exec run: its cgroup, if any, and its process group.
+    void kill_run(check& c, int pidfd) noexcept;
+    std::uint32_t exec_instances() const noexcept { return exec_count_; }
 
     check& root(std::uint32_t probe) noexcept { return roots_[probe]; }
 
@@ -165,6 +178,7 @@ private:
     // Every exec instance, for on_child_exit.
     check** execs_ = nullptr;
     std::uint32_t exec_count_ = 0;
+    sup::cgroup_tree* cg_ = nullptr;
     std::uint32_t instances_ = 0; // writable file instances numbered so far
     engine_stats stats_;
 };

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,8 +41,10 @@
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
 #include "probe/validate.hpp"
+#include "supervise/cgroup.hpp"
 #include "supervise/fd_closer.hpp"
 #include "supervise/notify.hpp"
+#include "supervise/pid_record.hpp"
 #include "supervise/spawn.hpp"
 #include "supervise/supervisor.hpp"
 #include "supervise/table.hpp"
@@ -65,6 +68,10 @@ struct proc {
     int uid = -1;
     int gid = -1;
     sup::notify_socket* notify = nullptr; // its own NOTIFY_SOCKET, or none
+    int cg_slot = -1;                     // its cgroup, or none (process group only)
+    // MAINPID= named this process (in the service): followed when the
+    // process custos started exits.
+    int main_pid = 0;
     ReadyMode ready_mode = ReadyMode::started;
     int ready_fd = -1;
 
@@ -131,6 +138,9 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     sup::notify_buffers* notify_bufs = nullptr; // in the arena, when a service has a socket
     sup::notify_socket* notify = nullptr;       // one per service (arena), or none
     sup::fd_closer closer;
+    sup::cgroup_tree cgroups;
+    sup::pid_record pid_rec;
+    bool use_cgroups = false;
     // Deletions in notify_dir (a tmp cleaner): the names are put back.
     io::op notify_watch_op;
     alignas(8) char notify_watch_buf[512] = {};
@@ -156,6 +166,7 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     bool started = false;
     bool done = false;
     char reason[640] = {};
+    char leftovers[200] = {};   // what init() found and killed of a previous run
     bool drain_blocked = false; // a service's zombie waits for its own watcher
     // Runtime::stop() runs the stop from here, on the next loop turn.
     io::timer stop_soon{&impl::on_stop_soon, this};
@@ -190,6 +201,10 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
                       std::span<const ProbeSpec> probe_table) noexcept;
     Result<void> layout(std::span<const ServiceSpec> table, std::span<const ProbeSpec> probe_table,
                         std::uint64_t seed) noexcept;
+    Result<void> contain(std::span<const ServiceSpec> table, char* what, std::size_t cap) noexcept;
+    // SIGKILL to everything left in service `p`'s cgroup (or process group).
+    void kill_remnants(proc& p, int leader) noexcept;
+    bool in_service(const proc& p, int pid) const noexcept;
 
     // sup::host and probe::machine_host
     mono_time now() noexcept override { return reactor.now(); }
@@ -224,13 +239,24 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     Result<int> spawn(std::uint32_t i) noexcept override;
     void kill(std::uint32_t i, int sig) noexcept override {
         proc& p = procs[i];
-        if (p.pid > 0) {
-            sup::signal_group(p.pidfd, p.pid, sig);
-            // A stopped (T-state) process would sit on its stop signal until
-            // the SIGKILL: wake it, as s6, runit and systemd do.
-            if (sig != SIGKILL && sig != SIGCONT) {
-                sup::signal_group(p.pidfd, p.pid, SIGCONT);
+        if (p.pid <= 0) {
+            return;
+        }
+        // A stopped (T-state) process would sit on its stop signal until
+        // the SIGKILL: wake it, as s6, runit and systemd do.
+        const bool cont = sig != SIGKILL && sig != SIGCONT;
+        if (p.cg_slot >= 0) {
+            // Everything the service started, setsid() children included.
+            const auto slot = static_cast<std::uint32_t>(p.cg_slot);
+            (void)cgroups.kill(slot, sig);
+            if (cont) {
+                (void)cgroups.kill(slot, SIGCONT);
             }
+            return;
+        }
+        sup::signal_group(p.pidfd, p.pid, sig);
+        if (cont) {
+            sup::signal_group(p.pidfd, p.pid, SIGCONT);
         }
     }
     void transition(const Transition& t) noexcept override {
@@ -493,8 +519,10 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
         e.with_resolution("Set notify_dir: a service uses ready = notify or a watchdog");
         return fail(e);
     }
-    if (sockets != 0) {
-        // Before anything else is created: a second instance stops here.
+    if (!cfg.notify_dir.empty()) {
+        // Before anything else is created: a second instance stops here
+        // (also when no service uses notify: the directory is the
+        // instance's, and custosd keeps its pid record there).
         if (auto r = notify_dir.open(cfg.notify_dir); !r) {
             return fail(r.error());
         }
@@ -607,13 +635,101 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
             return fail(r.error());
         }
     }
+    char containment[200] = {};
+    if (auto r = contain(table, containment, sizeof containment); !r) {
+        return fail(r.error());
+    }
     // The spawn method and exit watch are not part of this: the spawner may
     // still step down at its first spawn; spawn_method_name() and
     // exit_watch_name() say what is in use when asked.
-    int n = std::snprintf(reason, sizeof reason, "%.280s%s%s", reactor.backend_reason(),
+    int n = std::snprintf(reason, sizeof reason, "%.260s%s%s; %s%s%s", reactor.backend_reason(),
                           subreaper_errno != 0 ? "; not a subreaper (orphans go to init): " : "",
-                          subreaper_errno != 0 ? std::strerror(subreaper_errno) : "");
+                          subreaper_errno != 0 ? std::strerror(subreaper_errno) : "", containment,
+                          leftovers[0] != '\0' ? "; " : "", leftovers);
     (void)n;
+    return {};
+}
+
+// Sets up where services' processes are contained (cgroups, else process
+// groups and the pid record), then kills what a previous custos left in
+// them. Describes the choice in `what`.
+Result<void> Runtime::impl::contain(std::span<const ServiceSpec> table, char* what,
+                                    std::size_t cap) noexcept {
+    const bool off = cfg.cgroup == "off";
+    const bool explicit_root = !off && !cfg.cgroup.empty();
+    Error why;
+    if (!off) {
+        const std::uint32_t units = count + checks.exec_instances();
+        auto r =
+            cgroups.open(explicit_root ? cfg.cgroup : std::string_view(), units != 0 ? units : 1);
+        bool ok = r.has_value();
+        for (std::uint32_t i = 0; ok && i < count; ++i) {
+            auto slot = cgroups.add(table[i].name);
+            if (!slot) {
+                r = fail(slot.error());
+                ok = false;
+                break;
+            }
+            procs[i].cg_slot = static_cast<int>(*slot);
+        }
+        if (ok && probe_count != 0) {
+            r = checks.attach_cgroups(cgroups);
+            ok = r.has_value();
+        }
+        if (!ok) {
+            if (explicit_root) {
+                return fail(r.error());
+            }
+            why = r.error(); // auto: fall back to process groups, and say why
+            cgroups.close();
+            for (std::uint32_t i = 0; i < count; ++i) {
+                procs[i].cg_slot = -1;
+            }
+        }
+        use_cgroups = ok;
+    }
+    std::uint64_t killed = 0;
+    std::size_t used = 0;
+    auto note = [&](std::string_view name, int n) {
+        if (n <= 0 || used + 1 >= sizeof leftovers) {
+            return;
+        }
+        int w = std::snprintf(leftovers + used, sizeof leftovers - used, "%s%.*s: %d",
+                              used == 0 ? "killed what a previous run left: " : ", ",
+                              static_cast<int>(name.size()), name.data(), n);
+        used += w > 0 ? static_cast<std::size_t>(w) : 0;
+        used = used < sizeof leftovers ? used : sizeof leftovers - 1;
+    };
+    if (use_cgroups) {
+        auto report = [&](const sup::cgroup_tree::leftover& l) {
+            killed += static_cast<std::uint64_t>(l.killed > 0 ? l.killed : 0);
+            note(l.name, l.killed);
+        };
+        (void)cgroups.reap_leftovers(report, std::chrono::milliseconds(2000));
+        std::snprintf(what, cap, "each service in its own cgroup under %.150s",
+                      cgroups.root_path().data());
+    } else {
+        if (!cfg.pid_record.empty()) {
+            char path[256];
+            std::snprintf(path, sizeof path, "%.*s", static_cast<int>(cfg.pid_record.size()),
+                          cfg.pid_record.data());
+            if (auto r = pid_rec.open(path, count != 0 ? count : 1); !r) {
+                return fail(r.error());
+            }
+            auto report = [&](const sup::pid_record::leftover& l) {
+                killed += static_cast<std::uint64_t>(l.killed > 0 ? l.killed : 0);
+                note(l.name, l.killed);
+            };
+            (void)pid_rec.reap_leftovers(report);
+        }
+        char err[96] = {};
+        if (!off) {
+            why.format(err, sizeof err);
+        }
+        std::snprintf(what, cap, "process groups only (%.96s)%s", off ? "cgroup = off" : err,
+                      pid_rec.is_open() ? ", pids recorded" : "");
+    }
+    stats.leftovers_killed = killed;
     return {};
 }
 
@@ -634,6 +750,15 @@ Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
     rq.uid = p.uid;
     rq.gid = p.gid;
     rq.watchdog_pid_slot = p.wd_pid_slot;
+    if (p.cg_slot >= 0) {
+        const auto slot = static_cast<std::uint32_t>(p.cg_slot);
+        // A restart first ends what the previous process left behind.
+        if (cgroups.populated(slot)) {
+            int n = cgroups.kill(slot, SIGKILL);
+            stats.remnants_killed += n > 0 ? static_cast<std::uint64_t>(n) : 0;
+        }
+        rq.cgroup_procs_fd = cgroups.procs_fd(slot);
+    }
     int wr = -1;
     if (p.ready_mode == ReadyMode::fd) {
         int fds[2];
@@ -661,6 +786,10 @@ Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
     ++stats.spawns;
     p.pid = r->pid;
     p.pidfd = r->pidfd;
+    p.main_pid = 0;
+    if (pid_rec.is_open()) {
+        (void)pid_rec.record(i, p.pid, sup.at(i).name); // best effort: a full disk loses it
+    }
     p.spawned_at = reactor.now();
     p.liveness_armed = false;
     watch_exit(p);
@@ -696,20 +825,89 @@ void Runtime::impl::close_ready_pipe(proc& p) noexcept {
     }
 }
 
+namespace {
+
+// The parent pid of `pid` from /proc/PID/stat (0 when unknown).
+int parent_of(int pid) noexcept {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const char* end = std::strrchr(buf, ')');
+    int ppid = 0;
+    char state = 0;
+    if (end == nullptr || std::sscanf(end + 1, " %c %d", &state, &ppid) != 2) {
+        return 0;
+    }
+    return ppid;
+}
+
+} // namespace
+
+// Whether `pid` belongs to service `p`: in its cgroup, else in its process
+// group or session (what MAINPID= may name).
+bool Runtime::impl::in_service(const proc& p, int pid) const noexcept {
+    if (pid <= 1 || p.pid <= 0) {
+        return false;
+    }
+    if (p.cg_slot >= 0) {
+        return cgroups.contains(static_cast<std::uint32_t>(p.cg_slot), pid);
+    }
+    return ::getpgid(pid) == p.pid || ::getsid(pid) == p.pid;
+}
+
+void Runtime::impl::kill_remnants(proc& p, int leader) noexcept {
+    if (p.cg_slot >= 0) {
+        int n = cgroups.kill(static_cast<std::uint32_t>(p.cg_slot), SIGKILL);
+        stats.remnants_killed += n > 0 ? static_cast<std::uint64_t>(n) : 0;
+        return;
+    }
+    // The process group, right after the leader's exit, while its pgid
+    // cannot have been reused (spawn.hpp, signal_group).
+    if (sup::signal_group(-1, leader, SIGKILL) == 0) {
+        p.remnant_pgid = leader;
+        ++stats.remnants_killed; // at least one; the group's size is unknown
+    }
+}
+
 void Runtime::impl::exited(proc& p, const siginfo_t& si) noexcept {
     ++stats.exits;
     if (p.pidfd >= 0) {
         ::close(p.pidfd);
         p.pidfd = -1;
     }
-    // Stopped means the whole group: what the leader leaves behind (children
-    // that ignore the stop signal, or are slower to die) gets SIGKILL now,
-    // right after the leader's exit, while its pgid cannot have been reused
-    // (spawn.hpp, signal_group). Outside a stop a group's other members are
-    // left alone: a service may leave daemons behind on purpose.
-    if (sup.at(p.index).state == ServiceState::stopping &&
-        sup::signal_group(-1, p.pid, SIGKILL) == 0) {
-        p.remnant_pgid = p.pid;
+    // MAINPID= moved the service to another of its processes (a daemon
+    // that forks): follow it, as systemd does, if it is still alive, still
+    // the service's, and ours to wait for (re-parented to us: we are a
+    // subreaper). Its exit then ends the service.
+    const int main = p.main_pid;
+    p.main_pid = 0;
+    if (main > 0 && main != si.si_pid && in_service(p, main) && parent_of(main) == ::getpid()) {
+        p.pid = main;
+        p.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, main, 0));
+        if (p.pidfd >= 0) {
+            ::fcntl(p.pidfd, F_SETFD, FD_CLOEXEC);
+        }
+        ++stats.main_pid_followed;
+        watch_exit(p); // without a pidfd, the SIGCHLD drain finds it by pid
+        return;
+    }
+    // The service has ended: nothing it started may outlive it (as systemd's
+    // KillMode=control-group). Children that ignore the stop signal, or
+    // daemons it forked without saying MAINPID=, get SIGKILL now.
+    kill_remnants(p, p.pid);
+    if (pid_rec.is_open()) {
+        (void)pid_rec.clear(p.index);
     }
     p.pid = 0;
     close_ready_pipe(p);
@@ -807,6 +1005,14 @@ bool Runtime::impl::remnants_left() noexcept {
 void Runtime::impl::reap_remnants() noexcept {
     constexpr int step_ms = 2;
     constexpr int limit_ms = 1000;
+    // Every cgroup emptied (setsid() children of services and of exec
+    // probes included), each bounded: a process stuck in D state is left.
+    for (std::uint32_t k = 0; use_cgroups && k < cgroups.size(); ++k) {
+        if (cgroups.populated(k)) {
+            int n = cgroups.kill_until_empty(k, std::chrono::milliseconds(limit_ms));
+            stats.remnants_killed += n > 0 ? static_cast<std::uint64_t>(n) : 0;
+        }
+    }
     for (int waited = 0;; waited += step_ms) {
         drain_children();
         if (!remnants_left() || waited >= limit_ms) {
@@ -978,6 +1184,15 @@ bool Runtime::impl::on_notify(std::uint32_t i, const ucred& cred,
     }
     if (m.has_errno) {
         p.notify_errno = m.errno_value;
+    }
+    if (m.has_mainpid && m.mainpid != p.pid) {
+        // Only a process of this service: never a stranger to be followed
+        // (and later signalled).
+        if (in_service(p, m.mainpid)) {
+            p.main_pid = m.mainpid;
+        } else {
+            ++stats.main_pid_refused;
+        }
     }
     // Received numbers are clamped before any unit conversion: 2^63 us in
     // ns would overflow (undefined behaviour, a deadline centuries away).

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -497,6 +498,18 @@ Result<void> cgroup_tree::open(std::string_view root, std::uint32_t max_units) n
     if (!on_cgroup2(root_fd_)) {
         (void)undo(ENOTSUP);
         return not_cgroup2(std::string_view(path, path_len));
+    }
+    // One custos per root: a second one would count the first one's
+    // processes as leftovers and kill them. Released when root_fd_ closes.
+    if (::flock(root_fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        ::close(root_fd_);
+        root_fd_ = -1;
+        remove_root_ = false; // the holder's, not ours to remove
+        Error e(Reason::instance_running, err, std::string_view(path, path_len));
+        e.with_resolution("Another custos instance uses this cgroup: stop it first, or give "
+                          "this one its own cgroup = PATH");
+        return fail(e);
     }
 
     // One block: the units, then the two paths.

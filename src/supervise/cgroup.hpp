@@ -70,7 +70,9 @@ public:
     // cgroup_unavailable with ENOENT (no cgroup2 mount, no "0::" line, or
     // the explicit root's parent missing), ENOTSUP (the explicit root is
     // not on cgroup2), EACCES/EPERM/EROFS (cannot create or open it) or the
-    // errno of the failing call, subject: the path; out_of_memory.
+    // errno of the failing call, subject: the path; out_of_memory;
+    // instance_running (EWOULDBLOCK) when another custos holds the root:
+    // it is flock()ed for as long as this tree is open.
     Result<void> open(std::string_view root, std::uint32_t max_units) noexcept;
 
     // Creates (or reuses) `<root>/<name>` and opens its files. At init.
