@@ -1,6 +1,9 @@
 // Multi-threaded stress of the lock-free edges. Run natively, under
 // ThreadSanitizer (CI's TSan build) and on ARM under qemu-user, whose weaker
 // memory model is where a missing fence shows.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -10,6 +13,7 @@
 #include "core/mpsc_ring.hpp"
 #include "core/seqlock.hpp"
 #include "doctest.hpp"
+#include "supervise/fd_closer.hpp"
 
 using namespace custos;
 
@@ -186,4 +190,41 @@ TEST_CASE("seqlock: readers never see a torn snapshot") {
     CHECK(lock.version() >= writes);
     CHECK(reads.load() >= min_reads);
     MESSAGE("reads " << reads.load() << " during " << writes << " writes");
+}
+
+TEST_CASE("fd_closer: every descriptor handed over is closed on its thread, in bounded batches; "
+          "a full ring refuses and the caller keeps the descriptor") {
+    custos::sup::fd_closer closer;
+    CHECK_FALSE(closer.try_close(0)); // not started: refused, nothing closed
+    REQUIRE(closer.start().has_value());
+    constexpr int rounds = 2000;
+    std::vector<int> peers;
+    int handed = 0;
+    for (int k = 0; k < rounds; ++k) {
+        int p[2];
+        REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+        // The write end goes to the closer; the read end sees EOF once it
+        // has been closed.
+        while (!closer.try_close(p[1])) {
+            std::this_thread::yield(); // full: the caller keeps it and retries
+        }
+        ++handed;
+        peers.push_back(p[0]);
+        if (peers.size() == 64) {
+            for (int fd : peers) {
+                char c;
+                CHECK(::read(fd, &c, 1) == 0); // blocks until the closer closed it
+                ::close(fd);
+            }
+            peers.clear();
+        }
+    }
+    for (int fd : peers) {
+        char c;
+        CHECK(::read(fd, &c, 1) == 0);
+        ::close(fd);
+    }
+    closer.stop();
+    CHECK(closer.closed() == static_cast<std::uint64_t>(handed));
+    CHECK(closer.pending() == 0);
 }
