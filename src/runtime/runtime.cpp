@@ -45,6 +45,7 @@
 #include "supervise/fd_closer.hpp"
 #include "supervise/notify.hpp"
 #include "supervise/pid_record.hpp"
+#include "supervise/procfs.hpp"
 #include "supervise/spawn.hpp"
 #include "supervise/supervisor.hpp"
 #include "supervise/table.hpp"
@@ -827,29 +828,10 @@ void Runtime::impl::close_ready_pipe(proc& p) noexcept {
 
 namespace {
 
-// The parent pid of `pid` from /proc/PID/stat (0 when unknown).
+// The parent pid of `pid` (0 when unknown).
 int parent_of(int pid) noexcept {
-    char path[32];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
-    }
-    char buf[512];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n <= 0) {
-        return 0;
-    }
-    buf[n] = '\0';
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    const char* end = std::strrchr(buf, ')');
-    int ppid = 0;
-    char state = 0;
-    if (end == nullptr || std::sscanf(end + 1, " %c %d", &state, &ppid) != 2) {
-        return 0;
-    }
-    return ppid;
+    sup::procfs::stat_fields f;
+    return sup::procfs::read_stat(pid, f) ? f.ppid : 0;
 }
 
 } // namespace

@@ -68,7 +68,7 @@ struct mount_info {
 
 // Handles one mountinfo line; returns true (and fills m) for a cgroup2
 // mount, which must also be a prefix of `inside` when that is non-empty.
-bool parse_mount_line(char* line, std::size_t len, std::string_view inside,
+bool parse_mount_line(const char* line, std::size_t len, std::string_view inside,
                       mount_info& m) noexcept {
     std::string_view l(line, len);
     std::size_t sep = l.find(" - ");
@@ -116,55 +116,15 @@ bool parse_mount_line(char* line, std::size_t len, std::string_view inside,
 // Scans /proc/self/mountinfo for the first cgroup2 mount (inside empty) or
 // the deepest one containing `inside`. Returns 0 or an errno (ENOENT: none).
 int find_mount(std::string_view inside, mount_info& m) noexcept {
-    int fd = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno;
-    }
     m.point_len = 0;
-    char buf[8192];
-    std::size_t have = 0;
-    bool skipping = false; // inside a line longer than the buffer
     bool found = false;
-    int err = 0;
-    for (;;) {
-        ssize_t n = ::read(fd, buf + have, sizeof buf - have);
-        if (n < 0 && errno == EINTR) {
-            continue;
+    // A line longer than 8 KiB comes cut: no fstype, so never a match.
+    int err = procfs::scan_lines<8192>("/proc/self/mountinfo", [&](std::string_view line) noexcept {
+        if (parse_mount_line(line.data(), line.size(), inside, m)) {
+            found = true;
         }
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-        have += static_cast<std::size_t>(n);
-        std::size_t start = 0;
-        for (std::size_t i = 0; i < have; ++i) {
-            if (buf[i] != '\n') {
-                continue;
-            }
-            if (!skipping && parse_mount_line(buf + start, i - start, inside, m)) {
-                found = true;
-            }
-            skipping = false;
-            start = i + 1;
-            if (found && inside.empty()) {
-                break;
-            }
-        }
-        if (found && inside.empty()) {
-            break;
-        }
-        if (n == 0) {
-            break;
-        }
-        if (start == 0 && have == sizeof buf) {
-            skipping = true; // a line longer than 8 KiB: not a cgroup2 mount we can use
-            have = 0;
-        } else {
-            std::memmove(buf, buf + start, have - start);
-            have -= start;
-        }
-    }
-    ::close(fd);
+        return found && inside.empty(); // the first one will do
+    });
     if (err != 0) {
         return err;
     }
@@ -619,20 +579,7 @@ bool cgroup_tree::contains(std::uint32_t slot, int pid) const noexcept {
         return false;
     }
     char path[32];
-    std::size_t n = 0;
-    std::memcpy(path, "/proc/", 6);
-    n = 6;
-    char digits[12];
-    int d = 0;
-    auto v = static_cast<unsigned>(pid);
-    do {
-        digits[d++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (d > 0) {
-        path[n++] = digits[--d];
-    }
-    std::memcpy(path + n, "/cgroup", 8);
+    procfs::pid_path(pid, "cgroup", path);
     char buf[PATH_MAX + 512];
     long len = procfs::read_file(AT_FDCWD, path, buf, sizeof buf);
     if (len <= 0) {

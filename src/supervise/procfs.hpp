@@ -50,6 +50,64 @@ inline long read_file(int dir_fd, const char* path, char* buf, std::size_t len) 
     return n;
 }
 
+// Feeds each line of the file at `path` to `line_fn` (returning true to
+// stop) through a buffer of Cap bytes on the stack. A longer line is fed
+// once, cut to the buffer (callers parse only its first fields, or reject
+// it), and its rest is skipped. Returns 0, or the errno of open/read.
+template <std::size_t Cap, class F>
+int scan_lines(const char* path, F line_fn) noexcept {
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    char buf[Cap];
+    std::size_t have = 0;
+    bool skipping = false; // in the rest of a line that was fed cut
+    bool stop = false;
+    int err = 0;
+    while (!stop) {
+        ssize_t n = ::read(fd, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            err = errno;
+            break;
+        }
+        if (n == 0) {
+            if (have > 0 && !skipping) {
+                stop = line_fn(std::string_view(buf, have));
+            }
+            break;
+        }
+        have += static_cast<std::size_t>(n);
+        std::size_t start = 0;
+        while (!stop) {
+            const void* nl = std::memchr(buf + start, '\n', have - start);
+            if (nl == nullptr) {
+                break;
+            }
+            std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf);
+            if (!skipping) {
+                stop = line_fn(std::string_view(buf + start, end - start));
+            }
+            skipping = false;
+            start = end + 1;
+        }
+        std::memmove(buf, buf + start, have - start);
+        have -= start;
+        if (have == sizeof buf) { // full, no newline: a line too long
+            if (!skipping) {
+                stop = line_fn(std::string_view(buf, have));
+            }
+            skipping = true;
+            have = 0;
+        }
+    }
+    ::close(fd);
+    return err;
+}
+
 // Parses a decimal number at the front of s (no sign); false if none.
 inline bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
     if (s.empty()) {
@@ -66,8 +124,31 @@ inline bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
     return true;
 }
 
+// Writes "/proc/<pid>/<leaf>" into `out` (32 bytes hold any pid and the
+// leaves used here: stat, cgroup). No snprintf: usable anywhere.
+inline void pid_path(int pid, const char* leaf, char (&out)[32]) noexcept {
+    std::memcpy(out, "/proc/", 6);
+    std::size_t n = 6;
+    char digits[12];
+    int d = 0;
+    auto v = static_cast<unsigned>(pid);
+    do {
+        digits[d++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (d > 0) {
+        out[n++] = digits[--d];
+    }
+    out[n++] = '/';
+    for (const char* c = leaf; *c != '\0' && n + 1 < sizeof out; ++c) {
+        out[n++] = *c;
+    }
+    out[n] = '\0';
+}
+
 struct stat_fields {
     char state = '?';            // field 3 (Z: zombie, X: dead)
+    int ppid = 0;                // field 4
     int pgrp = 0;                // field 5
     int session = 0;             // field 6
     std::uint64_t starttime = 0; // field 22, clock ticks after boot
@@ -97,6 +178,8 @@ inline bool parse_stat(std::string_view text, stat_fields& out) noexcept {
         ++field;
         if (field == 3) {
             out.state = tok.empty() ? '?' : tok[0];
+        } else if (field == 4 && parse_u64(tok, v)) {
+            out.ppid = static_cast<int>(v);
         } else if (field == 5 && parse_u64(tok, v)) {
             out.pgrp = static_cast<int>(v);
             have_pgrp = true;
@@ -115,19 +198,7 @@ inline bool parse_stat(std::string_view text, stat_fields& out) noexcept {
 inline bool read_stat(int pid, stat_fields& out) noexcept {
     char path[32];
     char buf[1024];
-    std::memcpy(path, "/proc/", 6);
-    int n = 6;
-    char digits[12];
-    int d = 0;
-    auto v = static_cast<unsigned>(pid);
-    do {
-        digits[d++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (d > 0) {
-        path[n++] = digits[--d];
-    }
-    std::memcpy(path + n, "/stat", 6);
+    pid_path(pid, "stat", path);
     long len = read_file(AT_FDCWD, path, buf, sizeof buf);
     return len > 0 && parse_stat(std::string_view(buf, static_cast<std::size_t>(len)), out);
 }

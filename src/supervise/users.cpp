@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "supervise/procfs.hpp"
+
 namespace custos::sup {
 namespace {
 
@@ -40,64 +42,6 @@ bool line_name(std::string_view line, std::string_view& name, std::string_view& 
 // line break (which the file reader has split on already).
 bool name_matchable(std::string_view name) noexcept {
     return !name.empty() && name.find_first_of(":\n") == std::string_view::npos;
-}
-
-// Feeds each line of the file at `path` to `line_fn` (returning true to
-// stop) through a buffer of users_line_capacity bytes. A longer line is fed
-// once, cut to the buffer (the parsers need only its first fields), and its
-// rest is skipped. Returns 0, or the errno of open/read.
-template <class F>
-int scan_lines(const char* path, F line_fn) noexcept {
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno;
-    }
-    char buf[users_line_capacity];
-    std::size_t have = 0;
-    bool skipping = false; // in the rest of a line that was fed cut
-    bool stop = false;
-    int err = 0;
-    while (!stop) {
-        ssize_t n = ::read(fd, buf + have, sizeof buf - have);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-        if (n == 0) {
-            if (have > 0 && !skipping) {
-                stop = line_fn(std::string_view(buf, have));
-            }
-            break;
-        }
-        have += static_cast<std::size_t>(n);
-        std::size_t start = 0;
-        while (!stop) {
-            const void* nl = std::memchr(buf + start, '\n', have - start);
-            if (nl == nullptr) {
-                break;
-            }
-            std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf);
-            if (!skipping) {
-                stop = line_fn(std::string_view(buf + start, end - start));
-            }
-            skipping = false;
-            start = end + 1;
-        }
-        std::memmove(buf, buf + start, have - start);
-        have -= start;
-        if (have == sizeof buf) { // full, no newline: a line too long
-            if (!skipping) {
-                stop = line_fn(std::string_view(buf, have));
-            }
-            skipping = true;
-            have = 0;
-        }
-    }
-    ::close(fd);
-    return err;
 }
 
 Error unreadable(Reason reason, int err, std::string_view name, const char* resolution) noexcept {
@@ -162,16 +106,17 @@ Result<user_entry> find_user(std::string_view name_or_uid, const char* passwd_pa
     bool numeric = parse_numeric_id(name_or_uid, uid);
     user_entry found;
     bool any = false;
-    int err = scan_lines(passwd_path, [&](std::string_view line) noexcept {
-        passwd_line p;
-        if (!parse_passwd_line(line, p) || (numeric ? p.uid != uid : p.name != name_or_uid)) {
-            return false;
-        }
-        found.uid = p.uid;
-        found.gid = p.gid;
-        any = true;
-        return true;
-    });
+    int err =
+        procfs::scan_lines<users_line_capacity>(passwd_path, [&](std::string_view line) noexcept {
+            passwd_line p;
+            if (!parse_passwd_line(line, p) || (numeric ? p.uid != uid : p.name != name_or_uid)) {
+                return false;
+            }
+            found.uid = p.uid;
+            found.gid = p.gid;
+            any = true;
+            return true;
+        });
     if (err != 0) {
         return fail(unreadable(Reason::user_unknown, err, name_or_uid,
                                "Install a readable /etc/passwd that lists the user "
@@ -192,15 +137,16 @@ Result<group_entry> find_group(std::string_view name_or_gid, const char* group_p
         return fail(Reason::group_unknown, 0, name_or_gid);
     }
     bool any = false;
-    int err = scan_lines(group_path, [&](std::string_view line) noexcept {
-        group_line g;
-        if (!parse_group_line(line, g) || g.name != name_or_gid) {
-            return false;
-        }
-        found.gid = g.gid;
-        any = true;
-        return true;
-    });
+    int err =
+        procfs::scan_lines<users_line_capacity>(group_path, [&](std::string_view line) noexcept {
+            group_line g;
+            if (!parse_group_line(line, g) || g.name != name_or_gid) {
+                return false;
+            }
+            found.gid = g.gid;
+            any = true;
+            return true;
+        });
     if (err != 0) {
         return fail(unreadable(Reason::group_unknown, err, name_or_gid,
                                "Install a readable /etc/group that lists the group "
