@@ -59,6 +59,7 @@
 
 #include "io/reactor.hpp"
 #include "supervise/cgroup.hpp"
+#include "supervise/fd_closer.hpp"
 
 using namespace custos;
 using namespace std::chrono_literals;
@@ -2207,6 +2208,13 @@ int main(int argc, char** argv) {
     }
     if (int rc = custos_test::probe_backend(); rc != 0) {
         return rc;
+    }
+    // The closer thread and its doorbell live as long as the process (the
+    // first Runtime with a notify socket starts it): start it before any
+    // scenario counts its descriptors.
+    if (!custos::sup::fd_closer::process().start().has_value()) {
+        std::printf("cannot start the fd closer thread\n");
+        return 1;
     }
     struct sigaction sa {};
     sa.sa_handler = &on_alarm;

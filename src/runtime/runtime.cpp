@@ -138,7 +138,6 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
     sup::notify_dir notify_dir;
     sup::notify_buffers* notify_bufs = nullptr; // in the arena, when a service has a socket
     sup::notify_socket* notify = nullptr;       // one per service (arena), or none
-    sup::fd_closer closer;
     sup::cgroup_tree cgroups;
     sup::pid_record pid_rec;
     bool use_cgroups = false;
@@ -632,7 +631,7 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
         }
     }
     if (sockets != 0) {
-        if (auto r = closer.start(); !r) {
+        if (auto r = sup::fd_closer::process().start(); !r) {
             return fail(r.error());
         }
     }
@@ -1266,7 +1265,8 @@ Result<void> Runtime::start() noexcept {
     }
     for (std::uint32_t i = 0; i < rt.count; ++i) {
         if (rt.procs[i].notify != nullptr && rt.procs[i].notify->is_open()) {
-            rt.procs[i].notify->start(rt.reactor, &rt, *rt.notify_bufs, i, &rt.closer);
+            rt.procs[i].notify->start(rt.reactor, &rt, *rt.notify_bufs, i,
+                                      &sup::fd_closer::process());
         }
     }
     if (rt.notify_dir.watch_fd() >= 0) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <new>
 
 namespace custos::sup {
 
@@ -15,12 +16,29 @@ fd_closer::~fd_closer() {
     stop();
 }
 
+fd_closer& fd_closer::process() noexcept {
+    // Never destroyed: its thread may be inside a close() at exit.
+    alignas(fd_closer) static unsigned char storage[sizeof(fd_closer)];
+    static fd_closer* the = ::new (storage) fd_closer();
+    return *the;
+}
+
 Result<void> fd_closer::start() noexcept {
-    if (running_) {
-        return {};
+    int expected = 0;
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+        // Running, or another thread is starting it: wait for the outcome.
+        while (expected == 1) {
+            ::usleep(100);
+            expected = state_.load(std::memory_order_acquire);
+        }
+        if (expected == 2) {
+            return {};
+        }
+        return start(); // that start failed: try again
     }
     doorbell_ = ::eventfd(0, EFD_CLOEXEC);
     if (doorbell_ < 0) {
+        state_.store(0, std::memory_order_release);
         return fail(Reason::thread_unavailable, errno, "fd closer eventfd");
     }
     pthread_attr_t attr;
@@ -38,21 +56,25 @@ Result<void> fd_closer::start() noexcept {
     if (err != 0) {
         ::close(doorbell_);
         doorbell_ = -1;
+        state_.store(0, std::memory_order_release);
         return fail(Reason::thread_unavailable, err, "fd closer thread");
     }
-    running_ = true;
+    // Release pairs with try_close()'s acquire load: the doorbell is set.
+    state_.store(2, std::memory_order_release);
     return {};
 }
 
 bool fd_closer::try_close(int fd) noexcept {
-    if (!running_ || fd < 0) {
+    if (state_.load(std::memory_order_acquire) != 2 || fd < 0) {
         return false;
     }
+    // Counted first, so pending() never reads less than what is queued.
+    queued_.fetch_add(1, std::memory_order_relaxed);
     push_result r = ring_.try_push(fd);
     if (r == push_result::full) {
+        queued_.fetch_sub(1, std::memory_order_relaxed);
         return false;
     }
-    ++queued_;
     if (r == push_result::pushed_wake) {
         std::uint64_t one = 1;
         // An eventfd write only fails on counter overflow (2^64 - 1 rings).
@@ -62,11 +84,7 @@ bool fd_closer::try_close(int fd) noexcept {
 }
 
 void fd_closer::stop() noexcept {
-    if (!running_) {
-        if (doorbell_ >= 0) {
-            ::close(doorbell_);
-            doorbell_ = -1;
-        }
+    if (state_.load(std::memory_order_acquire) != 2) {
         return;
     }
     // -1 is the sentinel: everything queued before it is closed first.
@@ -76,7 +94,7 @@ void fd_closer::stop() noexcept {
     std::uint64_t one = 1;
     (void)!::write(doorbell_, &one, sizeof one);
     ::pthread_join(thread_, nullptr);
-    running_ = false;
+    state_.store(0, std::memory_order_release);
     ::close(doorbell_);
     doorbell_ = -1;
 }

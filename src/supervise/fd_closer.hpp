@@ -13,7 +13,13 @@
 // when it is full, and the caller decides (the notify socket then stops
 // accepting descriptors where the kernel can refuse them: SO_PASSRIGHTS).
 // The thread and its stack are created by start(); after that nothing here
-// allocates. One producer (the reactor thread), one consumer (the thread).
+// allocates. Producers: any thread (the ring is MPSC); one consumer.
+//
+// The runtime uses the process-wide instance (process()), started once and
+// never stopped: a close stuck in the kernel (a hung FUSE mount) must not
+// hang a Runtime's destructor or custosd's exit, and a thread cannot be
+// cancelled safely in the middle of close(). The thread dies with the
+// process.
 #pragma once
 
 #include <pthread.h>
@@ -32,12 +38,15 @@ public:
     static constexpr std::uint32_t capacity = 256;
 
     fd_closer() = default;
+    // The process-wide closer (static storage). Not started until start().
+    static fd_closer& process() noexcept;
     ~fd_closer();
     fd_closer(const fd_closer&) = delete;
     fd_closer& operator=(const fd_closer&) = delete;
 
-    // Creates the doorbell and the thread (64 KiB stack). Errors:
-    // ThreadUnavailable with the errno of eventfd or pthread_create.
+    // Creates the doorbell and the thread (64 KiB stack); once: later calls
+    // return at once (also from other threads). Errors: ThreadUnavailable
+    // with the errno of eventfd or pthread_create (a later call retries).
     Result<void> start() noexcept;
     // Hands `fd` to the thread. False when the ring is full or the closer
     // was never started: `fd` is then still the caller's.
@@ -46,11 +55,13 @@ public:
     // threads: for back-pressure decisions, not accounting).
     std::uint32_t pending() const noexcept {
         // Acquire pairs with the thread's release increment of closed_.
-        return queued_ - closed_.load(std::memory_order_acquire);
+        const std::uint32_t closed = closed_.load(std::memory_order_acquire);
+        return queued_.load(std::memory_order_relaxed) - closed;
     }
     std::uint64_t closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
     // Stops the thread after it has closed everything queued. A close stuck
-    // in the kernel makes this wait for it: call at shutdown only.
+    // in the kernel makes this wait for it: for tests and private
+    // instances; process()'s is never stopped.
     void stop() noexcept;
 
 private:
@@ -58,9 +69,11 @@ private:
 
     mpsc_ring<int, capacity> ring_;
     int doorbell_ = -1;
-    bool running_ = false;
+    // 0 idle, 1 starting, 2 running. start()'s release store pairs with
+    // try_close()'s acquire load (the doorbell is set by then).
+    std::atomic<int> state_{0};
     pthread_t thread_{};
-    std::uint32_t queued_ = 0;             // reactor thread only
+    std::atomic<std::uint32_t> queued_{0}; // producers: relaxed increments
     std::atomic<std::uint32_t> closed_{0}; // written by the closer thread
 };
 
