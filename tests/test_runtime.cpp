@@ -2163,6 +2163,35 @@ TEST_CASE("cgroup root: a second runtime on the same root is refused (skipped wi
     a.finish();
 }
 
+TEST_CASE("abstract_notify_dir: notify_dir = @NAME gives each service an abstract socket "
+          "@NAME/SERVICE, and a second instance on the name is refused") {
+    scenario s;
+    const std::string name = "@custos-test-" + std::to_string(::getpid());
+    s.cfg.notify_dir = name;
+    ServiceSpec& n = s.add("env", {"env", s.path("env.out")});
+    n.ready = ReadyMode::notify;
+    REQUIRE(s.init().has_value());
+    // The same name again: the kernel refuses the second bind.
+    Runtime second;
+    RuntimeConfig cfg;
+    cfg.handle_signals = false;
+    cfg.notify_dir = name;
+    cfg.cgroup = "off";
+    ServiceSpec spec = s.find_svc("env").spec;
+    const std::string h = helper_path();
+    std::vector<std::string_view> argv = {h, "sleep"};
+    spec.name = "env";
+    spec.argv = argv;
+    auto r = second.init(cfg, std::span<const ServiceSpec>(&spec, 1));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().reason() == Reason::instance_running);
+    s.step = stop_when([](scenario& sc) { return sc.count("env", ServiceState::ready) > 0; });
+    s.run();
+    CHECK(s.count("env", ServiceState::ready) == 1);
+    CHECK(report_value(read_file(s.path("env.out")), "env:NOTIFY_SOCKET") == name + "/env");
+    s.finish();
+}
+
 TEST_CASE("init rejects a table whose services name unknown probes") {
     scenario s;
     ServiceSpec& w = s.add("web", {"sleep"});
