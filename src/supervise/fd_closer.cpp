@@ -34,7 +34,7 @@ Result<void> fd_closer::start() noexcept {
         if (expected == 2) {
             return {};
         }
-        return start(); // that start failed: try again
+        return start(); // that start failed: attempt it ourselves
     }
     doorbell_ = ::eventfd(0, EFD_CLOEXEC);
     if (doorbell_ < 0) {
