@@ -649,7 +649,10 @@ TEST_SUITE("pid_record") {
     TEST_CASE("pid_record: a member that left the group but not the session is killed; a setsid "
               "grandchild is not (the limit without cgroups)") {
         temp_file f;
-        auto [leader, escaper] = fork_session(true);
+        // Plain variables: clang 14 cannot capture structured bindings.
+        const std::pair<int, int> forked = fork_session(true);
+        const int leader = forked.first;
+        const int escaper = forked.second;
         std::vector<int> members;
         CHECK(eventually([&] {
             members = session_members(leader);
@@ -680,7 +683,10 @@ TEST_SUITE("pid_record") {
     TEST_CASE("pid_record: a recycled pid (another start time) or another boot's record is not "
               "killed") {
         temp_file f;
-        auto [leader, escaper] = fork_session(false);
+        // Plain variables: clang 14 cannot capture structured bindings.
+        const std::pair<int, int> forked = fork_session(false);
+        const int leader = forked.first;
+        const int escaper = forked.second;
         {
             pid_record rec;
             REQUIRE(rec.open(f.path.c_str(), 2).has_value());
