@@ -319,8 +319,10 @@ Result<void> resolve_auto(root_paths& r) noexcept {
     if (r.path_len == 1) {
         r.path_len = 0; // a mount at "/": no double slash
     }
-    std::memcpy(r.path + r.path_len, under.data(), under.size());
-    r.path_len += under.size();
+    if (!under.empty()) { // an empty view's data() may be null: no memcpy from it
+        std::memcpy(r.path + r.path_len, under.data(), under.size());
+        r.path_len += under.size();
+    }
     r.path[r.path_len++] = '/';
     std::memcpy(r.path + r.path_len, root_dir_name.data(), root_dir_name.size());
     r.path_len += root_dir_name.size();
