@@ -32,12 +32,12 @@
 #include <vector>
 
 #include "doctest.hpp"
-#include "supervise/cgroup.hpp"
-#include "supervise/pid_record.hpp"
-#include "supervise/spawn.hpp"
+#include "process/cgroup.hpp"
+#include "process/pid_record.hpp"
+#include "process/spawn.hpp"
 
 using namespace custos;
-using namespace custos::sup;
+using namespace custos::process;
 using namespace std::chrono_literals;
 
 namespace {

@@ -20,12 +20,12 @@
 #include <string_view>
 
 #include "counting_alloc.hpp"
-#include "supervise/cgroup.hpp"
-#include "supervise/pid_record.hpp"
-#include "supervise/spawn.hpp"
+#include "process/cgroup.hpp"
+#include "process/pid_record.hpp"
+#include "process/spawn.hpp"
 
 using namespace custos;
-using namespace custos::sup;
+using namespace custos::process;
 
 namespace {
 

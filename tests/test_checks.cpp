@@ -46,7 +46,7 @@
 #include "probe/check.hpp"
 #include "probe/dns.hpp"
 #include "probe_servers.hpp"
-#include "supervise/spawn.hpp"
+#include "process/spawn.hpp"
 
 using namespace custos;
 using namespace custos::probe;
@@ -181,7 +181,7 @@ std::string port_target(std::uint16_t port, const char* host = "127.0.0.1") {
 // specs (and the strings they point to) must outlive the harness.
 struct harness {
     io::reactor r;
-    sup::spawner sp;
+    process::spawner sp;
     resolver res;
     std::unique_ptr<resolver_config> rc = std::make_unique<resolver_config>();
     arena mem;
@@ -201,13 +201,13 @@ struct harness {
         auto ri = r.init(cfg);
         REQUIRE(ri.has_value());
         REQUIRE(sp.init().has_value());
-        pidfd = sp.method() != sup::spawn_method::vfork;
+        pidfd = sp.method() != process::spawn_method::vfork;
         if (rc->host_count == 0) {
             parse_hosts("127.0.0.1 broker.test\n::1 broker6.test\n", *rc);
         }
         REQUIRE(res.init(r, *rc).has_value());
         resolver* dns = with_resolver ? &res : nullptr;
-        sup::spawner* spawner = with_spawner ? &sp : nullptr;
+        process::spawner* spawner = with_spawner ? &sp : nullptr;
         {
             engine sizing;
             auto first = sizing.init(r, specs, mem, spawner, dns);
@@ -675,7 +675,7 @@ TEST_CASE("exec: exit 0 passes, exit 1 and a signal fail with ProbeExitStatus") 
     REQUIRE(engine::needs_spawner(specs));
     harness h;
     h.init(specs);
-    MESSAGE("spawn method: ", std::string(sup::spawn_method_name(h.sp.method())));
+    MESSAGE("spawn method: ", std::string(process::spawn_method_name(h.sp.method())));
     int before = open_fds();
     h.run(0, 5s);
     CHECK_PASSED(h, 0);

@@ -13,7 +13,7 @@
 #include "core/mpsc_ring.hpp"
 #include "core/seqlock.hpp"
 #include "doctest.hpp"
-#include "supervise/fd_closer.hpp"
+#include "process/fd_closer.hpp"
 
 using namespace custos;
 
@@ -194,7 +194,7 @@ TEST_CASE("seqlock: readers never see a torn snapshot") {
 
 TEST_CASE("fd_closer: every descriptor handed over is closed on its thread, in bounded batches; "
           "a full ring refuses and the caller keeps the descriptor") {
-    custos::sup::fd_closer closer;
+    custos::process::fd_closer closer;
     CHECK_FALSE(closer.try_close(0)); // not started: refused, nothing closed
     REQUIRE(closer.start().has_value());
     constexpr int rounds = 2000;

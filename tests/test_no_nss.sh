@@ -2,7 +2,7 @@
 # custosd must not call glibc's NSS lookups (getpwnam, getgrnam and kin):
 # linked statically, they need the build's own NSS modules at run time,
 # which a firmware rootfs (BusyBox, musl) lacks, so "user = app" failed
-# there. Users and groups come from src/supervise/users.* instead.
+# there. Users and groups come from src/table/users.* instead.
 #
 # Reads the symbol table with nm (the build machine's reads every ELF
 # target custos builds for). Usage: test_no_nss.sh BINARY...

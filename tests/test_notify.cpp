@@ -33,13 +33,13 @@
 #include "backend_probe.hpp"
 #include "doctest.hpp"
 #include "io/reactor.hpp"
-#include "supervise/notify.hpp"
+#include "process/notify.hpp"
 
 extern char** environ;
 
 using namespace custos;
 using namespace custos::io;
-using namespace custos::sup;
+using namespace custos::process;
 using namespace std::chrono_literals;
 
 namespace {

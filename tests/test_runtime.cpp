@@ -58,8 +58,8 @@
 #include <custos/service.hpp>
 
 #include "io/reactor.hpp"
-#include "supervise/cgroup.hpp"
-#include "supervise/fd_closer.hpp"
+#include "process/cgroup.hpp"
+#include "process/fd_closer.hpp"
 
 using namespace custos;
 using namespace std::chrono_literals;
@@ -87,7 +87,7 @@ std::string test_cgroup_root() {
     static int n = 0;
     char mount[256];
     if (g_cgroups_off || ::geteuid() != 0 ||
-        !custos::sup::find_cgroup2_mount(mount, sizeof mount).has_value()) {
+        !custos::process::find_cgroup2_mount(mount, sizeof mount).has_value()) {
         return "off";
     }
     return std::string(mount) + "/custos-rt-" + std::to_string(::getpid()) + "-" +
@@ -1923,7 +1923,7 @@ Error second_runtime_error(scenario& first, const std::string& name, RuntimeConf
 
 bool cgroup2_usable() {
     char mount[256];
-    return ::geteuid() == 0 && custos::sup::find_cgroup2_mount(mount, sizeof mount).has_value();
+    return ::geteuid() == 0 && custos::process::find_cgroup2_mount(mount, sizeof mount).has_value();
 }
 
 } // namespace
@@ -2233,7 +2233,7 @@ int main(int argc, char** argv) {
     // The closer thread and its doorbell live as long as the process (the
     // first Runtime with a notify socket starts it): start it before any
     // scenario counts its descriptors.
-    if (!custos::sup::fd_closer::process().start().has_value()) {
+    if (!custos::process::fd_closer::process().start().has_value()) {
         std::printf("cannot start the fd closer thread\n");
         return 1;
     }

@@ -25,7 +25,7 @@
 #include <custos/runtime.hpp>
 
 #include "counting_alloc.hpp"
-#include "supervise/cgroup.hpp"
+#include "process/cgroup.hpp"
 
 using namespace custos;
 using namespace std::chrono_literals;
@@ -164,7 +164,7 @@ int main() {
     // cgroup2 is usable; process groups otherwise.
     static char cg[300];
     char mount[256];
-    if (::geteuid() == 0 && custos::sup::find_cgroup2_mount(mount, sizeof mount).has_value()) {
+    if (::geteuid() == 0 && custos::process::find_cgroup2_mount(mount, sizeof mount).has_value()) {
         std::snprintf(cg, sizeof cg, "%s/custos-na-%d", mount, static_cast<int>(::getpid()));
         cfg.cgroup = cg;
     } else {

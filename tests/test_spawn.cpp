@@ -31,11 +31,11 @@
 #include <vector>
 
 #include "doctest.hpp"
-#include "supervise/cgroup.hpp"
-#include "supervise/spawn.hpp"
+#include "process/cgroup.hpp"
+#include "process/spawn.hpp"
 
 using namespace custos;
-using namespace custos::sup;
+using namespace custos::process;
 
 namespace {
 

@@ -15,10 +15,10 @@
 #include <string_view>
 
 #include "counting_alloc.hpp"
-#include "supervise/spawn.hpp"
+#include "process/spawn.hpp"
 
 using namespace custos;
-using namespace custos::sup;
+using namespace custos::process;
 
 namespace {
 

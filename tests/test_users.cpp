@@ -13,10 +13,10 @@
 #include <custos/error.hpp>
 
 #include "doctest.hpp"
-#include "supervise/users.hpp"
+#include "table/users.hpp"
 
 using namespace custos;
-using namespace custos::sup;
+using namespace custos::tbl;
 
 namespace {
 

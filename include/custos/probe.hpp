@@ -29,11 +29,10 @@
 #include <span>
 #include <string_view>
 
+#include <custos/duration.hpp>
 #include <custos/error.hpp>
 
 namespace custos {
-
-using Duration = std::chrono::milliseconds;
 
 enum class ProbeKind : std::uint8_t {
     tcp,         // target "HOST:PORT" ("[v6]:PORT"): a connect succeeds in time

@@ -15,9 +15,10 @@
 #include <span>
 #include <string_view>
 
-namespace custos {
+#include <custos/duration.hpp>
+#include <custos/error.hpp>
 
-using Duration = std::chrono::milliseconds;
+namespace custos {
 
 enum class RestartPolicy : std::uint8_t {
     never,      // never restarted; a failed exit leaves it `failed`
@@ -117,6 +118,46 @@ struct ServiceSpec {
     // stop_timeout.
     int stop_signal = SIGTERM;
     Duration stop_timeout = std::chrono::seconds(5);
+};
+
+// How a process ended.
+struct ExitInfo {
+    int pid = 0;
+    int code = 0;   // exit status when signal == 0
+    int signal = 0; // the signal that killed it, or 0
+    bool core_dumped = false;
+};
+
+// One state change of one service, reported to the transition hook.
+struct Transition {
+    std::uint32_t service = 0;
+    std::string_view name;
+    ServiceState from = ServiceState::stopped;
+    ServiceState to = ServiceState::stopped;
+    Reason reason = Reason::unknown;
+    int sys_errno = 0;
+    std::int64_t at_ns = 0;     // CLOCK_MONOTONIC
+    int pid = 0;                // the process concerned, if any
+    ExitInfo exit;              // when the transition is due to an exit
+    Duration delay{0};          // backoff: time until the restart
+    std::int64_t delay_ns = 0;  // the same, to the nanosecond
+    std::uint32_t restarts = 0; // automatic restarts since the last stable run
+    // Extra words for an operator (the failed dependency, the errno text).
+    std::string_view detail;
+};
+
+struct ServiceStatus {
+    std::string_view name;
+    ServiceState state = ServiceState::stopped;
+    Reason reason = Reason::unknown; // of the last transition
+    std::int64_t since_ns = 0;
+    int pid = 0;                // 0 when not running
+    std::uint32_t restarts = 0; // since the last stable run
+    std::uint64_t total_restarts = 0;
+    ExitInfo last_exit;
+    // The last STATUS= line the service sent (empty if none).
+    std::string_view status_text;
+    int notify_errno = 0; // the last ERRNO= it sent
 };
 
 } // namespace custos

@@ -48,7 +48,7 @@
 #include "io/reactor.hpp"
 #include "probe/validate.hpp"
 #include "supervise/table.hpp"
-#include "supervise/users.hpp"
+#include "table/users.hpp"
 
 namespace {
 
@@ -248,14 +248,14 @@ unsigned check_cwds(const custos::cfg::config& cfg, const char* file) {
             continue; // the service runs as custosd (root can enter anything)
         }
         // The same files the runtime reads (src/supervise/users), never NSS.
-        auto pw = custos::sup::find_user(s.user);
+        auto pw = custos::tbl::find_user(s.user);
         if (!pw) {
             continue; // UserUnknown, from the table validator
         }
         const uid_t uid = pw->uid;
         gid_t gid = pw->gid;
         if (!s.group.empty()) {
-            auto gr = custos::sup::find_group(s.group);
+            auto gr = custos::tbl::find_group(s.group);
             if (!gr) {
                 continue; // GroupUnknown, from the table validator
             }

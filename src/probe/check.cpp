@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "core/assert.hpp"
-#include "supervise/cgroup.hpp"
+#include "process/cgroup.hpp"
 #include "supervise/table.hpp"
 
 extern char** environ;
@@ -40,7 +40,7 @@ struct check_def {
     int mode = -1;
     bool writable = false;
     // exec
-    sup::spawn_request rq;
+    process::spawn_request rq;
     // all
     std::uint32_t* members = nullptr;
     std::uint32_t member_count = 0;
@@ -119,7 +119,7 @@ bool engine::needs_spawner(std::span<const ProbeSpec> probes) noexcept {
 }
 
 Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, arena& mem,
-                          sup::spawner* spawner, resolver* dns) noexcept {
+                          process::spawner* spawner, resolver* dns) noexcept {
     r_ = &r;
     spawner_ = spawner;
     dns_ = dns;
@@ -247,13 +247,13 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
                 return fail(found.error());
             }
             char* stored = mem.copy(path);
-            auto argv = sup::build_argv(mem, s.argv);
+            auto argv = process::build_argv(mem, s.argv);
             if (!argv && argv.error().reason() != Reason::capacity_exceeded) {
                 return fail(argv.error());
             }
-            sup::env_spec es;
+            process::env_spec es;
             es.inherited = environ;
-            auto env = sup::build_env(mem, es);
+            auto env = process::build_env(mem, es);
             if (!env && env.error().reason() != Reason::capacity_exceeded) {
                 return fail(env.error());
             }
@@ -310,11 +310,11 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
     return {};
 }
 
-Result<void> engine::attach_cgroups(sup::cgroup_tree& tree) noexcept {
+Result<void> engine::attach_cgroups(process::cgroup_tree& tree) noexcept {
     cg_ = &tree;
     for (std::uint32_t k = 0; k < exec_count_; ++k) {
         check& c = *execs_[k];
-        char name[sup::cgroup_tree::name_capacity + 1];
+        char name[process::cgroup_tree::name_capacity + 1];
         const int len = static_cast<int>(c.def_->name.size() < 40 ? c.def_->name.size() : 40);
         std::snprintf(name, sizeof name, "probe:%.*s.%u", len, c.def_->name.data(), k);
         auto slot = tree.add(name);
@@ -759,7 +759,7 @@ void engine::kill_run(check& c, int pidfd) noexcept {
     if (cg_ != nullptr && c.cg_slot_ >= 0) {
         (void)cg_->kill(static_cast<std::uint32_t>(c.cg_slot_), SIGKILL);
     }
-    sup::signal_group(pidfd, c.pid_, SIGKILL);
+    process::signal_group(pidfd, c.pid_, SIGKILL);
 }
 
 void engine::exec_start(check& c) noexcept {
@@ -769,7 +769,7 @@ void engine::exec_start(check& c) noexcept {
         defer_finish(c);
         return;
     }
-    sup::spawn_request rq = d.rq;
+    process::spawn_request rq = d.rq;
     if (cg_ != nullptr && c.cg_slot_ >= 0) {
         const auto slot = static_cast<std::uint32_t>(c.cg_slot_);
         if (cg_->populated(slot)) {

@@ -42,8 +42,8 @@
 #include "probe/machine.hpp"
 #include "probe/target.hpp"
 #include "probe/validate.hpp"
-#include "supervise/cgroup.hpp"
-#include "supervise/spawn.hpp"
+#include "process/cgroup.hpp"
+#include "process/spawn.hpp"
 
 namespace custos::probe {
 
@@ -116,7 +116,7 @@ public:
     // InvalidArgument for a target that does not parse; the errors of
     // resolve_owner, build_argv/build_env and resolve_executable.
     Result<void> init(io::reactor& r, std::span<const ProbeSpec> probes, arena& mem,
-                      sup::spawner* spawner, resolver* dns) noexcept;
+                      process::spawner* spawner, resolver* dns) noexcept;
 
     // Whether any probe needs the resolver (a host name, not a literal).
     static bool needs_resolver(std::span<const ProbeSpec> probes) noexcept;
@@ -128,7 +128,7 @@ public:
     // killed before the next. At init, after init(). Errors: add()'s
     // (CgroupUnavailable, CapacityExceeded). Instances left without one
     // keep the process-group kill.
-    Result<void> attach_cgroups(sup::cgroup_tree& tree) noexcept;
+    Result<void> attach_cgroups(process::cgroup_tree& tree) noexcept;
     // SIGKILL to an exec run: its cgroup, if any, and its process group.
     void kill_run(check& c, int pidfd) noexcept;
     std::uint32_t exec_instances() const noexcept { return exec_count_; }
@@ -170,7 +170,7 @@ private:
     void file_step(check& c, std::int32_t result) noexcept;
 
     io::reactor* r_ = nullptr;
-    sup::spawner* spawner_ = nullptr;
+    process::spawner* spawner_ = nullptr;
     resolver* dns_ = nullptr;
     check_def* defs_ = nullptr;
     check* roots_ = nullptr;
@@ -178,7 +178,7 @@ private:
     // Every exec instance, for on_child_exit.
     check** execs_ = nullptr;
     std::uint32_t exec_count_ = 0;
-    sup::cgroup_tree* cg_ = nullptr;
+    process::cgroup_tree* cg_ = nullptr;
     std::uint32_t instances_ = 0; // writable file instances numbered so far
     engine_stats stats_;
 };

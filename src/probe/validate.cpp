@@ -9,7 +9,7 @@
 
 #include "probe/target.hpp"
 #include "supervise/table.hpp"
-#include "supervise/users.hpp"
+#include "table/users.hpp"
 
 namespace custos::probe {
 namespace {
@@ -266,14 +266,14 @@ Result<owner_ids> resolve_owner(std::string_view owner) noexcept {
         return fail(e);
     }
     if (!user_part.empty() && !parse_id(user_part, ids.uid)) {
-        auto u = sup::find_user(user_part);
+        auto u = tbl::find_user(user_part);
         if (!u) {
             return fail(u.error());
         }
         ids.uid = static_cast<long>(u->uid);
     }
     if (!group_part.empty() && !parse_id(group_part, ids.gid)) {
-        auto g = sup::find_group(group_part);
+        auto g = tbl::find_group(group_part);
         if (!g) {
             return fail(g.error());
         }

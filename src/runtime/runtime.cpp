@@ -41,15 +41,15 @@
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
 #include "probe/validate.hpp"
-#include "supervise/cgroup.hpp"
-#include "supervise/fd_closer.hpp"
-#include "supervise/notify.hpp"
-#include "supervise/pid_record.hpp"
-#include "supervise/procfs.hpp"
-#include "supervise/spawn.hpp"
+#include "process/cgroup.hpp"
+#include "process/fd_closer.hpp"
+#include "process/notify.hpp"
+#include "process/pid_record.hpp"
+#include "process/procfs.hpp"
+#include "process/spawn.hpp"
 #include "supervise/supervisor.hpp"
 #include "supervise/table.hpp"
-#include "supervise/users.hpp"
+#include "table/users.hpp"
 
 extern char** environ;
 
@@ -68,7 +68,7 @@ struct proc {
     char* cwd = nullptr;
     int uid = -1;
     int gid = -1;
-    sup::notify_socket* notify = nullptr; // its own NOTIFY_SOCKET, or none
+    process::notify_socket* notify = nullptr; // its own NOTIFY_SOCKET, or none
     int cg_slot = -1;                     // its cgroup, or none (process group only)
     // MAINPID= named this process (in the service): followed when the
     // process custos started exits.
@@ -131,15 +131,15 @@ struct signal_watch {
 
 } // namespace
 
-struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host {
+struct Runtime::impl final : sup::host, process::notify_handler, probe::machine_host {
     RuntimeConfig cfg;
     io::reactor reactor;
-    sup::spawner spawner;
-    sup::notify_dir notify_dir;
-    sup::notify_buffers* notify_bufs = nullptr; // in the arena, when a service has a socket
-    sup::notify_socket* notify = nullptr;       // one per service (arena), or none
-    sup::cgroup_tree cgroups;
-    sup::pid_record pid_rec;
+    process::spawner spawner;
+    process::notify_dir notify_dir;
+    process::notify_buffers* notify_bufs = nullptr; // in the arena, when a service has a socket
+    process::notify_socket* notify = nullptr;       // one per service (arena), or none
+    process::cgroup_tree cgroups;
+    process::pid_record pid_rec;
     bool use_cgroups = false;
     // Deletions in notify_dir (a tmp cleaner): the names are put back.
     io::op notify_watch_op;
@@ -254,9 +254,9 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
             }
             return;
         }
-        sup::signal_group(p.pidfd, p.pid, sig);
+        process::signal_group(p.pidfd, p.pid, sig);
         if (cont) {
-            sup::signal_group(p.pidfd, p.pid, SIGCONT);
+            process::signal_group(p.pidfd, p.pid, SIGCONT);
         }
     }
     void transition(const Transition& t) noexcept override {
@@ -272,9 +272,9 @@ struct Runtime::impl final : sup::host, sup::notify_handler, probe::machine_host
         reactor.stop();
     }
 
-    // sup::notify_handler
+    // process::notify_handler
     bool on_notify(std::uint32_t i, const ucred& cred,
-                   const sup::notify_message& m) noexcept override;
+                   const process::notify_message& m) noexcept override;
     bool may_speak_for(const proc& p, const ucred& cred) const noexcept;
     void flush_notify(std::uint32_t i) noexcept override {
         if (procs[i].notify != nullptr) {
@@ -336,7 +336,7 @@ struct first_probe_problem final : probe::probe_problem_sink {
 // the table's validation. Ids above INT_MAX wrap to negative ints, never to
 // -1 ("unset"): find_user/find_group refuse (uid_t)-1.
 Result<int> lookup_user(std::string_view name, int* primary_gid) noexcept {
-    auto u = sup::find_user(name);
+    auto u = tbl::find_user(name);
     if (!u) {
         return fail(u.error());
     }
@@ -345,7 +345,7 @@ Result<int> lookup_user(std::string_view name, int* primary_gid) noexcept {
 }
 
 Result<int> lookup_group(std::string_view name) noexcept {
-    auto g = sup::find_group(name);
+    auto g = tbl::find_group(name);
     if (!g) {
         return fail(g.error());
     }
@@ -391,9 +391,9 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
         sockets += wants_notify(spec) ? 1 : 0;
     }
     if (sockets != 0) {
-        notify_bufs = static_cast<sup::notify_buffers*>(
-            mem.take(sizeof(sup::notify_buffers), alignof(sup::notify_buffers)));
-        notify = mem.make_array<sup::notify_socket>(sockets);
+        notify_bufs = static_cast<process::notify_buffers*>(
+            mem.take(sizeof(process::notify_buffers), alignof(process::notify_buffers)));
+        notify = mem.make_array<process::notify_socket>(sockets);
         ok = ok && notify_bufs != nullptr && notify != nullptr;
     }
     std::uint32_t next_socket = 0;
@@ -405,7 +405,7 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
             return fail(found.error());
         }
         char* path = mem.copy(resolved);
-        auto argv = sup::build_argv(mem, spec.argv);
+        auto argv = process::build_argv(mem, spec.argv);
         // custos's own entries for this service.
         char wd_usec[48] = {};
         char notify_env[sizeof(sockaddr_un::sun_path) + 16] = {};
@@ -426,12 +426,12 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
             int n = std::snprintf(wd_usec, sizeof wd_usec, "WATCHDOG_USEC=%lld", usec);
             ours[nours++] = std::string_view(wd_usec, static_cast<std::size_t>(n));
         }
-        sup::env_spec es;
+        process::env_spec es;
         es.inherited = environ;
         es.service = spec.env;
         es.custos = std::span<const std::string_view>(ours, nours);
         es.watchdog_pid = spec.watchdog.count() > 0;
-        auto env = sup::build_env(mem, es);
+        auto env = process::build_env(mem, es);
         char* cwd = spec.cwd.empty() ? nullptr : mem.copy(spec.cwd);
         if (!argv && argv.error().reason() != Reason::capacity_exceeded) {
             return fail(argv.error());
@@ -631,7 +631,7 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
         }
     }
     if (sockets != 0) {
-        if (auto r = sup::fd_closer::process().start(); !r) {
+        if (auto r = process::fd_closer::process().start(); !r) {
             return fail(r.error());
         }
     }
@@ -701,7 +701,7 @@ Result<void> Runtime::impl::contain(std::span<const ServiceSpec> table, char* wh
         used = used < sizeof leftovers ? used : sizeof leftovers - 1;
     };
     if (use_cgroups) {
-        auto report = [&](const sup::cgroup_tree::leftover& l) {
+        auto report = [&](const process::cgroup_tree::leftover& l) {
             killed += static_cast<std::uint64_t>(l.killed > 0 ? l.killed : 0);
             note(l.name, l.killed);
         };
@@ -716,7 +716,7 @@ Result<void> Runtime::impl::contain(std::span<const ServiceSpec> table, char* wh
             if (auto r = pid_rec.open(path, count != 0 ? count : 1); !r) {
                 return fail(r.error());
             }
-            auto report = [&](const sup::pid_record::leftover& l) {
+            auto report = [&](const process::pid_record::leftover& l) {
                 killed += static_cast<std::uint64_t>(l.killed > 0 ? l.killed : 0);
                 note(l.name, l.killed);
             };
@@ -742,7 +742,7 @@ Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
         p.notify->drain();
         p.notify_stale = false;
     }
-    sup::spawn_request rq;
+    process::spawn_request rq;
     rq.path = p.path;
     rq.argv = p.argv;
     rq.envp = p.envp;
@@ -829,8 +829,8 @@ namespace {
 
 // The parent pid of `pid` (0 when unknown).
 int parent_of(int pid) noexcept {
-    sup::procfs::stat_fields f;
-    return sup::procfs::read_stat(pid, f) ? f.ppid : 0;
+    process::procfs::stat_fields f;
+    return process::procfs::read_stat(pid, f) ? f.ppid : 0;
 }
 
 } // namespace
@@ -855,7 +855,7 @@ void Runtime::impl::kill_remnants(proc& p, int leader) noexcept {
     }
     // The process group, right after the leader's exit, while its pgid
     // cannot have been reused (spawn.hpp, signal_group).
-    if (sup::signal_group(-1, leader, SIGKILL) == 0) {
+    if (process::signal_group(-1, leader, SIGKILL) == 0) {
         p.remnant_pgid = leader;
         ++stats.remnants_killed; // at least one; the group's size is unknown
     }
@@ -1148,7 +1148,7 @@ bool Runtime::impl::may_speak_for(const proc& p, const ucred& cred) const noexce
 }
 
 bool Runtime::impl::on_notify(std::uint32_t i, const ucred& cred,
-                              const sup::notify_message& m) noexcept {
+                              const process::notify_message& m) noexcept {
     if (i >= count || !may_speak_for(procs[i], cred)) {
         ++stats.notify_foreign;
         return false;
@@ -1266,7 +1266,7 @@ Result<void> Runtime::start() noexcept {
     for (std::uint32_t i = 0; i < rt.count; ++i) {
         if (rt.procs[i].notify != nullptr && rt.procs[i].notify->is_open()) {
             rt.procs[i].notify->start(rt.reactor, &rt, *rt.notify_bufs, i,
-                                      &sup::fd_closer::process());
+                                      &process::fd_closer::process());
         }
     }
     if (rt.notify_dir.watch_fd() >= 0) {
@@ -1424,7 +1424,7 @@ RuntimeStats Runtime::stats() const noexcept {
         if (impl_->procs[i].notify == nullptr) {
             continue;
         }
-        const sup::notify_stats& n = impl_->procs[i].notify->stats();
+        const process::notify_stats& n = impl_->procs[i].notify->stats();
         s.notify_received += n.received;
         s.notify_dropped += n.dropped_malformed + n.dropped_unattributed;
         s.fds_closed += n.fds_closed;
@@ -1441,14 +1441,14 @@ const char* Runtime::exit_watch_name() const noexcept {
     if (impl_ == nullptr) {
         return "none";
     }
-    if (impl_->spawner.method() == sup::spawn_method::vfork) {
+    if (impl_->spawner.method() == process::spawn_method::vfork) {
         return "SIGCHLD signalfd + waitid";
     }
     return impl_->reactor.native_waitid() ? "io_uring waitid" : "pidfd poll + waitid";
 }
 
 const char* Runtime::spawn_method_name() const noexcept {
-    return impl_ != nullptr ? sup::spawn_method_name(impl_->spawner.method()) : "none";
+    return impl_ != nullptr ? process::spawn_method_name(impl_->spawner.method()) : "none";
 }
 
 } // namespace custos

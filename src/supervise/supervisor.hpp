@@ -49,7 +49,7 @@
 #include <cstdint>
 #include <span>
 
-#include <custos/runtime.hpp>
+#include <custos/probe.hpp>
 #include <custos/service.hpp>
 
 #include "core/arena.hpp"

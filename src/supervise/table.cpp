@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "probe/validate.hpp"
-#include "supervise/users.hpp"
+#include "table/users.hpp"
 
 namespace custos::sup {
 namespace {
@@ -205,12 +205,12 @@ void check_service(std::span<const ServiceSpec> t, std::uint32_t i, const valida
     }
     if (opt.resolve_users) {
         if (!s.user.empty()) {
-            if (auto u = find_user(s.user, opt.passwd_path); !u) {
+            if (auto u = tbl::find_user(s.user, opt.passwd_path); !u) {
                 rep(i, spec_field::user, u.error());
             }
         }
         if (!s.group.empty()) {
-            if (auto g = find_group(s.group, opt.group_path); !g) {
+            if (auto g = tbl::find_group(s.group, opt.group_path); !g) {
                 rep(i, spec_field::group, g.error());
             }
         }

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "supervise/notify.hpp"
+#include "process/notify.hpp"
 
 namespace {
 
@@ -53,8 +53,8 @@ bool has_line(std::string_view d, std::string_view line) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view d(reinterpret_cast<const char*>(data), size);
-    custos::sup::notify_message m;
-    bool ok = custos::sup::parse_notify(d, m);
+    custos::process::notify_message m;
+    bool ok = custos::process::parse_notify(d, m);
     if (ok != (std::memchr(data, 0, size) == nullptr)) {
         broken("accepted a NUL, or rejected a datagram without one");
     }

@@ -24,11 +24,11 @@
 #include <cstring>
 #include <string_view>
 
-#include "supervise/users.hpp"
+#include "table/users.hpp"
 
 namespace {
 
-using namespace custos::sup;
+using namespace custos::tbl;
 
 [[noreturn]] void broken(const char* what) {
     std::fprintf(stderr, "fuzz_users: %s\n", what);

@@ -1,5 +1,5 @@
 // The cgroup tree (see cgroup.hpp for what it owns and its invariants).
-#include "supervise/cgroup.hpp"
+#include "process/cgroup.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,13 +16,13 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "supervise/procfs.hpp"
+#include "process/procfs.hpp"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-namespace custos::sup {
+namespace custos::process {
 namespace {
 
 constexpr std::string_view root_dir_name = "custos";
@@ -721,4 +721,4 @@ bool cgroup_tree::has_cgroup_kill(std::uint32_t slot) const noexcept {
     return slot < count_ && units_[slot].kill >= 0;
 }
 
-} // namespace custos::sup
+} // namespace custos::process

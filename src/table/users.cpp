@@ -1,4 +1,4 @@
-#include "supervise/users.hpp"
+#include "table/users.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "supervise/procfs.hpp"
+#include "io/files.hpp"
 
-namespace custos::sup {
+namespace custos::tbl {
 namespace {
 
 // The next ':'-terminated field of `rest`, which then starts after the ':'.
@@ -106,8 +106,8 @@ Result<user_entry> find_user(std::string_view name_or_uid, const char* passwd_pa
     bool numeric = parse_numeric_id(name_or_uid, uid);
     user_entry found;
     bool any = false;
-    int err =
-        procfs::scan_lines<users_line_capacity>(passwd_path, [&](std::string_view line) noexcept {
+    int err = io::files::scan_lines<users_line_capacity>(
+        passwd_path, [&](std::string_view line) noexcept {
             passwd_line p;
             if (!parse_passwd_line(line, p) || (numeric ? p.uid != uid : p.name != name_or_uid)) {
                 return false;
@@ -138,7 +138,7 @@ Result<group_entry> find_group(std::string_view name_or_gid, const char* group_p
     }
     bool any = false;
     int err =
-        procfs::scan_lines<users_line_capacity>(group_path, [&](std::string_view line) noexcept {
+        io::files::scan_lines<users_line_capacity>(group_path, [&](std::string_view line) noexcept {
             group_line g;
             if (!parse_group_line(line, g) || g.name != name_or_gid) {
                 return false;
@@ -158,4 +158,4 @@ Result<group_entry> find_group(std::string_view name_or_gid, const char* group_p
     return found;
 }
 
-} // namespace custos::sup
+} // namespace custos::tbl

@@ -1,5 +1,5 @@
 // The process spawner (see spawn.hpp for the methods and the invariants).
-#include "supervise/spawn.hpp"
+#include "process/spawn.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -48,7 +48,7 @@
 #define CUSTOS_CHILD_CODE
 #endif
 
-namespace custos::sup {
+namespace custos::process {
 namespace {
 
 constexpr std::size_t child_stack_size = 32 * 1024;
@@ -596,4 +596,4 @@ Result<char**> build_argv(arena& a, std::span<const std::string_view> args) noex
     return argv;
 }
 
-} // namespace custos::sup
+} // namespace custos::process

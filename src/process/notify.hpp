@@ -56,7 +56,7 @@
 
 #include "io/reactor.hpp"
 
-namespace custos::sup {
+namespace custos::process {
 
 // One parsed datagram. Views point into the datagram's buffer: copy what you
 // keep beyond the handler call (the buffer is reused for the next datagram).
@@ -277,4 +277,4 @@ private:
     notify_stats stats_;
 };
 
-} // namespace custos::sup
+} // namespace custos::process

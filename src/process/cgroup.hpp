@@ -30,7 +30,7 @@
 
 #include "core/arena.hpp"
 
-namespace custos::sup {
+namespace custos::process {
 
 class cgroup_tree {
 public:
@@ -191,4 +191,4 @@ private:
 // small), or the errno of reading mountinfo.
 Result<std::size_t> find_cgroup2_mount(char* buf, std::size_t len) noexcept;
 
-} // namespace custos::sup
+} // namespace custos::process

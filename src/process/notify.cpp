@@ -1,4 +1,4 @@
-#include "supervise/notify.hpp"
+#include "process/notify.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "core/assert.hpp"
-#include "supervise/fd_closer.hpp"
+#include "process/fd_closer.hpp"
 
 // Linux 6.16: whether the socket accepts SCM_RIGHTS at all (default 1). Not
 // in Debian 12's headers; the number is the kernel's uapi value.
@@ -22,7 +22,7 @@
 #define SO_PASSRIGHTS 83
 #endif
 
-namespace custos::sup {
+namespace custos::process {
 
 namespace {
 
@@ -602,4 +602,4 @@ bool notify_dir::address(std::string_view service, char* out, std::size_t cap) c
     return true;
 }
 
-} // namespace custos::sup
+} // namespace custos::process

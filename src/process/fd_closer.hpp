@@ -31,7 +31,7 @@
 
 #include "core/mpsc_ring.hpp"
 
-namespace custos::sup {
+namespace custos::process {
 
 class fd_closer {
 public:
@@ -77,4 +77,4 @@ private:
     std::atomic<std::uint32_t> closed_{0}; // written by the closer thread
 };
 
-} // namespace custos::sup
+} // namespace custos::process

@@ -1,6 +1,6 @@
 // The pid record (see pid_record.hpp for the layout, the invariants and
 // what it cannot do).
-#include "supervise/pid_record.hpp"
+#include "process/pid_record.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 #include <climits>
 #include <cstring>
 
-#include "supervise/procfs.hpp"
+#include "process/procfs.hpp"
 
-namespace custos::sup {
+namespace custos::process {
 namespace {
 
 constexpr off_t slot_offset(std::uint32_t i) noexcept {
@@ -244,4 +244,4 @@ void pid_record::close() noexcept {
     file_slots_ = 0;
 }
 
-} // namespace custos::sup
+} // namespace custos::process

@@ -36,7 +36,7 @@
 
 #include <custos/error.hpp>
 
-namespace custos::sup {
+namespace custos::process {
 
 class pid_record {
 public:
@@ -133,4 +133,4 @@ private:
 // boot) of `pid`; false when it does not exist.
 bool process_start_time(int pid, std::uint64_t& out) noexcept;
 
-} // namespace custos::sup
+} // namespace custos::process

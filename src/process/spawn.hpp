@@ -43,7 +43,7 @@
 
 #include "core/arena.hpp"
 
-namespace custos::sup {
+namespace custos::process {
 
 enum class spawn_method : std::uint8_t { clone_pidfd, vfork_pidfd_open, vfork };
 
@@ -174,4 +174,4 @@ Result<env_block> build_env(arena& a, const env_spec& spec) noexcept;
 // capacity_exceeded (as build_env).
 Result<char**> build_argv(arena& a, std::span<const std::string_view> args) noexcept;
 
-} // namespace custos::sup
+} // namespace custos::process

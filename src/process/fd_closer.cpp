@@ -1,4 +1,4 @@
-#include "supervise/fd_closer.hpp"
+#include "process/fd_closer.hpp"
 
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <new>
 
-namespace custos::sup {
+namespace custos::process {
 
 fd_closer::~fd_closer() {
     stop();
@@ -124,4 +124,4 @@ void* fd_closer::main(void* arg) noexcept {
     }
 }
 
-} // namespace custos::sup
+} // namespace custos::process

@@ -28,7 +28,7 @@
 
 #include <custos/error.hpp>
 
-namespace custos::sup {
+namespace custos::tbl {
 
 inline constexpr std::size_t users_line_capacity = 1024;
 inline constexpr std::uint32_t max_id = 4294967294u;
@@ -79,4 +79,4 @@ Result<user_entry> find_user(std::string_view name_or_uid,
 Result<group_entry> find_group(std::string_view name_or_gid,
                                const char* group_path = "/etc/group") noexcept;
 
-} // namespace custos::sup
+} // namespace custos::tbl
