@@ -34,7 +34,7 @@
 #include "doctest.hpp"
 #include "io/reactor.hpp"
 #include "supervise/supervisor.hpp"
-#include "supervise/table.hpp"
+#include "table/plan.hpp"
 
 namespace doctest {
 template <>
@@ -345,6 +345,19 @@ private:
     std::deque<queued> queued_;
 };
 
+// The table checked and resolved as the runtime does, without looking for
+// executables or users (the pure logic's tests run none).
+inline bool build_plan(custos::tbl::plan& plan, std::span<const custos::ServiceSpec> services,
+                       std::span<const custos::ProbeSpec> probes = {}) {
+    custos::Table t;
+    t.services = services;
+    t.probes = probes;
+    custos::tbl::options opt;
+    opt.check_executables = false;
+    opt.resolve_users = false;
+    return plan.build(t, opt).has_value();
+}
+
 // A supervisor over `table` on a fake host, laid out with the two-pass
 // arena sizing the runtime uses.
 struct rig {
@@ -352,18 +365,18 @@ struct rig {
     custos::arena mem;
     custos::sup::supervisor sup{host};
 
-    explicit rig(std::span<const custos::ServiceSpec> table, std::uint64_t seed = 1) {
+    custos::tbl::plan plan;
+
+    explicit rig(std::span<const custos::ServiceSpec> table, std::uint64_t seed = 1,
+                 std::span<const custos::ProbeSpec> probes = {}) {
         REQUIRE(table.size() <= fake_host::max_services);
-        custos::sup::validate_options opt;
-        opt.check_executables = false;
-        opt.resolve_users = false;
-        REQUIRE(custos::sup::validate_table(table, opt, nullptr) == 0);
+        REQUIRE(build_plan(plan, table, probes));
         host.attach(sup);
-        auto sizing = sup.init(table, mem, seed);
+        auto sizing = sup.init(plan, mem, seed);
         REQUIRE(!sizing.has_value());
         REQUIRE(sizing.error().reason() == custos::Reason::out_of_memory);
         REQUIRE(mem.reserve(mem.needed()));
-        auto r = sup.init(table, mem, seed);
+        auto r = sup.init(plan, mem, seed);
         REQUIRE(r.has_value());
     }
 

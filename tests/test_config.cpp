@@ -30,8 +30,8 @@ using custos::ServiceSpec;
 using custos::cfg::config;
 using custos::cfg::problem;
 using custos::cfg::problem_list;
-using custos::probe::probe_field;
-using custos::sup::spec_field;
+using custos::ProbeField;
+using custos::ServiceField;
 using namespace std::chrono_literals;
 
 namespace {
@@ -186,22 +186,22 @@ TEST_CASE("the issue's example reads to the exact table, every field checked") {
     CHECK(up.stop_timeout == 5s);
 
     // Lines: keys where set, the header otherwise.
-    CHECK(r->cfg.line_of(0, spec_field::section) == 5);
-    CHECK(r->cfg.line_of(0, spec_field::name) == 5);
-    CHECK(r->cfg.line_of(0, spec_field::argv) == 6);
-    CHECK(r->cfg.line_of(0, spec_field::restart) == 7);
-    CHECK(r->cfg.line_of(0, spec_field::backoff_initial) == 8);
-    CHECK(r->cfg.line_of(0, spec_field::backoff_max) == 9);
-    CHECK(r->cfg.line_of(0, spec_field::ready) == 10);
-    CHECK(r->cfg.line_of(0, spec_field::depends_on) == 5);
-    CHECK(r->cfg.line_of(0, spec_field::stop_signal) == 5);
-    CHECK(r->cfg.line_of(1, spec_field::section) == 12);
-    CHECK(r->cfg.line_of(1, spec_field::argv) == 13);
-    CHECK(r->cfg.line_of(1, spec_field::depends_on) == 14);
-    CHECK(r->cfg.line_of(1, spec_field::restart) == 15);
-    CHECK(r->cfg.line_of(1, spec_field::intensity) == 16);
-    CHECK(r->cfg.line_of(1, spec_field::ready) == 12);
-    CHECK(r->cfg.line_of(2, spec_field::section) == 0); // no such service
+    CHECK(r->cfg.line_of(0, ServiceField::section) == 5);
+    CHECK(r->cfg.line_of(0, ServiceField::name) == 5);
+    CHECK(r->cfg.line_of(0, ServiceField::argv) == 6);
+    CHECK(r->cfg.line_of(0, ServiceField::restart) == 7);
+    CHECK(r->cfg.line_of(0, ServiceField::backoff_initial) == 8);
+    CHECK(r->cfg.line_of(0, ServiceField::backoff_max) == 9);
+    CHECK(r->cfg.line_of(0, ServiceField::ready) == 10);
+    CHECK(r->cfg.line_of(0, ServiceField::depends_on) == 5);
+    CHECK(r->cfg.line_of(0, ServiceField::stop_signal) == 5);
+    CHECK(r->cfg.line_of(1, ServiceField::section) == 12);
+    CHECK(r->cfg.line_of(1, ServiceField::argv) == 13);
+    CHECK(r->cfg.line_of(1, ServiceField::depends_on) == 14);
+    CHECK(r->cfg.line_of(1, ServiceField::restart) == 15);
+    CHECK(r->cfg.line_of(1, ServiceField::intensity) == 16);
+    CHECK(r->cfg.line_of(1, ServiceField::ready) == 12);
+    CHECK(r->cfg.line_of(2, ServiceField::section) == 0); // no such service
     CHECK(std::string_view(r->cfg.path()).empty());
 }
 
@@ -276,33 +276,33 @@ TEST_CASE("every service key, its value and its line") {
     CHECK(r->cfg.runtime().max_probe_checks == 65536);
     CHECK(r->cfg.probes().empty());
 
-    const std::pair<spec_field, unsigned> expect[] = {
-        {spec_field::section, 1},
-        {spec_field::name, 1},
-        {spec_field::argv, 2},
-        {spec_field::env, 3}, // the first env line
-        {spec_field::cwd, 4},
-        {spec_field::user, 6},
-        {spec_field::group, 7},
-        {spec_field::restart, 8},
-        {spec_field::backoff_initial, 9},
-        {spec_field::backoff_max, 10},
-        {spec_field::backoff_multiplier, 11},
-        {spec_field::backoff_jitter, 12},
-        {spec_field::stable_after, 13},
-        {spec_field::max_restarts, 14},
-        {spec_field::intensity, 15},
-        {spec_field::start_delay, 16},
-        {spec_field::depends_on, 17},
-        {spec_field::ready, 18},
-        {spec_field::ready_timeout, 19},
-        {spec_field::watchdog, 20},
-        {spec_field::stop_signal, 21},
-        {spec_field::stop_timeout, 22},
-        {spec_field::liveness, 23},
-        {spec_field::on_dependency_down, 24},
+    const std::pair<ServiceField, unsigned> expect[] = {
+        {ServiceField::section, 1},
+        {ServiceField::name, 1},
+        {ServiceField::argv, 2},
+        {ServiceField::env, 3}, // the first env line
+        {ServiceField::cwd, 4},
+        {ServiceField::user, 6},
+        {ServiceField::group, 7},
+        {ServiceField::restart, 8},
+        {ServiceField::backoff_initial, 9},
+        {ServiceField::backoff_max, 10},
+        {ServiceField::backoff_multiplier, 11},
+        {ServiceField::backoff_jitter, 12},
+        {ServiceField::stable_after, 13},
+        {ServiceField::max_restarts, 14},
+        {ServiceField::intensity, 15},
+        {ServiceField::start_delay, 16},
+        {ServiceField::depends_on, 17},
+        {ServiceField::ready, 18},
+        {ServiceField::ready_timeout, 19},
+        {ServiceField::watchdog, 20},
+        {ServiceField::stop_signal, 21},
+        {ServiceField::stop_timeout, 22},
+        {ServiceField::liveness, 23},
+        {ServiceField::on_dependency_down, 24},
     };
-    static_assert(std::size(expect) == custos::sup::spec_field_count);
+    static_assert(std::size(expect) == custos::service_field_count);
     for (const auto& e : expect) {
         INFO("field " << static_cast<int>(e.first));
         CHECK(r->cfg.line_of(0, e.first) == e.second);
@@ -549,7 +549,7 @@ TEST_CASE("env repeats, in order, and its line is the first env line") {
     REQUIRE(r->ok);
     CHECK(strings(r->cfg.services()[0].env) ==
           std::vector<std::string>{"PATH=/usr/bin:/bin", "EMPTY=", "A=b c"});
-    CHECK(r->cfg.line_of(0, spec_field::env) == 2);
+    CHECK(r->cfg.line_of(0, ServiceField::env) == 2);
 }
 
 TEST_CASE("argv, env and depends_on of several services do not mix") {
@@ -586,7 +586,7 @@ TEST_CASE("CRLF line ends read like LF, and blanks around keys and values are tr
     REQUIRE(crlf->cfg.services().size() == 2);
     CHECK(argv_of(crlf->cfg.services()[0]) == argv_of(lf->cfg.services()[0]));
     CHECK(crlf->cfg.runtime().notify_dir == "/run/custos/notify.sock");
-    CHECK(crlf->cfg.line_of(1, spec_field::intensity) == 16);
+    CHECK(crlf->cfg.line_of(1, ServiceField::intensity) == 16);
 
     auto blanks = parse(lines({"  [ service:t ]  ", "\texec\t=\t/bin/t\t", "restart=always"}));
     REQUIRE(blanks->ok);
@@ -693,7 +693,7 @@ TEST_CASE("capacity: at most 4096 service sections; the next is reported at its 
     REQUIRE(full->ok);
     CHECK(full->cfg.services().size() == config::max_service_sections);
     CHECK(full->cfg.services()[4095].name == "s4095");
-    CHECK(full->cfg.line_of(4095, spec_field::argv) == 2 * 4096);
+    CHECK(full->cfg.line_of(4095, ServiceField::argv) == 2 * 4096);
 }
 
 TEST_CASE("a text over 1 MiB is refused as a whole") {
@@ -716,7 +716,7 @@ TEST_CASE("a config parsed again replaces the old table; a failed parse leaves n
     CHECK(r->cfg.runtime().notify_dir.empty());
     CHECK_FALSE(r->cfg.parse(service_with("restart = maybe"), r->problems));
     CHECK(r->cfg.services().empty());
-    CHECK(r->cfg.line_of(0, spec_field::section) == 0);
+    CHECK(r->cfg.line_of(0, ServiceField::section) == 0);
 }
 
 TEST_CASE("format_problem: FILE:LINE: message, FILE: message for the file as a whole") {
@@ -792,7 +792,7 @@ TEST_CASE("load: a file reads like its text, a missing file is ConfigUnreadable 
     REQUIRE(r->cfg.services().size() == 2);
     CHECK(argv_of(r->cfg.services()[1]) ==
           std::vector<std::string>{"/usr/bin/uploader", "--queue", "/data/q"});
-    CHECK(r->cfg.line_of(1, spec_field::intensity) == 16);
+    CHECK(r->cfg.line_of(1, ServiceField::intensity) == 16);
 
     REQUIRE(write_file(path, service_with("restart = maybe")));
     r->problems.clear();
@@ -871,7 +871,7 @@ TEST_CASE("a UTF-8 byte order mark at the start is skipped (it glued onto the fi
     REQUIRE(r->ok);
     REQUIRE(r->cfg.services().size() == 1);
     CHECK(r->cfg.services()[0].name == "a");
-    CHECK(r->cfg.line_of(0, spec_field::restart) == 3);
+    CHECK(r->cfg.line_of(0, ServiceField::restart) == 3);
     // The same through load(), before a key.
     std::string path = temp_path("bom.conf");
     REQUIRE(write_file(path, "\xEF\xBB\xBF# comment\n[custos]\nstop_timeout = 3s\n"));
@@ -981,9 +981,9 @@ TEST_CASE("every probe key, its value and its line") {
     CHECK(web.liveness == "web-http");
     CHECK(strings(web.depends_on) == std::vector<std::string>{"broker", "data"});
     CHECK(web.on_dependency_down == DependencyDownAction::stop);
-    CHECK(r->cfg.line_of(0, spec_field::ready) == 3);
-    CHECK(r->cfg.line_of(0, spec_field::liveness) == 4);
-    CHECK(r->cfg.line_of(0, spec_field::on_dependency_down) == 6);
+    CHECK(r->cfg.line_of(0, ServiceField::ready) == 3);
+    CHECK(r->cfg.line_of(0, ServiceField::liveness) == 4);
+    CHECK(r->cfg.line_of(0, ServiceField::on_dependency_down) == 6);
 
     auto ps = r->cfg.probes();
     REQUIRE(ps.size() == 6);
@@ -1010,26 +1010,26 @@ TEST_CASE("every probe key, its value and its line") {
     CHECK(h.resolution == "systemctl status web # see its log");
     CHECK((h.on_ready == nullptr && h.on_down == nullptr && h.hook_ctx == nullptr));
 
-    const std::pair<probe_field, unsigned> expect[] = {
-        {probe_field::section, 7},
-        {probe_field::name, 7},
-        {probe_field::target, 9},
-        {probe_field::expect_status, 17},
-        {probe_field::owner, 7}, // not set: the header
-        {probe_field::mode, 7},
-        {probe_field::writable, 7},
-        {probe_field::timeout, 8},
-        {probe_field::startup_initial, 10},
-        {probe_field::startup_max, 11},
-        {probe_field::startup_multiplier, 12},
-        {probe_field::startup_tries, 13},
-        {probe_field::interval, 14},
-        {probe_field::success_threshold, 15},
-        {probe_field::failure_threshold, 16},
-        {probe_field::reason, 18},
-        {probe_field::resolution, 19},
+    const std::pair<ProbeField, unsigned> expect[] = {
+        {ProbeField::section, 7},
+        {ProbeField::name, 7},
+        {ProbeField::target, 9},
+        {ProbeField::expect_status, 17},
+        {ProbeField::owner, 7}, // not set: the header
+        {ProbeField::mode, 7},
+        {ProbeField::writable, 7},
+        {ProbeField::timeout, 8},
+        {ProbeField::startup_initial, 10},
+        {ProbeField::startup_max, 11},
+        {ProbeField::startup_multiplier, 12},
+        {ProbeField::startup_tries, 13},
+        {ProbeField::interval, 14},
+        {ProbeField::success_threshold, 15},
+        {ProbeField::failure_threshold, 16},
+        {ProbeField::reason, 18},
+        {ProbeField::resolution, 19},
     };
-    static_assert(std::size(expect) == custos::probe::probe_field_count);
+    static_assert(std::size(expect) == custos::probe_field_count);
     for (const auto& e : expect) {
         INFO("field " << static_cast<int>(e.first));
         CHECK(r->cfg.probe_line_of(0, e.first) == e.second);
@@ -1051,8 +1051,8 @@ TEST_CASE("every probe key, its value and its line") {
     CHECK(b.failure_threshold == 1);
     CHECK(b.reason.empty());
     CHECK(b.resolution.empty());
-    CHECK(r->cfg.probe_line_of(1, probe_field::target) == 21);
-    CHECK(r->cfg.probe_line_of(1, probe_field::timeout) == 20);
+    CHECK(r->cfg.probe_line_of(1, ProbeField::target) == 21);
+    CHECK(r->cfg.probe_line_of(1, ProbeField::timeout) == 20);
 
     CHECK(ps[2].kind == ProbeKind::unix_socket);
     CHECK(ps[2].target == "/run/api.sock");
@@ -1061,7 +1061,7 @@ TEST_CASE("every probe key, its value and its line") {
     CHECK(sh.kind == ProbeKind::exec);
     CHECK(sh.target.empty());
     CHECK(strings(sh.argv) == std::vector<std::string>{"/bin/sh", "-c", "test -e /run/ok", "a b"});
-    CHECK(r->cfg.probe_line_of(3, probe_field::target) == 25);
+    CHECK(r->cfg.probe_line_of(3, ProbeField::target) == 25);
 
     const ProbeSpec& d = ps[4];
     CHECK(d.kind == ProbeKind::file);
@@ -1070,19 +1070,19 @@ TEST_CASE("every probe key, its value and its line") {
     CHECK(d.mode == 0750);
     CHECK(d.writable);
     // The kind key's line, not exists' (which shares target's field).
-    CHECK(r->cfg.probe_line_of(4, probe_field::target) == 28);
-    CHECK(r->cfg.probe_line_of(4, probe_field::writable) == 27);
-    CHECK(r->cfg.probe_line_of(4, probe_field::owner) == 30);
-    CHECK(r->cfg.probe_line_of(4, probe_field::mode) == 31);
+    CHECK(r->cfg.probe_line_of(4, ProbeField::target) == 28);
+    CHECK(r->cfg.probe_line_of(4, ProbeField::writable) == 27);
+    CHECK(r->cfg.probe_line_of(4, ProbeField::owner) == 30);
+    CHECK(r->cfg.probe_line_of(4, ProbeField::mode) == 31);
 
     const ProbeSpec& all = ps[5];
     CHECK(all.kind == ProbeKind::all);
     CHECK(strings(all.members) == std::vector<std::string>{"broker", "api", "data"});
     CHECK(all.argv.empty());
-    CHECK(r->cfg.probe_line_of(5, probe_field::target) == 33);
+    CHECK(r->cfg.probe_line_of(5, ProbeField::target) == 33);
 
-    CHECK(r->cfg.probe_line_of(6, probe_field::section) == 0); // no such probe
-    CHECK(r->cfg.probe_line_of(0, static_cast<probe_field>(200)) == 0);
+    CHECK(r->cfg.probe_line_of(6, ProbeField::section) == 0); // no such probe
+    CHECK(r->cfg.probe_line_of(0, static_cast<ProbeField>(200)) == 0);
 }
 
 TEST_CASE("probes of several kinds keep their argv, members and statuses apart") {
@@ -1337,7 +1337,7 @@ TEST_CASE("capacity: at most 4096 probe sections; the next is reported at its he
     REQUIRE(full->ok);
     CHECK(full->cfg.probes().size() == config::max_probe_sections);
     CHECK(full->cfg.probes()[4095].name == "p4095");
-    CHECK(full->cfg.probe_line_of(4095, probe_field::target) == 2 * 4096);
+    CHECK(full->cfg.probe_line_of(4095, ProbeField::target) == 2 * 4096);
 }
 
 TEST_CASE("service keys for probes: ready = probe:NAME, liveness, on_dependency_down") {
@@ -1386,7 +1386,7 @@ TEST_CASE("a failed parse leaves no probes; a new parse replaces them") {
     REQUIRE(r->cfg.probes().size() == 1);
     CHECK_FALSE(r->cfg.parse(probe_with({"tcp = h:1", "mode = 1"}), r->problems));
     CHECK(r->cfg.probes().empty());
-    CHECK(r->cfg.probe_line_of(0, probe_field::section) == 0);
+    CHECK(r->cfg.probe_line_of(0, ProbeField::section) == 0);
     r->problems.clear();
     REQUIRE(r->cfg.parse(lines({"[probe:x]", "file = /a", "[probe:y]", "file = /b"}), r->problems));
     REQUIRE(r->cfg.probes().size() == 2);

@@ -78,19 +78,21 @@ TEST_CASE("init: the two-pass arena sizing, and OutOfMemory from an arena too sm
     custos::arena mem;
     custos::sup::supervisor s(h);
     h.attach(s);
-    auto sizing = s.init(t, mem, 1);
+    custos::tbl::plan plan;
+    REQUIRE(custos_test::build_plan(plan, t));
+    auto sizing = s.init(plan, mem, 1);
     REQUIRE(!sizing.has_value());
     CHECK(sizing.error().reason() == Reason::out_of_memory);
     const std::size_t need = mem.needed();
     REQUIRE(need > 0);
 
     REQUIRE(mem.reserve(need - 1));
-    auto small = s.init(t, mem, 1);
+    auto small = s.init(plan, mem, 1);
     REQUIRE(!small.has_value());
     CHECK(small.error().reason() == Reason::out_of_memory);
 
     REQUIRE(mem.reserve(need));
-    auto ok = s.init(t, mem, 1);
+    auto ok = s.init(plan, mem, 1);
     REQUIRE(ok.has_value());
     CHECK(mem.used() == need);
     CHECK(s.size() == 2);

@@ -26,18 +26,16 @@ struct probe_rig {
     custos::arena mem;
     custos::sup::supervisor sup{host};
 
+    custos::tbl::plan plan;
+
     probe_rig(std::span<const ServiceSpec> table, std::span<const ProbeSpec> probes) {
-        custos::sup::validate_options opt;
-        opt.check_executables = false;
-        opt.resolve_users = false;
-        opt.probes = probes;
-        REQUIRE(custos::sup::validate_table(table, opt, nullptr) == 0);
+        REQUIRE(custos_test::build_plan(plan, table, probes));
         host.attach(sup);
         host.probes_ready.assign(probes.size(), false);
-        auto sizing = sup.init(table, mem, 1, probes);
+        auto sizing = sup.init(plan, mem, 1);
         REQUIRE(!sizing.has_value());
         REQUIRE(mem.reserve(mem.needed()));
-        REQUIRE(sup.init(table, mem, 1, probes).has_value());
+        REQUIRE(sup.init(plan, mem, 1).has_value());
     }
 
     void probe(std::uint32_t p, bool ready) {
@@ -65,6 +63,7 @@ TEST_CASE("a service that depends on a probe starts only once the probe is ready
     ServiceSpec s = service("app", deps);
     ProbeSpec p;
     p.name = "broker";
+    p.target = "127.0.0.1:1883"; // a valid tcp probe: the plan checks it
     probe_rig r({&s, 1}, {&p, 1});
     r.sup.start_all();
     CHECK(r.state(0) == ServiceState::waiting);
@@ -82,6 +81,7 @@ TEST_CASE("on_dependency_down = ignore keeps the service running") {
     ServiceSpec s = service("app", deps);
     ProbeSpec p;
     p.name = "broker";
+    p.target = "127.0.0.1:1883"; // a valid tcp probe: the plan checks it
     probe_rig r({&s, 1}, {&p, 1});
     r.host.probes_ready[0] = true;
     r.sup.start_all();
@@ -98,6 +98,7 @@ TEST_CASE("on_dependency_down = stop stops it, and it starts again when the prob
     s.stop_signal = SIGTERM;
     ProbeSpec p;
     p.name = "broker";
+    p.target = "127.0.0.1:1883"; // a valid tcp probe: the plan checks it
     probe_rig r({&s, 1}, {&p, 1});
     r.host.set_on_stop_signal(0, fake_host::on_signal::die);
     r.host.probes_ready[0] = true;
@@ -131,6 +132,7 @@ TEST_CASE("on_dependency_down = restart keeps it running, and restarts it on rec
     s.on_dependency_down = DependencyDownAction::restart;
     ProbeSpec p;
     p.name = "broker";
+    p.target = "127.0.0.1:1883"; // a valid tcp probe: the plan checks it
     probe_rig r({&s, 1}, {&p, 1});
     r.host.set_on_stop_signal(0, fake_host::on_signal::die);
     r.host.probes_ready[0] = true;

@@ -1,4 +1,4 @@
-// Whole-table validation: every problem reported, each with the service it
+// The table's one check: every problem reported, each with the entry it
 // is about and the field at fault, and a valid table passes clean. Also the
 // executable lookup (absolute paths and PATH search).
 #include "doctest.hpp"
@@ -21,16 +21,14 @@
 #include <custos/error.hpp>
 #include <custos/service.hpp>
 
-#include "supervise/table.hpp"
+#include "table/validate.hpp"
 
 using custos::Error;
 using custos::ReadyMode;
 using custos::Reason;
 using custos::ServiceSpec;
-using custos::sup::resolve_executable;
-using custos::sup::spec_field;
-using custos::sup::validate_options;
-using custos::sup::validate_table;
+using custos::tbl::resolve_executable;
+using spec_field = custos::ServiceField;
 using namespace std::chrono_literals;
 
 namespace doctest {
@@ -53,13 +51,21 @@ struct problem {
     std::string subject;
 };
 
-class collect final : public custos::sup::problem_sink {
+class collect final : public custos::TableProblemSink {
 public:
-    void report(std::uint32_t service, spec_field field, const Error& e) noexcept override {
+    void report(const custos::TableProblem& p) noexcept override {
+        const Error& e = p.error;
         CHECK(!e.resolution().empty());
-        all.push_back({service, field, e.reason(), e.sys_errno(), std::string(e.subject())});
+        CHECK(p.kind == custos::TableKind::service);
+        all.push_back(
+            {p.index, p.service_field(), e.reason(), e.sys_errno(), std::string(e.subject())});
     }
     std::vector<problem> all;
+};
+
+// The table check's options, and the table's own capacity.
+struct validate_options : custos::tbl::options {
+    std::uint32_t max_services = 64;
 };
 
 const std::string_view prog[] = {"/bin/sh"};
@@ -81,9 +87,12 @@ validate_options pure() {
 
 std::vector<problem> validate(std::span<const ServiceSpec> t, const validate_options& o = pure()) {
     collect c;
-    const std::uint32_t n = validate_table(t, o, &c);
+    custos::Table table;
+    table.runtime.max_services = o.max_services;
+    table.services = t;
+    const std::uint32_t n = custos::tbl::validate(table, o, &c);
     CHECK(n == c.all.size());
-    CHECK(validate_table(t, o, nullptr) == n); // the count does not need a sink
+    CHECK(custos::tbl::validate(table, o, nullptr) == n); // the count does not need a sink
     return c.all;
 }
 
@@ -556,4 +565,78 @@ TEST_CASE("several problems in one table are all reported") {
                   return q.service == x.service && q.field == x.field && q.reason == x.reason;
               }) == 1);
     }
+}
+
+// The whole table through the one validator and its one sink: services and
+// probes, each problem with its kind, entry name, field and words.
+TEST_CASE("one validator: service and probe problems of one table, in order, with their names") {
+    struct seen {
+        custos::TableKind kind;
+        std::uint32_t index;
+        std::string name;
+        std::string field;
+        Reason reason;
+        std::string words;
+    };
+    struct all_sink final : custos::TableProblemSink {
+        std::vector<seen> got;
+        void report(const custos::TableProblem& p) noexcept override {
+            char text[512];
+            p.error.format(text, sizeof text);
+            std::string_view f = p.kind == custos::TableKind::probe
+                                     ? custos::field_name(p.probe_field())
+                                     : custos::field_name(p.service_field());
+            got.push_back(
+                {p.kind, p.index, std::string(p.name), std::string(f), p.error.reason(), text});
+        }
+    };
+    const std::string_view deps[] = {"broker"};
+    const std::string_view members[] = {"nowhere"};
+    ServiceSpec s[] = {svc("web"), svc("api")};
+    s[0].depends_on = deps; // a probe: fine
+    s[1].ready = ReadyMode::probe;
+    s[1].ready_probe = "ghost";
+    s[1].backoff_jitter_percent = 101;
+    custos::ProbeSpec p[3];
+    p[0].name = "broker";
+    p[0].kind = custos::ProbeKind::tcp;
+    p[0].target = "localhost"; // no port
+    p[1].name = "api";         // a service's name
+    p[1].kind = custos::ProbeKind::all;
+    p[1].members = members;
+    p[2].name = "disk";
+    p[2].kind = custos::ProbeKind::file;
+    p[2].target = "/data";
+    p[2].interval = 0s;
+    custos::Table t;
+    t.services = s;
+    t.probes = p;
+    all_sink sink;
+    custos::tbl::options o;
+    o.check_executables = false;
+    o.resolve_users = false;
+    const std::uint32_t n = custos::tbl::validate(t, o, &sink);
+    REQUIRE(n == 6);
+    REQUIRE(sink.got.size() == 6);
+    using K = custos::TableKind;
+    const seen want[] = {
+        {K::service, 1, "api", "backoff_jitter", Reason::invalid_argument, ""},
+        {K::service, 1, "api", "ready", Reason::probe_unknown, "ghost"},
+        {K::probe, 0, "broker", "target", Reason::invalid_argument, "missing port"},
+        {K::probe, 1, "api", "name", Reason::name_duplicate, "unique among services"},
+        {K::probe, 1, "api", "target", Reason::probe_unknown, "nowhere"},
+        {K::probe, 2, "disk", "interval", Reason::invalid_argument, "between 1 ms and 7 days"},
+    };
+    for (std::size_t i = 0; i < std::size(want); ++i) {
+        CAPTURE(i);
+        CHECK(sink.got[i].kind == want[i].kind);
+        CHECK(sink.got[i].index == want[i].index);
+        CHECK(sink.got[i].name == want[i].name);
+        CHECK(sink.got[i].field == want[i].field);
+        CHECK(sink.got[i].reason == want[i].reason);
+        CHECK(sink.got[i].words.find(want[i].words) != std::string::npos);
+    }
+    // The public entry point is the same check (with executables looked
+    // up: /bin/sh exists) and Runtime::init() stops at its first problem.
+    CHECK(custos::validate_table(t, nullptr) == n);
 }

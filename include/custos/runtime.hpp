@@ -34,51 +34,9 @@
 #include <custos/error.hpp>
 #include <custos/probe.hpp>
 #include <custos/service.hpp>
+#include <custos/table.hpp>
 
 namespace custos {
-
-struct RuntimeConfig {
-    // Capacity: services the table may hold.
-    std::uint32_t max_services = 64;
-    // Capacity: probes the table may hold, and check instances in all (each
-    // probe is one; a composite adds one per member, recursively).
-    std::uint32_t max_probes = 64;
-    std::uint32_t max_probe_checks = 256;
-    // Total time for stopping everything; shared so that one slow service
-    // cannot use up the others' time.
-    Duration stop_timeout = std::chrono::seconds(30);
-    // Directory of the notify sockets: each service that uses
-    // ReadyMode::notify or a watchdog gets its own, DIR/NAME, as its
-    // NOTIFY_SOCKET (so what arrives there is about that service, even from
-    // a helper that has already exited). Created (0755) if missing; its
-    // parent must exist. DIR/.lock keeps a second instance off it. "@NAME"
-    // gives abstract sockets @NAME/SERVICE instead (no files, no lock).
-    // Required when a service uses notify or a watchdog; opened and locked
-    // whenever set, as the instance's own directory.
-    std::string_view notify_dir;
-    // Where each service (and each exec probe run) gets a cgroup of its own,
-    // so that a stop, a restart or a crashed custos reaches every process it
-    // started, setsid() children included:
-    //   ""      auto: a "custos" cgroup under custos's own on the cgroup2
-    //           mount; where there is none or it cannot be created (no
-    //           cgroup2, not root, not delegated), process groups instead
-    //           (backend_reason() says which);
-    //   "off"   process groups only;
-    //   "/path" an absolute directory on cgroup2 (created if missing): there,
-    //           or init fails with CgroupUnavailable.
-    std::string_view cgroup;
-    // Without cgroups: a file where each service's process is recorded
-    // (pid and start time), so that the next start kills what a SIGKILLed
-    // custos left running (its process group and session). "" = none.
-    // Also locked: a second instance using it is refused.
-    std::string_view pid_record;
-    // Watch SIGTERM and SIGINT (either stops the runtime in order), keep
-    // SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM from killing the process, and
-    // ignore SIGPIPE: see "Signals" above.
-    bool handle_signals = true;
-    // Seed for backoff jitter; 0 picks one from the clock.
-    std::uint64_t seed = 0;
-};
 
 using TransitionHook = void (*)(const Transition& t, void* ctx);
 // A signal that was received and ignored (SIGHUP, SIGUSR1, SIGUSR2, SIGALRM).
@@ -114,17 +72,21 @@ public:
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
 
-    // Validates `services` and prepares everything. Errors: the first
-    // problem in the table (NameInvalid, NameDuplicate, DependencyUnknown,
-    // DependencyCycle with the cycle as subject, ExecutableMissing,
-    // UserUnknown, GroupUnknown, InvalidArgument, CapacityExceeded), or a
+    // Checks the table (validate_table(): every problem to `problems`, which
+    // may be null) and prepares everything. Errors: the table's first
+    // problem (NameInvalid, NameDuplicate, DependencyUnknown, DependencyCycle
+    // with the cycle as subject, ExecutableMissing, UserUnknown,
+    // GroupUnknown, ProbeUnknown, InvalidArgument, CapacityExceeded), or a
     // resource the kernel refused (reactor errors, SignalfdUnavailable,
-    // NotifySocketUnavailable, OutOfMemory). On error nothing was started.
-    // With probes: also ProbeUnknown (a name in depends_on, ready_probe,
-    // liveness or members that is no probe), DependencyCycle among
-    // composites, and the probe's target or value as InvalidArgument.
+    // NotifySocketUnavailable, InstanceRunning, CgroupUnavailable,
+    // OutOfMemory). On error nothing was started. The table's storage need
+    // not outlive the call.
+    Result<void> init(const Table& table, TableProblemSink* problems = nullptr) noexcept;
+    // The same, from the table's parts.
     Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
-                      std::span<const ProbeSpec> probes = {}) noexcept;
+                      std::span<const ProbeSpec> probes = {}) noexcept {
+        return init(Table{cfg, services, probes});
+    }
 
     // Called on every transition, on the reactor thread. Must not block.
     void set_transition_hook(TransitionHook hook, void* ctx) noexcept;

@@ -7,6 +7,18 @@
 
 namespace custos {
 
+constexpr bool ascii_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+constexpr bool ascii_alpha(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+constexpr bool ascii_hex(char c) noexcept {
+    return ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 constexpr char ascii_lower(char c) noexcept {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }

@@ -37,7 +37,7 @@
 
 namespace custos::cfg {
 
-using sup::spec_field;
+using custos::ServiceField;
 
 void problem_list::add(unsigned line, const Error& error, const char* fmt, ...) noexcept {
     if (size_ == capacity) {
@@ -266,32 +266,32 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 struct service_key_def {
     const char* name;
-    spec_field field;
+    ServiceField field;
 };
 
 constexpr service_key_def service_keys[] = {
-    {"exec", spec_field::argv},
-    {"env", spec_field::env},
-    {"cwd", spec_field::cwd},
-    {"user", spec_field::user},
-    {"group", spec_field::group},
-    {"restart", spec_field::restart},
-    {"backoff_initial", spec_field::backoff_initial},
-    {"backoff_max", spec_field::backoff_max},
-    {"backoff_multiplier", spec_field::backoff_multiplier},
-    {"backoff_jitter", spec_field::backoff_jitter},
-    {"stable_after", spec_field::stable_after},
-    {"max_restarts", spec_field::max_restarts},
-    {"restart_limit", spec_field::intensity},
-    {"start_delay", spec_field::start_delay},
-    {"depends_on", spec_field::depends_on},
-    {"ready", spec_field::ready},
-    {"ready_timeout", spec_field::ready_timeout},
-    {"watchdog", spec_field::watchdog},
-    {"stop_signal", spec_field::stop_signal},
-    {"stop_timeout", spec_field::stop_timeout},
-    {"liveness", spec_field::liveness},
-    {"on_dependency_down", spec_field::on_dependency_down},
+    {"exec", ServiceField::argv},
+    {"env", ServiceField::env},
+    {"cwd", ServiceField::cwd},
+    {"user", ServiceField::user},
+    {"group", ServiceField::group},
+    {"restart", ServiceField::restart},
+    {"backoff_initial", ServiceField::backoff_initial},
+    {"backoff_max", ServiceField::backoff_max},
+    {"backoff_multiplier", ServiceField::backoff_multiplier},
+    {"backoff_jitter", ServiceField::backoff_jitter},
+    {"stable_after", ServiceField::stable_after},
+    {"max_restarts", ServiceField::max_restarts},
+    {"restart_limit", ServiceField::intensity},
+    {"start_delay", ServiceField::start_delay},
+    {"depends_on", ServiceField::depends_on},
+    {"ready", ServiceField::ready},
+    {"ready_timeout", ServiceField::ready_timeout},
+    {"watchdog", ServiceField::watchdog},
+    {"stop_signal", ServiceField::stop_signal},
+    {"stop_timeout", ServiceField::stop_timeout},
+    {"liveness", ServiceField::liveness},
+    {"on_dependency_down", ServiceField::on_dependency_down},
 };
 
 enum class runtime_key : std::uint8_t {
@@ -310,7 +310,7 @@ constexpr const char* runtime_keys[runtime_key_count] = {
     "max_probe_checks", "cgroup",     "pid_record"};
 
 // The keys of [probe:NAME]. Six of them name the kind (exactly one per
-// section); several keys may share a probe_field, so a key's own index, not
+// section); several keys may share a ProbeField, so a key's own index, not
 // its field, is what duplicates are tracked by.
 enum class probe_key : std::uint8_t {
     tcp,
@@ -339,33 +339,33 @@ enum class probe_key : std::uint8_t {
 struct probe_key_def {
     const char* name;
     probe_key key;
-    probe::probe_field field;
+    custos::ProbeField field;
 };
 
 // In probe_key order, which is the order of the seen-key bits.
 constexpr probe_key_def probe_keys[] = {
-    {"tcp", probe_key::tcp, probe::probe_field::target},
-    {"http", probe_key::http, probe::probe_field::target},
-    {"unix", probe_key::unix_socket, probe::probe_field::target},
-    {"exec", probe_key::exec, probe::probe_field::target},
-    {"file", probe_key::file, probe::probe_field::target},
-    {"all", probe_key::all, probe::probe_field::target},
-    {"timeout", probe_key::timeout, probe::probe_field::timeout},
-    {"startup_initial", probe_key::startup_initial, probe::probe_field::startup_initial},
-    {"startup_max", probe_key::startup_max, probe::probe_field::startup_max},
-    {"startup_multiplier", probe_key::startup_multiplier, probe::probe_field::startup_multiplier},
-    {"startup_tries", probe_key::startup_tries, probe::probe_field::startup_tries},
-    {"interval", probe_key::interval, probe::probe_field::interval},
-    {"success_threshold", probe_key::success_threshold, probe::probe_field::success_threshold},
-    {"failure_threshold", probe_key::failure_threshold, probe::probe_field::failure_threshold},
-    {"expect_status", probe_key::expect_status, probe::probe_field::expect_status},
+    {"tcp", probe_key::tcp, custos::ProbeField::target},
+    {"http", probe_key::http, custos::ProbeField::target},
+    {"unix", probe_key::unix_socket, custos::ProbeField::target},
+    {"exec", probe_key::exec, custos::ProbeField::target},
+    {"file", probe_key::file, custos::ProbeField::target},
+    {"all", probe_key::all, custos::ProbeField::target},
+    {"timeout", probe_key::timeout, custos::ProbeField::timeout},
+    {"startup_initial", probe_key::startup_initial, custos::ProbeField::startup_initial},
+    {"startup_max", probe_key::startup_max, custos::ProbeField::startup_max},
+    {"startup_multiplier", probe_key::startup_multiplier, custos::ProbeField::startup_multiplier},
+    {"startup_tries", probe_key::startup_tries, custos::ProbeField::startup_tries},
+    {"interval", probe_key::interval, custos::ProbeField::interval},
+    {"success_threshold", probe_key::success_threshold, custos::ProbeField::success_threshold},
+    {"failure_threshold", probe_key::failure_threshold, custos::ProbeField::failure_threshold},
+    {"expect_status", probe_key::expect_status, custos::ProbeField::expect_status},
     // exists has no field of its own: a file probe always checks existence.
-    {"exists", probe_key::exists, probe::probe_field::target},
-    {"owner", probe_key::owner, probe::probe_field::owner},
-    {"mode", probe_key::mode, probe::probe_field::mode},
-    {"writable", probe_key::writable, probe::probe_field::writable},
-    {"reason", probe_key::reason, probe::probe_field::reason},
-    {"resolution", probe_key::resolution, probe::probe_field::resolution},
+    {"exists", probe_key::exists, custos::ProbeField::target},
+    {"owner", probe_key::owner, custos::ProbeField::owner},
+    {"mode", probe_key::mode, custos::ProbeField::mode},
+    {"writable", probe_key::writable, custos::ProbeField::writable},
+    {"reason", probe_key::reason, custos::ProbeField::reason},
+    {"resolution", probe_key::resolution, custos::ProbeField::resolution},
 };
 constexpr std::size_t probe_key_count = std::size(probe_keys);
 
@@ -420,7 +420,7 @@ bool kind_of(probe_key k, ProbeKind& out) noexcept {
     return false;
 }
 
-static_assert(sup::spec_field_count <= 32, "seen-key bitmasks are 32 bits");
+static_assert(custos::service_field_count <= 32, "seen-key bitmasks are 32 bits");
 static_assert(probe_key_count <= 32, "seen-key bitmasks are 32 bits");
 static_assert(runtime_key_count <= 32, "seen-key bitmasks are 32 bits");
 
@@ -619,10 +619,10 @@ struct table_out {
 // Lays the table out in `a`; run once on an unreserved arena to measure.
 void lay_out(arena& a, const table_counts& c, table_out& out) noexcept {
     out.services = a.make_array<ServiceSpec>(c.services);
-    out.lines = a.make_array<unsigned>(std::size_t{c.services} * sup::spec_field_count);
+    out.lines = a.make_array<unsigned>(std::size_t{c.services} * custos::service_field_count);
     out.capacity = c.services;
     out.probes = a.make_array<ProbeSpec>(c.probes);
-    out.probe_lines = a.make_array<unsigned>(std::size_t{c.probes} * probe::probe_field_count);
+    out.probe_lines = a.make_array<unsigned>(std::size_t{c.probes} * custos::probe_field_count);
     out.probe_capacity = c.probes;
     out.argv = view_pool{a.make_array<std::string_view>(c.argv), c.argv, 0};
     out.env = view_pool{a.make_array<std::string_view>(c.env), c.env, 0};
@@ -726,9 +726,9 @@ private:
             return;
         }
         std::string_view key = trim(t.substr(0, t.find('=')));
-        if (kind_ == section::service && (seen_ & bit(spec_field::argv)) == 0 && key == "exec") {
-            seen_ |= bit(spec_field::argv);
-            key_line_[static_cast<std::size_t>(spec_field::argv)] = line_;
+        if (kind_ == section::service && (seen_ & bit(ServiceField::argv)) == 0 && key == "exec") {
+            seen_ |= bit(ServiceField::argv);
+            key_line_[static_cast<std::size_t>(ServiceField::argv)] = line_;
         } else if (kind_ == section::probe && kind_def_ == nullptr) {
             for (const probe_key_def& d : probe_keys) {
                 if (key == d.name && kind_of(d.key, pcur_.kind)) {
@@ -830,7 +830,7 @@ private:
 
     void finish_section() noexcept {
         if (kind_ == section::service) {
-            if ((seen_ & bit(spec_field::argv)) == 0) {
+            if ((seen_ & bit(ServiceField::argv)) == 0) {
                 report(header_line_, Reason::config_bad_value, cur_.name,
                        "[service:%s] has no exec: add exec = /path/to/program [arguments]",
                        clip(cur_.name).str());
@@ -840,8 +840,8 @@ private:
             cur_.depends_on = out_.deps.since(deps_start_);
             if (out_.services != nullptr && services_ < out_.capacity) {
                 out_.services[services_] = cur_;
-                std::memcpy(out_.lines + std::size_t{services_} * sup::spec_field_count, key_line_,
-                            sizeof key_line_);
+                std::memcpy(out_.lines + std::size_t{services_} * custos::service_field_count,
+                            key_line_, sizeof key_line_);
             }
             ++services_;
         } else if (kind_ == section::probe) {
@@ -883,14 +883,14 @@ private:
         pcur_.expect_status = out_.statuses.since(statuses_start_);
         if (out_.probes != nullptr && probes_ < out_.probe_capacity) {
             out_.probes[probes_] = pcur_;
-            unsigned* lines = out_.probe_lines + std::size_t{probes_} * probe::probe_field_count;
-            for (std::size_t f = 0; f < probe::probe_field_count; ++f) {
+            unsigned* lines = out_.probe_lines + std::size_t{probes_} * custos::probe_field_count;
+            for (std::size_t f = 0; f < custos::probe_field_count; ++f) {
                 lines[f] = probe_header_line_;
             }
             for (const probe_key_def& d : probe_keys) {
                 // exists shares target's field but is not where the target is.
                 if ((probe_seen_ & probe_bit(d.key)) != 0 && d.key != probe_key::exists &&
-                    (d.field != probe::probe_field::target || &d == kind_def_)) {
+                    (d.field != custos::ProbeField::target || &d == kind_def_)) {
                     lines[static_cast<std::size_t>(d.field)] =
                         probe_key_line_[static_cast<std::size_t>(d.key)];
                 }
@@ -933,7 +933,7 @@ private:
         }
     }
 
-    static std::uint32_t bit(spec_field f) noexcept {
+    static std::uint32_t bit(ServiceField f) noexcept {
         return std::uint32_t{1} << static_cast<unsigned>(f);
     }
     static std::uint32_t probe_bit(probe_key k) noexcept {
@@ -1084,32 +1084,32 @@ private:
                    hint != nullptr ? "'?)" : "");
             return;
         }
-        const spec_field f = k->field;
+        const ServiceField f = k->field;
         if (!first_and_filled(k->name, value, seen_, bit(f), key_line_[static_cast<std::size_t>(f)],
-                              f == spec_field::env)) {
+                              f == ServiceField::env)) {
             return;
         }
         const char* name = k->name;
         switch (f) {
-        case spec_field::section:
-        case spec_field::name:
+        case ServiceField::section:
+        case ServiceField::name:
             return; // not keys
-        case spec_field::argv:
+        case ServiceField::argv:
             exec_value(value);
             return;
-        case spec_field::env:
+        case ServiceField::env:
             env_value(name, value);
             return;
-        case spec_field::cwd:
+        case ServiceField::cwd:
             cur_.cwd = value;
             return;
-        case spec_field::user:
+        case ServiceField::user:
             cur_.user = value;
             return;
-        case spec_field::group:
+        case ServiceField::group:
             cur_.group = value;
             return;
-        case spec_field::restart:
+        case ServiceField::restart:
             if (value == "never") {
                 cur_.restart = RestartPolicy::never;
             } else if (value == "always") {
@@ -1121,16 +1121,16 @@ private:
                        "bad restart '%s': use never, always or on-failure", clip(value).str());
             }
             return;
-        case spec_field::backoff_initial:
+        case ServiceField::backoff_initial:
             duration_value(name, value, cur_.backoff_initial);
             return;
-        case spec_field::backoff_max:
+        case ServiceField::backoff_max:
             duration_value(name, value, cur_.backoff_max);
             return;
-        case spec_field::backoff_multiplier:
+        case ServiceField::backoff_multiplier:
             multiplier_value(name, value, cur_.backoff_multiplier_x100);
             return;
-        case spec_field::backoff_jitter: {
+        case ServiceField::backoff_jitter: {
             std::string_view digits = value;
             if (digits.back() == '%') {
                 digits.remove_suffix(1);
@@ -1145,10 +1145,10 @@ private:
             cur_.backoff_jitter_percent = static_cast<std::uint32_t>(pct);
             return;
         }
-        case spec_field::stable_after:
+        case ServiceField::stable_after:
             duration_value(name, value, cur_.stable_after);
             return;
-        case spec_field::max_restarts: {
+        case ServiceField::max_restarts: {
             std::uint64_t n = 0;
             if (parse_uint(value, std::numeric_limits<std::uint32_t>::max(), n) != num_status::ok) {
                 report(line_, Reason::config_bad_value, name,
@@ -1160,25 +1160,25 @@ private:
             cur_.max_restarts = static_cast<std::uint32_t>(n);
             return;
         }
-        case spec_field::intensity:
+        case ServiceField::intensity:
             restart_limit_value(value);
             return;
-        case spec_field::start_delay:
+        case ServiceField::start_delay:
             duration_value(name, value, cur_.start_delay);
             return;
-        case spec_field::depends_on:
+        case ServiceField::depends_on:
             depends_value(value);
             return;
-        case spec_field::ready:
+        case ServiceField::ready:
             ready_value(value);
             return;
-        case spec_field::ready_timeout:
+        case ServiceField::ready_timeout:
             duration_value(name, value, cur_.ready_timeout);
             return;
-        case spec_field::watchdog:
+        case ServiceField::watchdog:
             duration_value(name, value, cur_.watchdog);
             return;
-        case spec_field::stop_signal:
+        case ServiceField::stop_signal:
             if (int sig = parse_signal(value); sig != 0) {
                 cur_.stop_signal = sig;
                 return;
@@ -1188,13 +1188,13 @@ private:
                    "number from 1 to 64",
                    clip(value).str());
             return;
-        case spec_field::stop_timeout:
+        case ServiceField::stop_timeout:
             duration_value(name, value, cur_.stop_timeout);
             return;
-        case spec_field::liveness:
+        case ServiceField::liveness:
             cur_.liveness = value;
             return;
-        case spec_field::on_dependency_down:
+        case ServiceField::on_dependency_down:
             if (value == "ignore") {
                 cur_.on_dependency_down = DependencyDownAction::ignore;
             } else if (value == "stop") {
@@ -1674,8 +1674,8 @@ private:
 
     ServiceSpec cur_;
     unsigned header_line_ = 0;
-    std::uint32_t seen_ = 0; // bit(spec_field) of the keys seen
-    unsigned key_line_[sup::spec_field_count] = {};
+    std::uint32_t seen_ = 0; // bit(ServiceField) of the keys seen
+    unsigned key_line_[custos::service_field_count] = {};
     std::size_t argv_start_ = 0; // of the current service or probe
     std::size_t env_start_ = 0;
     std::size_t deps_start_ = 0;
@@ -1885,20 +1885,20 @@ bool config::load(const char* path, problem_list& problems) noexcept {
     return parse_owned(buf, got, problems);
 }
 
-unsigned config::line_of(std::uint32_t service, sup::spec_field f) const noexcept {
+unsigned config::line_of(std::uint32_t service, custos::ServiceField f) const noexcept {
     auto i = static_cast<std::size_t>(f);
-    if (service >= service_count_ || lines_ == nullptr || i >= sup::spec_field_count) {
+    if (service >= service_count_ || lines_ == nullptr || i >= custos::service_field_count) {
         return 0;
     }
-    return lines_[std::size_t{service} * sup::spec_field_count + i];
+    return lines_[std::size_t{service} * custos::service_field_count + i];
 }
 
-unsigned config::probe_line_of(std::uint32_t probe, probe::probe_field f) const noexcept {
+unsigned config::probe_line_of(std::uint32_t probe, custos::ProbeField f) const noexcept {
     auto i = static_cast<std::size_t>(f);
-    if (probe >= probe_count_ || probe_lines_ == nullptr || i >= probe::probe_field_count) {
+    if (probe >= probe_count_ || probe_lines_ == nullptr || i >= custos::probe_field_count) {
         return 0;
     }
-    return probe_lines_[std::size_t{probe} * probe::probe_field_count + i];
+    return probe_lines_[std::size_t{probe} * custos::probe_field_count + i];
 }
 
 } // namespace custos::cfg

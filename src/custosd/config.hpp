@@ -1,7 +1,7 @@
 // custosd's config file: a small strict INI dialect read into a supervision
 // table (RuntimeConfig + ServiceSpec[] + ProbeSpec[]), keeping the line of
-// every key so that the validators' (service, spec_field) and (probe,
-// probe_field) problems print as FILE:LINE.
+// every key so that the validators' (service, ServiceField) and (probe,
+// ProbeField) problems print as FILE:LINE.
 //
 // Why hand-written and not libinih: Debian builds libinih with its defaults,
 // so its handler gets no line numbers (INI_HANDLER_LINENO=0), lines are cut at
@@ -69,10 +69,9 @@
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
+#include <custos/table.hpp>
 
 #include "core/arena.hpp"
-#include "probe/validate.hpp"
-#include "supervise/table.hpp"
 
 namespace custos::cfg {
 
@@ -156,22 +155,25 @@ public:
     // services() and probes() are empty and runtime() holds the defaults.
     [[nodiscard]] bool parse(std::string_view text, problem_list& problems) noexcept;
 
+    // The whole table: [custos] and every section, for validate_table() and
+    // Runtime::init().
+    Table table() const noexcept { return {runtime_, services(), probes()}; }
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
     const RuntimeConfig& runtime() const noexcept { return runtime_; }
     // In file order.
     std::span<const ServiceSpec> services() const noexcept { return {services_, service_count_}; }
     // The line of the key behind `f` for service `service`: its [service:x]
-    // header for spec_field::section and name, and for a key the file does
+    // header for ServiceField::section and name, and for a key the file does
     // not set; the first env line for env; restart_limit for intensity; exec
     // for argv. 0 when `service` is out of range.
-    unsigned line_of(std::uint32_t service, sup::spec_field f) const noexcept;
+    unsigned line_of(std::uint32_t service, custos::ServiceField f) const noexcept;
     // In file order.
     std::span<const ProbeSpec> probes() const noexcept { return {probes_, probe_count_}; }
     // The line of the key behind `f` for probe `probe`: its [probe:x] header
-    // for probe_field::section and name, and for a key the file does not
+    // for ProbeField::section and name, and for a key the file does not
     // set; the kind key's line (tcp, http, unix, exec, file or all) for
     // target. 0 when `probe` is out of range.
-    unsigned probe_line_of(std::uint32_t probe, probe::probe_field f) const noexcept;
+    unsigned probe_line_of(std::uint32_t probe, custos::ProbeField f) const noexcept;
     // The path given to the last load() that opened its file; "" otherwise.
     const char* path() const noexcept { return path_; }
 
@@ -186,10 +188,10 @@ private:
     RuntimeConfig runtime_;
     ServiceSpec* services_ = nullptr;
     std::uint32_t service_count_ = 0;
-    unsigned* lines_ = nullptr; // service_count_ x sup::spec_field_count
+    unsigned* lines_ = nullptr; // service_count_ x custos::service_field_count
     ProbeSpec* probes_ = nullptr;
     std::uint32_t probe_count_ = 0;
-    unsigned* probe_lines_ = nullptr; // probe_count_ x probe::probe_field_count
+    unsigned* probe_lines_ = nullptr; // probe_count_ x custos::probe_field_count
 };
 
 } // namespace custos::cfg

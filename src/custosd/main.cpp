@@ -46,8 +46,6 @@
 
 #include "custosd/config.hpp"
 #include "io/reactor.hpp"
-#include "probe/validate.hpp"
-#include "supervise/table.hpp"
 #include "table/users.hpp"
 
 namespace {
@@ -134,58 +132,36 @@ void usage(std::FILE* to) {
 // wants the place where the excess begins.
 unsigned excess_line(const custos::cfg::config& cfg, std::uint32_t limit, bool probes) {
     if (probes) {
-        return limit < cfg.probes().size()
-                   ? cfg.probe_line_of(limit, custos::probe::probe_field::section)
-                   : 0;
+        return limit < cfg.probes().size() ? cfg.probe_line_of(limit, custos::ProbeField::section)
+                                           : 0;
     }
-    return limit < cfg.services().size() ? cfg.line_of(limit, custos::sup::spec_field::section) : 0;
+    return limit < cfg.services().size() ? cfg.line_of(limit, custos::ServiceField::section) : 0;
 }
 
-// Maps the table validator's (service, field) problems to config lines.
-struct line_sink final : custos::sup::problem_sink {
+// Maps the table's problems (kind, entry, field) to config lines.
+struct line_sink final : custos::TableProblemSink {
     const custos::cfg::config& cfg;
     const char* file;
     unsigned count = 0;
 
     line_sink(const custos::cfg::config& c, const char* f) : cfg(c), file(f) {}
 
-    void report(std::uint32_t service, custos::sup::spec_field field,
-                const custos::Error& e) noexcept override {
+    void report(const custos::TableProblem& p) noexcept override {
         ++count;
         char text[512];
-        e.format(text, sizeof text);
-        if (service != UINT32_MAX && service < cfg.services().size()) {
-            std::string_view n = cfg.services()[service].name;
-            say("%s:%u: [service:%.*s] %s", file, cfg.line_of(service, field),
-                static_cast<int>(n.size()), n.data(), text);
-        } else if (e.reason() == custos::Reason::capacity_exceeded) {
-            say("%s:%u: %s", file, excess_line(cfg, cfg.runtime().max_services, false), text);
-        } else {
-            say("%s:0: %s", file, text);
-        }
-    }
-};
-
-// Maps probe::validate_probes()'s (probe, field) problems to config lines.
-struct probe_line_sink final : custos::probe::probe_problem_sink {
-    const custos::cfg::config& cfg;
-    const char* file;
-    unsigned count = 0;
-
-    probe_line_sink(const custos::cfg::config& c, const char* f) : cfg(c), file(f) {}
-
-    void report(std::uint32_t probe, custos::probe::probe_field field,
-                const custos::Error& e) noexcept override {
-        ++count;
-        char text[512];
-        e.format(text, sizeof text);
-        if (probe != UINT32_MAX && probe < cfg.probes().size()) {
-            std::string_view n = cfg.probes()[probe].name;
-            say("%s:%u: [probe:%.*s] %s", file, cfg.probe_line_of(probe, field),
-                static_cast<int>(n.size()), n.data(), text);
-        } else if (e.reason() == custos::Reason::capacity_exceeded &&
-                   cfg.probes().size() > cfg.runtime().max_probes) {
-            say("%s:%u: %s", file, excess_line(cfg, cfg.runtime().max_probes, true), text);
+        p.error.format(text, sizeof text);
+        const bool probe = p.kind == custos::TableKind::probe;
+        const std::size_t entries = probe ? cfg.probes().size() : cfg.services().size();
+        const std::uint32_t limit = probe ? cfg.runtime().max_probes : cfg.runtime().max_services;
+        if (p.index != UINT32_MAX && p.index < entries) {
+            const unsigned line = probe ? cfg.probe_line_of(p.index, p.probe_field())
+                                        : cfg.line_of(p.index, p.service_field());
+            say("%s:%u: [%s:%.*s] %s", file, line, probe ? "probe" : "service",
+                static_cast<int>(p.name.size()), p.name.data(), text);
+        } else if (p.error.reason() == custos::Reason::capacity_exceeded &&
+                   (!probe || entries > limit)) {
+            // max_probe_checks, by contrast, is about no section.
+            say("%s:%u: %s", file, excess_line(cfg, limit, probe), text);
         } else {
             say("%s:0: %s", file, text);
         }
@@ -221,7 +197,7 @@ unsigned check_cwds(const custos::cfg::config& cfg, const char* file) {
         if (s.cwd.empty() || s.cwd[0] != '/') {
             continue;
         }
-        const unsigned line = cfg.line_of(i, custos::sup::spec_field::cwd);
+        const unsigned line = cfg.line_of(i, custos::ServiceField::cwd);
         const int len = static_cast<int>(s.cwd.size());
         char dir[PATH_MAX];
         if (s.cwd.size() >= sizeof dir) {
@@ -515,16 +491,7 @@ int main(int argc, char** argv) {
 
     // The whole table, before anything starts: every problem, with its line.
     line_sink sink(cfg, path);
-    custos::sup::validate_options vo;
-    vo.max_services = cfg.runtime().max_services;
-    vo.probes = cfg.probes();
-    custos::sup::validate_table(cfg.services(), vo, &sink);
-    probe_line_sink probe_sink(cfg, path);
-    custos::probe::probe_validate_options po;
-    po.max_probes = cfg.runtime().max_probes;
-    po.max_checks = cfg.runtime().max_probe_checks;
-    custos::probe::validate_probes(cfg.probes(), cfg.services(), po, &probe_sink);
-    sink.count += probe_sink.count;
+    custos::validate_table(cfg.table(), &sink);
     sink.count += check_cwds(cfg, path);
     if (cfg.runtime().notify_dir.empty()) {
         for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
@@ -532,8 +499,8 @@ int main(int argc, char** argv) {
             if (s.ready == custos::ReadyMode::notify || s.watchdog.count() > 0) {
                 const bool notify = s.ready == custos::ReadyMode::notify;
                 say("%s:%u: %s needs notify_dir = DIR in [custos]", path,
-                    cfg.line_of(i, notify ? custos::sup::spec_field::ready
-                                          : custos::sup::spec_field::watchdog),
+                    cfg.line_of(i, notify ? custos::ServiceField::ready
+                                          : custos::ServiceField::watchdog),
                     notify ? "ready = notify" : "watchdog");
                 ++sink.count;
             }
@@ -576,7 +543,9 @@ int main(int argc, char** argv) {
     }
 
     static custos::Runtime rt;
-    if (auto r = rt.init(rc, cfg.services(), cfg.probes()); !r) {
+    custos::Table table = cfg.table();
+    table.runtime = rc;
+    if (auto r = rt.init(table); !r) {
         char buf[512];
         r.error().format(buf, sizeof buf);
         say("custosd: %s", buf);

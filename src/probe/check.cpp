@@ -12,7 +12,6 @@
 
 #include "core/assert.hpp"
 #include "process/cgroup.hpp"
-#include "supervise/table.hpp"
 
 extern char** environ;
 
@@ -36,7 +35,7 @@ struct check_def {
     const char* path = nullptr;
     const char* tmp_inside = nullptr; // the temporary file when path is a directory
     const char* tmp_beside = nullptr; // ... when it is not: in its parent
-    owner_ids owner;
+    tbl::owner_ids owner;
     int mode = -1;
     bool writable = false;
     // exec
@@ -194,7 +193,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
             d.mode = s.mode;
             d.writable = s.writable;
             if (!s.owner.empty()) {
-                auto o = resolve_owner(s.owner);
+                auto o = tbl::resolve_owner(s.owner);
                 if (!o) {
                     return fail(o.error());
                 }
@@ -241,7 +240,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
         }
         case ProbeKind::exec: {
             char path[512];
-            auto found = sup::resolve_executable(s.argv.empty() ? std::string_view() : s.argv[0],
+            auto found = tbl::resolve_executable(s.argv.empty() ? std::string_view() : s.argv[0],
                                                  path, sizeof path);
             if (!found) {
                 return fail(found.error());
@@ -269,7 +268,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
             auto* members = mem.make_array<std::uint32_t>(s.members.size());
             ok = ok && (members != nullptr || s.members.empty());
             for (std::size_t k = 0; k < s.members.size() && members != nullptr; ++k) {
-                std::uint32_t j = find_probe(probes, s.members[k]);
+                std::uint32_t j = tbl::find_probe(probes, s.members[k]);
                 if (j == UINT32_MAX) {
                     return fail(Reason::probe_unknown, 0, s.members[k]);
                 }
@@ -285,7 +284,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
     if (!ok) {
         // Sizing pass: the trees need the definitions; measure them by the
         // specs instead (the same sizes build() takes below).
-        std::uint32_t total = count_checks(probes);
+        std::uint32_t total = tbl::count_checks(probes);
         if (total == UINT32_MAX) {
             return fail(Reason::dependency_cycle, 0, "composite probes");
         }
@@ -296,7 +295,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
         return fail(Reason::out_of_memory, ENOMEM, "probe checks");
     }
     // Every exec instance, composites included: at most every check.
-    std::uint32_t total = count_checks(probes);
+    std::uint32_t total = tbl::count_checks(probes);
     execs_ = mem.make_array<check*>(total);
     if (execs_ == nullptr && total != 0) {
         return fail(Reason::out_of_memory, ENOMEM, "probe checks");
@@ -361,7 +360,7 @@ void engine::measure(std::span<const ProbeSpec> probes, std::uint32_t i, arena& 
     case ProbeKind::all:
         mem.make_array<check>(s.members.size());
         for (std::string_view m : s.members) {
-            std::uint32_t j = find_probe(probes, m);
+            std::uint32_t j = tbl::find_probe(probes, m);
             if (j != UINT32_MAX) {
                 measure(probes, j, mem);
             }

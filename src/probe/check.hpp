@@ -41,9 +41,9 @@
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
 #include "probe/target.hpp"
-#include "probe/validate.hpp"
 #include "process/cgroup.hpp"
 #include "process/spawn.hpp"
+#include "table/validate.hpp"
 
 namespace custos::probe {
 
@@ -109,7 +109,7 @@ public:
     engine& operator=(const engine&) = delete;
 
     // Lays out every probe's check tree and parses its target (validated
-    // probes: see validate_probes()). Call with an arena without a block to
+    // probes: see tbl::validate()). Call with an arena without a block to
     // measure (OutOfMemory, and mem.needed() says how much), then with one
     // reserved that big. `spawner` serves exec checks and `dns` host names
     // (either may be null when no probe needs it). Errors: OutOfMemory;

@@ -130,7 +130,7 @@ public:
     machine(const machine&) = delete;
     machine& operator=(const machine&) = delete;
 
-    // Lays the probes out in `mem` (validated: see validate_probes()). Call
+    // Lays the probes out in `mem` (validated: see tbl::validate()). Call
     // with an arena without a block to measure, then with one that big.
     // Errors: OutOfMemory when the arena is too small.
     Result<void> init(std::span<const ProbeSpec> probes, arena& mem) noexcept;

@@ -40,7 +40,6 @@
 #include "probe/check.hpp"
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
-#include "probe/validate.hpp"
 #include "process/cgroup.hpp"
 #include "process/fd_closer.hpp"
 #include "process/notify.hpp"
@@ -48,8 +47,7 @@
 #include "process/procfs.hpp"
 #include "process/spawn.hpp"
 #include "supervise/supervisor.hpp"
-#include "supervise/table.hpp"
-#include "table/users.hpp"
+#include "table/plan.hpp"
 
 extern char** environ;
 
@@ -69,7 +67,7 @@ struct proc {
     int uid = -1;
     int gid = -1;
     process::notify_socket* notify = nullptr; // its own NOTIFY_SOCKET, or none
-    int cg_slot = -1;                     // its cgroup, or none (process group only)
+    int cg_slot = -1;                         // its cgroup, or none (process group only)
     // MAINPID= named this process (in the service): followed when the
     // process custos started exits.
     int main_pid = 0;
@@ -133,6 +131,7 @@ struct signal_watch {
 
 struct Runtime::impl final : sup::host, process::notify_handler, probe::machine_host {
     RuntimeConfig cfg;
+    tbl::plan plan; // the table checked and resolved
     io::reactor reactor;
     process::spawner spawner;
     process::notify_dir notify_dir;
@@ -197,8 +196,7 @@ struct Runtime::impl final : sup::host, process::notify_handler, probe::machine_
         }
     }
 
-    Result<void> init(const RuntimeConfig& c, std::span<const ServiceSpec> table,
-                      std::span<const ProbeSpec> probe_table) noexcept;
+    Result<void> init(const Table& t, TableProblemSink* problems) noexcept;
     Result<void> layout(std::span<const ServiceSpec> table, std::span<const ProbeSpec> probe_table,
                         std::uint64_t seed) noexcept;
     Result<void> contain(std::span<const ServiceSpec> table, char* what, std::size_t cap) noexcept;
@@ -308,59 +306,13 @@ struct Runtime::impl final : sup::host, process::notify_handler, probe::machine_
     static void on_stop_soon(io::timer& t) noexcept;
 };
 
-namespace {
-
-struct first_problem final : sup::problem_sink {
-    bool any = false;
-    Error first;
-    void report(std::uint32_t, sup::spec_field, const Error& e) noexcept override {
-        if (!any) {
-            any = true;
-            first = e;
-        }
-    }
-};
-
-struct first_probe_problem final : probe::probe_problem_sink {
-    bool any = false;
-    Error first;
-    void report(std::uint32_t, probe::probe_field, const Error& e) noexcept override {
-        if (!any) {
-            any = true;
-            first = e;
-        }
-    }
-};
-
-// Through supervise/users.hpp (/etc/passwd and /etc/group, not NSS), like
-// the table's validation. Ids above INT_MAX wrap to negative ints, never to
-// -1 ("unset"): find_user/find_group refuse (uid_t)-1.
-Result<int> lookup_user(std::string_view name, int* primary_gid) noexcept {
-    auto u = tbl::find_user(name);
-    if (!u) {
-        return fail(u.error());
-    }
-    *primary_gid = static_cast<int>(u->gid);
-    return static_cast<int>(u->uid);
-}
-
-Result<int> lookup_group(std::string_view name) noexcept {
-    auto g = tbl::find_group(name);
-    if (!g) {
-        return fail(g.error());
-    }
-    return static_cast<int>(g->gid);
-}
-
-} // namespace
-
 // Lays out the supervisor and every service's exec data in `mem`. Run twice:
 // to measure (no block), then for real.
 Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
                                    std::span<const ProbeSpec> probe_table,
                                    std::uint64_t seed) noexcept {
     bool ok = true;
-    auto s = sup.init(table, mem, seed, probe_table);
+    auto s = sup.init(plan, mem, seed);
     ok = ok && s.has_value();
     auto pm = probes.init(probe_table, mem);
     ok = ok && pm.has_value();
@@ -399,12 +351,7 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
     std::uint32_t next_socket = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
         const ServiceSpec& spec = table[i];
-        char resolved[512];
-        auto found = sup::resolve_executable(spec.argv[0], resolved, sizeof resolved);
-        if (!found) {
-            return fail(found.error());
-        }
-        char* path = mem.copy(resolved);
+        char* path = mem.copy(plan.services()[i].path);
         auto argv = process::build_argv(mem, spec.argv);
         // custos's own entries for this service.
         char wd_usec[48] = {};
@@ -461,28 +408,10 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
         p.exit_op.user = &p;
         p.ready_op.done = &impl::on_ready_read;
         p.ready_op.user = &p;
-        if (spec.ready == ReadyMode::probe) {
-            p.ready_probe = probe::find_probe(probe_table, spec.ready_probe);
-        }
-        if (!spec.liveness.empty()) {
-            p.liveness = probe::find_probe(probe_table, spec.liveness);
-        }
-        if (!spec.user.empty()) {
-            int primary = -1;
-            auto uid = lookup_user(spec.user, &primary);
-            if (!uid) {
-                return fail(uid.error());
-            }
-            p.uid = *uid;
-            p.gid = primary;
-        }
-        if (!spec.group.empty()) {
-            auto gid = lookup_group(spec.group);
-            if (!gid) {
-                return fail(gid.error());
-            }
-            p.gid = *gid;
-        }
+        p.ready_probe = plan.services()[i].ready_probe;
+        p.liveness = plan.services()[i].liveness;
+        p.uid = plan.services()[i].uid;
+        p.gid = plan.services()[i].gid;
     }
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "runtime arena");
@@ -490,26 +419,16 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
     return {};
 }
 
-Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const ServiceSpec> table,
-                                 std::span<const ProbeSpec> probe_table) noexcept {
-    cfg = c;
-    sup::validate_options vo;
-    vo.max_services = cfg.max_services;
-    vo.probes = probe_table;
-    first_problem problems;
-    if (sup::validate_table(table, vo, &problems) != 0) {
-        return fail(problems.first);
+Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noexcept {
+    if (auto r = plan.build(t, tbl::options{}, problems); !r) {
+        return r;
     }
-    probe::probe_validate_options po;
-    po.max_probes = cfg.max_probes;
-    po.max_checks = cfg.max_probe_checks;
-    first_probe_problem probe_problems;
-    if (probe::validate_probes(probe_table, table, po, &probe_problems) != 0) {
-        return fail(probe_problems.first);
-    }
+    cfg = t.runtime;
+    const std::span<const ServiceSpec> table = t.services;
+    const std::span<const ProbeSpec> probe_table = t.probes;
     count = static_cast<std::uint32_t>(table.size());
     probe_count = static_cast<std::uint32_t>(probe_table.size());
-    const std::uint32_t check_count = probe::count_checks(probe_table);
+    const std::uint32_t check_count = plan.check_count();
     std::uint32_t sockets = 0;
     for (const ServiceSpec& s : table) {
         sockets += wants_notify(s) ? 1 : 0;
@@ -1206,8 +1125,7 @@ Runtime::~Runtime() {
     delete impl_;
 }
 
-Result<void> Runtime::init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
-                           std::span<const ProbeSpec> probes) noexcept {
+Result<void> Runtime::init(const Table& table, TableProblemSink* problems) noexcept {
     if (impl_ != nullptr) {
         return fail(Reason::invalid_argument, EBUSY, "Runtime::init called twice");
     }
@@ -1215,7 +1133,7 @@ Result<void> Runtime::init(const RuntimeConfig& cfg, std::span<const ServiceSpec
     if (impl_ == nullptr) {
         return fail(Reason::out_of_memory, ENOMEM, "runtime");
     }
-    auto r = impl_->init(cfg, services, probes);
+    auto r = impl_->init(table, problems);
     if (!r) {
         delete impl_;
         impl_ = nullptr;

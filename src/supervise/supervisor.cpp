@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "core/assert.hpp"
-#include "probe/validate.hpp"
 
 namespace custos {
 
@@ -47,31 +46,23 @@ bool clean_exit(const unit& u, const ExitInfo& e) noexcept {
 
 } // namespace
 
-Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem, std::uint64_t seed,
-                              std::span<const ProbeSpec> probes) noexcept {
+Result<void> supervisor::init(const tbl::plan& plan, arena& mem, std::uint64_t seed) noexcept {
+    const std::span<const ServiceSpec> table = plan.table().services;
+    const std::span<const tbl::service_plan> sp = plan.services();
     count_ = static_cast<std::uint32_t>(table.size());
     units_ = mem.make_array<unit>(count_);
     bool ok = units_ != nullptr;
     for (std::uint32_t i = 0; i < count_; ++i) {
         const ServiceSpec& s = table[i];
-        auto* deps = static_cast<std::uint32_t*>(
-            mem.take(sizeof(std::uint32_t) * s.depends_on.size(), alignof(std::uint32_t)));
+        auto* deps = mem.make_array<std::uint32_t>(sp[i].deps.size());
         std::uint32_t ndependents = 0;
-        for (const ServiceSpec& other : table) {
-            for (std::string_view d : other.depends_on) {
-                if (d == s.name) {
-                    ++ndependents;
-                }
+        for (const tbl::service_plan& other : sp) {
+            for (std::uint32_t d : other.deps) {
+                ndependents += d == i ? 1 : 0;
             }
         }
-        auto* dependents = static_cast<std::uint32_t*>(
-            mem.take(sizeof(std::uint32_t) * ndependents, alignof(std::uint32_t)));
-        std::uint32_t nprobe = 0;
-        for (std::string_view d : s.depends_on) {
-            nprobe += probe::find_probe(probes, d) != UINT32_MAX ? 1 : 0;
-        }
-        auto* probe_deps = static_cast<std::uint32_t*>(
-            mem.take(sizeof(std::uint32_t) * nprobe, alignof(std::uint32_t)));
+        auto* dependents = mem.make_array<std::uint32_t>(ndependents);
+        auto* probe_deps = mem.make_array<std::uint32_t>(sp[i].probe_deps.size());
         auto* times = mem.make_array<mono_time>(s.intensity_restarts);
         char* name = mem.copy(s.name);
         ok = ok && deps != nullptr && dependents != nullptr && probe_deps != nullptr &&
@@ -112,18 +103,14 @@ Result<void> supervisor::init(std::span<const ServiceSpec> table, arena& mem, st
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "supervision table");
     }
-    // Edges, both ways, by index.
+    // Edges, both ways, by index (the plan resolved the names).
     for (std::uint32_t i = 0; i < count_; ++i) {
-        for (std::string_view d : table[i].depends_on) {
-            std::uint32_t j = find(d);
-            if (j == UINT32_MAX) {
-                std::uint32_t p = probe::find_probe(probes, d);
-                CUSTOS_ASSERT(p != UINT32_MAX); // validate_table() ran first
-                units_[i].probe_deps[units_[i].nprobe_deps++] = p;
-                continue;
-            }
+        for (std::uint32_t j : sp[i].deps) {
             units_[i].deps[units_[i].ndeps++] = j;
             units_[j].dependents[units_[j].ndependents++] = i;
+        }
+        for (std::uint32_t p : sp[i].probe_deps) {
+            units_[i].probe_deps[units_[i].nprobe_deps++] = p;
         }
     }
     // Ranks by relaxation: the graph is acyclic, so count_ rounds suffice.

@@ -56,6 +56,7 @@
 #include "core/backoff.hpp"
 #include "core/time.hpp"
 #include "io/reactor.hpp"
+#include "table/plan.hpp"
 
 namespace custos::sup {
 
@@ -150,13 +151,11 @@ public:
     supervisor(const supervisor&) = delete;
     supervisor& operator=(const supervisor&) = delete;
 
-    // Lays the table out in `mem` (a validated table: see validate_table()).
-    // Call once with an arena that has no block to measure (returns false
-    // and mem.needed() says how much), then with one reserved that big.
-    // Errors: OutOfMemory when the arena is too small.
-    // Names in depends_on that are no service are looked up in `probes`.
-    Result<void> init(std::span<const ServiceSpec> table, arena& mem, std::uint64_t seed,
-                      std::span<const ProbeSpec> probes = {}) noexcept;
+    // Lays the plan's services out in `mem` (dependencies by index, as the
+    // plan resolved them). Call once with an arena that has no block to
+    // measure (OutOfMemory, and mem.needed() says how much), then with one
+    // reserved that big. Reads the plan's table: during init only.
+    Result<void> init(const tbl::plan& plan, arena& mem, std::uint64_t seed) noexcept;
 
     // Runtime start: every service is wanted.
     void start_all() noexcept;

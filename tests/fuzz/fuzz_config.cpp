@@ -106,8 +106,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               "multiplier in range");
         check(a.backoff_jitter_percent <= 100, "jitter in range");
         check(a.stop_signal >= 1 && a.stop_signal <= 64, "signal in range");
-        for (std::size_t f = 0; f < custos::sup::spec_field_count; ++f) {
-            unsigned l = first.line_of(i, static_cast<custos::sup::spec_field>(f));
+        for (std::size_t f = 0; f < custos::service_field_count; ++f) {
+            unsigned l = first.line_of(i, static_cast<custos::ServiceField>(f));
             check(l >= 1 && l <= lines, "line_of() names a real line");
         }
         for (std::string_view e : a.env) {
@@ -163,8 +163,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               "counts at least 1");
         check(a.startup_multiplier_x100 >= 100 && a.startup_multiplier_x100 <= 10000,
               "probe multiplier in range");
-        for (std::size_t f = 0; f < custos::probe::probe_field_count; ++f) {
-            unsigned l = first.probe_line_of(i, static_cast<custos::probe::probe_field>(f));
+        for (std::size_t f = 0; f < custos::probe_field_count; ++f) {
+            unsigned l = first.probe_line_of(i, static_cast<custos::ProbeField>(f));
             check(l >= 1 && l <= lines, "probe_line_of() names a real line");
         }
     }

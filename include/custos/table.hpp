@@ -1,0 +1,175 @@
+// custos::Table: everything an appliance declares to custos, as plain data,
+// and the one check it goes through before anything starts.
+//
+// A Table is the runtime settings and the spans of services and probes (the
+// kinds to come, monitors, the watchdog, the control plane, the log and the
+// pruners, get their spans here too). It can be constexpr data in the
+// appliance daemon or built from a config file (custosd does); its storage
+// need only last until Runtime::init() returns.
+//
+// validate_table() checks all of it and reports every problem, each tied to
+// its kind, its entry (index and name) and the field at fault, so a config
+// reader maps it to FILE:LINE and a C++ user gets the same words.
+// Runtime::init() runs the same check and fails with the first problem.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <custos/duration.hpp>
+#include <custos/error.hpp>
+#include <custos/probe.hpp>
+#include <custos/service.hpp>
+
+namespace custos {
+
+struct RuntimeConfig {
+    // Capacity: services the table may hold.
+    std::uint32_t max_services = 64;
+    // Capacity: probes the table may hold, and check instances in all (each
+    // probe is one; a composite adds one per member, recursively).
+    std::uint32_t max_probes = 64;
+    std::uint32_t max_probe_checks = 256;
+    // Total time for stopping everything; shared so that one slow service
+    // cannot use up the others' time.
+    Duration stop_timeout = std::chrono::seconds(30);
+    // Directory of the notify sockets: each service that uses
+    // ReadyMode::notify or a watchdog gets its own, DIR/NAME, as its
+    // NOTIFY_SOCKET (so what arrives there is about that service, even from
+    // a helper that has already exited). Created (0755) if missing; its
+    // parent must exist. DIR/.lock keeps a second instance off it. "@NAME"
+    // gives abstract sockets @NAME/SERVICE instead (no files, no lock).
+    // Required when a service uses notify or a watchdog; opened and locked
+    // whenever set, as the instance's own directory.
+    std::string_view notify_dir;
+    // Where each service (and each exec probe run) gets a cgroup of its own,
+    // so that a stop, a restart or a crashed custos reaches every process it
+    // started, setsid() children included:
+    //   ""      auto: a "custos" cgroup under custos's own on the cgroup2
+    //           mount; where there is none or it cannot be created (no
+    //           cgroup2, not root, not delegated), process groups instead
+    //           (backend_reason() says which);
+    //   "off"   process groups only;
+    //   "/path" an absolute directory on cgroup2 (created if missing): there,
+    //           or init fails with CgroupUnavailable.
+    std::string_view cgroup;
+    // Without cgroups: a file where each service's process is recorded
+    // (pid and start time), so that the next start kills what a SIGKILLed
+    // custos left running (its process group and session). "" = none.
+    // Also locked: a second instance using it is refused.
+    std::string_view pid_record;
+    // Watch SIGTERM and SIGINT (either stops the runtime in order), keep
+    // SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM from killing the process, and
+    // ignore SIGPIPE: see "Signals" above.
+    bool handle_signals = true;
+    // Seed for backoff jitter; 0 picks one from the clock.
+    std::uint64_t seed = 0;
+};
+
+struct Table {
+    RuntimeConfig runtime;
+    std::span<const ServiceSpec> services;
+    std::span<const ProbeSpec> probes;
+};
+
+// What a problem is about.
+enum class TableKind : std::uint8_t {
+    runtime, // a RuntimeConfig setting
+    service,
+    probe,
+};
+
+// The ServiceSpec field a problem is about.
+enum class ServiceField : std::uint8_t {
+    section, // the service as a whole
+    name,
+    argv,
+    env,
+    cwd,
+    user,
+    group,
+    restart,
+    backoff_initial,
+    backoff_max,
+    backoff_multiplier,
+    backoff_jitter,
+    stable_after,
+    max_restarts,
+    intensity, // intensity_restarts / intensity_window (restart_limit = N/T)
+    start_delay,
+    depends_on,
+    ready,
+    ready_timeout,
+    watchdog,
+    stop_signal,
+    stop_timeout,
+    liveness,
+    on_dependency_down,
+};
+
+inline constexpr std::size_t service_field_count = 24;
+
+// The ProbeSpec field a problem is about.
+enum class ProbeField : std::uint8_t {
+    section, // the probe as a whole (capacity, no kind given)
+    name,
+    target, // the kind's: target, argv or members
+    expect_status,
+    owner,
+    mode,
+    writable,
+    timeout,
+    startup_initial,
+    startup_max,
+    startup_multiplier,
+    startup_tries,
+    interval,
+    success_threshold,
+    failure_threshold,
+    reason,
+    resolution,
+};
+
+inline constexpr std::size_t probe_field_count = 17;
+
+// Stable lower-case names: "depends_on", "expect_status".
+std::string_view field_name(ServiceField f) noexcept;
+std::string_view field_name(ProbeField f) noexcept;
+
+struct TableProblem {
+    TableKind kind = TableKind::service;
+    // The entry in its span; UINT32_MAX for a problem of the whole span
+    // (more services than max_services).
+    std::uint32_t index = UINT32_MAX;
+    std::string_view name; // the entry's name as given; empty for the whole span
+    // ServiceField or ProbeField, by kind.
+    std::uint8_t field = 0;
+    // The error: reason, errno, subject and the operator's resolution.
+    Error error;
+
+    ServiceField service_field() const noexcept { return static_cast<ServiceField>(field); }
+    ProbeField probe_field() const noexcept { return static_cast<ProbeField>(field); }
+};
+
+class TableProblemSink {
+public:
+    virtual void report(const TableProblem& p) noexcept = 0;
+
+protected:
+    ~TableProblemSink() = default;
+};
+
+// Checks the whole table and reports every problem to `sink` (may be null),
+// services first, then probes, each in table order. Returns how many there
+// were: 0 means Runtime::init() will accept the table (resources aside).
+// Checks: names well-formed ([A-Za-z0-9._-], 1-31) and unique among
+// services and probes; dependencies, readiness and liveness probes and
+// composite members known and acyclic (the subject spells the cycle, "a ->
+// b -> a"); values in range; capacities; executables present and executable
+// (PATH for bare names); users, groups and file owners known (from
+// /etc/passwd and /etc/group, never NSS); probe targets well-formed.
+// Reads files (PATH, passwd, group): init time only.
+std::uint32_t validate_table(const Table& table, TableProblemSink* sink) noexcept;
+
+} // namespace custos

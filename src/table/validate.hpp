@@ -1,0 +1,92 @@
+// The one check of a Table (include/custos/table.hpp), and the pieces of it
+// the plan and the probe engine reuse: name rules, executable lookup,
+// owner resolution, composite expansion.
+//
+// Every check reports and goes on, so one run lists every problem; nothing
+// here starts or changes anything. Reads files (PATH entries, /etc/passwd,
+// /etc/group): init time only.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <custos/error.hpp>
+#include <custos/table.hpp>
+
+namespace custos::tbl {
+
+inline constexpr std::uint32_t no_index = UINT32_MAX;
+
+struct options {
+    // Look executables up (PATH for bare names) and check they are
+    // executable files. Off only in tests of the pure logic.
+    bool check_executables = true;
+    // Resolve users, groups and file owners (table/users.hpp: the files, not
+    // NSS), from these files; tests point them at files of their own.
+    bool resolve_users = true;
+    const char* passwd_path = "/etc/passwd";
+    const char* group_path = "/etc/group";
+};
+
+// Counts problems and hands each to the sink as a TableProblem.
+class reporter {
+public:
+    reporter(const Table& t, TableProblemSink* sink) noexcept : table_(t), sink_(sink) {}
+
+    void service(std::uint32_t i, ServiceField f, const Error& e) noexcept;
+    void service(std::uint32_t i, ServiceField f, Reason r, int err, std::string_view subject,
+                 const char* resolution = nullptr) noexcept;
+    void probe(std::uint32_t i, ProbeField f, const Error& e) noexcept;
+    void probe(std::uint32_t i, ProbeField f, Reason r, int err, std::string_view subject,
+               const char* resolution = nullptr) noexcept;
+    std::uint32_t count() const noexcept { return count_; }
+
+private:
+    const Table& table_;
+    TableProblemSink* sink_;
+    std::uint32_t count_ = 0;
+};
+
+// Checks the whole table (see validate_table() in table.hpp); returns the
+// number of problems.
+std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sink) noexcept;
+
+// The two halves, for validate(): services (with the names they give of
+// probes), then probes.
+void validate_services(const Table& t, const options& opt, reporter& rep) noexcept;
+void validate_probes(const Table& t, const options& opt, reporter& rep) noexcept;
+
+// Whether `n` is a valid service or probe name: 1-31 characters from
+// [A-Za-z0-9._-].
+bool name_valid(std::string_view n) noexcept;
+
+// Finds the executable for argv[0]: itself when it contains '/', else the
+// first PATH entry holding an executable file of that name. Writes the path
+// into `out` (NUL-terminated). Errors: ExecutableMissing (errno ENOENT,
+// EACCES, ENAMETOOLONG...).
+Result<void> resolve_executable(std::string_view argv0, char* out, std::size_t out_len) noexcept;
+
+// A file probe's owner: -1 for a part not checked.
+struct owner_ids {
+    long uid = -1;
+    long gid = -1;
+};
+
+// Parses and resolves "user", "user:group", ":group" (names or numbers).
+// Errors: InvalidArgument (empty parts, too long), UserUnknown,
+// GroupUnknown.
+Result<owner_ids> resolve_owner(std::string_view owner, const char* passwd_path = "/etc/passwd",
+                                const char* group_path = "/etc/group") noexcept;
+
+// Check instances the probes need: one per probe, plus one per composite
+// member, recursively (a member reached through two composites counts
+// twice). Saturates at UINT32_MAX; a cycle counts as UINT32_MAX.
+std::uint32_t count_checks(std::span<const ProbeSpec> probes) noexcept;
+
+// Index of the entry called `name`, or no_index. Init time: after it,
+// everything goes by index (table/plan.hpp).
+std::uint32_t find_service(std::span<const ServiceSpec> services, std::string_view name) noexcept;
+std::uint32_t find_probe(std::span<const ProbeSpec> probes, std::string_view name) noexcept;
+
+} // namespace custos::tbl
