@@ -214,6 +214,18 @@ if [ "$rc" -eq 0 ] && grep -q "usage:" "$T/out"; then
 else
     fail "--help: exit $rc"
 fi
+# --platform asks the runtime: one real spawn decides the start method, so
+# a forced method (or qemu-user refusing CLONE_PIDFD) shows as what it is.
+CUSTOS_SPAWN=vfork-nopidfd custosd --platform >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "^custosd: I/O backend " "$T/out" &&
+    grep -q "^custosd: process start: vfork (no pidfd)$" "$T/out" &&
+    grep -q "^custosd: process exits: SIGCHLD signalfd + waitid$" "$T/out" &&
+    grep -q "^custosd: cgroup2: " "$T/out" && grep -q "^custosd: child subreaper: " "$T/out"; then
+    pass "--platform: exit 0, the runtime's choices"
+else
+    fail "--platform: exit $rc; stdout: $(cat "$T/out"); stderr: $(cat "$T/err")"
+fi
 
 # Probe errors, at the line of the key at fault.
 config_error probe-bad-target 3 "missing port" <<EOF

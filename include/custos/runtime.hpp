@@ -65,6 +65,15 @@ struct RuntimeStats {
     std::uint64_t signals_ignored = 0;
 };
 
+// What this kernel gives custos (Runtime::platform()).
+struct PlatformInfo {
+    char backend[256] = {};   // the I/O backend and why ("io_uring: ...")
+    char spawn[64] = {};      // how processes are started, after one real spawn
+    char exit_watch[64] = {}; // how their exits are watched
+    char cgroup2[160] = {};   // the cgroup2 mount, or "none (why)"
+    char subreaper[96] = {};  // whether custos can become a child subreaper
+};
+
 class Runtime {
 public:
     Runtime() noexcept;
@@ -130,6 +139,10 @@ public:
     // where the kernel refuses CLONE_PIDFD): spawn_method_name(),
     // exit_watch_name().
     const char* backend_reason() const noexcept;
+    // Without a table: sets up a reactor and a spawner as init() would,
+    // starts /bin/true once, and says what was chosen. Touches no cgroup,
+    // socket or signal disposition. Errors: the reactor's or spawner's.
+    static Result<PlatformInfo> platform() noexcept;
     const char* exit_watch_name() const noexcept;
     const char* spawn_method_name() const noexcept;
 

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
@@ -45,7 +46,6 @@
 #include <custos/runtime.hpp>
 
 #include "custosd/config.hpp"
-#include "io/reactor.hpp"
 #include "table/users.hpp"
 
 namespace {
@@ -59,7 +59,8 @@ void usage(std::FILE* to) {
         "  --config FILE  the supervision table (default %s); a regular file\n"
         "  --check        validate the config and exit: 0 valid, 2 invalid\n"
         "                 (--check FILE is --config FILE --check)\n"
-        "  --platform     print the I/O backend custos chose and why, then exit\n"
+        "  --platform     print what the runtime chooses on this kernel (I/O backend,\n"
+        "                 process start and exit watch, cgroup2, subreaper), then exit\n"
         "Runs until SIGTERM or SIGINT, then stops every service and exits 0.\n"
         "SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and ignored; SIGPIPE is\n"
         "ignored (a closed log pipe loses log lines, never the supervision).\n"
@@ -406,16 +407,18 @@ bool sane_stdio() noexcept {
 }
 
 int report_platform() {
-    static custos::io::reactor r;
-    if (auto res = r.init(); !res) {
+    auto info = custos::Runtime::platform();
+    if (!info) {
         char buf[512];
-        res.error().format(buf, sizeof buf);
+        info.error().format(buf, sizeof buf);
         say("custosd: %s", buf);
-        return res.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
+        return info.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
     }
-    std::printf("custosd: I/O backend %s\n", r.backend_reason());
-    std::printf("custosd: process exits: %s\n",
-                r.native_waitid() ? "io_uring waitid" : "pidfd poll + waitid");
+    std::printf("custosd: I/O backend %s\n", info->backend);
+    std::printf("custosd: process start: %s\n", info->spawn);
+    std::printf("custosd: process exits: %s\n", info->exit_watch);
+    std::printf("custosd: cgroup2: %s\n", info->cgroup2);
+    std::printf("custosd: child subreaper: %s\n", info->subreaper);
     return 0;
 }
 
