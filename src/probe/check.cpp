@@ -388,10 +388,10 @@ void engine::begin(check& c) noexcept {
         if (d.where.literal) {
             std::memcpy(&c.addr_, &d.where.addr, sizeof c.addr_);
             c.addr_len_ = d.where.addr_len;
-            c.step_ = net_socket;
+            c.net_step_ = net_stage::socket;
             r_->socket(c.op_, c.addr_.ss_family, SOCK_STREAM, 0);
         } else {
-            c.step_ = net_resolve;
+            c.net_step_ = net_stage::resolve;
             if (dns_ == nullptr) {
                 c.result.fail(Reason::probe_dns_failed, 0, "%s: no resolver", d.label);
                 defer_finish(c);
@@ -403,14 +403,14 @@ void engine::begin(check& c) noexcept {
     case ProbeKind::unix_socket:
         std::memcpy(&c.addr_, &d.unix_addr, sizeof d.unix_addr);
         c.addr_len_ = d.unix_len;
-        c.step_ = net_socket;
+        c.net_step_ = net_stage::socket;
         r_->socket(c.op_, AF_UNIX, SOCK_STREAM, 0);
         return;
     case ProbeKind::exec:
         exec_start(c);
         return;
     case ProbeKind::file:
-        c.step_ = file_stat;
+        c.file_step_ = file_stage::stat;
         r_->statx(c.op_, AT_FDCWD, d.path, 0, STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID,
                   c.stx_);
         return;
@@ -435,12 +435,12 @@ void engine::cancel(check& c) noexcept {
     case ProbeKind::unix_socket:
         if (c.dns_ != nullptr && c.dns_->busy()) {
             dns_->cancel(*c.dns_);
-        } else if (c.op_.busy() && c.step_ != net_close) {
+        } else if (c.op_.busy() && c.net_step_ != net_stage::close) {
             r_->cancel(c.op_);
         }
         return;
     case ProbeKind::exec:
-        if (c.pid_ > 0 && c.step_ == exec_wait) {
+        if (c.pid_ > 0 && c.exec_step_ == exec_stage::wait) {
             kill_run(c, c.pidfd_);
             if (c.pidfd_ >= 0) {
                 r_->cancel(c.op_); // then reaped without a deadline
@@ -517,7 +517,7 @@ void engine::on_timer(io::timer& t) noexcept {
     engine& e = *c.owner_;
     if (c.def_->kind == ProbeKind::exec && c.pid_ > 0) {
         // No pidfd: the kill deadline. The exit comes through the runtime.
-        if (c.step_ == exec_wait) {
+        if (c.exec_step_ == exec_stage::wait) {
             c.timed_out_ = true;
             ++e.stats_.children_killed;
             e.kill_run(c, -1);

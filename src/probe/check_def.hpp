@@ -56,11 +56,11 @@ inline constexpr std::uint32_t http_buffer = 1024;
 inline constexpr std::size_t tmp_path_max = 256 + 12;
 
 // Steps of the network kinds.
-enum : std::uint8_t { net_resolve, net_socket, net_connect, net_send, net_recv, net_close };
+enum class net_stage : std::uint8_t { resolve, socket, connect, send, recv, close };
 // Steps of the exec kind.
-enum : std::uint8_t { exec_wait, exec_reap };
+enum class exec_stage : std::uint8_t { wait, reap };
 // Steps of the file kind.
-enum : std::uint8_t { file_stat, file_open, file_write, file_close, file_unlink };
+enum class file_stage : std::uint8_t { stat, open, write, close, unlink };
 
 inline const char* errno_name(int err) noexcept {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))

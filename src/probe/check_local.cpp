@@ -45,7 +45,7 @@ void engine::exec_start(check& c) noexcept {
     }
     c.pid_ = s->pid;
     c.pidfd_ = s->pidfd;
-    c.step_ = exec_wait;
+    c.exec_step_ = exec_stage::wait;
     if (c.pidfd_ >= 0) {
         r_->waitid(c.op_, c.pidfd_, c.info_, c.deadline_);
     } else {
@@ -58,13 +58,13 @@ void engine::exec_step(check& c, std::int32_t result) noexcept {
         exec_exited(c, *c.info_);
         return;
     }
-    if ((result == -ETIMEDOUT || result == -ECANCELED) && c.step_ == exec_wait) {
+    if ((result == -ETIMEDOUT || result == -ECANCELED) && c.exec_step_ == exec_stage::wait) {
         if (result == -ETIMEDOUT) {
             c.timed_out_ = true;
             ++stats_.children_killed;
         }
         kill_run(c, c.pidfd_);
-        c.step_ = exec_reap;
+        c.exec_step_ = exec_stage::reap;
         r_->waitid(c.op_, c.pidfd_, c.info_); // killed: it cannot take long
         return;
     }
@@ -148,14 +148,14 @@ void engine::file_checks(check& c) noexcept {
         finish(c);
         return;
     }
-    c.step_ = file_open;
+    c.file_step_ = file_stage::open;
     const char* tmp = S_ISDIR(st.stx_mode) ? c.tmp_inside_ : c.tmp_beside_;
     r_->openat(c.op_, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
 }
 
 void engine::file_cleanup(check& c) noexcept {
     if (c.fd_ >= 0) {
-        c.step_ = file_close;
+        c.file_step_ = file_stage::close;
         int fd = c.fd_;
         c.fd_ = -1;
         r_->close(c.op_, fd);
@@ -163,7 +163,7 @@ void engine::file_cleanup(check& c) noexcept {
     }
     if (c.created_) {
         c.created_ = false;
-        c.step_ = file_unlink;
+        c.file_step_ = file_stage::unlink;
         const char* tmp = S_ISDIR(c.stx_->stx_mode) ? c.tmp_inside_ : c.tmp_beside_;
         r_->unlinkat(c.op_, AT_FDCWD, tmp, 0);
         return;
@@ -173,8 +173,8 @@ void engine::file_cleanup(check& c) noexcept {
 
 void engine::file_step(check& c, std::int32_t result) noexcept {
     const check_def& d = *c.def_;
-    switch (c.step_) {
-    case file_stat:
+    switch (c.file_step_) {
+    case file_stage::stat:
         if (result < 0) {
             c.result.fail(Reason::probe_file_missing, -result, "%s: %s", d.label,
                           errno_name(-result));
@@ -183,7 +183,7 @@ void engine::file_step(check& c, std::int32_t result) noexcept {
         }
         file_checks(c);
         return;
-    case file_open:
+    case file_stage::open:
         if (result < 0) {
             c.result.fail(Reason::probe_not_writable, -result, "create a file beside/in %s: %s",
                           d.label, errno_name(-result));
@@ -192,10 +192,10 @@ void engine::file_step(check& c, std::int32_t result) noexcept {
         }
         c.fd_ = result;
         c.created_ = true;
-        c.step_ = file_write;
+        c.file_step_ = file_stage::write;
         r_->write(c.op_, c.fd_, "custos\n", 7);
         return;
-    case file_write:
+    case file_stage::write:
         if (result != 7) {
             int err = result < 0 ? -result : ENOSPC;
             c.result.fail(Reason::probe_not_writable, err, "write in %s: %s", d.label,
@@ -203,7 +203,7 @@ void engine::file_step(check& c, std::int32_t result) noexcept {
         }
         file_cleanup(c);
         return;
-    case file_close:
+    case file_stage::close:
         if (result < 0 && c.result.passed()) {
             // A delayed write error (NFS, quota) can surface at close.
             c.result.fail(Reason::probe_not_writable, -result, "close in %s: %s", d.label,
@@ -211,14 +211,11 @@ void engine::file_step(check& c, std::int32_t result) noexcept {
         }
         file_cleanup(c);
         return;
-    case file_unlink:
+    case file_stage::unlink:
         if (result < 0 && c.result.passed()) {
             c.result.fail(Reason::probe_not_writable, -result, "remove the file in %s: %s", d.label,
                           errno_name(-result));
         }
-        finish(c);
-        return;
-    default:
         finish(c);
         return;
     }

@@ -40,8 +40,9 @@ void engine::fail_io(check& c, const char* what, int err) noexcept {
         c.result.fail(Reason::probe_timeout, err, "%s %s: no answer in time", what, label);
     } else if (err == ECANCELED) {
         c.result.fail(Reason::probe_timeout, err, "%s %s: cancelled", what, label);
-    } else if (c.step_ == net_connect || c.step_ == net_socket) {
-        c.result.fail(c.step_ == net_socket ? Reason::probe_connect_failed : connect_reason(err),
+    } else if (c.net_step_ == net_stage::connect || c.net_step_ == net_stage::socket) {
+        c.result.fail(c.net_step_ == net_stage::socket ? Reason::probe_connect_failed
+                                                       : connect_reason(err),
                       err, "%s %s: %s", what, label, errno_name(err));
     } else {
         c.result.fail(Reason::probe_io_failed, err, "%s %s: %s", what, label, errno_name(err));
@@ -53,7 +54,7 @@ void engine::close_then_finish(check& c) noexcept {
         finish(c);
         return;
     }
-    c.step_ = net_close;
+    c.net_step_ = net_stage::close;
     int fd = c.fd_;
     c.fd_ = -1;
     r_->close(c.op_, fd);
@@ -78,12 +79,12 @@ void engine::on_dns(dns_lookup& l) noexcept {
     }
     std::memcpy(&c.addr_, &l.addr, sizeof c.addr_);
     c.addr_len_ = l.addr_len;
-    c.step_ = net_socket;
+    c.net_step_ = net_stage::socket;
     e.r_->socket(c.op_, c.addr_.ss_family, SOCK_STREAM, 0);
 }
 
 void engine::connect_step(check& c) noexcept {
-    c.step_ = net_connect;
+    c.net_step_ = net_stage::connect;
     r_->connect(c.op_, c.fd_, reinterpret_cast<const sockaddr*>(&c.addr_), c.addr_len_,
                 c.deadline_);
 }
@@ -95,19 +96,19 @@ void engine::net_step(check& c, std::int32_t result) noexcept {
     // false then), so the check went on to its next step and ran into its
     // deadline (a composite waited for a cancelled member's full timeout).
     // Stop before issuing any further step instead; close still runs.
-    // (net_socket checks this itself; a tcp or unix connect that succeeded
+    // (the socket step checks this itself; a tcp or unix connect that succeeded
     // has nothing left to do but close.)
     if (c.cancelled && result >= 0 &&
-        (c.step_ == net_send || c.step_ == net_recv ||
-         (c.step_ == net_connect && d.kind == ProbeKind::http))) {
+        (c.net_step_ == net_stage::send || c.net_step_ == net_stage::recv ||
+         (c.net_step_ == net_stage::connect && d.kind == ProbeKind::http))) {
         c.result.fail(Reason::probe_timeout, ECANCELED, "%s: cancelled", d.label);
         close_then_finish(c);
         return;
     }
-    switch (c.step_) {
-    case net_resolve:
+    switch (c.net_step_) {
+    case net_stage::resolve:
         return; // through on_dns
-    case net_socket:
+    case net_stage::socket:
         if (result < 0) {
             fail_io(c, "socket for", -result);
             finish(c);
@@ -121,7 +122,7 @@ void engine::net_step(check& c, std::int32_t result) noexcept {
         }
         connect_step(c);
         return;
-    case net_connect:
+    case net_stage::connect:
         if (result < 0) {
             fail_io(c, "connect", -result);
             close_then_finish(c);
@@ -131,11 +132,11 @@ void engine::net_step(check& c, std::int32_t result) noexcept {
             close_then_finish(c); // connected: passed
             return;
         }
-        c.step_ = net_send;
+        c.net_step_ = net_stage::send;
         c.len_ = 0;
         r_->send(c.op_, c.fd_, d.request, d.request_len, 0, c.deadline_);
         return;
-    case net_send:
+    case net_stage::send:
         if (result <= 0) {
             fail_io(c, "GET", result == 0 ? EPIPE : -result);
             close_then_finish(c);
@@ -146,11 +147,11 @@ void engine::net_step(check& c, std::int32_t result) noexcept {
             r_->send(c.op_, c.fd_, d.request + c.len_, d.request_len - c.len_, 0, c.deadline_);
             return;
         }
-        c.step_ = net_recv;
+        c.net_step_ = net_stage::recv;
         c.len_ = 0;
         r_->recv(c.op_, c.fd_, c.buf_, http_buffer, 0, c.deadline_);
         return;
-    case net_recv: {
+    case net_stage::recv: {
         if (result < 0) {
             fail_io(c, "GET", -result);
             close_then_finish(c);
@@ -176,11 +177,8 @@ void engine::net_step(check& c, std::int32_t result) noexcept {
         close_then_finish(c);
         return;
     }
-    case net_close:
+    case net_stage::close:
         finish(c); // close errors change nothing: the descriptor is gone
-        return;
-    default:
-        finish(c);
         return;
     }
 }
