@@ -104,23 +104,19 @@ Result<void> resolver::init(io::reactor& r, const resolver_config& cfg) noexcept
     reactor_ = &r;
     cfg_ = cfg;
     // Ids only need to be unpredictable to an off-path spoofer who does not
-    // see the queries; the kernel's random source port adds 16 more bits.
+    // see the queries; the kernel's random source port adds 16 more bits
+    // (core/prng.hpp says why that generator is enough here).
     timespec rt{};
     clock_gettime(CLOCK_REALTIME, &rt);
-    rng_ = (static_cast<std::uint64_t>(to_ns(r.now())) * 0x9e3779b97f4a7c15ULL) ^
-           (static_cast<std::uint64_t>(rt.tv_nsec) << 20) ^ static_cast<std::uint64_t>(rt.tv_sec) ^
-           (static_cast<std::uint64_t>(::getpid()) << 40) ^ reinterpret_cast<std::uintptr_t>(this);
-    if (rng_ == 0) {
-        rng_ = 0x2545f4914f6cdd1dULL;
-    }
+    ids_ = prng(
+        (static_cast<std::uint64_t>(to_ns(r.now())) * 0x9e3779b97f4a7c15ULL) ^
+        (static_cast<std::uint64_t>(rt.tv_nsec) << 20) ^ static_cast<std::uint64_t>(rt.tv_sec) ^
+        (static_cast<std::uint64_t>(::getpid()) << 40) ^ reinterpret_cast<std::uintptr_t>(this));
     return {};
 }
 
 std::uint16_t resolver::next_id() noexcept {
-    rng_ ^= rng_ << 13;
-    rng_ ^= rng_ >> 7;
-    rng_ ^= rng_ << 17;
-    return static_cast<std::uint16_t>(rng_ >> 32);
+    return static_cast<std::uint16_t>(ids_.next() >> 48);
 }
 
 bool resolver::answer_locally(dns_lookup& l) noexcept {
