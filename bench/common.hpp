@@ -24,6 +24,8 @@
 #include <cstring>
 #include <new>
 
+#include "core/prng.hpp"
+
 #ifndef CUSTOS_BENCH_BUILDTYPE
 #define CUSTOS_BENCH_BUILDTYPE "unknown"
 #endif
@@ -60,23 +62,19 @@ inline void* counted_alloc_or_abort(std::size_t n, std::size_t align) noexcept {
     return p;
 }
 
-// splitmix64: a fixed seed gives the same sequence on every run and target.
+// custos's own generator (core/prng.hpp): a fixed seed gives the same
+// sequence on every run and target.
 class rng {
 public:
-    explicit rng(std::uint64_t seed) noexcept : s_(seed) {}
-    std::uint64_t next() noexcept {
-        std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
+    explicit rng(std::uint64_t seed) noexcept : p_(seed) {}
+    std::uint64_t next() noexcept { return p_.next(); }
     // Uniform in [lo, hi]; the modulo bias is irrelevant at these ranges.
     std::uint64_t between(std::uint64_t lo, std::uint64_t hi) noexcept {
         return lo + next() % (hi - lo + 1);
     }
 
 private:
-    std::uint64_t s_;
+    prng p_;
 };
 
 struct summary {

@@ -21,17 +21,17 @@
 #include "custosd/config.hpp"
 
 using custos::DependencyDownAction;
+using custos::ProbeField;
 using custos::ProbeKind;
 using custos::ProbeSpec;
 using custos::ReadyMode;
 using custos::Reason;
 using custos::RestartPolicy;
+using custos::ServiceField;
 using custos::ServiceSpec;
 using custos::cfg::config;
 using custos::cfg::problem;
 using custos::cfg::problem_list;
-using custos::ProbeField;
-using custos::ServiceField;
 using namespace std::chrono_literals;
 
 namespace {

@@ -10,10 +10,10 @@
 #include <utility>
 #include <vector>
 
-#include "core/backoff.hpp" // splitmix64, the tests' fixed-seed generator
 #include "core/fixed_vector.hpp"
 #include "core/index_map.hpp"
 #include "core/intrusive_list.hpp"
+#include "core/prng.hpp" // the tests' fixed-seed generator
 #include "core/slot_pool.hpp"
 
 using custos::fixed_vector;
@@ -515,7 +515,7 @@ TEST_CASE("slot_pool: a reacquired slot holds a fresh default element") {
 TEST_CASE("slot_pool: generations are never 0 and every past handle stays stale") {
     slot_pool<payload> p;
     REQUIRE(p.reserve(4));
-    custos::splitmix64 rng(1234);
+    custos::prng rng(1234);
     std::vector<slot_handle> live;
     std::vector<slot_handle> dead;
     for (int step = 0; step < 20000; ++step) {
@@ -715,7 +715,7 @@ TEST_CASE("index_map: erasing in probe runs that wrap around the table's end") {
     constexpr std::uint32_t cap = 8;
     constexpr std::uint32_t table = 16;
     std::vector<std::uint32_t> keys = keys_with_home({table - 2, table - 1, 0, 1}, table, cap);
-    custos::splitmix64 rng(77);
+    custos::prng rng(77);
     for (int round = 0; round < 200; ++round) {
         index_map m;
         REQUIRE(m.reserve(cap));
@@ -754,7 +754,7 @@ TEST_CASE("index_map: heavy insert/erase churn matches a reference map (fixed se
     const config configs[] = {{1, 4, true},       {3, 8, true},      {16, 40, true},
                               {64, 96, true},     {64, 1000, false}, {500, 900, true},
                               {1000, 1200, false}};
-    custos::splitmix64 rng(20240601);
+    custos::prng rng(20240601);
     for (const config& c : configs) {
         CAPTURE(c.capacity);
         CAPTURE(c.universe);

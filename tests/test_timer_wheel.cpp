@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "core/backoff.hpp" // splitmix64, the tests' fixed-seed generator
+#include "core/prng.hpp" // the tests' fixed-seed generator
 #include "core/timer_wheel.hpp"
 
-using custos::splitmix64;
+using custos::prng;
 using custos::timer_node;
 using custos::timer_wheel;
 
@@ -139,7 +139,7 @@ void check_one_jump(std::uint64_t start, const std::vector<std::uint64_t>& expir
 // Expiries just before, at and just after the next boundaries of every
 // level as seen from `start`, plus a few small offsets; shuffled, with some
 // duplicates so that ties are checked too.
-std::vector<std::uint64_t> boundary_expiries(std::uint64_t start, splitmix64& rng) {
+std::vector<std::uint64_t> boundary_expiries(std::uint64_t start, prng& rng) {
     std::vector<std::uint64_t> out;
     auto add = [&](std::uint64_t e) {
         if (e > start && e < horizon) {
@@ -418,14 +418,14 @@ TEST_CASE("time never goes backward: an earlier now is ignored") {
 }
 
 TEST_CASE("expiry order across every level boundary, stepping to each expiry") {
-    splitmix64 rng(0xb0da);
+    prng rng(0xb0da);
     for (std::uint64_t start : odd_starts) {
         check_stepwise(start, boundary_expiries(start, rng));
     }
 }
 
 TEST_CASE("expiry order across every level boundary, in one big advance") {
-    splitmix64 rng(0xb1e5);
+    prng rng(0xb1e5);
     for (std::uint64_t start : odd_starts) {
         std::vector<std::uint64_t> exp = boundary_expiries(start, rng);
         // All of them, and from every start a jump that stops just before,
@@ -598,7 +598,7 @@ TEST_CASE("a slot emptied by cancel forgets its minimum: next_expiry exact again
 }
 
 TEST_CASE("next_expiry stays a lower bound under random cancels across levels") {
-    splitmix64 rng(4242);
+    prng rng(4242);
     timer_wheel w(99);
     constexpr int n = 300;
     auto nodes = std::make_unique<tn[]>(n);
@@ -746,7 +746,7 @@ TEST_CASE("slack: an expiry already on the best tick of its window keeps it") {
 }
 
 TEST_CASE("slack: the fire tick lies in [expiry, expiry + slack] with the most trailing zeros") {
-    splitmix64 rng(31337);
+    prng rng(31337);
     timer_wheel w;
     tn t;
     for (int i = 0; i < 20000; ++i) {
@@ -802,7 +802,7 @@ TEST_CASE("slack on an expiry of UINT64_MAX (no room above it) is clamped to the
 }
 
 TEST_CASE("never early, never late: random arms, cancels and advance steps (fixed seed)") {
-    splitmix64 rng(0x5eed);
+    prng rng(0x5eed);
     constexpr int n = 3000;
     auto nodes = std::make_unique<tn[]>(n);
     std::vector<std::uint8_t> armed(n, 0);
@@ -976,7 +976,7 @@ namespace {
 // the first advance reaching its expiry, in non-decreasing expiry order.
 void million_timers(bool cancel_half) {
     constexpr std::size_t n = 1'000'000;
-    splitmix64 rng(cancel_half ? 0xca9ce1 : 0x1000000);
+    prng rng(cancel_half ? 0xca9ce1 : 0x1000000);
     const std::uint64_t start = 4095;
     timer_wheel w(start);
     // Plain nodes: a node's index is its id.

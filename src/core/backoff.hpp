@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "core/prng.hpp"
 #include "core/time.hpp"
 
 namespace custos {
@@ -28,22 +29,6 @@ struct backoff_policy {
     std::uint32_t multiplier_x100 = 200; // 200 = x2.00; 100 = constant delay
     std::uint32_t jitter_percent = 25;   // +/-25 %; 0 = none; at most 100
     nanos stable_after = std::chrono::seconds(60);
-};
-
-// Deterministic 64-bit generator (splitmix64): tiny state, good spread, same
-// sequence on every target.
-class splitmix64 {
-public:
-    explicit constexpr splitmix64(std::uint64_t seed) noexcept : state_(seed) {}
-    constexpr std::uint64_t next() noexcept {
-        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
-
-private:
-    std::uint64_t state_;
 };
 
 class backoff {
@@ -67,7 +52,7 @@ public:
     nanos current_base(const backoff_policy& p) const noexcept;
 
 private:
-    splitmix64 rng_;
+    prng rng_;      // the jitter
     nanos base_{0}; // meaningful once attempts_ > 0
     mono_time started_{};
     std::uint32_t attempts_ = 0;

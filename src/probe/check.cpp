@@ -1,95 +1,20 @@
-// The check engine. See check.hpp for the steps of each kind.
+// The check engine: layout, start, cancel, end, composites. See check.hpp
+// for the steps of each kind; check_net.cpp and check_local.cpp run them.
 #include "probe/check.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 
 #include "core/assert.hpp"
+#include "probe/check_def.hpp"
 #include "process/cgroup.hpp"
 
 extern char** environ;
 
 namespace custos::probe {
-
-// What a probe's checks share, parsed once at init.
-struct check_def {
-    ProbeKind kind = ProbeKind::tcp;
-    std::string_view name;
-    char label[112] = {}; // "127.0.0.1:1883", "http://h/x", "/run/x.sock"
-    // tcp, http
-    host_port where;
-    // http
-    const char* request = nullptr;
-    std::uint32_t request_len = 0;
-    std::span<const std::uint16_t> expect;
-    // unix
-    sockaddr_un unix_addr{};
-    socklen_t unix_len = 0;
-    // file
-    const char* path = nullptr;
-    const char* tmp_inside = nullptr; // the temporary file when path is a directory
-    const char* tmp_beside = nullptr; // ... when it is not: in its parent
-    tbl::owner_ids owner;
-    int mode = -1;
-    bool writable = false;
-    // exec
-    process::spawn_request rq;
-    // all
-    std::uint32_t* members = nullptr;
-    std::uint32_t member_count = 0;
-};
-
-namespace {
-
-constexpr std::uint32_t http_buffer = 1024;
-// A writable check's temporary file: the probe's prefix (under 256 bytes,
-// checked at init) and the instance number.
-constexpr std::size_t tmp_path_max = 256 + 12;
-
-// Steps of the network kinds.
-enum : std::uint8_t { net_resolve, net_socket, net_connect, net_send, net_recv, net_close };
-// Steps of the exec kind.
-enum : std::uint8_t { exec_wait, exec_reap };
-// Steps of the file kind.
-enum : std::uint8_t { file_stat, file_open, file_write, file_close, file_unlink };
-
-const char* errno_name(int err) noexcept {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-    const char* d = strerrordesc_np(err);
-    return d != nullptr ? d : "unknown error";
-#else
-    (void)err;
-    return "error";
-#endif
-}
-
-// A failure of connect(): the reason an operator can act on.
-Reason connect_reason(int err) noexcept {
-    switch (err) {
-    case ECONNREFUSED:
-        return Reason::probe_connect_refused;
-    case ETIMEDOUT:
-        return Reason::probe_timeout;
-    case ENETUNREACH:
-    case EHOSTUNREACH:
-    case EHOSTDOWN:
-    case ENETDOWN:
-    case EADDRNOTAVAIL:
-        return Reason::probe_unreachable;
-    case ENOENT: // a Unix socket path that does not exist
-        return Reason::probe_connect_refused;
-    default:
-        return Reason::probe_connect_failed;
-    }
-}
-
-} // namespace
 
 bool engine::needs_resolver(std::span<const ProbeSpec> probes) noexcept {
     for (const ProbeSpec& p : probes) {
@@ -462,10 +387,10 @@ void engine::begin(check& c) noexcept {
         if (d.where.literal) {
             std::memcpy(&c.addr_, &d.where.addr, sizeof c.addr_);
             c.addr_len_ = d.where.addr_len;
-            c.step_ = net_socket;
+            c.net_step_ = net_stage::socket;
             r_->socket(c.op_, c.addr_.ss_family, SOCK_STREAM, 0);
         } else {
-            c.step_ = net_resolve;
+            c.net_step_ = net_stage::resolve;
             if (dns_ == nullptr) {
                 c.result.fail(Reason::probe_dns_failed, 0, "%s: no resolver", d.label);
                 defer_finish(c);
@@ -477,14 +402,14 @@ void engine::begin(check& c) noexcept {
     case ProbeKind::unix_socket:
         std::memcpy(&c.addr_, &d.unix_addr, sizeof d.unix_addr);
         c.addr_len_ = d.unix_len;
-        c.step_ = net_socket;
+        c.net_step_ = net_stage::socket;
         r_->socket(c.op_, AF_UNIX, SOCK_STREAM, 0);
         return;
     case ProbeKind::exec:
         exec_start(c);
         return;
     case ProbeKind::file:
-        c.step_ = file_stat;
+        c.file_step_ = file_stage::stat;
         r_->statx(c.op_, AT_FDCWD, d.path, 0, STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID,
                   c.stx_);
         return;
@@ -509,12 +434,12 @@ void engine::cancel(check& c) noexcept {
     case ProbeKind::unix_socket:
         if (c.dns_ != nullptr && c.dns_->busy()) {
             dns_->cancel(*c.dns_);
-        } else if (c.op_.busy() && c.step_ != net_close) {
+        } else if (c.op_.busy() && c.net_step_ != net_stage::close) {
             r_->cancel(c.op_);
         }
         return;
     case ProbeKind::exec:
-        if (c.pid_ > 0 && c.step_ == exec_wait) {
+        if (c.pid_ > 0 && c.exec_step_ == exec_stage::wait) {
             kill_run(c, c.pidfd_);
             if (c.pidfd_ >= 0) {
                 r_->cancel(c.op_); // then reaped without a deadline
@@ -566,54 +491,6 @@ void engine::member_done(check& parent, check& member) noexcept {
     }
 }
 
-void engine::fail_io(check& c, const char* what, int err) noexcept {
-    const char* label = c.def_->label;
-    if (err == ETIMEDOUT) {
-        c.result.fail(Reason::probe_timeout, err, "%s %s: no answer in time", what, label);
-    } else if (err == ECANCELED) {
-        c.result.fail(Reason::probe_timeout, err, "%s %s: cancelled", what, label);
-    } else if (c.step_ == net_connect || c.step_ == net_socket) {
-        c.result.fail(c.step_ == net_socket ? Reason::probe_connect_failed : connect_reason(err),
-                      err, "%s %s: %s", what, label, errno_name(err));
-    } else {
-        c.result.fail(Reason::probe_io_failed, err, "%s %s: %s", what, label, errno_name(err));
-    }
-}
-
-void engine::close_then_finish(check& c) noexcept {
-    if (c.fd_ < 0) {
-        finish(c);
-        return;
-    }
-    c.step_ = net_close;
-    int fd = c.fd_;
-    c.fd_ = -1;
-    r_->close(c.op_, fd);
-}
-
-void engine::on_dns(dns_lookup& l) noexcept {
-    auto& c = *static_cast<check*>(l.user);
-    engine& e = *c.owner_;
-    if (l.reason != Reason::unknown) {
-        if (l.sys_errno == ECANCELED) {
-            c.result.fail(Reason::probe_timeout, ECANCELED, "resolve %s: cancelled", c.def_->label);
-        } else {
-            c.result.fail(Reason::probe_dns_failed, l.sys_errno, "%s", l.detail);
-        }
-        e.finish(c);
-        return;
-    }
-    if (c.cancelled) {
-        c.result.fail(Reason::probe_timeout, ECANCELED, "%s: cancelled", c.def_->label);
-        e.finish(c);
-        return;
-    }
-    std::memcpy(&c.addr_, &l.addr, sizeof c.addr_);
-    c.addr_len_ = l.addr_len;
-    c.step_ = net_socket;
-    e.r_->socket(c.op_, c.addr_.ss_family, SOCK_STREAM, 0);
-}
-
 void engine::on_op(io::op& o, std::int32_t result) noexcept {
     auto& c = *static_cast<check*>(o.user);
     engine& e = *c.owner_;
@@ -639,7 +516,7 @@ void engine::on_timer(io::timer& t) noexcept {
     engine& e = *c.owner_;
     if (c.def_->kind == ProbeKind::exec && c.pid_ > 0) {
         // No pidfd: the kill deadline. The exit comes through the runtime.
-        if (c.step_ == exec_wait) {
+        if (c.exec_step_ == exec_stage::wait) {
             c.timed_out_ = true;
             ++e.stats_.children_killed;
             e.kill_run(c, -1);
@@ -647,321 +524,6 @@ void engine::on_timer(io::timer& t) noexcept {
         return;
     }
     e.finish(c);
-}
-
-void engine::connect_step(check& c) noexcept {
-    c.step_ = net_connect;
-    r_->connect(c.op_, c.fd_, reinterpret_cast<const sockaddr*>(&c.addr_), c.addr_len_,
-                c.deadline_);
-}
-
-void engine::net_step(check& c, std::int32_t result) noexcept {
-    const check_def& d = *c.def_;
-    // Fix (helper checks): a cancel() that came while this op's completion
-    // was already queued could not stop the op (reactor::cancel() returns
-    // false then), so the check went on to its next step and ran into its
-    // deadline (a composite waited for a cancelled member's full timeout).
-    // Stop before issuing any further step instead; close still runs.
-    // (net_socket checks this itself; a tcp or unix connect that succeeded
-    // has nothing left to do but close.)
-    if (c.cancelled && result >= 0 &&
-        (c.step_ == net_send || c.step_ == net_recv ||
-         (c.step_ == net_connect && d.kind == ProbeKind::http))) {
-        c.result.fail(Reason::probe_timeout, ECANCELED, "%s: cancelled", d.label);
-        close_then_finish(c);
-        return;
-    }
-    switch (c.step_) {
-    case net_resolve:
-        return; // through on_dns
-    case net_socket:
-        if (result < 0) {
-            fail_io(c, "socket for", -result);
-            finish(c);
-            return;
-        }
-        c.fd_ = result;
-        if (c.cancelled) {
-            c.result.fail(Reason::probe_timeout, ECANCELED, "%s: cancelled", d.label);
-            close_then_finish(c);
-            return;
-        }
-        connect_step(c);
-        return;
-    case net_connect:
-        if (result < 0) {
-            fail_io(c, "connect", -result);
-            close_then_finish(c);
-            return;
-        }
-        if (d.kind != ProbeKind::http) {
-            close_then_finish(c); // connected: passed
-            return;
-        }
-        c.step_ = net_send;
-        c.len_ = 0;
-        r_->send(c.op_, c.fd_, d.request, d.request_len, 0, c.deadline_);
-        return;
-    case net_send:
-        if (result <= 0) {
-            fail_io(c, "GET", result == 0 ? EPIPE : -result);
-            close_then_finish(c);
-            return;
-        }
-        c.len_ += static_cast<std::uint32_t>(result);
-        if (c.len_ < d.request_len) {
-            r_->send(c.op_, c.fd_, d.request + c.len_, d.request_len - c.len_, 0, c.deadline_);
-            return;
-        }
-        c.step_ = net_recv;
-        c.len_ = 0;
-        r_->recv(c.op_, c.fd_, c.buf_, http_buffer, 0, c.deadline_);
-        return;
-    case net_recv: {
-        if (result < 0) {
-            fail_io(c, "GET", -result);
-            close_then_finish(c);
-            return;
-        }
-        c.len_ += static_cast<std::uint32_t>(result);
-        const bool eof = result == 0;
-        const bool full = c.len_ >= http_buffer;
-        http_head h = parse_http_head(c.buf_, c.len_, eof, full);
-        switch (h.verdict) {
-        case http_verdict::need_more:
-            r_->recv(c.op_, c.fd_, c.buf_ + c.len_, http_buffer - c.len_, 0, c.deadline_);
-            return;
-        case http_verdict::malformed:
-            c.result.fail(Reason::probe_http_malformed, 0, "GET %s: %s", d.label, h.problem);
-            break;
-        case http_verdict::complete:
-            if (!http_status_accepted(h.status, d.expect)) {
-                c.result.fail(Reason::probe_http_status, 0, "GET %s: status %d", d.label, h.status);
-            }
-            break;
-        }
-        close_then_finish(c);
-        return;
-    }
-    case net_close:
-        finish(c); // close errors change nothing: the descriptor is gone
-        return;
-    default:
-        finish(c);
-        return;
-    }
-}
-
-void engine::kill_run(check& c, int pidfd) noexcept {
-    // The whole cgroup (setsid() children included) where the run has one,
-    // and the process group either way.
-    if (cg_ != nullptr && c.cg_slot_ >= 0) {
-        (void)cg_->kill(static_cast<std::uint32_t>(c.cg_slot_), SIGKILL);
-    }
-    process::signal_group(pidfd, c.pid_, SIGKILL);
-}
-
-void engine::exec_start(check& c) noexcept {
-    const check_def& d = *c.def_;
-    if (spawner_ == nullptr) {
-        c.result.fail(Reason::probe_exec_failed, 0, "%s: no spawner", d.label);
-        defer_finish(c);
-        return;
-    }
-    process::spawn_request rq = d.rq;
-    if (cg_ != nullptr && c.cg_slot_ >= 0) {
-        const auto slot = static_cast<std::uint32_t>(c.cg_slot_);
-        if (cg_->populated(slot)) {
-            (void)cg_->kill(slot, SIGKILL); // what the previous run left behind
-        }
-        rq.cgroup_procs_fd = cg_->procs_fd(slot);
-    }
-    auto s = spawner_->spawn(rq);
-    if (!s) {
-        c.result.fail(Reason::probe_exec_failed, s.error().sys_errno(), "%s: %s", d.label,
-                      s.error().subject().data());
-        defer_finish(c);
-        return;
-    }
-    c.pid_ = s->pid;
-    c.pidfd_ = s->pidfd;
-    c.step_ = exec_wait;
-    if (c.pidfd_ >= 0) {
-        r_->waitid(c.op_, c.pidfd_, c.info_, c.deadline_);
-    } else {
-        r_->arm(c.timer_, c.deadline_);
-    }
-}
-
-void engine::exec_step(check& c, std::int32_t result) noexcept {
-    if (result == 0) {
-        exec_exited(c, *c.info_);
-        return;
-    }
-    if ((result == -ETIMEDOUT || result == -ECANCELED) && c.step_ == exec_wait) {
-        if (result == -ETIMEDOUT) {
-            c.timed_out_ = true;
-            ++stats_.children_killed;
-        }
-        kill_run(c, c.pidfd_);
-        c.step_ = exec_reap;
-        r_->waitid(c.op_, c.pidfd_, c.info_); // killed: it cannot take long
-        return;
-    }
-    // The op failed (ECHILD: reaped elsewhere; ENOBUFS): nothing to wait for.
-    c.result.fail(Reason::probe_exec_failed, -result, "%s: waiting for it: %s", c.def_->label,
-                  errno_name(-result));
-    siginfo_t none{};
-    none.si_pid = c.pid_;
-    none.si_code = CLD_KILLED;
-    none.si_status = SIGKILL;
-    kill_run(c, c.pidfd_);
-    exec_exited(c, none);
-}
-
-void engine::exec_exited(check& c, const siginfo_t& si) noexcept {
-    const check_def& d = *c.def_;
-    r_->cancel(c.timer_);
-    // Whatever it left in its group goes with it.
-    kill_run(c, -1);
-    if (c.pidfd_ >= 0) {
-        ::close(c.pidfd_);
-        c.pidfd_ = -1;
-    }
-    c.pid_ = 0;
-    if (!c.result.passed()) {
-        // Already failed: the wait itself failed (exec_step).
-    } else if (c.timed_out_) {
-        c.result.fail(Reason::probe_timeout, ETIMEDOUT, "%s: still running at the timeout: killed",
-                      d.label);
-    } else if (c.cancelled) {
-        c.result.fail(Reason::probe_timeout, ECANCELED, "%s: cancelled", d.label);
-    } else if (si.si_code == CLD_EXITED && si.si_status == 0) {
-        // passed
-    } else if (si.si_code == CLD_EXITED) {
-        c.result.fail(Reason::probe_exit_status, 0, "%s: exit status %d", d.label, si.si_status);
-    } else {
-        c.result.fail(Reason::probe_exit_status, 0, "%s: killed by signal %d", d.label,
-                      si.si_status);
-    }
-    finish(c);
-}
-
-bool engine::owns_child(int pid, bool* watched_by_op) const noexcept {
-    for (std::uint32_t i = 0; i < exec_count_; ++i) {
-        const check& c = *execs_[i];
-        if (c.pid_ == pid && c.pid_ > 0) {
-            *watched_by_op = c.pidfd_ >= 0 && c.op_.busy();
-            return true;
-        }
-    }
-    return false;
-}
-
-void engine::on_child_exit(int pid, const siginfo_t& si) noexcept {
-    for (std::uint32_t i = 0; i < exec_count_; ++i) {
-        check& c = *execs_[i];
-        if (c.pid_ == pid && c.pid_ > 0 && c.pidfd_ < 0) {
-            exec_exited(c, si);
-            return;
-        }
-    }
-}
-
-void engine::file_checks(check& c) noexcept {
-    const check_def& d = *c.def_;
-    const struct statx& st = *c.stx_;
-    if ((d.owner.uid >= 0 && static_cast<long>(st.stx_uid) != d.owner.uid) ||
-        (d.owner.gid >= 0 && static_cast<long>(st.stx_gid) != d.owner.gid)) {
-        c.result.fail(Reason::probe_owner_mismatch, 0, "%s: owner %u:%u, expected %ld:%ld", d.label,
-                      st.stx_uid, st.stx_gid, d.owner.uid, d.owner.gid);
-        finish(c);
-        return;
-    }
-    if (d.mode >= 0 && (st.stx_mode & d.mode) != static_cast<unsigned>(d.mode)) {
-        c.result.fail(Reason::probe_mode_mismatch, 0, "%s: mode %04o lacks %04o", d.label,
-                      st.stx_mode & 07777u, static_cast<unsigned>(d.mode) & ~st.stx_mode & 07777u);
-        finish(c);
-        return;
-    }
-    if (!d.writable || c.cancelled) {
-        finish(c);
-        return;
-    }
-    c.step_ = file_open;
-    const char* tmp = S_ISDIR(st.stx_mode) ? c.tmp_inside_ : c.tmp_beside_;
-    r_->openat(c.op_, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
-}
-
-void engine::file_cleanup(check& c) noexcept {
-    if (c.fd_ >= 0) {
-        c.step_ = file_close;
-        int fd = c.fd_;
-        c.fd_ = -1;
-        r_->close(c.op_, fd);
-        return;
-    }
-    if (c.created_) {
-        c.created_ = false;
-        c.step_ = file_unlink;
-        const char* tmp = S_ISDIR(c.stx_->stx_mode) ? c.tmp_inside_ : c.tmp_beside_;
-        r_->unlinkat(c.op_, AT_FDCWD, tmp, 0);
-        return;
-    }
-    finish(c);
-}
-
-void engine::file_step(check& c, std::int32_t result) noexcept {
-    const check_def& d = *c.def_;
-    switch (c.step_) {
-    case file_stat:
-        if (result < 0) {
-            c.result.fail(Reason::probe_file_missing, -result, "%s: %s", d.label,
-                          errno_name(-result));
-            finish(c);
-            return;
-        }
-        file_checks(c);
-        return;
-    case file_open:
-        if (result < 0) {
-            c.result.fail(Reason::probe_not_writable, -result, "create a file beside/in %s: %s",
-                          d.label, errno_name(-result));
-            finish(c);
-            return;
-        }
-        c.fd_ = result;
-        c.created_ = true;
-        c.step_ = file_write;
-        r_->write(c.op_, c.fd_, "custos\n", 7);
-        return;
-    case file_write:
-        if (result != 7) {
-            int err = result < 0 ? -result : ENOSPC;
-            c.result.fail(Reason::probe_not_writable, err, "write in %s: %s", d.label,
-                          errno_name(err));
-        }
-        file_cleanup(c);
-        return;
-    case file_close:
-        if (result < 0 && c.result.passed()) {
-            // A delayed write error (NFS, quota) can surface at close.
-            c.result.fail(Reason::probe_not_writable, -result, "close in %s: %s", d.label,
-                          errno_name(-result));
-        }
-        file_cleanup(c);
-        return;
-    case file_unlink:
-        if (result < 0 && c.result.passed()) {
-            c.result.fail(Reason::probe_not_writable, -result, "remove the file in %s: %s", d.label,
-                          errno_name(-result));
-        }
-        finish(c);
-        return;
-    default:
-        finish(c);
-        return;
-    }
 }
 
 } // namespace custos::probe

@@ -49,6 +49,10 @@ namespace custos::probe {
 
 class engine;
 struct check_def;
+// The step a running check is at, one enum per kind (check_def.hpp).
+enum class net_stage : std::uint8_t;
+enum class exec_stage : std::uint8_t;
+enum class file_stage : std::uint8_t;
 
 struct check {
     // Root instances: called when the check has ended (result in `result`).
@@ -74,7 +78,9 @@ private:
     bool running_ = false;
     bool failed_member_ = false;
     bool timed_out_ = false; // exec: killed at the deadline
-    std::uint8_t step_ = 0;
+    net_stage net_step_{};   // tcp, http, unix
+    exec_stage exec_step_{}; // exec
+    file_stage file_step_{}; // file
     mono_time deadline_{};
     int fd_ = -1;
     int pid_ = 0;

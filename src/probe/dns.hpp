@@ -49,6 +49,7 @@
 
 #include <custos/error.hpp>
 
+#include "core/prng.hpp"
 #include "core/time.hpp"
 #include "io/reactor.hpp"
 
@@ -248,7 +249,7 @@ private:
 
     io::reactor* reactor_ = nullptr;
     resolver_config cfg_{};
-    std::uint64_t rng_ = 0;
+    prng ids_; // query ids
     resolver_stats stats_;
 };
 

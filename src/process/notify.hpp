@@ -1,4 +1,5 @@
 // The sd_notify receiver: the NOTIFY_SOCKET custos gives its services.
+// The services' (children's) socket custos listens on; not a client of a NOTIFY_SOCKET above it.
 //
 // One socket per service, as s6 gives each service its own notification
 // fd: the socket a datagram arrives on says which service it is about, so
