@@ -309,6 +309,7 @@ struct custos_side {
     const char* label = "";
     io::backend_choice choice = io::backend_choice::epoll;
     io::reactor r;
+    custos::tbl::plan plan;
     arena mem;
     std::unique_ptr<probe::engine> e;
     bool usable = false;
@@ -339,15 +340,25 @@ bool setup_custos(custos_side& s, const std::vector<ProbeSpec>& specs, std::uint
         std::printf("%s: skipped, the kernel refuses it: %s\n", s.label, text);
         return false;
     }
+    custos::Table table;
+    table.probes = specs;
+    table.runtime.max_probes = probes * 2;
+    table.runtime.max_probe_checks = probes * 2;
+    if (auto res = s.plan.build(table); !res) {
+        char text[256];
+        res.error().format(text, sizeof text);
+        std::printf("%s: table refused: %s\n", s.label, text);
+        return false;
+    }
     s.e = std::make_unique<probe::engine>();
-    auto first = s.e->init(s.r, specs, s.mem, nullptr, nullptr);
+    auto first = s.e->init(s.r, s.plan, s.mem, nullptr, nullptr);
     if (first || first.error().reason() != Reason::out_of_memory ||
         !s.mem.reserve(s.mem.needed())) {
         std::printf("%s: engine sizing pass failed\n", s.label);
         return false;
     }
     s.e = std::make_unique<probe::engine>();
-    if (auto res = s.e->init(s.r, specs, s.mem, nullptr, nullptr); !res) {
+    if (auto res = s.e->init(s.r, s.plan, s.mem, nullptr, nullptr); !res) {
         char text[256];
         res.error().format(text, sizeof text);
         std::printf("%s: engine init failed: %s\n", s.label, text);

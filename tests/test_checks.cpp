@@ -184,6 +184,7 @@ struct harness {
     process::spawner sp;
     resolver res;
     std::unique_ptr<resolver_config> rc = std::make_unique<resolver_config>();
+    custos::tbl::plan plan; // lives as long as the engine: it is laid out from it
     arena mem;
     std::unique_ptr<engine> e;
     std::vector<run_state> states;
@@ -208,15 +209,28 @@ struct harness {
         REQUIRE(res.init(r, *rc).has_value());
         resolver* dns = with_resolver ? &res : nullptr;
         process::spawner* spawner = with_spawner ? &sp : nullptr;
+        // Checked and resolved as the runtime does (the real executables and
+        // users: exec and file probes use them).
+        custos::Table table;
+        table.probes = specs;
+        table.runtime.max_probes = static_cast<std::uint32_t>(specs.size());
+        table.runtime.max_probe_checks = 4 * static_cast<std::uint32_t>(specs.size());
+        auto planned = plan.build(table);
+        if (!planned) {
+            char buf[256];
+            planned.error().format(buf, sizeof buf);
+            MESSAGE(buf);
+        }
+        REQUIRE(planned.has_value());
         {
             engine sizing;
-            auto first = sizing.init(r, specs, mem, spawner, dns);
+            auto first = sizing.init(r, plan, mem, spawner, dns);
             REQUIRE(!first.has_value());
             REQUIRE(first.error().reason() == Reason::out_of_memory);
         }
         REQUIRE(mem.reserve(mem.needed()));
         e = std::make_unique<engine>();
-        auto second = e->init(r, specs, mem, spawner, dns);
+        auto second = e->init(r, plan, mem, spawner, dns);
         if (!second) {
             char buf[256];
             second.error().format(buf, sizeof buf);

@@ -42,8 +42,10 @@ bool engine::needs_spawner(std::span<const ProbeSpec> probes) noexcept {
     return false;
 }
 
-Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, arena& mem,
+Result<void> engine::init(io::reactor& r, const tbl::plan& plan, arena& mem,
                           process::spawner* spawner, resolver* dns) noexcept {
+    const std::span<const ProbeSpec> probes = plan.table().probes;
+    const std::span<const tbl::probe_plan> resolved = plan.probes();
     r_ = &r;
     spawner_ = spawner;
     dns_ = dns;
@@ -117,13 +119,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
         case ProbeKind::file: {
             d.mode = s.mode;
             d.writable = s.writable;
-            if (!s.owner.empty()) {
-                auto o = tbl::resolve_owner(s.owner);
-                if (!o) {
-                    return fail(o.error());
-                }
-                d.owner = *o;
-            }
+            d.owner = resolved[i].owner;
             char* path = mem.copy(s.target);
             d.path = path;
             std::snprintf(d.label, sizeof d.label, "%.*s", static_cast<int>(s.target.size()),
@@ -164,12 +160,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
             break;
         }
         case ProbeKind::exec: {
-            char path[512];
-            auto found = tbl::resolve_executable(s.argv.empty() ? std::string_view() : s.argv[0],
-                                                 path, sizeof path);
-            if (!found) {
-                return fail(found.error());
-            }
+            const char* path = resolved[i].path; // the plan looked it up
             char* stored = mem.copy(path);
             auto argv = process::build_argv(mem, s.argv);
             if (!argv && argv.error().reason() != Reason::capacity_exceeded) {
@@ -193,11 +184,7 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
             auto* members = mem.make_array<std::uint32_t>(s.members.size());
             ok = ok && (members != nullptr || s.members.empty());
             for (std::size_t k = 0; k < s.members.size() && members != nullptr; ++k) {
-                std::uint32_t j = tbl::find_probe(probes, s.members[k]);
-                if (j == UINT32_MAX) {
-                    return fail(Reason::probe_unknown, 0, s.members[k]);
-                }
-                members[k] = j;
+                members[k] = resolved[i].members[k];
             }
             d.members = members;
             d.member_count = static_cast<std::uint32_t>(s.members.size());
@@ -209,18 +196,14 @@ Result<void> engine::init(io::reactor& r, std::span<const ProbeSpec> probes, are
     if (!ok) {
         // Sizing pass: the trees need the definitions; measure them by the
         // specs instead (the same sizes build() takes below).
-        std::uint32_t total = tbl::count_checks(probes);
-        if (total == UINT32_MAX) {
-            return fail(Reason::dependency_cycle, 0, "composite probes");
-        }
-        mem.make_array<check*>(total);
+        mem.make_array<check*>(plan.check_count());
         for (std::uint32_t i = 0; i < count_; ++i) {
-            measure(probes, i, mem);
+            measure(plan, i, mem);
         }
         return fail(Reason::out_of_memory, ENOMEM, "probe checks");
     }
     // Every exec instance, composites included: at most every check.
-    std::uint32_t total = tbl::count_checks(probes);
+    const std::uint32_t total = plan.check_count();
     execs_ = mem.make_array<check*>(total);
     if (execs_ == nullptr && total != 0) {
         return fail(Reason::out_of_memory, ENOMEM, "probe checks");
@@ -252,8 +235,8 @@ Result<void> engine::attach_cgroups(process::cgroup_tree& tree) noexcept {
 
 // What build() takes from the arena for one instance of probe `i` and its
 // members, from the specs alone (the sizing pass has no definitions).
-void engine::measure(std::span<const ProbeSpec> probes, std::uint32_t i, arena& mem) noexcept {
-    const ProbeSpec& s = probes[i];
+void engine::measure(const tbl::plan& plan, std::uint32_t i, arena& mem) noexcept {
+    const ProbeSpec& s = plan.table().probes[i];
     switch (s.kind) {
     case ProbeKind::tcp: {
         auto hp = parse_host_port(s.target);
@@ -284,11 +267,8 @@ void engine::measure(std::span<const ProbeSpec> probes, std::uint32_t i, arena& 
         return;
     case ProbeKind::all:
         mem.make_array<check>(s.members.size());
-        for (std::string_view m : s.members) {
-            std::uint32_t j = tbl::find_probe(probes, m);
-            if (j != UINT32_MAX) {
-                measure(probes, j, mem);
-            }
+        for (std::uint32_t j : plan.probes()[i].members) {
+            measure(plan, j, mem);
         }
         return;
     }

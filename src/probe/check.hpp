@@ -43,7 +43,7 @@
 #include "probe/target.hpp"
 #include "process/cgroup.hpp"
 #include "process/spawn.hpp"
-#include "table/validate.hpp"
+#include "table/plan.hpp"
 
 namespace custos::probe {
 
@@ -114,15 +114,15 @@ public:
     engine(const engine&) = delete;
     engine& operator=(const engine&) = delete;
 
-    // Lays out every probe's check tree and parses its target (validated
-    // probes: see tbl::validate()). Call with an arena without a block to
-    // measure (OutOfMemory, and mem.needed() says how much), then with one
-    // reserved that big. `spawner` serves exec checks and `dns` host names
-    // (either may be null when no probe needs it). Errors: OutOfMemory;
-    // InvalidArgument for a target that does not parse; the errors of
-    // resolve_owner, build_argv/build_env and resolve_executable.
-    Result<void> init(io::reactor& r, std::span<const ProbeSpec> probes, arena& mem,
-                      process::spawner* spawner, resolver* dns) noexcept;
+    // Lays out every probe's check tree from the plan (members by index,
+    // owners as ids, exec programs as paths) and parses its target. Call
+    // with an arena without a block to measure (OutOfMemory, and
+    // mem.needed() says how much), then with one reserved that big.
+    // `spawner` serves exec checks and `dns` host names (either may be null
+    // when no probe needs it). Errors: OutOfMemory; InvalidArgument for a
+    // target that does not parse; the errors of build_argv/build_env.
+    Result<void> init(io::reactor& r, const tbl::plan& plan, arena& mem, process::spawner* spawner,
+                      resolver* dns) noexcept;
 
     // Whether any probe needs the resolver (a host name, not a literal).
     static bool needs_resolver(std::span<const ProbeSpec> probes) noexcept;
@@ -156,7 +156,7 @@ public:
 
 private:
     bool build(check& c, std::uint32_t def, check* parent, arena& mem) noexcept;
-    static void measure(std::span<const ProbeSpec> probes, std::uint32_t i, arena& mem) noexcept;
+    static void measure(const tbl::plan& plan, std::uint32_t i, arena& mem) noexcept;
     void begin(check& c) noexcept;
     void finish(check& c) noexcept;
     void defer_finish(check& c) noexcept;

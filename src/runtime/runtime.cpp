@@ -326,7 +326,7 @@ Result<void> Runtime::impl::layout(std::span<const ServiceSpec> table,
         }
         ok = ok && where != nullptr;
     }
-    auto ck = checks.init(reactor, probe_table, mem, &spawner, dns);
+    auto ck = checks.init(reactor, plan, mem, &spawner, dns);
     if (!ck && ck.error().reason() != Reason::out_of_memory) {
         return fail(ck.error());
     }
