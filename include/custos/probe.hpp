@@ -129,9 +129,10 @@ struct ProbeError {
     friend bool operator==(const ProbeError&, const ProbeError&) = default;
 };
 
-// A copy of one probe's status, owning its text (see ProbeError).
-// Runtime::probe_status() reads it from the published status snapshot and
-// may then be called from any thread (see runtime.hpp).
+// A copy of one probe's status, owning its text (see ProbeError): valid
+// however long it is kept, on any thread. Once Runtime::probe_status() reads
+// it from the published status snapshot (being wired; until then, call it on
+// the reactor thread only), probe_status() is safe to call from any thread.
 struct ProbeStatus {
     FixedText<name_capacity> name;
     ProbeKind kind = ProbeKind::tcp;

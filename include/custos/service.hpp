@@ -154,9 +154,10 @@ inline constexpr std::size_t status_text_capacity = 127;
 
 // A copy of one service's status. Its text fields are FixedText (they own
 // their bytes; they read like string_views), so a ServiceStatus stays valid
-// and unchanged however long it is kept. Runtime::status() reads it from the
-// published status snapshot and may then be called from any thread (see
-// runtime.hpp).
+// and unchanged however long it is kept, on any thread. Once
+// Runtime::status() reads it from the published status snapshot (being
+// wired; until then, call it on the reactor thread only), status() is safe
+// to call from any thread and returns the state as of the last loop turn.
 struct ServiceStatus {
     FixedText<name_capacity> name;
     ServiceState state = ServiceState::stopped;
