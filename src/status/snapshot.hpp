@@ -42,6 +42,11 @@
 //            that did work (or simply every turn: put_*() skip unchanged
 //            records, so a turn that changed nothing costs compares, not
 //            stores).
+//            Cost, measured on the x86-64 build machine (shared, -O2): one
+//            publish() of 64 services + 64 probes ~24 us when nothing
+//            changed (the compares), ~34 us when everything did; a
+//            service(i) read 50-100 ns. So publish once per turn, not per
+//            event (the publisher does), and only after turns that did work.
 //   status(i) / probe_status(p) / stats()  return snap.service(i) /
 //            snap.probe(p) / snap.stats(): safe from any thread, as of the
 //            last loop turn (on the reactor thread too: a hook that calls
