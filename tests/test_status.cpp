@@ -461,6 +461,14 @@ TEST_CASE("snapshot: sized in two passes; publishes, skips unchanged records") {
             " bytes; sizeof ServiceStatus ", sizeof(ServiceStatus), ", ProbeStatus ",
             sizeof(ProbeStatus));
 
+    // The writer thread is the one that bound itself.
+    CHECK_FALSE(snap.is_writer_thread());
+    snap.bind_writer();
+    CHECK(snap.is_writer_thread());
+    bool other = true;
+    std::thread([&] { other = snap.is_writer_thread(); }).join();
+    CHECK_FALSE(other);
+
     // Before any publication: default records, generation 0.
     CHECK(snap.generation() == 0);
     CHECK(snap.service(0) == ServiceStatus{});

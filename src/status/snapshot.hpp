@@ -47,16 +47,22 @@
 //            changed (the compares), ~34 us when everything did; a
 //            service(i) read 50-100 ns. So publish once per turn, not per
 //            event (the publisher does), and only after turns that did work.
-//   status(i) / probe_status(p) / stats()  return snap.service(i) /
-//            snap.probe(p) / snap.stats(): safe from any thread, as of the
-//            last loop turn (on the reactor thread too: a hook that calls
-//            status() during a turn sees the previous turn's state).
+//   status(i) / probe_status(p) / stats()  on the reactor thread
+//            (snap.is_writer_thread(): bind_writer() was called there at
+//            init) the live state, as today; on any other thread
+//            snap.service(i) / snap.probe(p) / snap.stats(), as of the last
+//            loop turn. The reactor thread must keep reading live state: a
+//            hook that calls status() during a turn expects the state it is
+//            being told about (test_runtime does: "restart budget" checks
+//            status(bad).state == failed inside the transition hook), and
+//            the snapshot shows it only after the turn.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <thread>
 
 #include <custos/error.hpp>
 #include <custos/probe.hpp>
@@ -89,6 +95,10 @@ public:
 
     // --- writer: the reactor thread only ---
 
+    // Records the calling thread as the writer (call at init, on the
+    // reactor thread, before other threads may read is_writer_thread()).
+    void bind_writer() noexcept { writer_ = std::this_thread::get_id(); }
+
     // Opens a publication: read_all() readers retry until end_publish().
     void begin_publish() noexcept;
     // Stores record `i` (`p`) when it differs from the published one; true
@@ -107,6 +117,9 @@ public:
     ServiceStatus service(std::uint32_t i) const noexcept;
     ProbeStatus probe(std::uint32_t p) const noexcept;
     RuntimeStats stats() const noexcept;
+    // Whether the caller is the thread bind_writer() was called on: the
+    // runtime's test for "live state is mine to read".
+    bool is_writer_thread() const noexcept { return writer_ == std::this_thread::get_id(); }
     // Completed publications.
     std::uint32_t generation() const noexcept;
 
@@ -126,6 +139,7 @@ private:
     std::uint32_t services_ = 0;
     std::uint32_t probes_ = 0;
     seqlock<RuntimeStats> stats_;
+    std::thread::id writer_; // set once at init, read-only after
     // Odd while a publication is open. Only the writer stores it; see the
     // .cpp for what each access pairs with.
     alignas(cache_line) std::atomic<std::uint32_t> seq_{0};
