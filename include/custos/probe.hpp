@@ -31,6 +31,7 @@
 
 #include <custos/duration.hpp>
 #include <custos/error.hpp>
+#include <custos/text.hpp>
 
 namespace custos {
 
@@ -110,16 +111,30 @@ struct ProbeSpec {
     void* hook_ctx = nullptr;
 };
 
+// Longest failure message kept per probe (what failed, with the errno text).
+inline constexpr std::size_t probe_message_capacity = 159;
+// Longest resolution kept per probe: ProbeSpec::resolution is at most 200
+// bytes (the validator enforces it); the defaults are shorter.
+inline constexpr std::size_t probe_resolution_capacity = 200;
+
+// Text fields are FixedText: they own their bytes and read like
+// string_views, so a copy stays valid however long it is kept.
 struct ProbeError {
     Reason reason = Reason::unknown;
     int sys_errno = 0;
-    std::string_view message;
-    std::string_view resolution;
+    FixedText<probe_message_capacity> message;
+    FixedText<probe_resolution_capacity> resolution;
     std::int64_t since_ns = 0; // the first failure of the current run of failures
+
+    friend bool operator==(const ProbeError&, const ProbeError&) = default;
 };
 
+// A copy of one probe's status, owning its text (see ProbeError): valid
+// however long it is kept, on any thread. Once Runtime::probe_status() reads
+// it from the published status snapshot (being wired; until then, call it on
+// the reactor thread only), probe_status() is safe to call from any thread.
 struct ProbeStatus {
-    std::string_view name;
+    FixedText<name_capacity> name;
     ProbeKind kind = ProbeKind::tcp;
     ProbeState state = ProbeState::unknown;
     ProbePhase phase = ProbePhase::startup;
@@ -134,6 +149,8 @@ struct ProbeStatus {
     std::uint64_t checks = 0;
     std::uint64_t failures = 0;
     ProbeError last_error; // reason unknown: never failed
+
+    friend bool operator==(const ProbeStatus&, const ProbeStatus&) = default;
 };
 
 } // namespace custos

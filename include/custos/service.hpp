@@ -17,6 +17,7 @@
 
 #include <custos/duration.hpp>
 #include <custos/error.hpp>
+#include <custos/text.hpp>
 
 namespace custos {
 
@@ -126,6 +127,8 @@ struct ExitInfo {
     int code = 0;   // exit status when signal == 0
     int signal = 0; // the signal that killed it, or 0
     bool core_dumped = false;
+
+    friend bool operator==(const ExitInfo&, const ExitInfo&) = default;
 };
 
 // One state change of one service, reported to the transition hook.
@@ -146,8 +149,17 @@ struct Transition {
     std::string_view detail;
 };
 
+// Longest STATUS= text kept per service; a longer line is truncated.
+inline constexpr std::size_t status_text_capacity = 127;
+
+// A copy of one service's status. Its text fields are FixedText (they own
+// their bytes; they read like string_views), so a ServiceStatus stays valid
+// and unchanged however long it is kept, on any thread. Once
+// Runtime::status() reads it from the published status snapshot (being
+// wired; until then, call it on the reactor thread only), status() is safe
+// to call from any thread and returns the state as of the last loop turn.
 struct ServiceStatus {
-    std::string_view name;
+    FixedText<name_capacity> name;
     ServiceState state = ServiceState::stopped;
     Reason reason = Reason::unknown; // of the last transition
     std::int64_t since_ns = 0;
@@ -156,8 +168,10 @@ struct ServiceStatus {
     std::uint64_t total_restarts = 0;
     ExitInfo last_exit;
     // The last STATUS= line the service sent (empty if none).
-    std::string_view status_text;
+    FixedText<status_text_capacity> status_text;
     int notify_errno = 0; // the last ERRNO= it sent
+
+    friend bool operator==(const ServiceStatus&, const ServiceStatus&) = default;
 };
 
 } // namespace custos

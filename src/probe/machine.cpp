@@ -395,7 +395,7 @@ ProbeStatus machine::status(std::uint32_t p) const noexcept {
     if (u.failures != 0) {
         s.last_error.reason = u.error_reason;
         s.last_error.sys_errno = u.error_errno;
-        s.last_error.message = u.error_message;
+        s.last_error.message = std::string_view(u.error_message);
         s.last_error.resolution = resolution(u);
         s.last_error.since_ns = to_ns(u.error_since);
     }

@@ -1,0 +1,178 @@
+#include "status/snapshot.hpp"
+
+#include <cerrno>
+#include <cstdint>
+#include <new>
+
+namespace custos::status {
+namespace {
+
+// seqlock<T> is cache-line aligned (its sequence starts a line, so records
+// do not share lines), which is more than the arena's block guarantees
+// (operator new: alignof(max_align_t)). Take the slack and align by hand.
+template <class T>
+std::size_t bytes_for(std::uint32_t n) noexcept {
+    return n == 0 ? 0 : sizeof(T) * n + alignof(T) - 1;
+}
+
+template <class T>
+T* make_aligned(arena& mem, std::uint32_t n) noexcept {
+    if (n == 0) {
+        return nullptr;
+    }
+    void* raw = mem.take(bytes_for<T>(n), 1);
+    if (raw == nullptr) {
+        return nullptr;
+    }
+    auto at = reinterpret_cast<std::uintptr_t>(raw);
+    at = (at + alignof(T) - 1) & ~(std::uintptr_t{alignof(T)} - 1);
+    T* arr = reinterpret_cast<T*>(at);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        ::new (static_cast<void*>(arr + i)) T();
+    }
+    return arr;
+}
+
+} // namespace
+
+std::size_t snapshot::footprint(std::uint32_t services, std::uint32_t probes) noexcept {
+    return bytes_for<seqlock<ServiceStatus>>(services) + bytes_for<seqlock<ProbeStatus>>(probes);
+}
+
+Result<void> snapshot::init(arena& mem, std::uint32_t services, std::uint32_t probes) noexcept {
+    service_ = make_aligned<seqlock<ServiceStatus>>(mem, services);
+    probe_ = make_aligned<seqlock<ProbeStatus>>(mem, probes);
+    const bool ok = (service_ != nullptr || services == 0) && (probe_ != nullptr || probes == 0);
+    services_ = ok ? services : 0;
+    probes_ = ok ? probes : 0;
+    if (!ok) {
+        service_ = nullptr;
+        probe_ = nullptr;
+        return fail(Reason::out_of_memory, ENOMEM, "status snapshot");
+    }
+    return {};
+}
+
+void snapshot::begin_publish() noexcept {
+    // Relaxed: only the writer modifies seq_.
+    const std::uint32_t s = seq_.load(std::memory_order_relaxed);
+    // Odd: a publication is open.
+    seq_.store(s + 1, std::memory_order_relaxed);
+    // Release fence pairs with the acquire fence in try_read_all(): a reader
+    // that sees any record stored after this point also sees the odd value.
+    std::atomic_thread_fence(std::memory_order_release);
+}
+
+void snapshot::end_publish() noexcept {
+    const std::uint32_t s = seq_.load(std::memory_order_relaxed);
+    // Release pairs with the acquire load at the start of try_read_all(): a
+    // reader that sees the new even value sees every record stored above.
+    seq_.store(s + 1, std::memory_order_release);
+}
+
+bool snapshot::put_service(std::uint32_t i, const ServiceStatus& s) noexcept {
+    if (i >= services_) {
+        return false;
+    }
+    // The writer's own read never overlaps a write, so it never fails.
+    ServiceStatus now;
+    if (service_[i].try_load(now) && now == s) {
+        return false;
+    }
+    service_[i].store(s);
+    return true;
+}
+
+bool snapshot::put_probe(std::uint32_t p, const ProbeStatus& s) noexcept {
+    if (p >= probes_) {
+        return false;
+    }
+    ProbeStatus now;
+    if (probe_[p].try_load(now) && now == s) {
+        return false;
+    }
+    probe_[p].store(s);
+    return true;
+}
+
+void snapshot::put_stats(const RuntimeStats& s) noexcept {
+    stats_.store(s);
+}
+
+ServiceStatus snapshot::service(std::uint32_t i) const noexcept {
+    return i < services_ ? service_[i].load() : ServiceStatus{};
+}
+
+ProbeStatus snapshot::probe(std::uint32_t p) const noexcept {
+    return p < probes_ ? probe_[p].load() : ProbeStatus{};
+}
+
+RuntimeStats snapshot::stats() const noexcept {
+    return stats_.load();
+}
+
+std::uint32_t snapshot::generation() const noexcept {
+    // Acquire pairs with end_publish()'s release store.
+    return seq_.load(std::memory_order_acquire) / 2;
+}
+
+bool snapshot::try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p, RuntimeStats& st,
+                            std::uint32_t& generation) const noexcept {
+    // Acquire pairs with end_publish()'s release store.
+    const std::uint32_t s1 = seq_.load(std::memory_order_acquire);
+    if ((s1 & 1) != 0) {
+        return false;
+    }
+    // Each record is read through its own seqlock (whole records only);
+    // the publication sequence around them makes the set consistent.
+    for (std::uint32_t i = 0; i < services_ && i < s.size(); ++i) {
+        s[i] = service_[i].load();
+    }
+    for (std::uint32_t i = 0; i < probes_ && i < p.size(); ++i) {
+        p[i] = probe_[i].load();
+    }
+    st = stats_.load();
+    // Acquire fence pairs with begin_publish()'s release fence: if any record
+    // read above was stored by a later publication, the load below sees its
+    // odd (or a later) value.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const std::uint32_t s2 = seq_.load(std::memory_order_relaxed);
+    if (s1 != s2) {
+        return false;
+    }
+    generation = s1 / 2;
+    return true;
+}
+
+std::uint32_t snapshot::read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
+                                 RuntimeStats& st) const noexcept {
+    std::uint32_t g = 0;
+    while (!try_read_all(s, p, st, g)) {
+    }
+    return g;
+}
+
+void publisher::publish() noexcept {
+    stale_ = false;
+    snap_.begin_publish();
+    const std::uint32_t ns = src_.service_count();
+    for (std::uint32_t i = 0; i < ns && i < snap_.service_count(); ++i) {
+        (void)snap_.put_service(i, src_.service_status(i));
+    }
+    const std::uint32_t np = src_.probe_count();
+    for (std::uint32_t p = 0; p < np && p < snap_.probe_count(); ++p) {
+        (void)snap_.put_probe(p, src_.probe_status(p));
+    }
+    snap_.put_stats(src_.stats());
+    snap_.end_publish();
+}
+
+bool publisher::publish_if_stale() noexcept {
+    if (!stale_) {
+        return false;
+    }
+    publish();
+    return true;
+}
+
+} // namespace custos::status

@@ -1,0 +1,188 @@
+// The published status snapshot: a copy of every service's status, every
+// probe's status and the runtime counters, written by the reactor thread
+// and read by any thread without locks and without tearing.
+//
+// Owns: one seqlock record per service, one per probe (taken from the
+// runtime's arena at init, for the table's counts) and one for the
+// counters; plus a publication counter. Records are the public types
+// (ServiceStatus, ProbeStatus, RuntimeStats): their text is FixedText, so
+// nothing in the snapshot points into reactor state.
+//
+// Why a seqlock per record and not one seqlock over everything: with 64
+// services and 64 probes the whole is about 48 KiB (a ServiceStatus is
+// ~220 bytes, a ProbeStatus ~470, each record padded to whole cache lines).
+// One seqlock<T> over that would make every reader of one service copy all
+// of it (to the stack: too big for a small thread's stack), retry whenever
+// anything at all was published, and make the writer rewrite every record
+// on every publication. Per record, a reader copies only the record it
+// asks for (Runtime::status(i) is one record), retries only when that
+// record is being rewritten, and the writer stores only the records that
+// changed (put_*() compare first, so unchanged records cost readers
+// nothing). Readers that need every record from the same publication (the
+// JSON and Prometheus renderers) use read_all(): the publication counter is
+// itself a seqlock sequence around the per-record writes. A double buffer
+// would need twice the memory and still a sequence to validate an index.
+//
+// Invariants: one writer thread (the reactor); publications are
+// begin_publish(), put_*()..., end_publish(). A record read by service(),
+// probe() or stats() is always one whole record as put. read_all() returns
+// records all from one publication. Memory: footprint(services, probes)
+// bytes, taken once at init; nothing is allocated after.
+//
+// Wiring (runtime):
+//   init()   snap.init(mem, count, probe_count) in the arena layout (both
+//            passes); a publisher (below) over a snapshot_source the runtime
+//            implements from its live state (the code of today's
+//            Runtime::status() and machine::status()); stream.try_add(pub);
+//            then pub.publish() once, so readers see the table before start.
+//   run()    after every loop turn (reactor.run_once()), pub.publish_if_stale().
+//            Every turn that ran a handler may have changed something
+//            (counters, STATUS= text, a check's times) even without an
+//            event, so the runtime calls pub.mark_stale() after each turn
+//            that did work (or simply every turn: put_*() skip unchanged
+//            records, so a turn that changed nothing costs compares, not
+//            stores).
+//            Cost, measured on the x86-64 build machine (shared, -O2): one
+//            publish() of 64 services + 64 probes ~24 us when nothing
+//            changed (the compares), ~34 us when everything did; a
+//            service(i) read 50-100 ns. So publish once per turn, not per
+//            event (the publisher does), and only after turns that did work.
+//   status(i) / probe_status(p) / stats()  on the reactor thread
+//            (snap.is_writer_thread(): bind_writer() was called there at
+//            init) the live state, as today; on any other thread
+//            snap.service(i) / snap.probe(p) / snap.stats(), as of the last
+//            loop turn. The reactor thread must keep reading live state: a
+//            hook that calls status() during a turn expects the state it is
+//            being told about (test_runtime does: "restart budget" checks
+//            status(bad).state == failed inside the transition hook), and
+//            the snapshot shows it only after the turn.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <thread>
+
+#include <custos/error.hpp>
+#include <custos/probe.hpp>
+#include <custos/runtime.hpp>
+#include <custos/service.hpp>
+
+#include "core/arena.hpp"
+#include "core/lockfree.hpp"
+#include "core/seqlock.hpp"
+#include "status/stream.hpp"
+
+namespace custos::status {
+
+class snapshot {
+public:
+    snapshot() noexcept = default;
+    snapshot(const snapshot&) = delete;
+    snapshot& operator=(const snapshot&) = delete;
+
+    // Takes room for `services` and `probes` records from `mem` and fills
+    // them with default records (what readers see until the first
+    // publication). Two-pass arena sizing: on the measuring pass this fails
+    // and mem.needed() grows by what it needs (footprint()). Errors:
+    // OutOfMemory (the arena is too small).
+    [[nodiscard]] Result<void> init(arena& mem, std::uint32_t services,
+                                    std::uint32_t probes) noexcept;
+    // Bytes init() takes from an arena for these counts (alignment slack
+    // included).
+    static std::size_t footprint(std::uint32_t services, std::uint32_t probes) noexcept;
+
+    // --- writer: the reactor thread only ---
+
+    // Records the calling thread as the writer (call at init, on the
+    // reactor thread, before other threads may read is_writer_thread()).
+    void bind_writer() noexcept { writer_ = std::this_thread::get_id(); }
+
+    // Opens a publication: read_all() readers retry until end_publish().
+    void begin_publish() noexcept;
+    // Stores record `i` (`p`) when it differs from the published one; true
+    // when it did. `i` < service_count(), `p` < probe_count().
+    bool put_service(std::uint32_t i, const ServiceStatus& s) noexcept;
+    bool put_probe(std::uint32_t p, const ProbeStatus& s) noexcept;
+    void put_stats(const RuntimeStats& s) noexcept;
+    // Closes the publication.
+    void end_publish() noexcept;
+
+    // --- readers: any thread ---
+
+    std::uint32_t service_count() const noexcept { return services_; }
+    std::uint32_t probe_count() const noexcept { return probes_; }
+    // One whole record as last put (a default record when out of range).
+    ServiceStatus service(std::uint32_t i) const noexcept;
+    ProbeStatus probe(std::uint32_t p) const noexcept;
+    RuntimeStats stats() const noexcept;
+    // Whether the caller is the thread bind_writer() was called on: the
+    // runtime's test for "live state is mine to read".
+    bool is_writer_thread() const noexcept { return writer_ == std::this_thread::get_id(); }
+    // Completed publications.
+    std::uint32_t generation() const noexcept;
+
+    // Copies every service (up to s.size()), every probe (up to p.size())
+    // and the counters, all from the same publication, and returns its
+    // generation. False when a publication overlapped (the copies are then
+    // unspecified): call it again.
+    [[nodiscard]] bool try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
+                                    RuntimeStats& st, std::uint32_t& generation) const noexcept;
+    // The same, retrying until it succeeds; returns the generation.
+    std::uint32_t read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
+                           RuntimeStats& st) const noexcept;
+
+private:
+    seqlock<ServiceStatus>* service_ = nullptr;
+    seqlock<ProbeStatus>* probe_ = nullptr;
+    std::uint32_t services_ = 0;
+    std::uint32_t probes_ = 0;
+    seqlock<RuntimeStats> stats_;
+    std::thread::id writer_; // set once at init, read-only after
+    // Odd while a publication is open. Only the writer stores it; see the
+    // .cpp for what each access pairs with.
+    alignas(cache_line) std::atomic<std::uint32_t> seq_{0};
+};
+
+// Where the publisher reads the live state from: implemented by the runtime,
+// called on the reactor thread only.
+class snapshot_source {
+public:
+    virtual std::uint32_t service_count() const noexcept = 0;
+    virtual std::uint32_t probe_count() const noexcept = 0;
+    virtual ServiceStatus service_status(std::uint32_t i) const noexcept = 0;
+    virtual ProbeStatus probe_status(std::uint32_t p) const noexcept = 0;
+    virtual RuntimeStats stats() const noexcept = 0;
+
+protected:
+    ~snapshot_source() = default;
+};
+
+// The listener that keeps the snapshot current: every event marks it stale;
+// the runtime publishes after the loop turn (publish_if_stale()), so a turn
+// with several transitions publishes once.
+class publisher final : public listener {
+public:
+    publisher(snapshot& snap, const snapshot_source& src) noexcept : snap_(snap), src_(src) {}
+
+    void on_event(const event&) noexcept override { stale_ = true; }
+    // A change that is not an event (counters, STATUS= text, a check's
+    // times): publish it at the end of the turn too.
+    void mark_stale() noexcept { stale_ = true; }
+    bool stale() const noexcept { return stale_; }
+
+    // Publishes every record from the source now (records beyond the
+    // snapshot's counts are ignored).
+    void publish() noexcept;
+    // publish() if anything was marked stale since the last one; true when
+    // it published.
+    bool publish_if_stale() noexcept;
+
+private:
+    snapshot& snap_;
+    const snapshot_source& src_;
+    bool stale_ = true; // nothing published yet
+};
+
+} // namespace custos::status
