@@ -153,3 +153,37 @@ TEST_CASE("ini: count_headers is an upper bound on the sections") {
     }
     CHECK(headers <= 3);
 }
+
+// The key tables behind the lexer (src/custosd/keys.*): what the one lookup
+// and the one did-you-mean rely on.
+#include "custosd/keys.hpp"
+
+TEST_CASE("key tables: unique names, each found, slots in range, retired keys never suggested") {
+    for (const section_def* s : {&custos_section, &service_section, &probe_section}) {
+        CAPTURE(s->label);
+        CHECK(s->keys.size() <= max_keys);
+        for (const key_def& k : s->keys) {
+            CAPTURE(k.name);
+            CHECK(find_key(*s, k.name) == &k);
+            CHECK((k.set != nullptr));
+            CHECK(((k.flags & key_required) == 0 || k.hint != nullptr));
+        }
+        CHECK(find_key(*s, "") == nullptr);
+        CHECK(find_key(*s, "no_such_key") == nullptr);
+    }
+    for (const key_def& k : service_section.keys) {
+        CHECK((k.slot == no_slot || k.slot < custos::sup::spec_field_count));
+    }
+    for (const key_def& k : probe_section.keys) {
+        CHECK((k.slot == no_slot || k.slot < custos::probe::probe_field_count));
+    }
+    CHECK(std::string_view(suggest_key(service_section, "restrat")) == "restart");
+    CHECK(std::string_view(suggest_key(probe_section, "tpc")) == "tcp");
+    CHECK(suggest_key(service_section, "xyz") == nullptr);
+    // notify_socket is a key only to say what replaced it.
+    const key_def* retired = find_key(custos_section, "notify_socket");
+    REQUIRE(retired != nullptr);
+    CHECK((retired->flags & key_retired) != 0);
+    CHECK(suggest_key(custos_section, "notify_sockt") == nullptr);
+    CHECK(std::string_view(suggest_key(custos_section, "notify_dri")) == "notify_dir");
+}
