@@ -411,8 +411,10 @@ value_result<std::string_view> owner_value(std::string_view value) noexcept {
 
 value_result<int> mode_value(std::string_view value) noexcept {
     int mode = 0;
+    // Length first: a long run of octal digits would overflow mode.
     bool ok = !value.empty() && value.size() <= 5;
-    for (char c : value) {
+    for (std::size_t i = 0; ok && i < value.size(); ++i) {
+        const char c = value[i];
         if (c < '0' || c > '7') {
             ok = false;
             break;
