@@ -182,13 +182,13 @@ class parser {
 public:
     // `problems` and the name sets are null in pass 2; `out` is empty in
     // pass 1.
-    parser(char* text, std::size_t size, problem_list* problems, name_set* names,
+    parser(char* text, std::size_t size, const char* file, problem_list* problems, name_set* names,
            name_set* probe_names, RuntimeConfig& rt, table_out& out) noexcept
-        : text_(text), size_(size), c_(text, problems, rt, out), names_(names),
+        : text_(text), size_(size), file_(file), c_(text, problems, rt, out), names_(names),
           probe_names_(probe_names) {}
 
     void run() noexcept {
-        ini::lexer lex(text_, size_);
+        ini::lexer lex(text_, size_, file_);
         for (ini::item it; lex.next(it);) {
             item(it);
         }
@@ -528,6 +528,7 @@ private:
 
     char* text_;
     std::size_t size_;
+    const char* file_;
     key_context c_;
     name_set* names_;
     name_set* probe_names_;
@@ -603,7 +604,7 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
         return false;
     }
     table_out none;
-    parser check(text, size, &problems, &names, &probe_names, runtime_, none);
+    parser check(text, size, path_, &problems, &names, &probe_names, runtime_, none);
     check.run();
     if (check.found() != 0) {
         clear();
@@ -628,7 +629,7 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
                   out.env.base != nullptr && out.deps.base != nullptr &&
                   out.members.base != nullptr && out.statuses.base != nullptr);
     runtime_ = RuntimeConfig{};
-    parser build(text, size, nullptr, nullptr, nullptr, runtime_, out);
+    parser build(text, size, path_, nullptr, nullptr, nullptr, runtime_, out);
     build.run();
     CUSTOS_ASSERT(build.found() == 0 && build.counts() == counts);
     services_ = out.services;

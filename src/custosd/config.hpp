@@ -7,7 +7,10 @@
 // so its handler gets no line numbers (INI_HANDLER_LINENO=0), lines are cut at
 // 200 bytes (INI_MAX_LINE) and indented lines are continuations. FILE:LINE
 // errors and long exec lines would be impossible. This reader is small and,
-// like every parser in custos, fuzzed (tests/fuzz/fuzz_config.cpp).
+// like every parser in custos, fuzzed (tests/fuzz/fuzz_config.cpp). Its
+// parts: ini.hpp (the syntax below), keys.hpp (the keys of each section
+// kind, one table each) and table/values.hpp (the values, shared with
+// custosctl).
 //
 // Syntax, one construct per line:
 //   [custos]  [service:NAME]  [probe:NAME]
