@@ -7,7 +7,10 @@
 // so its handler gets no line numbers (INI_HANDLER_LINENO=0), lines are cut at
 // 200 bytes (INI_MAX_LINE) and indented lines are continuations. FILE:LINE
 // errors and long exec lines would be impossible. This reader is small and,
-// like every parser in custos, fuzzed (tests/fuzz/fuzz_config.cpp).
+// like every parser in custos, fuzzed (tests/fuzz/fuzz_config.cpp). Its
+// parts: ini.hpp (the syntax below), keys.hpp (the keys of each section
+// kind, one table each) and table/values.hpp (the values, shared with
+// custosctl).
 //
 // Syntax, one construct per line:
 //   [custos]  [service:NAME]  [probe:NAME]
@@ -21,7 +24,7 @@
 // after 48 bytes. Errors: a key outside any section, an unknown section or key, a duplicate
 // section or key (env excepted: it repeats), a line without '=', a line over
 // max_line_bytes, a NUL byte, a text over max_file_bytes, a bad value.
-// [custos] keys: stop_timeout, notify_socket, max_services, max_probes,
+// [custos] keys: stop_timeout, notify_dir, cgroup, pid_record, max_services, max_probes,
 // max_probe_checks.
 // [service:NAME] keys: exec (required), env (KEY=value; one level of
 // matched double or single quotes is taken off, around the value or around
@@ -47,8 +50,8 @@
 //   A file-only or http-only key in another kind of probe is ConfigBadValue
 //   at the key's line.
 // Names are not checked here beyond being non-empty and unique among the
-// sections of their kind: the validators (sup::validate_table() and
-// probe::validate_probes()) report bad names, a probe named like a service,
+// sections of their kind: the table check (validate_table(), table.hpp)
+// reports bad names, a probe named like a service,
 // unknown dependencies, probes and members, cycles and bad targets, and
 // custosd maps them back to lines with line_of() and probe_line_of().
 //

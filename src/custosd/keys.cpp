@@ -1,0 +1,448 @@
+// The key tables of [custos], [service:NAME] and [probe:NAME], and their
+// setters (see keys.hpp). Most setters are one value parser of
+// table/values.hpp and one field; exec and env rewrite their value in
+// place, which only custosd's own copy of the text allows.
+#include "custosd/keys.hpp"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "table/validate.hpp"
+
+namespace custos::cfg {
+
+using custos::ServiceField;
+using tbl::clip;
+
+void key_context::report(unsigned at, Reason r, std::string_view subject, const char* fmt,
+                         ...) noexcept {
+    ++found;
+    if (problems == nullptr) {
+        return;
+    }
+    char msg[sizeof(problem::message)];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problems->add(at, Error(r, 0, subject), "%s", msg);
+}
+
+void key_context::refuse(const tbl::value_error& e) noexcept {
+    report(line, Reason::config_bad_value, key->name, "%s", e.message);
+}
+
+void key_context::bad(const char* fmt, ...) noexcept {
+    tbl::value_error e;
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    refuse(e);
+}
+
+namespace {
+
+constexpr bool is_blank(char c) {
+    return c == ' ' || c == '\t';
+}
+
+// --- setters shared by the sections ---
+
+template <class T>
+bool store(key_context& c, const tbl::value_result<T>& r, T& to) noexcept {
+    if (!r) {
+        c.refuse(r.error());
+        return false;
+    }
+    to = *r;
+    return true;
+}
+
+template <auto Field>
+void svc_duration(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.service.*Field);
+}
+template <auto Field>
+void probe_duration(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.probe.*Field);
+}
+template <auto Field>
+void svc_text(key_context& c, std::string_view v) noexcept {
+    c.service.*Field = v;
+}
+template <auto Field>
+void probe_text(key_context& c, std::string_view v) noexcept {
+    c.probe.*Field = v;
+}
+template <auto Field>
+void probe_count(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::count_value(c.key->name, v), c.probe.*Field);
+}
+
+// Pushes the names of a list to `to`; false when there was none.
+bool split_names(std::string_view value, view_pool& to) noexcept {
+    tbl::name_list list(value);
+    bool any = false;
+    for (std::string_view name; list.next(name);) {
+        to.push(name);
+        any = true;
+    }
+    return any;
+}
+
+// Splits exec's value into arguments like a shell without expansions:
+// blanks separate; '...' is literal; "..." too, except \" and \\; quoted
+// and unquoted parts join ("--name=\"a b\"" is one argument). The building
+// pass unescapes in place (w never passes r) and stores the arguments.
+void exec_value(key_context& c, std::string_view value) noexcept {
+    char* b = c.writable(value);
+    char* e = b + value.size();
+    const bool store = c.out.argv.base != nullptr;
+    char* r = b;
+    while (true) {
+        while (r < e && is_blank(*r)) {
+            ++r;
+        }
+        if (r == e) {
+            return;
+        }
+        char* start = r;
+        char* w = r;
+        auto put = [&](char ch) {
+            if (store) {
+                *w = ch;
+            }
+            ++w;
+        };
+        while (r < e && !is_blank(*r)) {
+            if (*r == '\'' || *r == '"') {
+                const char quote = *r;
+                const char* open = r++;
+                while (r < e && *r != quote) {
+                    if (quote == '"' && *r == '\\' && r + 1 < e && (r[1] == '"' || r[1] == '\\')) {
+                        ++r;
+                    }
+                    put(*r++);
+                }
+                if (r == e) {
+                    c.report(c.line, Reason::config_bad_value, "exec",
+                             "unterminated %s quote in exec at column %zu: close it with %c",
+                             quote == '"' ? "double" : "single",
+                             static_cast<std::size_t>(open - c.line_begin) + 1, quote);
+                    return;
+                }
+                ++r;
+            } else {
+                put(*r++);
+            }
+        }
+        c.out.argv.push({start, static_cast<std::size_t>(w - start)});
+    }
+}
+
+// --- [custos] ---
+
+void rt_stop_timeout(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.rt.stop_timeout);
+}
+void rt_notify_dir(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::notify_dir_value(v), c.rt.notify_dir);
+}
+void rt_max_services(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::count_value(c.key->name, v, config::max_service_sections), c.rt.max_services);
+}
+void rt_max_probes(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::count_value(c.key->name, v, config::max_probe_sections), c.rt.max_probes);
+}
+void rt_max_probe_checks(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::count_value(c.key->name, v, config::max_probe_checks), c.rt.max_probe_checks);
+}
+void rt_cgroup(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::cgroup_value(v), c.rt.cgroup);
+}
+void rt_pid_record(key_context& c, std::string_view v) noexcept {
+    c.rt.pid_record = v;
+}
+void rt_notify_socket(key_context& c, std::string_view) noexcept {
+    c.report(c.line, Reason::config_unknown_key, c.key->name,
+             "notify_socket was replaced by notify_dir: each service now gets its own socket "
+             "DIR/NAME (write notify_dir = the directory)");
+}
+
+constexpr key_def custos_keys[] = {
+    {"stop_timeout", no_slot, 0, 0, rt_stop_timeout},
+    {"notify_dir", no_slot, 0, 0, rt_notify_dir},
+    {"max_services", no_slot, 0, 0, rt_max_services},
+    {"max_probes", no_slot, 0, 0, rt_max_probes},
+    {"max_probe_checks", no_slot, 0, 0, rt_max_probe_checks},
+    {"cgroup", no_slot, 0, 0, rt_cgroup},
+    {"pid_record", no_slot, 0, 0, rt_pid_record},
+    {"notify_socket", no_slot, key_retired, 0, rt_notify_socket},
+};
+
+// --- [service:NAME] ---
+
+// KEY=value, with one level of quotes taken off as systemd's Environment=
+// does: around the whole assignment ("KEY=a b") or around the value
+// (KEY="a b"), double or single, matched. Nothing else is unescaped. The
+// value is moved in place in the building pass only: the checking pass
+// must leave the bytes as the building pass will read them.
+void svc_env(key_context& c, std::string_view value) noexcept {
+    char* b = c.writable(value);
+    std::size_t len = value.size();
+    auto quoted = [](const char* q, std::size_t n) {
+        return n >= 2 && (q[0] == '"' || q[0] == '\'') && q[n - 1] == q[0];
+    };
+    if (quoted(b, len)) {
+        ++b;
+        len -= 2;
+    }
+    std::string_view v(b, len);
+    std::size_t eq = v.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+        c.bad("bad env '%s': write env = KEY=value, with a non-empty KEY", clip(value).str());
+        return;
+    }
+    if (quoted(b + eq + 1, len - eq - 1)) {
+        // KEY= moves one byte right, over the opening quote.
+        if (c.out.env.base != nullptr) {
+            std::memmove(b + 1, b, eq + 1);
+        }
+        v = std::string_view(b + 1, len - 2);
+    }
+    c.out.env.push(v);
+}
+void svc_restart(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::restart_value(v), c.service.restart);
+}
+void svc_multiplier(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::multiplier_value(c.key->name, v), c.service.backoff_multiplier_x100);
+}
+void svc_jitter(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::percent_value(c.key->name, v), c.service.backoff_jitter_percent);
+}
+void svc_max_restarts(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::limit_value(c.key->name, v), c.service.max_restarts);
+}
+void svc_restart_limit(key_context& c, std::string_view v) noexcept {
+    tbl::restart_limit limit;
+    if (store(c, tbl::restart_limit_value(v), limit)) {
+        c.service.intensity_restarts = limit.restarts;
+        c.service.intensity_window = limit.window;
+    }
+}
+void svc_depends_on(key_context& c, std::string_view v) noexcept {
+    if (!split_names(v, c.out.deps)) {
+        c.bad("depends_on '%s' names no service: list names separated by spaces or "
+              "commas",
+              clip(v).str());
+    }
+}
+void svc_ready(key_context& c, std::string_view v) noexcept {
+    tbl::readiness r;
+    if (store(c, tbl::ready_value(v), r)) {
+        c.service.ready = r.mode;
+        c.service.ready_fd = r.fd;
+        if (r.mode == ReadyMode::probe) {
+            c.service.ready_probe = r.probe;
+        }
+    }
+}
+void svc_stop_signal(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::signal_value(c.key->name, v), c.service.stop_signal);
+}
+void svc_dependency_down(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::dependency_down_value(v), c.service.on_dependency_down);
+}
+
+constexpr std::uint8_t slot(ServiceField f) {
+    return static_cast<std::uint8_t>(f);
+}
+
+constexpr key_def service_keys[] = {
+    {"exec", slot(ServiceField::argv), key_required, 0, exec_value,
+     "add exec = /path/to/program [arguments]"},
+    {"env", slot(ServiceField::env), key_repeats, 0, svc_env},
+    {"cwd", slot(ServiceField::cwd), 0, 0, svc_text<&ServiceSpec::cwd>},
+    {"user", slot(ServiceField::user), 0, 0, svc_text<&ServiceSpec::user>},
+    {"group", slot(ServiceField::group), 0, 0, svc_text<&ServiceSpec::group>},
+    {"restart", slot(ServiceField::restart), 0, 0, svc_restart},
+    {"backoff_initial", slot(ServiceField::backoff_initial), 0, 0,
+     svc_duration<&ServiceSpec::backoff_initial>},
+    {"backoff_max", slot(ServiceField::backoff_max), 0, 0, svc_duration<&ServiceSpec::backoff_max>},
+    {"backoff_multiplier", slot(ServiceField::backoff_multiplier), 0, 0, svc_multiplier},
+    {"backoff_jitter", slot(ServiceField::backoff_jitter), 0, 0, svc_jitter},
+    {"stable_after", slot(ServiceField::stable_after), 0, 0,
+     svc_duration<&ServiceSpec::stable_after>},
+    {"max_restarts", slot(ServiceField::max_restarts), 0, 0, svc_max_restarts},
+    {"restart_limit", slot(ServiceField::intensity), 0, 0, svc_restart_limit},
+    {"start_delay", slot(ServiceField::start_delay), 0, 0, svc_duration<&ServiceSpec::start_delay>},
+    {"depends_on", slot(ServiceField::depends_on), 0, 0, svc_depends_on},
+    {"ready", slot(ServiceField::ready), 0, 0, svc_ready},
+    {"ready_timeout", slot(ServiceField::ready_timeout), 0, 0,
+     svc_duration<&ServiceSpec::ready_timeout>},
+    {"watchdog", slot(ServiceField::watchdog), 0, 0, svc_duration<&ServiceSpec::watchdog>},
+    {"stop_signal", slot(ServiceField::stop_signal), 0, 0, svc_stop_signal},
+    {"stop_timeout", slot(ServiceField::stop_timeout), 0, 0,
+     svc_duration<&ServiceSpec::stop_timeout>},
+    {"liveness", slot(ServiceField::liveness), 0, 0, svc_text<&ServiceSpec::liveness>},
+    {"on_dependency_down", slot(ServiceField::on_dependency_down), 0, 0, svc_dependency_down},
+};
+
+// --- [probe:NAME] ---
+
+// The validator parses targets: it knows each kind's syntax.
+void probe_target(key_context& c, std::string_view v) noexcept {
+    c.probe.target = v;
+}
+void probe_all(key_context& c, std::string_view v) noexcept {
+    if (!split_names(v, c.out.members)) {
+        c.bad("all '%s' names no probe: list names separated by spaces or commas", clip(v).str());
+    }
+}
+void probe_multiplier(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::multiplier_value(c.key->name, v), c.probe.startup_multiplier_x100);
+}
+void probe_expect_status(key_context& c, std::string_view v) noexcept {
+    tbl::name_list codes(v);
+    std::size_t n = 0;
+    for (std::string_view code; codes.next(code); ++n) {
+        tbl::value_result<std::uint16_t> status = tbl::status_code_value(code);
+        if (!status) {
+            c.refuse(status.error());
+            return;
+        }
+        c.out.statuses.push(*status);
+    }
+    if (n == 0) {
+        c.bad("expect_status '%s' names no status: list codes separated by spaces", clip(v).str());
+    }
+}
+// Existence is always checked: the key is for readability.
+void probe_exists(key_context& c, std::string_view v) noexcept {
+    bool yes = false;
+    if (store(c, tbl::bool_value(c.key->name, v), yes) && !yes) {
+        c.bad("exists = %s cannot be checked: a file probe always requires its "
+              "file to exist (remove the key)",
+              clip(v).str());
+    }
+}
+void probe_owner(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::owner_value(v), c.probe.owner);
+}
+void probe_mode(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::mode_value(v), c.probe.mode);
+}
+void probe_writable(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::bool_value(c.key->name, v), c.probe.writable);
+}
+
+using custos::ProbeField;
+
+constexpr std::uint8_t slot(ProbeField f) {
+    return static_cast<std::uint8_t>(f);
+}
+constexpr std::uint8_t kind(ProbeKind k) {
+    return static_cast<std::uint8_t>(k);
+}
+
+constexpr key_def probe_keys[] = {
+    {"tcp", slot(ProbeField::target), key_sets_kind, kind(ProbeKind::tcp), probe_target},
+    {"http", slot(ProbeField::target), key_sets_kind, kind(ProbeKind::http), probe_target},
+    {"unix", slot(ProbeField::target), key_sets_kind, kind(ProbeKind::unix_socket), probe_target},
+    {"exec", slot(ProbeField::target), key_sets_kind, kind(ProbeKind::exec), exec_value},
+    {"file", slot(ProbeField::target), key_sets_kind, kind(ProbeKind::file), probe_target},
+    {"all", slot(ProbeField::target), key_sets_kind, kind(ProbeKind::all), probe_all},
+    {"timeout", slot(ProbeField::timeout), 0, 0, probe_duration<&ProbeSpec::timeout>},
+    {"startup_initial", slot(ProbeField::startup_initial), 0, 0,
+     probe_duration<&ProbeSpec::startup_initial>},
+    {"startup_max", slot(ProbeField::startup_max), 0, 0, probe_duration<&ProbeSpec::startup_max>},
+    {"startup_multiplier", slot(ProbeField::startup_multiplier), 0, 0, probe_multiplier},
+    {"startup_tries", slot(ProbeField::startup_tries), 0, 0,
+     probe_count<&ProbeSpec::startup_tries>},
+    {"interval", slot(ProbeField::interval), 0, 0, probe_duration<&ProbeSpec::interval>},
+    {"success_threshold", slot(ProbeField::success_threshold), 0, 0,
+     probe_count<&ProbeSpec::success_threshold>},
+    {"failure_threshold", slot(ProbeField::failure_threshold), 0, 0,
+     probe_count<&ProbeSpec::failure_threshold>},
+    {"expect_status", slot(ProbeField::expect_status), key_kind_only, kind(ProbeKind::http),
+     probe_expect_status},
+    // No line of its own: a file probe always checks existence.
+    {"exists", no_slot, key_kind_only, kind(ProbeKind::file), probe_exists},
+    {"owner", slot(ProbeField::owner), key_kind_only, kind(ProbeKind::file), probe_owner},
+    {"mode", slot(ProbeField::mode), key_kind_only, kind(ProbeKind::file), probe_mode},
+    {"writable", slot(ProbeField::writable), key_kind_only, kind(ProbeKind::file), probe_writable},
+    {"reason", slot(ProbeField::reason), 0, 0, probe_text<&ProbeSpec::reason>},
+    {"resolution", slot(ProbeField::resolution), 0, 0, probe_text<&ProbeSpec::resolution>},
+};
+
+static_assert(std::size(custos_keys) <= max_keys && std::size(service_keys) <= max_keys &&
+                  std::size(probe_keys) <= max_keys,
+              "seen-key bitmasks are 32 bits");
+static_assert(custos::service_field_count < no_slot && custos::probe_field_count < no_slot,
+              "line slots fit a byte");
+
+// Optimal string alignment distance (a transposition counts as one edit), for
+// "did you mean". Only for keys of at most 32 bytes.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    constexpr std::size_t n = 33;
+    std::size_t d[n][n];
+    for (std::size_t i = 0; i <= a.size(); ++i) {
+        d[i][0] = i;
+    }
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        d[0][j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            std::size_t best = d[i - 1][j] + 1;
+            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
+            best = d[i - 1][j - 1] + cost < best ? d[i - 1][j - 1] + cost : best;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best) {
+                best = d[i - 2][j - 2] + 1;
+            }
+            d[i][j] = best;
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+} // namespace
+
+const section_def custos_section{"custos", custos_keys};
+const section_def service_section{"service:", service_keys};
+const section_def probe_section{"probe:", probe_keys};
+
+const key_def* find_key(const section_def& s, std::string_view key) noexcept {
+    for (const key_def& k : s.keys) {
+        if (key == k.name) {
+            return &k;
+        }
+    }
+    return nullptr;
+}
+
+const char* suggest_key(const section_def& s, std::string_view key) noexcept {
+    if (key.size() > 32) {
+        return nullptr;
+    }
+    const char* best = nullptr;
+    std::size_t best_d = (key.size() >= 4 ? 2 : 1) + 1; // farther is no hint
+    for (const key_def& k : s.keys) {
+        std::string_view name = k.name;
+        if ((k.flags & key_retired) != 0 || name.size() > 32) {
+            continue;
+        }
+        if (std::size_t d = edit_distance(key, name); d < best_d) {
+            best = k.name;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+} // namespace custos::cfg
