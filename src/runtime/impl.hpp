@@ -77,6 +77,8 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
     char reason[640] = {};
     // Runtime::stop() runs the stop from here, on the next loop turn.
     io::timer stop_soon{&impl::on_stop_soon, this};
+    // run(): the bound on waiting for checks cancelled by the stop.
+    io::timer settle{&impl::on_settle, this};
 
     ~impl();
 
@@ -161,10 +163,19 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
     // a process that is gone.
     void forget_probes(std::uint32_t i) noexcept;
     void stop_everything() noexcept;
+    bool checks_running() noexcept {
+        for (std::uint32_t p = 0; p < probe_count; ++p) {
+            if (checks.root(p).running()) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     static void on_check_done(probe::check& c) noexcept;
     static void on_term(io::op& o, std::int32_t result) noexcept;
     static void on_stop_soon(io::timer& t) noexcept;
+    static void on_settle(io::timer& t) noexcept { static_cast<impl*>(t.user)->reactor.stop(); }
 };
 
 } // namespace custos

@@ -287,6 +287,15 @@ void Runtime::run() noexcept {
     while (!rt.done) {
         rt.reactor.run();
     }
+    // A check the stop cancelled (an exec run, SIGKILLed) ends in a callback
+    // still to come, which reaps its child and closes its pidfd; the loop
+    // may have stopped in the same turn. Run it until the last check has
+    // ended (on_check_done stops it), for at most a second.
+    if (rt.checks_running()) {
+        rt.reactor.arm(rt.settle, rt.reactor.now() + std::chrono::seconds(1));
+        rt.reactor.run();
+        rt.reactor.cancel(rt.settle);
+    }
     rt.procs.reap_remnants();
     rt.procs.close_notify();
     // Let the notify sockets' closes complete while the reactor still runs.

@@ -58,6 +58,9 @@ void Runtime::impl::on_check_done(probe::check& c) noexcept {
     }
     rt.probes.on_result(p, c.result);
     rt.procs.drain_if_blocked(); // orphans queued behind an exec check's zombie
+    if (rt.done && !rt.checks_running()) {
+        rt.reactor.stop(); // the last check the stop cancelled: see Runtime::run()
+    }
 }
 
 void Runtime::impl::checked(std::uint32_t p, bool passed, mono_time check_start) noexcept {
