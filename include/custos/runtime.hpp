@@ -3,7 +3,8 @@
 // Lifecycle, all on one thread (the reactor thread):
 //   init()   validates the table, takes all the memory the runtime will use,
 //            creates its descriptors (reactor, SIGCHLD watch, notify socket),
-//            and makes the process a child subreaper. Starts nothing.
+//            and, with reap_orphans, makes the process a child subreaper.
+//            Starts nothing.
 //   start()  begins supervision: services start in dependency order.
 //   run()    runs the loop until the runtime has stopped (stop() or, with
 //            handle_signals, SIGTERM/SIGINT, then every service stopped).
@@ -78,6 +79,17 @@ struct RuntimeConfig {
     bool handle_signals = true;
     // Seed for backoff jitter; 0 picks one from the clock.
     std::uint64_t seed = 0;
+    // Reap children custos did not start. When true, init() makes the
+    // process a child subreaper (PR_SET_CHILD_SUBREAPER): processes a
+    // service orphans (daemons, grandchildren) are re-parented to it and the
+    // SIGCHLD drain reaps every exited child, counted in orphans_reaped, and
+    // MAINPID= can be followed to a re-parented daemon. Right for a process
+    // that exists to supervise (custosd sets it). When false (the default),
+    // custos waits only for the processes it started (services' processes,
+    // a MAINPID= it follows, exec-probe runs), each by pid: the embedding
+    // program's own children stay its own to wait for, and orphans go to
+    // init (or the nearest subreaper) as they would without custos.
+    bool reap_orphans = false;
 };
 
 using TransitionHook = void (*)(const Transition& t, void* ctx);
@@ -89,7 +101,7 @@ struct RuntimeStats {
     std::uint64_t spawns = 0;
     std::uint64_t spawn_failures = 0;
     std::uint64_t exits = 0;
-    std::uint64_t orphans_reaped = 0; // grandchildren reparented to custos
+    std::uint64_t orphans_reaped = 0; // grandchildren reparented to custos (reap_orphans)
     std::uint64_t notify_received = 0;
     std::uint64_t notify_dropped = 0;    // malformed, oversized, from a foreign sender
     std::uint64_t notify_foreign = 0;    // of those: a sender that may not speak for the service
@@ -163,7 +175,8 @@ public:
     Result<void> check_probe(std::string_view name) noexcept;
     RuntimeStats stats() const noexcept;
     // The I/O backend in use and why ("io_uring: ..."), and whether custos
-    // could become a child subreaper. How processes are started and their
+    // is a child subreaper ("not a subreaper (reap_orphans off)", or the
+    // kernel's refusal). How processes are started and their
     // exits watched, as of now (the spawner steps down at its first spawn
     // where the kernel refuses CLONE_PIDFD): spawn_method_name(),
     // exit_watch_name().

@@ -143,7 +143,7 @@ Result<void> Runtime::impl::init(const RuntimeConfig& c, std::span<const Service
     hc.notify_dir = cfg.notify_dir;
     hc.cgroup = cfg.cgroup;
     hc.pid_record = cfg.pid_record;
-    hc.reap_orphans = true; // as before: a child subreaper, reaping every child
+    hc.reap_orphans = cfg.reap_orphans;
     // Before anything else is created: a second instance stops here.
     if (auto r = procs.open(hc); !r) {
         return fail(r.error());
