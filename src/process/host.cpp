@@ -458,6 +458,12 @@ void host::kill_remnants(proc& p, int leader) noexcept {
 
 void host::exited(proc& p, const siginfo_t& si) noexcept {
     ++stats_.exits;
+    // What the process sent before it exited is read first, as systemd
+    // reads notifications before SIGCHLD: a launcher's READY=1 and
+    // MAINPID= must not lose the race with its own exit.
+    if (p.notify != nullptr) {
+        p.notify->drain();
+    }
     if (p.pidfd >= 0) {
         ::close(p.pidfd);
         p.pidfd = -1;
