@@ -20,8 +20,8 @@
 //   run      spawn returned -> exit observed: /bin/true's exec, run and exit,
 //            plus the wake-up that reports it (waitid; or the io_uring
 //            completion / pidfd readiness custos waits for).
-// The baselines run first, before Runtime::init: afterwards this process is
-// a child subreaper draining SIGCHLD, which would disturb them. The raw loop
+// The baselines run first, before Runtime::init: afterwards this process
+// drains SIGCHLD, which would disturb them. The raw loop
 // runs once more after run() has returned, as a check on drift.
 //
 //   --quick                 200 restarts instead of 1000

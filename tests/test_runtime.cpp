@@ -11,6 +11,9 @@
 // 77 when systemd-notify is not installed; with --subreaper only the
 // "subreaper:" cases (grandchildren), exiting 77 where the process cannot
 // be a child subreaper (qemu-user refuses the prctl): a skip, never a pass.
+// With --embed only the "embedding:" case, in a process no earlier case has
+// made a subreaper; meson runs it on every spawn method and backend, i.e.
+// on every exit-watch tier.
 //
 // There is no timer API on Runtime, so a scenario is driven from the
 // transition hook: each test gives a `step` that looks at the transitions
@@ -832,6 +835,7 @@ TEST_CASE("stop sends SIGTERM, then SIGKILL after stop_timeout to a service that
 TEST_CASE("subreaper: a grandchild orphaned by its service's exit is killed with the service, "
           "re-parented to the runtime and reaped") {
     scenario s;
+    s.cfg.reap_orphans = true; // relies on the subreaper: orphans come to us
     std::string pidfile = s.path("gc.pid");
     ServiceSpec& g = s.add("gc", {"grandchild", "orphan", pidfile});
     g.restart = RestartPolicy::never;
@@ -867,6 +871,7 @@ TEST_CASE("subreaper: a grandchild orphaned by its service's exit is killed with
 
 TEST_CASE("subreaper: stopping a service ends its whole process group, grandchildren included") {
     scenario s;
+    s.cfg.reap_orphans = true; // relies on the subreaper: orphans come to us
     std::string pidfile = s.path("fam.pid");
     s.add("fam", {"grandchild", "family", pidfile});
     s.add_ticker();
@@ -896,6 +901,7 @@ TEST_CASE("subreaper: stopping a service ends its whole process group, grandchil
 
 TEST_CASE("subreaper: a grandchild that ignores SIGTERM does not outlive its service's stop") {
     scenario s;
+    s.cfg.reap_orphans = true; // relies on the subreaper: orphans come to us
     std::string pidfile = s.path("stubborn.pid");
     s.add("stub", {"grandchild", "stubborn", pidfile});
     s.add_ticker();
@@ -2011,6 +2017,7 @@ TEST_CASE("socket_deleted_from_outside: a deleted socket file, or the whole noti
 TEST_CASE("no stray process: a setsid() grandchild ends with its service (cgroups); without "
           "cgroups it is the documented limit") {
     scenario s;
+    s.cfg.reap_orphans = true; // relies on the subreaper: orphans come to us
     std::string pidfile = s.path("sid.pid");
     s.add("sid", {"grandchild", "setsid", pidfile});
     s.add_ticker();
@@ -2041,6 +2048,7 @@ TEST_CASE("no stray process: a setsid() grandchild ends with its service (cgroup
 TEST_CASE("no stray process: a service that forks a daemon and exits leaves no copy behind at "
           "each restart") {
     scenario s;
+    s.cfg.reap_orphans = true; // relies on the subreaper: orphans come to us
     std::string pidfile = s.path("fork.pid");
     ServiceSpec& f = s.add("forker", {"grandchild", "orphan", pidfile});
     f.restart = RestartPolicy::always;
@@ -2074,6 +2082,7 @@ TEST_CASE("no stray process: a service that forks a daemon and exits leaves no c
 TEST_CASE("subreaper: MAINPID= is followed when the started process exits (the daemon is "
           "re-parented to custos)") {
     scenario s;
+    s.cfg.reap_orphans = true; // relies on the subreaper: orphans come to us
     s.use_notify();
     std::string pidfile = s.path("main.pid");
     ServiceSpec& d = s.add("daemon", {"fork-mainpid", pidfile});
@@ -2115,6 +2124,7 @@ TEST_CASE("subreaper: MAINPID= is followed when the started process exits (the d
 
 TEST_CASE("no stray process: an exec probe's setsid() child is killed with its run") {
     scenario s;
+    s.cfg.reap_orphans = true; // relies on the subreaper: orphans come to us
     std::string pidfile = s.path("probe.pid");
     const std::string h = helper_path();
     // The probe's command starts a grandchild in its own session, then
@@ -2194,9 +2204,95 @@ TEST_CASE("init rejects a table whose services name unknown probes") {
     CHECK(r.error().subject() == "nope");
 }
 
+// --- embedding: custos inside a program with children of its own ---
+
+namespace {
+
+// A child of the test program itself, not custos's: exits with `code`
+// after `ms`.
+int fork_own_child(int code, int ms) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        timespec ts{ms / 1000, (ms % 1000) * 1'000'000L};
+        ::nanosleep(&ts, nullptr);
+        ::_exit(code);
+    }
+    return pid;
+}
+
+// The program waits for its own child: it must get the child's status, not
+// ECHILD (which is what it gets if custos reaped the child first).
+void reap_own(int pid, int code) {
+    int status = 0;
+    pid_t r = -1;
+    do {
+        r = ::waitpid(pid, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    const int err = r < 0 ? errno : 0;
+    CHECK_MESSAGE(r == pid, "waitpid(" << pid << "): " << std::string(std::strerror(err)));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == code);
+}
+
+int subreaper_flag() {
+    int on = 0;
+    ::prctl(PR_GET_CHILD_SUBREAPER, &on, 0, 0, 0);
+    return on;
+}
+
+} // namespace
+
+TEST_CASE("embedding: a program's own children stay its own to reap beside a crash-looping "
+          "service and exec probes (reap_orphans off)") {
+    const int was_subreaper = subreaper_flag();
+    // One child forked before Runtime::init, one after it: both exit while
+    // the runtime runs and drains SIGCHLD.
+    const int before = fork_own_child(7, 200);
+    REQUIRE(before > 0);
+    scenario s; // reap_orphans is off by default
+    ServiceSpec& c = s.add("crash", {"exit", "3"});
+    c.restart = RestartPolicy::always;
+    c.backoff_initial = 20ms;
+    c.backoff_max = 20ms;
+    c.backoff_multiplier_x100 = 100;
+    c.backoff_jitter_percent = 0;
+    c.stable_after = 1h;
+    // Exec runs are custos's children too: reaped by pid like the services'.
+    ProbeSpec& good = s.add_probe("good", ProbeKind::exec, "");
+    static const std::string_view ok_argv[] = {"sh", "-c", "exit 0"};
+    good.argv = ok_argv;
+    good.interval = 50ms;
+    REQUIRE(s.init().has_value());
+    CHECK(subreaper_flag() == was_subreaper);
+    CHECK(std::string(s.rt->backend_reason()).find("not a subreaper (reap_orphans off)") !=
+          std::string::npos);
+    const int after = fork_own_child(9, 300);
+    REQUIRE(after > 0);
+    s.step = stop_when([](scenario& sc) {
+        return sc.count("crash", ServiceState::backoff) >= 10 &&
+               sc.probe_count("good", ProbeState::ready) > 0 &&
+               now_ns() - sc.start_ns >= ms_ns(600);
+    });
+    s.run();
+    // What was exercised (the spawner steps down where the kernel refuses
+    // the method asked for).
+    MESSAGE("exit watch: " << std::string(s.rt->exit_watch_name())
+                           << ", spawn: " << std::string(s.rt->spawn_method_name()));
+    CHECK(s.count("crash", ServiceState::backoff) >= 10);
+    const RuntimeStats st = s.rt->stats();
+    CHECK(st.exits >= 10);
+    CHECK(st.exits == st.spawns - (s.rt->status(s.index("crash")).pid != 0 ? 1 : 0));
+    CHECK(st.orphans_reaped == 0);
+    CHECK(st.probe_checks >= 1);
+    reap_own(before, 7);
+    reap_own(after, 9);
+    s.finish();
+}
+
 int main(int argc, char** argv) {
     std::string_view client;
     bool subreaper = false;
+    bool embed = false;
     std::vector<char*> args;
     for (int i = 0; i < argc; ++i) {
         std::string_view a(argv[i]);
@@ -2206,6 +2302,10 @@ int main(int argc, char** argv) {
         }
         if (a == "--subreaper") {
             subreaper = true;
+            continue;
+        }
+        if (a == "--embed") {
+            embed = true;
             continue;
         }
         if (a == "--containment-off") {
@@ -2250,8 +2350,10 @@ int main(int argc, char** argv) {
         ctx.addFilter("test-case", "subreaper:*");
     } else if (g_cgroups_off) {
         ctx.addFilter("test-case", "no stray process:*");
+    } else if (embed) {
+        ctx.addFilter("test-case", "embedding:*");
     } else {
-        ctx.addFilter("test-case-exclude", "real client:*,subreaper:*");
+        ctx.addFilter("test-case-exclude", "real client:*,subreaper:*,embedding:*");
     }
     ctx.applyCommandLine(static_cast<int>(args.size()), args.data());
     return ctx.run();

@@ -3,7 +3,8 @@
 // Lifecycle, all on one thread (the reactor thread):
 //   init()   validates the table, takes all the memory the runtime will use,
 //            creates its descriptors (reactor, SIGCHLD watch, notify socket),
-//            and makes the process a child subreaper. Starts nothing.
+//            and, with reap_orphans, makes the process a child subreaper.
+//            Starts nothing.
 //   start()  begins supervision: services start in dependency order.
 //   run()    runs the loop until the runtime has stopped (stop() or, with
 //            handle_signals, SIGTERM/SIGINT, then every service stopped).
@@ -47,7 +48,7 @@ struct RuntimeStats {
     std::uint64_t spawns = 0;
     std::uint64_t spawn_failures = 0;
     std::uint64_t exits = 0;
-    std::uint64_t orphans_reaped = 0; // grandchildren reparented to custos
+    std::uint64_t orphans_reaped = 0; // grandchildren reparented to custos (reap_orphans)
     std::uint64_t notify_received = 0;
     std::uint64_t notify_dropped = 0;    // malformed, oversized, from a foreign sender
     std::uint64_t notify_foreign = 0;    // of those: a sender that may not speak for the service
@@ -134,7 +135,8 @@ public:
     Result<void> check_probe(std::string_view name) noexcept;
     RuntimeStats stats() const noexcept;
     // The I/O backend in use and why ("io_uring: ..."), and whether custos
-    // could become a child subreaper. How processes are started and their
+    // is a child subreaper ("not a subreaper (reap_orphans off)", or the
+    // kernel's refusal). How processes are started and their
     // exits watched, as of now (the spawner steps down at its first spawn
     // where the kernel refuses CLONE_PIDFD): spawn_method_name(),
     // exit_watch_name().

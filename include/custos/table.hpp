@@ -65,6 +65,17 @@ struct RuntimeConfig {
     bool handle_signals = true;
     // Seed for backoff jitter; 0 picks one from the clock.
     std::uint64_t seed = 0;
+    // Reap children custos did not start. When true, init() makes the
+    // process a child subreaper (PR_SET_CHILD_SUBREAPER): processes a
+    // service orphans (daemons, grandchildren) are re-parented to it and the
+    // SIGCHLD drain reaps every exited child, counted in orphans_reaped, and
+    // MAINPID= can be followed to a re-parented daemon. Right for a process
+    // that exists to supervise (custosd sets it). When false (the default),
+    // custos waits only for the processes it started (services' processes,
+    // a MAINPID= it follows, exec-probe runs), each by pid: the embedding
+    // program's own children stay its own to wait for, and orphans go to
+    // init (or the nearest subreaper) as they would without custos.
+    bool reap_orphans = false;
 };
 
 struct Table {

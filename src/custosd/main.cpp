@@ -521,6 +521,8 @@ int main(int argc, char** argv) {
     // A relative notify_dir is taken from the working directory, made
     // absolute here: services may chdir, and NOTIFY_SOCKET must still work.
     custos::RuntimeConfig rc = cfg.runtime();
+    // A supervisor process: orphans of its services are its to reap.
+    rc.reap_orphans = true;
     static char notify_path[512];
     if (!rc.notify_dir.empty() && rc.notify_dir[0] != '/' && rc.notify_dir[0] != '@') {
         char cwd[256];

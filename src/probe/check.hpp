@@ -150,6 +150,10 @@ public:
     // (then the caller reaps it and calls on_child_exit), and whether its
     // exit is watched by an op instead (then the caller must leave it).
     bool owns_child(int pid, bool* watched_by_op) const noexcept;
+    // The pid of exec instance `k`'s child (k < exec_instances()), 0 when
+    // none runs, and whether an op watches its exit: for a caller that may
+    // wait only for the pids it knows.
+    int child_at(std::uint32_t k, bool* watched_by_op) const noexcept;
     void on_child_exit(int pid, const siginfo_t& si) noexcept;
 
     const engine_stats& stats() const noexcept { return stats_; }

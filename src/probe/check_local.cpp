@@ -118,6 +118,15 @@ bool engine::owns_child(int pid, bool* watched_by_op) const noexcept {
     return false;
 }
 
+int engine::child_at(std::uint32_t k, bool* watched_by_op) const noexcept {
+    if (k >= exec_count_ || execs_[k]->pid_ <= 0) {
+        return 0;
+    }
+    const check& c = *execs_[k];
+    *watched_by_op = c.pidfd_ >= 0 && c.op_.busy();
+    return c.pid_;
+}
+
 void engine::on_child_exit(int pid, const siginfo_t& si) noexcept {
     for (std::uint32_t i = 0; i < exec_count_; ++i) {
         check& c = *execs_[i];

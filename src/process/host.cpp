@@ -1,0 +1,707 @@
+// process::host: spawn, exit watching, the SIGCHLD drain, remnants and
+// containment (see host.hpp). The notify side is in host_notify.cpp.
+#include "process/host.hpp"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "process/fd_closer.hpp"
+#include "process/host_proc.hpp"
+#include "process/procfs.hpp"
+
+extern char** environ;
+
+namespace custos::process {
+
+namespace {
+
+ExitInfo exit_info(const siginfo_t& si) noexcept {
+    ExitInfo e;
+    e.pid = si.si_pid;
+    switch (si.si_code) {
+    case CLD_EXITED:
+        e.code = si.si_status;
+        break;
+    case CLD_KILLED:
+        e.signal = si.si_status;
+        break;
+    case CLD_DUMPED:
+        e.signal = si.si_status;
+        e.core_dumped = true;
+        break;
+    default:
+        e.code = si.si_status;
+        break;
+    }
+    return e;
+}
+
+// The parent pid of `pid` (0 when unknown).
+int parent_of(int pid) noexcept {
+    procfs::stat_fields f;
+    return procfs::read_stat(pid, f) ? f.ppid : 0;
+}
+
+} // namespace
+
+host::~host() {
+    // procs_ is null when init failed before the table was laid out.
+    for (std::uint32_t i = 0; procs_ != nullptr && i < count_; ++i) {
+        proc& p = procs_[i];
+        if (p.pidfd >= 0) {
+            ::close(p.pidfd);
+        }
+        if (p.ready_rd >= 0) {
+            ::close(p.ready_rd);
+        }
+        if (p.notify != nullptr) {
+            p.notify->~notify_socket(); // made in the arena
+        }
+    }
+    if (chld_fd_ >= 0) {
+        ::close(chld_fd_);
+    }
+}
+
+Result<void> host::open(const host_config& cfg) noexcept {
+    cfg_ = cfg;
+    if (!cfg_.notify_dir.empty()) {
+        // The directory is the instance's even when no service uses notify
+        // (custosd keeps its pid record there).
+        if (auto r = notify_dir_.open(cfg_.notify_dir); !r) {
+            return fail(r.error());
+        }
+    }
+    return {};
+}
+
+Result<void> host::init_spawner() noexcept {
+    return spawner_.init();
+}
+
+Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept {
+    count_ = static_cast<std::uint32_t>(services.size());
+    procs_ = mem.make_array<proc>(count_);
+    bool ok = procs_ != nullptr;
+    sockets_ = 0;
+    for (const launch& l : services) {
+        sockets_ += l.notify ? 1 : 0;
+    }
+    if (sockets_ != 0) {
+        notify_bufs_ =
+            static_cast<notify_buffers*>(mem.take(sizeof(notify_buffers), alignof(notify_buffers)));
+        notify_ = mem.make_array<notify_socket>(sockets_);
+        ok = ok && notify_bufs_ != nullptr && notify_ != nullptr;
+    }
+    std::uint32_t next_socket = 0;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        const launch& l = services[i];
+        char* path = mem.copy(l.path);
+        char* name = mem.copy(l.name);
+        auto argv = build_argv(mem, l.argv);
+        // custos's own entries for this service.
+        char wd_usec[48] = {};
+        char notify_env[sizeof(sockaddr_un::sun_path) + 16] = {};
+        std::string_view ours[2];
+        std::size_t nours = 0;
+        if (l.notify) {
+            std::memcpy(notify_env, "NOTIFY_SOCKET=", 14);
+            if (!notify_dir_.address(l.name, notify_env + 14, sizeof notify_env - 14)) {
+                Error e(Reason::notify_socket_unavailable, ENAMETOOLONG, l.name);
+                e.with_resolution("Use a shorter notify_dir or service name: DIR/NAME must fit "
+                                  "a socket address (107 bytes)");
+                return fail(e);
+            }
+            ours[nours++] = notify_env;
+        }
+        if (l.watchdog.count() > 0) {
+            long long usec = static_cast<long long>(
+                std::chrono::duration_cast<std::chrono::microseconds>(l.watchdog).count());
+            int n = std::snprintf(wd_usec, sizeof wd_usec, "WATCHDOG_USEC=%lld", usec);
+            ours[nours++] = std::string_view(wd_usec, static_cast<std::size_t>(n));
+        }
+        env_spec es;
+        es.inherited = environ;
+        es.service = l.env;
+        es.custos = std::span<const std::string_view>(ours, nours);
+        es.watchdog_pid = l.watchdog.count() > 0;
+        auto env = build_env(mem, es);
+        char* cwd = l.cwd.empty() ? nullptr : mem.copy(l.cwd);
+        if (!argv && argv.error().reason() != Reason::capacity_exceeded) {
+            return fail(argv.error());
+        }
+        if (!env && env.error().reason() != Reason::capacity_exceeded) {
+            return fail(env.error());
+        }
+        ok = ok && path != nullptr && name != nullptr && argv.has_value() && env.has_value() &&
+             (l.cwd.empty() || cwd != nullptr);
+        if (!ok) {
+            continue;
+        }
+        proc& p = procs_[i];
+        p.path = path;
+        p.argv = *argv;
+        p.envp = env->envp;
+        p.wd_pid_slot = env->watchdog_pid_slot;
+        p.cwd = cwd;
+        p.uid = l.uid;
+        p.gid = l.gid;
+        p.ready_mode = l.ready;
+        p.ready_fd = l.ready_fd;
+        p.name = std::string_view(name, l.name.size());
+        if (l.notify && notify_ != nullptr) {
+            p.notify = &notify_[next_socket++];
+        }
+        p.owner = this;
+        p.index = i;
+        p.exit_op.done = &host::on_exit_op;
+        p.exit_op.user = &p;
+        p.ready_op.done = &host::on_ready_read;
+        p.ready_op.user = &p;
+    }
+    if (!ok) {
+        return fail(Reason::out_of_memory, ENOMEM, "runtime arena");
+    }
+    return {};
+}
+
+Result<void> host::watch_children() noexcept {
+    // SIGCHLD: must not be ignored (the kernel would reap for us and
+    // waitid would find nothing), and is taken through a signalfd.
+    struct sigaction sa {};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGCHLD, &sa, nullptr);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, SIGCHLD);
+    ::pthread_sigmask(SIG_BLOCK, &only, nullptr);
+    chld_fd_ = ::signalfd(-1, &only, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (chld_fd_ < 0) {
+        return fail(Reason::signalfd_unavailable, errno, "SIGCHLD");
+    }
+    if (cfg_.reap_orphans) {
+        // Orphaned grandchildren come to us, not to init: reaped, never
+        // zombies. Refused by qemu-user (EINVAL): not fatal, but said in
+        // describe().
+        subreaper_errno_ = ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno;
+    }
+    return {};
+}
+
+Result<void> host::contain(std::uint32_t extra_units) noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        proc& p = procs_[i];
+        if (p.notify == nullptr) {
+            continue;
+        }
+        char where[sizeof(sockaddr_un::sun_path)];
+        (void)notify_dir_.address(p.name, where, sizeof where); // checked in layout()
+        if (auto r = p.notify->open(where); !r) {
+            return fail(r.error());
+        }
+    }
+    if (sockets_ != 0) {
+        if (auto r = fd_closer::process().start(); !r) {
+            return fail(r.error());
+        }
+    }
+    const bool off = cfg_.cgroup == "off";
+    const bool explicit_root = !off && !cfg_.cgroup.empty();
+    Error why;
+    if (!off) {
+        const std::uint32_t units = count_ + extra_units;
+        auto r =
+            cgroups_.open(explicit_root ? cfg_.cgroup : std::string_view(), units != 0 ? units : 1);
+        bool ok = r.has_value();
+        for (std::uint32_t i = 0; ok && i < count_; ++i) {
+            auto slot = cgroups_.add(procs_[i].name);
+            if (!slot) {
+                r = fail(slot.error());
+                ok = false;
+                break;
+            }
+            procs_[i].cg_slot = static_cast<int>(*slot);
+        }
+        if (ok) {
+            r = ev_.attach_cgroups(cgroups_);
+            ok = r.has_value();
+        }
+        if (!ok) {
+            if (explicit_root) {
+                return fail(r.error());
+            }
+            why = r.error(); // auto: fall back to process groups, and say why
+            cgroups_.close();
+            for (std::uint32_t i = 0; i < count_; ++i) {
+                procs_[i].cg_slot = -1;
+            }
+        }
+        use_cgroups_ = ok;
+    }
+    std::uint64_t killed = 0;
+    std::size_t used = 0;
+    auto note = [&](std::string_view name, int n) {
+        if (n <= 0 || used + 1 >= sizeof leftovers_) {
+            return;
+        }
+        int w = std::snprintf(leftovers_ + used, sizeof leftovers_ - used, "%s%.*s: %d",
+                              used == 0 ? "killed what a previous run left: " : ", ",
+                              static_cast<int>(name.size()), name.data(), n);
+        used += w > 0 ? static_cast<std::size_t>(w) : 0;
+        used = used < sizeof leftovers_ ? used : sizeof leftovers_ - 1;
+    };
+    if (use_cgroups_) {
+        auto report = [&](const cgroup_tree::leftover& l) {
+            killed += static_cast<std::uint64_t>(l.killed > 0 ? l.killed : 0);
+            note(l.name, l.killed);
+        };
+        (void)cgroups_.reap_leftovers(report, std::chrono::milliseconds(2000));
+        std::snprintf(containment_, sizeof containment_,
+                      "each service in its own cgroup under %.150s", cgroups_.root_path().data());
+    } else {
+        if (!cfg_.pid_record.empty()) {
+            char path[256];
+            std::snprintf(path, sizeof path, "%.*s", static_cast<int>(cfg_.pid_record.size()),
+                          cfg_.pid_record.data());
+            if (auto r = pid_rec_.open(path, count_ != 0 ? count_ : 1); !r) {
+                return fail(r.error());
+            }
+            auto report = [&](const pid_record::leftover& l) {
+                killed += static_cast<std::uint64_t>(l.killed > 0 ? l.killed : 0);
+                note(l.name, l.killed);
+            };
+            (void)pid_rec_.reap_leftovers(report);
+        }
+        char err[96] = {};
+        if (!off) {
+            why.format(err, sizeof err);
+        }
+        std::snprintf(containment_, sizeof containment_, "process groups only (%.96s)%s",
+                      off ? "cgroup = off" : err, pid_rec_.is_open() ? ", pids recorded" : "");
+    }
+    stats_.leftovers_killed = killed;
+    return {};
+}
+
+void host::describe(char* out, std::size_t cap) const noexcept {
+    const char* subreaper = "";
+    if (!cfg_.reap_orphans) {
+        subreaper = "; not a subreaper (reap_orphans off)";
+    } else if (subreaper_errno_ != 0) {
+        subreaper = "; not a subreaper (orphans go to init): ";
+    }
+    std::snprintf(out, cap, "%s%s; %s%s%s", subreaper,
+                  subreaper_errno_ != 0 ? std::strerror(subreaper_errno_) : "", containment_,
+                  leftovers_[0] != '\0' ? "; " : "", leftovers_);
+}
+
+void host::start() noexcept {
+    chld_op_.done = &host::on_sigchld;
+    chld_op_.user = this;
+    io::reactor::make_internal(chld_op_);
+    reactor_.read(chld_op_, chld_fd_, &chld_buf_, sizeof chld_buf_);
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        if (procs_[i].notify != nullptr && procs_[i].notify->is_open()) {
+            procs_[i].notify->start(reactor_, this, *notify_bufs_, i, &fd_closer::process());
+        }
+    }
+    if (notify_dir_.watch_fd() >= 0) {
+        notify_watch_op_.done = &host::on_notify_watch;
+        notify_watch_op_.user = this;
+        io::reactor::make_internal(notify_watch_op_);
+        reactor_.read(notify_watch_op_, notify_dir_.watch_fd(), notify_watch_buf_,
+                      sizeof notify_watch_buf_);
+    }
+}
+
+Result<int> host::spawn(std::uint32_t i) noexcept {
+    proc& p = procs_[i];
+    if (p.notify != nullptr) {
+        // What the previous process (or its helpers) left queued must not
+        // speak for the new one: a stale READY=1 would make it ready early.
+        p.notify_stale = true;
+        p.notify->drain();
+        p.notify_stale = false;
+    }
+    spawn_request rq;
+    rq.path = p.path;
+    rq.argv = p.argv;
+    rq.envp = p.envp;
+    rq.cwd = p.cwd;
+    rq.uid = p.uid;
+    rq.gid = p.gid;
+    rq.watchdog_pid_slot = p.wd_pid_slot;
+    if (p.cg_slot >= 0) {
+        const auto slot = static_cast<std::uint32_t>(p.cg_slot);
+        // A restart first ends what the previous process left behind.
+        if (cgroups_.populated(slot)) {
+            int n = cgroups_.kill(slot, SIGKILL);
+            stats_.remnants_killed += n > 0 ? static_cast<std::uint64_t>(n) : 0;
+        }
+        rq.cgroup_procs_fd = cgroups_.procs_fd(slot);
+    }
+    int wr = -1;
+    if (p.ready_mode == ReadyMode::fd) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+            ++stats_.spawn_failures;
+            return fail(Reason::spawn_failed, errno, "readiness pipe");
+        }
+        p.ready_rd = fds[0];
+        wr = fds[1];
+        rq.ready_fd_target = p.ready_fd;
+        rq.ready_fd_source = wr;
+    }
+    auto r = spawner_.spawn(rq);
+    if (wr >= 0) {
+        ::close(wr); // the child has its copy (or never will)
+    }
+    if (!r) {
+        ++stats_.spawn_failures;
+        if (p.ready_rd >= 0) {
+            ::close(p.ready_rd);
+            p.ready_rd = -1;
+        }
+        return fail(r.error());
+    }
+    ++stats_.spawns;
+    p.pid = r->pid;
+    p.pidfd = r->pidfd;
+    p.main_pid = 0;
+    if (pid_rec_.is_open()) {
+        (void)pid_rec_.record(i, p.pid, p.name); // best effort: a full disk loses it
+    }
+    watch_exit(p);
+    if (p.ready_rd >= 0) {
+        reactor_.read(p.ready_op, p.ready_rd, p.ready_buf, sizeof p.ready_buf);
+    }
+    return p.pid;
+}
+
+void host::kill(std::uint32_t i, int sig) noexcept {
+    proc& p = procs_[i];
+    if (p.pid <= 0) {
+        return;
+    }
+    // A stopped (T-state) process would sit on its stop signal until the
+    // SIGKILL: wake it, as s6, runit and systemd do.
+    const bool cont = sig != SIGKILL && sig != SIGCONT;
+    if (p.cg_slot >= 0) {
+        // Everything the service started, setsid() children included.
+        const auto slot = static_cast<std::uint32_t>(p.cg_slot);
+        (void)cgroups_.kill(slot, sig);
+        if (cont) {
+            (void)cgroups_.kill(slot, SIGCONT);
+        }
+        return;
+    }
+    signal_group(p.pidfd, p.pid, sig);
+    if (cont) {
+        signal_group(p.pidfd, p.pid, SIGCONT);
+    }
+}
+
+void host::watch_exit(proc& p) noexcept {
+    if (p.pidfd >= 0) {
+        reactor_.waitid(p.exit_op, p.pidfd, &p.info);
+    }
+    // Without a pidfd the SIGCHLD drain is the watcher. A child that exited
+    // before this point has already raised SIGCHLD: nothing is missed.
+}
+
+void host::close_ready_pipe(proc& p) noexcept {
+    if (p.ready_op.busy()) {
+        reactor_.cancel(p.ready_op); // its callback closes the pipe
+        return;
+    }
+    if (p.ready_rd >= 0) {
+        ::close(p.ready_rd);
+        p.ready_rd = -1;
+    }
+}
+
+// Whether `pid` belongs to service `p`: in its cgroup, else in its process
+// group or session (what MAINPID= may name).
+bool host::in_service(const proc& p, int pid) const noexcept {
+    if (pid <= 1 || p.pid <= 0) {
+        return false;
+    }
+    if (p.cg_slot >= 0) {
+        return cgroups_.contains(static_cast<std::uint32_t>(p.cg_slot), pid);
+    }
+    return ::getpgid(pid) == p.pid || ::getsid(pid) == p.pid;
+}
+
+void host::kill_remnants(proc& p, int leader) noexcept {
+    if (p.cg_slot >= 0) {
+        int n = cgroups_.kill(static_cast<std::uint32_t>(p.cg_slot), SIGKILL);
+        stats_.remnants_killed += n > 0 ? static_cast<std::uint64_t>(n) : 0;
+        return;
+    }
+    // The process group, right after the leader's exit, while its pgid
+    // cannot have been reused (spawn.hpp, signal_group).
+    if (signal_group(-1, leader, SIGKILL) == 0) {
+        p.remnant_pgid = leader;
+        ++stats_.remnants_killed; // at least one; the group's size is unknown
+    }
+}
+
+void host::exited(proc& p, const siginfo_t& si) noexcept {
+    ++stats_.exits;
+    // What the process sent before it exited is read first, as systemd
+    // reads notifications before SIGCHLD: a launcher's READY=1 and
+    // MAINPID= must not lose the race with its own exit.
+    if (p.notify != nullptr) {
+        p.notify->drain();
+    }
+    if (p.pidfd >= 0) {
+        ::close(p.pidfd);
+        p.pidfd = -1;
+    }
+    // MAINPID= moved the service to another of its processes (a daemon
+    // that forks): follow it, as systemd does, if it is still alive, still
+    // the service's, and ours to wait for (re-parented to us: we are a
+    // subreaper). Its exit then ends the service.
+    const int main = p.main_pid;
+    p.main_pid = 0;
+    if (main > 0 && main != si.si_pid && in_service(p, main) && parent_of(main) == ::getpid()) {
+        p.pid = main;
+        p.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, main, 0));
+        if (p.pidfd >= 0) {
+            ::fcntl(p.pidfd, F_SETFD, FD_CLOEXEC);
+        }
+        ++stats_.main_pid_followed;
+        watch_exit(p); // without a pidfd, the SIGCHLD drain finds it by pid
+        return;
+    }
+    // The service has ended: nothing it started may outlive it (as systemd's
+    // KillMode=control-group). Children that ignore the stop signal, or
+    // daemons it forked without saying MAINPID=, get SIGKILL now.
+    kill_remnants(p, p.pid);
+    if (pid_rec_.is_open()) {
+        (void)pid_rec_.clear(p.index);
+    }
+    p.pid = 0;
+    close_ready_pipe(p);
+    ev_.exited(p.index, exit_info(si));
+}
+
+std::uint32_t host::find_by_pid(int pid) const noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        if (procs_[i].pid == pid) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+// Whether a group SIGKILLed in exited() still has members we are to reap
+// (children of ours: alive, or zombies); forgets the groups that have none.
+// Members that are not our children (not re-parented yet, or to init where
+// we are no subreaper) are not waited for: we could not reap them anyway.
+bool host::remnants_left() noexcept {
+    bool left = false;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        proc& p = procs_[i];
+        if (p.remnant_pgid > 0) {
+            siginfo_t si{};
+            if (::waitid(P_PGID, static_cast<id_t>(p.remnant_pgid), &si,
+                         WEXITED | WNOHANG | WNOWAIT) == 0) {
+                left = true;
+            } else {
+                p.remnant_pgid = 0;
+            }
+        }
+    }
+    return left;
+}
+
+// After the loop: the remnants SIGKILLed in exited() die within moments,
+// re-parented to us; reap them so that no zombie outlives run(). Bounded: a
+// process stuck in the kernel (D state) is left behind, as the supervisor
+// abandons one.
+void host::reap_remnants() noexcept {
+    constexpr int step_ms = 2;
+    constexpr int limit_ms = 1000;
+    // Every cgroup emptied (setsid() children of services and of exec
+    // probes included), each bounded: a process stuck in D state is left.
+    for (std::uint32_t k = 0; use_cgroups_ && k < cgroups_.size(); ++k) {
+        if (cgroups_.populated(k)) {
+            int n = cgroups_.kill_until_empty(k, std::chrono::milliseconds(limit_ms));
+            stats_.remnants_killed += n > 0 ? static_cast<std::uint64_t>(n) : 0;
+        }
+    }
+    for (int waited = 0;; waited += step_ms) {
+        drain_children();
+        if (!remnants_left() || waited >= limit_ms) {
+            return;
+        }
+        timespec ts{0, step_ms * 1'000'000L};
+        ::nanosleep(&ts, nullptr);
+    }
+}
+
+void host::on_exit_op(io::op& o, std::int32_t result) noexcept {
+    auto& p = *static_cast<proc*>(o.user);
+    host& h = *p.owner;
+    if (result == 0) {
+        h.exited(p, p.info);
+        h.drain_if_blocked(); // orphans queued behind this zombie
+        return;
+    }
+    if (result == -ECANCELED || p.pid == 0) {
+        return;
+    }
+    // The watch failed (ENOBUFS: the reactor was full; a poll error): the
+    // SIGCHLD drain reaps it instead, at the latest at the next SIGCHLD.
+    if (p.pidfd >= 0) {
+        ::close(p.pidfd);
+        p.pidfd = -1;
+    }
+    h.drain_children();
+}
+
+void host::on_ready_read(io::op& o, std::int32_t result) noexcept {
+    auto& p = *static_cast<proc*>(o.user);
+    host& h = *p.owner;
+    if (result > 0) {
+        if (std::memchr(p.ready_buf, '\n', static_cast<std::size_t>(result)) != nullptr) {
+            ::close(p.ready_rd);
+            p.ready_rd = -1;
+            h.ev_.ready(p.index, Reason::ready_fd);
+            return;
+        }
+        h.reactor_.read(o, p.ready_rd, p.ready_buf, sizeof p.ready_buf);
+        return;
+    }
+    // EOF (the service closed it without a newline), cancelled, or failed:
+    // no readiness from here; ready_timeout decides.
+    if (p.ready_rd >= 0) {
+        ::close(p.ready_rd);
+        p.ready_rd = -1;
+    }
+}
+
+void host::drain_if_blocked() noexcept {
+    if (drain_blocked_) {
+        drain_children();
+    }
+}
+
+void host::drain_children() noexcept {
+    if (cfg_.reap_orphans) {
+        drain_all();
+    } else {
+        drain_started();
+    }
+}
+
+// Reaps every child that has exited and is not watched by its own op. Peek
+// first (WNOWAIT): if the first zombie is such a process, stop here; its
+// watcher reaps it and calls this again.
+void host::drain_all() noexcept {
+    drain_blocked_ = false;
+    for (;;) {
+        siginfo_t si{};
+        if (::waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) {
+            return;
+        }
+        std::uint32_t i = find_by_pid(si.si_pid);
+        if (i != UINT32_MAX && procs_[i].exit_op.busy()) {
+            drain_blocked_ = true;
+            return;
+        }
+        bool child_watched = false;
+        const bool child = ev_.claims_child(si.si_pid, &child_watched);
+        if (child && child_watched) {
+            drain_blocked_ = true; // an exec check's own waitid reaps it
+            return;
+        }
+        siginfo_t reaped{};
+        if (::waitid(P_PID, static_cast<id_t>(si.si_pid), &reaped, WEXITED | WNOHANG) != 0) {
+            return;
+        }
+        if (i != UINT32_MAX) {
+            exited(procs_[i], reaped);
+        } else if (child) {
+            ev_.child_exited(si.si_pid, reaped);
+        } else {
+            ++stats_.orphans_reaped;
+        }
+    }
+}
+
+// Reaps only the processes this host started or follows, each by its pid:
+// any other child is the embedding program's to wait for. Nothing blocks
+// here (no peek at a shared queue), so drain_blocked_ stays false. Repeats
+// while a pass reaped something: an exit can start or follow another
+// process that may already be gone.
+void host::drain_started() noexcept {
+    drain_blocked_ = false;
+    for (bool again = true; again;) {
+        again = false;
+        for (std::uint32_t i = 0; i < count_; ++i) {
+            proc& p = procs_[i];
+            if (p.pid <= 0 || p.exit_op.busy()) {
+                continue;
+            }
+            siginfo_t si{};
+            if (::waitid(P_PID, static_cast<id_t>(p.pid), &si, WEXITED | WNOHANG) == 0 &&
+                si.si_pid != 0) {
+                exited(p, si);
+                again = true;
+            }
+        }
+        const std::uint32_t slots = ev_.child_slots();
+        for (std::uint32_t k = 0; k < slots; ++k) {
+            bool watched = false;
+            const int pid = ev_.child_at(k, &watched);
+            if (pid <= 0 || watched) {
+                continue;
+            }
+            siginfo_t si{};
+            if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG) == 0 &&
+                si.si_pid != 0) {
+                ev_.child_exited(pid, si);
+                again = true;
+            }
+        }
+    }
+}
+
+void host::on_sigchld(io::op& o, std::int32_t result) noexcept {
+    host& h = *static_cast<host*>(o.user);
+    if (result < 0 && result != -EAGAIN && result != -EINTR) {
+        return; // the signalfd failed: exits still arrive through pidfds
+    }
+    h.drain_children();
+    h.remnants_left(); // forget the groups that are gone
+    h.reactor_.read(o, h.chld_fd_, &h.chld_buf_, sizeof h.chld_buf_);
+}
+
+int host::pid(std::uint32_t i) const noexcept {
+    return i < count_ ? procs_[i].pid : 0;
+}
+
+const char* host::exit_watch_name() const noexcept {
+    if (spawner_.method() == spawn_method::vfork) {
+        return "SIGCHLD signalfd + waitid";
+    }
+    return reactor_.native_waitid() ? "io_uring waitid" : "pidfd poll + waitid";
+}
+
+const char* host::spawn_method_name() const noexcept {
+    return process::spawn_method_name(spawner_.method());
+}
+
+} // namespace custos::process

@@ -1,0 +1,246 @@
+// process::host: the services' processes on a real kernel.
+//
+// It owns, per service, what its process needs (argv, envp, credentials:
+// laid out once in an arena at init) and what watches it (an exit op and a
+// readiness pipe op); the spawner; the SIGCHLD watch and its drain; the
+// remnants a service leaves at its exit; containment (cgroups, else process
+// groups and the pid record); the notify sockets, their directory and the
+// attribution of what arrives on them, MAINPID= following included.
+//
+// Exit watching, per process, the best the kernel offers:
+//   1. io_uring IORING_OP_WAITID on the pidfd (6.7+): one completion reaps it;
+//   2. a poll for the pidfd's POLLIN, then waitid(P_PIDFD) (5.3+; epoll);
+//   3. no pidfd (before 5.3): SIGCHLD through a signalfd, then waitid.
+// SIGCHLD is watched in every case. With reap_orphans, custos is a child
+// subreaper: grandchildren a service orphans are re-parented to custos and
+// reaped in the SIGCHLD drain, which then waits for any child (P_ALL). It
+// peeks (WNOWAIT) before it reaps, and leaves a process watched by its own
+// op to that watcher, so each exit is delivered once, by the watcher chosen
+// for it. Without reap_orphans the drain waits only for the pids it started
+// (services' processes, followed MAINPIDs, exec-probe children), one by one
+// (P_PID): the embedding program's own children stay its own to wait for.
+// Signals coalesce (fifty exits can raise one SIGCHLD), so the drain loops
+// until nothing is left.
+//
+// Readiness: ReadyMode::notify through the notify socket (a datagram is
+// attributed to the service whose process group sent it: systemd-notify and
+// other helpers send from child processes); ReadyMode::fd through a pipe
+// whose write end the child gets as fd N, ready on the first newline.
+//
+// What happens to a process is reported upward through `events`: the host
+// knows nothing of restart policies or probes (the runtime forwards to the
+// supervisor and the probe engine). Reactor thread only.
+#pragma once
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <custos/error.hpp>
+#include <custos/service.hpp>
+
+#include "core/arena.hpp"
+#include "core/time.hpp"
+#include "io/reactor.hpp"
+#include "process/cgroup.hpp"
+#include "process/notify.hpp"
+#include "process/pid_record.hpp"
+#include "process/spawn.hpp"
+
+namespace custos::process {
+
+// What one service's process is started with, resolved before the host sees
+// it (executable found, users and groups as ids): the validated table's plan
+// supplies exactly these values. The views need only last through layout():
+// what the host keeps is copied into the arena.
+struct launch {
+    std::string_view name;                  // the service: socket, cgroup, pid record
+    std::string_view path;                  // resolved executable
+    std::span<const std::string_view> argv; // argv[0] included
+    std::span<const std::string_view> env;  // the service's own KEY=value entries
+    std::string_view cwd;                   // "": inherited
+    int uid = -1;                           // -1: unchanged
+    int gid = -1;                           // -1: unchanged (else the user's primary group)
+    ReadyMode ready = ReadyMode::started;
+    int ready_fd = -1; // ReadyMode::fd: the descriptor number the child writes to
+    nanos watchdog{0}; // exported as WATCHDOG_USEC (0: none)
+    // Its own NOTIFY_SOCKET (ready = notify, or a watchdog).
+    bool notify = false;
+};
+
+// What the host tells the layer above. Reactor thread, from inside the
+// host's callbacks.
+class events {
+public:
+    // Service `i`'s process (the last one it followed) has ended and been
+    // reaped; its remnants are killed, its readiness pipe closed.
+    virtual void exited(std::uint32_t i, const ExitInfo& e) noexcept = 0;
+    // Service `i` said it is ready (Reason::ready_notified, ready_fd).
+    virtual void ready(std::uint32_t i, Reason why) noexcept = 0;
+    // sd_notify EXTEND_TIMEOUT_USEC= and WATCHDOG_USEC=, already clamped to
+    // host::max_notify_timeout; WATCHDOG=1 and WATCHDOG=trigger.
+    virtual void extend_timeout(std::uint32_t i, nanos by) noexcept = 0;
+    virtual void watchdog_usec(std::uint32_t i, nanos interval) noexcept = 0;
+    virtual void watchdog_ping(std::uint32_t i) noexcept = 0;
+    virtual void watchdog_trigger(std::uint32_t i) noexcept = 0;
+
+    // Children the host did not start for a service (exec-probe runs)
+    // whose exits the SIGCHLD drain reports. claims_child: whether `pid`
+    // is one, and whether an op of its own watches its exit (then the drain
+    // leaves it). child_at: the pid of such child slot `k` (< child_slots()),
+    // 0 when none runs there, for a drain that may only wait for pids it
+    // knows. child_exited: `pid` was reaped with `si`.
+    virtual bool claims_child(int, bool*) noexcept { return false; }
+    virtual std::uint32_t child_slots() noexcept { return 0; }
+    virtual int child_at(std::uint32_t, bool*) noexcept { return 0; }
+    virtual void child_exited(int, const siginfo_t&) noexcept {}
+    // Containment in cgroups was chosen: give those children cgroups in
+    // `tree` too. An error makes containment fall back to process groups.
+    virtual Result<void> attach_cgroups(cgroup_tree&) noexcept { return {}; }
+
+protected:
+    ~events() = default;
+};
+
+struct host_config {
+    // See RuntimeConfig: notify_dir, cgroup, pid_record, reap_orphans.
+    std::string_view notify_dir;
+    std::string_view cgroup;
+    std::string_view pid_record;
+    bool reap_orphans = false;
+};
+
+struct host_stats {
+    std::uint64_t spawns = 0;
+    std::uint64_t spawn_failures = 0;
+    std::uint64_t exits = 0;
+    std::uint64_t orphans_reaped = 0;
+    std::uint64_t notify_received = 0;
+    std::uint64_t notify_dropped = 0;
+    std::uint64_t notify_foreign = 0;
+    std::uint64_t fds_closed = 0;
+    std::uint64_t fds_closed_inline = 0;
+    std::uint64_t notify_restored = 0;
+    std::uint64_t leftovers_killed = 0;
+    std::uint64_t remnants_killed = 0;
+    std::uint64_t main_pid_followed = 0;
+    std::uint64_t main_pid_refused = 0;
+};
+
+struct proc;
+
+class host final : notify_handler {
+public:
+    // Notify timeouts and intervals received are clamped to this before any
+    // unit conversion (2^63 us in ns would overflow).
+    static constexpr nanos max_notify_timeout = std::chrono::hours(24);
+
+    explicit host(io::reactor& r, events& ev) noexcept : reactor_(r), ev_(ev) {}
+    ~host() override;
+    host(const host&) = delete;
+    host& operator=(const host&) = delete;
+
+    // Init, in this order. open(): takes the configuration and opens and
+    // locks notify_dir when set, before anything else is created (a second
+    // instance stops here). Errors: those of notify_dir::open.
+    Result<void> open(const host_config& cfg) noexcept;
+    // The spawner (after the reactor's init). Errors: spawner::init's.
+    Result<void> init_spawner() noexcept;
+    // Lays out every service's exec data and record in `mem`: run twice, to
+    // measure (no block: OutOfMemory) and for real. Errors: OutOfMemory;
+    // NotifySocketUnavailable (DIR/NAME too long); build_argv's
+    // InvalidArgument.
+    Result<void> layout(std::span<const launch> services, arena& mem) noexcept;
+    // SIGCHLD to its default action, blocked and read through a signalfd;
+    // with reap_orphans, a child subreaper (refused by qemu-user: not fatal,
+    // said in describe()). Errors: SignalfdUnavailable.
+    Result<void> watch_children() noexcept;
+    // Opens the notify sockets and sets up containment (cgroups for the
+    // services and, through events::attach_cgroups, for `extra_units` more;
+    // else process groups and the pid record), then kills what a previous
+    // run left in them. Errors: the sockets' open, the fd closer's start,
+    // CgroupUnavailable (an explicit root), the pid record's open.
+    Result<void> contain(std::uint32_t extra_units) noexcept;
+    // Subreaper, containment and leftovers, for backend_reason().
+    void describe(char* out, std::size_t cap) const noexcept;
+
+    // Run time. start(): begins reading SIGCHLD, the notify sockets and the
+    // notify directory's deletions.
+    void start() noexcept;
+    // Starts service `i`'s process and watches its exit and readiness.
+    // Returns the pid. Errors: SpawnFailed, ExecFailed (with errno).
+    Result<int> spawn(std::uint32_t i) noexcept;
+    // `sig` to service `i`'s cgroup, else its process group (with SIGCONT
+    // after it unless it is SIGKILL or SIGCONT).
+    void kill(std::uint32_t i, int sig) noexcept;
+    // Delivers what service `i`'s socket holds now.
+    void flush_notify(std::uint32_t i) noexcept;
+    // The SIGCHLD drain stopped at a zombie another watcher was to reap:
+    // run it again (after an exec check ended).
+    void drain_if_blocked() noexcept;
+    // After the loop: kills and reaps what services left (bounded), then
+    // closes the notify sockets. busy(): their closes are still in flight.
+    void reap_remnants() noexcept;
+    void close_notify() noexcept;
+    bool busy() const noexcept;
+
+    std::uint32_t size() const noexcept { return count_; }
+    int pid(std::uint32_t i) const noexcept;
+    std::string_view status_text(std::uint32_t i) const noexcept;
+    int notify_errno(std::uint32_t i) const noexcept;
+    host_stats stats() const noexcept;
+    process::spawner& spawner() noexcept { return spawner_; }
+    const char* exit_watch_name() const noexcept;
+    const char* spawn_method_name() const noexcept;
+
+private:
+    friend struct proc;
+
+    bool on_notify(std::uint32_t i, const ucred& cred, const notify_message& m) noexcept override;
+    bool may_speak_for(const proc& p, const ucred& cred) const noexcept;
+    bool in_service(const proc& p, int pid) const noexcept;
+    void kill_remnants(proc& p, int leader) noexcept;
+    void watch_exit(proc& p) noexcept;
+    void exited(proc& p, const siginfo_t& si) noexcept;
+    void drain_children() noexcept;
+    void drain_all() noexcept;
+    void drain_started() noexcept;
+    bool remnants_left() noexcept;
+    void close_ready_pipe(proc& p) noexcept;
+    std::uint32_t find_by_pid(int pid) const noexcept;
+
+    static void on_exit_op(io::op& o, std::int32_t result) noexcept;
+    static void on_ready_read(io::op& o, std::int32_t result) noexcept;
+    static void on_sigchld(io::op& o, std::int32_t result) noexcept;
+    static void on_notify_watch(io::op& o, std::int32_t result) noexcept;
+
+    io::reactor& reactor_;
+    events& ev_;
+    host_config cfg_;
+    process::spawner spawner_;
+    notify_dir notify_dir_;
+    notify_buffers* notify_bufs_ = nullptr; // in the arena, when a service has a socket
+    notify_socket* notify_ = nullptr;       // one per such service (arena), or none
+    std::uint32_t sockets_ = 0;
+    cgroup_tree cgroups_;
+    pid_record pid_rec_;
+    bool use_cgroups_ = false;
+    int subreaper_errno_ = 0;
+    // Deletions in notify_dir (a tmp cleaner): the names are put back.
+    io::op notify_watch_op_;
+    alignas(8) char notify_watch_buf_[512] = {};
+    int chld_fd_ = -1;
+    signalfd_siginfo chld_buf_{};
+    io::op chld_op_;
+    proc* procs_ = nullptr;
+    std::uint32_t count_ = 0;
+    host_stats stats_{};
+    char containment_[200] = {};
+    char leftovers_[200] = {};   // what contain() found and killed of a previous run
+    bool drain_blocked_ = false; // a zombie waits for its own watcher
+};
+
+} // namespace custos::process

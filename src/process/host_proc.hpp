@@ -1,0 +1,56 @@
+// One service's process record in process::host (private to host*.cpp).
+#pragma once
+
+#include <signal.h>
+
+#include <cstdint>
+#include <string_view>
+
+#include <custos/service.hpp>
+
+#include "io/reactor.hpp"
+#include "process/host.hpp"
+#include "process/notify.hpp"
+
+namespace custos::process {
+
+inline constexpr std::size_t status_text_max = 127;
+
+// What one service's process needs and what watches it.
+struct proc {
+    char* path = nullptr;
+    char** argv = nullptr;
+    char** envp = nullptr;
+    char* wd_pid_slot = nullptr;
+    char* cwd = nullptr;
+    int uid = -1;
+    int gid = -1;
+    std::string_view name;           // the service's (copied into the arena)
+    notify_socket* notify = nullptr; // its own NOTIFY_SOCKET, or none
+    int cg_slot = -1;                // its cgroup, or none (process group only)
+    // MAINPID= named this process (in the service): followed when the
+    // process custos started exits.
+    int main_pid = 0;
+    ReadyMode ready_mode = ReadyMode::started;
+    int ready_fd = -1;
+
+    int pid = 0;
+    int pidfd = -1;
+    // The process group SIGKILLed when its leader exited in a stop, until
+    // none of it is left (see host::exited()).
+    int remnant_pgid = 0;
+    io::op exit_op;
+    siginfo_t info{};
+    int ready_rd = -1;
+    io::op ready_op;
+    char ready_buf[64] = {};
+    char status_text[status_text_max + 1] = {};
+    std::uint8_t status_len = 0;
+    int notify_errno = 0;
+    // Discarding what an earlier process left queued on the socket.
+    bool notify_stale = false;
+    host* owner = nullptr;
+    std::uint32_t index = 0;
+};
+
+} // namespace custos::process

@@ -1,0 +1,176 @@
+// Runtime::impl: what custos::Runtime is made of (private to src/runtime/).
+//
+// It owns the reactor, one arena for everything laid out at init, the
+// process host (process::host: the services' processes), the supervisor,
+// the probe machine and its check engine. It is the supervisor's host
+// (sup::host: spawn and kill go to the process host), the process host's
+// listener (process::events: exits, readiness and notify messages go to the
+// supervisor; exec-probe children to the check engine) and the probe
+// machine's host. runtime.cpp holds the init order, the arena layout and
+// the facade; wiring.cpp what connects probes and services.
+#pragma once
+
+#include <sys/signalfd.h>
+
+#include <cstdint>
+#include <span>
+
+#include <custos/runtime.hpp>
+
+#include "core/arena.hpp"
+#include "core/prng.hpp"
+#include "io/reactor.hpp"
+#include "probe/check.hpp"
+#include "probe/dns.hpp"
+#include "probe/machine.hpp"
+#include "process/host.hpp"
+#include "supervise/supervisor.hpp"
+#include "table/plan.hpp"
+
+namespace custos {
+
+namespace rt_detail {
+
+// The probes acting on one service, and when its process started.
+struct wire {
+    // Probes acting on this service (UINT32_MAX: none).
+    std::uint32_t ready_probe = UINT32_MAX;
+    std::uint32_t liveness = UINT32_MAX;
+    mono_time spawned_at{};
+    // The liveness probe passed a check that started after the spawn: only
+    // then may its going down restart this process.
+    bool liveness_armed = false;
+};
+
+struct signal_watch {
+    int fd = -1;
+    signalfd_siginfo buf{};
+    io::op op;
+};
+
+} // namespace rt_detail
+
+struct Runtime::impl final : sup::host, process::events, probe::machine_host {
+    RuntimeConfig cfg;
+    tbl::plan plan; // the table checked and resolved, before anything is laid out
+    io::reactor reactor;
+    // Before everything laid out in it: destroyed after them.
+    arena mem;
+    process::host procs{reactor, *this};
+    sup::supervisor sup{*this};
+    probe::machine probes{*this};
+    probe::engine checks;
+    probe::resolver* dns = nullptr;            // in the arena, when a probe names a host
+    probe::resolver_config* dns_cfg = nullptr; // init only
+    std::uint32_t probe_count = 0;
+    ProbeHook probe_hook = nullptr;
+    void* probe_hook_ctx = nullptr;
+    prng rng; // probe jitter; seeded in init()
+    rt_detail::wire* wires = nullptr;
+    std::uint32_t count = 0;
+    rt_detail::signal_watch term;
+    TransitionHook hook = nullptr;
+    void* hook_ctx = nullptr;
+    SignalHook signal_hook = nullptr;
+    void* signal_hook_ctx = nullptr;
+    // Counted here: probes, liveness, signals (the process host counts the rest).
+    RuntimeStats stats{};
+    bool started = false;
+    bool done = false;
+    char reason[640] = {};
+    // Runtime::stop() runs the stop from here, on the next loop turn.
+    io::timer stop_soon{&impl::on_stop_soon, this};
+    // run(): the bound on waiting for checks cancelled by the stop.
+    io::timer settle{&impl::on_settle, this};
+
+    ~impl();
+
+    Result<void> init(const Table& t, TableProblemSink* problems) noexcept;
+    Result<void> layout(std::span<const process::launch> launches, std::uint64_t seed) noexcept;
+    Result<void> watch_signals() noexcept;
+
+    // sup::host and probe::machine_host
+    mono_time now() noexcept override { return reactor.now(); }
+    void arm(io::timer& t, mono_time deadline) noexcept override { reactor.arm(t, deadline); }
+    void cancel(io::timer& t) noexcept override { reactor.cancel(t); }
+    bool probe_ready(std::uint32_t p) noexcept override {
+        return p < probe_count && probes.at(p).state == ProbeState::ready;
+    }
+
+    // sup::host
+    Result<int> spawn(std::uint32_t i) noexcept override;
+    void kill(std::uint32_t i, int sig) noexcept override { procs.kill(i, sig); }
+    void transition(const Transition& t) noexcept override {
+        if (hook != nullptr) {
+            hook(t, hook_ctx);
+        }
+    }
+    void all_stopped() noexcept override {
+        done = true;
+        reactor.stop();
+    }
+    void flush_notify(std::uint32_t i) noexcept override { procs.flush_notify(i); }
+
+    // probe::machine_host
+    void arm(io::timer& t, mono_time deadline, nanos slack) noexcept override {
+        reactor.arm(t, deadline, slack);
+    }
+    void start_check(std::uint32_t p, mono_time deadline) noexcept override {
+        ++stats.probe_checks;
+        checks.start(checks.root(p), deadline);
+    }
+    void cancel_check(std::uint32_t p) noexcept override { checks.cancel(checks.root(p)); }
+    void checked(std::uint32_t p, bool passed, mono_time started) noexcept override;
+    void transition(const ProbeTransition& t) noexcept override;
+    std::uint64_t random() noexcept override { return rng.next(); }
+
+    // process::events
+    void exited(std::uint32_t i, const ExitInfo& e) noexcept override;
+    void ready(std::uint32_t i, Reason why) noexcept override { sup.on_ready(i, why); }
+    void extend_timeout(std::uint32_t i, nanos by) noexcept override {
+        sup.on_extend_timeout(i, by);
+    }
+    void watchdog_usec(std::uint32_t i, nanos interval) noexcept override {
+        sup.on_watchdog_usec(i, interval);
+    }
+    void watchdog_ping(std::uint32_t i) noexcept override { sup.on_watchdog_ping(i); }
+    void watchdog_trigger(std::uint32_t i) noexcept override { sup.on_watchdog_trigger(i); }
+    bool claims_child(int pid, bool* watched) noexcept override {
+        return probe_count != 0 && checks.owns_child(pid, watched);
+    }
+    std::uint32_t child_slots() noexcept override {
+        return probe_count != 0 ? checks.exec_instances() : 0;
+    }
+    int child_at(std::uint32_t k, bool* watched) noexcept override {
+        return checks.child_at(k, watched);
+    }
+    void child_exited(int pid, const siginfo_t& si) noexcept override {
+        checks.on_child_exit(pid, si);
+    }
+    Result<void> attach_cgroups(process::cgroup_tree& tree) noexcept override {
+        if (probe_count == 0) {
+            return {};
+        }
+        return checks.attach_cgroups(tree);
+    }
+
+    // Service `i` lost its process: its probes' checks in flight are about
+    // a process that is gone.
+    void forget_probes(std::uint32_t i) noexcept;
+    void stop_everything() noexcept;
+    bool checks_running() noexcept {
+        for (std::uint32_t p = 0; p < probe_count; ++p) {
+            if (checks.root(p).running()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static void on_check_done(probe::check& c) noexcept;
+    static void on_term(io::op& o, std::int32_t result) noexcept;
+    static void on_stop_soon(io::timer& t) noexcept;
+    static void on_settle(io::timer& t) noexcept { static_cast<impl*>(t.user)->reactor.stop(); }
+};
+
+} // namespace custos
