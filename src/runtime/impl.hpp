@@ -24,6 +24,8 @@
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
 #include "process/host.hpp"
+#include "status/snapshot.hpp"
+#include "status/stream.hpp"
 #include "supervise/supervisor.hpp"
 #include "table/plan.hpp"
 
@@ -50,7 +52,12 @@ struct signal_watch {
 
 } // namespace rt_detail
 
-struct Runtime::impl final : sup::host, process::events, probe::machine_host {
+struct Runtime::impl final : sup::host,
+                             process::events,
+                             probe::machine_host,
+                             status::snapshot_source {
+    static constexpr std::uint32_t max_listeners = 4;
+
     RuntimeConfig cfg;
     tbl::plan plan; // the table checked and resolved, before anything is laid out
     io::reactor reactor;
@@ -62,19 +69,22 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
     probe::engine checks;
     probe::resolver* dns = nullptr;            // in the arena, when a probe names a host
     probe::resolver_config* dns_cfg = nullptr; // init only
-    std::uint32_t probe_count = 0;
-    ProbeHook probe_hook = nullptr;
-    void* probe_hook_ctx = nullptr;
+    std::uint32_t nprobes = 0;
+    // Every transition goes to these, in order: the user's hooks (custosd's
+    // log lines), then the snapshot's publisher. Room for the listeners to
+    // come (the event log, the control plane, the watchdog gate).
+    status::fixed_stream<max_listeners> listeners;
+    status::hook_listener user_hooks;
+    status::snapshot snap; // laid out in the arena
+    status::publisher publisher{snap, *this};
     prng rng; // probe jitter; seeded in init()
     rt_detail::wire* wires = nullptr;
     std::uint32_t count = 0;
     rt_detail::signal_watch term;
-    TransitionHook hook = nullptr;
-    void* hook_ctx = nullptr;
     SignalHook signal_hook = nullptr;
     void* signal_hook_ctx = nullptr;
     // Counted here: probes, liveness, signals (the process host counts the rest).
-    RuntimeStats stats{};
+    RuntimeStats counters{};
     bool started = false;
     bool done = false;
     char reason[640] = {};
@@ -94,16 +104,14 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
     void arm(io::timer& t, mono_time deadline) noexcept override { reactor.arm(t, deadline); }
     void cancel(io::timer& t) noexcept override { reactor.cancel(t); }
     bool probe_ready(std::uint32_t p) noexcept override {
-        return p < probe_count && probes.at(p).state == ProbeState::ready;
+        return p < nprobes && probes.at(p).state == ProbeState::ready;
     }
 
     // sup::host
     Result<int> spawn(std::uint32_t i) noexcept override;
     void kill(std::uint32_t i, int sig) noexcept override { procs.kill(i, sig); }
     void transition(const Transition& t) noexcept override {
-        if (hook != nullptr) {
-            hook(t, hook_ctx);
-        }
+        listeners.dispatch(status::make_event(t, status::wall_now_ns()));
     }
     void all_stopped() noexcept override {
         done = true;
@@ -116,7 +124,7 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
         reactor.arm(t, deadline, slack);
     }
     void start_check(std::uint32_t p, mono_time deadline) noexcept override {
-        ++stats.probe_checks;
+        ++counters.probe_checks;
         checks.start(checks.root(p), deadline);
     }
     void cancel_check(std::uint32_t p) noexcept override { checks.cancel(checks.root(p)); }
@@ -136,10 +144,10 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
     void watchdog_ping(std::uint32_t i) noexcept override { sup.on_watchdog_ping(i); }
     void watchdog_trigger(std::uint32_t i) noexcept override { sup.on_watchdog_trigger(i); }
     bool claims_child(int pid, bool* watched) noexcept override {
-        return probe_count != 0 && checks.owns_child(pid, watched);
+        return nprobes != 0 && checks.owns_child(pid, watched);
     }
     std::uint32_t child_slots() noexcept override {
-        return probe_count != 0 ? checks.exec_instances() : 0;
+        return nprobes != 0 ? checks.exec_instances() : 0;
     }
     int child_at(std::uint32_t k, bool* watched) noexcept override {
         return checks.child_at(k, watched);
@@ -148,10 +156,24 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
         checks.on_child_exit(pid, si);
     }
     Result<void> attach_cgroups(process::cgroup_tree& tree) noexcept override {
-        if (probe_count == 0) {
+        if (nprobes == 0) {
             return {};
         }
         return checks.attach_cgroups(tree);
+    }
+
+    // status::snapshot_source: the live state (reactor thread), which the
+    // publisher copies into the snapshot after each loop turn.
+    std::uint32_t service_count() const noexcept override { return count; }
+    std::uint32_t probe_count() const noexcept override { return nprobes; }
+    ServiceStatus service_status(std::uint32_t i) const noexcept override;
+    ProbeStatus probe_status(std::uint32_t p) const noexcept override { return probes.status(p); }
+    RuntimeStats stats_now() const noexcept;
+    RuntimeStats stats() const noexcept override { return stats_now(); }
+    // After a loop turn (or start()): copy what changed into the snapshot.
+    void publish() noexcept {
+        publisher.mark_stale();
+        publisher.publish_if_stale();
     }
 
     // Service `i` lost its process: its probes' checks in flight are about
@@ -159,7 +181,7 @@ struct Runtime::impl final : sup::host, process::events, probe::machine_host {
     void forget_probes(std::uint32_t i) noexcept;
     void stop_everything() noexcept;
     bool checks_running() noexcept {
-        for (std::uint32_t p = 0; p < probe_count; ++p) {
+        for (std::uint32_t p = 0; p < nprobes; ++p) {
             if (checks.root(p).running()) {
                 return true;
             }

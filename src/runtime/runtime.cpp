@@ -66,6 +66,8 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && ph.has_value();
     wires = mem.make_array<rt_detail::wire>(count);
     ok = ok && wires != nullptr;
+    auto sn = snap.init(mem, count, nprobes);
+    ok = ok && sn.has_value();
     for (std::uint32_t i = 0; ok && i < count; ++i) {
         wires[i].ready_probe = plan.services()[i].ready_probe;
         wires[i].liveness = plan.services()[i].liveness;
@@ -84,7 +86,7 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     cfg = t.runtime;
     const std::span<const ProbeSpec> probe_table = t.probes;
     count = static_cast<std::uint32_t>(t.services.size());
-    probe_count = static_cast<std::uint32_t>(probe_table.size());
+    nprobes = static_cast<std::uint32_t>(probe_table.size());
     const std::uint32_t check_count = plan.check_count();
     if (plan.notify_count() != 0 && cfg.notify_dir.empty()) {
         Error e(Reason::notify_socket_unavailable, EINVAL, "notify_dir");
@@ -157,6 +159,17 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     char host_text[sizeof reason] = {};
     procs.describe(host_text, sizeof host_text);
     std::snprintf(reason, sizeof reason, "%.260s%s", reactor.backend_reason(), host_text);
+    // The event stream: the user's hooks first, then the snapshot. This
+    // thread is the reactor's: it reads live state, every other thread the
+    // snapshot, published here once so that readers see the table at once.
+    for (status::listener* l : {static_cast<status::listener*>(&user_hooks),
+                                static_cast<status::listener*>(&publisher)}) {
+        if (auto r = listeners.try_add(*l); !r) {
+            return r;
+        }
+    }
+    snap.bind_writer();
+    publisher.publish();
     return {};
 }
 
@@ -184,15 +197,13 @@ Result<void> Runtime::init(const Table& table, TableProblemSink* problems) noexc
 
 void Runtime::set_transition_hook(TransitionHook hook, void* ctx) noexcept {
     if (impl_ != nullptr) {
-        impl_->hook = hook;
-        impl_->hook_ctx = ctx;
+        impl_->user_hooks.set_transition_hook(hook, ctx);
     }
 }
 
 void Runtime::set_probe_hook(ProbeHook hook, void* ctx) noexcept {
     if (impl_ != nullptr) {
-        impl_->probe_hook = hook;
-        impl_->probe_hook_ctx = ctx;
+        impl_->user_hooks.set_probe_hook(hook, ctx);
     }
 }
 
@@ -223,9 +234,11 @@ Result<void> Runtime::start() noexcept {
     // this call), so services that depend on them wait.
     rt.probes.start_all();
     rt.sup.start_all();
-    if (rt.count == 0 && rt.probe_count == 0 && rt.term.fd < 0) {
+    if (rt.count == 0 && rt.nprobes == 0 && rt.term.fd < 0) {
         rt.done = true;
     }
+    rt.listeners.seal();
+    rt.publish();
     return {};
 }
 
@@ -234,8 +247,11 @@ void Runtime::run() noexcept {
         return;
     }
     impl& rt = *impl_;
+    // One turn at a time, so that what a turn changed is published before
+    // the next one waits.
     while (!rt.done) {
-        rt.reactor.run();
+        rt.reactor.run_once(true);
+        rt.publish();
     }
     // A check the stop cancelled (an exec run, SIGKILLed) ends in a callback
     // still to come, which reaps its child and closes its pidfd; the loop
@@ -252,6 +268,7 @@ void Runtime::run() noexcept {
     for (int k = 0; k < 100 && rt.procs.busy(); ++k) {
         rt.reactor.run_once(false);
     }
+    rt.publish();
 }
 
 void Runtime::stop() noexcept {
@@ -300,34 +317,41 @@ std::uint32_t Runtime::service_count() const noexcept {
     return impl_ != nullptr ? impl_->count : 0;
 }
 
-ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
+ServiceStatus Runtime::impl::service_status(std::uint32_t index) const noexcept {
     ServiceStatus s;
-    if (impl_ == nullptr || index >= impl_->count) {
-        return s;
-    }
-    const sup::unit& u = impl_->sup.at(index);
+    const sup::unit& u = sup.at(index);
     s.name = u.name;
     s.state = u.state;
     s.reason = u.reason;
     s.since_ns = to_ns(u.since);
-    s.pid = impl_->procs.pid(index);
+    s.pid = procs.pid(index);
     s.restarts = u.restarts;
     s.total_restarts = u.total_restarts;
     s.last_exit = u.last_exit;
-    s.status_text = impl_->procs.status_text(index);
-    s.notify_errno = impl_->procs.notify_errno(index);
+    s.status_text = procs.status_text(index);
+    s.notify_errno = procs.notify_errno(index);
     return s;
 }
 
+// On the reactor thread the live state (a hook asking about the transition
+// it is being told of sees it); anywhere else the snapshot of the last turn.
+ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
+    if (impl_ == nullptr || index >= impl_->count) {
+        return {};
+    }
+    return impl_->snap.is_writer_thread() ? impl_->service_status(index)
+                                          : impl_->snap.service(index);
+}
+
 std::uint32_t Runtime::probe_count() const noexcept {
-    return impl_ != nullptr ? impl_->probe_count : 0;
+    return impl_ != nullptr ? impl_->nprobes : 0;
 }
 
 ProbeStatus Runtime::probe_status(std::uint32_t index) const noexcept {
-    if (impl_ == nullptr || index >= impl_->probe_count) {
+    if (impl_ == nullptr || index >= impl_->nprobes) {
         return {};
     }
-    return impl_->probes.status(index);
+    return impl_->snap.is_writer_thread() ? impl_->probes.status(index) : impl_->snap.probe(index);
 }
 
 Result<void> Runtime::check_probe(std::string_view name) noexcept {
@@ -342,12 +366,9 @@ Result<void> Runtime::check_probe(std::string_view name) noexcept {
     return {};
 }
 
-RuntimeStats Runtime::stats() const noexcept {
-    if (impl_ == nullptr) {
-        return {};
-    }
-    RuntimeStats s = impl_->stats;
-    const process::host_stats h = impl_->procs.stats();
+RuntimeStats Runtime::impl::stats_now() const noexcept {
+    RuntimeStats s = counters;
+    const process::host_stats h = procs.stats();
     s.spawns = h.spawns;
     s.spawn_failures = h.spawn_failures;
     s.exits = h.exits;
@@ -363,6 +384,13 @@ RuntimeStats Runtime::stats() const noexcept {
     s.main_pid_followed = h.main_pid_followed;
     s.main_pid_refused = h.main_pid_refused;
     return s;
+}
+
+RuntimeStats Runtime::stats() const noexcept {
+    if (impl_ == nullptr) {
+        return {};
+    }
+    return impl_->snap.is_writer_thread() ? impl_->stats_now() : impl_->snap.stats();
 }
 
 const char* Runtime::backend_reason() const noexcept {

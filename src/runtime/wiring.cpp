@@ -54,7 +54,7 @@ void Runtime::impl::on_check_done(probe::check& c) noexcept {
     impl& rt = *static_cast<impl*>(c.user);
     auto p = static_cast<std::uint32_t>(&c - &rt.checks.root(0));
     if (!c.result.passed() && !c.cancelled) {
-        ++rt.stats.probe_failures;
+        ++rt.counters.probe_failures;
     }
     rt.probes.on_result(p, c.result);
     rt.procs.drain_if_blocked(); // orphans queued behind an exec check's zombie
@@ -82,9 +82,7 @@ void Runtime::impl::checked(std::uint32_t p, bool passed, mono_time check_start)
 }
 
 void Runtime::impl::transition(const ProbeTransition& t) noexcept {
-    if (probe_hook != nullptr) {
-        probe_hook(t, probe_hook_ctx);
-    }
+    listeners.dispatch(status::make_event(t, status::wall_now_ns()));
     const bool ready = t.to == ProbeState::ready;
     if (t.from == ProbeState::ready && !ready) {
         for (std::uint32_t i = 0; i < count; ++i) {
@@ -95,7 +93,7 @@ void Runtime::impl::transition(const ProbeTransition& t) noexcept {
                 probes.at(t.probe).check_started >= w.spawned_at) {
                 w.liveness_armed = false;
                 if (sup.on_liveness_down(i)) {
-                    ++stats.liveness_restarts;
+                    ++counters.liveness_restarts;
                 }
             }
         }
@@ -152,7 +150,7 @@ void Runtime::impl::on_term(io::op& o, std::int32_t result) noexcept {
     const auto sig = static_cast<int>(rt.term.buf.ssi_signo);
     if (result == static_cast<std::int32_t>(sizeof rt.term.buf) && sig != SIGTERM &&
         sig != SIGINT) {
-        ++rt.stats.signals_ignored;
+        ++rt.counters.signals_ignored;
         if (rt.signal_hook != nullptr) {
             rt.signal_hook(sig, rt.signal_hook_ctx);
         }
