@@ -223,12 +223,7 @@ void check_probe(std::span<const ProbeSpec> t, std::span<const ServiceSpec> serv
 } // namespace
 
 std::uint32_t find_probe(std::span<const ProbeSpec> probes, std::string_view name) noexcept {
-    for (std::uint32_t i = 0; i < probes.size(); ++i) {
-        if (probes[i].name == name) {
-            return i;
-        }
-    }
-    return UINT32_MAX;
+    return find_named(probes, name);
 }
 
 Result<owner_ids> resolve_owner(std::string_view owner, const char* passwd_path,

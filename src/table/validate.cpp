@@ -341,56 +341,34 @@ std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sin
 }
 
 std::uint32_t find_service(std::span<const ServiceSpec> services, std::string_view name) noexcept {
-    for (std::uint32_t i = 0; i < services.size(); ++i) {
-        if (services[i].name == name) {
-            return i;
-        }
-    }
-    return no_index;
+    return find_named(services, name);
 }
 
-void reporter::service(std::uint32_t i, ServiceField f, const Error& e) noexcept {
+void reporter::report(TableKind kind, std::uint32_t i, std::uint8_t field,
+                      const Error& e) noexcept {
     ++count_;
-    if (sink_ != nullptr) {
-        TableProblem p;
-        p.kind = TableKind::service;
-        p.index = i;
-        p.name = i < table_.services.size() ? table_.services[i].name : std::string_view();
-        p.field = static_cast<std::uint8_t>(f);
-        p.error = e;
-        sink_->report(p);
+    if (sink_ == nullptr) {
+        return;
     }
+    TableProblem p;
+    p.kind = kind;
+    p.index = i;
+    if (kind == TableKind::probe && i < table_.probes.size()) {
+        p.name = table_.probes[i].name;
+    } else if (kind == TableKind::service && i < table_.services.size()) {
+        p.name = table_.services[i].name;
+    }
+    p.field = field;
+    p.error = e;
+    sink_->report(p);
 }
 
-void reporter::service(std::uint32_t i, ServiceField f, Reason r, int err, std::string_view subject,
-                       const char* resolution) noexcept {
+Error reporter::make(Reason r, int err, std::string_view subject, const char* resolution) noexcept {
     Error e(r, err, subject);
     if (resolution != nullptr) {
         e.with_resolution(resolution);
     }
-    service(i, f, e);
-}
-
-void reporter::probe(std::uint32_t i, ProbeField f, const Error& e) noexcept {
-    ++count_;
-    if (sink_ != nullptr) {
-        TableProblem p;
-        p.kind = TableKind::probe;
-        p.index = i;
-        p.name = i < table_.probes.size() ? table_.probes[i].name : std::string_view();
-        p.field = static_cast<std::uint8_t>(f);
-        p.error = e;
-        sink_->report(p);
-    }
-}
-
-void reporter::probe(std::uint32_t i, ProbeField f, Reason r, int err, std::string_view subject,
-                     const char* resolution) noexcept {
-    Error e(r, err, subject);
-    if (resolution != nullptr) {
-        e.with_resolution(resolution);
-    }
-    probe(i, f, e);
+    return e;
 }
 
 } // namespace custos::tbl

@@ -34,15 +34,26 @@ class reporter {
 public:
     reporter(const Table& t, TableProblemSink* sink) noexcept : table_(t), sink_(sink) {}
 
-    void service(std::uint32_t i, ServiceField f, const Error& e) noexcept;
+    void service(std::uint32_t i, ServiceField f, const Error& e) noexcept {
+        report(TableKind::service, i, static_cast<std::uint8_t>(f), e);
+    }
     void service(std::uint32_t i, ServiceField f, Reason r, int err, std::string_view subject,
-                 const char* resolution = nullptr) noexcept;
-    void probe(std::uint32_t i, ProbeField f, const Error& e) noexcept;
+                 const char* resolution = nullptr) noexcept {
+        service(i, f, make(r, err, subject, resolution));
+    }
+    void probe(std::uint32_t i, ProbeField f, const Error& e) noexcept {
+        report(TableKind::probe, i, static_cast<std::uint8_t>(f), e);
+    }
     void probe(std::uint32_t i, ProbeField f, Reason r, int err, std::string_view subject,
-               const char* resolution = nullptr) noexcept;
+               const char* resolution = nullptr) noexcept {
+        probe(i, f, make(r, err, subject, resolution));
+    }
     std::uint32_t count() const noexcept { return count_; }
 
 private:
+    void report(TableKind kind, std::uint32_t i, std::uint8_t field, const Error& e) noexcept;
+    static Error make(Reason r, int err, std::string_view subject, const char* resolution) noexcept;
+
     const Table& table_;
     TableProblemSink* sink_;
     std::uint32_t count_ = 0;
@@ -84,8 +95,17 @@ Result<owner_ids> resolve_owner(std::string_view owner, const char* passwd_path 
 // twice). Saturates at UINT32_MAX; a cycle counts as UINT32_MAX.
 std::uint32_t count_checks(std::span<const ProbeSpec> probes) noexcept;
 
-// Index of the entry called `name`, or no_index. Init time: after it,
-// everything goes by index (table/plan.hpp).
+// Index of the entry called `name` in a span of specs, or no_index. Init
+// time: after it, everything goes by index (table/plan.hpp).
+template <class Spec>
+std::uint32_t find_named(std::span<const Spec> specs, std::string_view name) noexcept {
+    for (std::uint32_t i = 0; i < specs.size(); ++i) {
+        if (specs[i].name == name) {
+            return i;
+        }
+    }
+    return no_index;
+}
 std::uint32_t find_service(std::span<const ServiceSpec> services, std::string_view name) noexcept;
 std::uint32_t find_probe(std::span<const ProbeSpec> probes, std::string_view name) noexcept;
 
