@@ -693,11 +693,15 @@ int host::pid(std::uint32_t i) const noexcept {
     return i < count_ ? procs_[i].pid : 0;
 }
 
-const char* host::exit_watch_name() const noexcept {
-    if (spawner_.method() == spawn_method::vfork) {
+const char* exit_watch_name(spawn_method m, bool native_waitid) noexcept {
+    if (m == spawn_method::vfork) {
         return "SIGCHLD signalfd + waitid";
     }
-    return reactor_.native_waitid() ? "io_uring waitid" : "pidfd poll + waitid";
+    return native_waitid ? "io_uring waitid" : "pidfd poll + waitid";
+}
+
+const char* host::exit_watch_name() const noexcept {
+    return process::exit_watch_name(spawner_.method(), reactor_.native_waitid());
 }
 
 const char* host::spawn_method_name() const noexcept {

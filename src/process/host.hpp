@@ -132,6 +132,11 @@ struct host_stats {
 
 struct proc;
 
+// How exits are watched for processes started with method `m`, on a reactor
+// that does (or not) have io_uring's waitid: "io_uring waitid", "pidfd poll
+// + waitid" or "SIGCHLD signalfd + waitid".
+const char* exit_watch_name(spawn_method m, bool native_waitid) noexcept;
+
 class host final : notify_handler {
 public:
     // Notify timeouts and intervals received are clamped to this before any

@@ -12,6 +12,7 @@
 
 #include "io/reactor.hpp"
 #include "process/cgroup.hpp"
+#include "process/host.hpp"
 #include "process/spawn.hpp"
 
 namespace custos {
@@ -41,13 +42,6 @@ void spawn_once(process::spawner& sp) noexcept {
     }
 }
 
-const char* exit_watch(bool pidfd, bool native_waitid) noexcept {
-    if (!pidfd) {
-        return "SIGCHLD signalfd + waitid";
-    }
-    return native_waitid ? "io_uring waitid" : "pidfd poll + waitid";
-}
-
 } // namespace
 
 Result<PlatformInfo> Runtime::platform() noexcept {
@@ -62,10 +56,9 @@ Result<PlatformInfo> Runtime::platform() noexcept {
         return fail(res.error());
     }
     spawn_once(sp);
-    const bool pidfd = sp.method() != process::spawn_method::vfork;
     std::snprintf(info.spawn, sizeof info.spawn, "%s", process::spawn_method_name(sp.method()));
     std::snprintf(info.exit_watch, sizeof info.exit_watch, "%s",
-                  exit_watch(pidfd, r.native_waitid()));
+                  process::exit_watch_name(sp.method(), r.native_waitid()));
     char mount[sizeof PlatformInfo::cgroup2];
     if (auto m = process::find_cgroup2_mount(mount, sizeof mount); m) {
         std::snprintf(info.cgroup2, sizeof info.cgroup2, "%s", mount);
