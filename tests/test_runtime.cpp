@@ -1745,8 +1745,10 @@ TEST_CASE("lingering_fd_sender_cannot_stall_the_loop: a canary keeps its restart
                 }
             }
         }
-        // Six canary periods after the attack.
-        if (attack_ns != 0 && now_ns() - attack_ns > ms_ns(6 * 1300 + 500)) {
+        // Six canary periods after the attack, and at least six gaps to judge
+        // (a loaded machine stretches the periods).
+        if (attack_ns != 0 && now_ns() - attack_ns > ms_ns(6 * 1300 + 500) &&
+            spawn_gaps_ms(sc, "canary", attack_ns - ms_ns(1400)).size() >= 6) {
             sc.stop();
         }
     };
@@ -1766,10 +1768,17 @@ TEST_CASE("lingering_fd_sender_cannot_stall_the_loop: a canary keeps its restart
     REQUIRE(attack_ns != 0);
     auto gaps = spawn_gaps_ms(s, "canary", attack_ns - ms_ns(1400));
     REQUIRE(gaps.size() >= 5);
+    // One close run on the loop would stall it for the sockets' 20 s linger.
+    // The bound sits far below that and far above scheduling noise: the
+    // flooder spins on one of two shared cores, and under ASan with the suite
+    // running in parallel the loop has been seen to lose a second.
+    double worst = 0;
     for (double g : gaps) {
         CHECK_MESSAGE(g > 1300 - 200, "canary gap " << g << " ms");
-        CHECK_MESSAGE(g < 1300 + 200, "canary gap " << g << " ms");
+        CHECK_MESSAGE(g < 1300 + 4000, "canary gap " << g << " ms");
+        worst = g > worst ? g : worst;
     }
+    MESSAGE("worst canary gap during the attack: " << worst << " ms (period 1300 ms)");
     // The target was never killed: its watchdog kept being fed through it all.
     CHECK(s.count("target", ServiceState::stopping) == 1); // the final stop only
     CHECK(s.of("target").back().reason == "StoppedByRequest");
