@@ -104,10 +104,25 @@ enum class Reason : std::uint16_t {
     // Process containment (cgroups, and the pid record without them).
     cgroup_unavailable = 73,
     pid_record_unavailable = 74,
+    // In-process monitors.
+    monitor_crashed = 75,         // the run function returned an error
+    monitor_crash_loop = 76,      // every degraded_every-th consecutive crash
+    monitor_heartbeat = 77,       // the periodic record of a running monitor
+    monitor_wedge_suspected = 78, // no progress in half the deadline
+    monitor_wedged = 79,          // no progress within the deadline
+    monitor_progress = 80,        // progress again after a suspected or wedged spell
+    monitor_degraded = 81,        // set_degraded() without a reason of its own
+    monitor_degraded_cleared = 82,
+    monitor_unknown = 83,
+    // The runtime's health.
+    health_starting = 84,
+    health_settled = 85,
+    boot_grace_expired = 86,
+    critical_down = 87, // a critical probe down beyond its grace
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 75;
+inline constexpr std::size_t reason_count = 88;
 
 class Error {
 public:

@@ -165,6 +165,34 @@ constexpr reason_info reasons[] = {
     {Reason::pid_record_unavailable, "PidRecordUnavailable",
      "Check that the pid record's directory (e.g. /run/custos) exists and is writable by "
      "custosd; without it, processes left by a crashed custosd are not found at the next start"},
+    {Reason::monitor_crashed, "MonitorCrashed",
+     "The monitor's run function returned an error and is restarted after its backoff: see "
+     "the error in the message"},
+    {Reason::monitor_crash_loop, "MonitorDegraded",
+     "The monitor keeps failing (every restart crashed again): fix what its last error names; "
+     "it is still being restarted"},
+    {Reason::monitor_heartbeat, "MonitorHeartbeat", "Nothing to do: this is normal operation"},
+    {Reason::monitor_wedge_suspected, "MonitorWedgeSuspected",
+     "The monitor's thread has made no progress for half its deadline: see the thread's state "
+     "and wchan in the message, and what it waits on"},
+    {Reason::monitor_wedged, "MonitorWedged",
+     "The monitor's thread made no progress within its deadline and cannot be killed safely: "
+     "restart the daemon (on_wedge = exit does it), then find what the thread blocked on"},
+    {Reason::monitor_progress, "MonitorProgress", "Nothing to do: the monitor progresses again"},
+    {Reason::monitor_degraded, "MonitorDegradedSet",
+     "The monitor runs but reports its last operation failed: see its message"},
+    {Reason::monitor_degraded_cleared, "MonitorDegradedCleared",
+     "Nothing to do: the monitor's operation succeeds again"},
+    {Reason::monitor_unknown, "MonitorUnknown", "Use a monitor name declared in the same table"},
+    {Reason::health_starting, "HealthStarting",
+     "Nothing to do yet: the start has not settled (services becoming ready, probes' first "
+     "checks)"},
+    {Reason::health_settled, "HealthSettled", "Nothing to do: this is normal operation"},
+    {Reason::boot_grace_expired, "BootGraceExpired",
+     "The start did not settle within boot_grace: see which services are not ready and which "
+     "probes are still unknown"},
+    {Reason::critical_down, "CriticalDown",
+     "A critical probe has been down for longer than its grace: fix what its last error names"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,
