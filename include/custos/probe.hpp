@@ -106,6 +106,11 @@ struct ProbeSpec {
     std::string_view resolution;
 
     // Called when the probe becomes ready / goes down (optional).
+    // Counts toward the runtime's health: down for longer than `grace`
+    // makes it `failed` (health.hpp); down for less, `degraded`.
+    bool critical = false;
+    Duration grace = std::chrono::seconds(60);
+
     ProbeHook on_ready = nullptr;
     ProbeHook on_down = nullptr;
     void* hook_ctx = nullptr;

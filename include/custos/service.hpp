@@ -119,6 +119,10 @@ struct ServiceSpec {
     // stop_timeout.
     int stop_signal = SIGTERM;
     Duration stop_timeout = std::chrono::seconds(5);
+
+    // Counts toward the runtime's health: `failed` makes it `failed`, and
+    // READY=1 upward waits for it to be ready (health.hpp).
+    bool critical = false;
 };
 
 // How a process ended.

@@ -19,10 +19,17 @@
 
 #include <custos/duration.hpp>
 #include <custos/error.hpp>
+#include <custos/monitor.hpp>
 #include <custos/probe.hpp>
 #include <custos/service.hpp>
 
 namespace custos {
+
+// What the keepalive upward (systemd's WATCHDOG=1) waits for.
+enum class KeepaliveGate : std::uint8_t {
+    none,   // sent while the loop turns: guards against a frozen daemon
+    health, // withheld while health is `failed`: systemd restarts the whole daemon
+};
 
 struct RuntimeConfig {
     // Capacity: services the table may hold.
@@ -31,9 +38,23 @@ struct RuntimeConfig {
     // probe is one; a composite adds one per member, recursively).
     std::uint32_t max_probes = 64;
     std::uint32_t max_probe_checks = 256;
+    // Capacity: monitors the table may hold (each is a thread).
+    std::uint32_t max_monitors = 16;
     // Total time for stopping everything; shared so that one slow service
     // cannot use up the others' time.
     Duration stop_timeout = std::chrono::seconds(30);
+    // Total time for the monitors to return at the stop (before the
+    // services stop), shared in reverse table order: each is given the
+    // time left divided by the monitors left.
+    Duration monitor_stop_timeout = std::chrono::seconds(10);
+    // Health stays `starting` at most this long after start() (health.hpp).
+    Duration boot_grace = std::chrono::minutes(2);
+    // Readiness upward, s6 style: a descriptor custos writes one newline to
+    // and closes once the start has settled and every critical service is
+    // ready (-1: none). systemd's NOTIFY_SOCKET, when set in the
+    // environment, is used without configuration.
+    int notify_fd = -1;
+    KeepaliveGate keepalive_gate = KeepaliveGate::none;
     // Directory of the notify sockets: each service that uses
     // ReadyMode::notify or a watchdog gets its own, DIR/NAME, as its
     // NOTIFY_SOCKET (so what arrives there is about that service, even from
@@ -82,6 +103,7 @@ struct Table {
     RuntimeConfig runtime;
     std::span<const ServiceSpec> services;
     std::span<const ProbeSpec> probes;
+    std::span<const MonitorSpec> monitors;
 };
 
 // What a problem is about.
@@ -89,6 +111,7 @@ enum class TableKind : std::uint8_t {
     runtime, // a RuntimeConfig setting
     service,
     probe,
+    monitor,
 };
 
 // The ServiceSpec field a problem is about.
@@ -144,9 +167,29 @@ enum class ProbeField : std::uint8_t {
 
 inline constexpr std::size_t probe_field_count = 17;
 
+// The MonitorSpec field a problem is about.
+enum class MonitorField : std::uint8_t {
+    section, // the monitor as a whole (capacity)
+    name,
+    run,
+    backoff_initial,
+    backoff_max,
+    backoff_multiplier,
+    backoff_jitter,
+    stable_after,
+    degraded_every,
+    heartbeat_interval,
+    deadline,
+    depends_on,
+    stack_size,
+};
+
+inline constexpr std::size_t monitor_field_count = 13;
+
 // Stable lower-case names: "depends_on", "expect_status".
 std::string_view field_name(ServiceField f) noexcept;
 std::string_view field_name(ProbeField f) noexcept;
+std::string_view field_name(MonitorField f) noexcept;
 
 struct TableProblem {
     TableKind kind = TableKind::service;
@@ -154,13 +197,14 @@ struct TableProblem {
     // (more services than max_services).
     std::uint32_t index = UINT32_MAX;
     std::string_view name; // the entry's name as given; empty for the whole span
-    // ServiceField or ProbeField, by kind.
+    // ServiceField, ProbeField or MonitorField, by kind.
     std::uint8_t field = 0;
     // The error: reason, errno, subject and the operator's resolution.
     Error error;
 
     ServiceField service_field() const noexcept { return static_cast<ServiceField>(field); }
     ProbeField probe_field() const noexcept { return static_cast<ProbeField>(field); }
+    MonitorField monitor_field() const noexcept { return static_cast<MonitorField>(field); }
 };
 
 class TableProblemSink {
