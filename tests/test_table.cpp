@@ -19,7 +19,9 @@
 #include <vector>
 
 #include <custos/error.hpp>
+#include <custos/monitor.hpp>
 #include <custos/service.hpp>
+#include <custos/table.hpp>
 
 #include "table/validate.hpp"
 
@@ -639,4 +641,106 @@ TEST_CASE("one validator: service and probe problems of one table, in order, wit
     // The public entry point is the same check (with executables looked
     // up: /bin/sh exists) and Runtime::init() stops at its first problem.
     CHECK(custos::validate_table(t, nullptr) == n);
+}
+
+namespace {
+
+custos::Result<void> idle_monitor(custos::MonitorContext&, void*) {
+    return {};
+}
+
+} // namespace
+
+TEST_CASE("monitors: names unique among all kinds, run, durations, deadline, stack, deps") {
+    struct seen {
+        std::uint32_t index;
+        std::string field;
+        Reason reason;
+        std::string words;
+    };
+    struct monitor_sink final : custos::TableProblemSink {
+        std::vector<seen> got;
+        void report(const custos::TableProblem& p) noexcept override {
+            REQUIRE(p.kind == custos::TableKind::monitor);
+            char text[512];
+            p.error.format(text, sizeof text);
+            got.push_back({p.index, std::string(custos::field_name(p.monitor_field())),
+                           p.error.reason(), text});
+        }
+    };
+    ServiceSpec s[] = {svc("web")};
+    custos::ProbeSpec p[1];
+    p[0].name = "disk";
+    p[0].kind = custos::ProbeKind::file;
+    p[0].target = "/";
+    const std::string_view good_deps[] = {"web", "disk"};
+    const std::string_view bad_deps[] = {"uploader", "nowhere"};
+    custos::MonitorSpec m[6];
+    for (auto& x : m) {
+        x.run = idle_monitor;
+    }
+    m[0].name = "uploader";
+    m[0].depends_on = good_deps;
+    m[0].deadline = 5s;
+    m[0].stack_size = 128 * 1024;
+    m[1].name = "web"; // a service's name
+    m[2].name = "poller";
+    m[2].run = nullptr;
+    m[2].backoff_max = 1s; // below backoff_initial (5 s)
+    m[3].name = "watcher";
+    m[3].deadline = 10ms;
+    m[3].stack_size = 4096;
+    m[4].name = "uploader"; // a duplicate
+    m[4].depends_on = bad_deps;
+    m[5].name = "bad name";
+    m[5].backoff_jitter_percent = 200;
+    custos::Table t;
+    t.services = s;
+    t.probes = p;
+    t.monitors = m;
+    monitor_sink sink;
+    custos::tbl::options o;
+    o.check_executables = false;
+    o.resolve_users = false;
+    const std::uint32_t n = custos::tbl::validate(t, o, &sink);
+    const seen want[] = {
+        {1, "name", Reason::name_duplicate, "unique among services, probes and monitors"},
+        {2, "run", Reason::invalid_argument, "run function"},
+        {2, "backoff_max", Reason::invalid_argument, "at least backoff_initial"},
+        {3, "deadline", Reason::invalid_argument, "at least 100 ms"},
+        {3, "stack_size", Reason::invalid_argument, "64 KiB"},
+        {4, "name", Reason::name_duplicate, ""},
+        {4, "depends_on", Reason::dependency_unknown, "not on another monitor"},
+        {4, "depends_on", Reason::dependency_unknown, "nowhere"},
+        {5, "name", Reason::name_invalid, ""},
+        {5, "backoff_jitter", Reason::invalid_argument, ""},
+    };
+    REQUIRE(n == std::size(want));
+    REQUIRE(sink.got.size() == std::size(want));
+    for (std::size_t i = 0; i < std::size(want); ++i) {
+        CAPTURE(i);
+        CHECK(sink.got[i].index == want[i].index);
+        CHECK(sink.got[i].field == want[i].field);
+        CHECK(sink.got[i].reason == want[i].reason);
+        CHECK(sink.got[i].words.find(want[i].words) != std::string::npos);
+    }
+
+    // Capacity: one problem for the whole span.
+    custos::Table big;
+    big.monitors = m;
+    big.runtime.max_monitors = 2;
+    monitor_sink cap;
+    CHECK(custos::tbl::validate(big, o, &cap) == 1);
+    REQUIRE(cap.got.size() == 1);
+    CHECK(cap.got[0].index == UINT32_MAX);
+    CHECK(cap.got[0].reason == Reason::capacity_exceeded);
+    big.runtime.max_monitors = 65; // beyond what the runtime can hold at all
+    custos::MonitorSpec one;
+    one.name = "one";
+    one.run = idle_monitor;
+    big.monitors = std::span<const custos::MonitorSpec>(&one, 1);
+    monitor_sink limit;
+    CHECK(custos::tbl::validate(big, o, &limit) == 1);
+    REQUIRE(limit.got.size() == 1);
+    CHECK(limit.got[0].words.find("at most 64") != std::string::npos);
 }

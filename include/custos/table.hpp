@@ -163,9 +163,10 @@ enum class ProbeField : std::uint8_t {
     failure_threshold,
     reason,
     resolution,
+    grace,
 };
 
-inline constexpr std::size_t probe_field_count = 17;
+inline constexpr std::size_t probe_field_count = 18;
 
 // The MonitorSpec field a problem is about.
 enum class MonitorField : std::uint8_t {

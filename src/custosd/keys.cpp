@@ -159,6 +159,9 @@ void rt_max_probes(key_context& c, std::string_view v) noexcept {
 void rt_max_probe_checks(key_context& c, std::string_view v) noexcept {
     store(c, tbl::count_value(c.key->name, v, config::max_probe_checks), c.rt.max_probe_checks);
 }
+void rt_boot_grace(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.rt.boot_grace);
+}
 void rt_cgroup(key_context& c, std::string_view v) noexcept {
     store(c, tbl::cgroup_value(v), c.rt.cgroup);
 }
@@ -177,6 +180,7 @@ constexpr key_def custos_keys[] = {
     {"max_services", no_slot, 0, 0, rt_max_services},
     {"max_probes", no_slot, 0, 0, rt_max_probes},
     {"max_probe_checks", no_slot, 0, 0, rt_max_probe_checks},
+    {"boot_grace", no_slot, 0, 0, rt_boot_grace},
     {"cgroup", no_slot, 0, 0, rt_cgroup},
     {"pid_record", no_slot, 0, 0, rt_pid_record},
     {"notify_socket", no_slot, key_retired, 0, rt_notify_socket},
@@ -253,6 +257,9 @@ void svc_ready(key_context& c, std::string_view v) noexcept {
 void svc_stop_signal(key_context& c, std::string_view v) noexcept {
     store(c, tbl::signal_value(c.key->name, v), c.service.stop_signal);
 }
+void svc_critical(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::bool_value(c.key->name, v), c.service.critical);
+}
 void svc_dependency_down(key_context& c, std::string_view v) noexcept {
     store(c, tbl::dependency_down_value(v), c.service.on_dependency_down);
 }
@@ -289,6 +296,7 @@ constexpr key_def service_keys[] = {
      svc_duration<&ServiceSpec::stop_timeout>},
     {"liveness", slot(ServiceField::liveness), 0, 0, svc_text<&ServiceSpec::liveness>},
     {"on_dependency_down", slot(ServiceField::on_dependency_down), 0, 0, svc_dependency_down},
+    {"critical", no_slot, 0, 0, svc_critical},
 };
 
 // --- [probe:NAME] ---
@@ -338,6 +346,9 @@ void probe_mode(key_context& c, std::string_view v) noexcept {
 void probe_writable(key_context& c, std::string_view v) noexcept {
     store(c, tbl::bool_value(c.key->name, v), c.probe.writable);
 }
+void probe_critical(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::bool_value(c.key->name, v), c.probe.critical);
+}
 
 using custos::ProbeField;
 
@@ -376,6 +387,8 @@ constexpr key_def probe_keys[] = {
     {"writable", slot(ProbeField::writable), key_kind_only, kind(ProbeKind::file), probe_writable},
     {"reason", slot(ProbeField::reason), 0, 0, probe_text<&ProbeSpec::reason>},
     {"resolution", slot(ProbeField::resolution), 0, 0, probe_text<&ProbeSpec::resolution>},
+    {"critical", no_slot, 0, 0, probe_critical},
+    {"grace", slot(ProbeField::grace), 0, 0, probe_duration<&ProbeSpec::grace>},
 };
 
 static_assert(std::size(custos_keys) <= max_keys && std::size(service_keys) <= max_keys &&

@@ -151,6 +151,10 @@ struct line_sink final : custos::TableProblemSink {
         ++count;
         char text[512];
         p.error.format(text, sizeof text);
+        if (p.kind != custos::TableKind::service && p.kind != custos::TableKind::probe) {
+            say("%s:0: %s", file, text); // no section of a config file gives the others
+            return;
+        }
         const bool probe = p.kind == custos::TableKind::probe;
         const std::size_t entries = probe ? cfg.probes().size() : cfg.services().size();
         const std::uint32_t limit = probe ? cfg.runtime().max_probes : cfg.runtime().max_services;

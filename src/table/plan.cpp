@@ -36,6 +36,7 @@ Result<void> plan::build(const Table& t, const options& opt, TableProblemSink* s
     table_ = t;
     nservices_ = static_cast<std::uint32_t>(t.services.size());
     nprobes_ = static_cast<std::uint32_t>(t.probes.size());
+    nmonitors_ = static_cast<std::uint32_t>(t.monitors.size());
     checks_ = count_checks(t.probes);
     // Two passes over the same layout: measure, then take the block once.
     if (auto r = resolve(opt); !r && r.error().reason() != Reason::out_of_memory) {
@@ -155,6 +156,34 @@ Result<void> plan::resolve(const options& opt) noexcept {
             }
             pp.owner = *o;
         }
+    }
+    monitors_ = mem_.make_array<monitor_plan>(nmonitors_);
+    ok = ok && (nmonitors_ == 0 || monitors_ != nullptr);
+    for (std::uint32_t i = 0; i < nmonitors_ && ok; ++i) {
+        const MonitorSpec& m = table_.monitors[i];
+        std::uint32_t nsvc = 0;
+        std::uint32_t nprb = 0;
+        for (std::string_view d : m.depends_on) {
+            (find_service(svcs, d) != no_index ? nsvc : nprb) += 1;
+        }
+        auto* deps = mem_.make_array<std::uint32_t>(nsvc);
+        auto* pdeps = mem_.make_array<std::uint32_t>(nprb);
+        const char* name = mem_.copy(m.name);
+        ok = name != nullptr && (nsvc == 0 || deps != nullptr) && (nprb == 0 || pdeps != nullptr);
+        if (!ok) {
+            break;
+        }
+        std::uint32_t a = 0;
+        std::uint32_t b = 0;
+        for (std::string_view d : m.depends_on) {
+            const std::uint32_t j = find_service(svcs, d);
+            if (j != no_index) {
+                deps[a++] = j;
+            } else {
+                pdeps[b++] = find_probe(prbs, d);
+            }
+        }
+        monitors_[i] = {std::string_view(name, m.name.size()), {deps, nsvc}, {pdeps, nprb}};
     }
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "table plan");

@@ -44,6 +44,12 @@ struct probe_plan {
     const char* path = nullptr;             // exec probes: the program, resolved
 };
 
+struct monitor_plan {
+    std::string_view name;
+    std::span<const std::uint32_t> deps;       // services in depends_on, by index
+    std::span<const std::uint32_t> probe_deps; // probes in depends_on, by index
+};
+
 class plan {
 public:
     plan() noexcept = default;
@@ -60,6 +66,7 @@ public:
     const RuntimeConfig& runtime() const noexcept { return table_.runtime; }
     std::span<const service_plan> services() const noexcept { return {services_, nservices_}; }
     std::span<const probe_plan> probes() const noexcept { return {probes_, nprobes_}; }
+    std::span<const monitor_plan> monitors() const noexcept { return {monitors_, nmonitors_}; }
     // Check instances the probes need (composites expanded).
     std::uint32_t check_count() const noexcept { return checks_; }
     // Services with a notify socket.
@@ -74,6 +81,8 @@ private:
     std::uint32_t nservices_ = 0;
     probe_plan* probes_ = nullptr;
     std::uint32_t nprobes_ = 0;
+    monitor_plan* monitors_ = nullptr;
+    std::uint32_t nmonitors_ = 0;
     std::uint32_t checks_ = 0;
     std::uint32_t notify_ = 0;
 };

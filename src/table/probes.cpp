@@ -198,6 +198,10 @@ void check_probe(std::span<const ProbeSpec> t, std::span<const ServiceSpec> serv
         rep.probe(i, ProbeField::startup_tries, Reason::invalid_argument, 0, n,
                   "Set startup_tries between 1 and 1000000");
     }
+    if (p.grace.count() < 0) {
+        rep.probe(i, ProbeField::grace, Reason::invalid_argument, 0, n,
+                  "Durations cannot be negative");
+    }
     if (p.interval.count() <= 0 || p.interval > std::chrono::hours(24 * 7)) {
         rep.probe(i, ProbeField::interval, Reason::invalid_argument, 0, n,
                   "Set interval between 1 ms and 7 days");

@@ -337,6 +337,7 @@ std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sin
     reporter rep(t, sink);
     validate_services(t, opt, rep);
     validate_probes(t, opt, rep);
+    validate_monitors(t, rep);
     return rep.count();
 }
 
@@ -357,6 +358,8 @@ void reporter::report(TableKind kind, std::uint32_t i, std::uint8_t field,
         p.name = table_.probes[i].name;
     } else if (kind == TableKind::service && i < table_.services.size()) {
         p.name = table_.services[i].name;
+    } else if (kind == TableKind::monitor && i < table_.monitors.size()) {
+        p.name = table_.monitors[i].name;
     }
     p.field = field;
     p.error = e;
@@ -429,9 +432,30 @@ std::string_view field_name(ProbeField f) noexcept {
         "failure_threshold",
         "reason",
         "resolution",
+        "grace",
     };
     const auto i = static_cast<std::size_t>(f);
     return i < probe_field_count ? names[i] : std::string_view("unknown");
+}
+
+std::string_view field_name(MonitorField f) noexcept {
+    static constexpr std::string_view names[monitor_field_count] = {
+        "section",
+        "name",
+        "run",
+        "backoff_initial",
+        "backoff_max",
+        "backoff_multiplier",
+        "backoff_jitter",
+        "stable_after",
+        "degraded_every",
+        "heartbeat_interval",
+        "deadline",
+        "depends_on",
+        "stack_size",
+    };
+    const auto i = static_cast<std::size_t>(f);
+    return i < monitor_field_count ? names[i] : std::string_view("unknown");
 }
 
 } // namespace custos

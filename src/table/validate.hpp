@@ -48,6 +48,13 @@ public:
                const char* resolution = nullptr) noexcept {
         probe(i, f, make(r, err, subject, resolution));
     }
+    void monitor(std::uint32_t i, MonitorField f, const Error& e) noexcept {
+        report(TableKind::monitor, i, static_cast<std::uint8_t>(f), e);
+    }
+    void monitor(std::uint32_t i, MonitorField f, Reason r, int err, std::string_view subject,
+                 const char* resolution = nullptr) noexcept {
+        monitor(i, f, make(r, err, subject, resolution));
+    }
     std::uint32_t count() const noexcept { return count_; }
 
 private:
@@ -63,10 +70,20 @@ private:
 // number of problems.
 std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sink) noexcept;
 
-// The two halves, for validate(): services (with the names they give of
-// probes), then probes.
+// The parts, for validate(): services (with the names they give of
+// probes), then probes, then monitors.
 void validate_services(const Table& t, const options& opt, reporter& rep) noexcept;
 void validate_probes(const Table& t, const options& opt, reporter& rep) noexcept;
+void validate_monitors(const Table& t, reporter& rep) noexcept;
+
+// Most monitors a table may hold, whatever max_monitors says: each is a
+// thread, and the monitors' mailbox to the reactor is sized for them.
+inline constexpr std::uint32_t monitors_limit = 64;
+// The shortest wedge deadline: its checks run at a quarter of it.
+inline constexpr Duration min_monitor_deadline = std::chrono::milliseconds(100);
+// A monitor thread's stack: 0 is the default; otherwise within these.
+inline constexpr std::size_t min_monitor_stack = 64 * 1024;
+inline constexpr std::size_t max_monitor_stack = 64 * 1024 * 1024;
 
 // Whether `n` is a valid service or probe name: 1-31 characters from
 // [A-Za-z0-9._-].
