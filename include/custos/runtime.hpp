@@ -33,6 +33,8 @@
 #include <string_view>
 
 #include <custos/error.hpp>
+#include <custos/health.hpp>
+#include <custos/monitor.hpp>
 #include <custos/probe.hpp>
 #include <custos/service.hpp>
 #include <custos/table.hpp>
@@ -95,13 +97,18 @@ public:
     // The same, from the table's parts.
     Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
                       std::span<const ProbeSpec> probes = {}) noexcept {
-        return init(Table{cfg, services, probes});
+        return init(Table{cfg, services, probes, {}});
     }
 
     // Called on every transition, on the reactor thread. Must not block.
     void set_transition_hook(TransitionHook hook, void* ctx) noexcept;
     // Called on every probe state change (after the probe's own hooks).
     void set_probe_hook(ProbeHook hook, void* ctx) noexcept;
+    // Called on every monitor state change and report (MonitorDegraded,
+    // MonitorHeartbeat, MonitorWedgeSuspected).
+    void set_monitor_hook(MonitorHook hook, void* ctx) noexcept;
+    // Called whenever health, its reasons or its summary change.
+    void set_health_hook(HealthHook hook, void* ctx) noexcept;
     // Called, on the reactor thread, for every signal received and ignored
     // (with handle_signals: SIGHUP, SIGUSR1, SIGUSR2, SIGALRM). Must not block.
     void set_signal_hook(SignalHook hook, void* ctx) noexcept;
@@ -134,6 +141,15 @@ public:
     // on from there. Errors: ProbeUnknown.
     Result<void> check_probe(std::string_view name) noexcept;
     RuntimeStats stats() const noexcept;
+    std::uint32_t monitor_count() const noexcept;
+    // `index` < monitor_count(), in table order; any thread.
+    MonitorStatus monitor_status(std::uint32_t index) const noexcept;
+    // The appliance's health and its reasons (health.hpp); any thread.
+    HealthStatus health() const noexcept;
+    // What the process should exit with once run() has returned: 0 after
+    // an ordinary stop; non-zero when a monitor with on_wedge = exit
+    // wedged (the init system above is to restart the whole daemon).
+    int exit_code() const noexcept;
     // The I/O backend in use and why ("io_uring: ..."), and whether custos
     // is a child subreaper ("not a subreaper (reap_orphans off)", or the
     // kernel's refusal). How processes are started and their
