@@ -4,13 +4,20 @@
 // notification fd. Run once per backend like test_reactor: meson sets
 // CUSTOS_BACKEND=uring and =epoll; a backend the kernel refuses makes the
 // run exit 77 (skip). Timing checks count events with generous tolerances.
+//
+// `--client=s6` runs only the real-supervisor case: this binary, as an s6
+// service (`--s6-child N`), signals readiness through the driver on
+// notification-fd N, and s6-svwait -U must return. It exits 77 (a skip)
+// where s6 is not installed (apt-get install s6) or on cross builds.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,6 +35,8 @@
 #include "ports/s6/notify.hpp"
 #include "ports/systemd/notify.hpp"
 #include "ports/upward.hpp"
+
+extern char** environ;
 
 using namespace custos;
 using namespace custos::ports;
@@ -590,11 +599,128 @@ TEST_CASE("the systemd socket is close-on-exec and non-blocking") {
     CHECK(n.ready() == notify_outcome::unsupported);
 }
 
+namespace {
+
+// Runs `argv` and waits for it (at most `limit`); its exit status, or -1.
+int run_and_wait(std::vector<const char*> argv, std::chrono::seconds limit) {
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (::posix_spawn(&pid, argv[0], nullptr, nullptr, const_cast<char**>(argv.data()), environ) !=
+        0) {
+        return -1;
+    }
+    const auto until = std::chrono::steady_clock::now() + limit;
+    int st = 0;
+    while (::waitpid(pid, &st, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > until) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &st, 0);
+            return -1;
+        }
+        ::usleep(20'000);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void write_text(const std::string& path, const std::string& text, mode_t mode) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ::close(fd);
+}
+
+// The s6 service: the driver on notification-fd `fd`; ready after a
+// settled health, then it idles until s6 stops it.
+int s6_child(int fd) {
+    io::reactor r;
+    if (!r.init()) {
+        return 1;
+    }
+    upward_notifier u;
+    RuntimeConfig cfg;
+    cfg.notify_fd = fd;
+    if (auto ok = u.init(r, cfg, env_for(nullptr)); !ok) {
+        char buf[512];
+        ok.error().format(buf, sizeof buf);
+        std::fprintf(stderr, "s6 child: %s\n", buf);
+        return 1;
+    }
+    u.on_health(health(Health::starting, false, false, "starting"));
+    pump(r, 200ms);
+    u.on_health(health(Health::ok, true, true, "1/1 ready"));
+    while (true) {
+        pump(r, 1s);
+    }
+}
+
+} // namespace
+
+TEST_CASE("real client: s6-supervise sees the driver's readiness (s6-svwait -U returns)") {
+    temp_dir d;
+    const std::string svc = d.path + "/svc";
+    REQUIRE(::mkdir(svc.c_str(), 0755) == 0);
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    REQUIRE(n > 0);
+    self[n] = '\0';
+    write_text(svc + "/run", std::string("#!/bin/sh\nexec ") + self + " --s6-child 3\n", 0755);
+    write_text(svc + "/notification-fd", "3\n", 0644);
+
+    pid_t sup = 0;
+    const char* sup_argv[] = {"/usr/bin/s6-supervise", svc.c_str(), nullptr};
+    REQUIRE(::posix_spawn(&sup, sup_argv[0], nullptr, nullptr, const_cast<char**>(sup_argv),
+                          environ) == 0);
+    const int rc = run_and_wait({"/usr/bin/s6-svwait", "-U", "-t", "20000", svc.c_str()}, 30s);
+    CHECK(rc == 0);
+    // Down and exit: s6-supervise stops the service and itself.
+    run_and_wait({"/usr/bin/s6-svc", "-dx", svc.c_str()}, 10s);
+    int st = 0;
+    for (int i = 0; i < 500 && ::waitpid(sup, &st, WNOHANG) == 0; ++i) {
+        ::usleep(20'000);
+    }
+    if (::waitpid(sup, &st, WNOHANG) == 0) {
+        ::kill(sup, SIGKILL);
+        ::waitpid(sup, &st, 0);
+    }
+    // What s6-supervise leaves in the service directory.
+    run_and_wait({"/bin/rm", "-rf", svc.c_str()}, 10s);
+}
+
 int main(int argc, char** argv) {
+    std::string_view client;
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        std::string_view a(argv[i]);
+        if (a == "--s6-child" && i + 1 < argc) {
+            return s6_child(std::atoi(argv[i + 1]));
+        }
+        if (a.substr(0, 9) == "--client=") {
+            client = a.substr(9);
+            continue;
+        }
+        args.push_back(argv[i]);
+    }
+    if (client == "s6") {
+        for (const char* tool :
+             {"/usr/bin/s6-supervise", "/usr/bin/s6-svwait", "/usr/bin/s6-svc"}) {
+            if (::access(tool, X_OK) != 0) {
+                std::printf("SKIP: real client s6: %s missing (apt-get install s6)\n", tool);
+                return 77;
+            }
+        }
+    } else if (!client.empty()) {
+        std::printf("unknown client '%.*s'\n", static_cast<int>(client.size()), client.data());
+        return 2;
+    }
     if (int rc = custos_test::probe_backend(); rc != 0) {
         return rc;
     }
     doctest::Context ctx;
-    ctx.applyCommandLine(argc, argv);
+    if (client.empty()) {
+        ctx.addFilter("test-case-exclude", "real client:*");
+    } else {
+        ctx.addFilter("test-case", "real client: s6*");
+    }
+    ctx.applyCommandLine(static_cast<int>(args.size()), args.data());
     return ctx.run();
 }
