@@ -384,7 +384,7 @@ TEST_CASE("gate = health: WATCHDOG=1 withheld while failed, resumed at once afte
     pump(f.r, 800ms);
     CHECK(count(srv.take(), "WATCHDOG=1") == 0);
     const auto withheld = u.stats().withheld;
-    CHECK(withheld >= 3);
+    CHECK(withheld >= 2); // 8 on time; fewer when the machine wakes us late
     CHECK(withheld <= 8);
 
     // Leaving `failed` pings at once, then on schedule again.
@@ -564,7 +564,7 @@ TEST_CASE("an absent receiver: READY=1 is dropped, counted, and sent when it app
     CHECK(u.stats().dropped == 4);
 
     dgram_server srv(path);
-    pump(f.r, 700ms);
+    pump(f.r, 1500ms); // the second retry is due 300 ms after the drop
     CHECK(srv.take() == std::vector<std::string>{"STATUS=1/1 ready", "READY=1"});
     CHECK(u.stats().sent == 2);
     pump(f.r, 500ms);
