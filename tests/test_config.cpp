@@ -130,6 +130,8 @@ TEST_CASE("the issue's example reads to the exact table, every field checked") {
     CHECK(r->cfg.probes().empty());
     CHECK(rt.handle_signals);
     CHECK(rt.seed == 0);
+    CHECK(rt.notify_fd == -1);
+    CHECK(rt.keepalive_gate == custos::KeepaliveGate::none);
 
     REQUIRE(r->cfg.services().size() == 2);
     const ServiceSpec& netd = r->cfg.services()[0];
@@ -309,6 +311,14 @@ TEST_CASE("every service key, its value and its line") {
     }
 }
 
+TEST_CASE("[custos] notify_fd and keepalive_gate: the notify paths upward") {
+    auto r = parse(lines({"[custos]", "notify_fd = 5", "keepalive_gate = health"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.runtime().notify_fd == 5);
+    CHECK(r->cfg.runtime().keepalive_gate == custos::KeepaliveGate::health);
+}
+
 TEST_CASE("each error kind: its line, its reason and a message that says what to do") {
     SUBCASE("unknown key, with a suggestion") {
         auto r = parse(lines({"[service:netd]", "exec = /bin/true", "restrat = always"}));
@@ -415,6 +425,10 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
                    Reason::config_bad_value, "must fit a Unix socket address of 107 bytes");
         expect_one(service_with("depends_on = , ,"), 3, Reason::config_bad_value,
                    "names no service");
+        expect_one(lines({"[custos]", "notify_fd = 1"}), 2, Reason::config_bad_value,
+                   "notify_fd '1' names a standard stream");
+        expect_one(lines({"[custos]", "notify_fd = 3", "keepalive_gate = always"}), 3,
+                   Reason::config_bad_value, "bad keepalive_gate 'always': use none");
         expect_one(service_with("user ="), 3, Reason::config_bad_value, "key 'user' has no value");
     }
     SUBCASE("bad signal") {

@@ -173,6 +173,17 @@ exec = $H notify-ready 0
 ready = notify
 EOF
 
+config_error bad-keepalive-gate 3 "bad keepalive_gate 'sometimes'" <<EOF
+[custos]
+notify_fd = 5
+keepalive_gate = sometimes
+EOF
+
+config_error notify-fd-stdout 2 "notify_fd '1' names a standard stream" <<EOF
+[custos]
+notify_fd = 1
+EOF
+
 if [ -e "$T/started.env" ]; then
     fail "a service was started from an invalid config"
 fi
@@ -207,6 +218,15 @@ if [ "$rc" -eq 2 ] && grep -q "BackendUnknown" "$T/err"; then
 else
     fail "bad CUSTOS_BACKEND: exit $rc, expected 2; stderr: $(cat "$T/err")"
 fi
+for v in 2 x 1024; do
+    custosd --notify-fd "$v" --check "$T/one.ini" >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -eq 2 ] && grep -qF -- "custosd: --notify-fd: " "$T/err"; then
+        pass "--notify-fd $v: exit 2, $(cat "$T/err")"
+    else
+        fail "--notify-fd $v: exit $rc, expected 2; stderr: $(cat "$T/err")"
+    fi
+done
 custosd --help >"$T/out" 2>"$T/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q "usage:" "$T/out"; then
@@ -617,6 +637,52 @@ else
     DAEMON=
 fi
 for pid in $(env_pid "$T/quiet.env"); do alive "$pid" && kill -KILL "$pid"; done
+
+# The notify paths upward are custosd's own: its NOTIFY_SOCKET, WATCHDOG_USEC,
+# WATCHDOG_PID (its own pid, so the keepalive is meant for it) and its s6
+# notification fd never reach a service, neither in the environment nor as
+# an open descriptor.
+cat >"$T/up.ini" <<EOF
+[custos]
+keepalive_gate = health
+[service:s]
+exec = $H env $T/up.env
+EOF
+: >"$T/up.fd"
+# shellcheck disable=SC2016,SC2086 # $$: the inner shell's, which execs custosd; $WRAP: words
+NOTIFY_SOCKET=@custos-test-up-$$ WATCHDOG_USEC=5000000 \
+    sh -c 'WATCHDOG_PID=$$ exec "$@"' sh $WRAP "$CUSTOSD" --config "$T/up.ini" --notify-fd 7 \
+    7>>"$T/up.fd" 2>"$T/up.log" &
+DAEMON=$!
+if wait_for "$T/up.env" "pid=" 10; then
+    up_pid=$(env_pid "$T/up.env")
+    bad=
+    for var in NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID; do
+        grep -q "^env:$var=" "$T/up.env" && bad="$bad $var in its environment;"
+    done
+    # custosd holds the descriptor (else the check below proves nothing).
+    [ "$(readlink "/proc/$DAEMON/fd/7")" = "$T/up.fd" ] ||
+        bad="$bad custosd's fd 7 is '$(readlink "/proc/$DAEMON/fd/7")', not $T/up.fd;"
+    for fd in /proc/"$up_pid"/fd/*; do
+        [ "$(readlink "$fd")" = "$T/up.fd" ] && bad="$bad the notify fd open as ${fd##*/};"
+    done
+    [ -e "/proc/$up_pid/fd/7" ] && bad="$bad fd 7 open ($(readlink "/proc/$up_pid/fd/7"));"
+    if [ -n "$bad" ]; then
+        fail "notify upward: the service (pid $up_pid) got custosd's own:$bad"
+    fi
+    if stop_daemon "notify upward"; then
+        if alive "$up_pid"; then
+            fail "notify upward: the service (pid $up_pid) survived custosd's stop"
+        elif [ -z "$bad" ]; then
+            pass "notify upward: NOTIFY_SOCKET, WATCHDOG_* and --notify-fd stay custosd's own"
+        fi
+    fi
+else
+    fail "notify upward: the service never started: $(cat "$T/up.log")"
+    kill -KILL "$DAEMON"
+    DAEMON=
+fi
+for pid in $(env_pid "$T/up.env"); do alive "$pid" && kill -KILL "$pid"; done
 
 # Regression: a FIFO as the config hung custosd, --check included; a
 # directory was refused but not as what it is.

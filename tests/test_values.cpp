@@ -364,6 +364,35 @@ TEST_CASE("cgroup and notify_dir") {
           "bytes");
 }
 
+TEST_CASE("notify_fd: 3 to 1023; keepalive_gate: none or health") {
+    value_result<int> fd = notify_fd_value("3");
+    REQUIRE(fd.has_value());
+    CHECK(*fd == 3);
+    fd = notify_fd_value("1023");
+    REQUIRE(fd.has_value());
+    CHECK(*fd == 1023);
+    CHECK(message(notify_fd_value("2")) ==
+          "notify_fd '2' names a standard stream (0, 1 and 2 are stdin, stdout and stderr): use "
+          "3 or higher");
+    for (const char* bad : {"1024", "-1", "fd:5", "", " 5", "5x"}) {
+        INFO(bad);
+        CHECK(message(notify_fd_value(bad)) ==
+              std::string("bad notify_fd '") + bad +
+                  "': write the descriptor number, from 3 to 1023, that s6-supervise opens (the "
+                  "service directory's notification-fd file)");
+    }
+
+    value_result<KeepaliveGate> g = keepalive_gate_value("none");
+    REQUIRE(g.has_value());
+    CHECK(*g == KeepaliveGate::none);
+    g = keepalive_gate_value("health");
+    REQUIRE(g.has_value());
+    CHECK(*g == KeepaliveGate::health);
+    CHECK(message(keepalive_gate_value("Health")) ==
+          "bad keepalive_gate 'Health': use none (keepalive while custos runs) or health "
+          "(withheld while health is failed)");
+}
+
 TEST_CASE("refuse: a message cut to fit, always terminated") {
     const std::string long_text(300, 'x');
     value_result<int> r = refuse("%s", long_text.c_str());

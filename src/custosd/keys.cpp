@@ -168,6 +168,12 @@ void rt_cgroup(key_context& c, std::string_view v) noexcept {
 void rt_pid_record(key_context& c, std::string_view v) noexcept {
     c.rt.pid_record = v;
 }
+void rt_notify_fd(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::notify_fd_value(v), c.rt.notify_fd);
+}
+void rt_keepalive_gate(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::keepalive_gate_value(v), c.rt.keepalive_gate);
+}
 void rt_notify_socket(key_context& c, std::string_view) noexcept {
     c.report(c.line, Reason::config_unknown_key, c.key->name,
              "notify_socket was replaced by notify_dir: each service now gets its own socket "
@@ -183,6 +189,8 @@ constexpr key_def custos_keys[] = {
     {"boot_grace", no_slot, 0, 0, rt_boot_grace},
     {"cgroup", no_slot, 0, 0, rt_cgroup},
     {"pid_record", no_slot, 0, 0, rt_pid_record},
+    {"notify_fd", no_slot, 0, 0, rt_notify_fd},
+    {"keepalive_gate", no_slot, 0, 0, rt_keepalive_gate},
     {"notify_socket", no_slot, key_retired, 0, rt_notify_socket},
 };
 

@@ -1,6 +1,6 @@
 // custosd: the config-driven supervision daemon.
 //
-//   custosd [--config FILE] [--check [FILE]]
+//   custosd [--config FILE] [--check [FILE]] [--notify-fd N]
 //
 // Reads the config (default /etc/custos/custosd.ini), validates the whole
 // supervision table, and either stops there (--check) or runs it until
@@ -47,6 +47,7 @@
 
 #include "custosd/config.hpp"
 #include "table/users.hpp"
+#include "table/values.hpp"
 
 namespace {
 
@@ -55,10 +56,14 @@ constexpr const char* default_config = "/etc/custos/custosd.ini";
 void usage(std::FILE* to) {
     std::fprintf(
         to,
-        "usage: custosd [--config FILE] [--check [FILE]] [--platform] [--help]\n"
+        "usage: custosd [--config FILE] [--check [FILE]] [--notify-fd N] [--platform]\n"
+        "               [--help]\n"
         "  --config FILE  the supervision table (default %s); a regular file\n"
         "  --check        validate the config and exit: 0 valid, 2 invalid\n"
         "                 (--check FILE is --config FILE --check)\n"
+        "  --notify-fd N  s6 readiness: write a newline to descriptor N and close it\n"
+        "                 once the start settled (the number in the service directory's\n"
+        "                 notification-fd file); overrides [custos] notify_fd\n"
         "  --platform     print what the runtime chooses on this kernel (I/O backend,\n"
         "                 process start and exit watch, cgroup2, subreaper), then exit\n"
         "Runs until SIGTERM or SIGINT, then stops every service and exits 0.\n"
@@ -67,11 +72,14 @@ void usage(std::FILE* to) {
         "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.\n"
         "Environment: CUSTOS_BACKEND=uring|epoll|auto forces the I/O backend;\n"
         "CUSTOS_SPAWN=clone|vfork|vfork-nopidfd forces how processes are started.\n"
+        "Under systemd (Type=notify): READY=1, STATUS=, STOPPING=1 to NOTIFY_SOCKET, and\n"
+        "WATCHDOG=1 at half of WATCHDOG_USEC; none of these reach the services.\n"
         "\n"
         "Config keys:\n"
         "  [custos]         stop_timeout, notify_dir, cgroup = auto|off|PATH, pid_record,\n"
         "                   max_services, max_probes,\n"
-        "                   max_probe_checks\n"
+        "                   max_probe_checks, notify_fd = N (s6 readiness),\n"
+        "                   keepalive_gate = none|health (systemd's WATCHDOG=1)\n"
         "  [service:NAME]   exec, env = KEY=value (repeatable; one level of quotes\n"
         "                   comes off: KEY=\"a b\" or \"KEY=a b\", as in systemd),\n"
         "                   cwd (must exist, and user must be able to enter it),\n"
@@ -434,6 +442,16 @@ int main(int argc, char** argv) {
     }
     const char* path = nullptr;
     bool check_only = false;
+    int notify_fd = -1; // --notify-fd: overrides [custos] notify_fd
+    auto set_notify_fd = [&](const char* v) {
+        auto fd = custos::tbl::notify_fd_value(v);
+        if (!fd) {
+            say("custosd: --notify-fd: %s", fd.error().message);
+            return false;
+        }
+        notify_fd = *fd;
+        return true;
+    };
     // Given twice (--config A --check B) is refused: which one was meant?
     auto set_path = [&](const char* p) {
         if (path != nullptr) {
@@ -465,6 +483,14 @@ int main(int argc, char** argv) {
         } else if (std::strncmp(argv[i], "--check=", 8) == 0) {
             check_only = true;
             if (!set_path(argv[i] + 8)) {
+                return 2;
+            }
+        } else if (std::strcmp(argv[i], "--notify-fd") == 0 && i + 1 < argc) {
+            if (!set_notify_fd(argv[++i])) {
+                return 2;
+            }
+        } else if (std::strncmp(argv[i], "--notify-fd=", 12) == 0) {
+            if (!set_notify_fd(argv[i] + 12)) {
                 return 2;
             }
         } else if (std::strcmp(argv[i], "--platform") == 0) {
@@ -527,6 +553,9 @@ int main(int argc, char** argv) {
     custos::RuntimeConfig rc = cfg.runtime();
     // A supervisor process: orphans of its services are its to reap.
     rc.reap_orphans = true;
+    if (notify_fd >= 0) {
+        rc.notify_fd = notify_fd;
+    }
     static char notify_path[512];
     if (!rc.notify_dir.empty() && rc.notify_dir[0] != '/' && rc.notify_dir[0] != '@') {
         char cwd[256];

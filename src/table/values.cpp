@@ -459,4 +459,32 @@ value_result<std::string_view> notify_dir_value(std::string_view value) noexcept
     return value;
 }
 
+value_result<int> notify_fd_value(std::string_view value) noexcept {
+    std::uint64_t fd = 0;
+    // The same bounds as ready = fd:N.
+    if (parse_uint(value, 1023, fd) != num_status::ok) {
+        return refuse("bad notify_fd '%s': write the descriptor number, from 3 to 1023, that "
+                      "s6-supervise opens (the service directory's notification-fd file)",
+                      clip(value).str());
+    }
+    if (fd < 3) {
+        return refuse("notify_fd '%s' names a standard stream (0, 1 and 2 are stdin, stdout and "
+                      "stderr): use 3 or higher",
+                      clip(value).str());
+    }
+    return static_cast<int>(fd);
+}
+
+value_result<KeepaliveGate> keepalive_gate_value(std::string_view value) noexcept {
+    if (value == "none") {
+        return KeepaliveGate::none;
+    }
+    if (value == "health") {
+        return KeepaliveGate::health;
+    }
+    return refuse("bad keepalive_gate '%s': use none (keepalive while custos runs) or health "
+                  "(withheld while health is failed)",
+                  clip(value).str());
+}
+
 } // namespace custos::tbl

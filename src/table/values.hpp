@@ -22,6 +22,7 @@
 #include <custos/duration.hpp>
 #include <custos/expected.hpp>
 #include <custos/service.hpp>
+#include <custos/table.hpp>
 
 namespace custos::tbl {
 
@@ -163,5 +164,13 @@ value_result<std::string_view> cgroup_value(std::string_view value) noexcept;
 // notify_dir: short enough that DIR/SERVICE fits a Unix socket address.
 // Relative paths are allowed.
 value_result<std::string_view> notify_dir_value(std::string_view value) noexcept;
+
+// notify_fd: the s6 notification descriptor custos itself signals
+// readiness on, from 3 to 1023 (0, 1 and 2 are the standard streams). Also
+// custosd's --notify-fd.
+value_result<int> notify_fd_value(std::string_view value) noexcept;
+
+// keepalive_gate: none or health.
+value_result<KeepaliveGate> keepalive_gate_value(std::string_view value) noexcept;
 
 } // namespace custos::tbl
