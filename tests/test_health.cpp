@@ -3,6 +3,7 @@
 // the one passed in), and the model that keeps it and reports changes.
 #include <csignal>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -279,6 +280,12 @@ TEST_CASE("health: the boot grace bounds starting, and is the next deadline") {
     CHECK(h.reasons[1].reason == Reason::boot_grace_expired);
     CHECK(summary(h) == "degraded: slow running (Unknown) (+1 more)");
 
+    SUBCASE("a boot grace of for ever: no timer, starting until settled") {
+        w.boot_grace = std::numeric_limits<std::int64_t>::max();
+        w.now = t0 + 100000 * sec;
+        CHECK(w.derive(h) == 0);
+        CHECK(h.health == Health::starting);
+    }
     SUBCASE("boot_grace 0: settled at the start") {
         w.boot_grace = 0;
         w.now = t0;
@@ -331,6 +338,16 @@ TEST_CASE("health: a critical probe is failed only beyond its grace") {
         w.now = t0 + 1000 * sec;
         CHECK(w.derive(h) == 0);
         CHECK(h.health == Health::degraded);
+    }
+    SUBCASE("a grace of for ever neither wraps nor arms a timer") {
+        w.probe_grace[0] = std::numeric_limits<std::int64_t>::max();
+        w.now = t0 + 1000 * sec;
+        CHECK(w.derive(h) == 0);
+        CHECK(h.health == Health::degraded);
+        w.probes.push_back(w.probes[0]);
+        w.probe_critical.push_back(1);
+        w.probe_grace.push_back(1000 * sec); // a real one is still the deadline
+        CHECK(w.derive(h) == t0 + 1005 * sec);
     }
     SUBCASE("a grace missing from the span is 0") {
         w.probe_grace.clear();

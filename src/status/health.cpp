@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 namespace custos {
@@ -141,6 +142,17 @@ struct verdict {
     bool critical = false;
 };
 
+constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
+
+// a + b for a time and a non-negative span, saturating at `never`: a grace
+// of "for ever" must not wrap into the past.
+std::int64_t later(std::int64_t a, std::int64_t b) noexcept {
+    if (b <= 0) {
+        return a;
+    }
+    return a > never - b ? never : a + b;
+}
+
 bool flag(std::span<const bool> s, std::size_t i) noexcept {
     return i < s.size() && s[i];
 }
@@ -166,6 +178,13 @@ verdict judge_service(const health_input& in, std::size_t i) noexcept {
     return v;
 }
 
+// Lowers `next` (0: none) to `at`, unless `at` is never.
+void sooner(std::int64_t& next, std::int64_t at) noexcept {
+    if (at != never && (next == 0 || at < next)) {
+        next = at;
+    }
+}
+
 // Also lowers `next` to the end of a critical probe's grace still running.
 verdict judge_probe(const health_input& in, std::size_t p, std::int64_t& next) noexcept {
     verdict v;
@@ -177,11 +196,11 @@ verdict judge_probe(const health_input& in, std::size_t p, std::int64_t& next) n
     v.listed = true;
     if (s.state == ProbeState::down && v.critical) {
         const std::int64_t since = down_since(s);
-        const std::int64_t until = since == 0 ? 0 : since + grace_of(in, p);
+        const std::int64_t until = since == 0 ? 0 : later(since, grace_of(in, p));
         if (in.now_ns >= until) {
             v.fails = true;
-        } else if (next == 0 || until < next) {
-            next = until;
+        } else {
+            sooner(next, until);
         }
     }
     return v;
@@ -415,12 +434,11 @@ std::int64_t derive(const health_input& in, HealthStatus& out) noexcept {
 
     bool settled = in.settled;
     if (!settled && in.started_ns != 0) {
-        const std::int64_t grace_end =
-            in.started_ns + (in.boot_grace_ns > 0 ? in.boot_grace_ns : 0);
+        const std::int64_t grace_end = later(in.started_ns, in.boot_grace_ns);
         if (!unsettled || in.now_ns >= grace_end) {
             settled = true;
-        } else if (next == 0 || grace_end < next) {
-            next = grace_end;
+        } else {
+            sooner(next, grace_end);
         }
     }
     out.settled = settled;

@@ -36,11 +36,12 @@
 //
 // Wiring (runtime):
 //   init()   snap.init(mem, count, probe_count, monitor_count) in the arena
-//            layout (both
-//            passes); a publisher (below) over a snapshot_source the runtime
-//            implements from its live state (the code of today's
-//            Runtime::status() and machine::status()); stream.try_add(pub);
-//            then pub.publish() once, so readers see the table before start.
+//            layout (both passes); a publisher (below) over a
+//            snapshot_source the runtime implements from its live state
+//            (the code of today's Runtime::status() and machine::status(),
+//            the monitors' status, its status::health_model's current());
+//            stream.try_add(pub); then pub.publish() once, so readers see
+//            the table before start.
 //   run()    after every loop turn (reactor.run_once()), pub.publish_if_stale().
 //            Every turn that ran a handler may have changed something
 //            (counters, STATUS= text, a check's times) even without an
@@ -53,7 +54,10 @@
 //            changed (the compares), ~34 us when everything did; a
 //            service(i) read 50-100 ns. So publish once per turn, not per
 //            event (the publisher does), and only after turns that did work.
-//   status(i) / probe_status(p) / stats()  on the reactor thread
+//            The health record is ~3.5 KiB: its compare costs about what
+//            eight service records do.
+//   status(i) / probe_status(p) / stats() (and monitor_status(m), health())
+//            on the reactor thread
 //            (snap.is_writer_thread(): bind_writer() was called there at
 //            init) the live state, as today; on any other thread
 //            snap.service(i) / snap.probe(p) / snap.stats(), as of the last
