@@ -7,7 +7,9 @@
 // anything copies it (the status snapshot copies into fixed buffers, the
 // event log into its ring).
 //
-// Kinds: service and probe transitions are emitted today; the others are
+// Kinds: service and probe transitions are emitted today; monitor and
+// health events have their records and round trips here (the runtime emits
+// them once monitors and the health model are wired); the others are
 // reserved now so that listeners written against this header (the event
 // log, the control plane, the watchdog gate) switch over every kind and get
 // a compile error, not a silent miss, when one starts to be emitted.
@@ -100,12 +102,14 @@ std::int64_t wall_now_ns() noexcept;
 event make_event(const Transition& t, std::int64_t wall_ns) noexcept;
 event make_event(const ProbeTransition& t, std::int64_t wall_ns) noexcept;
 event make_event(const MonitorTransition& t, std::int64_t wall_ns) noexcept;
-// A health event: from `before` to now.health. reason: the first reason's
-// (the one the summary names), else HealthSettled once settled, else
-// HealthStarting; name: "health"; detail: the summary; resolution: the first reason's;
-// subject: the first reason's index; mono_ns: `mono_ns`, or now.since_ns
-// when 0 (a change of the reasons alone should pass the time of the change).
-// `health` points to `now`, which must outlive the dispatch.
+// A health event (health_model::update() said it changed): from `before`
+// (current().health read before the update; equal to now.health when only
+// the reasons changed) to now.health. reason: the first reason's (the one the summary names),
+// else HealthSettled once settled, else HealthStarting; subject, sys_errno
+// and resolution: the first reason's; name: "health"; detail: the summary;
+// mono_ns: `mono_ns`, or now.since_ns when 0 (a change of the reasons alone
+// should pass the time of the change). `health` points to `now`, which must
+// outlive the dispatch.
 event make_event(const HealthStatus& now, Health before, std::int64_t wall_ns,
                  std::int64_t mono_ns = 0) noexcept;
 
