@@ -12,6 +12,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <custos/health.hpp>
+#include <custos/monitor.hpp>
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
@@ -33,10 +35,14 @@ static_assert(std::is_trivially_copyable_v<FixedText<31>>);
 static_assert(std::is_trivially_copyable_v<ServiceStatus>);
 static_assert(std::is_trivially_copyable_v<ProbeStatus>);
 static_assert(std::is_trivially_copyable_v<RuntimeStats>);
+static_assert(std::is_trivially_copyable_v<MonitorStatus>);
+static_assert(std::is_trivially_copyable_v<HealthStatus>);
 static_assert(std::is_convertible_v<FixedText<8>, std::string_view>);
 // The hook adapters take exactly the public hook types.
 static_assert(std::is_same_v<status::hook_listener::transition_fn, TransitionHook>);
 static_assert(std::is_same_v<status::hook_listener::probe_fn, ProbeHook>);
+static_assert(std::is_same_v<status::hook_listener::monitor_fn, MonitorHook>);
+static_assert(std::is_same_v<status::hook_listener::health_fn, HealthHook>);
 
 } // namespace
 
@@ -161,6 +167,114 @@ TEST_CASE("event: a probe transition round-trips field for field") {
     CHECK_FALSE(status::to_transition(e, wrong));
 }
 
+TEST_CASE("event: a monitor transition round-trips field for field") {
+    MonitorTransition t;
+    t.monitor = 4;
+    t.name = "uploader";
+    t.from = MonitorState::running;
+    t.to = MonitorState::backoff;
+    t.reason = Reason::monitor_crashed;
+    t.sys_errno = 110;
+    t.at_ns = 555666777;
+    t.crashes = 5;
+    t.delay_ns = 10'000'000'123;
+    t.progress = 0xfeedfacecafe;
+    t.detail = "upload: timed out";
+    t.resolution = "check the uplink";
+
+    status::event e = status::make_event(t, 43);
+    CHECK(e.kind == status::event_kind::monitor);
+    CHECK(e.monitor_from() == MonitorState::running);
+    CHECK(e.monitor_to() == MonitorState::backoff);
+    CHECK(e.subject == 4);
+    CHECK(e.restarts == 5);
+    CHECK(e.wall_ns == 43);
+    CHECK(e.mono_ns == t.at_ns);
+    CHECK(e.detail.data() == t.detail.data()); // a view, not a copy
+    CHECK(e.health == nullptr);
+
+    MonitorTransition back;
+    REQUIRE(status::to_monitor_transition(e, back));
+    CHECK(back.monitor == t.monitor);
+    CHECK(back.name == t.name);
+    CHECK(back.from == t.from);
+    CHECK(back.to == t.to);
+    CHECK(back.reason == t.reason);
+    CHECK(back.sys_errno == t.sys_errno);
+    CHECK(back.at_ns == t.at_ns);
+    CHECK(back.crashes == t.crashes);
+    CHECK(back.delay_ns == t.delay_ns);
+    CHECK(back.progress == t.progress);
+    CHECK(back.detail == t.detail);
+    CHECK(back.resolution == t.resolution);
+
+    // A report (from == to) goes through the same way.
+    t.from = t.to = MonitorState::running;
+    t.reason = Reason::monitor_wedge_suspected;
+    REQUIRE(status::to_monitor_transition(status::make_event(t, 0), back));
+    CHECK(back.from == MonitorState::running);
+    CHECK(back.to == MonitorState::running);
+    CHECK(back.reason == Reason::monitor_wedge_suspected);
+
+    // Other kinds are refused both ways, leaving the record alone.
+    Transition wrong;
+    CHECK_FALSE(status::to_transition(e, wrong));
+    ProbeTransition wrong_probe;
+    CHECK_FALSE(status::to_probe_transition(e, wrong_probe));
+    MonitorTransition untouched;
+    untouched.monitor = 99;
+    Transition st;
+    st.service = 1;
+    CHECK_FALSE(status::to_monitor_transition(status::make_event(st, 0), untouched));
+    CHECK(untouched.monitor == 99);
+}
+
+TEST_CASE("event: a health change carries the whole status") {
+    HealthStatus h;
+    h.health = Health::degraded;
+    h.since_ns = 777;
+    h.settled = true;
+    h.reason_total = 3;
+    h.reason_count = 1;
+    h.reasons[0].kind = SubjectKind::service;
+    h.reasons[0].index = 2;
+    h.reasons[0].name = std::string_view("uploader");
+    h.reasons[0].reason = Reason::max_restarts_exhausted;
+    h.reasons[0].sys_errno = 5;
+    h.reasons[0].resolution = std::string_view("fix the uploader");
+    h.summary = std::string_view("degraded: uploader failed (MaxRestartsExhausted) (+2 more)");
+
+    status::event e = status::make_event(h, Health::ok, 44);
+    CHECK(e.kind == status::event_kind::health);
+    CHECK(e.health_from() == Health::ok);
+    CHECK(e.health_to() == Health::degraded);
+    CHECK(e.health == &h);
+    CHECK(e.reason == Reason::max_restarts_exhausted);
+    CHECK(e.subject == 2);
+    CHECK(e.sys_errno == 5);
+    CHECK(e.mono_ns == 777); // since_ns when no time is given
+    CHECK(e.wall_ns == 44);
+    CHECK(e.name == "health");
+    CHECK(e.detail == h.summary);
+    CHECK(e.resolution == "fix the uploader");
+
+    // A change of the reasons alone passes its own time.
+    CHECK(status::make_event(h, Health::degraded, 0, 999).mono_ns == 999);
+
+    // Without reasons: settled or starting.
+    HealthStatus ok;
+    ok.health = Health::ok;
+    ok.settled = true;
+    CHECK(status::make_event(ok, Health::starting, 0).reason == Reason::health_settled);
+    HealthStatus starting;
+    CHECK(status::make_event(starting, Health::starting, 0).reason == Reason::health_starting);
+
+    Transition t;
+    CHECK_FALSE(status::to_transition(e, t));
+    MonitorTransition m;
+    CHECK_FALSE(status::to_monitor_transition(e, m));
+}
+
 TEST_CASE("event: kinds have stable names; the wall clock is the real one") {
     CHECK(status::event_kind_name(status::event_kind::service_transition) == "service");
     CHECK(status::event_kind_name(status::event_kind::probe_transition) == "probe");
@@ -168,6 +282,9 @@ TEST_CASE("event: kinds have stable names; the wall clock is the real one") {
     CHECK(status::event_kind_name(status::event_kind::watchdog) == "watchdog");
     CHECK(status::event_kind_name(status::event_kind::control_action) == "control");
     CHECK(status::event_kind_name(status::event_kind::log) == "log");
+    CHECK(status::event_kind_name(status::event_kind::health) == "health");
+    CHECK(static_cast<int>(status::event_kind::health) == 6);
+    CHECK(status::event_kind_count == 7);
     // After 2020-01-01, whatever the board's clock says, it is not boot time.
     CHECK(status::wall_now_ns() > 1'577'836'800'000'000'000);
 }
@@ -249,10 +366,27 @@ namespace {
 struct hook_log {
     int transitions = 0;
     int probes = 0;
+    int monitors = 0;
+    int healths = 0;
     Transition last;
     ProbeTransition last_probe;
+    MonitorTransition last_monitor;
+    HealthStatus last_health;
     std::string name;
 };
+
+void on_monitor(const MonitorTransition& t, void* ctx) {
+    auto* h = static_cast<hook_log*>(ctx);
+    ++h->monitors;
+    h->last_monitor = t;
+    h->name = std::string(t.name);
+}
+
+void on_health(const HealthStatus& s, void* ctx) {
+    auto* h = static_cast<hook_log*>(ctx);
+    ++h->healths;
+    h->last_health = s;
+}
 
 void on_transition(const Transition& t, void* ctx) {
     auto* h = static_cast<hook_log*>(ctx);
@@ -310,6 +444,38 @@ TEST_CASE("hook_listener: the user hooks get the records they got before") {
     status::event other;
     other.kind = status::event_kind::watchdog;
     s.dispatch(other); // reserved kinds reach no user hook
+    CHECK(h.transitions == 1);
+    CHECK(h.probes == 1);
+
+    MonitorTransition m;
+    m.monitor = 3;
+    m.name = "poller";
+    m.to = MonitorState::wedged;
+    m.reason = Reason::monitor_wedged;
+    m.progress = 17;
+    HealthStatus hs;
+    hs.health = Health::failed;
+    hs.summary = std::string_view("failed: poller wedged (MonitorWedged)");
+    s.dispatch(status::make_event(m, 0)); // no hooks for these yet
+    s.dispatch(status::make_event(hs, Health::ok, 0));
+    CHECK(h.monitors == 0);
+    CHECK(h.healths == 0);
+
+    hooks.set_monitor_hook(&on_monitor, &h);
+    hooks.set_health_hook(&on_health, &h);
+    s.dispatch(status::make_event(m, 0));
+    CHECK(h.monitors == 1);
+    CHECK(h.name == "poller");
+    CHECK(h.last_monitor.monitor == 3);
+    CHECK(h.last_monitor.to == MonitorState::wedged);
+    CHECK(h.last_monitor.progress == 17);
+    s.dispatch(status::make_event(hs, Health::ok, 0));
+    CHECK(h.healths == 1);
+    CHECK(h.last_health == hs);
+    status::event bare;
+    bare.kind = status::event_kind::health; // no status attached: skipped
+    s.dispatch(bare);
+    CHECK(h.healths == 1);
     CHECK(h.transitions == 1);
     CHECK(h.probes == 1);
 }
@@ -385,6 +551,72 @@ ProbeStatus probe_at(std::uint64_t g, std::uint32_t p) {
     return s;
 }
 
+MonitorStatus monitor_at(std::uint64_t g, std::uint32_t m) {
+    MonitorStatus s;
+    char name[32];
+    int n = std::snprintf(name, sizeof name, "m%u-%llu", m, static_cast<unsigned long long>(g));
+    s.name = std::string_view(name, static_cast<std::size_t>(n));
+    s.state = static_cast<MonitorState>((g + m) % monitor_state_count);
+    s.reason = static_cast<Reason>((g * 3 + m) % reason_count);
+    s.since_ns = static_cast<std::int64_t>(g);
+    s.critical = ((g + m) & 1) != 0;
+    s.started_ns = static_cast<std::int64_t>(g * 2);
+    s.restart_at_ns = static_cast<std::int64_t>(g * 3);
+    s.crashes = static_cast<std::uint32_t>(g % 23);
+    s.runs = g + m;
+    s.beats = g * 100 + m;
+    s.progress = g ^ 0x5555;
+    s.last_progress_ns = static_cast<std::int64_t>(g * 4);
+    char msg[monitor_message_capacity + 1];
+    std::size_t ml = (g * 5 + m) % (monitor_message_capacity + 1);
+    for (std::size_t k = 0; k < ml; ++k) {
+        msg[k] = static_cast<char>('a' + (g + k) % 26);
+    }
+    s.last_crash.reason = static_cast<Reason>((g + m) % reason_count);
+    s.last_crash.message = std::string_view(msg, ml);
+    s.last_crash.at_ns = static_cast<std::int64_t>(g * 5);
+    s.degraded.message = std::string_view(msg, ml / 2);
+    s.ticks = g * 7;
+    s.tick_failures = g;
+    s.consecutive_failures = static_cast<std::uint32_t>(g % 9);
+    s.last_success_ns = static_cast<std::int64_t>(g * 6);
+    s.last_failure.at_ns = static_cast<std::int64_t>(g * 8);
+    return s;
+}
+
+HealthStatus health_at(std::uint64_t g) {
+    HealthStatus h;
+    h.health = static_cast<Health>(g % health_count);
+    h.since_ns = static_cast<std::int64_t>(g);
+    h.settled = (g & 1) != 0;
+    h.critical_ready = (g & 2) != 0;
+    h.services = static_cast<std::uint32_t>(g % 64);
+    h.services_ready = static_cast<std::uint32_t>(g % 32);
+    h.reason_total = static_cast<std::uint32_t>(g % 20);
+    h.reason_count = static_cast<std::uint32_t>(g % (health_reason_capacity + 1));
+    for (std::uint32_t k = 0; k < h.reason_count; ++k) {
+        HealthReason& r = h.reasons[k];
+        char text[health_resolution_capacity + 1];
+        std::size_t tl = (g * 3 + k) % (health_resolution_capacity + 1);
+        for (std::size_t c = 0; c < tl; ++c) {
+            text[c] = static_cast<char>('A' + (g + k + c) % 26);
+        }
+        r.kind = static_cast<SubjectKind>((g + k) % 3);
+        r.index = k;
+        r.name = std::string_view(text, tl < name_capacity ? tl : name_capacity);
+        r.message = std::string_view(text, tl / 2);
+        r.resolution = std::string_view(text, tl);
+        r.since_ns = static_cast<std::int64_t>(g + k);
+    }
+    char sum[health_summary_capacity + 1];
+    std::size_t sl = g % (health_summary_capacity + 1);
+    for (std::size_t c = 0; c < sl; ++c) {
+        sum[c] = static_cast<char>('a' + (g + c) % 26);
+    }
+    h.summary = std::string_view(sum, sl);
+    return h;
+}
+
 RuntimeStats stats_at(std::uint64_t g) {
     RuntimeStats st;
     std::uint64_t* f[] = {&st.spawns,
@@ -432,17 +664,33 @@ std::uint64_t service_gen(std::uint64_t g, std::uint32_t i) {
 }
 
 // The live state a runtime would publish from, at publication `gen`.
+// The generation the health record carries in publication `g`: it changes
+// every 4th publication (it is the biggest record; most turns leave it).
+std::uint64_t health_gen(std::uint64_t g) {
+    return g - g % 4;
+}
+
 struct fake_source final : status::snapshot_source {
     std::uint32_t services = 0;
     std::uint32_t probes = 0;
+    std::uint32_t monitors = 0;
     std::uint64_t gen = 0;
+    mutable HealthStatus h; // health() returns a reference
     std::uint32_t service_count() const noexcept override { return services; }
     std::uint32_t probe_count() const noexcept override { return probes; }
     ServiceStatus service_status(std::uint32_t i) const noexcept override {
         return service_at(service_gen(gen, i), i);
     }
     ProbeStatus probe_status(std::uint32_t p) const noexcept override { return probe_at(gen, p); }
+    std::uint32_t monitor_count() const noexcept override { return monitors; }
+    MonitorStatus monitor_status(std::uint32_t m) const noexcept override {
+        return monitor_at(gen, m);
+    }
     RuntimeStats stats() const noexcept override { return stats_at(gen); }
+    const HealthStatus& health() const noexcept override {
+        h = health_at(health_gen(gen));
+        return h;
+    }
 };
 
 } // namespace
@@ -513,16 +761,82 @@ TEST_CASE("snapshot: sized in two passes; publishes, skips unchanged records") {
     CHECK(probes[0] == probe_at(2, 0));
 }
 
+TEST_CASE("snapshot: a record per monitor and one for the health") {
+    arena mem;
+    status::snapshot snap;
+    REQUIRE(mem.reserve(0));
+    CHECK_FALSE(snap.init(mem, 2, 1, 3));
+    CHECK(mem.needed() == status::snapshot::footprint(2, 1, 3));
+    CHECK(status::snapshot::footprint(2, 1, 3) > status::snapshot::footprint(2, 1));
+    CHECK(status::snapshot::footprint(2, 1, 0) == status::snapshot::footprint(2, 1));
+    REQUIRE(mem.reserve(mem.needed()));
+    REQUIRE(snap.init(mem, 2, 1, 3));
+    CHECK(snap.monitor_count() == 3);
+    MESSAGE("sizeof MonitorStatus ", sizeof(MonitorStatus), ", HealthStatus ", sizeof(HealthStatus),
+            "; footprint at 64+64+16: ", status::snapshot::footprint(64, 64, 16), " bytes");
+
+    // Before any publication: defaults.
+    CHECK(snap.monitor(0) == MonitorStatus{});
+    CHECK(snap.monitor(3) == MonitorStatus{}); // out of range
+    CHECK(snap.health() == HealthStatus{});
+    CHECK(snap.health().health == Health::starting);
+
+    fake_source src;
+    src.services = 2;
+    src.probes = 1;
+    src.monitors = 4; // one more than the snapshot has room for: ignored
+    src.gen = 5;
+    status::publisher pub(snap, src);
+    pub.publish();
+    CHECK(snap.monitor(0) == monitor_at(5, 0));
+    CHECK(snap.monitor(2) == monitor_at(5, 2));
+    CHECK(snap.monitor(3) == MonitorStatus{});
+    CHECK(snap.health() == health_at(health_gen(5)));
+
+    // Unchanged records are not stored again.
+    snap.begin_publish();
+    CHECK_FALSE(snap.put_monitor(1, monitor_at(5, 1)));
+    CHECK(snap.put_monitor(1, monitor_at(6, 1)));
+    CHECK_FALSE(snap.put_monitor(3, monitor_at(6, 1))); // out of range
+    CHECK_FALSE(snap.put_health(health_at(health_gen(5))));
+    CHECK(snap.put_health(health_at(9)));
+    snap.end_publish();
+    CHECK(snap.monitor(1) == monitor_at(6, 1));
+    CHECK(snap.health() == health_at(9));
+
+    // All of it from one publication.
+    std::vector<ServiceStatus> sv(2);
+    std::vector<ProbeStatus> pv(1);
+    std::vector<MonitorStatus> mv(3);
+    RuntimeStats st;
+    HealthStatus hs;
+    CHECK(snap.read_all(sv, pv, mv, st, &hs) == 2);
+    CHECK(mv[0] == monitor_at(5, 0));
+    CHECK(mv[1] == monitor_at(6, 1));
+    CHECK(mv[2] == monitor_at(5, 2));
+    CHECK(hs == health_at(9));
+    CHECK(sv[0] == service_at(5, 0));
+    CHECK(pv[0] == probe_at(5, 0));
+    // Fewer slots than records: only those are filled; health optional.
+    std::vector<MonitorStatus> one(1);
+    std::uint32_t g = 0;
+    REQUIRE(snap.try_read_all(sv, pv, one, st, nullptr, g));
+    CHECK(g == 2);
+    CHECK(one[0] == monitor_at(5, 0));
+}
+
 TEST_CASE("snapshot: readers never see a torn record, nor a mixed publication") {
     constexpr std::uint32_t services = 16;
     constexpr std::uint32_t probes = 8;
+    constexpr std::uint32_t monitors = 4;
     arena mem;
-    REQUIRE(mem.reserve(status::snapshot::footprint(services, probes)));
+    REQUIRE(mem.reserve(status::snapshot::footprint(services, probes, monitors)));
     status::snapshot snap;
-    REQUIRE(snap.init(mem, services, probes));
+    REQUIRE(snap.init(mem, services, probes, monitors));
     fake_source src;
     src.services = services;
     src.probes = probes;
+    src.monitors = monitors;
     status::publisher pub(snap, src);
     src.gen = 1;
     pub.publish(); // readers start from a published table
@@ -538,6 +852,8 @@ TEST_CASE("snapshot: readers never see a torn record, nor a mixed publication") 
         readers.emplace_back([&, r] {
             std::vector<ServiceStatus> sv(services);
             std::vector<ProbeStatus> pv(probes);
+            std::vector<MonitorStatus> mv(monitors);
+            HealthStatus hs;
             std::uint64_t last_service[services] = {};
             std::uint64_t last_probe[probes] = {};
             std::uint32_t last_gen = 0;
@@ -566,16 +882,28 @@ TEST_CASE("snapshot: readers never see a torn record, nor a mixed publication") 
                     backwards.fetch_add(1, std::memory_order_relaxed);
                 }
                 last_probe[p] = pg;
+                const std::uint32_t m = k % monitors;
+                MonitorStatus ms = snap.monitor(m);
+                if (!(ms == monitor_at(static_cast<std::uint64_t>(ms.since_ns), m))) {
+                    torn.fetch_add(1, std::memory_order_relaxed);
+                }
                 RuntimeStats st = snap.stats();
                 if (!same_stats(st, stats_at(st.spawns / 19))) {
                     torn.fetch_add(1, std::memory_order_relaxed);
                 }
-                local_reads += 3;
+                local_reads += 4;
+                if (k % 4 == 0) {
+                    // The big one (~3.5 KiB): a torn copy shows in its text.
+                    HealthStatus h = snap.health();
+                    if (!(h == health_at(static_cast<std::uint64_t>(h.since_ns)))) {
+                        torn.fetch_add(1, std::memory_order_relaxed);
+                    }
+                }
                 // Now and then, everything from one publication: every record
                 // must be the one that publication put.
                 if (k % 8 == 0) {
                     std::uint32_t g = 0;
-                    if (!snap.try_read_all(sv, pv, st, g)) {
+                    if (!snap.try_read_all(sv, pv, mv, st, &hs, g)) {
                         all_retries.fetch_add(1, std::memory_order_relaxed);
                         continue;
                     }
@@ -586,6 +914,10 @@ TEST_CASE("snapshot: readers never see a torn record, nor a mixed publication") 
                     for (std::uint32_t j = 0; j < probes; ++j) {
                         ok = ok && pv[j] == probe_at(g, j);
                     }
+                    for (std::uint32_t j = 0; j < monitors; ++j) {
+                        ok = ok && mv[j] == monitor_at(g, j);
+                    }
+                    ok = ok && hs == health_at(health_gen(g));
                     if (!ok) {
                         torn.fetch_add(1, std::memory_order_relaxed);
                     }

@@ -8,10 +8,15 @@
 //             RuntimeConfig::boot_grace, after which the rules below apply
 //             to whatever has not settled;
 //   failed    a critical service `failed`, a critical monitor `wedged`, or
-//             a critical probe `down` for longer than its grace;
+//             a critical probe `down` for longer than its grace (counted
+//             from the first failed check of the run that took it down);
+//             this holds during the start too: a critical failure is not
+//             hidden behind `starting`;
 //   degraded  anything else that is not as wanted: a wanted service not
-//             ready, a probe down, a monitor in backoff, wedged or
-//             degraded (critical ones included, while not yet `failed`);
+//             ready, a probe down (or still unknown after the boot grace),
+//             a wanted monitor not running (backoff, wedged, degraded,
+//             waiting, stopping), critical ones included while not yet
+//             `failed`;
 //   ok        everything wanted is ready or running.
 // With it come its reasons: each subject that is not as wanted, with its
 // reason, message, resolution and since, critical ones first. The hardware

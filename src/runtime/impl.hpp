@@ -77,7 +77,8 @@ struct Runtime::impl final : sup::host,
     status::hook_listener user_hooks;
     status::snapshot snap; // laid out in the arena
     status::publisher publisher{snap, *this};
-    prng rng; // probe jitter; seeded in init()
+    HealthStatus health_now; // what the snapshot publishes as the health (not derived yet)
+    prng rng;                // probe jitter; seeded in init()
     rt_detail::wire* wires = nullptr;
     std::uint32_t count = 0;
     rt_detail::signal_watch term;
@@ -168,6 +169,10 @@ struct Runtime::impl final : sup::host,
     std::uint32_t probe_count() const noexcept override { return nprobes; }
     ServiceStatus service_status(std::uint32_t i) const noexcept override;
     ProbeStatus probe_status(std::uint32_t p) const noexcept override { return probes.status(p); }
+    // Monitors and health are not wired yet: none, and the default health.
+    std::uint32_t monitor_count() const noexcept override { return 0; }
+    MonitorStatus monitor_status(std::uint32_t) const noexcept override { return {}; }
+    const HealthStatus& health() const noexcept override { return health_now; }
     RuntimeStats stats_now() const noexcept;
     RuntimeStats stats() const noexcept override { return stats_now(); }
     // After a loop turn (or start()): copy what changed into the snapshot.

@@ -66,7 +66,8 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && ph.has_value();
     wires = mem.make_array<rt_detail::wire>(count);
     ok = ok && wires != nullptr;
-    auto sn = snap.init(mem, count, nprobes);
+    // No monitor records yet: the monitors are wired later.
+    auto sn = snap.init(mem, count, nprobes, 0);
     ok = ok && sn.has_value();
     for (std::uint32_t i = 0; ok && i < count; ++i) {
         wires[i].ready_probe = plan.services()[i].ready_probe;

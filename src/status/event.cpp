@@ -20,6 +20,8 @@ std::string_view event_kind_name(event_kind k) noexcept {
         return "control";
     case event_kind::log:
         return "log";
+    case event_kind::health:
+        return "health";
     }
     return "unknown";
 }
@@ -67,6 +69,48 @@ event make_event(const ProbeTransition& t, std::int64_t wall_ns) noexcept {
     return e;
 }
 
+event make_event(const MonitorTransition& t, std::int64_t wall_ns) noexcept {
+    event e;
+    e.kind = event_kind::monitor;
+    e.from = static_cast<std::uint8_t>(t.from);
+    e.to = static_cast<std::uint8_t>(t.to);
+    e.reason = t.reason;
+    e.subject = t.monitor;
+    e.sys_errno = t.sys_errno;
+    e.restarts = t.crashes;
+    e.progress = t.progress;
+    e.mono_ns = t.at_ns;
+    e.wall_ns = wall_ns;
+    e.delay_ns = t.delay_ns;
+    e.name = t.name;
+    e.detail = t.detail;
+    e.resolution = t.resolution;
+    return e;
+}
+
+event make_event(const HealthStatus& now, Health before, std::int64_t wall_ns,
+                 std::int64_t mono_ns) noexcept {
+    event e;
+    e.kind = event_kind::health;
+    e.from = static_cast<std::uint8_t>(before);
+    e.to = static_cast<std::uint8_t>(now.health);
+    if (now.reason_count != 0) {
+        const HealthReason& r = now.reasons[0];
+        e.reason = r.reason;
+        e.subject = r.index;
+        e.sys_errno = r.sys_errno;
+        e.resolution = r.resolution.view();
+    } else {
+        e.reason = now.settled ? Reason::health_settled : Reason::health_starting;
+    }
+    e.mono_ns = mono_ns != 0 ? mono_ns : now.since_ns;
+    e.wall_ns = wall_ns;
+    e.name = "health";
+    e.detail = now.summary.view();
+    e.health = &now;
+    return e;
+}
+
 bool to_transition(const event& e, Transition& out) noexcept {
     if (e.kind != event_kind::service_transition) {
         return false;
@@ -105,6 +149,27 @@ bool to_probe_transition(const event& e, ProbeTransition& out) noexcept {
     t.message = e.detail;
     t.resolution = e.resolution;
     t.at_ns = e.mono_ns;
+    out = t;
+    return true;
+}
+
+bool to_monitor_transition(const event& e, MonitorTransition& out) noexcept {
+    if (e.kind != event_kind::monitor) {
+        return false;
+    }
+    MonitorTransition t;
+    t.monitor = e.subject;
+    t.name = e.name;
+    t.from = e.monitor_from();
+    t.to = e.monitor_to();
+    t.reason = e.reason;
+    t.sys_errno = e.sys_errno;
+    t.at_ns = e.mono_ns;
+    t.crashes = e.restarts;
+    t.delay_ns = e.delay_ns;
+    t.progress = e.progress;
+    t.detail = e.detail;
+    t.resolution = e.resolution;
     out = t;
     return true;
 }

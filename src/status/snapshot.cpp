@@ -35,19 +35,26 @@ T* make_aligned(arena& mem, std::uint32_t n) noexcept {
 
 } // namespace
 
-std::size_t snapshot::footprint(std::uint32_t services, std::uint32_t probes) noexcept {
-    return bytes_for<seqlock<ServiceStatus>>(services) + bytes_for<seqlock<ProbeStatus>>(probes);
+std::size_t snapshot::footprint(std::uint32_t services, std::uint32_t probes,
+                                std::uint32_t monitors) noexcept {
+    return bytes_for<seqlock<ServiceStatus>>(services) + bytes_for<seqlock<ProbeStatus>>(probes) +
+           bytes_for<seqlock<MonitorStatus>>(monitors);
 }
 
-Result<void> snapshot::init(arena& mem, std::uint32_t services, std::uint32_t probes) noexcept {
+Result<void> snapshot::init(arena& mem, std::uint32_t services, std::uint32_t probes,
+                            std::uint32_t monitors) noexcept {
     service_ = make_aligned<seqlock<ServiceStatus>>(mem, services);
     probe_ = make_aligned<seqlock<ProbeStatus>>(mem, probes);
-    const bool ok = (service_ != nullptr || services == 0) && (probe_ != nullptr || probes == 0);
+    monitor_ = make_aligned<seqlock<MonitorStatus>>(mem, monitors);
+    const bool ok = (service_ != nullptr || services == 0) && (probe_ != nullptr || probes == 0) &&
+                    (monitor_ != nullptr || monitors == 0);
     services_ = ok ? services : 0;
     probes_ = ok ? probes : 0;
+    monitors_ = ok ? monitors : 0;
     if (!ok) {
         service_ = nullptr;
         probe_ = nullptr;
+        monitor_ = nullptr;
         return fail(Reason::out_of_memory, ENOMEM, "status snapshot");
     }
     return {};
@@ -95,6 +102,29 @@ bool snapshot::put_probe(std::uint32_t p, const ProbeStatus& s) noexcept {
     return true;
 }
 
+bool snapshot::put_monitor(std::uint32_t m, const MonitorStatus& s) noexcept {
+    if (m >= monitors_) {
+        return false;
+    }
+    MonitorStatus now;
+    if (monitor_[m].try_load(now) && now == s) {
+        return false;
+    }
+    monitor_[m].store(s);
+    return true;
+}
+
+bool snapshot::put_health(const HealthStatus& h) noexcept {
+    // ~7 KiB of the reactor's stack (the copy and the seqlock's word
+    // buffer): the reactor thread has the default stack.
+    HealthStatus now;
+    if (health_.try_load(now) && now == h) {
+        return false;
+    }
+    health_.store(h);
+    return true;
+}
+
 void snapshot::put_stats(const RuntimeStats& s) noexcept {
     stats_.store(s);
 }
@@ -107,6 +137,14 @@ ProbeStatus snapshot::probe(std::uint32_t p) const noexcept {
     return p < probes_ ? probe_[p].load() : ProbeStatus{};
 }
 
+MonitorStatus snapshot::monitor(std::uint32_t m) const noexcept {
+    return m < monitors_ ? monitor_[m].load() : MonitorStatus{};
+}
+
+HealthStatus snapshot::health() const noexcept {
+    return health_.load();
+}
+
 RuntimeStats snapshot::stats() const noexcept {
     return stats_.load();
 }
@@ -116,7 +154,8 @@ std::uint32_t snapshot::generation() const noexcept {
     return seq_.load(std::memory_order_acquire) / 2;
 }
 
-bool snapshot::try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p, RuntimeStats& st,
+bool snapshot::try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
+                            std::span<MonitorStatus> m, RuntimeStats& st, HealthStatus* health,
                             std::uint32_t& generation) const noexcept {
     // Acquire pairs with end_publish()'s release store.
     const std::uint32_t s1 = seq_.load(std::memory_order_acquire);
@@ -131,7 +170,13 @@ bool snapshot::try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p
     for (std::uint32_t i = 0; i < probes_ && i < p.size(); ++i) {
         p[i] = probe_[i].load();
     }
+    for (std::uint32_t i = 0; i < monitors_ && i < m.size(); ++i) {
+        m[i] = monitor_[i].load();
+    }
     st = stats_.load();
+    if (health != nullptr) {
+        *health = health_.load();
+    }
     // Acquire fence pairs with begin_publish()'s release fence: if any record
     // read above was stored by a later publication, the load below sees its
     // odd (or a later) value.
@@ -145,9 +190,10 @@ bool snapshot::try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p
 }
 
 std::uint32_t snapshot::read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
-                                 RuntimeStats& st) const noexcept {
+                                 std::span<MonitorStatus> m, RuntimeStats& st,
+                                 HealthStatus* health) const noexcept {
     std::uint32_t g = 0;
-    while (!try_read_all(s, p, st, g)) {
+    while (!try_read_all(s, p, m, st, health, g)) {
     }
     return g;
 }
@@ -163,6 +209,11 @@ void publisher::publish() noexcept {
     for (std::uint32_t p = 0; p < np && p < snap_.probe_count(); ++p) {
         (void)snap_.put_probe(p, src_.probe_status(p));
     }
+    const std::uint32_t nm = src_.monitor_count();
+    for (std::uint32_t m = 0; m < nm && m < snap_.monitor_count(); ++m) {
+        (void)snap_.put_monitor(m, src_.monitor_status(m));
+    }
+    (void)snap_.put_health(src_.health());
     snap_.put_stats(src_.stats());
     snap_.end_publish();
 }

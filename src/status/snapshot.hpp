@@ -1,12 +1,16 @@
 // The published status snapshot: a copy of every service's status, every
-// probe's status and the runtime counters, written by the reactor thread
-// and read by any thread without locks and without tearing.
+// probe's, every monitor's, the runtime counters and the health, written by
+// the reactor thread and read by any thread without locks and without
+// tearing.
 //
-// Owns: one seqlock record per service, one per probe (taken from the
-// runtime's arena at init, for the table's counts) and one for the
-// counters; plus a publication counter. Records are the public types
-// (ServiceStatus, ProbeStatus, RuntimeStats): their text is FixedText, so
-// nothing in the snapshot points into reactor state.
+// Owns: one seqlock record per service, one per probe, one per monitor
+// (taken from the runtime's arena at init, for the table's counts), one for
+// the counters and one for the health (members); plus a publication
+// counter. Records are the public types (ServiceStatus, ProbeStatus,
+// MonitorStatus, RuntimeStats, HealthStatus): their text is FixedText, so
+// nothing in the snapshot points into reactor state. The health record is
+// the largest (a HealthStatus with its reasons is ~3.5 KiB): a reader
+// copies it to its stack, so a thread reading it needs that much stack.
 //
 // Why a seqlock per record and not one seqlock over everything: with 64
 // services and 64 probes the whole is about 48 KiB (a ServiceStatus is
@@ -26,15 +30,18 @@
 // Invariants: one writer thread (the reactor); publications are
 // begin_publish(), put_*()..., end_publish(). A record read by service(),
 // probe() or stats() is always one whole record as put. read_all() returns
-// records all from one publication. Memory: footprint(services, probes)
-// bytes, taken once at init; nothing is allocated after.
+// records all from one publication. Memory: footprint(services, probes,
+// monitors) bytes, taken once at init, plus the snapshot object itself;
+// nothing is allocated after.
 //
 // Wiring (runtime):
-//   init()   snap.init(mem, count, probe_count) in the arena layout (both
-//            passes); a publisher (below) over a snapshot_source the runtime
-//            implements from its live state (the code of today's
-//            Runtime::status() and machine::status()); stream.try_add(pub);
-//            then pub.publish() once, so readers see the table before start.
+//   init()   snap.init(mem, count, probe_count, monitor_count) in the arena
+//            layout (both passes); a publisher (below) over a
+//            snapshot_source the runtime implements from its live state
+//            (the code of today's Runtime::status() and machine::status(),
+//            the monitors' status, its status::health_model's current());
+//            stream.try_add(pub); then pub.publish() once, so readers see
+//            the table before start.
 //   run()    after every loop turn (reactor.run_once()), pub.publish_if_stale().
 //            Every turn that ran a handler may have changed something
 //            (counters, STATUS= text, a check's times) even without an
@@ -47,7 +54,10 @@
 //            changed (the compares), ~34 us when everything did; a
 //            service(i) read 50-100 ns. So publish once per turn, not per
 //            event (the publisher does), and only after turns that did work.
-//   status(i) / probe_status(p) / stats()  on the reactor thread
+//            The health record is ~3.5 KiB: its compare costs about what
+//            eight service records do.
+//   status(i) / probe_status(p) / stats() (and monitor_status(m), health())
+//            on the reactor thread
 //            (snap.is_writer_thread(): bind_writer() was called there at
 //            init) the live state, as today; on any other thread
 //            snap.service(i) / snap.probe(p) / snap.stats(), as of the last
@@ -65,6 +75,8 @@
 #include <thread>
 
 #include <custos/error.hpp>
+#include <custos/health.hpp>
+#include <custos/monitor.hpp>
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
@@ -82,16 +94,17 @@ public:
     snapshot(const snapshot&) = delete;
     snapshot& operator=(const snapshot&) = delete;
 
-    // Takes room for `services` and `probes` records from `mem` and fills
-    // them with default records (what readers see until the first
-    // publication). Two-pass arena sizing: on the measuring pass this fails
-    // and mem.needed() grows by what it needs (footprint()). Errors:
+    // Takes room for `services`, `probes` and `monitors` records from `mem`
+    // and fills them with default records (what readers see until the
+    // first publication). Two-pass arena sizing: on the measuring pass this
+    // fails and mem.needed() grows by what it needs (footprint()). Errors:
     // OutOfMemory (the arena is too small).
-    [[nodiscard]] Result<void> init(arena& mem, std::uint32_t services,
-                                    std::uint32_t probes) noexcept;
+    [[nodiscard]] Result<void> init(arena& mem, std::uint32_t services, std::uint32_t probes,
+                                    std::uint32_t monitors = 0) noexcept;
     // Bytes init() takes from an arena for these counts (alignment slack
     // included).
-    static std::size_t footprint(std::uint32_t services, std::uint32_t probes) noexcept;
+    static std::size_t footprint(std::uint32_t services, std::uint32_t probes,
+                                 std::uint32_t monitors = 0) noexcept;
 
     // --- writer: the reactor thread only ---
 
@@ -105,6 +118,9 @@ public:
     // when it did. `i` < service_count(), `p` < probe_count().
     bool put_service(std::uint32_t i, const ServiceStatus& s) noexcept;
     bool put_probe(std::uint32_t p, const ProbeStatus& s) noexcept;
+    // The same for monitor `m` < monitor_count(), and for the health.
+    bool put_monitor(std::uint32_t m, const MonitorStatus& s) noexcept;
+    bool put_health(const HealthStatus& h) noexcept;
     void put_stats(const RuntimeStats& s) noexcept;
     // Closes the publication.
     void end_publish() noexcept;
@@ -113,32 +129,51 @@ public:
 
     std::uint32_t service_count() const noexcept { return services_; }
     std::uint32_t probe_count() const noexcept { return probes_; }
+    std::uint32_t monitor_count() const noexcept { return monitors_; }
     // One whole record as last put (a default record when out of range).
     ServiceStatus service(std::uint32_t i) const noexcept;
     ProbeStatus probe(std::uint32_t p) const noexcept;
+    MonitorStatus monitor(std::uint32_t m) const noexcept;
     RuntimeStats stats() const noexcept;
+    // The health as last put (`starting`, not settled, before any).
+    HealthStatus health() const noexcept;
     // Whether the caller is the thread bind_writer() was called on: the
     // runtime's test for "live state is mine to read".
     bool is_writer_thread() const noexcept { return writer_ == std::this_thread::get_id(); }
     // Completed publications.
     std::uint32_t generation() const noexcept;
 
-    // Copies every service (up to s.size()), every probe (up to p.size())
-    // and the counters, all from the same publication, and returns its
-    // generation. False when a publication overlapped (the copies are then
-    // unspecified): call it again.
+    // Copies every service (up to s.size()), every probe (up to p.size()),
+    // every monitor (up to m.size()), the counters and, when `health` is not
+    // null, the health, all from the same publication, and sets
+    // `generation` to its generation. False when a publication overlapped
+    // (the copies are then unspecified): call it again.
     [[nodiscard]] bool try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
-                                    RuntimeStats& st, std::uint32_t& generation) const noexcept;
+                                    std::span<MonitorStatus> m, RuntimeStats& st,
+                                    HealthStatus* health, std::uint32_t& generation) const noexcept;
+    // Without monitors and health.
+    [[nodiscard]] bool try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
+                                    RuntimeStats& st, std::uint32_t& generation) const noexcept {
+        return try_read_all(s, p, {}, st, nullptr, generation);
+    }
     // The same, retrying until it succeeds; returns the generation.
     std::uint32_t read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
-                           RuntimeStats& st) const noexcept;
+                           std::span<MonitorStatus> m, RuntimeStats& st,
+                           HealthStatus* health = nullptr) const noexcept;
+    std::uint32_t read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p,
+                           RuntimeStats& st) const noexcept {
+        return read_all(s, p, {}, st, nullptr);
+    }
 
 private:
     seqlock<ServiceStatus>* service_ = nullptr;
     seqlock<ProbeStatus>* probe_ = nullptr;
+    seqlock<MonitorStatus>* monitor_ = nullptr;
     std::uint32_t services_ = 0;
     std::uint32_t probes_ = 0;
+    std::uint32_t monitors_ = 0;
     seqlock<RuntimeStats> stats_;
+    seqlock<HealthStatus> health_;
     std::thread::id writer_; // set once at init, read-only after
     // Odd while a publication is open. Only the writer stores it; see the
     // .cpp for what each access pairs with.
@@ -153,7 +188,11 @@ public:
     virtual std::uint32_t probe_count() const noexcept = 0;
     virtual ServiceStatus service_status(std::uint32_t i) const noexcept = 0;
     virtual ProbeStatus probe_status(std::uint32_t p) const noexcept = 0;
+    virtual std::uint32_t monitor_count() const noexcept = 0;
+    virtual MonitorStatus monitor_status(std::uint32_t m) const noexcept = 0;
     virtual RuntimeStats stats() const noexcept = 0;
+    // The current health (the runtime's status::health_model::current()).
+    virtual const HealthStatus& health() const noexcept = 0;
 
 protected:
     ~snapshot_source() = default;

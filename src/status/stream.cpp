@@ -50,6 +50,17 @@ void hook_listener::on_event(const event& e) noexcept {
         }
         return;
     case event_kind::monitor:
+        if (monitor_ != nullptr) {
+            MonitorTransition t;
+            (void)to_monitor_transition(e, t);
+            monitor_(t, monitor_ctx_);
+        }
+        return;
+    case event_kind::health:
+        if (health_ != nullptr && e.health != nullptr) {
+            health_(*e.health, health_ctx_);
+        }
+        return;
     case event_kind::watchdog:
     case event_kind::control_action:
     case event_kind::log:

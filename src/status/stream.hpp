@@ -31,6 +31,8 @@
 #include <span>
 
 #include <custos/error.hpp>
+#include <custos/health.hpp>
+#include <custos/monitor.hpp>
 #include <custos/probe.hpp>
 #include <custos/service.hpp>
 
@@ -104,13 +106,16 @@ private:
     listener* slots_[N] = {};
 };
 
-// The user hooks as one listener: Runtime::set_transition_hook() and
-// set_probe_hook() set them here, and each gets back the exact record it
-// got before the stream existed. A null hook is skipped.
+// The user hooks as one listener: Runtime::set_transition_hook(),
+// set_probe_hook(), set_monitor_hook() and set_health_hook() set them here,
+// and each gets back the exact record it was built from. A null hook is
+// skipped (and so is a health event without its status).
 class hook_listener final : public listener {
 public:
-    using transition_fn = void (*)(const Transition& t, void* ctx); // = TransitionHook
-    using probe_fn = void (*)(const ProbeTransition& t, void* ctx); // = ProbeHook
+    using transition_fn = void (*)(const Transition& t, void* ctx);     // = TransitionHook
+    using probe_fn = void (*)(const ProbeTransition& t, void* ctx);     // = ProbeHook
+    using monitor_fn = void (*)(const MonitorTransition& t, void* ctx); // = MonitorHook
+    using health_fn = void (*)(const HealthStatus& h, void* ctx);       // = HealthHook
 
     void set_transition_hook(transition_fn fn, void* ctx) noexcept {
         transition_ = fn;
@@ -121,6 +126,15 @@ public:
         probe_ctx_ = ctx;
     }
 
+    void set_monitor_hook(monitor_fn fn, void* ctx) noexcept {
+        monitor_ = fn;
+        monitor_ctx_ = ctx;
+    }
+    void set_health_hook(health_fn fn, void* ctx) noexcept {
+        health_ = fn;
+        health_ctx_ = ctx;
+    }
+
     void on_event(const event& e) noexcept override;
 
 private:
@@ -128,6 +142,10 @@ private:
     void* transition_ctx_ = nullptr;
     probe_fn probe_ = nullptr;
     void* probe_ctx_ = nullptr;
+    monitor_fn monitor_ = nullptr;
+    void* monitor_ctx_ = nullptr;
+    health_fn health_ = nullptr;
+    void* health_ctx_ = nullptr;
 };
 
 } // namespace custos::status
