@@ -2203,6 +2203,62 @@ TEST_CASE("abstract_notify_dir: notify_dir = @NAME gives each service an abstrac
     s.finish();
 }
 
+TEST_CASE("default_notify_dir: without notify_dir, ready = notify works over abstract sockets "
+          "unique to the runtime") {
+    scenario s;
+    ServiceSpec& n = s.add("env", {"env", s.path("env.out")});
+    n.ready = ReadyMode::notify;
+    s.step = stop_when([](scenario& sc) { return sc.count("env", ServiceState::ready) > 0; });
+    s.run();
+    CHECK(s.count("env", ServiceState::ready) == 1);
+    const std::string sock = report_value(read_file(s.path("env.out")), "env:NOTIFY_SOCKET");
+    const std::string prefix = "@custos-" + std::to_string(::getpid()) + "-";
+    CHECK(sock.rfind(prefix, 0) == 0);
+    CHECK(sock.size() > 4);
+    CHECK(sock.substr(sock.size() - 4) == "/env");
+    s.finish();
+}
+
+TEST_CASE("notify_as_other_user: a service that runs as nobody signals READY=1 and becomes "
+          "ready, over the default socket and in a notify_dir made under umask 077" *
+          doctest::skip(::geteuid() != 0)) {
+    const std::string tmp_dir = "/tmp/custos-nobody-" + std::to_string(::getpid());
+    for (bool path_dir : {false, true}) {
+        CAPTURE(path_dir);
+        scenario s;
+        mode_t old_mask = 0;
+        if (path_dir) {
+            // Not under the scenario's 0700 directory: only the notify
+            // directory itself is custos's to make reachable.
+            s.cfg.notify_dir = tmp_dir;
+            old_mask = ::umask(077);
+        }
+        ServiceSpec& n = s.add("nb", {"notify-ready", "20"});
+        n.ready = ReadyMode::notify;
+        n.user = "nobody";
+        auto r = s.init();
+        if (path_dir) {
+            ::umask(old_mask);
+        }
+        REQUIRE(r.has_value());
+        if (path_dir) {
+            struct stat st {};
+            REQUIRE(::stat(tmp_dir.c_str(), &st) == 0);
+            CHECK((st.st_mode & 07777) == 0755);
+        }
+        s.step = stop_when([](scenario& sc) { return sc.count("nb", ServiceState::ready) > 0; });
+        s.run();
+        CHECK(s.count("nb", ServiceState::ready) == 1);
+        auto l = s.of("nb");
+        REQUIRE(l.size() >= 3);
+        CHECK(l[2].reason == "ReadyNotified");
+        CHECK(s.rt->stats().notify_dropped == 0);
+        s.finish();
+    }
+    ::unlink((tmp_dir + "/.lock").c_str());
+    ::rmdir(tmp_dir.c_str());
+}
+
 TEST_CASE("init rejects a table whose services name unknown probes") {
     scenario s;
     ServiceSpec& w = s.add("web", {"sleep"});

@@ -37,7 +37,9 @@
 #include <climits>
 #include <csignal>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -422,6 +424,72 @@ int report_platform() {
     return 0;
 }
 
+// Where custosd keeps an instance's files when the config names no
+// notify_dir: one directory per config file, so two custosd instances on
+// different configs never share a lock, a pid record or a socket, and a
+// second one on the same config is refused by the lock (as an explicit
+// notify_dir is).
+constexpr const char* run_base = "/run/custos";
+
+// Writes "STEM-XXXXXXXX" for `config` into `out`: the file name without
+// ".ini"/".conf" (at most 24 bytes of [A-Za-z0-9._-], others as '_') and
+// an FNV-1a hash of its absolute path.
+void instance_name(const char* config, char* out, std::size_t cap) {
+    char abs[PATH_MAX];
+    const char* key = ::realpath(config, abs) != nullptr ? abs : config;
+    std::uint32_t h = 2166136261u;
+    for (const char* c = key; *c != '\0'; ++c) {
+        h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+    }
+    const char* base = std::strrchr(key, '/');
+    base = base != nullptr ? base + 1 : key;
+    std::size_t n = std::strlen(base);
+    for (const char* ext : {".ini", ".conf"}) {
+        std::size_t e = std::strlen(ext);
+        if (n > e && std::strcmp(base + n - e, ext) == 0) {
+            n -= e;
+            break;
+        }
+    }
+    n = n < 24 ? n : 24;
+    char stem[25] = {};
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = base[i];
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        stem[i] = ok ? c : '_';
+    }
+    std::snprintf(out, cap, "%s-%08x", n != 0 ? stem : "custosd", static_cast<unsigned>(h));
+}
+
+// Whether a service needs a notify socket (ready = notify or a watchdog).
+bool needs_notify(const custos::cfg::config& cfg) {
+    for (const custos::ServiceSpec& s : cfg.services()) {
+        if (s.ready == custos::ReadyMode::notify || s.watchdog.count() > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The default notify_dir: run_base/NAME when run_base exists (or can be
+// made, 0755 whatever the umask) and custosd may create entries in it,
+// else abstract sockets "@custos-NAME" (no files: reachable by every
+// user, and bind() refuses a second instance). Writes it into `out`.
+void default_notify_dir(const char* config, char* out, std::size_t cap) {
+    char name[40];
+    instance_name(config, name, sizeof name);
+    if (::mkdir(run_base, 0755) == 0) {
+        (void)::chmod(run_base, 0755);
+    }
+    struct stat st {};
+    if (::stat(run_base, &st) == 0 && S_ISDIR(st.st_mode) && ::access(run_base, W_OK | X_OK) == 0) {
+        std::snprintf(out, cap, "%s/%s", run_base, name);
+    } else {
+        std::snprintf(out, cap, "@custos-%s", name);
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -496,19 +564,6 @@ int main(int argc, char** argv) {
     line_sink sink(cfg, path);
     custos::validate_table(cfg.table(), &sink);
     sink.count += check_cwds(cfg, path);
-    if (cfg.runtime().notify_dir.empty()) {
-        for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
-            const custos::ServiceSpec& s = cfg.services()[i];
-            if (s.ready == custos::ReadyMode::notify || s.watchdog.count() > 0) {
-                const bool notify = s.ready == custos::ReadyMode::notify;
-                say("%s:%u: %s needs notify_dir = DIR in [custos]", path,
-                    cfg.line_of(i, notify ? custos::ServiceField::ready
-                                          : custos::ServiceField::watchdog),
-                    notify ? "ready = notify" : "watchdog");
-                ++sink.count;
-            }
-        }
-    }
     if (sink.count != 0) {
         return 2;
     }
@@ -537,6 +592,14 @@ int main(int argc, char** argv) {
             return 2;
         }
         rc.notify_dir = notify_path;
+    }
+    // No notify_dir while a service needs one: the instance's own, under
+    // /run/custos when custosd may create it there.
+    static char default_dir[96];
+    if (rc.notify_dir.empty() && needs_notify(cfg)) {
+        default_notify_dir(path, default_dir, sizeof default_dir);
+        rc.notify_dir = default_dir;
+        say("custosd: notify sockets in %s (no notify_dir in [custos])", default_dir);
     }
     // Without cgroups, the pid record lives beside the notify sockets unless
     // the config names one: a restarted custosd still finds its leftovers.

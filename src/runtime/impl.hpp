@@ -59,6 +59,9 @@ struct Runtime::impl final : sup::host,
     static constexpr std::uint32_t max_listeners = 4;
 
     RuntimeConfig cfg;
+    // The notify directory chosen when the table gives none (see
+    // RuntimeConfig::notify_dir): "@custos-PID-XXXXXXXX".
+    char default_notify_dir[40] = {};
     tbl::plan plan; // the table checked and resolved, before anything is laid out
     io::reactor reactor;
     // Before everything laid out in it: destroyed after them.

@@ -89,9 +89,15 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     nprobes = static_cast<std::uint32_t>(probe_table.size());
     const std::uint32_t check_count = plan.check_count();
     if (plan.notify_count() != 0 && cfg.notify_dir.empty()) {
-        Error e(Reason::notify_socket_unavailable, EINVAL, "notify_dir");
-        e.with_resolution("Set notify_dir: a service uses ready = notify or a watchdog");
-        return fail(e);
+        // No directory given: abstract sockets, which need no file system
+        // and no permissions (the credential rule decides who may speak).
+        // The pid and the clock keep two instances (two pid namespaces
+        // sharing a network namespace included) apart; bind() refuses a
+        // name that is somehow alive.
+        const auto clk = static_cast<std::uint64_t>(to_ns(now()));
+        std::snprintf(default_notify_dir, sizeof default_notify_dir, "@custos-%d-%08x",
+                      static_cast<int>(::getpid()), static_cast<unsigned>(clk ^ (clk >> 32)));
+        cfg.notify_dir = default_notify_dir;
     }
     process::host_config hc;
     hc.notify_dir = cfg.notify_dir;
