@@ -35,6 +35,9 @@
 //   svc_helper env FILE                 writes pid=, pgid=, sid= and env: lines
 //                                       to FILE, sends READY=1 if NOTIFY_SOCKET
 //                                       is set, sleeps forever
+//   svc_helper channel FD               writes "hello PID\n" to FD, then answers
+//                                       each line L read from FD with
+//                                       "echo L\n"; "exit N" exits N, EOF 0
 //
 // Files are written whole, to FILE.tmp then renamed, so a reader never sees
 // half of one. Exit status 100 means bad usage, 101 a failed system call.
@@ -248,6 +251,36 @@ int main(int argc, char** argv) {
     }
     if (mode == "sleep") {
         sleep_forever();
+    }
+    if (mode == "channel") {
+        const int fd = std::atoi(arg(2));
+        const std::string hello = "hello " + std::to_string(::getpid()) + "\n";
+        if (::write(fd, hello.data(), hello.size()) != static_cast<ssize_t>(hello.size())) {
+            die("write channel");
+        }
+        std::string line;
+        char c = 0;
+        for (;;) {
+            ssize_t n = ::read(fd, &c, 1);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                std::_Exit(n == 0 ? 0 : 101);
+            }
+            if (c != '\n') {
+                line += c;
+                continue;
+            }
+            if (line.rfind("exit ", 0) == 0) {
+                std::_Exit(std::atoi(line.c_str() + 5));
+            }
+            const std::string reply = "echo " + line + "\n";
+            if (::write(fd, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) {
+                die("write channel");
+            }
+            line.clear();
+        }
     }
     if (mode == "env") {
         std::string text = "pid=" + std::to_string(::getpid()) + "\n";

@@ -231,12 +231,13 @@ TEST_CASE("every service key, its value and its line") {
         "stop_timeout = 0",             // 22
         "liveness = own-http",          // 23
         "on_dependency_down = restart", // 24
-        "[custos]",                     // 25
-        "max_services = 4096",          // 26
-        "stop_timeout = 1500ms",        // 27
-        "notify_dir = @custos-notify",  // 28
-        "max_probes = 4096",            // 29
-        "max_probe_checks = 65536",     // 30
+        "channel = fd:4",               // 25
+        "[custos]",                     // 26
+        "max_services = 4096",          // 27
+        "stop_timeout = 1500ms",        // 28
+        "notify_dir = @custos-notify",  // 29
+        "max_probes = 4096",            // 30
+        "max_probe_checks = 65536",     // 31
     }));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
@@ -260,6 +261,7 @@ TEST_CASE("every service key, its value and its line") {
     CHECK(s.start_delay == 250ms);
     CHECK(strings(s.depends_on) == std::vector<std::string>{"a", "b", "c", "d"});
     CHECK(s.ready == ReadyMode::fd);
+    CHECK(s.channel_fd == 4);
     CHECK(s.ready_fd == 3);
     CHECK(s.ready_timeout == 1h);
     CHECK(s.watchdog == 10s);
@@ -301,6 +303,7 @@ TEST_CASE("every service key, its value and its line") {
         {ServiceField::stop_timeout, 22},
         {ServiceField::liveness, 23},
         {ServiceField::on_dependency_down, 24},
+        {ServiceField::channel, 25},
     };
     static_assert(std::size(expect) == custos::service_field_count);
     for (const auto& e : expect) {

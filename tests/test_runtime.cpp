@@ -34,6 +34,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -317,6 +318,7 @@ struct rec {
     std::int64_t delay_ms = 0;
     std::uint32_t restarts = 0;
     std::string detail;
+    int channel_fd = -1;
 };
 
 std::string describe(const rec& r) {
@@ -663,6 +665,7 @@ private:
         r.delay_ms = t.delay.count();
         r.restarts = t.restarts;
         r.detail = std::string(t.detail);
+        r.channel_fd = t.channel_fd;
         s.log.push_back(r);
         // Transitions caused by a step's own actions are recorded, not
         // stepped on again.
@@ -2257,6 +2260,121 @@ TEST_CASE("notify_as_other_user: a service that runs as nobody signals READY=1 a
     }
     ::unlink((tmp_dir + "/.lock").c_str());
     ::rmdir(tmp_dir.c_str());
+}
+
+// One line from a non-blocking descriptor, waiting at most 10 s ("" on
+// timeout or EOF).
+std::string read_line(int fd) {
+    std::string line;
+    const std::int64_t until = now_ns() + 10'000'000'000LL;
+    while (now_ns() < until) {
+        char c = 0;
+        ssize_t n = ::read(fd, &c, 1);
+        if (n == 1) {
+            if (c == '\n') {
+                return line;
+            }
+            line += c;
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            return line;
+        }
+        pollfd p{fd, POLLIN, 0};
+        (void)::poll(&p, 1, 100);
+    }
+    return line;
+}
+
+bool write_all(int fd, const std::string& text) {
+    return ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+}
+
+TEST_CASE("channel: messages both ways over each instance's own socket pair, across restarts") {
+    scenario s;
+    ServiceSpec& c = s.add("ch", {"channel", "5"});
+    c.channel_fd = 5;
+    c.restart = RestartPolicy::always;
+    struct seen {
+        int pid = 0;
+        int fd = -1;
+        int api_fd = -1;
+        std::string hello;
+        std::string echo;
+        int flags = 0;
+    };
+    std::vector<seen> instances;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name != "ch" || r.to != ServiceState::ready) {
+            return;
+        }
+        seen v;
+        v.pid = r.pid;
+        v.fd = r.channel_fd;
+        v.api_fd = sc.rt->channel_fd(sc.index("ch"));
+        if (v.fd >= 0) {
+            v.flags = ::fcntl(v.fd, F_GETFD);
+            v.hello = read_line(v.fd);
+            const std::string ping = "ping " + std::to_string(instances.size());
+            if (write_all(v.fd, ping + "\n")) {
+                v.echo = read_line(v.fd);
+            }
+        }
+        instances.push_back(v);
+        if (instances.size() == 3 || v.fd < 0) {
+            sc.stop();
+        } else {
+            (void)write_all(v.fd, "exit 3\n"); // a crash: restarted after the backoff
+        }
+    };
+    s.run();
+    REQUIRE(instances.size() == 3);
+    for (std::size_t k = 0; k < instances.size(); ++k) {
+        const seen& v = instances[k];
+        CAPTURE(k);
+        CHECK(v.fd >= 0);
+        CHECK(v.api_fd == v.fd);
+        CHECK((v.flags & FD_CLOEXEC) != 0);
+        CHECK(v.hello == "hello " + std::to_string(v.pid));
+        CHECK(v.echo == "echo ping " + std::to_string(k));
+    }
+    CHECK(instances[0].pid != instances[1].pid);
+    // Only the transition out of starting carries it.
+    for (const rec& r : s.of("ch")) {
+        if (r.from != ServiceState::starting) {
+            CHECK(r.channel_fd == -1);
+        }
+    }
+    CHECK(s.rt->channel_fd(s.index("ch")) == -1); // none once stopped
+    s.finish();
+}
+
+TEST_CASE("channel: no descriptor leaked over 100 restarts") {
+    scenario s;
+    ServiceSpec& c = s.add("ch", {"exit", "0"});
+    c.channel_fd = 7;
+    c.restart = RestartPolicy::always;
+    c.backoff_initial = 1ms;
+    c.backoff_max = 1ms;
+    c.backoff_multiplier_x100 = 100;
+    c.stable_after = 1h;
+    std::vector<int> fds_at_ready;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name == "ch" && r.to == ServiceState::ready) {
+            CHECK(r.channel_fd >= 0);
+            fds_at_ready.push_back(count_fds());
+            if (fds_at_ready.size() == 100) {
+                sc.stop();
+            }
+        }
+    };
+    s.run(60s);
+    REQUIRE(fds_at_ready.size() == 100);
+    // Each running instance holds one channel end at most: the count is
+    // the same at every start.
+    CHECK(*std::max_element(fds_at_ready.begin(), fds_at_ready.end()) ==
+          *std::min_element(fds_at_ready.begin(), fds_at_ready.end()));
+    s.finish(); // and back to the count before init()
 }
 
 TEST_CASE("init rejects a table whose services name unknown probes") {

@@ -148,9 +148,10 @@ enum class ServiceField : std::uint8_t {
     stop_timeout,
     liveness,
     on_dependency_down,
+    channel,
 };
 
-inline constexpr std::size_t service_field_count = 24;
+inline constexpr std::size_t service_field_count = 25;
 
 // The ProbeSpec field a problem is about.
 enum class ProbeField : std::uint8_t {

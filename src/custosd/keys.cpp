@@ -250,6 +250,9 @@ void svc_ready(key_context& c, std::string_view v) noexcept {
         }
     }
 }
+void svc_channel(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::channel_value(v), c.service.channel_fd);
+}
 void svc_stop_signal(key_context& c, std::string_view v) noexcept {
     store(c, tbl::signal_value(c.key->name, v), c.service.stop_signal);
 }
@@ -289,6 +292,7 @@ constexpr key_def service_keys[] = {
      svc_duration<&ServiceSpec::stop_timeout>},
     {"liveness", slot(ServiceField::liveness), 0, 0, svc_text<&ServiceSpec::liveness>},
     {"on_dependency_down", slot(ServiceField::on_dependency_down), 0, 0, svc_dependency_down},
+    {"channel", slot(ServiceField::channel), 0, 0, svc_channel},
 };
 
 // --- [probe:NAME] ---

@@ -63,6 +63,9 @@ host::~host() {
         if (p.ready_rd >= 0) {
             ::close(p.ready_rd);
         }
+        if (p.channel >= 0) {
+            ::close(p.channel);
+        }
         if (p.notify != nullptr) {
             p.notify->~notify_socket(); // made in the arena
         }
@@ -157,6 +160,7 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
         p.gid = l.gid;
         p.ready_mode = l.ready;
         p.ready_fd = l.ready_fd;
+        p.channel_fd = l.channel_fd;
         p.name = std::string_view(name, l.name.size());
         if (l.notify && notify_ != nullptr) {
             p.notify = &notify_[next_socket++];
@@ -362,15 +366,64 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
         rq.ready_fd_target = p.ready_fd;
         rq.ready_fd_source = wr;
     }
+    int child_end = -1;
+    if (p.channel_fd >= 0) {
+        if (p.channel >= 0) {
+            ::close(p.channel); // not expected: closed at every exit
+            p.channel = -1;
+        }
+        int sv[2];
+        int err = 0;
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            err = errno;
+        } else {
+            child_end = sv[1];
+            p.channel = sv[0];
+            // Ours only: the ends are separate open files, so the child's
+            // stays blocking, as a program expects of a descriptor it is given.
+            (void)::fcntl(p.channel, F_SETFL, ::fcntl(p.channel, F_GETFL) | O_NONBLOCK);
+            if (child_end == p.ready_fd) {
+                // The child dups the readiness pipe there first.
+                int moved = ::fcntl(child_end, F_DUPFD_CLOEXEC, 3);
+                err = moved < 0 ? errno : 0;
+                ::close(child_end);
+                child_end = moved;
+            }
+        }
+        if (child_end < 0) {
+            if (p.channel >= 0) {
+                ::close(p.channel);
+                p.channel = -1;
+            }
+            if (wr >= 0) {
+                ::close(wr);
+            }
+            if (p.ready_rd >= 0) {
+                ::close(p.ready_rd);
+                p.ready_rd = -1;
+            }
+            ++stats_.spawn_failures;
+            return fail(Reason::spawn_failed, err, "channel socket pair");
+        }
+        rq.channel_fd_target = p.channel_fd;
+        rq.channel_fd_source = child_end;
+    }
     auto r = spawner_.spawn(rq);
     if (wr >= 0) {
         ::close(wr); // the child has its copy (or never will)
+    }
+    if (child_end >= 0) {
+        ::close(child_end);
     }
     if (!r) {
         ++stats_.spawn_failures;
         if (p.ready_rd >= 0) {
             ::close(p.ready_rd);
             p.ready_rd = -1;
+        }
+        if (p.channel >= 0) {
+            ::close(p.channel);
+            p.channel = -1;
         }
         return fail(r.error());
     }
@@ -493,7 +546,15 @@ void host::exited(proc& p, const siginfo_t& si) noexcept {
     }
     p.pid = 0;
     close_ready_pipe(p);
+    // The channel outlives the exit transition (the layer above may still
+    // read what the process wrote last), then goes; a restart from inside
+    // the call makes a new one.
+    const int channel = p.channel;
+    p.channel = -1;
     ev_.exited(p.index, exit_info(si));
+    if (channel >= 0) {
+        ::close(channel);
+    }
 }
 
 std::uint32_t host::find_by_pid(int pid) const noexcept {
@@ -691,6 +752,10 @@ void host::on_sigchld(io::op& o, std::int32_t result) noexcept {
 
 int host::pid(std::uint32_t i) const noexcept {
     return i < count_ ? procs_[i].pid : 0;
+}
+
+int host::channel_fd(std::uint32_t i) const noexcept {
+    return i < count_ ? procs_[i].channel : -1;
 }
 
 const char* exit_watch_name(spawn_method m, bool native_waitid) noexcept {

@@ -22,6 +22,12 @@
 // Signals coalesce (fifty exits can raise one SIGCHLD), so the drain loops
 // until nothing is left.
 //
+// Channels: a service with a channel_fd gets a new AF_UNIX stream socket
+// pair at each spawn; the child's end goes to it at that number, the host
+// keeps the other (non-blocking, close-on-exec) for the layer above until
+// the process has exited and events::exited() has returned, then closes
+// it. So one descriptor per running service at most, none leaked.
+//
 // Readiness: ReadyMode::notify through the notify socket (a datagram is
 // attributed to the service whose process group sent it: systemd-notify and
 // other helpers send from child processes); ReadyMode::fd through a pipe
@@ -66,6 +72,9 @@ struct launch {
     int gid = -1;                           // -1: unchanged (else the user's primary group)
     ReadyMode ready = ReadyMode::started;
     int ready_fd = -1; // ReadyMode::fd: the descriptor number the child writes to
+    // The child's end of a new socket pair per process, at this number (-1:
+    // none; never ready_fd).
+    int channel_fd = -1;
     nanos watchdog{0}; // exported as WATCHDOG_USEC (0: none)
     // Its own NOTIFY_SOCKET (ready = notify, or a watchdog).
     bool notify = false;
@@ -176,7 +185,8 @@ public:
     // notify directory's deletions.
     void start() noexcept;
     // Starts service `i`'s process and watches its exit and readiness.
-    // Returns the pid. Errors: SpawnFailed, ExecFailed (with errno).
+    // Returns the pid. Errors: SpawnFailed (subject "channel socket pair"
+    // when socketpair() failed), ExecFailed (with errno).
     Result<int> spawn(std::uint32_t i) noexcept;
     // `sig` to service `i`'s cgroup, else its process group (with SIGCONT
     // after it unless it is SIGKILL or SIGCONT).
@@ -194,6 +204,9 @@ public:
 
     std::uint32_t size() const noexcept { return count_; }
     int pid(std::uint32_t i) const noexcept;
+    // Custos's end of service `i`'s channel to its running process, -1
+    // when it has none (no channel_fd, or no process).
+    int channel_fd(std::uint32_t i) const noexcept;
     std::string_view status_text(std::uint32_t i) const noexcept;
     int notify_errno(std::uint32_t i) const noexcept;
     host_stats stats() const noexcept;

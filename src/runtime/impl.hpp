@@ -114,7 +114,12 @@ struct Runtime::impl final : sup::host,
     Result<int> spawn(std::uint32_t i) noexcept override;
     void kill(std::uint32_t i, int sig) noexcept override { procs.kill(i, sig); }
     void transition(const Transition& t) noexcept override {
-        listeners.dispatch(status::make_event(t, status::wall_now_ns()));
+        status::event e = status::make_event(t, status::wall_now_ns());
+        if (t.from == ServiceState::starting &&
+            (t.to == ServiceState::running || t.to == ServiceState::ready)) {
+            e.channel_fd = procs.channel_fd(t.service); // the new process's
+        }
+        listeners.dispatch(e);
     }
     void all_stopped() noexcept override {
         done = true;

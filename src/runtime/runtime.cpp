@@ -349,6 +349,10 @@ ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
                                           : impl_->snap.service(index);
 }
 
+int Runtime::channel_fd(std::uint32_t index) const noexcept {
+    return impl_ != nullptr ? impl_->procs.channel_fd(index) : -1;
+}
+
 std::uint32_t Runtime::probe_count() const noexcept {
     return impl_ != nullptr ? impl_->nprobes : 0;
 }
