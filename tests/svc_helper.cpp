@@ -38,10 +38,15 @@
 //   svc_helper channel FD               writes "hello PID\n" to FD, then answers
 //                                       each line L read from FD with
 //                                       "echo L\n"; "exit N" exits N, EOF 0
+//   svc_helper rundir                   writes its pid to
+//                                       $RUNTIME_DIRECTORY/written (and a
+//                                       subdirectory with a file and a
+//                                       symlink to /), sleeps forever
 //
 // Files are written whole, to FILE.tmp then renamed, so a reader never sees
 // half of one. Exit status 100 means bad usage, 101 a failed system call.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -281,6 +286,21 @@ int main(int argc, char** argv) {
             }
             line.clear();
         }
+    }
+    if (mode == "rundir") {
+        const char* dir = std::getenv("RUNTIME_DIRECTORY");
+        if (dir == nullptr || *dir == '\0') {
+            std::fprintf(stderr, "svc_helper: RUNTIME_DIRECTORY is not set\n");
+            std::_Exit(101);
+        }
+        const std::string d = dir;
+        if (::mkdir((d + "/sub").c_str(), 0700) != 0 ||
+            ::symlink("/", (d + "/sub/root").c_str()) != 0) {
+            die("populate RUNTIME_DIRECTORY");
+        }
+        write_file((d + "/sub/file").c_str(), "x\n");
+        write_file((d + "/written").c_str(), std::to_string(::getpid()) + "\n");
+        sleep_forever();
     }
     if (mode == "env") {
         std::string text = "pid=" + std::to_string(::getpid()) + "\n";

@@ -863,6 +863,9 @@ fi
     echo "[service:a]"
     echo "exec = $H notify-ready 50"
     echo "ready = notify"
+    echo "[service:r]"
+    echo "exec = $H rundir"
+    echo "runtime_dir = yes"
     if [ -n "$NOBODY" ]; then
         echo "[service:b]"
         echo "exec = $H notify-ready 50"
@@ -882,9 +885,18 @@ if wait_for "$T/dflt.log" "a: running -> ready" 10 &&
     else
         fail "default notify dir '$dir': second instance exit $rc, stderr: $(cat "$T/dflt2.err"), log: $(cat "$T/dflt.log")"
     fi
+    rdir=$(sed -n 's/^.*runtime directories in \([^ ]*\) (no runtime_dir_root.*$/\1/p' "$T/dflt.log" | head -n 1)
+    if [ -n "$rdir" ] && wait_for "$rdir/r/written" "" 10; then
+        pass "no runtime_dir_root: RUNTIME_DIRECTORY is $rdir/r"
+    else
+        fail "default runtime dir '$rdir': $(cat "$T/dflt.log")"
+    fi
     stop_daemon "default notify dir"
+    if [ -n "$rdir" ] && [ -e "$rdir/r" ]; then
+        fail "runtime directory $rdir/r left after the stop"
+    fi
     case "$dir" in
-    /run/custos/dflt-*) rm -rf "$dir" ;;
+    /run/custos/dflt-*/notify) rm -rf "${dir%/notify}" ;;
     esac
 else
     fail "default notify dir: never ready: $(cat "$T/dflt.log")"

@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2375,6 +2376,100 @@ TEST_CASE("channel: no descriptor leaked over 100 restarts") {
     CHECK(*std::max_element(fds_at_ready.begin(), fds_at_ready.end()) ==
           *std::min_element(fds_at_ready.begin(), fds_at_ready.end()));
     s.finish(); // and back to the count before init()
+}
+
+TEST_CASE("runtime_dir: RUNTIME_DIRECTORY is the service's own, 0700 and its user's, and is "
+          "gone after the stop") {
+    const bool root = ::geteuid() == 0;
+    // As nobody (root only), under a root every user may enter; else as
+    // custos's own user, in the scenario's directory.
+    const std::string shared_root = "/tmp/custos-rundir-" + std::to_string(::getpid());
+    for (bool as_nobody : {false, true}) {
+        if (as_nobody && !root) {
+            MESSAGE("skipped: a service as nobody needs root");
+            continue;
+        }
+        CAPTURE(as_nobody);
+        scenario s;
+        const std::string rd_root = as_nobody ? shared_root : s.path("rt");
+        s.cfg.runtime_dir_root = rd_root;
+        ServiceSpec& d = s.add("rd", {"rundir"});
+        d.runtime_dir = true;
+        d.restart = RestartPolicy::never;
+        uid_t want_uid = ::geteuid();
+        if (as_nobody) {
+            d.user = "nobody";
+            const passwd* pw = ::getpwnam("nobody");
+            REQUIRE(pw != nullptr);
+            want_uid = pw->pw_uid;
+        }
+        const std::string dir = rd_root + "/rd";
+        struct stat st {};
+        bool stat_ok = false;
+        std::string written;
+        s.step = [&](scenario& sc, const rec& r) {
+            if (r.name != "rd" || r.to != ServiceState::ready) {
+                return;
+            }
+            const std::int64_t until = now_ns() + 10'000'000'000LL;
+            while (!file_exists(dir + "/written") && now_ns() < until) {
+                ::usleep(10'000);
+            }
+            written = read_file(dir + "/written");
+            stat_ok = ::lstat(dir.c_str(), &st) == 0;
+            sc.stop();
+        };
+        s.run();
+        REQUIRE(stat_ok);
+        CHECK(S_ISDIR(st.st_mode));
+        CHECK((st.st_mode & 07777) == 0700);
+        CHECK(st.st_uid == want_uid);
+        CHECK(written == std::to_string(s.of("rd")[1].pid) + "\n");
+        // Gone with the stop, symlink and subdirectory included; the root
+        // stays, and what the symlink pointed at is untouched.
+        CHECK_FALSE(file_exists(dir));
+        CHECK(file_exists(rd_root));
+        CHECK(file_exists("/etc/passwd"));
+        s.finish();
+    }
+    ::rmdir(shared_root.c_str());
+}
+
+TEST_CASE("runtime_dir: an operator's stop of the service removes it while the runtime runs") {
+    scenario s;
+    s.cfg.runtime_dir_root = s.path("rt");
+    ServiceSpec& d = s.add("rd", {"rundir"});
+    d.runtime_dir = true;
+    s.add_ticker();
+    const std::string dir = s.path("rt") + "/rd";
+    bool existed = false;
+    bool gone_while_running = false;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name == "rd" && r.to == ServiceState::ready) {
+            const std::int64_t until = now_ns() + 10'000'000'000LL;
+            while (!file_exists(dir + "/written") && now_ns() < until) {
+                ::usleep(10'000);
+            }
+            existed = file_exists(dir + "/written");
+            (void)sc.rt->stop_service("rd");
+        } else if (r.name == "tick" && sc.count("rd", ServiceState::stopped) > 0) {
+            gone_while_running = !file_exists(dir);
+            sc.stop();
+        }
+    };
+    s.run();
+    CHECK(existed);
+    CHECK(gone_while_running);
+    s.finish();
+}
+
+TEST_CASE("runtime_dir: without runtime_dir_root, init fails with RuntimeDirUnavailable") {
+    scenario s;
+    ServiceSpec& d = s.add("rd", {"rundir"});
+    d.runtime_dir = true;
+    auto r = s.init();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().reason() == Reason::runtime_dir_unavailable);
 }
 
 TEST_CASE("init rejects a table whose services name unknown probes") {

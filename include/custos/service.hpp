@@ -127,6 +127,13 @@ struct ServiceSpec {
     int stop_signal = SIGTERM;
     Duration stop_timeout = std::chrono::seconds(5);
 
+    // A directory of its own, RuntimeConfig::runtime_dir_root/NAME, made
+    // (mode 0700, owned by the service's user and group) before its process
+    // starts, kept across its restarts, given to it as RUNTIME_DIRECTORY,
+    // and removed with everything in it when the service stops (or fails)
+    // and at the runtime's stop.
+    bool runtime_dir = false;
+
     // Counts toward the runtime's health: `failed` makes it `failed`, and
     // READY=1 upward waits for it to be ready (health.hpp).
     bool critical = false;

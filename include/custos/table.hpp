@@ -72,6 +72,13 @@ struct RuntimeConfig {
     // by the services' users: custos creates it 0755 whatever the umask,
     // and each socket in it is writable by all.
     std::string_view notify_dir;
+    // Where services with runtime_dir get theirs, ROOT/NAME. Created (0755)
+    // if missing; its parent must exist. Required when a service asks for
+    // a runtime directory (init fails with RuntimeDirUnavailable without
+    // it). Give each instance its own: what is in ROOT/NAME at init is
+    // taken for a previous run's and removed. custosd's default is
+    // /run/custos/STEM-HASH/services.
+    std::string_view runtime_dir_root;
     // Where each service (and each exec probe run) gets a cgroup of its own,
     // so that a stop, a restart or a crashed custos reaches every process it
     // started, setsid() children included:
@@ -149,9 +156,10 @@ enum class ServiceField : std::uint8_t {
     liveness,
     on_dependency_down,
     channel,
+    runtime_dir,
 };
 
-inline constexpr std::size_t service_field_count = 25;
+inline constexpr std::size_t service_field_count = 26;
 
 // The ProbeSpec field a problem is about.
 enum class ProbeField : std::uint8_t {

@@ -72,6 +72,7 @@ void usage(std::FILE* to) {
         "\n"
         "Config keys:\n"
         "  [custos]         stop_timeout, notify_dir, cgroup = auto|off|PATH, pid_record,\n"
+        "                   runtime_dir_root,\n"
         "                   max_services, max_probes,\n"
         "                   max_probe_checks\n"
         "  [service:NAME]   exec, env = KEY=value (repeatable; one level of quotes\n"
@@ -87,6 +88,7 @@ void usage(std::FILE* to) {
         "                   watchdog, stop_signal, stop_timeout,\n"
         "                   liveness = PROBE (restart when it goes down),\n"
         "                   on_dependency_down = ignore|stop|restart,\n"
+        "                   runtime_dir = yes|no (RUNTIME_DIRECTORY, removed at the stop),\n"
         "                   channel = fd:N (a socket pair per process; for an\n"
         "                   embedding program, custosd only closes its end)\n"
         "  [probe:NAME]     one kind: tcp = HOST:PORT, http = http://HOST[:PORT]/PATH\n"
@@ -464,6 +466,16 @@ void instance_name(const char* config, char* out, std::size_t cap) {
     std::snprintf(out, cap, "%s-%08x", n != 0 ? stem : "custosd", static_cast<unsigned>(h));
 }
 
+// Whether a service asks for a runtime directory.
+bool needs_runtime_dir(const custos::cfg::config& cfg) {
+    for (const custos::ServiceSpec& s : cfg.services()) {
+        if (s.runtime_dir) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // Whether a service needs a notify socket (ready = notify or a watchdog).
 bool needs_notify(const custos::cfg::config& cfg) {
     for (const custos::ServiceSpec& s : cfg.services()) {
@@ -474,22 +486,65 @@ bool needs_notify(const custos::cfg::config& cfg) {
     return false;
 }
 
-// The default notify_dir: run_base/NAME when run_base exists (or can be
-// made, 0755 whatever the umask) and custosd may create entries in it,
-// else abstract sockets "@custos-NAME" (no files: reachable by every
-// user, and bind() refuses a second instance). Writes it into `out`.
-void default_notify_dir(const char* config, char* out, std::size_t cap) {
-    char name[40];
-    instance_name(config, name, sizeof name);
-    if (::mkdir(run_base, 0755) == 0) {
-        (void)::chmod(run_base, 0755);
+// Makes `dir` (one level) 0755 whatever the umask, if it is missing:
+// services that run as other users enter it. Whether it is a directory
+// custosd may create entries in.
+bool usable_dir(const char* dir, mode_t mode) {
+    if (::mkdir(dir, mode) == 0) {
+        (void)::chmod(dir, mode);
     }
     struct stat st {};
-    if (::stat(run_base, &st) == 0 && S_ISDIR(st.st_mode) && ::access(run_base, W_OK | X_OK) == 0) {
-        std::snprintf(out, cap, "%s/%s", run_base, name);
-    } else {
-        std::snprintf(out, cap, "@custos-%s", name);
+    return ::stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && ::access(dir, W_OK | X_OK) == 0;
+}
+
+// The instance's directory, run_base/NAME, made if custosd may (root, or
+// run_base writable). False when it cannot be.
+bool instance_dir(const char* config, char* out, std::size_t cap) {
+    char name[40];
+    instance_name(config, name, sizeof name);
+    int n = std::snprintf(out, cap, "%s/%s", run_base, name);
+    return n > 0 && static_cast<std::size_t>(n) < cap && usable_dir(run_base, 0755) &&
+           usable_dir(out, 0755);
+}
+
+// The default notify_dir: INSTANCE/notify, else abstract sockets
+// "@custos-NAME" (no files: reachable by every user, and bind() refuses a
+// second instance). Writes it into `out`.
+void default_notify_dir(const char* config, char* out, std::size_t cap) {
+    char dir[96];
+    if (instance_dir(config, dir, sizeof dir)) {
+        std::snprintf(out, cap, "%s/notify", dir);
+        return;
     }
+    char name[40];
+    instance_name(config, name, sizeof name);
+    std::snprintf(out, cap, "@custos-%s", name);
+}
+
+// The default runtime_dir_root: INSTANCE/services, else
+// $XDG_RUNTIME_DIR/custos/NAME/services (a user's own custosd). False when
+// there is neither: init then says to set runtime_dir_root.
+bool default_runtime_root(const char* config, char* out, std::size_t cap) {
+    char dir[96];
+    if (instance_dir(config, dir, sizeof dir)) {
+        std::snprintf(out, cap, "%s/services", dir);
+        return true;
+    }
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    if (xdg == nullptr || xdg[0] != '/' || std::strlen(xdg) > 120) {
+        return false;
+    }
+    char name[40];
+    instance_name(config, name, sizeof name);
+    char base[160];
+    std::snprintf(base, sizeof base, "%s/custos", xdg);
+    char inst[200];
+    std::snprintf(inst, sizeof inst, "%s/%s", base, name);
+    if (!usable_dir(base, 0700) || !usable_dir(inst, 0700)) {
+        return false;
+    }
+    std::snprintf(out, cap, "%s/services", inst);
+    return true;
 }
 
 } // namespace
@@ -602,6 +657,12 @@ int main(int argc, char** argv) {
         default_notify_dir(path, default_dir, sizeof default_dir);
         rc.notify_dir = default_dir;
         say("custosd: notify sockets in %s (no notify_dir in [custos])", default_dir);
+    }
+    static char default_root[256];
+    if (rc.runtime_dir_root.empty() && needs_runtime_dir(cfg) &&
+        default_runtime_root(path, default_root, sizeof default_root)) {
+        rc.runtime_dir_root = default_root;
+        say("custosd: runtime directories in %s (no runtime_dir_root in [custos])", default_root);
     }
     // Without cgroups, the pid record lives beside the notify sockets unless
     // the config names one: a restarted custosd still finds its leftovers.

@@ -17,6 +17,7 @@
 #include "process/fd_closer.hpp"
 #include "process/host_proc.hpp"
 #include "process/procfs.hpp"
+#include "process/runtime_dir.hpp"
 
 extern char** environ;
 
@@ -114,7 +115,8 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
         // custos's own entries for this service.
         char wd_usec[48] = {};
         char notify_env[sizeof(sockaddr_un::sun_path) + 16] = {};
-        std::string_view ours[2];
+        char rundir_env[320] = {};
+        std::string_view ours[3];
         std::size_t nours = 0;
         if (l.notify) {
             std::memcpy(notify_env, "NOTIFY_SOCKET=", 14);
@@ -132,6 +134,27 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
             int n = std::snprintf(wd_usec, sizeof wd_usec, "WATCHDOG_USEC=%lld", usec);
             ours[nours++] = std::string_view(wd_usec, static_cast<std::size_t>(n));
         }
+        char* rundir = nullptr;
+        if (l.runtime_dir) {
+            constexpr std::string_view key = "RUNTIME_DIRECTORY=";
+            const std::size_t need = key.size() + cfg_.runtime_dir_root.size() + 1 + l.name.size();
+            if (cfg_.runtime_dir_root.empty() || need + 1 > sizeof rundir_env) {
+                Error e(Reason::runtime_dir_unavailable,
+                        cfg_.runtime_dir_root.empty() ? EINVAL : ENAMETOOLONG, l.name);
+                e.with_resolution("Set runtime_dir_root to a short absolute directory: a "
+                                  "service asks for a runtime directory ROOT/NAME");
+                return fail(e);
+            }
+            std::memcpy(rundir_env, key.data(), key.size());
+            std::memcpy(rundir_env + key.size(), cfg_.runtime_dir_root.data(),
+                        cfg_.runtime_dir_root.size());
+            rundir_env[key.size() + cfg_.runtime_dir_root.size()] = '/';
+            std::memcpy(rundir_env + key.size() + cfg_.runtime_dir_root.size() + 1, l.name.data(),
+                        l.name.size());
+            rundir_env[need] = '\0';
+            ours[nours++] = std::string_view(rundir_env, need);
+            rundir = mem.copy(std::string_view(rundir_env + key.size(), need - key.size()));
+        }
         env_spec es;
         es.inherited = environ;
         es.service = l.env;
@@ -146,7 +169,7 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
             return fail(env.error());
         }
         ok = ok && path != nullptr && name != nullptr && argv.has_value() && env.has_value() &&
-             (l.cwd.empty() || cwd != nullptr);
+             (l.cwd.empty() || cwd != nullptr) && (!l.runtime_dir || rundir != nullptr);
         if (!ok) {
             continue;
         }
@@ -156,6 +179,7 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
         p.envp = env->envp;
         p.wd_pid_slot = env->watchdog_pid_slot;
         p.cwd = cwd;
+        p.runtime_dir = rundir;
         p.uid = l.uid;
         p.gid = l.gid;
         p.ready_mode = l.ready;
@@ -218,6 +242,20 @@ Result<void> host::contain(std::uint32_t extra_units) noexcept {
         if (auto r = fd_closer::process().start(); !r) {
             return fail(r.error());
         }
+    }
+    bool root_open = false;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        if (procs_[i].runtime_dir == nullptr) {
+            continue;
+        }
+        if (!root_open) {
+            if (auto r = open_runtime_root(cfg_.runtime_dir_root); !r) {
+                return fail(r.error());
+            }
+            root_open = true;
+        }
+        // What a previous run (a crashed custos) left is not this run's.
+        stats_.runtime_dir_leftovers += process::remove_runtime_dir(procs_[i].runtime_dir);
     }
     const bool off = cfg_.cgroup == "off";
     const bool explicit_root = !off && !cfg_.cgroup.empty();
@@ -353,6 +391,12 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
             stats_.remnants_killed += n > 0 ? static_cast<std::uint64_t>(n) : 0;
         }
         rq.cgroup_procs_fd = cgroups_.procs_fd(slot);
+    }
+    if (p.runtime_dir != nullptr) {
+        if (auto r = make_runtime_dir(p.runtime_dir, p.uid, p.gid); !r) {
+            ++stats_.spawn_failures;
+            return fail(r.error());
+        }
     }
     int wr = -1;
     if (p.ready_mode == ReadyMode::fd) {
@@ -752,6 +796,18 @@ void host::on_sigchld(io::op& o, std::int32_t result) noexcept {
 
 int host::pid(std::uint32_t i) const noexcept {
     return i < count_ ? procs_[i].pid : 0;
+}
+
+void host::remove_runtime_dir(std::uint32_t i) noexcept {
+    if (i < count_ && procs_[i].runtime_dir != nullptr) {
+        stats_.runtime_dir_leftovers += process::remove_runtime_dir(procs_[i].runtime_dir);
+    }
+}
+
+void host::remove_runtime_dirs() noexcept {
+    for (std::uint32_t i = 0; procs_ != nullptr && i < count_; ++i) {
+        remove_runtime_dir(i);
+    }
 }
 
 int host::channel_fd(std::uint32_t i) const noexcept {

@@ -23,6 +23,7 @@ struct proc {
     char** envp = nullptr;
     char* wd_pid_slot = nullptr;
     char* cwd = nullptr;
+    char* runtime_dir = nullptr; // ROOT/NAME, or none
     int uid = -1;
     int gid = -1;
     std::string_view name;           // the service's (copied into the arena)

@@ -120,6 +120,9 @@ struct Runtime::impl final : sup::host,
             e.channel_fd = procs.channel_fd(t.service); // the new process's
         }
         listeners.dispatch(e);
+        if (t.to == ServiceState::stopped || t.to == ServiceState::failed) {
+            procs.remove_runtime_dir(t.service); // no process of it runs
+        }
     }
     void all_stopped() noexcept override {
         done = true;

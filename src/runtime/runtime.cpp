@@ -100,7 +100,15 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
         cfg.notify_dir = default_notify_dir;
     }
     process::host_config hc;
+    for (const ServiceSpec& s : t.services) {
+        if (s.runtime_dir && cfg.runtime_dir_root.empty()) {
+            Error e(Reason::runtime_dir_unavailable, EINVAL, s.name);
+            e.with_resolution("Set runtime_dir_root: a service asks for a runtime directory");
+            return fail(e);
+        }
+    }
     hc.notify_dir = cfg.notify_dir;
+    hc.runtime_dir_root = cfg.runtime_dir_root;
     hc.cgroup = cfg.cgroup;
     hc.pid_record = cfg.pid_record;
     hc.reap_orphans = cfg.reap_orphans;
@@ -269,6 +277,7 @@ void Runtime::run() noexcept {
         rt.reactor.cancel(rt.settle);
     }
     rt.procs.reap_remnants();
+    rt.procs.remove_runtime_dirs();
     rt.procs.close_notify();
     // Let the notify sockets' closes complete while the reactor still runs.
     for (int k = 0; k < 100 && rt.procs.busy(); ++k) {

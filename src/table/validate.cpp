@@ -413,6 +413,7 @@ std::string_view field_name(ServiceField f) noexcept {
         "liveness",
         "on_dependency_down",
         "channel",
+        "runtime_dir",
     };
     const auto i = static_cast<std::size_t>(f);
     return i < service_field_count ? names[i] : std::string_view("unknown");
