@@ -2263,6 +2263,8 @@ TEST_CASE("notify_as_other_user: a service that runs as nobody signals READY=1 a
     ::rmdir(tmp_dir.c_str());
 }
 
+namespace {
+
 // One line from a non-blocking descriptor, waiting at most 10 s ("" on
 // timeout or EOF).
 std::string read_line(int fd) {
@@ -2290,6 +2292,8 @@ std::string read_line(int fd) {
 bool write_all(int fd, const std::string& text) {
     return ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
 }
+
+} // namespace
 
 TEST_CASE("channel: messages both ways over each instance's own socket pair, across restarts") {
     scenario s;
