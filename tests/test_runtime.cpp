@@ -2441,7 +2441,7 @@ TEST_CASE("runtime_dir: RUNTIME_DIRECTORY is the service's own, 0700 and its use
 
 TEST_CASE("runtime_dir: an operator's stop of the service removes it while the runtime runs") {
     scenario s;
-    s.cfg.runtime_dir_root = s.path("rt");
+    s.cfg.runtime_dir_root = s.keep(s.path("rt"));
     ServiceSpec& d = s.add("rd", {"rundir"});
     d.runtime_dir = true;
     s.add_ticker();
