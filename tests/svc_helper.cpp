@@ -35,10 +35,18 @@
 //   svc_helper env FILE                 writes pid=, pgid=, sid= and env: lines
 //                                       to FILE, sends READY=1 if NOTIFY_SOCKET
 //                                       is set, sleeps forever
+//   svc_helper channel FD               writes "hello PID\n" to FD, then answers
+//                                       each line L read from FD with
+//                                       "echo L\n"; "exit N" exits N, EOF 0
+//   svc_helper rundir                   writes its pid to
+//                                       $RUNTIME_DIRECTORY/written (and a
+//                                       subdirectory with a file and a
+//                                       symlink to /), sleeps forever
 //
 // Files are written whole, to FILE.tmp then renamed, so a reader never sees
 // half of one. Exit status 100 means bad usage, 101 a failed system call.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -247,6 +255,51 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (mode == "sleep") {
+        sleep_forever();
+    }
+    if (mode == "channel") {
+        const int fd = std::atoi(arg(2));
+        const std::string hello = "hello " + std::to_string(::getpid()) + "\n";
+        if (::write(fd, hello.data(), hello.size()) != static_cast<ssize_t>(hello.size())) {
+            die("write channel");
+        }
+        std::string line;
+        char c = 0;
+        for (;;) {
+            ssize_t n = ::read(fd, &c, 1);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                std::_Exit(n == 0 ? 0 : 101);
+            }
+            if (c != '\n') {
+                line += c;
+                continue;
+            }
+            if (line.rfind("exit ", 0) == 0) {
+                std::_Exit(std::atoi(line.c_str() + 5));
+            }
+            const std::string reply = "echo " + line + "\n";
+            if (::write(fd, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) {
+                die("write channel");
+            }
+            line.clear();
+        }
+    }
+    if (mode == "rundir") {
+        const char* dir = std::getenv("RUNTIME_DIRECTORY");
+        if (dir == nullptr || *dir == '\0') {
+            std::fprintf(stderr, "svc_helper: RUNTIME_DIRECTORY is not set\n");
+            std::_Exit(101);
+        }
+        const std::string d = dir;
+        if (::mkdir((d + "/sub").c_str(), 0700) != 0 ||
+            ::symlink("/", (d + "/sub/root").c_str()) != 0) {
+            die("populate RUNTIME_DIRECTORY");
+        }
+        write_file((d + "/sub/file").c_str(), "x\n");
+        write_file((d + "/written").c_str(), std::to_string(::getpid()) + "\n");
         sleep_forever();
     }
     if (mode == "env") {

@@ -233,12 +233,15 @@ TEST_CASE("every service key, its value and its line") {
         "stop_timeout = 0",             // 22
         "liveness = own-http",          // 23
         "on_dependency_down = restart", // 24
-        "[custos]",                     // 25
-        "max_services = 4096",          // 26
-        "stop_timeout = 1500ms",        // 27
-        "notify_dir = @custos-notify",  // 28
-        "max_probes = 4096",            // 29
-        "max_probe_checks = 65536",     // 30
+        "channel = fd:4",               // 25
+        "runtime_dir = yes",            // 26
+        "[custos]",                     // 27
+        "max_services = 4096",          // 28
+        "stop_timeout = 1500ms",        // 29
+        "notify_dir = @custos-notify",  // 30
+        "max_probes = 4096",            // 31
+        "max_probe_checks = 65536",     // 32
+        "runtime_dir_root = /run/x",    // 33
     }));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
@@ -262,6 +265,8 @@ TEST_CASE("every service key, its value and its line") {
     CHECK(s.start_delay == 250ms);
     CHECK(strings(s.depends_on) == std::vector<std::string>{"a", "b", "c", "d"});
     CHECK(s.ready == ReadyMode::fd);
+    CHECK(s.channel_fd == 4);
+    CHECK(s.runtime_dir);
     CHECK(s.ready_fd == 3);
     CHECK(s.ready_timeout == 1h);
     CHECK(s.watchdog == 10s);
@@ -274,6 +279,7 @@ TEST_CASE("every service key, its value and its line") {
     CHECK(r->cfg.runtime().max_services == 4096);
     CHECK(r->cfg.runtime().stop_timeout == 1500ms);
     CHECK(r->cfg.runtime().notify_dir == "@custos-notify");
+    CHECK(r->cfg.runtime().runtime_dir_root == "/run/x");
     CHECK(r->cfg.runtime().max_probes == 4096);
     CHECK(r->cfg.runtime().max_probe_checks == 65536);
     CHECK(r->cfg.probes().empty());
@@ -303,6 +309,8 @@ TEST_CASE("every service key, its value and its line") {
         {ServiceField::stop_timeout, 22},
         {ServiceField::liveness, 23},
         {ServiceField::on_dependency_down, 24},
+        {ServiceField::channel, 25},
+        {ServiceField::runtime_dir, 26},
     };
     static_assert(std::size(expect) == custos::service_field_count);
     for (const auto& e : expect) {

@@ -166,13 +166,6 @@ exec = $H sleep
 exec = $H sleep
 EOF
 
-config_error notify-without-socket 4 "notify_dir" <<EOF
-[service:a]
-exec = $H notify-ready 0
-
-ready = notify
-EOF
-
 config_error bad-keepalive-gate 3 "bad keepalive_gate 'sometimes'" <<EOF
 [custos]
 notify_fd = 5
@@ -920,6 +913,62 @@ else
     fail "second instance: the first custosd never got ready: $(cat "$T/inst.log")"
     stop_daemon "second instance"
 fi
+
+# No notify_dir: custosd picks the instance's own (under /run/custos when it
+# may, else abstract sockets), reachable by a service that runs as another
+# user (Debian's mosquitto drops to its user before READY=1); a second
+# custosd on the same config is refused, as with an explicit notify_dir.
+NOBODY=
+if [ "$(id -u)" -eq 0 ] && command -v su >/dev/null 2>&1 &&
+    su nobody -s /bin/sh -c "test -x '$H'" 2>/dev/null; then
+    NOBODY=yes
+fi
+{
+    echo "[custos]"
+    echo "cgroup = $CG"
+    echo "[service:a]"
+    echo "exec = $H notify-ready 50"
+    echo "ready = notify"
+    echo "[service:r]"
+    echo "exec = $H rundir"
+    echo "runtime_dir = yes"
+    if [ -n "$NOBODY" ]; then
+        echo "[service:b]"
+        echo "exec = $H notify-ready 50"
+        echo "ready = notify"
+        echo "user = nobody"
+    fi
+} >"$T/dflt.ini"
+$WRAP "$CUSTOSD" --config "$T/dflt.ini" 2>"$T/dflt.log" &
+DAEMON=$!
+if wait_for "$T/dflt.log" "a: running -> ready" 10 &&
+    { [ -z "$NOBODY" ] || wait_for "$T/dflt.log" "b: running -> ready" 10; }; then
+    dir=$(sed -n 's/^.*notify sockets in \([^ ]*\) (no notify_dir.*$/\1/p' "$T/dflt.log" | head -n 1)
+    custosd --config "$T/dflt.ini" >"$T/dflt2.out" 2>"$T/dflt2.err"
+    rc=$?
+    if [ -n "$dir" ] && [ "$rc" -eq 1 ] && grep -qF "InstanceRunning" "$T/dflt2.err"; then
+        pass "no notify_dir: sockets in $dir, ready = notify works${NOBODY:+ (also as nobody)}, a second instance is refused"
+    else
+        fail "default notify dir '$dir': second instance exit $rc, stderr: $(cat "$T/dflt2.err"), log: $(cat "$T/dflt.log")"
+    fi
+    rdir=$(sed -n 's/^.*runtime directories in \([^ ]*\) (no runtime_dir_root.*$/\1/p' "$T/dflt.log" | head -n 1)
+    if [ -n "$rdir" ] && wait_for "$rdir/r/written" "" 10; then
+        pass "no runtime_dir_root: RUNTIME_DIRECTORY is $rdir/r"
+    else
+        fail "default runtime dir '$rdir': $(cat "$T/dflt.log")"
+    fi
+    stop_daemon "default notify dir"
+    if [ -n "$rdir" ] && [ -e "$rdir/r" ]; then
+        fail "runtime directory $rdir/r left after the stop"
+    fi
+    case "$dir" in
+    /run/custos/dflt-*/notify) rm -rf "${dir%/notify}" ;;
+    esac
+else
+    fail "default notify dir: never ready: $(cat "$T/dflt.log")"
+    stop_daemon "default notify dir"
+fi
+[ -n "$NOBODY" ] || echo "SKIP: the service as nobody (needs root, su, and a helper nobody may run)"
 
 # Regression: after SIGKILL of custosd its services ran on under init, and
 # a restarted custosd started a second copy of each.

@@ -34,6 +34,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -317,6 +319,7 @@ struct rec {
     std::int64_t delay_ms = 0;
     std::uint32_t restarts = 0;
     std::string detail;
+    int channel_fd = -1;
 };
 
 std::string describe(const rec& r) {
@@ -663,6 +666,7 @@ private:
         r.delay_ms = t.delay.count();
         r.restarts = t.restarts;
         r.detail = std::string(t.detail);
+        r.channel_fd = t.channel_fd;
         s.log.push_back(r);
         // Transitions caused by a step's own actions are recorded, not
         // stepped on again.
@@ -2201,6 +2205,275 @@ TEST_CASE("abstract_notify_dir: notify_dir = @NAME gives each service an abstrac
     CHECK(s.count("env", ServiceState::ready) == 1);
     CHECK(report_value(read_file(s.path("env.out")), "env:NOTIFY_SOCKET") == name + "/env");
     s.finish();
+}
+
+TEST_CASE("default_notify_dir: without notify_dir, ready = notify works over abstract sockets "
+          "unique to the runtime") {
+    scenario s;
+    ServiceSpec& n = s.add("env", {"env", s.path("env.out")});
+    n.ready = ReadyMode::notify;
+    s.step = stop_when([](scenario& sc) { return sc.count("env", ServiceState::ready) > 0; });
+    s.run();
+    CHECK(s.count("env", ServiceState::ready) == 1);
+    const std::string sock = report_value(read_file(s.path("env.out")), "env:NOTIFY_SOCKET");
+    const std::string prefix = "@custos-" + std::to_string(::getpid()) + "-";
+    CHECK(sock.rfind(prefix, 0) == 0);
+    CHECK(sock.size() > 4);
+    CHECK(sock.substr(sock.size() - 4) == "/env");
+    s.finish();
+}
+
+TEST_CASE("notify_as_other_user: a service that runs as nobody signals READY=1 and becomes "
+          "ready, over the default socket and in a notify_dir made under umask 077" *
+          doctest::skip(::geteuid() != 0)) {
+    const std::string tmp_dir = "/tmp/custos-nobody-" + std::to_string(::getpid());
+    for (bool path_dir : {false, true}) {
+        CAPTURE(path_dir);
+        scenario s;
+        mode_t old_mask = 0;
+        if (path_dir) {
+            // Not under the scenario's 0700 directory: only the notify
+            // directory itself is custos's to make reachable.
+            s.cfg.notify_dir = tmp_dir;
+            old_mask = ::umask(077);
+        }
+        ServiceSpec& n = s.add("nb", {"notify-ready", "20"});
+        n.ready = ReadyMode::notify;
+        n.user = "nobody";
+        auto r = s.init();
+        if (path_dir) {
+            ::umask(old_mask);
+        }
+        REQUIRE(r.has_value());
+        if (path_dir) {
+            struct stat st {};
+            REQUIRE(::stat(tmp_dir.c_str(), &st) == 0);
+            CHECK((st.st_mode & 07777) == 0755);
+        }
+        s.step = stop_when([](scenario& sc) { return sc.count("nb", ServiceState::ready) > 0; });
+        s.run();
+        CHECK(s.count("nb", ServiceState::ready) == 1);
+        auto l = s.of("nb");
+        REQUIRE(l.size() >= 3);
+        CHECK(l[2].reason == "ReadyNotified");
+        CHECK(s.rt->stats().notify_dropped == 0);
+        s.finish();
+    }
+    ::unlink((tmp_dir + "/.lock").c_str());
+    ::rmdir(tmp_dir.c_str());
+}
+
+namespace {
+
+// One line from a non-blocking descriptor, waiting at most 10 s ("" on
+// timeout or EOF).
+std::string read_line(int fd) {
+    std::string line;
+    const std::int64_t until = now_ns() + 10'000'000'000LL;
+    while (now_ns() < until) {
+        char c = 0;
+        ssize_t n = ::read(fd, &c, 1);
+        if (n == 1) {
+            if (c == '\n') {
+                return line;
+            }
+            line += c;
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            return line;
+        }
+        pollfd p{fd, POLLIN, 0};
+        (void)::poll(&p, 1, 100);
+    }
+    return line;
+}
+
+bool write_all(int fd, const std::string& text) {
+    return ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+}
+
+} // namespace
+
+TEST_CASE("channel: messages both ways over each instance's own socket pair, across restarts") {
+    scenario s;
+    ServiceSpec& c = s.add("ch", {"channel", "5"});
+    c.channel_fd = 5;
+    c.restart = RestartPolicy::always;
+    struct seen {
+        int pid = 0;
+        int fd = -1;
+        int api_fd = -1;
+        std::string hello;
+        std::string echo;
+        int flags = 0;
+    };
+    std::vector<seen> instances;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name != "ch" || r.to != ServiceState::ready) {
+            return;
+        }
+        seen v;
+        v.pid = r.pid;
+        v.fd = r.channel_fd;
+        v.api_fd = sc.rt->channel_fd(sc.index("ch"));
+        if (v.fd >= 0) {
+            v.flags = ::fcntl(v.fd, F_GETFD);
+            v.hello = read_line(v.fd);
+            const std::string ping = "ping " + std::to_string(instances.size());
+            if (write_all(v.fd, ping + "\n")) {
+                v.echo = read_line(v.fd);
+            }
+        }
+        instances.push_back(v);
+        if (instances.size() == 3 || v.fd < 0) {
+            sc.stop();
+        } else {
+            (void)write_all(v.fd, "exit 3\n"); // a crash: restarted after the backoff
+        }
+    };
+    s.run();
+    REQUIRE(instances.size() == 3);
+    for (std::size_t k = 0; k < instances.size(); ++k) {
+        const seen& v = instances[k];
+        CAPTURE(k);
+        CHECK(v.fd >= 0);
+        CHECK(v.api_fd == v.fd);
+        CHECK((v.flags & FD_CLOEXEC) != 0);
+        CHECK(v.hello == "hello " + std::to_string(v.pid));
+        CHECK(v.echo == "echo ping " + std::to_string(k));
+    }
+    CHECK(instances[0].pid != instances[1].pid);
+    // Only the transition out of starting carries it.
+    for (const rec& r : s.of("ch")) {
+        if (r.from != ServiceState::starting) {
+            CHECK(r.channel_fd == -1);
+        }
+    }
+    CHECK(s.rt->channel_fd(s.index("ch")) == -1); // none once stopped
+    s.finish();
+}
+
+TEST_CASE("channel: no descriptor leaked over 100 restarts") {
+    scenario s;
+    ServiceSpec& c = s.add("ch", {"exit", "0"});
+    c.channel_fd = 7;
+    c.restart = RestartPolicy::always;
+    c.backoff_initial = 1ms;
+    c.backoff_max = 1ms;
+    c.backoff_multiplier_x100 = 100;
+    c.stable_after = 1h;
+    std::vector<int> fds_at_ready;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name == "ch" && r.to == ServiceState::ready) {
+            CHECK(r.channel_fd >= 0);
+            fds_at_ready.push_back(count_fds());
+            if (fds_at_ready.size() == 100) {
+                sc.stop();
+            }
+        }
+    };
+    s.run(60s);
+    REQUIRE(fds_at_ready.size() == 100);
+    // Each running instance holds one channel end at most: the count is
+    // the same at every start.
+    CHECK(*std::max_element(fds_at_ready.begin(), fds_at_ready.end()) ==
+          *std::min_element(fds_at_ready.begin(), fds_at_ready.end()));
+    s.finish(); // and back to the count before init()
+}
+
+TEST_CASE("runtime_dir: RUNTIME_DIRECTORY is the service's own, 0700 and its user's, and is "
+          "gone after the stop") {
+    const bool root = ::geteuid() == 0;
+    // As nobody (root only), under a root every user may enter; else as
+    // custos's own user, in the scenario's directory.
+    const std::string shared_root = "/tmp/custos-rundir-" + std::to_string(::getpid());
+    for (bool as_nobody : {false, true}) {
+        if (as_nobody && !root) {
+            MESSAGE("skipped: a service as nobody needs root");
+            continue;
+        }
+        CAPTURE(as_nobody);
+        scenario s;
+        const std::string rd_root = as_nobody ? shared_root : s.path("rt");
+        s.cfg.runtime_dir_root = rd_root;
+        ServiceSpec& d = s.add("rd", {"rundir"});
+        d.runtime_dir = true;
+        d.restart = RestartPolicy::never;
+        uid_t want_uid = ::geteuid();
+        if (as_nobody) {
+            d.user = "nobody";
+            const passwd* pw = ::getpwnam("nobody");
+            REQUIRE(pw != nullptr);
+            want_uid = pw->pw_uid;
+        }
+        const std::string dir = rd_root + "/rd";
+        struct stat st {};
+        bool stat_ok = false;
+        std::string written;
+        s.step = [&](scenario& sc, const rec& r) {
+            if (r.name != "rd" || r.to != ServiceState::ready) {
+                return;
+            }
+            const std::int64_t until = now_ns() + 10'000'000'000LL;
+            while (!file_exists(dir + "/written") && now_ns() < until) {
+                ::usleep(10'000);
+            }
+            written = read_file(dir + "/written");
+            stat_ok = ::lstat(dir.c_str(), &st) == 0;
+            sc.stop();
+        };
+        s.run();
+        REQUIRE(stat_ok);
+        CHECK(S_ISDIR(st.st_mode));
+        CHECK((st.st_mode & 07777) == 0700);
+        CHECK(st.st_uid == want_uid);
+        CHECK(written == std::to_string(s.of("rd")[1].pid) + "\n");
+        // Gone with the stop, symlink and subdirectory included; the root
+        // stays, and what the symlink pointed at is untouched.
+        CHECK_FALSE(file_exists(dir));
+        CHECK(file_exists(rd_root));
+        CHECK(file_exists("/etc/passwd"));
+        s.finish();
+    }
+    ::rmdir(shared_root.c_str());
+}
+
+TEST_CASE("runtime_dir: an operator's stop of the service removes it while the runtime runs") {
+    scenario s;
+    s.cfg.runtime_dir_root = s.keep(s.path("rt"));
+    ServiceSpec& d = s.add("rd", {"rundir"});
+    d.runtime_dir = true;
+    s.add_ticker();
+    const std::string dir = s.path("rt") + "/rd";
+    bool existed = false;
+    bool gone_while_running = false;
+    s.step = [&](scenario& sc, const rec& r) {
+        if (r.name == "rd" && r.to == ServiceState::ready) {
+            const std::int64_t until = now_ns() + 10'000'000'000LL;
+            while (!file_exists(dir + "/written") && now_ns() < until) {
+                ::usleep(10'000);
+            }
+            existed = file_exists(dir + "/written");
+            (void)sc.rt->stop_service("rd");
+        } else if (r.name == "tick" && sc.count("rd", ServiceState::stopped) > 0) {
+            gone_while_running = !file_exists(dir);
+            sc.stop();
+        }
+    };
+    s.run();
+    CHECK(existed);
+    CHECK(gone_while_running);
+    s.finish();
+}
+
+TEST_CASE("runtime_dir: without runtime_dir_root, init fails with RuntimeDirUnavailable") {
+    scenario s;
+    ServiceSpec& d = s.add("rd", {"rundir"});
+    d.runtime_dir = true;
+    auto r = s.init();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().reason() == Reason::runtime_dir_unavailable);
 }
 
 TEST_CASE("init rejects a table whose services name unknown probes") {

@@ -138,6 +138,7 @@ TEST_CASE("a valid table has no problems, with real executable checks") {
     t[2].backoff_multiplier_x100 = 100;
     t[2].backoff_jitter_percent = 100;
     t[3].stop_signal = SIGKILL;
+    t[3].channel_fd = 3;
     validate_options o;
     o.resolve_users = false;
     auto p = validate(t, o);
@@ -409,6 +410,15 @@ TEST_CASE("field values: watchdog, readiness fd, backoff, intensity, signals, du
          spec_field::ready},
         {"fd readiness without a fd", [](ServiceSpec& s) { s.ready = ReadyMode::fd; },
          spec_field::ready},
+        {"channel on fd 2", [](ServiceSpec& s) { s.channel_fd = 2; }, spec_field::channel},
+        {"channel above 1023", [](ServiceSpec& s) { s.channel_fd = 1024; }, spec_field::channel},
+        {"channel on the readiness fd",
+         [](ServiceSpec& s) {
+             s.ready = ReadyMode::fd;
+             s.ready_fd = 4;
+             s.channel_fd = 4;
+         },
+         spec_field::channel},
         {"multiplier below x1", [](ServiceSpec& s) { s.backoff_multiplier_x100 = 50; },
          spec_field::backoff_multiplier},
         {"multiplier above x100", [](ServiceSpec& s) { s.backoff_multiplier_x100 = 10001; },

@@ -119,10 +119,12 @@ enum class Reason : std::uint16_t {
     health_settled = 85,
     boot_grace_expired = 86,
     critical_down = 87, // a critical probe down beyond its grace
+    // A service's runtime directory (runtime_dir).
+    runtime_dir_unavailable = 88,
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 88;
+inline constexpr std::size_t reason_count = 89;
 
 class Error {
 public:

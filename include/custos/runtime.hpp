@@ -134,6 +134,12 @@ public:
     std::uint32_t service_count() const noexcept;
     // `index` < service_count(), in table order.
     ServiceStatus status(std::uint32_t index) const noexcept;
+    // Custos's end of service `index`'s channel (ServiceSpec::channel_fd)
+    // to its running process; -1 when it has none or no process runs.
+    // Reactor thread only (from a hook, or before run()). The same
+    // descriptor as the Transition out of `starting` carried; it is closed
+    // once the exit transition of that process has been dispatched.
+    int channel_fd(std::uint32_t index) const noexcept;
     std::uint32_t probe_count() const noexcept;
     // `index` < probe_count(), in table order.
     ProbeStatus probe_status(std::uint32_t index) const noexcept;

@@ -102,6 +102,13 @@ struct ServiceSpec {
     // ReadyMode::fd: the descriptor number the service writes its newline to
     // (3 or more).
     int ready_fd = -1;
+    // A channel to each instance: a connected AF_UNIX stream socket pair,
+    // a new one for every process started. The service finds its end at
+    // this descriptor number (3 to 1023, not ready_fd); the embedding
+    // program gets the other through Transition::channel_fd and
+    // Runtime::channel_fd(), and custos closes it once that process has
+    // exited. -1: none.
+    int channel_fd = -1;
     // ReadyMode::probe: the probe whose next pass after the spawn makes the
     // service ready.
     std::string_view ready_probe;
@@ -119,6 +126,13 @@ struct ServiceSpec {
     // stop_timeout.
     int stop_signal = SIGTERM;
     Duration stop_timeout = std::chrono::seconds(5);
+
+    // A directory of its own, RuntimeConfig::runtime_dir_root/NAME, made
+    // (mode 0700, owned by the service's user and group) before its process
+    // starts, kept across its restarts, given to it as RUNTIME_DIRECTORY,
+    // and removed with everything in it when the service stops (or fails)
+    // and at the runtime's stop.
+    bool runtime_dir = false;
 
     // Counts toward the runtime's health: `failed` makes it `failed`, and
     // READY=1 upward waits for it to be ready (health.hpp).
@@ -151,6 +165,12 @@ struct Transition {
     std::uint32_t restarts = 0; // automatic restarts since the last stable run
     // Extra words for an operator (the failed dependency, the errno text).
     std::string_view detail;
+    // ServiceSpec::channel_fd set: custos's end of the new process's
+    // channel, on the transition out of `starting` that spawned it (-1 on
+    // every other). Valid until that process's exit transition has been
+    // dispatched; custos closes it then (never close it yourself: dup()
+    // it to keep it). Non-blocking, close-on-exec.
+    int channel_fd = -1;
 };
 
 // Longest STATUS= text kept per service; a longer line is truncated.

@@ -61,9 +61,24 @@ struct RuntimeConfig {
     // a helper that has already exited). Created (0755) if missing; its
     // parent must exist. DIR/.lock keeps a second instance off it. "@NAME"
     // gives abstract sockets @NAME/SERVICE instead (no files, no lock).
-    // Required when a service uses notify or a watchdog; opened and locked
-    // whenever set, as the instance's own directory.
+    // Opened and locked whenever set, as the instance's own directory.
+    // Empty while a service uses notify or a watchdog: init() picks abstract
+    // sockets "@custos-PID-XXXXXXXX/SERVICE" (unique to this runtime, no
+    // files, reachable by services that run as other users; who may speak
+    // for a service is decided by the sender's credentials). Clients that
+    // cannot reach abstract names (ones that pass sizeof(sockaddr_un) to
+    // sendto) need a path: set one. custosd sets one under /run/custos/.
+    // The directory, when a path, should be reachable (search permission)
+    // by the services' users: custos creates it 0755 whatever the umask,
+    // and each socket in it is writable by all.
     std::string_view notify_dir;
+    // Where services with runtime_dir get theirs, ROOT/NAME. Created (0755)
+    // if missing; its parent must exist. Required when a service asks for
+    // a runtime directory (init fails with RuntimeDirUnavailable without
+    // it). Give each instance its own: what is in ROOT/NAME at init is
+    // taken for a previous run's and removed. custosd's default is
+    // /run/custos/STEM-HASH/services.
+    std::string_view runtime_dir_root;
     // Where each service (and each exec probe run) gets a cgroup of its own,
     // so that a stop, a restart or a crashed custos reaches every process it
     // started, setsid() children included:
@@ -140,9 +155,11 @@ enum class ServiceField : std::uint8_t {
     stop_timeout,
     liveness,
     on_dependency_down,
+    channel,
+    runtime_dir,
 };
 
-inline constexpr std::size_t service_field_count = 24;
+inline constexpr std::size_t service_field_count = 26;
 
 // The ProbeSpec field a problem is about.
 enum class ProbeField : std::uint8_t {

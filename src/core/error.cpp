@@ -193,6 +193,9 @@ constexpr reason_info reasons[] = {
      "probes are still unknown"},
     {Reason::critical_down, "CriticalDown",
      "A critical probe has been down for longer than its grace: fix what its last error names"},
+    {Reason::runtime_dir_unavailable, "RuntimeDirUnavailable",
+     "Check that runtime_dir_root is an absolute path whose parent exists and is writable by "
+     "custos (custosd's default is under /run/custos), on a file system that allows chown"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

@@ -174,6 +174,14 @@ void rt_notify_fd(key_context& c, std::string_view v) noexcept {
 void rt_keepalive_gate(key_context& c, std::string_view v) noexcept {
     store(c, tbl::keepalive_gate_value(v), c.rt.keepalive_gate);
 }
+void rt_runtime_dir_root(key_context& c, std::string_view v) noexcept {
+    // Absolute: services chdir, and RUNTIME_DIRECTORY must still name it.
+    if (v.empty() || v.front() != '/' || v.size() > 200) {
+        c.bad("runtime_dir_root '%s' must be an absolute path of at most 200 bytes", clip(v).str());
+        return;
+    }
+    c.rt.runtime_dir_root = v;
+}
 void rt_notify_socket(key_context& c, std::string_view) noexcept {
     c.report(c.line, Reason::config_unknown_key, c.key->name,
              "notify_socket was replaced by notify_dir: each service now gets its own socket "
@@ -191,6 +199,7 @@ constexpr key_def custos_keys[] = {
     {"pid_record", no_slot, 0, 0, rt_pid_record},
     {"notify_fd", no_slot, 0, 0, rt_notify_fd},
     {"keepalive_gate", no_slot, 0, 0, rt_keepalive_gate},
+    {"runtime_dir_root", no_slot, 0, 0, rt_runtime_dir_root},
     {"notify_socket", no_slot, key_retired, 0, rt_notify_socket},
 };
 
@@ -262,6 +271,12 @@ void svc_ready(key_context& c, std::string_view v) noexcept {
         }
     }
 }
+void svc_channel(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::channel_value(v), c.service.channel_fd);
+}
+void svc_runtime_dir(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::bool_value(c.key->name, v), c.service.runtime_dir);
+}
 void svc_stop_signal(key_context& c, std::string_view v) noexcept {
     store(c, tbl::signal_value(c.key->name, v), c.service.stop_signal);
 }
@@ -305,6 +320,8 @@ constexpr key_def service_keys[] = {
     {"liveness", slot(ServiceField::liveness), 0, 0, svc_text<&ServiceSpec::liveness>},
     {"on_dependency_down", slot(ServiceField::on_dependency_down), 0, 0, svc_dependency_down},
     {"critical", no_slot, 0, 0, svc_critical},
+    {"channel", slot(ServiceField::channel), 0, 0, svc_channel},
+    {"runtime_dir", slot(ServiceField::runtime_dir), 0, 0, svc_runtime_dir},
 };
 
 // --- [probe:NAME] ---

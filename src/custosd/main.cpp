@@ -37,7 +37,9 @@
 #include <climits>
 #include <csignal>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -77,6 +79,7 @@ void usage(std::FILE* to) {
         "\n"
         "Config keys:\n"
         "  [custos]         stop_timeout, notify_dir, cgroup = auto|off|PATH, pid_record,\n"
+        "                   runtime_dir_root,\n"
         "                   max_services, max_probes,\n"
         "                   max_probe_checks, notify_fd = N (s6 readiness),\n"
         "                   keepalive_gate = none|health (systemd's WATCHDOG=1)\n"
@@ -92,7 +95,10 @@ void usage(std::FILE* to) {
         "                   ready = started|notify|fd:N|probe:NAME, ready_timeout,\n"
         "                   watchdog, stop_signal, stop_timeout,\n"
         "                   liveness = PROBE (restart when it goes down),\n"
-        "                   on_dependency_down = ignore|stop|restart\n"
+        "                   on_dependency_down = ignore|stop|restart,\n"
+        "                   runtime_dir = yes|no (RUNTIME_DIRECTORY, removed at the stop),\n"
+        "                   channel = fd:N (a socket pair per process; for an\n"
+        "                   embedding program, custosd only closes its end)\n"
         "  [probe:NAME]     one kind: tcp = HOST:PORT, http = http://HOST[:PORT]/PATH\n"
         "                   (no TLS), unix = /path, exec = COMMAND, file = /path,\n"
         "                   all = NAME... (every member passes);\n"
@@ -434,6 +440,125 @@ int report_platform() {
     return 0;
 }
 
+// Where custosd keeps an instance's files when the config names no
+// notify_dir: one directory per config file, so two custosd instances on
+// different configs never share a lock, a pid record or a socket, and a
+// second one on the same config is refused by the lock (as an explicit
+// notify_dir is).
+constexpr const char* run_base = "/run/custos";
+
+// Writes "STEM-XXXXXXXX" for `config` into `out`: the file name without
+// ".ini"/".conf" (at most 24 bytes of [A-Za-z0-9._-], others as '_') and
+// an FNV-1a hash of its absolute path.
+void instance_name(const char* config, char* out, std::size_t cap) {
+    char abs[PATH_MAX];
+    const char* key = ::realpath(config, abs) != nullptr ? abs : config;
+    std::uint32_t h = 2166136261u;
+    for (const char* c = key; *c != '\0'; ++c) {
+        h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+    }
+    const char* base = std::strrchr(key, '/');
+    base = base != nullptr ? base + 1 : key;
+    std::size_t n = std::strlen(base);
+    for (const char* ext : {".ini", ".conf"}) {
+        std::size_t e = std::strlen(ext);
+        if (n > e && std::strcmp(base + n - e, ext) == 0) {
+            n -= e;
+            break;
+        }
+    }
+    n = n < 24 ? n : 24;
+    char stem[25] = {};
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = base[i];
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        stem[i] = ok ? c : '_';
+    }
+    std::snprintf(out, cap, "%s-%08x", n != 0 ? stem : "custosd", static_cast<unsigned>(h));
+}
+
+// Whether a service asks for a runtime directory.
+bool needs_runtime_dir(const custos::cfg::config& cfg) {
+    for (const custos::ServiceSpec& s : cfg.services()) {
+        if (s.runtime_dir) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Whether a service needs a notify socket (ready = notify or a watchdog).
+bool needs_notify(const custos::cfg::config& cfg) {
+    for (const custos::ServiceSpec& s : cfg.services()) {
+        if (s.ready == custos::ReadyMode::notify || s.watchdog.count() > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Makes `dir` (one level) 0755 whatever the umask, if it is missing:
+// services that run as other users enter it. Whether it is a directory
+// custosd may create entries in.
+bool usable_dir(const char* dir, mode_t mode) {
+    if (::mkdir(dir, mode) == 0) {
+        (void)::chmod(dir, mode);
+    }
+    struct stat st {};
+    return ::stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && ::access(dir, W_OK | X_OK) == 0;
+}
+
+// The instance's directory, run_base/NAME, made if custosd may (root, or
+// run_base writable). False when it cannot be.
+bool instance_dir(const char* config, char* out, std::size_t cap) {
+    char name[40];
+    instance_name(config, name, sizeof name);
+    int n = std::snprintf(out, cap, "%s/%s", run_base, name);
+    return n > 0 && static_cast<std::size_t>(n) < cap && usable_dir(run_base, 0755) &&
+           usable_dir(out, 0755);
+}
+
+// The default notify_dir: INSTANCE/notify, else abstract sockets
+// "@custos-NAME" (no files: reachable by every user, and bind() refuses a
+// second instance). Writes it into `out`.
+void default_notify_dir(const char* config, char* out, std::size_t cap) {
+    char dir[96];
+    if (instance_dir(config, dir, sizeof dir)) {
+        std::snprintf(out, cap, "%s/notify", dir);
+        return;
+    }
+    char name[40];
+    instance_name(config, name, sizeof name);
+    std::snprintf(out, cap, "@custos-%s", name);
+}
+
+// The default runtime_dir_root: INSTANCE/services, else
+// $XDG_RUNTIME_DIR/custos/NAME/services (a user's own custosd). False when
+// there is neither: init then says to set runtime_dir_root.
+bool default_runtime_root(const char* config, char* out, std::size_t cap) {
+    char dir[96];
+    if (instance_dir(config, dir, sizeof dir)) {
+        std::snprintf(out, cap, "%s/services", dir);
+        return true;
+    }
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    if (xdg == nullptr || xdg[0] != '/' || std::strlen(xdg) > 120) {
+        return false;
+    }
+    char name[40];
+    instance_name(config, name, sizeof name);
+    char base[160];
+    std::snprintf(base, sizeof base, "%s/custos", xdg);
+    char inst[200];
+    std::snprintf(inst, sizeof inst, "%s/%s", base, name);
+    if (!usable_dir(base, 0700) || !usable_dir(inst, 0700)) {
+        return false;
+    }
+    std::snprintf(out, cap, "%s/services", inst);
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -526,19 +651,6 @@ int main(int argc, char** argv) {
     line_sink sink(cfg, path);
     custos::validate_table(cfg.table(), &sink);
     sink.count += check_cwds(cfg, path);
-    if (cfg.runtime().notify_dir.empty()) {
-        for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
-            const custos::ServiceSpec& s = cfg.services()[i];
-            if (s.ready == custos::ReadyMode::notify || s.watchdog.count() > 0) {
-                const bool notify = s.ready == custos::ReadyMode::notify;
-                say("%s:%u: %s needs notify_dir = DIR in [custos]", path,
-                    cfg.line_of(i, notify ? custos::ServiceField::ready
-                                          : custos::ServiceField::watchdog),
-                    notify ? "ready = notify" : "watchdog");
-                ++sink.count;
-            }
-        }
-    }
     if (sink.count != 0) {
         return 2;
     }
@@ -570,6 +682,20 @@ int main(int argc, char** argv) {
             return 2;
         }
         rc.notify_dir = notify_path;
+    }
+    // No notify_dir while a service needs one: the instance's own, under
+    // /run/custos when custosd may create it there.
+    static char default_dir[96];
+    if (rc.notify_dir.empty() && needs_notify(cfg)) {
+        default_notify_dir(path, default_dir, sizeof default_dir);
+        rc.notify_dir = default_dir;
+        say("custosd: notify sockets in %s (no notify_dir in [custos])", default_dir);
+    }
+    static char default_root[256];
+    if (rc.runtime_dir_root.empty() && needs_runtime_dir(cfg) &&
+        default_runtime_root(path, default_root, sizeof default_root)) {
+        rc.runtime_dir_root = default_root;
+        say("custosd: runtime directories in %s (no runtime_dir_root in [custos])", default_root);
     }
     // Without cgroups, the pid record lives beside the notify sockets unless
     // the config names one: a restarted custosd still finds its leftovers.

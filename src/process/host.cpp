@@ -17,6 +17,7 @@
 #include "process/fd_closer.hpp"
 #include "process/host_proc.hpp"
 #include "process/procfs.hpp"
+#include "process/runtime_dir.hpp"
 
 extern char** environ;
 
@@ -62,6 +63,9 @@ host::~host() {
         }
         if (p.ready_rd >= 0) {
             ::close(p.ready_rd);
+        }
+        if (p.channel >= 0) {
+            ::close(p.channel);
         }
         if (p.notify != nullptr) {
             p.notify->~notify_socket(); // made in the arena
@@ -111,7 +115,8 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
         // custos's own entries for this service.
         char wd_usec[48] = {};
         char notify_env[sizeof(sockaddr_un::sun_path) + 16] = {};
-        std::string_view ours[2];
+        char rundir_env[320] = {};
+        std::string_view ours[3];
         std::size_t nours = 0;
         if (l.notify) {
             std::memcpy(notify_env, "NOTIFY_SOCKET=", 14);
@@ -129,6 +134,27 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
             int n = std::snprintf(wd_usec, sizeof wd_usec, "WATCHDOG_USEC=%lld", usec);
             ours[nours++] = std::string_view(wd_usec, static_cast<std::size_t>(n));
         }
+        char* rundir = nullptr;
+        if (l.runtime_dir) {
+            constexpr std::string_view key = "RUNTIME_DIRECTORY=";
+            const std::size_t need = key.size() + cfg_.runtime_dir_root.size() + 1 + l.name.size();
+            if (cfg_.runtime_dir_root.empty() || need + 1 > sizeof rundir_env) {
+                Error e(Reason::runtime_dir_unavailable,
+                        cfg_.runtime_dir_root.empty() ? EINVAL : ENAMETOOLONG, l.name);
+                e.with_resolution("Set runtime_dir_root to a short absolute directory: a "
+                                  "service asks for a runtime directory ROOT/NAME");
+                return fail(e);
+            }
+            std::memcpy(rundir_env, key.data(), key.size());
+            std::memcpy(rundir_env + key.size(), cfg_.runtime_dir_root.data(),
+                        cfg_.runtime_dir_root.size());
+            rundir_env[key.size() + cfg_.runtime_dir_root.size()] = '/';
+            std::memcpy(rundir_env + key.size() + cfg_.runtime_dir_root.size() + 1, l.name.data(),
+                        l.name.size());
+            rundir_env[need] = '\0';
+            ours[nours++] = std::string_view(rundir_env, need);
+            rundir = mem.copy(std::string_view(rundir_env + key.size(), need - key.size()));
+        }
         env_spec es;
         es.inherited = environ;
         es.service = l.env;
@@ -143,7 +169,7 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
             return fail(env.error());
         }
         ok = ok && path != nullptr && name != nullptr && argv.has_value() && env.has_value() &&
-             (l.cwd.empty() || cwd != nullptr);
+             (l.cwd.empty() || cwd != nullptr) && (!l.runtime_dir || rundir != nullptr);
         if (!ok) {
             continue;
         }
@@ -153,10 +179,12 @@ Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept
         p.envp = env->envp;
         p.wd_pid_slot = env->watchdog_pid_slot;
         p.cwd = cwd;
+        p.runtime_dir = rundir;
         p.uid = l.uid;
         p.gid = l.gid;
         p.ready_mode = l.ready;
         p.ready_fd = l.ready_fd;
+        p.channel_fd = l.channel_fd;
         p.name = std::string_view(name, l.name.size());
         if (l.notify && notify_ != nullptr) {
             p.notify = &notify_[next_socket++];
@@ -214,6 +242,20 @@ Result<void> host::contain(std::uint32_t extra_units) noexcept {
         if (auto r = fd_closer::process().start(); !r) {
             return fail(r.error());
         }
+    }
+    bool root_open = false;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        if (procs_[i].runtime_dir == nullptr) {
+            continue;
+        }
+        if (!root_open) {
+            if (auto r = open_runtime_root(cfg_.runtime_dir_root); !r) {
+                return fail(r.error());
+            }
+            root_open = true;
+        }
+        // What a previous run (a crashed custos) left is not this run's.
+        stats_.runtime_dir_leftovers += process::remove_runtime_dir(procs_[i].runtime_dir);
     }
     const bool off = cfg_.cgroup == "off";
     const bool explicit_root = !off && !cfg_.cgroup.empty();
@@ -350,6 +392,12 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
         }
         rq.cgroup_procs_fd = cgroups_.procs_fd(slot);
     }
+    if (p.runtime_dir != nullptr) {
+        if (auto r = make_runtime_dir(p.runtime_dir, p.uid, p.gid); !r) {
+            ++stats_.spawn_failures;
+            return fail(r.error());
+        }
+    }
     int wr = -1;
     if (p.ready_mode == ReadyMode::fd) {
         int fds[2];
@@ -362,15 +410,64 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
         rq.ready_fd_target = p.ready_fd;
         rq.ready_fd_source = wr;
     }
+    int child_end = -1;
+    if (p.channel_fd >= 0) {
+        if (p.channel >= 0) {
+            ::close(p.channel); // not expected: closed at every exit
+            p.channel = -1;
+        }
+        int sv[2];
+        int err = 0;
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            err = errno;
+        } else {
+            child_end = sv[1];
+            p.channel = sv[0];
+            // Ours only: the ends are separate open files, so the child's
+            // stays blocking, as a program expects of a descriptor it is given.
+            (void)::fcntl(p.channel, F_SETFL, ::fcntl(p.channel, F_GETFL) | O_NONBLOCK);
+            if (child_end == p.ready_fd) {
+                // The child dups the readiness pipe there first.
+                int moved = ::fcntl(child_end, F_DUPFD_CLOEXEC, 3);
+                err = moved < 0 ? errno : 0;
+                ::close(child_end);
+                child_end = moved;
+            }
+        }
+        if (child_end < 0) {
+            if (p.channel >= 0) {
+                ::close(p.channel);
+                p.channel = -1;
+            }
+            if (wr >= 0) {
+                ::close(wr);
+            }
+            if (p.ready_rd >= 0) {
+                ::close(p.ready_rd);
+                p.ready_rd = -1;
+            }
+            ++stats_.spawn_failures;
+            return fail(Reason::spawn_failed, err, "channel socket pair");
+        }
+        rq.channel_fd_target = p.channel_fd;
+        rq.channel_fd_source = child_end;
+    }
     auto r = spawner_.spawn(rq);
     if (wr >= 0) {
         ::close(wr); // the child has its copy (or never will)
+    }
+    if (child_end >= 0) {
+        ::close(child_end);
     }
     if (!r) {
         ++stats_.spawn_failures;
         if (p.ready_rd >= 0) {
             ::close(p.ready_rd);
             p.ready_rd = -1;
+        }
+        if (p.channel >= 0) {
+            ::close(p.channel);
+            p.channel = -1;
         }
         return fail(r.error());
     }
@@ -493,7 +590,15 @@ void host::exited(proc& p, const siginfo_t& si) noexcept {
     }
     p.pid = 0;
     close_ready_pipe(p);
+    // The channel outlives the exit transition (the layer above may still
+    // read what the process wrote last), then goes; a restart from inside
+    // the call makes a new one.
+    const int channel = p.channel;
+    p.channel = -1;
     ev_.exited(p.index, exit_info(si));
+    if (channel >= 0) {
+        ::close(channel);
+    }
 }
 
 std::uint32_t host::find_by_pid(int pid) const noexcept {
@@ -691,6 +796,22 @@ void host::on_sigchld(io::op& o, std::int32_t result) noexcept {
 
 int host::pid(std::uint32_t i) const noexcept {
     return i < count_ ? procs_[i].pid : 0;
+}
+
+void host::remove_runtime_dir(std::uint32_t i) noexcept {
+    if (i < count_ && procs_[i].runtime_dir != nullptr) {
+        stats_.runtime_dir_leftovers += process::remove_runtime_dir(procs_[i].runtime_dir);
+    }
+}
+
+void host::remove_runtime_dirs() noexcept {
+    for (std::uint32_t i = 0; procs_ != nullptr && i < count_; ++i) {
+        remove_runtime_dir(i);
+    }
+}
+
+int host::channel_fd(std::uint32_t i) const noexcept {
+    return i < count_ ? procs_[i].channel : -1;
 }
 
 const char* exit_watch_name(spawn_method m, bool native_waitid) noexcept {

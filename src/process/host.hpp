@@ -22,6 +22,18 @@
 // Signals coalesce (fifty exits can raise one SIGCHLD), so the drain loops
 // until nothing is left.
 //
+// Channels: a service with a channel_fd gets a new AF_UNIX stream socket
+// pair at each spawn; the child's end goes to it at that number, the host
+// keeps the other (non-blocking, close-on-exec) for the layer above until
+// the process has exited and events::exited() has returned, then closes
+// it. So one descriptor per running service at most, none leaked.
+//
+// Runtime directories (runtime_dir.hpp): ROOT/NAME is laid out at init,
+// emptied of what a previous run left in contain(), made (0700, the
+// service's owner) before each spawn and kept across its restarts, and
+// removed by remove_runtime_dir() (the runtime calls it when the service
+// stops or fails) and by remove_runtime_dirs() at the end.
+//
 // Readiness: ReadyMode::notify through the notify socket (a datagram is
 // attributed to the service whose process group sent it: systemd-notify and
 // other helpers send from child processes); ReadyMode::fd through a pipe
@@ -66,9 +78,14 @@ struct launch {
     int gid = -1;                           // -1: unchanged (else the user's primary group)
     ReadyMode ready = ReadyMode::started;
     int ready_fd = -1; // ReadyMode::fd: the descriptor number the child writes to
+    // The child's end of a new socket pair per process, at this number (-1:
+    // none; never ready_fd).
+    int channel_fd = -1;
     nanos watchdog{0}; // exported as WATCHDOG_USEC (0: none)
     // Its own NOTIFY_SOCKET (ready = notify, or a watchdog).
     bool notify = false;
+    // A runtime directory, host_config::runtime_dir_root/NAME.
+    bool runtime_dir = false;
 };
 
 // What the host tells the layer above. Reactor thread, from inside the
@@ -106,8 +123,10 @@ protected:
 };
 
 struct host_config {
-    // See RuntimeConfig: notify_dir, cgroup, pid_record, reap_orphans.
+    // See RuntimeConfig: notify_dir, cgroup, pid_record, reap_orphans,
+    // runtime_dir_root.
     std::string_view notify_dir;
+    std::string_view runtime_dir_root;
     std::string_view cgroup;
     std::string_view pid_record;
     bool reap_orphans = false;
@@ -126,6 +145,8 @@ struct host_stats {
     std::uint64_t notify_restored = 0;
     std::uint64_t leftovers_killed = 0;
     std::uint64_t remnants_killed = 0;
+    // Names a runtime directory's removal left behind (limits, permissions).
+    std::uint64_t runtime_dir_leftovers = 0;
     std::uint64_t main_pid_followed = 0;
     std::uint64_t main_pid_refused = 0;
 };
@@ -176,7 +197,9 @@ public:
     // notify directory's deletions.
     void start() noexcept;
     // Starts service `i`'s process and watches its exit and readiness.
-    // Returns the pid. Errors: SpawnFailed, ExecFailed (with errno).
+    // Returns the pid. Errors: SpawnFailed (subject "channel socket pair"
+    // when socketpair() failed), RuntimeDirUnavailable (its runtime
+    // directory could not be made), ExecFailed (with errno).
     Result<int> spawn(std::uint32_t i) noexcept;
     // `sig` to service `i`'s cgroup, else its process group (with SIGCONT
     // after it unless it is SIGKILL or SIGCONT).
@@ -189,11 +212,19 @@ public:
     // After the loop: kills and reaps what services left (bounded), then
     // closes the notify sockets. busy(): their closes are still in flight.
     void reap_remnants() noexcept;
+    // Removes service `i`'s runtime directory (if it has one) with what is
+    // in it, bounded (runtime_dir.hpp). Call when no process of it runs.
+    void remove_runtime_dir(std::uint32_t i) noexcept;
+    // The same for every service.
+    void remove_runtime_dirs() noexcept;
     void close_notify() noexcept;
     bool busy() const noexcept;
 
     std::uint32_t size() const noexcept { return count_; }
     int pid(std::uint32_t i) const noexcept;
+    // Custos's end of service `i`'s channel to its running process, -1
+    // when it has none (no channel_fd, or no process).
+    int channel_fd(std::uint32_t i) const noexcept;
     std::string_view status_text(std::uint32_t i) const noexcept;
     int notify_errno(std::uint32_t i) const noexcept;
     host_stats stats() const noexcept;

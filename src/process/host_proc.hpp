@@ -23,6 +23,7 @@ struct proc {
     char** envp = nullptr;
     char* wd_pid_slot = nullptr;
     char* cwd = nullptr;
+    char* runtime_dir = nullptr; // ROOT/NAME, or none
     int uid = -1;
     int gid = -1;
     std::string_view name;           // the service's (copied into the arena)
@@ -33,6 +34,7 @@ struct proc {
     int main_pid = 0;
     ReadyMode ready_mode = ReadyMode::started;
     int ready_fd = -1;
+    int channel_fd = -1; // the child's channel descriptor number, or none
 
     int pid = 0;
     int pidfd = -1;
@@ -42,6 +44,7 @@ struct proc {
     io::op exit_op;
     siginfo_t info{};
     int ready_rd = -1;
+    int channel = -1; // custos's end of the running process's channel
     io::op ready_op;
     char ready_buf[64] = {};
     char status_text[status_text_max + 1] = {};

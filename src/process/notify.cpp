@@ -494,6 +494,7 @@ std::uint32_t notify_dir::restore() noexcept {
     struct stat st {};
     if (::stat(dir_, &st) != 0 && errno == ENOENT) {
         if (::mkdir(dir_, 0755) == 0) {
+            (void)::chmod(dir_, 0755); // whatever the umask, as in open()
             ++n;
         }
         add_watch(); // the old watch died with the directory
@@ -553,7 +554,12 @@ Result<void> notify_dir::open(std::string_view dir) noexcept {
         len_ = dir.size();
         return {};
     }
-    if (::mkdir(dir_, 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(dir_, 0755) == 0) {
+        // The umask (077 under many service managers) must not make it
+        // 0700: a service that drops to its own user before READY=1 has
+        // to reach its socket in here.
+        (void)::chmod(dir_, 0755);
+    } else if (errno != EEXIST) {
         return fail(Reason::notify_socket_unavailable, errno, dir);
     }
     struct stat st {};

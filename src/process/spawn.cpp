@@ -65,6 +65,7 @@ enum class stage : std::int32_t {
     chdir,
     exec,
     cgroup,
+    channel_fd,
 };
 
 const char* stage_name(stage s) noexcept {
@@ -75,6 +76,8 @@ const char* stage_name(stage s) noexcept {
         return "stdin";
     case stage::ready_fd:
         return "ready_fd";
+    case stage::channel_fd:
+        return "channel_fd";
     case stage::close_range:
         return "close_range";
     case stage::setgroups:
@@ -111,12 +114,12 @@ struct child_ctx {
     ::_exit(127);
 }
 
-// Closes [3, ~0U] except the (up to two) descriptors in keep[], sorted with
-// -1 first. Returns 0 or an errno.
-CUSTOS_CHILD_CODE int close_all_but(const int keep[2]) noexcept {
+// Closes [3, ~0U] except the (up to three) descriptors in keep[], sorted
+// with -1 first. Returns 0 or an errno.
+CUSTOS_CHILD_CODE int close_all_but(const int keep[3]) noexcept {
     unsigned lo = 3;
     long r = 0;
-    for (int i = 0; i < 2 && r == 0; ++i) {
+    for (int i = 0; i < 3 && r == 0; ++i) {
         if (keep[i] >= 3) {
             auto k = static_cast<unsigned>(keep[i]);
             if (k > lo) {
@@ -143,7 +146,7 @@ CUSTOS_CHILD_CODE int close_all_but(const int keep[2]) noexcept {
     }
     for (rlim_t fd = 3; fd < limit; ++fd) {
         int f = static_cast<int>(fd);
-        if (f != keep[0] && f != keep[1]) {
+        if (f != keep[0] && f != keep[1] && f != keep[2]) {
             ::close(f);
         }
     }
@@ -209,9 +212,20 @@ CUSTOS_CHILD_CODE int child_main(void* arg) noexcept {
             child_fail(err_fd, stage::ready_fd);
         }
     }
+    // 4b. The channel's end (the parent made sure that the readiness dup
+    // above cannot have landed on its source).
+    const int channel = rq.channel_fd_target;
+    if (channel >= 0) {
+        int r = rq.channel_fd_source == channel ? ::fcntl(channel, F_SETFD, 0)
+                                                : ::dup2(rq.channel_fd_source, channel);
+        if (r < 0) {
+            child_fail(err_fd, stage::channel_fd);
+        }
+    }
     // 5. Nothing else of the parent's leaks in; err_fd stays open until
     // execve closes it (O_CLOEXEC), which is how the parent sees success.
-    const int keep[2] = {target, err_fd}; // target < err_fd
+    const int keep[3] = {target < channel ? target : channel, target < channel ? channel : target,
+                         err_fd}; // both targets < err_fd
     if (int e = close_all_but(keep); e != 0) {
         errno = e;
         child_fail(err_fd, stage::close_range);
@@ -351,17 +365,22 @@ void spawner::step_down(spawn_method to, int err) noexcept {
 Result<spawned> spawner::spawn(const spawn_request& rq) noexcept {
     const char* path = rq.path != nullptr ? rq.path : "";
     if (stack_top_ == nullptr || rq.path == nullptr || rq.argv == nullptr || rq.envp == nullptr ||
-        (rq.ready_fd_target >= 0 && (rq.ready_fd_target < 3 || rq.ready_fd_source < 3))) {
+        (rq.ready_fd_target >= 0 && (rq.ready_fd_target < 3 || rq.ready_fd_source < 3)) ||
+        (rq.channel_fd_target >= 0 && (rq.channel_fd_target < 3 || rq.channel_fd_source < 3 ||
+                                       rq.channel_fd_target == rq.ready_fd_target ||
+                                       rq.channel_fd_source == rq.ready_fd_target))) {
         return fail(Reason::invalid_argument, 0, path);
     }
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
         return fail(Reason::spawn_failed, errno, path);
     }
-    // The child dups onto 0 and the ready target: keep the write end above
-    // both, so neither clobbers it.
-    if (pipe_fds[1] < 3 || pipe_fds[1] <= rq.ready_fd_target) {
-        int above = rq.ready_fd_target >= 3 ? rq.ready_fd_target + 1 : 3;
+    // The child dups onto 0 and the ready and channel targets: keep the
+    // write end above all, so none clobbers it.
+    const int top =
+        rq.ready_fd_target > rq.channel_fd_target ? rq.ready_fd_target : rq.channel_fd_target;
+    if (pipe_fds[1] < 3 || pipe_fds[1] <= top) {
+        int above = top >= 3 ? top + 1 : 3;
         int moved = ::fcntl(pipe_fds[1], F_DUPFD_CLOEXEC, above);
         int err = errno;
         ::close(pipe_fds[1]);

@@ -31,7 +31,8 @@
 // is about to, under qemu's fork emulation) with signals at their defaults,
 // an empty mask, its own session and process group, its cgroup when asked
 // (moved before exec), stdin on /dev/null,
-// stdout/stderr inherited, and no other descriptor than the readiness fd.
+// stdout/stderr inherited, and no other descriptor than the readiness fd
+// and the channel fd.
 #pragma once
 
 #include <cstddef>
@@ -62,6 +63,11 @@ struct spawn_request {
     int gid = -1;
     int ready_fd_target = -1; // s6 notification fd number in the child (>= 3), -1: none
     int ready_fd_source = -1; // the parent's descriptor dup'ed there (>= 3)
+    // The service's channel end (>= 3, not the ready target), from a
+    // source that is not the ready target either (the ready dup comes
+    // first and would replace it).
+    int channel_fd_target = -1;
+    int channel_fd_source = -1;
     // Points at a "WATCHDOG_PID=" entry inside envp with room for 11 digits
     // and a NUL (env_block::watchdog_pid_slot); the child writes its pid
     // there. Pass it whenever the block has one, or the entry stays empty.
@@ -95,11 +101,12 @@ public:
 
     // Starts the child and returns once it has exec'd. Allocates nothing.
     // Errors: invalid_argument (not initialised, null path/argv/envp, ready
-    // fd below 3); spawn_failed (pipe2, clone/vfork or pidfd_open failed,
+    // or channel fd below 3, a channel target or source on the ready
+    // target); spawn_failed (pipe2, clone/vfork or pidfd_open failed,
     // e.g. EAGAIN/ENOMEM/EMFILE; subject: the path); exec_failed (the child
     // failed before or at execve; errno is the child's, subject
     // "<stage>: <path>" with stage one of setsid, cgroup, stdin, ready_fd,
-    // close_range, setgroups, setgid, setuid, chdir, exec). On either
+    // channel_fd, close_range, setgroups, setgid, setuid, chdir, exec). On either
     // failure the child has been reaped and its pidfd closed.
     Result<spawned> spawn(const spawn_request& rq) noexcept;
 

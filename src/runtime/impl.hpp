@@ -59,6 +59,9 @@ struct Runtime::impl final : sup::host,
     static constexpr std::uint32_t max_listeners = 4;
 
     RuntimeConfig cfg;
+    // The notify directory chosen when the table gives none (see
+    // RuntimeConfig::notify_dir): "@custos-PID-XXXXXXXX".
+    char default_notify_dir[40] = {};
     tbl::plan plan; // the table checked and resolved, before anything is laid out
     io::reactor reactor;
     // Before everything laid out in it: destroyed after them.
@@ -112,7 +115,15 @@ struct Runtime::impl final : sup::host,
     Result<int> spawn(std::uint32_t i) noexcept override;
     void kill(std::uint32_t i, int sig) noexcept override { procs.kill(i, sig); }
     void transition(const Transition& t) noexcept override {
-        listeners.dispatch(status::make_event(t, status::wall_now_ns()));
+        status::event e = status::make_event(t, status::wall_now_ns());
+        if (t.from == ServiceState::starting &&
+            (t.to == ServiceState::running || t.to == ServiceState::ready)) {
+            e.channel_fd = procs.channel_fd(t.service); // the new process's
+        }
+        listeners.dispatch(e);
+        if (t.to == ServiceState::stopped || t.to == ServiceState::failed) {
+            procs.remove_runtime_dir(t.service); // no process of it runs
+        }
     }
     void all_stopped() noexcept override {
         done = true;

@@ -29,6 +29,8 @@ Result<void> launches::fill(const tbl::plan& plan) noexcept {
         l.gid = sp.gid;
         l.ready = spec.ready;
         l.ready_fd = spec.ready_fd;
+        l.channel_fd = spec.channel_fd;
+        l.runtime_dir = spec.runtime_dir;
         l.watchdog = std::chrono::duration_cast<nanos>(spec.watchdog);
         l.notify = sp.notify;
     }

@@ -90,12 +90,26 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     nprobes = static_cast<std::uint32_t>(probe_table.size());
     const std::uint32_t check_count = plan.check_count();
     if (plan.notify_count() != 0 && cfg.notify_dir.empty()) {
-        Error e(Reason::notify_socket_unavailable, EINVAL, "notify_dir");
-        e.with_resolution("Set notify_dir: a service uses ready = notify or a watchdog");
-        return fail(e);
+        // No directory given: abstract sockets, which need no file system
+        // and no permissions (the credential rule decides who may speak).
+        // The pid and the clock keep two instances (two pid namespaces
+        // sharing a network namespace included) apart; bind() refuses a
+        // name that is somehow alive.
+        const auto clk = static_cast<std::uint64_t>(to_ns(now()));
+        std::snprintf(default_notify_dir, sizeof default_notify_dir, "@custos-%d-%08x",
+                      static_cast<int>(::getpid()), static_cast<unsigned>(clk ^ (clk >> 32)));
+        cfg.notify_dir = default_notify_dir;
     }
     process::host_config hc;
+    for (const ServiceSpec& s : t.services) {
+        if (s.runtime_dir && cfg.runtime_dir_root.empty()) {
+            Error e(Reason::runtime_dir_unavailable, EINVAL, s.name);
+            e.with_resolution("Set runtime_dir_root: a service asks for a runtime directory");
+            return fail(e);
+        }
+    }
     hc.notify_dir = cfg.notify_dir;
+    hc.runtime_dir_root = cfg.runtime_dir_root;
     hc.cgroup = cfg.cgroup;
     hc.pid_record = cfg.pid_record;
     hc.reap_orphans = cfg.reap_orphans;
@@ -264,6 +278,7 @@ void Runtime::run() noexcept {
         rt.reactor.cancel(rt.settle);
     }
     rt.procs.reap_remnants();
+    rt.procs.remove_runtime_dirs();
     rt.procs.close_notify();
     // Let the notify sockets' closes complete while the reactor still runs.
     for (int k = 0; k < 100 && rt.procs.busy(); ++k) {
@@ -342,6 +357,10 @@ ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
     }
     return impl_->snap.is_writer_thread() ? impl_->service_status(index)
                                           : impl_->snap.service(index);
+}
+
+int Runtime::channel_fd(std::uint32_t index) const noexcept {
+    return impl_ != nullptr ? impl_->procs.channel_fd(index) : -1;
 }
 
 std::uint32_t Runtime::probe_count() const noexcept {

@@ -48,6 +48,7 @@ event make_event(const Transition& t, std::int64_t wall_ns) noexcept {
     e.wall_ns = wall_ns;
     e.delay_ns = t.delay_ns;
     e.exit = t.exit;
+    e.channel_fd = t.channel_fd;
     e.name = t.name;
     e.detail = t.detail;
     return e;
@@ -131,6 +132,7 @@ bool to_transition(const event& e, Transition& out) noexcept {
     t.delay_ns = e.delay_ns;
     t.restarts = e.restarts;
     t.detail = e.detail;
+    t.channel_fd = e.channel_fd;
     out = t;
     return true;
 }

@@ -74,6 +74,7 @@ struct event {
     std::int64_t wall_ns = 0;   // CLOCK_REALTIME: what an operator reads (0: unknown)
     std::int64_t delay_ns = 0;  // backoff: time until the restart
     ExitInfo exit;              // when the event is due to an exit
+    int channel_fd = -1;        // Transition::channel_fd
     // Valid only during dispatch.
     std::string_view name;       // the subject's name
     std::string_view detail;     // Transition::detail, ProbeTransition::message,

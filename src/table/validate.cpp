@@ -229,6 +229,13 @@ void check_service(std::span<const ServiceSpec> t, std::span<const ProbeSpec> pr
         rep.service(i, ServiceField::ready, Reason::invalid_argument, 0, n,
                     "Give the readiness descriptor as fd:N with N from 3 to 1023");
     }
+    if (s.channel_fd != -1 && (s.channel_fd < 3 || s.channel_fd > 1023)) {
+        rep.service(i, ServiceField::channel, Reason::invalid_argument, 0, n,
+                    "Give the channel as fd:N with N from 3 to 1023");
+    } else if (s.channel_fd != -1 && s.ready == ReadyMode::fd && s.channel_fd == s.ready_fd) {
+        rep.service(i, ServiceField::channel, Reason::invalid_argument, 0, n,
+                    "Give the channel a descriptor number of its own: ready uses it");
+    }
     if (s.stop_signal <= 0 || s.stop_signal >= 65 || s.stop_signal == SIGSTOP) {
         rep.service(i, ServiceField::stop_signal, Reason::invalid_argument, 0, n,
                     "Use a signal that ends the process (TERM, INT, HUP, QUIT, KILL...)");
@@ -408,6 +415,8 @@ std::string_view field_name(ServiceField f) noexcept {
         "stop_timeout",
         "liveness",
         "on_dependency_down",
+        "channel",
+        "runtime_dir",
     };
     const auto i = static_cast<std::size_t>(f);
     return i < service_field_count ? names[i] : std::string_view("unknown");

@@ -402,6 +402,18 @@ value_result<readiness> ready_value(std::string_view value) noexcept {
                   clip(value).str());
 }
 
+value_result<int> channel_value(std::string_view value) noexcept {
+    constexpr std::string_view fd_prefix = "fd:";
+    std::uint64_t fd = 0;
+    if (value.substr(0, fd_prefix.size()) == fd_prefix &&
+        parse_uint(value.substr(fd_prefix.size()), 1023, fd) == num_status::ok && fd >= 3) {
+        return static_cast<int>(fd);
+    }
+    return refuse("bad channel '%s': use fd:N with N from 3 to 1023 (0, 1 and 2 are the standard "
+                  "streams)",
+                  clip(value).str());
+}
+
 value_result<std::string_view> owner_value(std::string_view value) noexcept {
     if (!is_owner(value)) {
         return refuse("bad owner '%s': write user, user:group or :group", clip(value).str());

@@ -148,6 +148,9 @@ struct readiness {
 };
 value_result<readiness> ready_value(std::string_view value) noexcept;
 
+// channel: "fd:N", N from 3 to 1023.
+value_result<int> channel_value(std::string_view value) noexcept;
+
 // An owner (is_owner), returned as given.
 value_result<std::string_view> owner_value(std::string_view value) noexcept;
 
