@@ -48,6 +48,11 @@ void futex_wake(std::atomic<std::uint32_t>& a) noexcept {
     ::syscall(SYS_futex, futex_word(a), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
+// Blocks left to abandoned threads, kept on a list so they stay reachable
+// (and a leak checker sees them as deliberately kept, not lost). Pushed by
+// destructors; never popped.
+std::atomic<void*> abandoned_head{nullptr};
+
 constexpr std::uint32_t ph(phase p) noexcept {
     return static_cast<std::uint32_t>(p);
 }
@@ -107,6 +112,7 @@ struct pool::shared {
     notice_handler on_notice = nullptr;
     void* ctx = nullptr;
     std::atomic<std::uint32_t> notices_refused{0};
+    shared* next_abandoned = nullptr; // the list of leaked blocks
 
     static void on_message(void* self, const message& msg) noexcept {
         auto& sh = *static_cast<shared*>(self);
@@ -225,6 +231,12 @@ pool::~pool() {
     if (leak) {
         // Deliberate: an abandoned thread may still touch its slot (and
         // nothing else); see pool.hpp.
+        void* head = abandoned_head.load(std::memory_order_relaxed);
+        do {
+            sh.next_abandoned = static_cast<shared*>(head);
+            // Release: a later destructor that reads the head sees this link.
+        } while (!abandoned_head.compare_exchange_weak(head, sh_, std::memory_order_release,
+                                                       std::memory_order_relaxed));
         sh_ = nullptr;
         return;
     }
