@@ -19,6 +19,7 @@
 #include "core/timer_wheel.hpp"
 #include "io/reactor.hpp"
 #include "monitor/machine.hpp"
+#include "monitor/slot.hpp"
 
 using custos::Error;
 using custos::MonitorSpec;
@@ -703,4 +704,95 @@ TEST_CASE("stop_all with nothing running is done at once; a crash during the sto
         CHECK(r.w.all_stopped_calls == 1);
         CHECK(r.w.launches.size() == 2);
     }
+}
+
+// --- the slot and MonitorContext, on one thread ---
+
+namespace {
+struct notices {
+    int posted = 0;
+};
+void count_notice(void* ctx, std::uint32_t) noexcept {
+    ++static_cast<notices*>(ctx)->posted;
+}
+} // namespace
+
+TEST_CASE("slot: beat() without a token is progress each time; with one, only a new token") {
+    custos::mon::slot s;
+    custos::MonitorContext ctx(&s);
+    custos::mon::sample a;
+    s.read_beats(a);
+    CHECK(a.beats == 0);
+    CHECK(a.progress == 0);
+    ctx.beat();
+    ctx.beat();
+    s.read_beats(a);
+    CHECK(a.beats == 2);
+    CHECK(a.progress == 2);
+    ctx.beat(7);
+    ctx.beat(7);
+    ctx.beat(7);
+    s.read_beats(a);
+    CHECK(a.beats == 5);
+    CHECK(a.progress == 3);
+    CHECK(a.token == 7);
+    ctx.beat(8);
+    ctx.beat(7); // different from the last: progress
+    s.read_beats(a);
+    CHECK(a.progress == 5);
+    CHECK(a.token == 7);
+    ctx.beat(); // a token-less beat between two equal tokens makes the next one new
+    ctx.beat(7);
+    s.read_beats(a);
+    CHECK(a.progress == 7);
+    CHECK(a.beats == 9);
+}
+
+TEST_CASE("slot: the overlay notifies once per change, tagged with its run; ticks accumulate") {
+    custos::mon::slot s;
+    notices n;
+    s.notify = &count_notice;
+    s.notify_ctx = &n;
+    s.run = 3;
+    custos::MonitorContext ctx(&s);
+    CHECK(ctx.run_number() == 3);
+    ctx.clear_degraded(); // nothing set: nothing to say
+    CHECK(n.posted == 0);
+    ctx.set_degraded(Error(Reason::probe_timeout, 0, "modem"));
+    CHECK(n.posted == 1);
+    ctx.set_degraded(Error(Reason::probe_timeout, 0, "modem")); // the same: nothing
+    CHECK(n.posted == 1);
+    ctx.set_degraded(Error(Reason::probe_timeout, 0, "modem2")); // still pending: no post
+    CHECK(n.posted == 1);
+    custos::mon::sample a;
+    s.read(a);
+    CHECK(a.overlay.set);
+    CHECK(a.overlay.run == 3);
+    CHECK(a.overlay.error.message == "modem2");
+    CHECK(a.overlay.resolution_text() == Error(Reason::probe_timeout, 0).resolution());
+    // The reactor takes the notice: the next change posts again.
+    s.notice_pending.store(false);
+    ctx.clear_degraded();
+    CHECK(n.posted == 2);
+    s.read(a);
+    CHECK(!a.overlay.set);
+
+    ctx.tick();
+    ctx.tick(Error(Reason::probe_timeout, 0, "slow"));
+    ctx.tick(custos::Result<void>(custos::fail(Reason::probe_unreachable, 113, "host")));
+    s.read(a);
+    CHECK(a.ticks.ticks == 3);
+    CHECK(a.ticks.failures == 2);
+    CHECK(a.ticks.consecutive_failures == 2);
+    CHECK(a.ticks.last_success_ns > 0);
+    CHECK(a.ticks.last_failure.reason == Reason::probe_unreachable);
+    CHECK(a.ticks.last_failure.message == "host");
+    ctx.tick();
+    s.read(a);
+    CHECK(a.ticks.consecutive_failures == 0);
+    CHECK(ctx.stop_fd() == -1);
+    CHECK(!ctx.stop_requested());
+    s.stop.store(true);
+    CHECK(ctx.stop_requested());
+    CHECK(!ctx.wait_for(std::chrono::seconds(10))); // returns at once when stopped
 }
