@@ -15,13 +15,14 @@
 //   idle --launch--> running --run returned--> idle (result posted)
 //   idle --pool destroyed--> exit: the thread ends and is joined
 //   running --pool destroyed--> abandoned: the thread cannot be joined or
-//        killed; it ends by itself if its run ever returns, touching only
-//        its slot.
+//        killed; it ends by itself if its run ever returns, touching
+//        nothing but the leaked block below (its slot, and the mailbox
+//        when the run still posts a notice; no reactor reads it).
 // Shutdown with abandoned threads: the destructor detaches them and leaks
 // the pool's shared block on purpose (the slots with their stop eventfds,
 // the mailbox with its eventfd), since those threads may still write it;
 // it never waits for them. That is a bounded leak, once per pool, of
-// about 1 KiB per monitor plus 2 descriptors per abandoned monitor and
+// about 1 KiB per monitor (its slot) plus its stop eventfd, and
 // the mailbox's; the process is normally about to exit. What the run
 // function itself uses (its `arg`) is the embedding program's to keep
 // alive.
