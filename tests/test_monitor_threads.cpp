@@ -268,6 +268,38 @@ TEST_CASE("stop: reverse order, the budget shared; one ignoring the stop is repo
     ::usleep(20'000); // let the thread finish leaving
 }
 
+TEST_CASE("pool: at most max_monitors; the smallest stack runs; none at all is fine") {
+    custos::io::reactor r;
+    REQUIRE(r.init().has_value());
+    static MonitorSpec many[custos::mon::max_monitors + 1];
+    for (MonitorSpec& s : many) {
+        s.name = "m";
+    }
+    {
+        custos::mon::pool p;
+        auto res = p.init(many, r, nullptr, nullptr, nullptr);
+        REQUIRE(!res.has_value());
+        CHECK(res.error().reason() == Reason::capacity_exceeded);
+    }
+    {
+        custos::mon::pool p;
+        CHECK(p.init({}, r, nullptr, nullptr, nullptr).has_value());
+        CHECK(p.size() == 0);
+    }
+    crash_state cs;
+    MonitorSpec specs[] = {spec("small", &crasher, &cs)};
+    specs[0].stack_size = 1; // raised to the minimum
+    monitor_world w;
+    REQUIRE(w.init(specs));
+    w.machine.start();
+    REQUIRE(w.run_until([](monitor_world& x) { return x.counted(0, Reason::monitor_crashed) >= 1; },
+                        10s));
+    CHECK(w.pool.thread_id(0) > 0);
+    CHECK(w.pool.notices_refused() == 0);
+    w.machine.stop_all(1s);
+    REQUIRE(w.run_until([](monitor_world& x) { return x.stopped; }, 10s));
+}
+
 int main(int argc, char** argv) {
     if (int rc = custos_test::probe_backend(); rc != 0) {
         return rc;

@@ -285,6 +285,9 @@ Result<void> pool::init(std::span<const MonitorSpec> specs, io::reactor& r,
             return fail(Reason::eventfd_unavailable, errno, "eventfd (monitor stop)");
         }
     }
+    if (n == 0) {
+        return {}; // no thread, and no doorbell to keep open
+    }
     if (auto a = sh.box.attach(r, &shared::on_message, &sh); !a) {
         return a;
     }
