@@ -653,9 +653,15 @@ if wait_for "$T/up.env" "pid=" 10; then
     for var in NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID; do
         grep -q "^env:$var=" "$T/up.env" && bad="$bad $var in its environment;"
     done
-    # custosd holds the descriptor (else the check below proves nothing).
-    [ "$(readlink "/proc/$DAEMON/fd/7")" = "$T/up.fd" ] ||
-        bad="$bad custosd's fd 7 is '$(readlink "/proc/$DAEMON/fd/7")', not $T/up.fd;"
+    # Readiness went upward: one newline on fd 7, which custosd then closed
+    # (s6's protocol). Until then it held it: the service started before.
+    for _ in $(seq 1 50); do
+        [ -s "$T/up.fd" ] && break
+        sleep 0.1
+    done
+    [ "$(od -An -c "$T/up.fd" | tr -d ' ')" = '\n' ] ||
+        bad="$bad the notify fd holds '$(od -An -c "$T/up.fd")', not one newline;"
+    [ -e "/proc/$DAEMON/fd/7" ] && bad="$bad custosd kept fd 7 open after READY;"
     for fd in /proc/"$up_pid"/fd/*; do
         [ "$(readlink "$fd")" = "$T/up.fd" ] && bad="$bad the notify fd open as ${fd##*/};"
     done
@@ -667,7 +673,7 @@ if wait_for "$T/up.env" "pid=" 10; then
         if alive "$up_pid"; then
             fail "notify upward: the service (pid $up_pid) survived custosd's stop"
         elif [ -z "$bad" ]; then
-            pass "notify upward: NOTIFY_SOCKET, WATCHDOG_* and --notify-fd stay custosd's own"
+            pass "notify upward: READY as one newline on --notify-fd; NOTIFY_SOCKET, WATCHDOG_* and the fd stay custosd's own"
         fi
     fi
 else

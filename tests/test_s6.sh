@@ -14,7 +14,7 @@ set -u
 : "${SVC_HELPER:?SVC_HELPER must name tests/svc_helper}"
 WRAP=${CUSTOSD_WRAPPER:-}
 
-for tool in s6-svscan s6-svwait s6-svc s6-svscanctl s6-svstat; do
+for tool in s6-svscan s6-svwait s6-svc s6-svscanctl s6-svstat s6-svok; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "SKIP: $tool not found (apt-get install s6)"
         exit 77
@@ -73,6 +73,11 @@ start=$(date +%s%N)
 s6-svscan "$SCAN" >"$T/svscan.log" 2>&1 &
 SCANNER=$!
 
+# s6-svwait needs the supervise directory s6-supervise creates.
+for _ in $(seq 1 100); do
+    s6-svok "$SVC" 2>/dev/null && break
+    sleep 0.1
+done
 if s6-svwait -U -t 60000 "$SVC"; then
     end=$(date +%s%N)
     waited=$(((end - start) / 1000000))

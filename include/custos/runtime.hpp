@@ -156,6 +156,8 @@ public:
     // an ordinary stop; non-zero when a monitor with on_wedge = exit
     // wedged (the init system above is to restart the whole daemon).
     int exit_code() const noexcept;
+    // exit_code() after a monitor with on_wedge = exit wedged (EX_SOFTWARE).
+    static constexpr int exit_wedged = 70;
     // The I/O backend in use and why ("io_uring: ..."), and whether custos
     // is a child subreaper ("not a subreaper (reap_orphans off)", or the
     // kernel's refusal). How processes are started and their

@@ -329,6 +329,25 @@ void log_probe_transition(const custos::ProbeTransition& t, void*) noexcept {
     }
 }
 
+// One line per change of health, with its summary (what STATUS= carries
+// upward), then one per reason while it is not ok.
+void log_health(const custos::HealthStatus& h, void*) noexcept {
+    utc_stamp at;
+    // The summary names the health itself, but for ok ("12/12 ready").
+    say("%s health %s%s", at.text, h.health == custos::Health::ok ? "ok: " : "", h.summary.c_str());
+    if (h.health == custos::Health::ok || h.health == custos::Health::starting) {
+        return;
+    }
+    for (std::uint32_t i = 0; i < h.reason_count; ++i) {
+        const custos::HealthReason& r = h.reasons[i];
+        std::string_view kind = custos::subject_kind_name(r.kind);
+        std::string_view why = custos::reason_id(r.reason);
+        say("  %s %.*s %s %s: %.*s%s%s", r.fails ? "[!]" : "[-]", static_cast<int>(kind.size()),
+            kind.data(), r.name.c_str(), r.state.c_str(), static_cast<int>(why.size()), why.data(),
+            r.message.empty() ? "" : ": ", r.message.c_str());
+    }
+}
+
 void log_transition(const custos::Transition& t, void*) noexcept {
     utc_stamp at;
     char extra[256] = "";
@@ -718,6 +737,7 @@ int main(int argc, char** argv) {
     rt.set_transition_hook(&log_transition, nullptr);
     rt.set_probe_hook(&log_probe_transition, nullptr);
     rt.set_signal_hook(&log_signal, nullptr);
+    rt.set_health_hook(&log_health, nullptr);
     say("custosd: %s: %u services, %u probes; %s", path, rt.service_count(), rt.probe_count(),
         rt.backend_reason());
     if (cfg.services().empty()) {
@@ -745,5 +765,5 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(st.probe_failures),
                  static_cast<unsigned long long>(st.liveness_restarts),
                  static_cast<unsigned long long>(st.signals_ignored));
-    return 0;
+    return rt.exit_code();
 }

@@ -78,7 +78,7 @@ Result<void> machine::init(std::span<const MonitorSpec> specs, arena& mem,
                            std::uint64_t seed) noexcept {
     count_ = static_cast<std::uint32_t>(specs.size());
     units_ = mem.make_array<unit>(count_);
-    bool ok = units_ != nullptr;
+    bool ok = count_ == 0 || units_ != nullptr; // an empty array may be null
     for (std::uint32_t i = 0; i < count_; ++i) {
         const MonitorSpec& s = specs[i];
         char* name = mem.copy(s.name);

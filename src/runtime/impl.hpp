@@ -20,10 +20,14 @@
 #include "core/arena.hpp"
 #include "core/prng.hpp"
 #include "io/reactor.hpp"
+#include "monitor/machine.hpp"
+#include "monitor/pool.hpp"
+#include "ports/upward.hpp"
 #include "probe/check.hpp"
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
 #include "process/host.hpp"
+#include "status/health.hpp"
 #include "status/snapshot.hpp"
 #include "status/stream.hpp"
 #include "supervise/supervisor.hpp"
@@ -42,6 +46,45 @@ struct wire {
     // The liveness probe passed a check that started after the spawn: only
     // then may its going down restart this process.
     bool liveness_armed = false;
+};
+
+// The monitor machine's host (monitors.cpp): a separate object, since
+// sup::host's all_stopped() means something else.
+struct monitor_host final : mon::host {
+    explicit monitor_host(Runtime::impl& r) noexcept : rt(r) {}
+    Runtime::impl& rt;
+
+    mono_time now() noexcept override;
+    void arm(io::timer& t, mono_time deadline, nanos slack) noexcept override;
+    void cancel(io::timer& t) noexcept override;
+    bool deps_ready(std::uint32_t m) noexcept override;
+    void launch(std::uint32_t m, std::uint32_t run) noexcept override;
+    void request_stop(std::uint32_t m) noexcept override;
+    void sample(std::uint32_t m, mon::sample& out) noexcept override;
+    std::size_t evidence(std::uint32_t m, char* buf, std::size_t len) noexcept override;
+    void transition(const MonitorTransition& t) noexcept override;
+    void wedge_exit(std::uint32_t m) noexcept override;
+    void all_stopped() noexcept override;
+};
+
+// Marks health for derivation after the turn: any event but health's own.
+struct health_watch final : status::listener {
+    bool dirty = true;
+    void on_event(const status::event& e) noexcept override {
+        dirty = dirty || e.kind != status::event_kind::health;
+    }
+};
+
+// What health is derived from (monitors.cpp), laid out in the arena: the
+// live records, copied after a turn that had events, and the table's
+// critical flags and graces.
+struct health_arrays {
+    ServiceStatus* services = nullptr;
+    ProbeStatus* probes = nullptr;
+    MonitorStatus* monitors = nullptr;
+    bool* service_critical = nullptr;
+    bool* probe_critical = nullptr;
+    std::int64_t* probe_grace_ns = nullptr;
 };
 
 struct signal_watch {
@@ -80,8 +123,23 @@ struct Runtime::impl final : sup::host,
     status::hook_listener user_hooks;
     status::snapshot snap; // laid out in the arena
     status::publisher publisher{snap, *this};
-    HealthStatus health_now; // what the snapshot publishes as the health (not derived yet)
-    prng rng;                // probe jitter; seeded in init()
+    // The monitors: the machine (reactor side) and their threads.
+    rt_detail::monitor_host mhost{*this};
+    mon::machine monitors{mhost};
+    mon::pool threads;
+    std::uint32_t nmonitors = 0;
+    // Health: derived after each turn that had an event (health_watch) or
+    // when a grace runs out (health_timer); every change is an event.
+    rt_detail::health_watch health_dirty;
+    rt_detail::health_arrays harr;
+    status::health_model hmodel;
+    io::timer health_timer{&impl::on_health_timer, this};
+    std::int64_t started_ns = 0;
+    // READY=1, STATUS=, STOPPING=1, WATCHDOG=1 to the init system above.
+    ports::upward_notifier upward;
+    bool stopping = false; // the runtime's stop has begun
+    int exit_status = 0;   // Runtime::exit_code()
+    prng rng;              // probe jitter; seeded in init()
     rt_detail::wire* wires = nullptr;
     std::uint32_t count = 0;
     rt_detail::signal_watch term;
@@ -123,6 +181,9 @@ struct Runtime::impl final : sup::host,
         listeners.dispatch(e);
         if (t.to == ServiceState::stopped || t.to == ServiceState::failed) {
             procs.remove_runtime_dir(t.service); // no process of it runs
+        }
+        if (t.from == ServiceState::ready || t.to == ServiceState::ready) {
+            monitors.on_dependency_change();
         }
     }
     void all_stopped() noexcept override {
@@ -180,17 +241,26 @@ struct Runtime::impl final : sup::host,
     std::uint32_t probe_count() const noexcept override { return nprobes; }
     ServiceStatus service_status(std::uint32_t i) const noexcept override;
     ProbeStatus probe_status(std::uint32_t p) const noexcept override { return probes.status(p); }
-    // Monitors and health are not wired yet: none, and the default health.
-    std::uint32_t monitor_count() const noexcept override { return 0; }
-    MonitorStatus monitor_status(std::uint32_t) const noexcept override { return {}; }
-    const HealthStatus& health() const noexcept override { return health_now; }
+    std::uint32_t monitor_count() const noexcept override { return nmonitors; }
+    MonitorStatus monitor_status(std::uint32_t m) const noexcept override {
+        // status() samples the monitor's slot (atomics) and accumulates
+        // its beat count: no state the machine acts on changes.
+        return const_cast<mon::machine&>(monitors).status(m);
+    }
+    const HealthStatus& health() const noexcept override { return hmodel.current(); }
     RuntimeStats stats_now() const noexcept;
     RuntimeStats stats() const noexcept override { return stats_now(); }
-    // After a loop turn (or start()): copy what changed into the snapshot.
+    // After a loop turn (or start()): health derived again if something
+    // happened, then what changed copied into the snapshot.
     void publish() noexcept {
+        update_health();
         publisher.mark_stale();
         publisher.publish_if_stale();
     }
+    Result<void> layout_health() noexcept;
+    Result<void> init_monitors() noexcept;
+    void update_health() noexcept;
+    bool monitor_deps_ready(std::uint32_t m) noexcept;
 
     // Service `i` lost its process: its probes' checks in flight are about
     // a process that is gone.
@@ -208,6 +278,7 @@ struct Runtime::impl final : sup::host,
     static void on_check_done(probe::check& c) noexcept;
     static void on_term(io::op& o, std::int32_t result) noexcept;
     static void on_stop_soon(io::timer& t) noexcept;
+    static void on_health_timer(io::timer& t) noexcept;
     static void on_settle(io::timer& t) noexcept { static_cast<impl*>(t.user)->reactor.stop(); }
 };
 

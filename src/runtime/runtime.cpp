@@ -39,6 +39,13 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && s.has_value();
     auto pm = probes.init(probe_table, mem);
     ok = ok && pm.has_value();
+    auto mm = monitors.init(plan.table().monitors, mem, seed ^ 0x6d6f6e69746f7273ULL);
+    if (!mm && mm.error().reason() != Reason::out_of_memory) {
+        return fail(mm.error());
+    }
+    ok = ok && mm.has_value();
+    auto hl = layout_health(); // always called: the sizing pass measures it too
+    ok = ok && hl.has_value();
     if (dns_cfg != nullptr) {
         void* where = mem.take(sizeof(probe::resolver), alignof(probe::resolver));
         if (where != nullptr) {
@@ -66,8 +73,7 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && ph.has_value();
     wires = mem.make_array<rt_detail::wire>(count);
     ok = ok && wires != nullptr;
-    // No monitor records yet: the monitors are wired later.
-    auto sn = snap.init(mem, count, nprobes, 0);
+    auto sn = snap.init(mem, count, nprobes, nmonitors);
     ok = ok && sn.has_value();
     for (std::uint32_t i = 0; ok && i < count; ++i) {
         wires[i].ready_probe = plan.services()[i].ready_probe;
@@ -88,6 +94,7 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     const std::span<const ProbeSpec> probe_table = t.probes;
     count = static_cast<std::uint32_t>(t.services.size());
     nprobes = static_cast<std::uint32_t>(probe_table.size());
+    nmonitors = static_cast<std::uint32_t>(t.monitors.size());
     const std::uint32_t check_count = plan.check_count();
     if (plan.notify_count() != 0 && cfg.notify_dir.empty()) {
         // No directory given: abstract sockets, which need no file system
@@ -122,12 +129,16 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     // flight, and its notify socket a poll and a close; every check
     // instance an op and a name lookup's; plus the signal watches.
     io::reactor_config rc;
-    rc.max_ops = 4 * count + 2 * check_count + 16;
+    rc.max_ops = 4 * count + 2 * check_count + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
     rc.max_fds = 3 * count + 2 * check_count + 16;
     if (auto r = reactor.init(rc); !r) {
         return fail(r.error());
     }
     if (auto r = procs.init_spawner(); !r) {
+        return fail(r.error());
+    }
+    // The environment's NOTIFY_SOCKET and WATCHDOG_*, and notify_fd.
+    if (auto r = upward.init(reactor, cfg); !r) {
         return fail(r.error());
     }
 
@@ -168,17 +179,37 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     if (auto r = procs.contain(checks.exec_instances()); !r) {
         return fail(r.error());
     }
+    // Last: threads, once everything they could fail on is in place.
+    if (auto r = init_monitors(); !r) {
+        return fail(r.error());
+    }
     // The spawn method and exit watch are not part of this: the spawner may
     // still step down at its first spawn; spawn_method_name() and
     // exit_watch_name() say what is in use when asked.
     char host_text[sizeof reason] = {};
     procs.describe(host_text, sizeof host_text);
-    std::snprintf(reason, sizeof reason, "%.260s%s", reactor.backend_reason(), host_text);
+    int n = std::snprintf(reason, sizeof reason, "%.260s%s", reactor.backend_reason(), host_text);
+    if (upward.active() && n > 0 && static_cast<std::size_t>(n) < sizeof reason) {
+        char up[160];
+        upward.describe(up, sizeof up);
+        n += std::snprintf(reason + n, sizeof reason - static_cast<std::size_t>(n),
+                           "; notify upward: %s", up);
+    }
+    for (const Error& e : upward.notices()) {
+        if (n <= 0 || static_cast<std::size_t>(n) >= sizeof reason) {
+            break;
+        }
+        char text[256];
+        e.format(text, sizeof text);
+        n += std::snprintf(reason + n, sizeof reason - static_cast<std::size_t>(n), "; ignored: %s",
+                           text);
+    }
     // The event stream: the user's hooks first, then the snapshot. This
     // thread is the reactor's: it reads live state, every other thread the
     // snapshot, published here once so that readers see the table at once.
-    for (status::listener* l : {static_cast<status::listener*>(&user_hooks),
-                                static_cast<status::listener*>(&publisher)}) {
+    for (status::listener* l :
+         {static_cast<status::listener*>(&user_hooks), static_cast<status::listener*>(&publisher),
+          static_cast<status::listener*>(&health_dirty)}) {
         if (auto r = listeners.try_add(*l); !r) {
             return r;
         }
@@ -222,6 +253,18 @@ void Runtime::set_probe_hook(ProbeHook hook, void* ctx) noexcept {
     }
 }
 
+void Runtime::set_monitor_hook(MonitorHook hook, void* ctx) noexcept {
+    if (impl_ != nullptr) {
+        impl_->user_hooks.set_monitor_hook(hook, ctx);
+    }
+}
+
+void Runtime::set_health_hook(HealthHook hook, void* ctx) noexcept {
+    if (impl_ != nullptr) {
+        impl_->user_hooks.set_health_hook(hook, ctx);
+    }
+}
+
 void Runtime::set_signal_hook(SignalHook hook, void* ctx) noexcept {
     if (impl_ != nullptr) {
         impl_->signal_hook = hook;
@@ -247,9 +290,11 @@ Result<void> Runtime::start() noexcept {
     }
     // Probes first: their first checks are in flight (never done inside
     // this call), so services that depend on them wait.
+    rt.started_ns = to_ns(rt.reactor.now());
     rt.probes.start_all();
     rt.sup.start_all();
-    if (rt.count == 0 && rt.nprobes == 0 && rt.term.fd < 0) {
+    rt.monitors.start();
+    if (rt.count == 0 && rt.nprobes == 0 && rt.nmonitors == 0 && rt.term.fd < 0) {
         rt.done = true;
     }
     rt.listeners.seal();
@@ -357,6 +402,29 @@ ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
     }
     return impl_->snap.is_writer_thread() ? impl_->service_status(index)
                                           : impl_->snap.service(index);
+}
+
+std::uint32_t Runtime::monitor_count() const noexcept {
+    return impl_ != nullptr ? impl_->nmonitors : 0;
+}
+
+MonitorStatus Runtime::monitor_status(std::uint32_t index) const noexcept {
+    if (impl_ == nullptr || index >= impl_->nmonitors) {
+        return {};
+    }
+    return impl_->snap.is_writer_thread() ? impl_->monitor_status(index)
+                                          : impl_->snap.monitor(index);
+}
+
+HealthStatus Runtime::health() const noexcept {
+    if (impl_ == nullptr) {
+        return {};
+    }
+    return impl_->snap.is_writer_thread() ? impl_->hmodel.current() : impl_->snap.health();
+}
+
+int Runtime::exit_code() const noexcept {
+    return impl_ != nullptr ? impl_->exit_status : 0;
 }
 
 int Runtime::channel_fd(std::uint32_t index) const noexcept {

@@ -99,11 +99,23 @@ void Runtime::impl::transition(const ProbeTransition& t) noexcept {
         }
     }
     sup.on_probe_change(t.probe, ready, t.name);
+    monitors.on_dependency_change();
 }
 
+// The monitors first (they use the services), each in its share of
+// monitor_stop_timeout; then the services, from the monitors' all_stopped().
 void Runtime::impl::stop_everything() noexcept {
+    if (stopping) {
+        return;
+    }
+    stopping = true;
+    upward.on_stopping();
     probes.stop_all();
-    sup.stop_all(std::chrono::duration_cast<nanos>(cfg.stop_timeout));
+    if (nmonitors != 0) {
+        monitors.stop_all(std::chrono::duration_cast<nanos>(cfg.monitor_stop_timeout));
+    } else {
+        sup.stop_all(std::chrono::duration_cast<nanos>(cfg.stop_timeout));
+    }
 }
 
 // With handle_signals, TERM and INT stop; the others would kill the process

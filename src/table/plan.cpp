@@ -159,7 +159,7 @@ Result<void> plan::resolve(const options& opt) noexcept {
     }
     monitors_ = mem_.make_array<monitor_plan>(nmonitors_);
     ok = ok && (nmonitors_ == 0 || monitors_ != nullptr);
-    for (std::uint32_t i = 0; i < nmonitors_ && ok; ++i) {
+    for (std::uint32_t i = 0; i < nmonitors_; ++i) {
         const MonitorSpec& m = table_.monitors[i];
         std::uint32_t nsvc = 0;
         std::uint32_t nprb = 0;
@@ -169,9 +169,11 @@ Result<void> plan::resolve(const options& opt) noexcept {
         auto* deps = mem_.make_array<std::uint32_t>(nsvc);
         auto* pdeps = mem_.make_array<std::uint32_t>(nprb);
         const char* name = mem_.copy(m.name);
-        ok = name != nullptr && (nsvc == 0 || deps != nullptr) && (nprb == 0 || pdeps != nullptr);
+        // Without a block (the sizing pass) nothing is taken: go on measuring.
+        ok = ok && name != nullptr && (nsvc == 0 || deps != nullptr) &&
+             (nprb == 0 || pdeps != nullptr);
         if (!ok) {
-            break;
+            continue;
         }
         std::uint32_t a = 0;
         std::uint32_t b = 0;

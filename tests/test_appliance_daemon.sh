@@ -1,0 +1,92 @@
+#!/bin/sh
+# examples/appliance-daemon end to end, as a firmware engineer would try it:
+# it becomes healthy, talks to its agent over the channel, reports the flaky
+# monitor degraded, heartbeats, reports the wedged monitor (suspected, then
+# wedged) after SIGUSR1, and on SIGTERM stops the monitors first (reverse
+# order) and then the services, exiting 0.
+#
+# Environment (tests/meson.build): APPLIANCE_DAEMON, CUSTOSD_WRAPPER (qemu-user
+# on cross builds). Exit: 0 passed, 1 a check failed.
+set -u
+: "${APPLIANCE_DAEMON:?APPLIANCE_DAEMON must name the example binary}"
+WRAP=${CUSTOSD_WRAPPER:-}
+
+T=$(mktemp -d /tmp/ctad.XXXXXX) || exit 1
+PID=
+cleanup() {
+    [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+pass() {
+    echo "ok: $*"
+}
+# wait_for PATTERN SECONDS: until the log has a line matching PATTERN.
+wait_for() {
+    i=0
+    while [ "$i" -lt "$(($2 * 10))" ]; do
+        grep -q -- "$1" "$T/log" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+line_of() {
+    grep -n -- "$1" "$T/log" | head -1 | cut -d: -f1
+}
+
+mkdir "$T/state"
+# shellcheck disable=SC2086 # $WRAP: empty, or a command and its words
+$WRAP "$APPLIANCE_DAEMON" --state-dir "$T/state" >"$T/log" 2>&1 &
+PID=$!
+
+check() { # what, pattern, seconds
+    if wait_for "$2" "$3"; then
+        pass "$1"
+    else
+        fail "$1: no line matching '$2' within $3 s"
+    fi
+}
+check "healthy once everything started" "^health: ok: 2/2 ready, 3/3 monitors running" 60
+check "the telemetry monitor talks to the agent over its channel" "agent says pong" 60
+check "the flaky monitor is reported degraded at its third crash in a row" \
+    "monitor poller: backoff -> backoff (MonitorDegraded) 3 consecutive crashes" 60
+check "heartbeats from the healthy monitor" "monitor telemetry: running -> running (MonitorHeartbeat)" 60
+
+kill -USR1 "$PID"
+check "no progress for half the deadline: suspected, with the thread's state" \
+    "monitor stuck: running -> running (MonitorWedgeSuspected).*state" 60
+check "no progress for the deadline: wedged" "monitor stuck: running -> wedged (MonitorWedged)" 60
+check "health says so" "monitor stuck wedged: MonitorWedged" 60
+
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+PID=
+if [ "$rc" -eq 0 ]; then
+    pass "SIGTERM: exit 0"
+else
+    fail "SIGTERM: exit $rc"
+fi
+m=$(line_of "monitor telemetry: stopping -> stopped")
+s=$(line_of "service netd: ready -> stopping")
+st=$(line_of "monitor stuck: .* -> stopping")
+if [ -n "$m" ] && [ -n "$s" ] && [ -n "$st" ] && [ "$st" -lt "$m" ] && [ "$m" -lt "$s" ]; then
+    pass "the stop: monitors in reverse order, then the services"
+else
+    fail "the stop order (stuck at '$st', telemetry at '$m', netd at '$s')"
+fi
+
+if [ "$failures" -ne 0 ]; then
+    echo "--- log"
+    cat "$T/log"
+    exit 1
+fi
+exit 0
