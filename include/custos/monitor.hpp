@@ -28,9 +28,12 @@
 // progress again. on_wedge = exit then stops the runtime in order and makes
 // it exit non-zero, so the init system above restarts the whole daemon.
 //
-// Everything a monitor's thread calls on its MonitorContext is lock-free and
-// makes no system call (beat() is two relaxed-order atomic stores), except
-// wait_for(), which sleeps.
+// Everything a monitor's thread calls on its MonitorContext is lock-free.
+// beat() is one or two atomic stores (no read-modify-write, no clock, no
+// system call); tick() reads the clock through the vDSO; set_degraded() and
+// clear_degraded() wake the reactor (one eventfd write) only when the
+// overlay changes and no notice of that monitor is pending; wait_for()
+// sleeps.
 #pragma once
 
 #include <chrono>
