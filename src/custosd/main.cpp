@@ -547,8 +547,10 @@ bool instance_dir(const char* config, char* out, std::size_t cap) {
 void default_notify_dir(const char* config, char* out, std::size_t cap) {
     char dir[96];
     if (instance_dir(config, dir, sizeof dir)) {
-        std::snprintf(out, cap, "%s/notify", dir);
-        return;
+        const int n = std::snprintf(out, cap, "%s/notify", dir);
+        if (n > 0 && static_cast<std::size_t>(n) < cap) {
+            return;
+        }
     }
     char name[40];
     instance_name(config, name, sizeof name);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 namespace custos::process {
@@ -48,9 +49,15 @@ void empty_dir(int dir, int depth, walk& w) noexcept {
                 break;
             }
             for (long off = 0; off < n;) {
-                auto* d = reinterpret_cast<dirent64_head*>(buf + off);
-                off += d->reclen;
-                const char* name = d->name;
+                // The kernel aligns each record to 8 bytes (buf is too);
+                // read the header by copy, which needs no alignment proof.
+                dirent64_head d;
+                std::memcpy(&d, buf + off, offsetof(dirent64_head, name));
+                const char* name = buf + off + offsetof(dirent64_head, name);
+                if (d.reclen == 0) {
+                    break; // never from the kernel; no endless loop if it were
+                }
+                off += d.reclen;
                 if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) {
                     continue;
                 }
