@@ -1053,6 +1053,15 @@ TEST_SUITE("runtime") {
         }
         REQUIRE(first >= 1);
         REQUIRE(first < s.healths.size());
+        // While starting, the reasons already say why the refused probe is
+        // not ready (its checks fail without a transition).
+        bool refused_seen = false;
+        for (std::size_t i = 0; i < first; ++i) {
+            const HealthReason* r = reason_about(s.healths[i], "refused");
+            refused_seen =
+                refused_seen || (r != nullptr && r->reason == Reason::probe_connect_refused);
+        }
+        CHECK(refused_seen);
         const HealthStatus& h = s.healths[first];
         CHECK(h.health == Health::degraded);
         CHECK(h.settled);
