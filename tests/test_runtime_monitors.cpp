@@ -321,6 +321,9 @@ public:
     std::int64_t start_ns = 0;
     bool stop_sent = false;
     bool timed_out = false;
+    // Descriptors open before init() that the runtime takes over and closes
+    // (RuntimeConfig::notify_fd), or that the test closes itself.
+    int fds_gone = 0;
     int phase = 0;
 
     scenario() {
@@ -503,7 +506,7 @@ public:
         for (int pid : pids) {
             CHECK_MESSAGE(!alive(pid), "service process " << pid << " still alive");
         }
-        CHECK(count_fds() == fds_before_);
+        CHECK(count_fds() == fds_before_ - fds_gone);
     }
 
     // --- queries on the log ---
@@ -1089,6 +1092,7 @@ TEST_SUITE("runtime") {
         MonitorSpec& w = s.add_monitor("w", wedge_fn);
         w.deadline = 200ms;
         w.on_wedge = WedgeAction::exit;
+        w.critical = true;
         // No step: run() must return on its own.
         s.run();
 
@@ -1121,6 +1125,22 @@ TEST_SUITE("runtime") {
             CHECK(st.pid == 0);
         }
         CHECK(s.rt->monitor_status(0).state == MonitorState::stopped);
+        // Critical and wedged: health failed, with it as the reason.
+        bool failed_seen = false;
+        for (std::size_t i = static_cast<std::size_t>(wedged); i < s.log.size(); ++i) {
+            if (s.log[i].kind != ev_kind::health) {
+                continue;
+            }
+            const HealthStatus& h = s.healths[s.log[i].health];
+            CHECK(h.health == Health::failed);
+            REQUIRE(h.reason_count >= 1);
+            CHECK(h.reasons[0].name == std::string_view("w"));
+            CHECK(h.reasons[0].kind == SubjectKind::monitor);
+            CHECK(h.reasons[0].state == std::string_view("wedged"));
+            CHECK(h.reasons[0].fails);
+            failed_seen = true;
+        }
+        CHECK(failed_seen);
         s.finish();
     }
 
@@ -1279,20 +1299,55 @@ TEST_SUITE("runtime") {
         ServiceSpec& vital = s.add("vital", {"sleep"});
         vital.critical = true;
         vital.restart = RestartPolicy::never;
+        // What a service sees of the environment: never custos's own
+        // NOTIFY_SOCKET and WATCHDOG_*.
+        const std::string env_file = s.path("env");
+        s.add("envdump", {"env", env_file});
         s.add_clock();
         upstream up(s.path("up"));
+        // s6 readiness on a pipe at the same time: custos takes the write end.
+        int s6[2];
+        REQUIRE(::pipe2(s6, O_CLOEXEC | O_NONBLOCK) == 0);
+        s.cfg.notify_fd = s6[1];
+        s.fds_gone = 2; // the write end closed by the runtime, the read end here
 
+        // Set for the whole run (the services are spawned meanwhile), unset
+        // when the test ends however it ends.
+        struct env_guard {
+            ~env_guard() {
+                ::unsetenv("NOTIFY_SOCKET");
+                ::unsetenv("WATCHDOG_USEC");
+                ::unsetenv("WATCHDOG_PID");
+            }
+        } guard;
         ::setenv("NOTIFY_SOCKET", up.path.c_str(), 1);
         ::setenv("WATCHDOG_USEC", "400000", 1);
         ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
         auto r = s.init();
-        ::unsetenv("NOTIFY_SOCKET");
-        ::unsetenv("WATCHDOG_USEC");
-        ::unsetenv("WATCHDOG_PID");
         REQUIRE(r.has_value());
         CHECK(std::string(s.rt->backend_reason()).find("notify upward") != std::string::npos);
 
-        s.on_any = [&up](scenario& sc) { up.drain(sc.log.size()); };
+        // The pipe: the log position of its newline, and of its EOF.
+        std::string s6_got;
+        int s6_ready_at = -1;
+        int s6_eof_at = -1;
+        auto drain_s6 = [&](std::size_t at) {
+            char buf[16];
+            ssize_t n;
+            while ((n = ::read(s6[0], buf, sizeof buf)) > 0) {
+                s6_got.append(buf, static_cast<std::size_t>(n));
+                if (s6_ready_at < 0) {
+                    s6_ready_at = static_cast<int>(at);
+                }
+            }
+            if (n == 0 && s6_eof_at < 0) {
+                s6_eof_at = static_cast<int>(at);
+            }
+        };
+        s.on_any = [&](scenario& sc) {
+            up.drain(sc.log.size());
+            drain_s6(sc.log.size());
+        };
         int pings_at_failed = -1;
         std::int64_t failed_ns = 0;
         s.step = [&](scenario& sc, const ev& e) {
@@ -1300,7 +1355,8 @@ TEST_SUITE("runtime") {
             case 0:
                 // Ready upward, and a few keepalives while healthy: then the
                 // critical "vital" dies (restart = never: failed).
-                if (up.count("READY=1") == 1 && up.count("WATCHDOG=1") >= 3) {
+                if (up.count("READY=1") == 1 && up.count("WATCHDOG=1") >= 3 &&
+                    ::access(env_file.c_str(), F_OK) == 0) {
                     sc.phase = 1;
                     const ServiceStatus st = sc.rt->status(sc.service_index("vital"));
                     REQUIRE(st.pid > 0);
@@ -1328,6 +1384,8 @@ TEST_SUITE("runtime") {
         };
         s.run();
         up.drain(s.log.size());
+        drain_s6(s.log.size());
+        ::close(s6[0]);
         for (const upstream::msg& m : up.got) {
             MESSAGE("upward at event " << m.at_event << ": " << m.line);
         }
@@ -1360,6 +1418,24 @@ TEST_SUITE("runtime") {
         for (std::size_t i = static_cast<std::size_t>(stopping) + 1; i < up.got.size(); ++i) {
             CHECK(up.got[i].line != "READY=1");
         }
+        // s6: one newline, after the critical service was ready; then closed.
+        CHECK(s6_got == "\n");
+        CHECK(s6_ready_at > core_ready);
+        CHECK(s6_eof_at >= s6_ready_at);
+        // The service's environment had none of custos's own.
+        std::string env;
+        if (std::FILE* f = std::fopen(env_file.c_str(), "r")) {
+            char buf[4096];
+            std::size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+                env.append(buf, n);
+            }
+            std::fclose(f);
+        }
+        REQUIRE(env.find("env:") != std::string::npos);
+        CHECK(env.find("env:NOTIFY_SOCKET=") == std::string::npos);
+        CHECK(env.find("env:WATCHDOG_USEC=") == std::string::npos);
+        CHECK(env.find("env:WATCHDOG_PID=") == std::string::npos);
         s.finish();
     }
 
