@@ -5,7 +5,10 @@
 // subreaper drain), notify datagrams (attributed and not), an operator
 // restart and a full stop, and the count must not move. With CLONE_VM the
 // child shares custos's memory until exec, so an allocation in the child
-// before exec would be counted too.
+// before exec would be counted too. Then a second Runtime with monitors (one
+// beating with heartbeats and wedge checks, one crashing with a 10 ms
+// backoff), a probe and the health model runs until dozens of crashes, and
+// again nothing may be allocated from start() until run() returns.
 //
 // Not doctest (it allocates as it reports). Exit 0 pass, 1 fail, 77 skip
 // (the requested backend is unavailable here).
@@ -80,6 +83,128 @@ void hook(const Transition& t, void* ctx) noexcept {
     }
 }
 
+// --- monitors ---
+
+// Beats every 2 ms, ticks; returns when asked to stop.
+Result<void> beating(MonitorContext& ctx, void*) {
+    std::uint64_t n = 0;
+    while (ctx.wait_for(2ms)) {
+        ctx.beat(++n);
+        ctx.tick();
+    }
+    return {};
+}
+
+// Fails at once: restarted after its backoff, degraded reports.
+Result<void> crashing(MonitorContext&, void*) {
+    return fail(Reason::probe_connect_refused, ECONNREFUSED, "device 10.0.0.9:502");
+}
+
+constexpr std::uint32_t monitor_crashes_wanted = 40;
+
+struct monitor_run {
+    Runtime* rt = nullptr;
+    std::uint32_t crashes = 0;
+    std::uint32_t degraded = 0;
+    std::uint32_t heartbeats = 0;
+    std::uint32_t health_changes = 0;
+    bool stop_sent = false;
+};
+
+void monitor_hook(const MonitorTransition& t, void* ctx) noexcept {
+    auto& s = *static_cast<monitor_run*>(ctx);
+    if (t.to == MonitorState::backoff && t.from != t.to) {
+        ++s.crashes;
+    }
+    s.degraded += t.reason == Reason::monitor_crash_loop ? 1 : 0;
+    s.heartbeats += t.reason == Reason::monitor_heartbeat ? 1 : 0;
+    if (!s.stop_sent && s.crashes >= monitor_crashes_wanted && s.heartbeats >= 5 &&
+        s.rt->stats().probe_checks >= 20) {
+        s.stop_sent = true;
+        s.rt->stop();
+    }
+}
+
+void health_hook(const HealthStatus&, void* ctx) noexcept {
+    ++static_cast<monitor_run*>(ctx)->health_changes;
+}
+
+// The second workload: 0 pass, 1 fail.
+int run_monitors(const char* dir) {
+    static const std::string_view monitor_deps[] = {"dir"};
+    MonitorSpec monitors[2];
+    monitors[0].name = "beating";
+    monitors[0].run = beating;
+    monitors[0].heartbeat_interval = 20ms;
+    monitors[0].deadline = 500ms;
+    monitors[0].depends_on = monitor_deps;
+    monitors[0].stack_size = 64 * 1024;
+    monitors[1].name = "crashing";
+    monitors[1].run = crashing;
+    monitors[1].backoff_initial = 10ms;
+    monitors[1].backoff_max = 10ms;
+    monitors[1].backoff_multiplier_x100 = 100;
+    monitors[1].backoff_jitter_percent = 0;
+    monitors[1].degraded_every = 5;
+    monitors[1].stack_size = 64 * 1024;
+    ProbeSpec probes[1];
+    probes[0].name = "dir";
+    probes[0].kind = ProbeKind::file;
+    probes[0].target = dir;
+    probes[0].writable = true;
+    probes[0].startup_initial = 5ms;
+    probes[0].startup_max = 10ms;
+    probes[0].interval = 10ms;
+
+    Table t;
+    t.runtime.handle_signals = false;
+    t.runtime.cgroup = "off";
+    t.runtime.boot_grace = 1s;
+    t.runtime.monitor_stop_timeout = 5s;
+    t.runtime.stop_timeout = 5s;
+    t.probes = probes;
+    t.monitors = monitors;
+
+    Runtime rt;
+    monitor_run s;
+    s.rt = &rt;
+    if (auto r = rt.init(t); !r) {
+        char text[512];
+        r.error().format(text, sizeof text);
+        std::fprintf(stderr, "monitors: init: %s\n", text);
+        return 1;
+    }
+    rt.set_monitor_hook(&monitor_hook, &s);
+    rt.set_health_hook(&health_hook, &s);
+    if (!rt.start()) {
+        std::fprintf(stderr, "monitors: start failed\n");
+        return 1;
+    }
+    std::uint64_t before = custos_test::allocation_count();
+    rt.run();
+    std::uint64_t after = custos_test::allocation_count();
+
+    const MonitorStatus beat = rt.monitor_status(0);
+    std::printf("monitors: %u crashes, %u degraded reports, %u heartbeats, %u health changes, "
+                "%llu beats, %llu probe checks\n",
+                s.crashes, s.degraded, s.heartbeats, s.health_changes,
+                static_cast<unsigned long long>(beat.beats),
+                static_cast<unsigned long long>(rt.stats().probe_checks));
+    std::printf("monitors: allocations after start: %llu\n",
+                static_cast<unsigned long long>(after - before));
+    bool ok = true;
+    if (!s.stop_sent || s.degraded == 0 || s.health_changes < 2 || beat.beats == 0) {
+        std::fprintf(stderr, "FAIL: the monitor workload did not exercise every path\n");
+        ok = false;
+    }
+    if (after != before) {
+        std::fprintf(stderr, "FAIL: %llu allocations after Runtime::start() with monitors\n",
+                     static_cast<unsigned long long>(after - before));
+        ok = false;
+    }
+    return ok ? 0 : 1;
+}
+
 } // namespace
 
 int main() {
@@ -88,7 +213,7 @@ int main() {
         std::perror("mkdtemp");
         return 1;
     }
-    char sock[128];
+    char sock[64]; // with "/crash", it must fit sun_path
     std::snprintf(sock, sizeof sock, "%s/notify", dir);
 
     static const std::string_view crash_argv[] = {"/bin/sh", "-c", "exit 1"};
@@ -227,9 +352,13 @@ int main() {
     std::snprintf(lock, sizeof lock, "%s/.lock", sock);
     ::unlink(lock);
     ::rmdir(sock);
-    ::rmdir(dir);
 
     bool ok = true;
+    if (run_monitors(dir) != 0) {
+        ok = false;
+    }
+    ::rmdir(dir);
+
     // The counter must see an allocation, or a 0 above proves nothing.
     void* volatile probe = std::malloc(24);
     if (custos_test::allocation_count() == after) {

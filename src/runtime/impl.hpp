@@ -129,7 +129,8 @@ struct Runtime::impl final : sup::host,
     mon::pool threads;
     std::uint32_t nmonitors = 0;
     // Health: derived after each turn that had an event (health_watch) or
-    // when a grace runs out (health_timer); every change is an event.
+    // a finished probe check (on_check_done), or when a grace runs out
+    // (health_timer); every change is an event.
     rt_detail::health_watch health_dirty;
     rt_detail::health_arrays harr;
     status::health_model hmodel;

@@ -57,6 +57,10 @@ void Runtime::impl::on_check_done(probe::check& c) noexcept {
         ++rt.counters.probe_failures;
     }
     rt.probes.on_result(p, c.result);
+    // A check may change what health says of the probe without a
+    // transition (a failure while it is still unknown, a new message): derive
+    // again after this turn.
+    rt.health_dirty.dirty = true;
     rt.procs.drain_if_blocked(); // orphans queued behind an exec check's zombie
     if (rt.done && !rt.checks_running()) {
         rt.reactor.stop(); // the last check the stop cancelled: see Runtime::run()
