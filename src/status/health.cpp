@@ -39,29 +39,6 @@ std::string_view subject_kind_name(SubjectKind k) noexcept {
 namespace custos::status {
 namespace {
 
-// monitor_state_name() lives with the monitors (src/monitor/); the health
-// model names the states itself, with the same names, so that it links and
-// is tested without them.
-std::string_view monitor_state_text(MonitorState s) noexcept {
-    switch (s) {
-    case MonitorState::stopped:
-        return "stopped";
-    case MonitorState::waiting:
-        return "waiting";
-    case MonitorState::running:
-        return "running";
-    case MonitorState::degraded:
-        return "degraded";
-    case MonitorState::backoff:
-        return "backoff";
-    case MonitorState::wedged:
-        return "wedged";
-    case MonitorState::stopping:
-        return "stopping";
-    }
-    return "unknown";
-}
-
 std::string_view signal_text(int sig) noexcept {
     switch (sig) {
     case SIGHUP:
@@ -284,7 +261,7 @@ void fill_monitor(const health_input& in, std::size_t m, HealthReason& r) noexce
     const MonitorStatus& s = in.monitors[m];
     r.kind = SubjectKind::monitor;
     r.name = s.name;
-    r.state = monitor_state_text(s.state);
+    r.state = monitor_state_name(s.state);
     r.reason = s.reason;
     r.sys_errno = 0;
     r.message = std::string_view();

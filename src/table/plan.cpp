@@ -48,6 +48,34 @@ Result<void> plan::build(const Table& t, const options& opt, TableProblemSink* s
     return resolve(opt);
 }
 
+// A depends_on list as service and probe indices, in two arrays from mem_.
+// False when mem_ has no room (the sizing pass: the sizes are counted).
+bool plan::split_deps(std::span<const std::string_view> names, dep_lists& out) noexcept {
+    std::uint32_t nsvc = 0;
+    std::uint32_t nprb = 0;
+    for (std::string_view d : names) {
+        (find_service(table_.services, d) != no_index ? nsvc : nprb) += 1;
+    }
+    auto* svc = mem_.make_array<std::uint32_t>(nsvc);
+    auto* prb = mem_.make_array<std::uint32_t>(nprb);
+    if ((nsvc != 0 && svc == nullptr) || (nprb != 0 && prb == nullptr)) {
+        return false;
+    }
+    std::uint32_t a = 0;
+    std::uint32_t b = 0;
+    for (std::string_view d : names) {
+        const std::uint32_t j = find_service(table_.services, d);
+        if (j != no_index) {
+            svc[a++] = j;
+        } else {
+            prb[b++] = find_probe(table_.probes, d);
+        }
+    }
+    out.services = {svc, nsvc};
+    out.probes = {prb, nprb};
+    return true;
+}
+
 // Lays the plan out in mem_: with no block, only measures (OutOfMemory).
 Result<void> plan::resolve(const options& opt) noexcept {
     const std::span<const ServiceSpec> svcs = table_.services;
@@ -59,13 +87,8 @@ Result<void> plan::resolve(const options& opt) noexcept {
     ok = ok && (nservices_ == 0 || services_ != nullptr) && (nprobes_ == 0 || probes_ != nullptr);
     for (std::uint32_t i = 0; i < nservices_; ++i) {
         const ServiceSpec& s = svcs[i];
-        std::uint32_t nsvc = 0;
-        std::uint32_t nprb = 0;
-        for (std::string_view d : s.depends_on) {
-            (find_service(svcs, d) != no_index ? nsvc : nprb) += 1;
-        }
-        auto* deps = mem_.make_array<std::uint32_t>(nsvc);
-        auto* pdeps = mem_.make_array<std::uint32_t>(nprb);
+        dep_lists dl;
+        const bool deps_ok = split_deps(s.depends_on, dl);
         const char* name = mem_.copy(s.name);
         const char* path = nullptr;
         if (opt.check_executables) {
@@ -78,8 +101,7 @@ Result<void> plan::resolve(const options& opt) noexcept {
         } else {
             path = mem_.copy(s.argv[0]);
         }
-        ok = ok && name != nullptr && path != nullptr && (nsvc == 0 || deps != nullptr) &&
-             (nprb == 0 || pdeps != nullptr);
+        ok = ok && name != nullptr && path != nullptr && deps_ok;
         notify_ += s.ready == ReadyMode::notify || s.watchdog.count() > 0 ? 1 : 0;
         if (!ok) {
             continue;
@@ -87,18 +109,8 @@ Result<void> plan::resolve(const options& opt) noexcept {
         service_plan& sp = services_[i];
         sp.name = std::string_view(name, s.name.size());
         sp.path = path;
-        std::uint32_t a = 0;
-        std::uint32_t b = 0;
-        for (std::string_view d : s.depends_on) {
-            const std::uint32_t j = find_service(svcs, d);
-            if (j != no_index) {
-                deps[a++] = j;
-            } else {
-                pdeps[b++] = find_probe(prbs, d);
-            }
-        }
-        sp.deps = {deps, nsvc};
-        sp.probe_deps = {pdeps, nprb};
+        sp.deps = dl.services;
+        sp.probe_deps = dl.probes;
         sp.ready_probe = s.ready == ReadyMode::probe ? find_probe(prbs, s.ready_probe) : no_index;
         sp.liveness = s.liveness.empty() ? no_index : find_probe(prbs, s.liveness);
         sp.notify = s.ready == ReadyMode::notify || s.watchdog.count() > 0;
@@ -161,31 +173,15 @@ Result<void> plan::resolve(const options& opt) noexcept {
     ok = ok && (nmonitors_ == 0 || monitors_ != nullptr);
     for (std::uint32_t i = 0; i < nmonitors_; ++i) {
         const MonitorSpec& m = table_.monitors[i];
-        std::uint32_t nsvc = 0;
-        std::uint32_t nprb = 0;
-        for (std::string_view d : m.depends_on) {
-            (find_service(svcs, d) != no_index ? nsvc : nprb) += 1;
-        }
-        auto* deps = mem_.make_array<std::uint32_t>(nsvc);
-        auto* pdeps = mem_.make_array<std::uint32_t>(nprb);
+        dep_lists dl;
+        const bool deps_ok = split_deps(m.depends_on, dl);
         const char* name = mem_.copy(m.name);
         // Without a block (the sizing pass) nothing is taken: go on measuring.
-        ok = ok && name != nullptr && (nsvc == 0 || deps != nullptr) &&
-             (nprb == 0 || pdeps != nullptr);
+        ok = ok && name != nullptr && deps_ok;
         if (!ok) {
             continue;
         }
-        std::uint32_t a = 0;
-        std::uint32_t b = 0;
-        for (std::string_view d : m.depends_on) {
-            const std::uint32_t j = find_service(svcs, d);
-            if (j != no_index) {
-                deps[a++] = j;
-            } else {
-                pdeps[b++] = find_probe(prbs, d);
-            }
-        }
-        monitors_[i] = {std::string_view(name, m.name.size()), {deps, nsvc}, {pdeps, nprb}};
+        monitors_[i] = {std::string_view(name, m.name.size()), dl.services, dl.probes};
     }
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "table plan");

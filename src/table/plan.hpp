@@ -73,7 +73,12 @@ public:
     std::uint32_t notify_count() const noexcept { return notify_; }
 
 private:
+    struct dep_lists {
+        std::span<const std::uint32_t> services;
+        std::span<const std::uint32_t> probes;
+    };
     Result<void> resolve(const options& opt) noexcept;
+    bool split_deps(std::span<const std::string_view> names, dep_lists& out) noexcept;
 
     arena mem_;
     Table table_;
