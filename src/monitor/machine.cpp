@@ -2,6 +2,7 @@
 #include "monitor/machine.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace custos::mon {
@@ -29,16 +30,9 @@ public:
     }
 
     text& num(std::uint64_t v) noexcept {
-        char tmp[24];
-        std::size_t n = 0;
-        do {
-            tmp[n++] = static_cast<char>('0' + v % 10);
-            v /= 10;
-        } while (v != 0);
-        char out[24];
-        for (std::size_t i = 0; i < n; ++i) {
-            out[i] = tmp[n - 1 - i];
-        }
+        char out[24]; // 20 digits at most
+        const int k = std::snprintf(out, sizeof out, "%llu", static_cast<unsigned long long>(v));
+        const std::size_t n = k > 0 ? std::min(static_cast<std::size_t>(k), sizeof out - 1) : 0;
         return str(std::string_view(out, n));
     }
 
