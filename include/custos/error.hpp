@@ -121,10 +121,34 @@ enum class Reason : std::uint16_t {
     critical_down = 87, // a critical probe down beyond its grace
     // A service's runtime directory (runtime_dir).
     runtime_dir_unavailable = 88,
+    // The hardware watchdog (watchdog.hpp).
+    watchdog_unavailable = 89,     // the device could not be opened
+    watchdog_busy = 90,            // EBUSY: another process holds it
+    watchdog_unsupported = 91,     // the driver lacks the capability (EOPNOTSUPP)
+    watchdog_timeout_clamped = 92, // the timeout asked for is not the one in force
+    watchdog_opened = 93,          // armed: the settings in force
+    watchdog_starving = 94,        // the gate shut: health failed
+    watchdog_fed_again = 95,       // health recovered before the reset
+    watchdog_feed_failed = 96,     // a keepalive failed
+    watchdog_lost = 97,            // the device went away (ENODEV)
+    watchdog_hold_started = 98,
+    watchdog_hold_ended = 99,
+    watchdog_disarmed = 100,   // closed with the magic 'V' at an orderly stop
+    watchdog_left_armed = 101, // closed armed: the board resets unless reopened
+    previous_boot_orderly = 102,
+    previous_boot_starved = 103,
+    previous_boot_watchdog = 104,
+    previous_boot_unreported = 105,
+    previous_boot_restarted = 106,
+    reset_record_unwritable = 107,
+    reset_record_corrupt = 108,
+    safe_mode = 109,        // a boot loop: only the critical set started
+    gpio_unavailable = 110, // the GPIO chip or line could not be had
+    board_unknown = 111,    // no board profile of that name
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 89;
+inline constexpr std::size_t reason_count = 112;
 
 class Error {
 public:

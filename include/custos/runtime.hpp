@@ -38,6 +38,7 @@
 #include <custos/probe.hpp>
 #include <custos/service.hpp>
 #include <custos/table.hpp>
+#include <custos/watchdog.hpp>
 
 namespace custos {
 
@@ -97,7 +98,7 @@ public:
     // The same, from the table's parts.
     Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
                       std::span<const ProbeSpec> probes = {}) noexcept {
-        return init(Table{cfg, services, probes, {}});
+        return init(Table{cfg, services, probes, {}, {}});
     }
 
     // Called on every transition, on the reactor thread. Must not block.
@@ -109,6 +110,9 @@ public:
     void set_monitor_hook(MonitorHook hook, void* ctx) noexcept;
     // Called whenever health, its reasons or its summary change.
     void set_health_hook(HealthHook hook, void* ctx) noexcept;
+    // Every watchdog event (watchdog.hpp): opened, clamped, the previous
+    // boot, safe mode, starving, fed again, hold, closed.
+    void set_watchdog_hook(WatchdogHook hook, void* ctx) noexcept;
     // Called, on the reactor thread, for every signal received and ignored
     // (with handle_signals: SIGHUP, SIGUSR1, SIGUSR2, SIGALRM). Must not block.
     void set_signal_hook(SignalHook hook, void* ctx) noexcept;
@@ -152,6 +156,17 @@ public:
     MonitorStatus monitor_status(std::uint32_t index) const noexcept;
     // The appliance's health and its reasons (health.hpp); any thread.
     HealthStatus health() const noexcept;
+    // The hardware watchdog (watchdog.hpp): its gate, timeout, the previous
+    // boot and the counters; any thread.
+    WatchdogStatus watchdog() const noexcept;
+    // The maintenance hold: keep feeding the watchdog whatever the health
+    // for `for_` (at most WatchdogConfig::max_hold), then feed by health
+    // again; `by` names who asked (the event and the status carry it). A
+    // hold while one runs replaces it. Reactor thread only (from a hook,
+    // or before run()). Errors: InvalidArgument (a duration out of range;
+    // release without a hold), WatchdogUnavailable (no watchdog open).
+    Result<void> hold_watchdog(Duration for_, std::string_view by) noexcept;
+    Result<void> release_watchdog(std::string_view by) noexcept;
     // What the process should exit with once run() has returned: 0 after
     // an ordinary stop; non-zero when a monitor with on_wedge = exit
     // wedged (the init system above is to restart the whole daemon).

@@ -22,6 +22,7 @@
 #include <custos/monitor.hpp>
 #include <custos/probe.hpp>
 #include <custos/service.hpp>
+#include <custos/watchdog.hpp>
 
 namespace custos {
 
@@ -119,6 +120,8 @@ struct Table {
     std::span<const ServiceSpec> services;
     std::span<const ProbeSpec> probes;
     std::span<const MonitorSpec> monitors;
+    // The hardware watchdog (watchdog.hpp); device none: no watchdog.
+    WatchdogConfig watchdog;
 };
 
 // What a problem is about.
@@ -127,6 +130,7 @@ enum class TableKind : std::uint8_t {
     service,
     probe,
     monitor,
+    watchdog, // the WatchdogConfig
 };
 
 // The ServiceSpec field a problem is about.
@@ -204,10 +208,33 @@ enum class MonitorField : std::uint8_t {
 
 inline constexpr std::size_t monitor_field_count = 13;
 
+// The WatchdogConfig field a problem is about.
+enum class WatchdogField : std::uint8_t {
+    section, // the watchdog as a whole (it could not be opened or set up)
+    device,
+    board,
+    path,
+    timeout,
+    interval,
+    pretimeout,
+    magic_close,
+    max_hold,
+    state_file,
+    safe_mode_boots,
+    safe_mode_window,
+    gpio_chip,
+    gpio_line,
+    gpio_enable_line,
+    led,
+};
+
+inline constexpr std::size_t watchdog_field_count = 16;
+
 // Stable lower-case names: "depends_on", "expect_status".
 std::string_view field_name(ServiceField f) noexcept;
 std::string_view field_name(ProbeField f) noexcept;
 std::string_view field_name(MonitorField f) noexcept;
+std::string_view field_name(WatchdogField f) noexcept;
 
 struct TableProblem {
     TableKind kind = TableKind::service;
@@ -215,7 +242,7 @@ struct TableProblem {
     // (more services than max_services).
     std::uint32_t index = UINT32_MAX;
     std::string_view name; // the entry's name as given; empty for the whole span
-    // ServiceField, ProbeField or MonitorField, by kind.
+    // ServiceField, ProbeField, MonitorField or WatchdogField, by kind.
     std::uint8_t field = 0;
     // The error: reason, errno, subject and the operator's resolution.
     Error error;
@@ -223,6 +250,7 @@ struct TableProblem {
     ServiceField service_field() const noexcept { return static_cast<ServiceField>(field); }
     ProbeField probe_field() const noexcept { return static_cast<ProbeField>(field); }
     MonitorField monitor_field() const noexcept { return static_cast<MonitorField>(field); }
+    WatchdogField watchdog_field() const noexcept { return static_cast<WatchdogField>(field); }
 };
 
 class TableProblemSink {

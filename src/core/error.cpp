@@ -196,6 +196,66 @@ constexpr reason_info reasons[] = {
     {Reason::runtime_dir_unavailable, "RuntimeDirUnavailable",
      "Check that runtime_dir_root is an absolute path whose parent exists and is writable by "
      "custos (custosd's default is under /run/custos), on a file system that allows chown"},
+    {Reason::watchdog_unavailable, "WatchdogUnavailable",
+     "Check that the watchdog driver is loaded (ls /dev/watchdog*), that the path or board "
+     "profile names the right device, and that custos may open it (root or the device's group)"},
+    {Reason::watchdog_busy, "WatchdogBusy",
+     "Another process holds the watchdog (each device opens once): stop it (systemd "
+     "RuntimeWatchdogSec=, procd, busybox watchdog, watchdogd) or chain custos under it instead"},
+    {Reason::watchdog_unsupported, "WatchdogUnsupported",
+     "Nothing to do: the driver lacks this capability, and custos runs without it"},
+    {Reason::watchdog_timeout_clamped, "WatchdogTimeoutClamped",
+     "The timeout asked for is beyond what the board or driver allows: set a timeout within the "
+     "board profile's maximum (the one in force is in the message)"},
+    {Reason::watchdog_opened, "WatchdogOpened", "Nothing to do: the watchdog is armed and fed"},
+    {Reason::watchdog_starving, "WatchdogStarving",
+     "Health failed, so custos no longer feeds the watchdog and the board will reset: fix what "
+     "failed, or hold the watchdog (custosctl watchdog hold) to debug without a reset"},
+    {Reason::watchdog_fed_again, "WatchdogFedAgain",
+     "Nothing to do: health recovered before the reset and feeding resumed"},
+    {Reason::watchdog_feed_failed, "WatchdogFeedFailed",
+     "The driver refused a keepalive: see the errno; if it repeats the board will reset"},
+    {Reason::watchdog_lost, "WatchdogLost",
+     "The watchdog device went away (driver unbound): the board is no longer watched; check the "
+     "kernel log and restart custos"},
+    {Reason::watchdog_hold_started, "WatchdogHoldStarted",
+     "A maintenance hold keeps the watchdog fed whatever the health until it ends: release it "
+     "when done"},
+    {Reason::watchdog_hold_ended, "WatchdogHoldEnded",
+     "Nothing to do: the watchdog is fed by health again"},
+    {Reason::watchdog_disarmed, "WatchdogDisarmed",
+     "Nothing to do: the watchdog was disarmed by an orderly stop"},
+    {Reason::watchdog_left_armed, "WatchdogLeftArmed",
+     "The watchdog stays armed after custos closed it (nowayout, or magic_close off): the board "
+     "resets one timeout later unless a new owner opens it"},
+    {Reason::previous_boot_orderly, "PreviousBootOrderly",
+     "Nothing to do: the previous run stopped in order"},
+    {Reason::previous_boot_starved, "PreviousBootStarved",
+     "custos let the watchdog reset the board: the message names what failed; fix it"},
+    {Reason::previous_boot_watchdog, "PreviousBootWatchdog",
+     "The watchdog reset the board and nothing recorded why (a hung kernel, or a feeder other "
+     "than custos): check pstore (/sys/fs/pstore) and the kernel log"},
+    {Reason::previous_boot_unreported, "PreviousBootUnreported",
+     "The previous boot ended without a record: a power loss, a reset the driver does not "
+     "report, or a reboot that bypassed custos; check the power supply and the kernel log"},
+    {Reason::previous_boot_restarted, "PreviousBootRestarted",
+     "custos ended without stopping in order in this same boot (killed or crashed) and was "
+     "started again: check why it ended (its exit status, the kernel log for the OOM killer)"},
+    {Reason::reset_record_unwritable, "ResetRecordUnwritable",
+     "The watchdog state file could not be written: check that its directory exists, is "
+     "writable and has free space; reset reasons are lost until it can be"},
+    {Reason::reset_record_corrupt, "ResetRecordCorrupt",
+     "The watchdog state file was unreadable or damaged and is written anew: the previous boot "
+     "is unclassified and the counters restart"},
+    {Reason::safe_mode, "SafeMode",
+     "The board keeps being reset by the watchdog: only the critical set was started; fix what "
+     "the previous boots' records name, then start the rest by hand or restart custos"},
+    {Reason::gpio_unavailable, "GpioUnavailable",
+     "Check the GPIO chip path and line numbers (gpioinfo), that no driver (gpio_wdt) holds the "
+     "line, and that custos may open the chip"},
+    {Reason::board_unknown, "BoardUnknown",
+     "Use a board profile custos knows (generic, raspberrypi, imx, sunxi, qemu-virt) or add one "
+     "under ports/boards/"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

@@ -345,6 +345,7 @@ std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sin
     validate_services(t, opt, rep);
     validate_probes(t, opt, rep);
     validate_monitors(t, rep);
+    validate_watchdog(t, rep);
     return rep.count();
 }
 
@@ -367,6 +368,8 @@ void reporter::report(TableKind kind, std::uint32_t i, std::uint8_t field,
         p.name = table_.services[i].name;
     } else if (kind == TableKind::monitor && i < table_.monitors.size()) {
         p.name = table_.monitors[i].name;
+    } else if (kind == TableKind::watchdog) {
+        p.name = "watchdog";
     }
     p.field = field;
     p.error = e;

@@ -55,6 +55,13 @@ public:
                  const char* resolution = nullptr) noexcept {
         monitor(i, f, make(r, err, subject, resolution));
     }
+    void watchdog(WatchdogField f, const Error& e) noexcept {
+        report(TableKind::watchdog, 0, static_cast<std::uint8_t>(f), e);
+    }
+    void watchdog(WatchdogField f, Reason r, int err, std::string_view subject,
+                  const char* resolution = nullptr) noexcept {
+        watchdog(f, make(r, err, subject, resolution));
+    }
     std::uint32_t count() const noexcept { return count_; }
 
 private:
@@ -75,6 +82,13 @@ std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sin
 void validate_services(const Table& t, const options& opt, reporter& rep) noexcept;
 void validate_probes(const Table& t, const options& opt, reporter& rep) noexcept;
 void validate_monitors(const Table& t, reporter& rep) noexcept;
+// The watchdog's settings (what ports/ knows, the board names, is checked
+// by the runtime when it opens the watchdog).
+void validate_watchdog(const Table& t, reporter& rep) noexcept;
+
+// The shortest watchdog feed interval and the longest maintenance hold.
+inline constexpr Duration min_watchdog_interval = std::chrono::milliseconds(100);
+inline constexpr Duration max_watchdog_hold = std::chrono::hours(24);
 
 // Most monitors a table may hold, whatever max_monitors says: each is a
 // thread, and the monitors' mailbox to the reactor is sized for them.
