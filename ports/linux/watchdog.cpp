@@ -123,10 +123,12 @@ Error linux_watchdog::ioctl_error(int err, Reason other) const noexcept {
             .with_resolution("the watchdog driver went away (unbound or unloaded): the board "
                              "is unwatched; check dmesg");
     }
-    if (err == ENOTTY) {
+    // ENOTTY: not a watchdog. ENOSYS: qemu-user, which passes on only the
+    // ioctls it knows.
+    if (err == ENOTTY || err == ENOSYS) {
         return Error(Reason::watchdog_unavailable, err, path())
-            .with_resolution("this device is not a watchdog: fix watchdog.path "
-                             "(ls /sys/class/watchdog)");
+            .with_resolution("this device does not answer the watchdog ioctls: fix "
+                             "watchdog.path (ls /sys/class/watchdog)");
     }
     return Error(other, err, path());
 }
