@@ -433,6 +433,12 @@ TEST_SUITE("ports") {
         CHECK(noline.open().error().reason() == Reason::gpio_unavailable);
         CHECK(noline.open().error().sys_errno() == EINVAL);
 
+        gpio_watchdog toolong;
+        const std::string longer = "/dev/" + std::string(200, 'g');
+        toolong.configure({.chip = longer, .line = 1});
+        CHECK(toolong.open().error().reason() == Reason::gpio_unavailable);
+        CHECK(toolong.open().error().sys_errno() == EINVAL);
+
         gpio_watchdog notchip; // not a GPIO chip: the request ioctl fails
         notchip.configure({.chip = "/dev/null", .line = 0, .enable_line = 1});
         auto n = notchip.open();

@@ -49,7 +49,8 @@ void gpio_watchdog::configure(const gpio_setup& setup) noexcept {
     active_low_ = setup.active_low;
     timeout_s_ = setup.timeout_s;
     const int w = std::snprintf(path_, sizeof path_, "%s:%d", chip_, static_cast<int>(line_));
-    path_len_ = w < 0 ? 0 : (static_cast<std::size_t>(w) < sizeof path_ ? w : sizeof path_ - 1);
+    const std::size_t need = w < 0 ? 0 : static_cast<std::size_t>(w);
+    path_len_ = need < sizeof path_ ? need : sizeof path_ - 1; // truncated by snprintf
 }
 
 Result<int> gpio_watchdog::request(std::int32_t line, bool active_low) noexcept {
