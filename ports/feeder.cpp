@@ -265,7 +265,11 @@ Result<void> feeder::init(feeder_host& host, watchdog_port& port, led_port* led,
         const bool policy = cfg.magic_close == MagicClose::yes ||
                             (cfg.magic_close == MagicClose::profile && board.magic_close);
         magic_ok_ = policy && !status_.nowayout;
-        status_.magic_close = magic_ok_;
+        // A driver without WDIOF_MAGICCLOSE stops at any close ('V' or
+        // not): then an orderly stop disarms it whatever the policy.
+        const bool stops_at_close =
+            status_.options != 0 && (status_.options & wdiof_magicclose) == 0;
+        status_.magic_close = !status_.nowayout && (policy || stops_at_close);
 
         line<256> m;
         m.add(name);
@@ -282,7 +286,7 @@ Result<void> feeder::init(feeder_host& host, watchdog_port& port, led_port* led,
             m.add(", nowayout: it stays armed after custos stops");
         } else if (magic_ok_) {
             m.add(", magic close at an orderly stop");
-        } else if (status_.options != 0 && (status_.options & wdiof_magicclose) == 0) {
+        } else if (stops_at_close) {
             m.add(", no magic close: the driver stops at any close");
         } else {
             m.add(", magic close off: it stays armed after custos stops");

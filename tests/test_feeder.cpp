@@ -955,6 +955,20 @@ TEST_CASE("stop") {
         CHECK_FALSE(r.port.called("close V"));
         CHECK(r.w.of(Reason::watchdog_left_armed).size() == 1);
     }
+    SUBCASE("a driver without magic close, magic close off: it stops at any close, said so") {
+        rig r;
+        r.port.options &= ~wdiof_magicclose;
+        r.cfg.magic_close = MagicClose::no;
+        r.up();
+        CHECK(r.f.status().magic_close);
+        CHECK(r.w.events[0].message.find("no magic close: the driver stops at any close") !=
+              std::string::npos);
+        r.f.stop(true);
+        CHECK_FALSE(r.port.called("close V"));
+        auto e = r.w.of(Reason::watchdog_disarmed);
+        REQUIRE(e.size() == 1);
+        CHECK(e[0].message.find("stops at any close") != std::string::npos);
+    }
     SUBCASE("nowayout: left armed, said at open and at the stop") {
         rig r;
         r.port.nowayout_value = 1;
