@@ -1581,9 +1581,9 @@ TEST_CASE("every [watchdog] key, its value and its line; the table carries it") 
         {WatchdogField::led, 20},
     };
     static_assert(std::size(want) == custos::watchdog_field_count);
-    for (const auto& [field, line] : want) {
-        INFO(custos::field_name(field));
-        CHECK(r->cfg.watchdog_line_of(field) == line);
+    for (const auto& w : want) {
+        INFO(custos::field_name(w.first));
+        CHECK(r->cfg.watchdog_line_of(w.first) == w.second);
     }
     CHECK(r->cfg.watchdog_line_of(static_cast<WatchdogField>(200)) == 0);
 }
@@ -1608,21 +1608,21 @@ TEST_CASE("[watchdog] words: every device, magic_close and the -1 of the GPIO li
         {"gpio", WatchdogDevice::gpio},
         {"null", WatchdogDevice::null},
     };
-    for (const auto& [word, device] : devices) {
-        auto r = parse(lines({"[watchdog]", "device = " + std::string(word)}));
-        INFO(word);
+    for (const auto& d : devices) {
+        auto r = parse(lines({"[watchdog]", "device = " + std::string(d.first)}));
+        INFO(d.first);
         REQUIRE(r->ok);
-        CHECK(r->cfg.watchdog().device == device);
+        CHECK(r->cfg.watchdog().device == d.second);
     }
     const std::pair<std::string_view, MagicClose> closes[] = {
         {"profile", MagicClose::profile}, {"yes", MagicClose::yes},  {"no", MagicClose::no},
         {"true", MagicClose::yes},        {"false", MagicClose::no},
     };
-    for (const auto& [word, close] : closes) {
-        auto r = parse(lines({"[watchdog]", "magic_close = " + std::string(word)}));
-        INFO(word);
+    for (const auto& c : closes) {
+        auto r = parse(lines({"[watchdog]", "magic_close = " + std::string(c.first)}));
+        INFO(c.first);
         REQUIRE(r->ok);
-        CHECK(r->cfg.watchdog().magic_close == close);
+        CHECK(r->cfg.watchdog().magic_close == c.second);
     }
     auto r = parse(lines({"[watchdog]", "gpio_line = -1", "gpio_enable_line = 0",
                           "safe_mode_boots = 0", "timeout = 0", "board = auto"}));
