@@ -1581,9 +1581,9 @@ TEST_CASE("every [watchdog] key, its value and its line; the table carries it") 
         {WatchdogField::led, 20},
     };
     static_assert(std::size(want) == custos::watchdog_field_count);
-    for (const auto& w : want) {
-        INFO(custos::field_name(w.first));
-        CHECK(r->cfg.watchdog_line_of(w.first) == w.second);
+    for (const auto& fl : want) {
+        INFO(custos::field_name(fl.first));
+        CHECK(r->cfg.watchdog_line_of(fl.first) == fl.second);
     }
     CHECK(r->cfg.watchdog_line_of(static_cast<WatchdogField>(200)) == 0);
 }
@@ -1619,12 +1619,13 @@ TEST_CASE("[watchdog] words: every device, magic_close and the -1 of the GPIO li
         {"true", MagicClose::yes},        {"false", MagicClose::no},
     };
     for (const auto& c : closes) {
-        auto r = parse(lines({"[watchdog]", "magic_close = " + std::string(c.first)}));
+        auto r =
+            parse(lines({"[watchdog]", "device = null", "magic_close = " + std::string(c.first)}));
         INFO(c.first);
         REQUIRE(r->ok);
         CHECK(r->cfg.watchdog().magic_close == c.second);
     }
-    auto r = parse(lines({"[watchdog]", "gpio_line = -1", "gpio_enable_line = 0",
+    auto r = parse(lines({"[watchdog]", "device = gpio", "gpio_line = -1", "gpio_enable_line = 0",
                           "safe_mode_boots = 0", "timeout = 0", "board = auto"}));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
@@ -1638,8 +1639,11 @@ TEST_CASE("[watchdog] words: every device, magic_close and the -1 of the GPIO li
 TEST_CASE("[watchdog] bad values: at the key's line, saying what to write") {
     auto bad = [](std::string_view key_line, std::string_view msg) {
         INFO(key_line);
-        expect_one(lines({"[service:a]", "exec = /bin/true", "[watchdog]", key_line}), 4,
-                   Reason::config_bad_value, msg);
+        // The device after the key, so that the key stays at line 4.
+        const bool device = key_line.substr(0, 6) == "device";
+        expect_one(lines({"[service:a]", "exec = /bin/true", "[watchdog]", key_line,
+                          device ? "# no second device" : "device = null"}),
+                   4, Reason::config_bad_value, msg);
     };
     bad("device = foo", "bad device 'foo': use none, kernel");
     bad("device = Kernel", "bad device 'Kernel'");
@@ -1668,13 +1672,18 @@ TEST_CASE("[watchdog] sections: one only, a second names the first; unknown keys
                5, Reason::config_syntax, "duplicate section [watchdog] (first at line 1)");
     expect_one(lines({"[watchdog]", "device = null", "timout = 4s"}), 3, Reason::config_unknown_key,
                "unknown key 'timout' in [watchdog] (did you mean 'timeout'?)");
-    expect_one(lines({"[watchdog]", "statefile = /tmp/x"}), 2, Reason::config_unknown_key,
-               "(did you mean 'state_file'?)");
-    expect_one(lines({"[watchdog]", "gpio_enable = 3"}), 2, Reason::config_unknown_key,
-               "unknown key 'gpio_enable' in [watchdog]");
+    expect_one(lines({"[watchdog]", "device = null", "statefile = /tmp/x"}), 3,
+               Reason::config_unknown_key, "(did you mean 'state_file'?)");
+    expect_one(lines({"[watchdog]", "device = gpio", "gpio_enable = 3"}), 3,
+               Reason::config_unknown_key, "unknown key 'gpio_enable' in [watchdog]");
     expect_one(lines({"[watchdog]", "device = null", "device = kernel"}), 3, Reason::config_syntax,
                "duplicate key 'device' in [watchdog] (first at line 2): keep one");
     expect_one(lines({"[watchdog:x]"}), 1, Reason::config_syntax, "unknown section '[watchdog:x]'");
+    // A forgotten device is not a silent "none": the section says which.
+    expect_one(lines({"[custos]", "[watchdog]", "timeout = 10s", "state_file = /tmp/x"}), 2,
+               Reason::config_bad_value,
+               "[watchdog] has no device: add device = kernel, gpio or null (none keeps the "
+               "watchdog off)");
     // A failed parse leaves the defaults.
     auto r = parse(lines({"[watchdog]", "device = null", "timeout = 4s", "bogus = 1"}));
     CHECK_FALSE(r->ok);

@@ -197,6 +197,12 @@ device = null
 timout = 4s
 EOF
 
+config_error watchdog-no-device 2 "[watchdog] has no device" <<EOF
+[custos]
+[watchdog]
+timeout = 10s
+EOF
+
 config_error watchdog-bad-device 2 "bad device 'foo'" <<EOF
 [watchdog]
 device = foo

@@ -50,7 +50,8 @@
 //   A file-only or http-only key in another kind of probe is ConfigBadValue
 //   at the key's line.
 // [watchdog] keys (WatchdogConfig, watchdog.hpp; at most one section):
-//   device = none|kernel|gpio|null; board (a profile name, or auto); path;
+//   device = none|kernel|gpio|null (required: a forgotten one is not a
+//   silent none); board (a profile name, or auto); path;
 //   timeout, pretimeout (whole seconds); interval, max_hold,
 //   safe_mode_window (durations); magic_close = profile|yes|no;
 //   required = yes|no; state_file; safe_mode_boots (0 to 1000; 0: off);

@@ -521,7 +521,10 @@ constexpr std::uint8_t slot(WatchdogField f) {
 }
 
 constexpr key_def watchdog_keys[] = {
-    {"device", slot(WatchdogField::device), 0, 0, wd_device},
+    // Required: a [watchdog] whose device was forgotten must not run
+    // silently unwatched.
+    {"device", slot(WatchdogField::device), key_required, 0, wd_device,
+     "add device = kernel, gpio or null (none keeps the watchdog off)"},
     {"board", slot(WatchdogField::board), 0, 0, wd_board},
     {"path", slot(WatchdogField::path), 0, 0, wd_text<&WatchdogConfig::path>},
     {"timeout", slot(WatchdogField::timeout), 0, 0, wd_seconds<&WatchdogConfig::timeout>},

@@ -118,7 +118,7 @@ void usage(std::FILE* to) {
         "                   http: expect_status = CODE... (default 200-399);\n"
         "                   file: exists = yes, owner = user[:group]|:group,\n"
         "                   mode = 0755 (bits that must be set), writable = yes|no\n"
-        "  [watchdog]       (at most one) device = none|kernel|gpio|null (none),\n"
+        "  [watchdog]       (at most one) device = none|kernel|gpio|null (required),\n"
         "                   board = auto|generic|raspberrypi|imx|sunxi|qemu-virt|...,\n"
         "                   path (the profile's /dev/watchdogN), timeout (whole seconds;\n"
         "                   0: the profile's), interval (0: timeout/2), pretimeout,\n"
