@@ -203,6 +203,12 @@ config_error watchdog-no-device 2 "[watchdog] has no device" <<EOF
 timeout = 10s
 EOF
 
+config_error watchdog-unknown-board 3 "[watchdog] BoardUnknown: raspbery" <<EOF
+[watchdog]
+device = null
+board = raspbery
+EOF
+
 config_error watchdog-bad-device 2 "bad device 'foo'" <<EOF
 [watchdog]
 device = foo

@@ -54,6 +54,7 @@
 #include <custos/runtime.hpp>
 
 #include "custosd/config.hpp"
+#include "ports/boards/boards.hpp"
 #include "table/users.hpp"
 #include "table/values.hpp"
 
@@ -232,6 +233,22 @@ unsigned watchdog_init_line(const custos::cfg::config& cfg, custos::Reason r) {
         return cfg.watchdog_line_of(WatchdogField::state_file);
     }
     return 0;
+}
+
+// A [watchdog] board that names no profile: BoardUnknown at the board key's
+// line, before anything is opened, so that --check finds it too (the
+// resolution lists the profiles). "auto" and "" (the build's default) are
+// resolved at init. Returns the number of problems printed.
+unsigned check_board(const custos::cfg::config& cfg, const char* file) {
+    const custos::WatchdogConfig& w = cfg.watchdog();
+    if (w.device == custos::WatchdogDevice::none || w.board.empty() || w.board == "auto" ||
+        custos::ports::find_board(w.board) != nullptr) {
+        return 0;
+    }
+    char text[512];
+    custos::Error(custos::Reason::board_unknown, 0, w.board).format(text, sizeof text);
+    say("%s:%u: [watchdog] %s", file, cfg.watchdog_line_of(custos::WatchdogField::board), text);
+    return 1;
 }
 
 // May `uid`/`gid` search (enter) the directory `st` describes? The owner's,
@@ -795,6 +812,7 @@ int main(int argc, char** argv) {
     line_sink sink(cfg, path);
     custos::validate_table(cfg.table(), &sink);
     sink.count += check_cwds(cfg, path);
+    sink.count += check_board(cfg, path);
     if (sink.count != 0) {
         return 2;
     }
