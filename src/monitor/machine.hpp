@@ -152,7 +152,7 @@ public:
 
     // Runtime start: every monitor is wanted; with `only` (one flag per
     // monitor), only those flagged (the watchdog's safe mode).
-    void start(const bool* only = nullptr) noexcept;
+    void start(std::span<const bool> only = {}) noexcept;
     // Runtime stop within `budget`; host::all_stopped() when done.
     void stop_all(nanos budget) noexcept;
     bool stopping_all() const noexcept { return stopping_all_; }
