@@ -275,24 +275,24 @@ TEST_SUITE("runtime") {
             w.rt.reset(); // not orderly: closed without a record
             return std::make_pair(ev, s);
         };
-        auto [ev1, s1] = run_one(true);
-        CHECK(s1.previous.cls == ResetClass::unknown);
-        auto [ev2, s2] = run_one(false);
-        CHECK(s2.previous.cls == ResetClass::orderly);
+        const auto r1 = run_one(true);
+        CHECK(r1.second.previous.cls == ResetClass::unknown);
+        const auto r2 = run_one(false);
+        CHECK(r2.second.previous.cls == ResetClass::orderly);
         bool saw = false;
-        for (const seen_event& e : ev2) {
+        for (const seen_event& e : r2.first) {
             saw = saw || e.reason == Reason::previous_boot_orderly;
         }
         CHECK(saw);
-        auto [ev3, s3] = run_one(true);
-        CHECK(s3.previous.cls == ResetClass::restarted);
+        const auto r3 = run_one(true);
+        CHECK(r3.second.previous.cls == ResetClass::restarted);
         saw = false;
-        for (const seen_event& e : ev3) {
+        for (const seen_event& e : r3.first) {
             saw = saw || e.reason == Reason::previous_boot_restarted;
         }
         CHECK(saw);
-        CHECK(s3.counters.orderly == 1);
-        CHECK(s3.counters.restarted == 1);
+        CHECK(r3.second.counters.orderly == 1);
+        CHECK(r3.second.counters.restarted == 1);
     }
 
     TEST_CASE("safe mode after watchdog-caused boots starts only the critical set") {
