@@ -15,6 +15,7 @@
 //
 //   starve   custosd (starve.ini): a critical service fails, the gate shuts
 //   kill     custosd (kill.ini) feeds a few times, then init SIGKILLs it
+//            (run as custos.scenario=kill,orderly: see this_step())
 //   orderly  custosd (orderly.ini) feeds for 3 timeouts, SIGTERM (magic
 //            close), then init waits 2 timeouts for a reset that must not come
 //   suites   custosd (appliance.ini): first feed, PSS; then --platform and
@@ -518,6 +519,34 @@ void scenario_suites() {
     mark("suites-done", "all listed suites ran");
 }
 
+// custos.scenario=A,B: one qemu run without -no-reboot, so that a watchdog
+// reset reboots the same emulated machine (the i6300esb keeps its "this reset
+// was mine" flag only there): each boot takes the next step, counted on the
+// state disk.
+std::string this_step(const std::string& scenario) {
+    std::vector<std::string> steps = split(scenario, ',');
+    if (steps.size() < 2) {
+        return scenario;
+    }
+    std::string done = read_file("/state/board.steps");
+    std::size_t step = split(done, '\n').size();
+    int fd = ::open("/state/board.steps", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    std::string line = (step < steps.size() ? steps[step] : std::string("over")) + "\n";
+    if (fd < 0 || ::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+        ::fsync(fd) != 0) {
+        mark("step-failed", "/state/board.steps: %s", std::strerror(errno));
+    }
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    if (step >= steps.size()) {
+        mark("steps-over", "every step of %s ran; this boot was not expected", scenario.c_str());
+        power_off("steps over");
+    }
+    mark("step", "%zu of %zu: %s", step + 1, steps.size(), steps[step].c_str());
+    return steps[step];
+}
+
 } // namespace
 
 int main() {
@@ -554,6 +583,7 @@ int main() {
     if (!ready) {
         power_off("setup failed");
     }
+    scenario = this_step(scenario);
     if (scenario == "starve") {
         scenario_starve(timeout);
     } else if (scenario == "kill") {
