@@ -24,6 +24,7 @@ armhf, release and minsize). Exit status 0 only when every check passed.
 """
 
 import argparse
+import select
 import os
 import re
 import shutil
@@ -317,7 +318,7 @@ def boot(kernel, initrd, disk, scenario, log):
             logf.write(f"{t:8.3f} {text}\n")
             print(f"  {t:7.2f} {text}", flush=True)
 
-        import select
+
         while True:
             ready, _, _ = select.select([proc.stdout], [], [], 0.5)
             if ready:
