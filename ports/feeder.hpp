@@ -119,14 +119,23 @@ public:
 private:
     static void on_feed(io::timer& t) noexcept;
     static void on_hold_end(io::timer& t) noexcept;
+    static void on_grace_end(io::timer& t) noexcept;
     void feed() noexcept;
     bool gate() const noexcept;
+    bool active() const noexcept; // opened, not closed, not lost
+    // Moves to the state the gate calls for now (hold, grace, health),
+    // with its record, its feed and its event.
+    WatchdogState desired() const noexcept;
+    void settle(Reason why, std::string_view message) noexcept;
+    void end_hold(std::string_view how) noexcept;
+    void maybe_boot_good() noexcept;
     void set_state(WatchdogState to, Reason why, int err, std::string_view message) noexcept;
-    void report(WatchdogState from, WatchdogState to, Reason why, int err,
-                std::string_view message) noexcept;
+    void report(WatchdogState from, WatchdogState to, Reason why, int err, std::string_view message,
+                std::string_view resolution = {}) noexcept;
     void write(record_state s, Reason why, std::string_view subject,
                std::string_view message) noexcept;
     void update_led() noexcept;
+    std::int64_t reset_in_s() const noexcept;
 
     feeder_host* host_ = nullptr;
     watchdog_port* port_ = nullptr;
@@ -136,21 +145,38 @@ private:
     WatchdogStatus status_;
     reset_record record_;
     bool have_record_ = false; // a state file is kept
+    char state_path_[1024] = {};
     mono_time grace_end_{};
+    nanos interval_{0};
     Health health_ = Health::starting;
+    bool settled_ = false;
     bool failed_ = false;
     bool boot_good_ = false;
     bool started_ = false;
+    bool opened_ = false;       // the port was opened by init()
+    bool magic_ok_ = false;     // an orderly stop writes 'V'
+    bool feed_failing_ = false; // in a run of failed keepalives
+    bool led_set_ = false;
+    led_state led_last_ = led_state::dark;
+    // What failed, for the starving record (the first reason that fails).
+    Reason fail_reason_ = Reason::unknown;
+    FixedText<watchdog_text_capacity> fail_subject_;
+    FixedText<watchdog_text_capacity> fail_message_;
+    FixedText<watchdog_text_capacity> fail_what_; // "service uploader failed (X)"
     io::timer feed_timer_;
     io::timer hold_timer_;
+    io::timer grace_timer_;
 
     // Kept by init() for start().
     struct pending {
         WatchdogState state = WatchdogState::off;
         Reason reason = Reason::unknown;
         int sys_errno = 0;
-        FixedText<watchdog_text_capacity> message;
+        FixedText<255> message;
+        std::string_view resolution; // static text, or empty: the reason's
     };
+    void keep(WatchdogState state, Reason why, int err, std::string_view message,
+              std::string_view resolution = {}) noexcept;
     pending pending_[feeder_pending_capacity];
     std::uint32_t pending_count_ = 0;
 };

@@ -108,6 +108,9 @@ struct monitor_run {
     std::uint32_t degraded = 0;
     std::uint32_t heartbeats = 0;
     std::uint32_t health_changes = 0;
+    std::uint32_t watchdog_events = 0;
+    bool held = false;
+    bool released = false;
     bool stop_sent = false;
 };
 
@@ -118,8 +121,15 @@ void monitor_hook(const MonitorTransition& t, void* ctx) noexcept {
     }
     s.degraded += t.reason == Reason::monitor_crash_loop ? 1 : 0;
     s.heartbeats += t.reason == Reason::monitor_heartbeat ? 1 : 0;
+    // The watchdog's hold and release, from the reactor thread.
+    if (!s.held && s.crashes >= 10) {
+        s.held = s.rt->hold_watchdog(10s, "no-alloc").has_value();
+    }
+    if (s.held && !s.released && s.crashes >= 20) {
+        s.released = s.rt->release_watchdog("no-alloc").has_value();
+    }
     if (!s.stop_sent && s.crashes >= monitor_crashes_wanted && s.heartbeats >= 5 &&
-        s.rt->stats().probe_checks >= 20) {
+        s.rt->stats().probe_checks >= 20 && s.released && s.rt->watchdog().feeds >= 3) {
         s.stop_sent = true;
         s.rt->stop();
     }
@@ -127,6 +137,10 @@ void monitor_hook(const MonitorTransition& t, void* ctx) noexcept {
 
 void health_hook(const HealthStatus&, void* ctx) noexcept {
     ++static_cast<monitor_run*>(ctx)->health_changes;
+}
+
+void watchdog_hook(const WatchdogTransition&, void* ctx) noexcept {
+    ++static_cast<monitor_run*>(ctx)->watchdog_events;
 }
 
 // The second workload: 0 pass, 1 fail.
@@ -164,6 +178,14 @@ int run_monitors(const char* dir) {
     t.runtime.stop_timeout = 5s;
     t.probes = probes;
     t.monitors = monitors;
+    // A watchdog (the null port) fed every 100 ms, with its state file:
+    // feeds, record writes, a hold and its release, the close.
+    char state_file[128];
+    std::snprintf(state_file, sizeof state_file, "%s/wd.state", dir);
+    t.watchdog.device = WatchdogDevice::null;
+    t.watchdog.board = "generic";
+    t.watchdog.interval = 100ms;
+    t.watchdog.state_file = state_file;
 
     Runtime rt;
     monitor_run s;
@@ -176,6 +198,7 @@ int run_monitors(const char* dir) {
     }
     rt.set_monitor_hook(&monitor_hook, &s);
     rt.set_health_hook(&health_hook, &s);
+    rt.set_watchdog_hook(&watchdog_hook, &s);
     if (!rt.start()) {
         std::fprintf(stderr, "monitors: start failed\n");
         return 1;
@@ -190,10 +213,15 @@ int run_monitors(const char* dir) {
                 s.crashes, s.degraded, s.heartbeats, s.health_changes,
                 static_cast<unsigned long long>(beat.beats),
                 static_cast<unsigned long long>(rt.stats().probe_checks));
+    const WatchdogStatus wd = rt.watchdog();
+    std::printf("monitors: watchdog: %llu feeds, %u events, %u record writes\n",
+                static_cast<unsigned long long>(wd.feeds), s.watchdog_events, wd.record_writes);
+    ::unlink(state_file);
     std::printf("monitors: allocations after start: %llu\n",
                 static_cast<unsigned long long>(after - before));
     bool ok = true;
-    if (!s.stop_sent || s.degraded == 0 || s.health_changes < 2 || beat.beats == 0) {
+    if (!s.stop_sent || s.degraded == 0 || s.health_changes < 2 || beat.beats == 0 ||
+        wd.feeds < 3 || s.watchdog_events < 4 || wd.record_writes < 2) {
         std::fprintf(stderr, "FAIL: the monitor workload did not exercise every path\n");
         ok = false;
     }

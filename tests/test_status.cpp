@@ -229,6 +229,60 @@ TEST_CASE("event: a monitor transition round-trips field for field") {
     CHECK(untouched.monitor == 99);
 }
 
+TEST_CASE("event: a watchdog event round-trips field for field") {
+    WatchdogTransition t;
+    t.from = WatchdogState::feeding;
+    t.to = WatchdogState::starving;
+    t.reason = Reason::watchdog_starving;
+    t.sys_errno = 5;
+    t.message = "health failed: service uploader failed";
+    t.resolution = "fix it";
+    t.mono_ns = 123456789;
+
+    status::event e = status::make_event(t, 44);
+    CHECK(e.kind == status::event_kind::watchdog);
+    CHECK(e.watchdog_from() == WatchdogState::feeding);
+    CHECK(e.watchdog_to() == WatchdogState::starving);
+    CHECK(e.name == "watchdog");
+    CHECK(e.wall_ns == 44);
+    CHECK(e.mono_ns == t.mono_ns);
+    CHECK(e.detail.data() == t.message.data()); // a view, not a copy
+
+    WatchdogTransition back;
+    REQUIRE(status::to_watchdog_transition(e, back));
+    CHECK(back.from == t.from);
+    CHECK(back.to == t.to);
+    CHECK(back.reason == t.reason);
+    CHECK(back.sys_errno == t.sys_errno);
+    CHECK(back.mono_ns == t.mono_ns);
+    CHECK(back.message == t.message);
+    CHECK(back.resolution == t.resolution);
+
+    // Other kinds are refused both ways.
+    MonitorTransition m;
+    CHECK_FALSE(status::to_monitor_transition(e, m));
+    WatchdogTransition untouched;
+    untouched.sys_errno = 99;
+    Transition st;
+    CHECK_FALSE(status::to_watchdog_transition(status::make_event(st, 0), untouched));
+    CHECK(untouched.sys_errno == 99);
+
+    // The hook listener hands it to the watchdog hook, and only there.
+    status::hook_listener hooks;
+    static int calls = 0;
+    static Reason got = Reason::unknown;
+    hooks.set_watchdog_hook(
+        [](const WatchdogTransition& w, void*) {
+            ++calls;
+            got = w.reason;
+        },
+        nullptr);
+    hooks.on_event(e);
+    hooks.on_event(status::make_event(st, 0));
+    CHECK(calls == 1);
+    CHECK(got == Reason::watchdog_starving);
+}
+
 TEST_CASE("event: a health change carries the whole status") {
     HealthStatus h;
     h.health = Health::degraded;
@@ -676,6 +730,8 @@ struct fake_source final : status::snapshot_source {
     std::uint32_t monitors = 0;
     std::uint64_t gen = 0;
     mutable HealthStatus h; // health() returns a reference
+    const WatchdogStatus* wd = nullptr;
+    const WatchdogStatus* watchdog() const noexcept override { return wd; }
     std::uint32_t service_count() const noexcept override { return services; }
     std::uint32_t probe_count() const noexcept override { return probes; }
     ServiceStatus service_status(std::uint32_t i) const noexcept override {
@@ -823,6 +879,42 @@ TEST_CASE("snapshot: a record per monitor and one for the health") {
     REQUIRE(snap.try_read_all(sv, pv, one, st, nullptr, g));
     CHECK(g == 2);
     CHECK(one[0] == monitor_at(5, 0));
+}
+
+TEST_CASE("snapshot: the watchdog's record, when the source has one") {
+    arena mem;
+    status::snapshot snap;
+    REQUIRE(mem.reserve(0));
+    CHECK_FALSE(snap.init(mem, 1, 0));
+    REQUIRE(mem.reserve(mem.needed()));
+    REQUIRE(snap.init(mem, 1, 0));
+    CHECK(snap.watchdog() == WatchdogStatus{});
+    CHECK(snap.watchdog().state == WatchdogState::off);
+
+    fake_source src;
+    src.services = 1;
+    status::publisher pub(snap, src);
+    pub.publish(); // no watchdog: nothing stored
+    CHECK(snap.watchdog() == WatchdogStatus{});
+
+    WatchdogStatus w;
+    w.device = WatchdogDevice::kernel;
+    w.state = WatchdogState::feeding;
+    w.identity = std::string_view("i6300ESB timer");
+    w.timeout_s = 30;
+    w.feeds = 7;
+    w.previous.cls = ResetClass::starved;
+    w.previous.subject = std::string_view("service uploader");
+    src.wd = &w;
+    pub.publish();
+    CHECK(snap.watchdog() == w);
+    snap.begin_publish();
+    CHECK_FALSE(snap.put_watchdog(w)); // unchanged: not stored again
+    w.feeds = 8;
+    CHECK(snap.put_watchdog(w));
+    snap.end_publish();
+    CHECK(snap.watchdog().feeds == 8);
+    CHECK(snap.watchdog().previous.subject == "service uploader");
 }
 
 TEST_CASE("snapshot: readers never see a torn record, nor a mixed publication") {

@@ -159,6 +159,8 @@ struct PreviousBoot {
     std::int64_t wall_ns = 0;      // when the record was written (0: none)
     FixedText<36> boot_id;         // its boot id ("" when unknown)
     std::uint32_t boot_status = 0; // WDIOF_* bits the driver reported this boot
+
+    friend bool operator==(const PreviousBoot&, const PreviousBoot&) = default;
 };
 
 // Kept across boots in the state file.
@@ -169,6 +171,8 @@ struct WatchdogCounters {
     std::uint64_t watchdog = 0;
     std::uint64_t unreported = 0;
     std::uint64_t restarted = 0;
+
+    friend bool operator==(const WatchdogCounters&, const WatchdogCounters&) = default;
 };
 
 struct WatchdogStatus {
@@ -200,6 +204,8 @@ struct WatchdogStatus {
     WatchdogCounters counters;
     std::uint32_t record_writes = 0;   // state-file writes this run
     std::uint32_t record_failures = 0; // writes that failed (reported each)
+
+    friend bool operator==(const WatchdogStatus&, const WatchdogStatus&) = default;
 };
 
 // One event of the watchdog: a change of state (from != to) or a report

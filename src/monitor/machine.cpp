@@ -177,9 +177,11 @@ void machine::take_sample(unit& u, sample& s) noexcept {
 
 // --- starting ---
 
-void machine::start() noexcept {
+void machine::start(std::span<const bool> only) noexcept {
     for (std::uint32_t i = 0; i < count_; ++i) {
-        want(units_[i], Reason::runtime_start);
+        if (only.empty() || (i < only.size() && only[i])) {
+            want(units_[i], Reason::runtime_start);
+        }
     }
 }
 

@@ -150,8 +150,9 @@ public:
     // one reserved that big. The backoff jitter is seeded from `seed`.
     Result<void> init(std::span<const MonitorSpec> specs, arena& mem, std::uint64_t seed) noexcept;
 
-    // Runtime start: every monitor is wanted.
-    void start() noexcept;
+    // Runtime start: every monitor is wanted; with `only` (one flag per
+    // monitor), only those flagged (the watchdog's safe mode).
+    void start(std::span<const bool> only = {}) noexcept;
     // Runtime stop within `budget`; host::all_stopped() when done.
     void stop_all(nanos budget) noexcept;
     bool stopping_all() const noexcept { return stopping_all_; }

@@ -22,6 +22,12 @@
 #include "io/reactor.hpp"
 #include "monitor/machine.hpp"
 #include "monitor/pool.hpp"
+#include "ports/boards/boards.hpp"
+#include "ports/feeder.hpp"
+#include "ports/gpio/watchdog.hpp"
+#include "ports/linux/led.hpp"
+#include "ports/linux/watchdog.hpp"
+#include "ports/null/watchdog.hpp"
 #include "ports/upward.hpp"
 #include "probe/check.hpp"
 #include "probe/dns.hpp"
@@ -87,6 +93,41 @@ struct health_arrays {
     std::int64_t* probe_grace_ns = nullptr;
 };
 
+// The feeder's host (watchdog.cpp): the reactor's clock and wheel, and
+// the event stream.
+struct watchdog_host final : ports::feeder_host {
+    explicit watchdog_host(Runtime::impl& r) noexcept : rt(r) {}
+    Runtime::impl& rt;
+
+    mono_time now() noexcept override;
+    std::int64_t wall_ns() noexcept override;
+    void arm(io::timer& t, mono_time deadline) noexcept override;
+    void cancel(io::timer& t) noexcept override;
+    void report(const WatchdogTransition& t) noexcept override;
+};
+
+// The hardware watchdog (watchdog.cpp): its settings, with the strings
+// copied (the table need only last until init returns), the ports, and
+// what safe mode starts.
+struct watchdog_parts {
+    WatchdogConfig cfg;
+    char path[256] = {};
+    char state_file[256] = {};
+    char gpio_chip[64] = {};
+    char led[64] = {};
+    const ports::board_profile* board = nullptr;
+    ports::linux_watchdog kernel;
+    ports::gpio_watchdog gpio;
+    ports::null_watchdog null;
+    ports::sysfs_led status_led;
+    ports::feeder feeder;
+    bool on = false; // a watchdog is configured and init() went through
+    // Safe mode's start set, one flag per service and per monitor (in the
+    // arena): the critical ones and what they depend on.
+    bool* safe_services = nullptr;
+    bool* safe_monitors = nullptr;
+};
+
 struct signal_watch {
     int fd = -1;
     signalfd_siginfo buf{};
@@ -138,6 +179,9 @@ struct Runtime::impl final : sup::host,
     std::int64_t started_ns = 0;
     // READY=1, STATUS=, STOPPING=1, WATCHDOG=1 to the init system above.
     ports::upward_notifier upward;
+    // The hardware watchdog, fed by health.
+    rt_detail::watchdog_host whost{*this};
+    rt_detail::watchdog_parts wd;
     bool stopping = false; // the runtime's stop has begun
     int exit_status = 0;   // Runtime::exit_code()
     prng rng;              // probe jitter; seeded in init()
@@ -249,6 +293,9 @@ struct Runtime::impl final : sup::host,
         return const_cast<mon::machine&>(monitors).status(m);
     }
     const HealthStatus& health() const noexcept override { return hmodel.current(); }
+    const WatchdogStatus* watchdog() const noexcept override {
+        return wd.on ? &wd.feeder.status() : nullptr;
+    }
     RuntimeStats stats_now() const noexcept;
     RuntimeStats stats() const noexcept override { return stats_now(); }
     // After a loop turn (or start()): health derived again if something
@@ -259,6 +306,10 @@ struct Runtime::impl final : sup::host,
         publisher.publish_if_stale();
     }
     Result<void> layout_health() noexcept;
+    Result<void> layout_safe_mode() noexcept;
+    Result<void> init_watchdog(const WatchdogConfig& w, TableProblemSink* problems) noexcept;
+    void start_watchdog() noexcept;
+    void stop_watchdog() noexcept;
     Result<void> init_monitors() noexcept;
     void update_health() noexcept;
     bool monitor_deps_ready(std::uint32_t m) noexcept;

@@ -150,6 +150,9 @@ void Runtime::impl::update_health() noexcept {
         listeners.dispatch(
             status::make_event(hmodel.current(), before, status::wall_now_ns(), in.now_ns));
         upward.on_health(hmodel.current());
+        if (wd.on) {
+            wd.feeder.on_health(hmodel.current());
+        }
     }
 }
 

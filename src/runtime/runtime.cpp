@@ -46,6 +46,8 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && mm.has_value();
     auto hl = layout_health(); // always called: the sizing pass measures it too
     ok = ok && hl.has_value();
+    auto sm = layout_safe_mode();
+    ok = ok && sm.has_value();
     if (dns_cfg != nullptr) {
         void* where = mem.take(sizeof(probe::resolver), alignof(probe::resolver));
         if (where != nullptr) {
@@ -214,6 +216,11 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
             return r;
         }
     }
+    // The very last: opening the watchdog arms it, so nothing may fail
+    // after it.
+    if (auto r = init_watchdog(t.watchdog, problems); !r) {
+        return r;
+    }
     snap.bind_writer();
     publisher.publish();
     return {};
@@ -291,9 +298,14 @@ Result<void> Runtime::start() noexcept {
     // Probes first: their first checks are in flight (never done inside
     // this call), so services that depend on them wait.
     rt.started_ns = to_ns(rt.reactor.now());
+    // The watchdog's events first (the previous boot, safe mode), its
+    // first feed, and its boot grace from now.
+    rt.start_watchdog();
+    const bool safe = rt.wd.on && rt.wd.feeder.safe_mode();
     rt.probes.start_all();
-    rt.sup.start_all();
-    rt.monitors.start();
+    rt.sup.start_all(safe ? rt.wd.safe_services : nullptr);
+    rt.monitors.start(safe ? std::span<const bool>(rt.wd.safe_monitors, rt.nmonitors)
+                           : std::span<const bool>());
     if (rt.count == 0 && rt.nprobes == 0 && rt.nmonitors == 0 && rt.term.fd < 0) {
         rt.done = true;
     }
@@ -325,6 +337,8 @@ void Runtime::run() noexcept {
     rt.procs.reap_remnants();
     rt.procs.remove_runtime_dirs();
     rt.procs.close_notify();
+    // The shutdown record and the close (magic 'V' when orderly and allowed).
+    rt.stop_watchdog();
     // Let the notify sockets' closes complete while the reactor still runs.
     for (int k = 0; k < 100 && rt.procs.busy(); ++k) {
         rt.reactor.run_once(false);

@@ -89,6 +89,21 @@ event make_event(const MonitorTransition& t, std::int64_t wall_ns) noexcept {
     return e;
 }
 
+event make_event(const WatchdogTransition& t, std::int64_t wall_ns) noexcept {
+    event e;
+    e.kind = event_kind::watchdog;
+    e.from = static_cast<std::uint8_t>(t.from);
+    e.to = static_cast<std::uint8_t>(t.to);
+    e.reason = t.reason;
+    e.sys_errno = t.sys_errno;
+    e.mono_ns = t.mono_ns;
+    e.wall_ns = wall_ns;
+    e.name = "watchdog";
+    e.detail = t.message;
+    e.resolution = t.resolution;
+    return e;
+}
+
 event make_event(const HealthStatus& now, Health before, std::int64_t wall_ns,
                  std::int64_t mono_ns) noexcept {
     event e;
@@ -171,6 +186,22 @@ bool to_monitor_transition(const event& e, MonitorTransition& out) noexcept {
     t.delay_ns = e.delay_ns;
     t.progress = e.progress;
     t.detail = e.detail;
+    t.resolution = e.resolution;
+    out = t;
+    return true;
+}
+
+bool to_watchdog_transition(const event& e, WatchdogTransition& out) noexcept {
+    if (e.kind != event_kind::watchdog) {
+        return false;
+    }
+    WatchdogTransition t;
+    t.from = e.watchdog_from();
+    t.to = e.watchdog_to();
+    t.reason = e.reason;
+    t.sys_errno = e.sys_errno;
+    t.mono_ns = e.mono_ns;
+    t.message = e.detail;
     t.resolution = e.resolution;
     out = t;
     return true;

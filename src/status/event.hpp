@@ -7,15 +7,14 @@
 // anything copies it (the status snapshot copies into fixed buffers, the
 // event log into its ring).
 //
-// Kinds: service and probe transitions are emitted today; monitor and
-// health events have their records and round trips here (the runtime emits
-// them once monitors and the health model are wired); the others are
-// reserved now so that listeners written against this header (the event
-// log, the control plane, the watchdog gate) switch over every kind and get
-// a compile error, not a silent miss, when one starts to be emitted.
+// Kinds: service, probe, monitor, health and watchdog events are emitted;
+// the others are reserved now so that listeners written against this header
+// (the event log, the control plane) switch over every kind and get a
+// compile error, not a silent miss, when one starts to be emitted.
 //
 // Invariants: `from`/`to` hold a ServiceState (service_transition), a
-// ProbeState (probe_transition), a MonitorState (monitor) or a Health
+// ProbeState (probe_transition), a MonitorState (monitor), a WatchdogState
+// (watchdog) or a Health
 // (health) as its underlying value; use the typed accessors.
 // make_event() then to_transition()/to_probe_transition()/
 // to_monitor_transition() gives back the record it was built from, field
@@ -37,6 +36,7 @@
 #include <custos/monitor.hpp>
 #include <custos/probe.hpp>
 #include <custos/service.hpp>
+#include <custos/watchdog.hpp>
 
 namespace custos::status {
 
@@ -46,8 +46,8 @@ enum class event_kind : std::uint8_t {
     probe_transition = 1,   // a probe changed state: from/to are ProbeState
     monitor = 2,            // an in-process monitor: from/to are MonitorState (from == to:
                             // a report: degraded, heartbeat, wedge suspected)
+    watchdog = 3, // the hardware watchdog: from/to are WatchdogState (from == to: a report)
     // Reserved; nothing emits them yet.
-    watchdog = 3,       // the hardware watchdog gate: armed, fed, withheld
     control_action = 4, // an operator action through the control plane
     log = 5,            // the event log itself: rotation, drops
     health = 6,         // the runtime's health or its reasons changed: from/to are Health
@@ -91,6 +91,8 @@ struct event {
     MonitorState monitor_to() const noexcept { return static_cast<MonitorState>(to); }
     Health health_from() const noexcept { return static_cast<Health>(from); }
     Health health_to() const noexcept { return static_cast<Health>(to); }
+    WatchdogState watchdog_from() const noexcept { return static_cast<WatchdogState>(from); }
+    WatchdogState watchdog_to() const noexcept { return static_cast<WatchdogState>(to); }
 };
 
 // CLOCK_REALTIME now, in nanoseconds since the epoch (0 if the clock fails,
@@ -103,6 +105,8 @@ std::int64_t wall_now_ns() noexcept;
 event make_event(const Transition& t, std::int64_t wall_ns) noexcept;
 event make_event(const ProbeTransition& t, std::int64_t wall_ns) noexcept;
 event make_event(const MonitorTransition& t, std::int64_t wall_ns) noexcept;
+// A watchdog event: name "watchdog", detail its message.
+event make_event(const WatchdogTransition& t, std::int64_t wall_ns) noexcept;
 // A health event (health_model::update() said it changed): from `before`
 // (current().health read before the update; equal to now.health when only
 // the reasons changed) to now.health. reason: the first reason's (the one the summary names),
@@ -119,5 +123,6 @@ event make_event(const HealthStatus& now, Health before, std::int64_t wall_ns,
 [[nodiscard]] bool to_transition(const event& e, Transition& out) noexcept;
 [[nodiscard]] bool to_probe_transition(const event& e, ProbeTransition& out) noexcept;
 [[nodiscard]] bool to_monitor_transition(const event& e, MonitorTransition& out) noexcept;
+[[nodiscard]] bool to_watchdog_transition(const event& e, WatchdogTransition& out) noexcept;
 
 } // namespace custos::status

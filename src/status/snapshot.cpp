@@ -125,6 +125,15 @@ bool snapshot::put_health(const HealthStatus& h) noexcept {
     return true;
 }
 
+bool snapshot::put_watchdog(const WatchdogStatus& w) noexcept {
+    WatchdogStatus now;
+    if (watchdog_.try_load(now) && now == w) {
+        return false;
+    }
+    watchdog_.store(w);
+    return true;
+}
+
 void snapshot::put_stats(const RuntimeStats& s) noexcept {
     stats_.store(s);
 }
@@ -143,6 +152,10 @@ MonitorStatus snapshot::monitor(std::uint32_t m) const noexcept {
 
 HealthStatus snapshot::health() const noexcept {
     return health_.load();
+}
+
+WatchdogStatus snapshot::watchdog() const noexcept {
+    return watchdog_.load();
 }
 
 RuntimeStats snapshot::stats() const noexcept {
@@ -214,6 +227,9 @@ void publisher::publish() noexcept {
         (void)snap_.put_monitor(m, src_.monitor_status(m));
     }
     (void)snap_.put_health(src_.health());
+    if (const WatchdogStatus* w = src_.watchdog(); w != nullptr) {
+        (void)snap_.put_watchdog(*w);
+    }
     snap_.put_stats(src_.stats());
     snap_.end_publish();
 }

@@ -80,6 +80,7 @@
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
+#include <custos/watchdog.hpp>
 
 #include "core/arena.hpp"
 #include "core/lockfree.hpp"
@@ -121,6 +122,7 @@ public:
     // The same for monitor `m` < monitor_count(), and for the health.
     bool put_monitor(std::uint32_t m, const MonitorStatus& s) noexcept;
     bool put_health(const HealthStatus& h) noexcept;
+    bool put_watchdog(const WatchdogStatus& w) noexcept;
     void put_stats(const RuntimeStats& s) noexcept;
     // Closes the publication.
     void end_publish() noexcept;
@@ -137,6 +139,8 @@ public:
     RuntimeStats stats() const noexcept;
     // The health as last put (`starting`, not settled, before any).
     HealthStatus health() const noexcept;
+    // The watchdog as last put (a default record, `off`, before any).
+    WatchdogStatus watchdog() const noexcept;
     // Whether the caller is the thread bind_writer() was called on: the
     // runtime's test for "live state is mine to read".
     bool is_writer_thread() const noexcept { return writer_ == std::this_thread::get_id(); }
@@ -174,6 +178,7 @@ private:
     std::uint32_t monitors_ = 0;
     seqlock<RuntimeStats> stats_;
     seqlock<HealthStatus> health_;
+    seqlock<WatchdogStatus> watchdog_;
     std::thread::id writer_; // set once at init, read-only after
     // Odd while a publication is open. Only the writer stores it; see the
     // .cpp for what each access pairs with.
@@ -193,6 +198,8 @@ public:
     virtual RuntimeStats stats() const noexcept = 0;
     // The current health (the runtime's status::health_model::current()).
     virtual const HealthStatus& health() const noexcept = 0;
+    // The watchdog's status; nullptr: none to publish.
+    virtual const WatchdogStatus* watchdog() const noexcept { return nullptr; }
 
 protected:
     ~snapshot_source() = default;

@@ -62,6 +62,12 @@ void hook_listener::on_event(const event& e) noexcept {
         }
         return;
     case event_kind::watchdog:
+        if (watchdog_ != nullptr) {
+            WatchdogTransition t;
+            (void)to_watchdog_transition(e, t);
+            watchdog_(t, watchdog_ctx_);
+        }
+        return;
     case event_kind::control_action:
     case event_kind::log:
         return; // no user hook for these (yet)

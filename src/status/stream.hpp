@@ -107,15 +107,17 @@ private:
 };
 
 // The user hooks as one listener: Runtime::set_transition_hook(),
-// set_probe_hook(), set_monitor_hook() and set_health_hook() set them here,
+// set_probe_hook(), set_monitor_hook(), set_health_hook() and
+// set_watchdog_hook() set them here,
 // and each gets back the exact record it was built from. A null hook is
 // skipped (and so is a health event without its status).
 class hook_listener final : public listener {
 public:
-    using transition_fn = void (*)(const Transition& t, void* ctx);     // = TransitionHook
-    using probe_fn = void (*)(const ProbeTransition& t, void* ctx);     // = ProbeHook
-    using monitor_fn = void (*)(const MonitorTransition& t, void* ctx); // = MonitorHook
-    using health_fn = void (*)(const HealthStatus& h, void* ctx);       // = HealthHook
+    using transition_fn = void (*)(const Transition& t, void* ctx);       // = TransitionHook
+    using probe_fn = void (*)(const ProbeTransition& t, void* ctx);       // = ProbeHook
+    using monitor_fn = void (*)(const MonitorTransition& t, void* ctx);   // = MonitorHook
+    using health_fn = void (*)(const HealthStatus& h, void* ctx);         // = HealthHook
+    using watchdog_fn = void (*)(const WatchdogTransition& t, void* ctx); // = WatchdogHook
 
     void set_transition_hook(transition_fn fn, void* ctx) noexcept {
         transition_ = fn;
@@ -135,6 +137,11 @@ public:
         health_ctx_ = ctx;
     }
 
+    void set_watchdog_hook(watchdog_fn fn, void* ctx) noexcept {
+        watchdog_ = fn;
+        watchdog_ctx_ = ctx;
+    }
+
     void on_event(const event& e) noexcept override;
 
 private:
@@ -146,6 +153,8 @@ private:
     void* monitor_ctx_ = nullptr;
     health_fn health_ = nullptr;
     void* health_ctx_ = nullptr;
+    watchdog_fn watchdog_ = nullptr;
+    void* watchdog_ctx_ = nullptr;
 };
 
 } // namespace custos::status

@@ -458,9 +458,9 @@ void supervisor::begin_stop(unit& u, nanos grace, Reason why, std::string_view d
     }
 }
 
-void supervisor::start_all() noexcept {
+void supervisor::start_all(const bool* only) noexcept {
     for (std::uint32_t i = 0; i < count_; ++i) {
-        units_[i].wanted = true;
+        units_[i].wanted = only == nullptr || only[i];
     }
     // One pass in table order: a service whose dependencies are not ready
     // yet waits, and is started by wake_dependents() when they are. All
@@ -468,7 +468,7 @@ void supervisor::start_all() noexcept {
     // independent services start concurrently.
     for (std::uint32_t i = 0; i < count_; ++i) {
         unit& u = units_[i];
-        if (u.state == ServiceState::stopped) {
+        if (u.wanted && u.state == ServiceState::stopped) {
             want_start(u, Reason::runtime_start);
         }
     }

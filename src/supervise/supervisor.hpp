@@ -157,8 +157,10 @@ public:
     // reserved that big. Reads the plan's table: during init only.
     Result<void> init(const tbl::plan& plan, arena& mem, std::uint64_t seed) noexcept;
 
-    // Runtime start: every service is wanted.
-    void start_all() noexcept;
+    // Runtime start: every service is wanted; with `only` (one flag per
+    // service), only those flagged (the rest stay stopped until an operator
+    // starts them: the watchdog's safe mode).
+    void start_all(const bool* only = nullptr) noexcept;
     // Runtime stop within `budget`; host::all_stopped() when done.
     void stop_all(nanos budget) noexcept;
     bool stopping_all() const noexcept { return stopping_all_; }
