@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -344,8 +345,8 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
     SUBCASE("unknown section; its keys are not reported again") {
         expect_one(lines({"[services:a]", "exec = /bin/true", "whatever = 1"}), 1,
                    Reason::config_syntax,
-                   "unknown section '[services:a]': expected [custos], [service:NAME] or "
-                   "[probe:NAME]");
+                   "unknown section '[services:a]': expected [custos], [service:NAME], "
+                   "[probe:NAME] or [watchdog]");
         expect_one(lines({"[service:]"}), 1, Reason::config_syntax, "has no name");
         expect_one(lines({"[custos"}), 1, Reason::config_syntax, "bad section header '[custos'");
     }
@@ -353,7 +354,7 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
         expect_one(lines({"# header comment", "stop_timeout = 30s", "[custos]"}), 2,
                    Reason::config_syntax,
                    "key 'stop_timeout' is outside any section: put it under [custos], "
-                   "[service:NAME] or [probe:NAME]");
+                   "[service:NAME], [probe:NAME] or [watchdog]");
     }
     SUBCASE("duplicate section") {
         expect_one(lines({"[service:a]", "exec = /bin/a", "[service:b]", "exec = /bin/b",
@@ -1439,5 +1440,325 @@ TEST_CASE("several probe errors in one file are all reported, in line order") {
     REQUIRE(r->problems.size() == std::size(want));
     for (std::size_t i = 0; i < std::size(want); ++i) {
         CHECK(r->problems[i].line == want[i]);
+    }
+}
+
+// --- [watchdog] ---
+
+namespace {
+
+using custos::MagicClose;
+using custos::WatchdogConfig;
+using custos::WatchdogDevice;
+using custos::WatchdogField;
+
+// Every WatchdogConfig field equal to the defaults.
+void check_watchdog_defaults(const WatchdogConfig& w) {
+    const WatchdogConfig d;
+    CHECK(w.device == d.device);
+    CHECK(w.board == d.board);
+    CHECK(w.path == d.path);
+    CHECK(w.timeout == d.timeout);
+    CHECK(w.interval == d.interval);
+    CHECK(w.pretimeout == d.pretimeout);
+    CHECK(w.magic_close == d.magic_close);
+    CHECK(w.required == d.required);
+    CHECK(w.max_hold == d.max_hold);
+    CHECK(w.state_file == d.state_file);
+    CHECK(w.safe_mode_boots == d.safe_mode_boots);
+    CHECK(w.safe_mode_window == d.safe_mode_window);
+    CHECK(w.gpio_chip == d.gpio_chip);
+    CHECK(w.gpio_line == d.gpio_line);
+    CHECK(w.gpio_enable_line == d.gpio_enable_line);
+    CHECK(w.gpio_active_low == d.gpio_active_low);
+    CHECK(w.led == d.led);
+}
+
+// The table check's watchdog problems, each with the line custosd prints.
+struct watchdog_sink final : custos::TableProblemSink {
+    const config& cfg;
+    struct seen {
+        WatchdogField field;
+        Reason reason;
+        unsigned line;
+    };
+    std::vector<seen> problems;
+    std::string text;
+
+    explicit watchdog_sink(const config& c) : cfg(c) {}
+    void report(const custos::TableProblem& p) noexcept override {
+        char buf[512];
+        p.error.format(buf, sizeof buf);
+        text += buf;
+        text += '\n';
+        if (p.kind == custos::TableKind::watchdog) {
+            problems.push_back(
+                {p.watchdog_field(), p.error.reason(), cfg.watchdog_line_of(p.watchdog_field())});
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("no [watchdog] section: the defaults, no lines, the table carries device none") {
+    auto r = parse(example);
+    REQUIRE(r->ok);
+    check_watchdog_defaults(r->cfg.watchdog());
+    check_watchdog_defaults(r->cfg.table().watchdog);
+    CHECK(r->cfg.watchdog_line_of(WatchdogField::section) == 0);
+    CHECK(r->cfg.watchdog_line_of(WatchdogField::timeout) == 0);
+}
+
+TEST_CASE("every [watchdog] key, its value and its line; the table carries it") {
+    const std::string text = lines({
+        "[custos]",                              // 1
+        "stop_timeout = 5s",                     // 2
+        "[watchdog]",                            // 3
+        "device = gpio",                         // 4
+        "board = raspberrypi",                   // 5
+        "path = /dev/watchdog1",                 // 6
+        "timeout = 12s",                         // 7
+        "interval = 1500ms",                     // 8
+        "pretimeout = 3s",                       // 9
+        "magic_close = no",                      // 10
+        "required = no",                         // 11
+        "max_hold = 30m",                        // 12
+        "state_file = /var/lib/custos/wd.state", // 13
+        "safe_mode_boots = 3",                   // 14
+        "safe_mode_window = 2h",                 // 15
+        "gpio_chip = /dev/gpiochip1",            // 16
+        "gpio_line = 17",                        // 17
+        "gpio_enable_line = 27",                 // 18
+        "gpio_active_low = yes",                 // 19
+        "led = ACT",                             // 20
+        "[service:a]",                           // 21
+        "exec = /bin/true",                      // 22
+    });
+    auto r = parse(text);
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    const WatchdogConfig& w = r->cfg.watchdog();
+    CHECK(w.device == WatchdogDevice::gpio);
+    CHECK(w.board == "raspberrypi");
+    CHECK(w.path == "/dev/watchdog1");
+    CHECK(w.timeout == 12s);
+    CHECK(w.interval == 1500ms);
+    CHECK(w.pretimeout == 3s);
+    CHECK(w.magic_close == MagicClose::no);
+    CHECK_FALSE(w.required);
+    CHECK(w.max_hold == 30min);
+    CHECK(w.state_file == "/var/lib/custos/wd.state");
+    CHECK(w.safe_mode_boots == 3);
+    CHECK(w.safe_mode_window == 2h);
+    CHECK(w.gpio_chip == "/dev/gpiochip1");
+    CHECK(w.gpio_line == 17);
+    CHECK(w.gpio_enable_line == 27);
+    CHECK(w.gpio_active_low);
+    CHECK(w.led == "ACT");
+    // The table Runtime::init() gets is the same.
+    const custos::Table t = r->cfg.table();
+    CHECK(t.watchdog.device == WatchdogDevice::gpio);
+    CHECK(t.watchdog.state_file == "/var/lib/custos/wd.state");
+    CHECK(t.watchdog.gpio_line == 17);
+    CHECK(t.services.size() == 1);
+    // Each field's line.
+    const std::pair<WatchdogField, unsigned> want[] = {
+        {WatchdogField::section, 3},
+        {WatchdogField::device, 4},
+        {WatchdogField::board, 5},
+        {WatchdogField::path, 6},
+        {WatchdogField::timeout, 7},
+        {WatchdogField::interval, 8},
+        {WatchdogField::pretimeout, 9},
+        {WatchdogField::magic_close, 10},
+        {WatchdogField::max_hold, 12},
+        {WatchdogField::state_file, 13},
+        {WatchdogField::safe_mode_boots, 14},
+        {WatchdogField::safe_mode_window, 15},
+        {WatchdogField::gpio_chip, 16},
+        {WatchdogField::gpio_line, 17},
+        {WatchdogField::gpio_enable_line, 18},
+        {WatchdogField::led, 20},
+    };
+    static_assert(std::size(want) == custos::watchdog_field_count);
+    for (const auto& fl : want) {
+        INFO(custos::field_name(fl.first));
+        CHECK(r->cfg.watchdog_line_of(fl.first) == fl.second);
+    }
+    CHECK(r->cfg.watchdog_line_of(static_cast<WatchdogField>(200)) == 0);
+}
+
+TEST_CASE("[watchdog] with one key: the others keep their defaults, their lines the header's") {
+    auto r = parse(lines({"[service:a]", "exec = /bin/true", "[watchdog]", "device = null"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    WatchdogConfig w = r->cfg.watchdog();
+    CHECK(w.device == WatchdogDevice::null);
+    w.device = WatchdogDevice::none;
+    check_watchdog_defaults(w);
+    CHECK(r->cfg.watchdog_line_of(WatchdogField::device) == 4);
+    CHECK(r->cfg.watchdog_line_of(WatchdogField::timeout) == 3);
+    CHECK(r->cfg.watchdog_line_of(WatchdogField::section) == 3);
+}
+
+TEST_CASE("[watchdog] words: every device, magic_close and the -1 of the GPIO lines") {
+    const std::pair<std::string_view, WatchdogDevice> devices[] = {
+        {"none", WatchdogDevice::none},
+        {"kernel", WatchdogDevice::kernel},
+        {"gpio", WatchdogDevice::gpio},
+        {"null", WatchdogDevice::null},
+    };
+    for (const auto& d : devices) {
+        auto r = parse(lines({"[watchdog]", "device = " + std::string(d.first)}));
+        INFO(d.first);
+        REQUIRE(r->ok);
+        CHECK(r->cfg.watchdog().device == d.second);
+    }
+    const std::pair<std::string_view, MagicClose> closes[] = {
+        {"profile", MagicClose::profile}, {"yes", MagicClose::yes},  {"no", MagicClose::no},
+        {"true", MagicClose::yes},        {"false", MagicClose::no},
+    };
+    for (const auto& c : closes) {
+        auto r =
+            parse(lines({"[watchdog]", "device = null", "magic_close = " + std::string(c.first)}));
+        INFO(c.first);
+        REQUIRE(r->ok);
+        CHECK(r->cfg.watchdog().magic_close == c.second);
+    }
+    auto r = parse(lines({"[watchdog]", "device = gpio", "gpio_line = -1", "gpio_enable_line = 0",
+                          "safe_mode_boots = 0", "timeout = 0", "board = auto"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.watchdog().gpio_line == -1);
+    CHECK(r->cfg.watchdog().gpio_enable_line == 0);
+    CHECK(r->cfg.watchdog().safe_mode_boots == 0);
+    CHECK(r->cfg.watchdog().timeout == 0s);
+    CHECK(r->cfg.watchdog().board == "auto");
+}
+
+TEST_CASE("[watchdog] bad values: at the key's line, saying what to write") {
+    auto bad = [](std::string_view key_line, std::string_view msg) {
+        INFO(key_line);
+        // The device after the key, so that the key stays at line 4.
+        const bool device = key_line.substr(0, 6) == "device";
+        expect_one(lines({"[service:a]", "exec = /bin/true", "[watchdog]", key_line,
+                          device ? "# no second device" : "device = null"}),
+                   4, Reason::config_bad_value, msg);
+    };
+    bad("device = foo", "bad device 'foo': use none, kernel");
+    bad("device = Kernel", "bad device 'Kernel'");
+    bad("magic_close = maybe", "bad magic_close 'maybe': use profile");
+    bad("timeout = -1", "timeout");
+    bad("timeout = 30", "timeout");
+    bad("timeout = 1500ms", "timeout '1500ms' is not a whole number of seconds");
+    bad("pretimeout = 2500ms", "pretimeout '2500ms' is not a whole number of seconds");
+    bad("interval = soon", "interval");
+    bad("max_hold = 1x", "max_hold");
+    bad("safe_mode_window = -5m", "safe_mode_window");
+    bad("required = maybe", "bad required 'maybe': use yes, no, true or false");
+    bad("gpio_active_low = 2", "bad gpio_active_low '2'");
+    bad("gpio_line = x", "bad gpio_line 'x': give the line's offset on its chip, 0 to 511");
+    bad("gpio_line = 512", "bad gpio_line '512'");
+    bad("gpio_line = -2", "bad gpio_line '-2'");
+    bad("gpio_enable_line = 1.5", "bad gpio_enable_line '1.5'");
+    bad("safe_mode_boots = -1", "bad safe_mode_boots '-1': give a whole number from 0 (off)");
+    bad("safe_mode_boots = 1001", "bad safe_mode_boots '1001'");
+    bad("device =", "key 'device' has no value");
+}
+
+TEST_CASE("[watchdog] sections: one only, a second names the first; unknown keys get a hint") {
+    expect_one(lines({"[watchdog]", "device = null", "[service:a]", "exec = /bin/true",
+                      "[watchdog]", "timeout = 4s"}),
+               5, Reason::config_syntax, "duplicate section [watchdog] (first at line 1)");
+    expect_one(lines({"[watchdog]", "device = null", "timout = 4s"}), 3, Reason::config_unknown_key,
+               "unknown key 'timout' in [watchdog] (did you mean 'timeout'?)");
+    expect_one(lines({"[watchdog]", "device = null", "statefile = /tmp/x"}), 3,
+               Reason::config_unknown_key, "(did you mean 'state_file'?)");
+    expect_one(lines({"[watchdog]", "device = gpio", "gpio_enable = 3"}), 3,
+               Reason::config_unknown_key, "unknown key 'gpio_enable' in [watchdog]");
+    expect_one(lines({"[watchdog]", "device = null", "device = kernel"}), 3, Reason::config_syntax,
+               "duplicate key 'device' in [watchdog] (first at line 2): keep one");
+    expect_one(lines({"[watchdog:x]"}), 1, Reason::config_syntax, "unknown section '[watchdog:x]'");
+    // A forgotten device is not a silent "none": the section says which.
+    expect_one(lines({"[custos]", "[watchdog]", "timeout = 10s", "state_file = /tmp/x"}), 2,
+               Reason::config_bad_value,
+               "[watchdog] has no device: add device = kernel, gpio or null (none keeps the "
+               "watchdog off)");
+    // A failed parse leaves the defaults.
+    auto r = parse(lines({"[watchdog]", "device = null", "timeout = 4s", "bogus = 1"}));
+    CHECK_FALSE(r->ok);
+    check_watchdog_defaults(r->cfg.watchdog());
+    CHECK(r->cfg.watchdog_line_of(WatchdogField::timeout) == 0);
+}
+
+TEST_CASE("a config parsed again replaces its [watchdog]") {
+    config c;
+    problem_list ps;
+    REQUIRE(c.parse(lines({"[watchdog]", "device = null", "timeout = 4s"}), ps));
+    CHECK(c.watchdog().timeout == 4s);
+    REQUIRE(c.parse(lines({"[custos]", "stop_timeout = 1s"}), ps));
+    check_watchdog_defaults(c.watchdog());
+    CHECK(c.watchdog_line_of(WatchdogField::section) == 0);
+}
+
+TEST_CASE("the table check's watchdog problems map to the line of their key") {
+    SUBCASE("safe_mode_boots without state_file") {
+        auto r = parse(lines({"[watchdog]",             // 1
+                              "device = null",          // 2
+                              "safe_mode_boots = 3"})); // 3
+        REQUIRE(r->ok);
+        watchdog_sink sink(r->cfg);
+        CHECK(custos::validate_table(r->cfg.table(), &sink) == 1);
+        INFO(sink.text);
+        REQUIRE(sink.problems.size() == 1);
+        CHECK(sink.problems[0].field == WatchdogField::safe_mode_boots);
+        CHECK(sink.problems[0].reason == Reason::invalid_argument);
+        CHECK(sink.problems[0].line == 3);
+        CHECK(sink.text.find("state_file") != std::string::npos);
+    }
+    SUBCASE("several, each at its own line, the others at the header") {
+        auto r = parse(lines({"[service:a]",                 // 1
+                              "exec = /bin/true",            // 2
+                              "[watchdog]",                  // 3
+                              "device = kernel",             // 4
+                              "path = dev/watchdog",         // 5
+                              "timeout = 10s",               // 6
+                              "pretimeout = 10s",            // 7
+                              "state_file = relative.state", // 8
+                              "max_hold = 48h",              // 9
+                              "led = ../../x"}));            // 10
+        REQUIRE(r->ok);
+        watchdog_sink sink(r->cfg);
+        custos::validate_table(r->cfg.table(), &sink);
+        INFO(sink.text);
+        std::vector<std::pair<WatchdogField, unsigned>> got;
+        for (const auto& p : sink.problems) {
+            got.emplace_back(p.field, p.line);
+        }
+        const std::vector<std::pair<WatchdogField, unsigned>> want = {
+            {WatchdogField::pretimeout, 7}, {WatchdogField::max_hold, 9}, {WatchdogField::path, 5},
+            {WatchdogField::state_file, 8}, {WatchdogField::led, 10},
+        };
+        for (const auto& w : want) {
+            INFO(custos::field_name(w.first) << " at line " << w.second);
+            CHECK(std::find(got.begin(), got.end(), w) != got.end());
+        }
+        CHECK(got.size() == want.size());
+    }
+    SUBCASE("a missing state-file directory is ResetRecordUnwritable at state_file") {
+        auto r = parse(lines(
+            {"[watchdog]", "device = null", "state_file = /nonexistent-custos-dir/wd.state"}));
+        REQUIRE(r->ok);
+        watchdog_sink sink(r->cfg);
+        custos::validate_table(r->cfg.table(), &sink);
+        REQUIRE(sink.problems.size() == 1);
+        CHECK(sink.problems[0].reason == Reason::reset_record_unwritable);
+        CHECK(sink.problems[0].line == 3);
+    }
+    SUBCASE("device none: nothing checked") {
+        auto r = parse(lines({"[watchdog]", "device = none", "safe_mode_boots = 3"}));
+        REQUIRE(r->ok);
+        watchdog_sink sink(r->cfg);
+        CHECK(custos::validate_table(r->cfg.table(), &sink) == 0);
     }
 }

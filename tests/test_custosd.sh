@@ -189,6 +189,59 @@ else
     fail "missing config file: exit $rc; stderr: $(cat "$T/err")"
 fi
 
+# [watchdog]: its keys, its values and the table check's problems, each at
+# its line; one section only.
+config_error watchdog-unknown-key 3 "did you mean 'timeout'?" <<EOF
+[watchdog]
+device = null
+timout = 4s
+EOF
+
+config_error watchdog-no-device 2 "[watchdog] has no device" <<EOF
+[custos]
+[watchdog]
+timeout = 10s
+EOF
+
+config_error watchdog-unknown-board 3 "[watchdog] BoardUnknown: raspbery" <<EOF
+[watchdog]
+device = null
+board = raspbery
+EOF
+
+config_error watchdog-bad-device 2 "bad device 'foo'" <<EOF
+[watchdog]
+device = foo
+EOF
+
+config_error watchdog-bad-magic-close 3 "bad magic_close 'maybe'" <<EOF
+[watchdog]
+device = null
+magic_close = maybe
+EOF
+
+config_error watchdog-safe-mode-without-state-file 4 "[watchdog] InvalidArgument" <<EOF
+[watchdog]
+device = null
+
+safe_mode_boots = 3
+EOF
+
+config_error watchdog-state-dir-missing 3 "ResetRecordUnwritable" <<EOF
+[watchdog]
+device = null
+state_file = $T/no-such-dir/wd.state
+EOF
+
+config_error watchdog-twice 5 "duplicate section [watchdog] (first at line 1)" <<EOF
+[watchdog]
+device = null
+[service:a]
+exec = $H sleep
+[watchdog]
+timeout = 4s
+EOF
+
 # ---------------------------------------------------------------------------
 # Usage.
 for args in "--bogus" "--config" "--check --frobnicate"; do
@@ -1027,6 +1080,111 @@ if wait_for "$T/crash1.log" "fam: starting -> ready" 10 && wait_for "$T/crash.gp
 else
     fail "restart after SIGKILL: the first custosd never got ready: $(cat "$T/crash1.log")"
     stop_daemon "restart after SIGKILL"
+fi
+
+# ---------------------------------------------------------------------------
+# The hardware watchdog's reset record across runs, on the null device (no
+# hardware, the same gate, records and events): an orderly stop disarms and
+# records `orderly`; the next run says so; a SIGKILLed custosd is
+# `restarted` for the next; a torn record is ResetRecordCorrupt, never
+# trusted. The ReasonIds are what the emulated-board job greps.
+
+# wd_start NAME: custosd on wd.ini, its stderr in $T/wd-NAME.log.
+wd_start() {
+    $WRAP "$CUSTOSD" --config "$T/wd.ini" 2>"$T/wd-$1.log" &
+    DAEMON=$!
+}
+
+# wd_event NAME REASON_ID: the run's log has a watchdog line for it, in the
+# form custosd prints (a change, FROM -> TO, or a report, STATE).
+wd_event() {
+    wait_for "$T/wd-$1.log" "($2)" 10 &&
+        grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z watchdog [a-z]+( -> [a-z]+)? \\($2\\)" \
+            "$T/wd-$1.log"
+}
+
+# wd_resolved NAME REASON_ID: its line is followed by the operator's step.
+wd_resolved() {
+    grep -A1 -F "($2)" "$T/wd-$1.log" | grep -q '^  resolution: .'
+}
+
+# wd_leg NAME REASON_ID WHAT: a run that must log REASON_ID (WHAT names it).
+wd_leg() {
+    wd_start "$1"
+    if wd_event "$1" "$2"; then
+        pass "watchdog: $3: ($2)"
+        return 0
+    fi
+    fail "watchdog: $3: no watchdog line with ($2): $(cat "$T/wd-$1.log")"
+    return 1
+}
+
+cat >"$T/wd.ini" <<EOF
+[custos]
+notify_dir = $T/wd.n
+cgroup = $CG
+[watchdog]
+device = null
+state_file = $T/wd.state
+timeout = 4s
+[service:w]
+exec = $H sleep
+EOF
+if custosd --check "$T/wd.ini" >"$T/out" 2>"$T/err" && grep -qF "watchdog null" "$T/out"; then
+    pass "watchdog: --check accepts [watchdog] device = null"
+else
+    fail "watchdog: --check: $(cat "$T/out" "$T/err")"
+fi
+rm -f "$T/wd.state"
+# 1. Opened; SIGTERM disarms it and records an orderly stop.
+if wd_leg first WatchdogOpened "the first run opens it"; then
+    wait_for "$T/wd-first.log" "w: starting -> ready" 10 ||
+        fail "watchdog: the service never got ready: $(cat "$T/wd-first.log")"
+    stop_daemon "watchdog first run"
+    if grep -qF "(WatchdogDisarmed)" "$T/wd-first.log" && grep -qF "state orderly" "$T/wd.state"; then
+        pass "watchdog: SIGTERM: (WatchdogDisarmed), the record says 'state orderly'"
+    else
+        fail "watchdog: SIGTERM: no (WatchdogDisarmed) or no 'state orderly': $(cat "$T/wd-first.log" "$T/wd.state")"
+    fi
+else
+    stop_daemon "watchdog first run"
+fi
+# 2. The next run reads it back; then SIGKILL (no record of the end).
+if wd_leg orderly PreviousBootOrderly "after an orderly stop"; then
+    wait_for "$T/wd-orderly.log" "w: starting -> ready" 10
+    kill -KILL "$DAEMON"
+    wait "$DAEMON" 2>/dev/null
+    DAEMON=
+    # 3. Killed, then started again in the same boot.
+    if wd_leg killed PreviousBootRestarted "after SIGKILL"; then
+        wd_resolved killed PreviousBootRestarted ||
+            fail "watchdog: (PreviousBootRestarted) without a resolution line: $(cat "$T/wd-killed.log")"
+    fi
+    stop_daemon "watchdog after SIGKILL"
+else
+    stop_daemon "watchdog second run"
+fi
+# 4. A torn record (cut in the middle, as a write without the rename would
+# leave it) is reported and written anew.
+if [ -s "$T/wd.state" ]; then
+    wd_size=$(wc -c <"$T/wd.state")
+    truncate -s $((wd_size / 2)) "$T/wd.state"
+    if wd_leg torn ResetRecordCorrupt "a torn state file"; then
+        wd_resolved torn ResetRecordCorrupt ||
+            fail "watchdog: (ResetRecordCorrupt) without a resolution line: $(cat "$T/wd-torn.log")"
+    fi
+    stop_daemon "watchdog torn record"
+    grep -qF "state orderly" "$T/wd.state" ||
+        fail "watchdog: the record was not written anew after the torn one: $(cat "$T/wd.state")"
+else
+    fail "watchdog: no state file $T/wd.state after the runs"
+fi
+if [ -n "$EXAMPLES" ] && [ -f "$EXAMPLES/watchdog.ini" ]; then
+    if custosd --check "$EXAMPLES/watchdog.ini" >"$T/out" 2>&1; then
+        pass "examples/watchdog.ini: --check ok"
+    else
+        fail "examples/watchdog.ini --check: $(cat "$T/out")"
+    fi
 fi
 
 if [ -n "$EXAMPLES" ] && [ -f "$EXAMPLES/appliance.ini" ]; then

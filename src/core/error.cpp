@@ -210,7 +210,7 @@ constexpr reason_info reasons[] = {
     {Reason::watchdog_opened, "WatchdogOpened", "Nothing to do: the watchdog is armed and fed"},
     {Reason::watchdog_starving, "WatchdogStarving",
      "Health failed, so custos no longer feeds the watchdog and the board will reset: fix what "
-     "failed, or hold the watchdog (custosctl watchdog hold) to debug without a reset"},
+     "failed, or start a maintenance hold (Runtime::hold_watchdog) to debug without a reset"},
     {Reason::watchdog_fed_again, "WatchdogFedAgain",
      "Nothing to do: health recovered before the reset and feeding resumed"},
     {Reason::watchdog_feed_failed, "WatchdogFeedFailed",

@@ -183,8 +183,8 @@ public:
     // `problems` and the name sets are null in pass 2; `out` is empty in
     // pass 1.
     parser(char* text, std::size_t size, const char* file, problem_list* problems, name_set* names,
-           name_set* probe_names, RuntimeConfig& rt, table_out& out) noexcept
-        : text_(text), size_(size), file_(file), c_(text, problems, rt, out), names_(names),
+           name_set* probe_names, RuntimeConfig& rt, WatchdogConfig& wd, table_out& out) noexcept
+        : text_(text), size_(size), file_(file), c_(text, problems, rt, wd, out), names_(names),
           probe_names_(probe_names) {}
 
     void run() noexcept {
@@ -209,7 +209,14 @@ private:
         custos,
         service,
         probe,
+        watchdog,
     };
+
+    // A section whose keys are read (not none nor skipped).
+    bool keyed() const noexcept {
+        return kind_ == section::custos || kind_ == section::service || kind_ == section::probe ||
+               kind_ == section::watchdog;
+    }
 
     void item(const ini::item& it) noexcept {
         c_.line = it.line;
@@ -234,7 +241,8 @@ private:
             finish_section();
             kind_ = section::skipped;
             c_.report(it.line, Reason::config_syntax, it.text,
-                      "bad section header '%s': write [custos], [service:NAME] or [probe:NAME]",
+                      "bad section header '%s': write [custos], [service:NAME], [probe:NAME] or "
+                      "[watchdog]",
                       clip(it.text).str());
             return;
         case ini::token::no_equals:
@@ -262,7 +270,7 @@ private:
             kind_ = section::skipped;
             return;
         }
-        if (kind_ != section::custos && kind_ != section::service && kind_ != section::probe) {
+        if (!keyed()) {
             return;
         }
         const key_def* d = find_key(*def_, ini::trim(t.substr(0, t.find('='))));
@@ -298,13 +306,26 @@ private:
             start_keys(custos_section);
             return;
         }
+        if (inner == "watchdog") {
+            if (watchdog_line_ != 0) {
+                c_.report(line, Reason::config_syntax, inner,
+                          "duplicate section [watchdog] (first at line %u): merge the two",
+                          watchdog_line_);
+                return;
+            }
+            watchdog_line_ = line;
+            kind_ = section::watchdog;
+            start_keys(watchdog_section);
+            return;
+        }
         constexpr std::string_view service_prefix = "service:";
         constexpr std::string_view probe_prefix = "probe:";
         const bool is_service = inner.substr(0, service_prefix.size()) == service_prefix;
         const bool is_probe = inner.substr(0, probe_prefix.size()) == probe_prefix;
         if (!is_service && !is_probe) {
             c_.report(line, Reason::config_syntax, inner,
-                      "unknown section '[%s]': expected [custos], [service:NAME] or [probe:NAME]",
+                      "unknown section '[%s]': expected [custos], [service:NAME], [probe:NAME] "
+                      "or [watchdog]",
                       clip(inner).str());
             return;
         }
@@ -376,7 +397,7 @@ private:
     // The checks that need the whole section (a required key; the kind may
     // come after the keys that depend on it), then it is stored.
     void finish_section() noexcept {
-        if (kind_ == section::custos || kind_ == section::service || kind_ == section::probe) {
+        if (keyed()) {
             for (const key_def& d : def_->keys) {
                 if ((d.flags & key_required) != 0 && (seen_ & bit(index(&d))) == 0) {
                     c_.report(header_line_, Reason::config_bad_value, section_name(),
@@ -398,6 +419,8 @@ private:
             ++services_;
         } else if (kind_ == section::probe) {
             finish_probe();
+        } else if (kind_ == section::watchdog && c_.out.watchdog_lines != nullptr) {
+            store_lines(c_.out.watchdog_lines, custos::watchdog_field_count);
         }
         kind_ = section::none;
     }
@@ -453,8 +476,8 @@ private:
         switch (kind_) {
         case section::none:
             c_.report(c_.line, Reason::config_syntax, key,
-                      "key '%s' is outside any section: put it under [custos], [service:NAME] "
-                      "or [probe:NAME]",
+                      "key '%s' is outside any section: put it under [custos], [service:NAME], "
+                      "[probe:NAME] or [watchdog]",
                       clip(key).str());
             return;
         case section::skipped:
@@ -462,6 +485,7 @@ private:
         case section::custos:
         case section::service:
         case section::probe:
+        case section::watchdog:
             key_value(key, value);
             return;
         }
@@ -537,6 +561,7 @@ private:
 
     section kind_ = section::none;
     unsigned custos_line_ = 0;
+    unsigned watchdog_line_ = 0;
 
     // The current section's keys: bit(index in def_->keys) of those seen,
     // and of those whose value was refused; each one's first line.
@@ -581,6 +606,10 @@ const char* file_type_name(mode_t m) noexcept {
 
 void config::clear() noexcept {
     runtime_ = RuntimeConfig{};
+    watchdog_ = WatchdogConfig{};
+    for (unsigned& l : watchdog_lines_) {
+        l = 0;
+    }
     services_ = nullptr;
     service_count_ = 0;
     lines_ = nullptr;
@@ -604,7 +633,7 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
         return false;
     }
     table_out none;
-    parser check(text, size, path_, &problems, &names, &probe_names, runtime_, none);
+    parser check(text, size, path_, &problems, &names, &probe_names, runtime_, watchdog_, none);
     check.run();
     if (check.found() != 0) {
         clear();
@@ -629,7 +658,9 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
                   out.env.base != nullptr && out.deps.base != nullptr &&
                   out.members.base != nullptr && out.statuses.base != nullptr);
     runtime_ = RuntimeConfig{};
-    parser build(text, size, path_, nullptr, nullptr, nullptr, runtime_, out);
+    watchdog_ = WatchdogConfig{};
+    out.watchdog_lines = watchdog_lines_;
+    parser build(text, size, path_, nullptr, nullptr, nullptr, runtime_, watchdog_, out);
     build.run();
     CUSTOS_ASSERT(build.found() == 0 && build.counts() == counts);
     services_ = out.services;
@@ -756,6 +787,11 @@ unsigned config::probe_line_of(std::uint32_t probe, custos::ProbeField f) const 
         return 0;
     }
     return probe_lines_[std::size_t{probe} * custos::probe_field_count + i];
+}
+
+unsigned config::watchdog_line_of(custos::WatchdogField f) const noexcept {
+    auto i = static_cast<std::size_t>(f);
+    return i < custos::watchdog_field_count ? watchdog_lines_[i] : 0;
 }
 
 } // namespace custos::cfg

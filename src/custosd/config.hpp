@@ -13,7 +13,7 @@
 // custosctl).
 //
 // Syntax, one construct per line:
-//   [custos]  [service:NAME]  [probe:NAME]
+//   [custos]  [service:NAME]  [probe:NAME]  [watchdog]
 //                               sections; each may appear once
 //   key = value                 blanks around key and value are trimmed
 //   # comment  ; comment        only as the first non-blank character: values
@@ -49,6 +49,15 @@
 //     mode = 0755 (octal, at most 7777), writable = yes|no|true|false.
 //   A file-only or http-only key in another kind of probe is ConfigBadValue
 //   at the key's line.
+// [watchdog] keys (WatchdogConfig, watchdog.hpp; at most one section):
+//   device = none|kernel|gpio|null (required: a forgotten one is not a
+//   silent none); board (a profile name, or auto); path;
+//   timeout, pretimeout (whole seconds); interval, max_hold,
+//   safe_mode_window (durations); magic_close = profile|yes|no;
+//   required = yes|no; state_file; safe_mode_boots (0 to 1000; 0: off);
+//   gpio_chip; gpio_line, gpio_enable_line (0 to 511, or -1: none);
+//   gpio_active_low = yes|no; led. Paths and ranges are the table check's
+//   (custosd maps its WatchdogField problems back with watchdog_line_of()).
 // Names are not checked here beyond being non-empty and unique among the
 // sections of their kind: the table check (validate_table(), table.hpp)
 // reports bad names, a probe named like a service,
@@ -73,6 +82,7 @@
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
 #include <custos/table.hpp>
+#include <custos/watchdog.hpp>
 
 #include "core/arena.hpp"
 
@@ -160,7 +170,7 @@ public:
 
     // The whole table: [custos] and every section, for validate_table() and
     // Runtime::init().
-    Table table() const noexcept { return {runtime_, services(), probes(), {}, {}}; }
+    Table table() const noexcept { return {runtime_, services(), probes(), {}, watchdog_}; }
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
     const RuntimeConfig& runtime() const noexcept { return runtime_; }
     // In file order.
@@ -177,6 +187,13 @@ public:
     // set; the kind key's line (tcp, http, unix, exec, file or all) for
     // target. 0 when `probe` is out of range.
     unsigned probe_line_of(std::uint32_t probe, custos::ProbeField f) const noexcept;
+    // [watchdog]; fields not set in the file keep WatchdogConfig's defaults
+    // (device none: no watchdog). Its strings point into the config's text.
+    const WatchdogConfig& watchdog() const noexcept { return watchdog_; }
+    // The line of the key behind `f`: the [watchdog] header for
+    // WatchdogField::section and for a key the file does not set; 0 when
+    // the file has no [watchdog] section.
+    unsigned watchdog_line_of(custos::WatchdogField f) const noexcept;
     // The path given to the last load() that opened its file; "" otherwise.
     const char* path() const noexcept { return path_; }
 
@@ -195,6 +212,8 @@ private:
     ProbeSpec* probes_ = nullptr;
     std::uint32_t probe_count_ = 0;
     unsigned* probe_lines_ = nullptr; // probe_count_ x custos::probe_field_count
+    WatchdogConfig watchdog_;
+    unsigned watchdog_lines_[custos::watchdog_field_count] = {}; // all 0: no section
 };
 
 } // namespace custos::cfg

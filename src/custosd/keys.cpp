@@ -1,4 +1,4 @@
-// The key tables of [custos], [service:NAME] and [probe:NAME], and their
+// The key tables of [custos], [service:NAME], [probe:NAME] and [watchdog], and their
 // setters (see keys.hpp). Most setters are one value parser of
 // table/values.hpp and one field; exec and env rewrite their value in
 // place, which only custosd's own copy of the text allows.
@@ -416,10 +416,140 @@ constexpr key_def probe_keys[] = {
     {"grace", slot(ProbeField::grace), 0, 0, probe_duration<&ProbeSpec::grace>},
 };
 
+// --- [watchdog] ---
+
+void wd_device(key_context& c, std::string_view v) noexcept {
+    constexpr struct {
+        std::string_view name;
+        WatchdogDevice device;
+    } devices[] = {
+        {"none", WatchdogDevice::none},
+        {"kernel", WatchdogDevice::kernel},
+        {"gpio", WatchdogDevice::gpio},
+        {"null", WatchdogDevice::null},
+    };
+    for (const auto& d : devices) {
+        if (v == d.name) {
+            c.wd.device = d.device;
+            return;
+        }
+    }
+    c.bad("bad device '%s': use none, kernel (/dev/watchdogN), gpio (an external chip on a "
+          "GPIO line) or null (no hardware)",
+          clip(v).str());
+}
+// Any profile name: the runtime knows the profiles, and says BoardUnknown
+// for the others (custosd maps it back to this line).
+void wd_board(key_context& c, std::string_view v) noexcept {
+    c.wd.board = v;
+}
+template <auto Field>
+void wd_text(key_context& c, std::string_view v) noexcept {
+    c.wd.*Field = v;
+}
+template <auto Field>
+void wd_duration(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.wd.*Field);
+}
+// The driver counts whole seconds (WDIOC_SETTIMEOUT, WDIOC_SETPRETIMEOUT):
+// 1500ms is refused rather than silently rounded.
+template <auto Field>
+void wd_seconds(key_context& c, std::string_view v) noexcept {
+    Duration d{0};
+    if (!store(c, tbl::duration_value(c.key->name, v), d)) {
+        return;
+    }
+    if (d % std::chrono::seconds(1) != Duration{0}) {
+        c.bad("%s '%s' is not a whole number of seconds: the watchdog driver counts seconds "
+              "(write 2s, 30s or 1m)",
+              c.key->name, clip(v).str());
+        return;
+    }
+    c.wd.*Field = d;
+}
+void wd_magic_close(key_context& c, std::string_view v) noexcept {
+    bool yes = false;
+    if (v == "profile") {
+        c.wd.magic_close = MagicClose::profile;
+    } else if (tbl::parse_bool(v, yes)) {
+        c.wd.magic_close = yes ? MagicClose::yes : MagicClose::no;
+    } else {
+        c.bad("bad magic_close '%s': use profile (as the board says), yes (an orderly stop "
+              "disarms the watchdog) or no (never disarm)",
+              clip(v).str());
+    }
+}
+void wd_required(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::bool_value(c.key->name, v), c.wd.required);
+}
+void wd_active_low(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::bool_value(c.key->name, v), c.wd.gpio_active_low);
+}
+// The most boots safe_mode_boots may count.
+constexpr std::uint64_t max_safe_mode_boots = 1000;
+void wd_safe_mode_boots(key_context& c, std::string_view v) noexcept {
+    std::uint64_t n = 0;
+    if (tbl::parse_uint(v, max_safe_mode_boots, n) != tbl::num_status::ok) {
+        c.bad("bad safe_mode_boots '%s': give a whole number from 0 (off) to %llu", clip(v).str(),
+              static_cast<unsigned long long>(max_safe_mode_boots));
+        return;
+    }
+    c.wd.safe_mode_boots = static_cast<std::uint32_t>(n);
+}
+// A GPIO line offset: 0 to 511, or -1 for none (the profile's).
+constexpr std::uint64_t max_gpio_line = 511;
+template <auto Field>
+void wd_gpio_line(key_context& c, std::string_view v) noexcept {
+    if (v == "-1") {
+        c.wd.*Field = -1;
+        return;
+    }
+    std::uint64_t n = 0;
+    if (tbl::parse_uint(v, max_gpio_line, n) != tbl::num_status::ok) {
+        c.bad("bad %s '%s': give the line's offset on its chip, 0 to %llu (gpioinfo lists "
+              "them), or -1 for none",
+              c.key->name, clip(v).str(), static_cast<unsigned long long>(max_gpio_line));
+        return;
+    }
+    c.wd.*Field = static_cast<std::int32_t>(n);
+}
+
+using custos::WatchdogField;
+
+constexpr std::uint8_t slot(WatchdogField f) {
+    return static_cast<std::uint8_t>(f);
+}
+
+constexpr key_def watchdog_keys[] = {
+    // Required: a [watchdog] whose device was forgotten must not run
+    // silently unwatched.
+    {"device", slot(WatchdogField::device), key_required, 0, wd_device,
+     "add device = kernel, gpio or null (none keeps the watchdog off)"},
+    {"board", slot(WatchdogField::board), 0, 0, wd_board},
+    {"path", slot(WatchdogField::path), 0, 0, wd_text<&WatchdogConfig::path>},
+    {"timeout", slot(WatchdogField::timeout), 0, 0, wd_seconds<&WatchdogConfig::timeout>},
+    {"interval", slot(WatchdogField::interval), 0, 0, wd_duration<&WatchdogConfig::interval>},
+    {"pretimeout", slot(WatchdogField::pretimeout), 0, 0, wd_seconds<&WatchdogConfig::pretimeout>},
+    {"magic_close", slot(WatchdogField::magic_close), 0, 0, wd_magic_close},
+    {"required", no_slot, 0, 0, wd_required},
+    {"max_hold", slot(WatchdogField::max_hold), 0, 0, wd_duration<&WatchdogConfig::max_hold>},
+    {"state_file", slot(WatchdogField::state_file), 0, 0, wd_text<&WatchdogConfig::state_file>},
+    {"safe_mode_boots", slot(WatchdogField::safe_mode_boots), 0, 0, wd_safe_mode_boots},
+    {"safe_mode_window", slot(WatchdogField::safe_mode_window), 0, 0,
+     wd_duration<&WatchdogConfig::safe_mode_window>},
+    {"gpio_chip", slot(WatchdogField::gpio_chip), 0, 0, wd_text<&WatchdogConfig::gpio_chip>},
+    {"gpio_line", slot(WatchdogField::gpio_line), 0, 0, wd_gpio_line<&WatchdogConfig::gpio_line>},
+    {"gpio_enable_line", slot(WatchdogField::gpio_enable_line), 0, 0,
+     wd_gpio_line<&WatchdogConfig::gpio_enable_line>},
+    {"gpio_active_low", no_slot, 0, 0, wd_active_low},
+    {"led", slot(WatchdogField::led), 0, 0, wd_text<&WatchdogConfig::led>},
+};
+
 static_assert(std::size(custos_keys) <= max_keys && std::size(service_keys) <= max_keys &&
-                  std::size(probe_keys) <= max_keys,
+                  std::size(probe_keys) <= max_keys && std::size(watchdog_keys) <= max_keys,
               "seen-key bitmasks are 32 bits");
-static_assert(custos::service_field_count < no_slot && custos::probe_field_count < no_slot,
+static_assert(custos::service_field_count < no_slot && custos::probe_field_count < no_slot &&
+                  custos::watchdog_field_count < no_slot,
               "line slots fit a byte");
 
 // Optimal string alignment distance (a transposition counts as one edit), for
@@ -454,6 +584,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 const section_def custos_section{"custos", custos_keys};
 const section_def service_section{"service:", service_keys};
 const section_def probe_section{"probe:", probe_keys};
+const section_def watchdog_section{"watchdog", watchdog_keys};
 
 const key_def* find_key(const section_def& s, std::string_view key) noexcept {
     for (const key_def& k : s.keys) {

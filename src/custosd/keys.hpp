@@ -22,6 +22,7 @@
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
+#include <custos/watchdog.hpp>
 
 #include "custosd/config.hpp"
 #include "table/values.hpp"
@@ -61,6 +62,7 @@ struct table_out {
     std::uint32_t probe_capacity = 0;
     view_pool argv, env, deps, members;
     pool<std::uint16_t> statuses;
+    unsigned* watchdog_lines = nullptr; // custos::watchdog_field_count
 };
 
 struct key_def;
@@ -69,8 +71,8 @@ struct key_def;
 // where problems go.
 struct key_context {
     key_context(char* text_in, problem_list* problems_in, RuntimeConfig& rt_in,
-                table_out& out_in) noexcept
-        : text(text_in), problems(problems_in), rt(rt_in), out(out_in) {}
+                WatchdogConfig& wd_in, table_out& out_in) noexcept
+        : text(text_in), problems(problems_in), rt(rt_in), wd(wd_in), out(out_in) {}
 
     // Counts a problem, and records it unless problems is null (the
     // building pass).
@@ -86,6 +88,7 @@ struct key_context {
     char* text;
     problem_list* problems;
     RuntimeConfig& rt;
+    WatchdogConfig& wd; // [watchdog]
     table_out& out;
     std::size_t found = 0; // problems found, recorded or not
 
@@ -114,7 +117,8 @@ inline constexpr std::uint8_t no_slot = 0xff;
 struct key_def {
     const char* name;
     // The line slot it fills: a custos::ServiceField for [service:x], a
-    // custos::ProbeField for [probe:x]; no_slot when none. Several keys may
+    // custos::ProbeField for [probe:x], a custos::WatchdogField for
+    // [watchdog]; no_slot when none. Several keys may
     // share one (a probe's kind keys all fill target).
     std::uint8_t slot;
     std::uint8_t flags; // key_flag bits
@@ -138,6 +142,7 @@ inline constexpr std::size_t max_keys = 32;
 extern const section_def custos_section;
 extern const section_def service_section;
 extern const section_def probe_section;
+extern const section_def watchdog_section;
 
 // The key named `key`, or nullptr.
 const key_def* find_key(const section_def& s, std::string_view key) noexcept;

@@ -22,6 +22,12 @@
 //
 // Until the event log exists, every state transition is one line on stderr:
 //   2026-11-22T01:02:03.456Z netd: starting -> ready (ReadyNotified) pid 812
+// and so is every watchdog event (WatchdogOpened, PreviousBoot*, starving,
+// fed again, the hold, the close), followed by what to do when the board
+// resets, was reset or runs unwatched:
+//   2026-11-22T01:02:03.456Z watchdog off -> booting (WatchdogOpened): ...
+//   2026-11-22T01:02:03.456Z watchdog off (PreviousBootRestarted): ...
+//     resolution: ...
 // and so is every probe transition, a probe going down followed by what to do:
 //   2026-11-22T01:02:04.000Z probe broker: unknown -> ready (ProbePassed)
 //   2026-11-22T01:07:04.000Z probe broker: ready -> down (ProbeConnectRefused:
@@ -48,6 +54,7 @@
 #include <custos/runtime.hpp>
 
 #include "custosd/config.hpp"
+#include "ports/boards/boards.hpp"
 #include "table/users.hpp"
 #include "table/values.hpp"
 
@@ -112,6 +119,15 @@ void usage(std::FILE* to) {
         "                   http: expect_status = CODE... (default 200-399);\n"
         "                   file: exists = yes, owner = user[:group]|:group,\n"
         "                   mode = 0755 (bits that must be set), writable = yes|no\n"
+        "  [watchdog]       (at most one) device = none|kernel|gpio|null (required),\n"
+        "                   board = auto|generic|raspberrypi|imx|sunxi|qemu-virt|...,\n"
+        "                   path (the profile's /dev/watchdogN), timeout (whole seconds;\n"
+        "                   0: the profile's), interval (0: timeout/2), pretimeout,\n"
+        "                   magic_close = profile|yes|no, required = yes|no (yes),\n"
+        "                   max_hold (60m), state_file (reset reasons across resets),\n"
+        "                   safe_mode_boots = N (0: off; needs state_file),\n"
+        "                   safe_mode_window (1h), gpio_chip, gpio_line,\n"
+        "                   gpio_enable_line (-1: none), gpio_active_low = yes|no, led\n"
         "  Durations take ms, s, m or h: 1500ms, 30s, 5m, 1h.\n",
         default_config);
 }
@@ -168,6 +184,12 @@ struct line_sink final : custos::TableProblemSink {
         ++count;
         char text[512];
         p.error.format(text, sizeof text);
+        if (p.kind == custos::TableKind::watchdog) {
+            // The key's line; the header's for a key not set; 0 without a
+            // [watchdog] section.
+            say("%s:%u: [watchdog] %s", file, cfg.watchdog_line_of(p.watchdog_field()), text);
+            return;
+        }
         if (p.kind != custos::TableKind::service && p.kind != custos::TableKind::probe) {
             say("%s:0: %s", file, text); // no section of a config file gives the others
             return;
@@ -189,6 +211,45 @@ struct line_sink final : custos::TableProblemSink {
         }
     }
 };
+
+// The [watchdog] line behind an init() failure about the watchdog (the
+// device could not be had, an unknown board), 0 for the others.
+unsigned watchdog_init_line(const custos::cfg::config& cfg, custos::Reason r) {
+    using custos::Reason;
+    using custos::WatchdogField;
+    const custos::WatchdogConfig& w = cfg.watchdog();
+    if (r == Reason::board_unknown) {
+        return cfg.watchdog_line_of(WatchdogField::board);
+    }
+    if (r == Reason::gpio_unavailable) {
+        return cfg.watchdog_line_of(w.gpio_chip.empty() ? WatchdogField::device
+                                                        : WatchdogField::gpio_chip);
+    }
+    if (r == Reason::watchdog_unavailable || r == Reason::watchdog_busy ||
+        r == Reason::watchdog_unsupported) {
+        return cfg.watchdog_line_of(w.path.empty() ? WatchdogField::device : WatchdogField::path);
+    }
+    if (r == Reason::reset_record_unwritable || r == Reason::reset_record_corrupt) {
+        return cfg.watchdog_line_of(WatchdogField::state_file);
+    }
+    return 0;
+}
+
+// A [watchdog] board that names no profile: BoardUnknown at the board key's
+// line, before anything is opened, so that --check finds it too (the
+// resolution lists the profiles). "auto" and "" (the build's default) are
+// resolved at init. Returns the number of problems printed.
+unsigned check_board(const custos::cfg::config& cfg, const char* file) {
+    const custos::WatchdogConfig& w = cfg.watchdog();
+    if (w.device == custos::WatchdogDevice::none || w.board.empty() || w.board == "auto" ||
+        custos::ports::find_board(w.board) != nullptr) {
+        return 0;
+    }
+    char text[512];
+    custos::Error(custos::Reason::board_unknown, 0, w.board).format(text, sizeof text);
+    say("%s:%u: [watchdog] %s", file, cfg.watchdog_line_of(custos::WatchdogField::board), text);
+    return 1;
+}
 
 // May `uid`/`gid` search (enter) the directory `st` describes? The owner's,
 // else the group's, else the others' x bit, as the kernel decides for a
@@ -403,6 +464,82 @@ void log_transition(const custos::Transition& t, void*) noexcept {
     if (t.to == custos::ServiceState::failed) {
         custos::Error e(t.reason, t.sys_errno, t.name);
         std::string_view fix = e.resolution();
+        say("  resolution: %.*s", static_cast<int>(fix.size()), fix.data());
+    }
+}
+
+// Whether a watchdog event calls for the operator: the board resets, was
+// reset, runs unwatched, or custos cannot keep its records.
+bool watchdog_needs_action(custos::Reason r) noexcept {
+    using custos::Reason;
+    static constexpr Reason act[] = {
+        Reason::watchdog_starving,
+        Reason::watchdog_timeout_clamped,
+        Reason::watchdog_lost,
+        Reason::watchdog_feed_failed,
+        Reason::watchdog_left_armed,
+        Reason::previous_boot_starved,
+        Reason::previous_boot_watchdog,
+        Reason::previous_boot_unreported,
+        Reason::previous_boot_restarted,
+        Reason::reset_record_unwritable,
+        Reason::reset_record_corrupt,
+        Reason::safe_mode,
+        // It could not be opened (required = no runs on without it).
+        Reason::watchdog_unavailable,
+        Reason::watchdog_busy,
+        Reason::gpio_unavailable,
+        Reason::board_unknown,
+    };
+    for (Reason a : act) {
+        if (a == r) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// One line per watchdog event: a change of state, or a report (the
+// previous boot, a clamped timeout, a record that failed):
+//   2026-11-22T01:02:03.456Z watchdog off -> booting (WatchdogOpened): ...
+//   2026-11-22T01:02:03.456Z watchdog off (PreviousBootStarved): ...
+//     resolution: ...
+// The ReasonIds are greppable: the emulated-board job reads them.
+void log_watchdog(const custos::WatchdogTransition& t, void*) noexcept {
+    utc_stamp at;
+    std::string_view from = custos::watchdog_state_name(t.from);
+    std::string_view to = custos::watchdog_state_name(t.to);
+    std::string_view why = custos::reason_id(t.reason);
+    char detail[320] = "";
+    const char* err = t.sys_errno != 0 ? std::strerror(t.sys_errno) : nullptr;
+    if (err != nullptr && t.message.find(err) != std::string_view::npos) {
+        err = nullptr; // the message spelt it out already
+    }
+    // Truncated to fit: a log line need not be whole.
+    int n = 0;
+    if (!t.message.empty() && err != nullptr) {
+        n = std::snprintf(detail, sizeof detail, ": %.*s: %.80s",
+                          static_cast<int>(t.message.size()), t.message.data(), err);
+    } else if (!t.message.empty()) {
+        n = std::snprintf(detail, sizeof detail, ": %.*s", static_cast<int>(t.message.size()),
+                          t.message.data());
+    } else if (err != nullptr) {
+        n = std::snprintf(detail, sizeof detail, ": %.80s", err);
+    }
+    (void)n;
+    if (t.from != t.to) {
+        say("%s watchdog %.*s -> %.*s (%.*s)%s", at.text, static_cast<int>(from.size()),
+            from.data(), static_cast<int>(to.size()), to.data(), static_cast<int>(why.size()),
+            why.data(), detail);
+    } else {
+        say("%s watchdog %.*s (%.*s)%s", at.text, static_cast<int>(to.size()), to.data(),
+            static_cast<int>(why.size()), why.data(), detail);
+    }
+    if (watchdog_needs_action(t.reason)) {
+        std::string_view fix = t.resolution;
+        if (fix.empty()) {
+            fix = custos::Error(t.reason, t.sys_errno).resolution();
+        }
         say("  resolution: %.*s", static_cast<int>(fix.size()), fix.data());
     }
 }
@@ -675,12 +812,18 @@ int main(int argc, char** argv) {
     line_sink sink(cfg, path);
     custos::validate_table(cfg.table(), &sink);
     sink.count += check_cwds(cfg, path);
+    sink.count += check_board(cfg, path);
     if (sink.count != 0) {
         return 2;
     }
     if (check_only) {
-        std::printf("%s: ok, %zu services, %zu probes\n", path, cfg.services().size(),
-                    cfg.probes().size());
+        const custos::WatchdogDevice wd = cfg.watchdog().device;
+        const char* watchdog = wd == custos::WatchdogDevice::none     ? ""
+                               : wd == custos::WatchdogDevice::kernel ? ", watchdog kernel"
+                               : wd == custos::WatchdogDevice::gpio   ? ", watchdog gpio"
+                                                                      : ", watchdog null";
+        std::printf("%s: ok, %zu services, %zu probes%s\n", path, cfg.services().size(),
+                    cfg.probes().size(), watchdog);
         return 0;
     }
 
@@ -733,16 +876,27 @@ int main(int argc, char** argv) {
     static custos::Runtime rt;
     custos::Table table = cfg.table();
     table.runtime = rc;
-    if (auto r = rt.init(table); !r) {
+    // What only init() can check (the board profile, for one) comes back
+    // through the sink, with its line: a config problem.
+    const unsigned reported = sink.count;
+    if (auto r = rt.init(table, &sink); !r) {
+        if (sink.count != reported) {
+            return 2;
+        }
         char buf[512];
         r.error().format(buf, sizeof buf);
-        say("custosd: %s", buf);
+        if (const unsigned line = watchdog_init_line(cfg, r.error().reason()); line != 0) {
+            say("%s:%u: [watchdog] %s", path, line, buf);
+        } else {
+            say("custosd: %s", buf);
+        }
         return r.error().reason() == custos::Reason::backend_unknown ? 2 : 1;
     }
     rt.set_transition_hook(&log_transition, nullptr);
     rt.set_probe_hook(&log_probe_transition, nullptr);
     rt.set_signal_hook(&log_signal, nullptr);
     rt.set_health_hook(&log_health, nullptr);
+    rt.set_watchdog_hook(&log_watchdog, nullptr);
     say("custosd: %s: %u services, %u probes; %s", path, rt.service_count(), rt.probe_count(),
         rt.backend_reason());
     if (cfg.services().empty()) {

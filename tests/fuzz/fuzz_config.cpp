@@ -10,7 +10,11 @@
 //   - the same for probes: a name, exactly what its kind needs (a target, an
 //     argv or members), expect_status only on http (codes 100-599), owner,
 //     mode and writable only on file, mode within 07777, tries and thresholds
-//     at least 1, every probe_line_of() a real line.
+//     at least 1, every probe_line_of() a real line;
+//   - [watchdog]: every watchdog_line_of() a real line when the section is
+//     there (0 for all when not), GPIO lines -1 to 511, the strings the
+//     same twice and in the config's own copy; a failed parse leaves the
+//     defaults.
 // libFuzzer finds the key names through its comparison hooks, so it needs
 // no seeds; a corpus of examples/*.ini gets it there sooner.
 #include <cstddef>
@@ -83,6 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!ok) {
         check(first.services().empty(), "no services after a failed parse");
         check(first.probes().empty(), "no probes after a failed parse");
+        check(first.watchdog().device == custos::WatchdogDevice::none &&
+                  first.watchdog_line_of(custos::WatchdogField::section) == 0,
+              "no watchdog after a failed parse");
         return 0;
     }
 
@@ -169,5 +176,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             check(l >= 1 && l <= lines, "probe_line_of() names a real line");
         }
     }
+    const custos::WatchdogConfig& w = first.watchdog();
+    const custos::WatchdogConfig& w2 = second.watchdog();
+    const bool has_watchdog = first.watchdog_line_of(custos::WatchdogField::section) != 0;
+    for (std::size_t f = 0; f < custos::watchdog_field_count; ++f) {
+        unsigned l = first.watchdog_line_of(static_cast<custos::WatchdogField>(f));
+        check(has_watchdog ? l >= 1 && l <= lines : l == 0, "watchdog_line_of() names a real line");
+    }
+    check(w.device == w2.device && same(w.board, w2.board) && same(w.path, w2.path) &&
+              same(w.state_file, w2.state_file) && same(w.gpio_chip, w2.gpio_chip) &&
+              same(w.led, w2.led) && w.timeout == w2.timeout && w.interval == w2.interval,
+          "same watchdog twice");
+    check(w.gpio_line >= -1 && w.gpio_line <= 511 && w.gpio_enable_line >= -1 &&
+              w.gpio_enable_line <= 511,
+          "GPIO lines in range");
+    check(w.safe_mode_boots <= 1000, "safe_mode_boots in range");
+    check(w.state_file.empty() || w.state_file.data() != w2.state_file.data(),
+          "each config owns its copy");
     return 0;
 }
