@@ -72,6 +72,9 @@ SUITES = [
     ("checks-uring", 120, ["CUSTOS_BACKEND=uring"], ["test_checks"]),
     ("dns-uring", 120, ["CUSTOS_BACKEND=uring"], ["test_dns"]),
     ("lockfree", 180, [], ["test_lockfree"]),
+    ("feeder", 60, [], ["test_feeder"]),
+    ("watchdog-ports", 60, [], ["test_watchdog_ports", "--suite=ports"]),
+    ("runtime-watchdog-uring", 120, ["CUSTOS_BACKEND=uring", HELPER], ["test_runtime_watchdog"]),
 ]
 # Slower machines (sanitizer-free, but emulated): timers fire later.
 SUITE_ENV = ["CUSTOS_TEST_TOLERANCE_MS=300"]
