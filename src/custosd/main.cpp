@@ -361,30 +361,34 @@ struct utc_stamp {
     }
 };
 
+// ": MESSAGE: STRERROR", ": MESSAGE" or ": STRERROR" (nothing when both are
+// empty) into buf, truncated to fit: a log line need not be whole. The
+// errno's text is left out when the message spells it out already.
+void message_detail(char* buf, std::size_t len, std::string_view message, int sys_errno) noexcept {
+    const char* err = sys_errno != 0 ? std::strerror(sys_errno) : nullptr;
+    if (err != nullptr && message.find(err) != std::string_view::npos) {
+        err = nullptr;
+    }
+    buf[0] = '\0';
+    int n = 0;
+    if (!message.empty() && err != nullptr) {
+        n = std::snprintf(buf, len, ": %.*s: %.80s", static_cast<int>(message.size()),
+                          message.data(), err);
+    } else if (!message.empty()) {
+        n = std::snprintf(buf, len, ": %.*s", static_cast<int>(message.size()), message.data());
+    } else if (err != nullptr) {
+        n = std::snprintf(buf, len, ": %.80s", err);
+    }
+    (void)n;
+}
+
 void log_probe_transition(const custos::ProbeTransition& t, void*) noexcept {
     utc_stamp at;
     std::string_view from = custos::probe_state_name(t.from);
     std::string_view to = custos::probe_state_name(t.to);
     std::string_view why = custos::reason_id(t.reason);
-    char detail[256] = "";
-    // The check may have spelt the errno out in its message already.
-    const char* err = t.sys_errno != 0 ? std::strerror(t.sys_errno) : nullptr;
-    if (err != nullptr && t.message.find(err) != std::string_view::npos) {
-        err = nullptr;
-    }
-    // Truncated to fit (the return values say by how much; a log line
-    // need not be whole).
-    int n = 0;
-    if (!t.message.empty() && err != nullptr) {
-        n = std::snprintf(detail, sizeof detail, ": %.*s: %.80s",
-                          static_cast<int>(t.message.size()), t.message.data(), err);
-    } else if (!t.message.empty()) {
-        n = std::snprintf(detail, sizeof detail, ": %.*s", static_cast<int>(t.message.size()),
-                          t.message.data());
-    } else if (err != nullptr) {
-        n = std::snprintf(detail, sizeof detail, ": %.80s", err);
-    }
-    (void)n;
+    char detail[256];
+    message_detail(detail, sizeof detail, t.message, t.sys_errno);
     say("%s probe %.*s: %.*s -> %.*s (%.*s%s)", at.text, static_cast<int>(t.name.size()),
         t.name.data(), static_cast<int>(from.size()), from.data(), static_cast<int>(to.size()),
         to.data(), static_cast<int>(why.size()), why.data(), detail);
@@ -510,23 +514,8 @@ void log_watchdog(const custos::WatchdogTransition& t, void*) noexcept {
     std::string_view from = custos::watchdog_state_name(t.from);
     std::string_view to = custos::watchdog_state_name(t.to);
     std::string_view why = custos::reason_id(t.reason);
-    char detail[320] = "";
-    const char* err = t.sys_errno != 0 ? std::strerror(t.sys_errno) : nullptr;
-    if (err != nullptr && t.message.find(err) != std::string_view::npos) {
-        err = nullptr; // the message spelt it out already
-    }
-    // Truncated to fit: a log line need not be whole.
-    int n = 0;
-    if (!t.message.empty() && err != nullptr) {
-        n = std::snprintf(detail, sizeof detail, ": %.*s: %.80s",
-                          static_cast<int>(t.message.size()), t.message.data(), err);
-    } else if (!t.message.empty()) {
-        n = std::snprintf(detail, sizeof detail, ": %.*s", static_cast<int>(t.message.size()),
-                          t.message.data());
-    } else if (err != nullptr) {
-        n = std::snprintf(detail, sizeof detail, ": %.80s", err);
-    }
-    (void)n;
+    char detail[320];
+    message_detail(detail, sizeof detail, t.message, t.sys_errno);
     if (t.from != t.to) {
         say("%s watchdog %.*s -> %.*s (%.*s)%s", at.text, static_cast<int>(from.size()),
             from.data(), static_cast<int>(to.size()), to.data(), static_cast<int>(why.size()),
