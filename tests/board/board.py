@@ -529,6 +529,9 @@ def sizes():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="comma-separated scenarios (default: all, in order)")
+    ap.add_argument("--keep-disk", action="store_true",
+                    help="reuse the state disk of the last run (for --only: each boot checks the "
+                    "class of the one before it)")
     ap.add_argument("--no-sizes", action="store_true", help="skip the release/minsize builds")
     ap.add_argument("--suites", help="comma-separated test binaries of the suites scenario "
                     "(default: all of SUITES)")
@@ -561,10 +564,16 @@ def main():
     initrd = build_initramfs(kernel_root, busybox_root, SUITES)
     say(f"board: kernel {vmlinuz[0]}, initramfs {os.path.getsize(initrd) // 1024} KiB")
     disk = os.path.join(WORK, "state.img")
-    if os.path.exists(disk):
-        os.remove(disk)
-    mke2fs = shutil.which("mke2fs") or "/sbin/mke2fs"
-    run([mke2fs, "-q", "-F", "-t", "ext4", "-L", "state", disk, "16M"])
+    if not (args.keep_disk and os.path.exists(disk)):
+        if os.path.exists(disk):
+            os.remove(disk)
+        mke2fs = shutil.which("mke2fs") or "/sbin/mke2fs"
+        run([mke2fs, "-q", "-F", "-t", "ext4", "-L", "state", disk, "16M"])
+    elif os.path.exists(disk):
+        # init counts the steps of a kill,orderly run on the disk: start anew.
+        debugfs = shutil.which("debugfs") or "/sbin/debugfs"
+        subprocess.run([debugfs, "-w", "-R", "rm board.steps", disk], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
     logs = os.path.join(WORK, "logs")
     os.makedirs(logs, exist_ok=True)
 
