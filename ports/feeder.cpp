@@ -74,10 +74,6 @@ void add_duration(line<N>& l, nanos d) noexcept {
     }
 }
 
-std::string_view reason_text(Reason r) noexcept {
-    return reason_id(r);
-}
-
 } // namespace
 
 feeder::feeder() noexcept {
@@ -337,7 +333,7 @@ Result<void> feeder::init(feeder_host& host, watchdog_port& port, led_port* led,
                     m.add(v.previous.subject);
                 }
                 m.add(" (");
-                m.add(reason_text(v.previous.reason));
+                m.add(reason_id(v.previous.reason));
                 m.add(")");
                 if (!v.previous.message.empty()) {
                     m.add(": ");
@@ -539,7 +535,7 @@ void feeder::on_health(const HealthStatus& h) noexcept {
             w.add(" ");
             w.add(first->state);
             w.add(" (");
-            w.add(reason_text(first->reason));
+            w.add(reason_id(first->reason));
             w.add(")");
             fail_what_ = w.view();
         } else {

@@ -31,6 +31,8 @@
 #include <string_view>
 #include <vector>
 
+#include <custos/watchdog.hpp>
+
 #include "doctest.hpp"
 #include "ports/boards/boards.hpp"
 #include "ports/gpio/watchdog.hpp"
@@ -300,6 +302,11 @@ TEST_SUITE("ports") {
         REQUIRE(choose_board("sunxi", file.c_str()) != nullptr);
         CHECK(choose_board("sunxi", file.c_str())->name == "sunxi"); // the name wins
         CHECK(choose_board("nosuch", file.c_str()) == nullptr);
+        // The public check a config reader makes before init.
+        CHECK(custos::watchdog_board_known(""));
+        CHECK(custos::watchdog_board_known("auto"));
+        CHECK(custos::watchdog_board_known("raspberrypi"));
+        CHECK_FALSE(custos::watchdog_board_known("nosuch"));
         // "" is the build's default: "auto" detects, a name is that board.
         const board_profile* dflt = choose_board("", file.c_str());
         REQUIRE(dflt != nullptr);

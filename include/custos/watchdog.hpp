@@ -145,6 +145,11 @@ inline constexpr std::size_t reset_class_count = 6;
 // Stable lower-case name ("starved").
 std::string_view reset_class_name(ResetClass c) noexcept;
 
+// Whether WatchdogConfig::board names a board profile custos has ("" and
+// "auto" do: the build's default, or detection): what a config reader
+// checks before init, which refuses an unknown one with BoardUnknown.
+bool watchdog_board_known(std::string_view board) noexcept;
+
 // Longest text a watchdog record keeps.
 inline constexpr std::size_t watchdog_text_capacity = 127;
 

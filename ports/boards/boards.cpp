@@ -8,6 +8,8 @@
 #include <array>
 #include <cerrno>
 
+#include <custos/watchdog.hpp>
+
 // CUSTOS_BOARD: the meson option `board`, written by ports/meson.build.
 #include "ports/board_default.hpp"
 
@@ -119,6 +121,18 @@ bool starts_with(std::string_view s, std::string_view prefix) noexcept {
 std::span<const board_profile> boards() noexcept {
     return table;
 }
+
+} // namespace custos::ports
+
+namespace custos {
+
+bool watchdog_board_known(std::string_view board) noexcept {
+    return board.empty() || board == "auto" || ports::find_board(board) != nullptr;
+}
+
+} // namespace custos
+
+namespace custos::ports {
 
 const board_profile* find_board(std::string_view name) noexcept {
     for (const board_profile& b : table) {

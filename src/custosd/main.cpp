@@ -54,7 +54,6 @@
 #include <custos/runtime.hpp>
 
 #include "custosd/config.hpp"
-#include "ports/boards/boards.hpp"
 #include "table/users.hpp"
 #include "table/values.hpp"
 
@@ -241,8 +240,7 @@ unsigned watchdog_init_line(const custos::cfg::config& cfg, custos::Reason r) {
 // resolved at init. Returns the number of problems printed.
 unsigned check_board(const custos::cfg::config& cfg, const char* file) {
     const custos::WatchdogConfig& w = cfg.watchdog();
-    if (w.device == custos::WatchdogDevice::none || w.board.empty() || w.board == "auto" ||
-        custos::ports::find_board(w.board) != nullptr) {
+    if (w.device == custos::WatchdogDevice::none || custos::watchdog_board_known(w.board)) {
         return 0;
     }
     char text[512];

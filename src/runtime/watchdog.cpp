@@ -88,10 +88,14 @@ WatchdogField field_of(const Error& e, WatchdogDevice d) noexcept {
 
 } // namespace
 
-// In layout(), both passes: safe mode's start set (a few bytes; laid out
-// whether or not it is used, since the mode is known only once the
-// watchdog's record has been read, at the end of init).
+// In layout(), both passes: safe mode's start set, when safe mode is
+// configured (a few bytes; laid out whether or not this boot uses it, since
+// that is known only once the watchdog's record has been read, at the end
+// of init).
 Result<void> Runtime::impl::layout_safe_mode() noexcept {
+    if (plan.table().watchdog.safe_mode_boots == 0) {
+        return {}; // no safe mode: nothing to lay out or compute
+    }
     wd.safe_services = mem.make_array<bool>(count);
     wd.safe_monitors = mem.make_array<bool>(nmonitors);
     // make_array(0) may give null: only a real shortage is one.
