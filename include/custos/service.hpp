@@ -173,6 +173,50 @@ struct Transition {
     int channel_fd = -1;
 };
 
+// Why a service was restarted (ServiceStatus::restarts_by_cause).
+// Append-only: a cause keeps its number.
+enum class RestartCause : std::uint8_t {
+    crash,      // its process exited (or failed to start) and the policy restarted it
+    probe,      // its liveness probe went down (LivenessFailed)
+    watchdog,   // it missed its WATCHDOG=1 deadline (ServiceWatchdogTimeout)
+    operator_,  // Runtime::restart_service() / POST .../restart / custosctl restart
+    dependency, // a dependency went down with on_dependency_down = restart
+};
+
+inline constexpr std::size_t restart_cause_count = 5;
+
+// Stable lower-case name ("crash", "probe", "watchdog", "operator",
+// "dependency"): the metrics' `cause` label and the JSON keys.
+std::string_view restart_cause_name(RestartCause c) noexcept;
+
+// One death of a service's process: when, how, and the reason of the
+// transition it caused.
+struct DeathRecord {
+    std::int64_t at_ns = 0; // CLOCK_MONOTONIC
+    ExitInfo exit;
+    Reason reason = Reason::unknown;
+
+    friend bool operator==(const DeathRecord&, const DeathRecord&) = default;
+};
+
+// Deaths kept per service (ServiceStatus::deaths): enough to see a service
+// flapping without a log.
+inline constexpr std::size_t death_history_capacity = 16;
+
+inline constexpr std::size_t service_error_message_capacity = 127;
+
+// The last thing that went wrong with a service (a failed start, a crash, a
+// liveness or watchdog failure, a given-up budget): what an operator reads
+// first. The resolution is the reason's (Error(reason, 0).resolution()).
+struct ServiceError {
+    Reason reason = Reason::unknown; // unknown: nothing went wrong yet
+    int sys_errno = 0;
+    FixedText<service_error_message_capacity> message; // the transition's detail
+    std::int64_t since_ns = 0;                         // CLOCK_MONOTONIC
+
+    friend bool operator==(const ServiceError&, const ServiceError&) = default;
+};
+
 // Longest STATUS= text kept per service; a longer line is truncated.
 inline constexpr std::size_t status_text_capacity = 127;
 
@@ -194,6 +238,22 @@ struct ServiceStatus {
     // The last STATUS= line the service sent (empty if none).
     FixedText<status_text_capacity> status_text;
     int notify_errno = 0; // the last ERRNO= it sent
+    // Wanted up (s6's "wantedup"): started and not stopped by an operator
+    // or by the runtime's stop. A wanted service that is `failed` stays so
+    // until an operator starts it.
+    bool wanted = false;
+    // The running process's start (0 when none runs): uptime = now - this.
+    std::int64_t started_ns = 0;
+    // backoff: when the restart is due (0 when not in backoff).
+    std::int64_t restart_at_ns = 0;
+    // Every restart since init, by cause (RestartCause); total_restarts is
+    // the automatic ones (crash, probe, watchdog, dependency).
+    std::uint64_t restarts_by_cause[restart_cause_count] = {};
+    ServiceError last_error;
+    // The last deaths, oldest first: deaths[0 .. min(death_count, 16)).
+    // death_count counts every death since init.
+    std::uint64_t death_count = 0;
+    DeathRecord deaths[death_history_capacity];
 
     friend bool operator==(const ServiceStatus&, const ServiceStatus&) = default;
 };

@@ -17,6 +17,7 @@
 #include <span>
 #include <string_view>
 
+#include <custos/control.hpp>
 #include <custos/duration.hpp>
 #include <custos/error.hpp>
 #include <custos/monitor.hpp>
@@ -122,6 +123,8 @@ struct Table {
     std::span<const MonitorSpec> monitors;
     // The hardware watchdog (watchdog.hpp); device none: no watchdog.
     WatchdogConfig watchdog;
+    // The control plane (control.hpp); socket empty: none.
+    ControlConfig control;
 };
 
 // What a problem is about.

@@ -170,7 +170,7 @@ public:
 
     // The whole table: [custos] and every section, for validate_table() and
     // Runtime::init().
-    Table table() const noexcept { return {runtime_, services(), probes(), {}, watchdog_}; }
+    Table table() const noexcept { return {runtime_, services(), probes(), {}, watchdog_, {}}; }
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
     const RuntimeConfig& runtime() const noexcept { return runtime_; }
     // In file order.

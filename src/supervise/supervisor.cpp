@@ -31,6 +31,22 @@ std::string_view state_name(ServiceState s) noexcept {
     return "unknown";
 }
 
+std::string_view restart_cause_name(RestartCause c) noexcept {
+    switch (c) {
+    case RestartCause::crash:
+        return "crash";
+    case RestartCause::probe:
+        return "probe";
+    case RestartCause::watchdog:
+        return "watchdog";
+    case RestartCause::operator_:
+        return "operator";
+    case RestartCause::dependency:
+        return "dependency";
+    }
+    return "unknown";
+}
+
 namespace sup {
 namespace {
 

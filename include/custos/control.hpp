@@ -1,0 +1,203 @@
+// The control plane's protocol: its configuration, its routes, the names of
+// its JSON fields and metrics, and custosctl's exit codes, written down once
+// for the server (src/control/), the renderers (src/status/render.*), the
+// CLI (src/custosctl/) and the people who script against them.
+//
+// Transport: HTTP/1.1 over a Unix stream socket (ControlConfig::socket).
+// Anyone who can connect may read (the socket file's mode and group decide
+// who can); actions (POST, DELETE) are allowed only to uid 0 and to the
+// operators (ControlConfig::operators), decided on the peer's credentials
+// (SO_PEERCRED) and never on anything the client sends. Every action,
+// allowed or refused, is an event (kind "control") naming the peer's pid,
+// uid and command, the action and the HTTP status it got.
+//
+// Everything named here is stable: a route, a JSON key, a metric or an exit
+// code keeps its meaning once released; new ones are added, none renamed.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <custos/duration.hpp>
+
+namespace custos {
+
+struct ControlConfig {
+    // The socket's path; empty: no control plane. custosd's default is
+    // /run/custos/control.sock. A file already there is replaced only when
+    // nothing answers on it (a second custos is refused: ControlSocketInUse).
+    std::string_view socket;
+    // The socket file's mode and group (name or number; empty: custos's).
+    std::uint32_t mode = 0660;
+    std::string_view group;
+    // Who may act besides uid 0: user names or uids, and "@group" entries
+    // (a group name or gid: the peer's primary group must be it).
+    std::span<const std::string_view> operators;
+    // Connections served at once; a client beyond them gets 503 and a close
+    // (counted, never queued, never an allocation).
+    std::uint32_t max_clients = 8;
+    // Limits per request: head (request line and headers) and body bytes;
+    // beyond them: 431 and 413, then a close.
+    std::uint32_t max_head_bytes = 8192;
+    std::uint32_t max_body_bytes = 4096;
+    // A request head must arrive whole within this (slowloris: 408, close).
+    Duration head_timeout = std::chrono::seconds(5);
+    // An idle keep-alive connection is closed after this, and after
+    // max_requests requests.
+    Duration idle_timeout = std::chrono::seconds(30);
+    std::uint32_t max_requests = 100;
+    // A response must be taken by the client within this (a client that
+    // never reads is closed, its slot freed).
+    Duration send_timeout = std::chrono::seconds(10);
+    // The longest ?wait= an action may ask for.
+    Duration max_wait = std::chrono::minutes(5);
+};
+
+namespace control {
+
+// --- routes ----------------------------------------------------------------
+//
+//   GET    /health              200 ok|degraded, 503 starting|failed; text:
+//                               one line per check ("[+] netd ready",
+//                               "[-] uploader failed: MaxRestartsExhausted");
+//                               ?json: the same as JSON
+//   GET    /status              everything (JSON): runtime, health, services,
+//                               probes, monitors, watchdog, counters
+//                               ?format=tsv: the service list custosctl prints
+//   GET    /services/NAME       one service (JSON); ?format=text: the detail
+//   GET    /probes/NAME         one probe (JSON)
+//   GET    /monitors/NAME       one monitor (JSON)
+//   GET    /watchdog            the watchdog (JSON)
+//   GET    /metrics             Prometheus text format 0.0.4
+//   POST   /services/NAME/start|stop|restart[?wait=DURATION]
+//                               200 with the service (JSON) once the action
+//                               is taken, or with wait once it has settled
+//                               (start/restart: ready, or failed; stop:
+//                               stopped); 504 when the wait ran out
+//   POST   /probes/NAME/check[?wait=DURATION]
+//                               the check runs now; with wait, 200 once it
+//                               has finished (the probe, JSON)
+//   POST   /watchdog/hold?for=DURATION   a maintenance hold
+//   DELETE /watchdog/hold                its end
+//
+// Errors have a JSON body {"error": REASON, "message": ..., "resolution":
+// ...} with these statuses: 400 bad request or bad parameter, 403 not an
+// operator, 404 unknown route or name, 405 method not allowed (Allow: given),
+// 408 head not received in time, 409 the action is not possible now (a
+// probe check while one runs: no; release without a hold), 413 body too
+// large, 431 head too large, 503 all connections in use, 504 wait expired.
+
+inline constexpr std::string_view route_health = "/health";
+inline constexpr std::string_view route_status = "/status";
+inline constexpr std::string_view route_metrics = "/metrics";
+inline constexpr std::string_view route_watchdog = "/watchdog";
+inline constexpr std::string_view prefix_services = "/services/";
+inline constexpr std::string_view prefix_probes = "/probes/";
+inline constexpr std::string_view prefix_monitors = "/monitors/";
+inline constexpr std::string_view route_watchdog_hold = "/watchdog/hold";
+
+inline constexpr std::string_view action_start = "start";
+inline constexpr std::string_view action_stop = "stop";
+inline constexpr std::string_view action_restart = "restart";
+inline constexpr std::string_view action_check = "check";
+
+inline constexpr std::string_view content_json = "application/json";
+inline constexpr std::string_view content_text = "text/plain; charset=utf-8";
+inline constexpr std::string_view content_tsv = "text/tab-separated-values; charset=utf-8";
+// Prometheus 3 fails a scrape whose Content-Type is missing or unknown.
+inline constexpr std::string_view content_metrics = "text/plain; version=0.0.4; charset=utf-8";
+
+// --- JSON ------------------------------------------------------------------
+//
+// Times: "*_ns" keys are CLOCK_MONOTONIC nanoseconds (comparable with each
+// other and with "now_ns"); "since", "at" and "*_time" keys are wall-clock
+// RFC 3339 UTC strings derived from them (null when the clock is unset or
+// the time is 0); "uptime_s", "for_s", "remaining_s" are seconds with three
+// decimals. Reasons are their stable ids ("MaxRestartsExhausted"), each with
+// "resolution" where an operator can act.
+//
+// GET /status:
+// {
+//   "runtime":  {"version", "backend", "backend_reason", "pid", "uptime_s",
+//                "boot_id", "previous_boot": {"reset", "reason"} | null,
+//                "now_ns", "now"},
+//   "health":   {"health", "since", "settled", "critical_ready", "summary",
+//                "services", "services_ready", "probes", "probes_ready",
+//                "monitors", "monitors_running",
+//                "reasons": [{"kind", "name", "critical", "fails", "state",
+//                             "reason", "errno", "message", "resolution",
+//                             "since"}], "reasons_total"},
+//   "services": [SERVICE...], "probes": [PROBE...], "monitors": [MONITOR...],
+//   "watchdog": WATCHDOG,
+//   "counters": {RuntimeStats' fields by their C++ names, "reactor": {...},
+//                "control": {...}}
+// }
+// SERVICE: {"name", "wanted", "state", "ready", "pid", "since", "uptime_s",
+//           "reason", "restarts": {"total", "since_stable", "crash", "probe",
+//           "watchdog", "operator", "dependency"},
+//           "last_exit": EXIT | null, "backoff_remaining_s" | null,
+//           "last_error": {"reason", "errno", "message", "resolution",
+//                          "since"} | null,
+//           "status_text", "deaths_total", "deaths": [{"at", "reason", EXIT
+//           fields}...] (oldest first, at most 16)}
+// EXIT:    {"pid", "code", "signal", "signal_name", "core_dumped"}
+// PROBE:   {"name", "kind", "state", "phase", "checking", "last_check",
+//           "last_success", "last_failure", "next_check_in_s",
+//           "consecutive_successes", "consecutive_failures", "checks",
+//           "failures", "last_error": {"reason", "errno", "message",
+//           "resolution", "since"} | null}
+// MONITOR: {"name", "state", "critical", "reason", "since", "uptime_s",
+//           "crashes", "runs", "beats", "last_crash" | null, "degraded" |
+//           null, "ticks", "tick_failures"}
+// WATCHDOG: WatchdogStatus's fields by their C++ names, state and reasons
+//           as names.
+
+// --- the TSV custosctl reads (GET /status?format=tsv) ------------------------
+//
+// One line per service, no header, fields separated by one tab:
+//   NAME STATE PID UPTIME_S RESTARTS LAST_EXIT REASON WANTED
+// PID 0 and UPTIME_S "-" when not running; RESTARTS the total of every
+// cause; LAST_EXIT "-", "exit N" or "signal NAME" (+ " (core)"); REASON the
+// last transition's id. Fields never contain tabs or newlines.
+
+// --- metrics (GET /metrics) ------------------------------------------------
+//
+// Label values come only from configured names and the fixed sets below.
+//   custos_build_info{version,backend} 1
+//   custos_health{health} 0|1                          one series per Health
+//   custos_service_state{service,state} 0|1            one per ServiceState
+//   custos_service_up{service}                         1 when running or ready
+//   custos_service_ready{service}
+//   custos_service_start_time_seconds{service}         wall clock, 0 when down
+//   custos_service_restarts_total{service,cause}       one per RestartCause
+//   custos_service_deaths_total{service}
+//   custos_probe_up{probe}                             1 when ready
+//   custos_probe_duration_seconds{probe}               the last check's
+//   custos_probe_checks_total{probe}, custos_probe_failures_total{probe}
+//   custos_monitor_state{monitor,state} 0|1
+//   custos_watchdog_feeds_total, custos_watchdog_state{state} 0|1
+//   custos_runtime_*_total                             RuntimeStats' counters
+//   custos_reactor_*_total                             the reactor's counters
+//   custos_control_requests_total{code}, custos_control_refused_total
+//   process_cpu_seconds_total, process_open_fds, process_max_fds,
+//   process_virtual_memory_bytes, process_resident_memory_bytes,
+//   process_start_time_seconds, process_threads
+
+// --- custosctl's exit codes --------------------------------------------------
+
+inline constexpr int exit_ok = 0;           // done; healthy; ready
+inline constexpr int exit_failed = 1;       // failed, degraded, or not ready in time
+inline constexpr int exit_usage = 2;        // bad command line
+inline constexpr int exit_not_running = 3;  // the service (or runtime) is not running
+inline constexpr int exit_unknown_name = 4; // no such service, probe or monitor
+inline constexpr int exit_denied = 5;       // not an operator (403)
+inline constexpr int exit_unreachable = 6;  // custosd not reachable on the socket
+
+// The environment variable custosctl reads the socket's path from (after
+// --socket, before the default).
+inline constexpr std::string_view env_socket = "CUSTOS_SOCKET";
+inline constexpr std::string_view default_socket = "/run/custos/control.sock";
+
+} // namespace control
+} // namespace custos

@@ -1,0 +1,115 @@
+// HTTP/1.1 for the control plane: a request-head parser and the response
+// head writer, both over caller buffers, for the subset a Unix-socket
+// control plane needs (RFC 9110/9112).
+//
+// Owns: nothing. parse_request() is a pure function of the bytes received so
+// far: call it after every recv with the whole buffer; it says `incomplete`
+// until the head (through the blank line) is there, then fills a request
+// whose string_views point into the buffer. It never reads past `buf`,
+// never allocates, and takes time linear in the buffer. It is fuzzed
+// (tests/fuzz/fuzz_http.cpp).
+//
+// What is accepted, and what each refusal is (the server answers it with
+// the status and closes):
+//   request line   METHOD SP TARGET SP HTTP/1.x CRLF (a bare LF is accepted
+//                  as a line end, as RFC 9112 2.2 allows); leading empty
+//                  lines are skipped. Methods: GET, HEAD, POST, DELETE,
+//                  PUT, other tokens `other` (405 by the router). TARGET:
+//                  origin-form, "/..." only (else bad_request); at most
+//                  max_target bytes. HTTP/1.0 and 1.1; 2.0 or other:
+//                  version (505). Not HTTP at all: bad_request (400).
+//   headers        NAME ":" OWS VALUE OWS; names are tokens, compared
+//                  without case. Obsolete line folding: bad_request.
+//                  Content-Length: digits only, one value (a repeat with a
+//                  different value: bad_request); above max_body:
+//                  body_too_large (413). Transfer-Encoding (any):
+//                  bad_request (request bodies are small: no chunked
+//                  uploads). Connection: "close" / "keep-alive" tokens
+//                  (a list). Host: not required (a Unix socket has none).
+//   head size      no blank line within max_head bytes: head_too_large (431).
+// Keep-alive: HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with
+// "Connection: keep-alive".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/text_out.hpp"
+
+namespace custos::control {
+
+enum class method : std::uint8_t { get, head, post, put, delete_, other };
+
+std::string_view method_name(method m) noexcept; // "GET" ... "OTHER"
+
+struct request {
+    method verb = method::other;
+    std::string_view target; // as sent: path and query
+    std::string_view path;   // target up to '?', not decoded
+    std::string_view query;  // after '?', without it; empty when none
+    std::uint8_t minor = 1;  // HTTP/1.minor
+    bool keep_alive = true;
+    std::uint32_t content_length = 0;
+    std::uint32_t head_bytes = 0; // request line, headers and the blank line
+};
+
+enum class parse_status : std::uint8_t {
+    done,           // `out` is filled; the body (content_length bytes) follows head_bytes
+    incomplete,     // need more bytes
+    bad_request,    // 400
+    head_too_large, // 431
+    body_too_large, // 413
+    version,        // 505
+};
+
+struct parse_limits {
+    std::uint32_t max_head = 8192;
+    std::uint32_t max_body = 4096;
+    std::uint32_t max_target = 1024;
+};
+
+parse_status parse_request(std::string_view buf, request& out,
+                           const parse_limits& limits = {}) noexcept;
+
+// The HTTP status a refusal is answered with (400, 431, 413, 505; 0 for
+// done and incomplete).
+int http_status(parse_status s) noexcept;
+
+// Looks up `key` in a query string ("a=1&b&c=x%2Fy"): true when present;
+// `value` is the value percent-decoded into `buf` (empty for "b" and
+// "b="). A malformed escape, or a value longer than `cap`: present, and
+// `valid` false. Keys are compared as sent (not decoded).
+struct query_value {
+    bool present = false;
+    bool valid = true;
+    std::string_view value;
+};
+query_value query_param(std::string_view query, std::string_view key, char* buf,
+                        std::size_t cap) noexcept;
+
+// Splits a path "/services/NAME/start" after `prefix` ("/services/") into
+// its next segment ("NAME") and the rest ("start", or empty). False when
+// the path does not start with the prefix or the segment is empty.
+bool split_path(std::string_view path, std::string_view prefix, std::string_view& segment,
+                std::string_view& rest) noexcept;
+
+// The reason phrase of a status code ("OK", "Not Found" ...); "Unknown"
+// for codes this server never sends.
+std::string_view reason_phrase(int status) noexcept;
+
+// Writes a response head: status line, Content-Type (when not empty),
+// Content-Length (when `length` >= 0) or "Transfer-Encoding: chunked" (when
+// -1), "Connection: keep-alive" or "close", `extra` (whole header lines,
+// each ending CRLF, e.g. "Allow: GET\r\n"; may be empty), then the blank
+// line. HEAD requests get the same head. False when `out` overflowed.
+bool write_head(text_out& out, int status, std::string_view content_type, std::int64_t length,
+                bool keep_alive, std::string_view extra = {}) noexcept;
+
+// Chunked transfer coding (RFC 9112 7.1): the size line of a chunk of `n`
+// bytes ("1a2\r\n"), the CRLF that ends it, and the last chunk ("0\r\n\r\n").
+bool write_chunk_size(text_out& out, std::size_t n) noexcept;
+inline constexpr std::string_view chunk_end = "\r\n";
+inline constexpr std::string_view last_chunk = "0\r\n\r\n";
+
+} // namespace custos::control

@@ -1,0 +1,141 @@
+// The renderers: the status snapshot as the control plane serves it — JSON,
+// Prometheus text 0.0.4, the /health lines, the TSV custosctl reads, the
+// human detail of one service — written into a fixed buffer, a piece at a
+// time, without allocating.
+//
+// Owns: nothing but a cursor. A document is rendered in items (the head,
+// then one service, one probe ... then the tail); fill() appends whole items
+// while they fit and returns, so a connection with a 16 KiB buffer sends
+// what is there, empties it and calls fill() again: a table of any size
+// goes out through one small buffer (as HTTP chunks). Every item fits in
+// item_max bytes; a buffer at least that big always makes progress.
+//
+// Consistency: each item is read from the snapshot when it is rendered, as
+// one whole record (snapshot::service(i) ...). Items of one document may
+// come from different publications when the state changes between two
+// fill() calls; every item carries its own times, and "now_ns" in the head
+// is the render's start. The field names, routes, metric names and formats
+// are control.hpp's: that header is the contract, this is its
+// implementation.
+//
+// Threads: any thread may render (the snapshot's readers are lock-free);
+// the server renders on the reactor thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <custos/runtime.hpp>
+
+#include "core/text_out.hpp"
+#include "io/reactor.hpp"
+#include "status/snapshot.hpp"
+
+namespace custos::status {
+
+// The process's own figures for the process_* metrics (the server reads
+// them from /proc/self at the request).
+struct process_info {
+    double cpu_seconds = 0;
+    std::uint32_t open_fds = 0;
+    std::uint64_t max_fds = 0;
+    std::uint64_t virtual_bytes = 0;
+    std::uint64_t resident_bytes = 0;
+    std::int64_t start_time_wall_ns = 0; // wall clock
+    std::uint32_t threads = 0;
+};
+
+// The control plane's own counters.
+struct control_counters {
+    std::uint64_t connections = 0;      // accepted
+    std::uint64_t refused_full = 0;     // 503: every slot in use
+    std::uint64_t requests = 0;         // answered
+    std::uint64_t by_code[8] = {};      // answered, by status: see code_index()
+    std::uint64_t bad_requests = 0;     // 400, 408, 413, 431: malformed or too big
+    std::uint64_t actions = 0;          // POST/DELETE allowed
+    std::uint64_t actions_denied = 0;   // 403
+    std::uint64_t timeouts = 0;         // head, idle or send timeouts that closed a client
+    std::uint32_t clients = 0;          // connected now
+    std::uint32_t max_clients = 0;
+};
+
+// by_code's slots: 200, 400, 403, 404, 405/409 (other 4xx), 408/413/431,
+// 503, 504/5xx.
+std::size_t code_index(int http_status) noexcept;
+// The status code a by_code slot stands for in the metrics' `code` label
+// ("200", "400", "403", "404", "4xx", "413", "503", "5xx").
+std::string_view code_label(std::size_t slot) noexcept;
+
+// What a render needs besides the snapshot; the caller fills it once per
+// request (on the reactor thread for `reactor`).
+struct render_context {
+    const snapshot* snap = nullptr;
+    std::string_view version;        // custos's ("0.1.0")
+    std::string_view backend;        // "io_uring" / "epoll"
+    std::string_view backend_reason; // Runtime::backend_reason()
+    std::string_view boot_id;        // /proc/sys/kernel/random/boot_id (empty: unknown)
+    int pid = 0;
+    std::int64_t now_ns = 0;      // CLOCK_MONOTONIC at the render's start
+    std::int64_t wall_now_ns = 0; // CLOCK_REALTIME at the same moment (0: unknown)
+    std::int64_t started_ns = 0;  // the runtime's start (CLOCK_MONOTONIC; 0: not started)
+    const io::reactor_stats* reactor = nullptr; // null: no reactor_* metrics
+    const control_counters* control = nullptr;  // null: none
+    const process_info* process = nullptr;      // null: no process_* metrics
+};
+
+enum class doc : std::uint8_t {
+    health_text,  // GET /health: "[+] name state" / "[-] name state: Reason" lines
+    health_json,  // GET /health?json
+    status_json,  // GET /status
+    status_tsv,   // GET /status?format=tsv
+    service_json, // GET /services/NAME (index)
+    service_text, // GET /services/NAME?format=text: the human detail
+    probe_json,   // GET /probes/NAME (index)
+    monitor_json, // GET /monitors/NAME (index)
+    watchdog_json,
+    metrics, // GET /metrics
+};
+
+// The largest item any document renders (a service with its 16 deaths, the
+// health with its reasons): a buffer this big always makes progress.
+inline constexpr std::size_t item_max = 8192;
+
+class document {
+public:
+    // Starts rendering `kind` (for the *_json one-object kinds, of record
+    // `index`). `ctx` (and what it points to) must outlive the document.
+    void begin(doc kind, const render_context& ctx, std::uint32_t index = 0) noexcept;
+    // Appends whole items to `out` while they fit. True when the document is
+    // complete; false when `out` is full (send it, clear it, call again). An
+    // item that does not fit in an empty buffer of at least item_max bytes
+    // cannot happen (asserted); in a smaller one it is cut and the document
+    // ends (the buffer then ends with what fitted).
+    bool fill(text_out& out) noexcept;
+    bool done() const noexcept { return done_; }
+
+private:
+    doc kind_ = doc::health_text;
+    const render_context* ctx_ = nullptr;
+    std::uint32_t index_ = 0;
+    // Where fill() resumes: a step of the document and an index within it.
+    std::uint32_t step_ = 0;
+    std::uint32_t item_ = 0;
+    bool first_ = true; // no comma before the first element of an array
+    bool done_ = false;
+};
+
+// The whole document into one buffer (tests, the textfile writer, the
+// benchmark): false when it did not fit (`out` then holds what did).
+bool render_all(doc kind, const render_context& ctx, text_out& out,
+                std::uint32_t index = 0) noexcept;
+
+// GET /health's status: 200 when health is ok or degraded, 503 otherwise.
+int health_http_status(const HealthStatus& h) noexcept;
+
+// RFC 3339 UTC ("2026-12-07T08:02:52.123Z") of the wall time that
+// corresponds to monotonic `at_ns`, given the pair (now_ns, wall_now_ns)
+// taken together; "null" (unquoted) when at_ns or wall_now_ns is 0.
+void put_time(text_out& out, std::int64_t at_ns, const render_context& ctx) noexcept;
+
+} // namespace custos::status
