@@ -17,8 +17,10 @@
 
 using custos::Error;
 using custos::ExitInfo;
+using custos::mono_time;
 using custos::ReadyMode;
 using custos::Reason;
+using custos::RestartCause;
 using custos::RestartPolicy;
 using custos::ServiceSpec;
 using custos::ServiceState;
@@ -166,6 +168,18 @@ TEST_CASE("backoff: 1,2,4,8,8,8 s for a service crashing 1 s after each start; o
     CHECK(h.transitions.back().delay_ms == 2000);
     CHECK(h.transitions.back().restarts == 2);
     CHECK(r.at(0).total_restarts == 8);
+    // What the status shows: 8 crashes, the last 16 deaths kept in a ring
+    // (8 here), the last error that of the last exit.
+    const custos::sup::unit& u = r.at(0);
+    CHECK(u.by_cause[static_cast<std::size_t>(RestartCause::crash)] == 8);
+    CHECK(u.by_cause[static_cast<std::size_t>(RestartCause::operator_)] == 0);
+    CHECK(u.death_count == 8);
+    CHECK(u.deaths[7].exit.code == 1);
+    CHECK(u.deaths[7].reason == Reason::process_exited);
+    CHECK(u.deaths[7].at_ns - u.deaths[6].at_ns == 2000 * 1'000'000); // 1 s backoff, 1 s run
+    CHECK(u.last_error.reason == Reason::process_exited);
+    CHECK(u.last_error.since_ns == u.deaths[7].at_ns);
+    CHECK(u.started == mono_time{}); // in backoff: no process
     check_sane(h);
 }
 
@@ -705,6 +719,9 @@ TEST_CASE("software watchdog: pings keep it alive; silence or WATCHDOG=trigger k
     CHECK_TR(ta.back(), ServiceState::backoff, Reason::watchdog_triggered, 10500);
     CHECK(ta.back().delay_ms == 2000);
     CHECK(ta.back().restarts == 2);
+    CHECK(r.at(0).by_cause[static_cast<std::size_t>(RestartCause::watchdog)] == 2);
+    CHECK(r.at(0).by_cause[static_cast<std::size_t>(RestartCause::crash)] == 0);
+    CHECK(r.at(0).last_error.reason == Reason::watchdog_triggered);
 
     // A ping before readiness does not start the watchdog.
     h.advance(2s);
@@ -1093,6 +1110,11 @@ TEST_CASE("restart() of a running service: stop then start, not counted as a cra
     CHECK_TR(h.transitions[mark + 3], ServiceState::ready, Reason::ready_started, now);
     CHECK(h.transitions[mark + 2].restarts == 0);
     CHECK(r.at(0).total_restarts == 2);
+    CHECK(r.at(0).by_cause[static_cast<std::size_t>(RestartCause::operator_)] == 1);
+    CHECK(r.at(0).by_cause[static_cast<std::size_t>(RestartCause::crash)] == 2);
+    CHECK(r.at(0).death_count == 3); // two crashes and the operator's stop
+    CHECK(r.at(0).deaths[2].reason == Reason::stopped_by_request);
+    CHECK(r.at(0).started != mono_time{}); // running again
     // The budget was cleared: the next crash backs off 1 s.
     h.advance(1s);
     h.exit(0, 1);

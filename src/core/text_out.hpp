@@ -100,8 +100,8 @@ public:
     // point, truncated toward zero: put_seconds(1'500'000'000, 3) = "1.500".
     text_out& put_seconds(std::int64_t ns, int decimals = 3) noexcept {
         auto m = mark();
-        std::uint64_t mag = ns < 0 ? static_cast<std::uint64_t>(-(ns + 1)) + 1
-                                   : static_cast<std::uint64_t>(ns);
+        std::uint64_t mag =
+            ns < 0 ? static_cast<std::uint64_t>(-(ns + 1)) + 1 : static_cast<std::uint64_t>(ns);
         if (ns < 0) {
             put('-');
         }

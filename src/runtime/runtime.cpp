@@ -405,6 +405,20 @@ ServiceStatus Runtime::impl::service_status(std::uint32_t index) const noexcept 
     s.last_exit = u.last_exit;
     s.status_text = procs.status_text(index);
     s.notify_errno = procs.notify_errno(index);
+    s.wanted = u.wanted;
+    s.started_ns = u.started == mono_time{} ? 0 : to_ns(u.started);
+    s.restart_at_ns = u.state == ServiceState::backoff ? to_ns(u.deadline) : 0;
+    for (std::size_t c = 0; c < restart_cause_count; ++c) {
+        s.restarts_by_cause[c] = u.by_cause[c];
+    }
+    s.last_error = u.last_error;
+    s.death_count = u.death_count;
+    // Oldest first.
+    const std::uint64_t kept =
+        u.death_count < death_history_capacity ? u.death_count : death_history_capacity;
+    for (std::uint64_t k = 0; k < kept; ++k) {
+        s.deaths[k] = u.deaths[(u.death_count - kept + k) % death_history_capacity];
+    }
     return s;
 }
 

@@ -50,6 +50,17 @@ std::string_view restart_cause_name(RestartCause c) noexcept {
 namespace sup {
 namespace {
 
+// What an automatic restart after `why` counts as.
+RestartCause restart_cause(Reason why) noexcept {
+    if (why == Reason::liveness_failed) {
+        return RestartCause::probe;
+    }
+    if (why == Reason::watchdog_timeout || why == Reason::watchdog_triggered) {
+        return RestartCause::watchdog;
+    }
+    return RestartCause::crash;
+}
+
 nanos to_nanos(Duration d) noexcept {
     return std::chrono::duration_cast<nanos>(d);
 }
@@ -199,11 +210,29 @@ void supervisor::enter(unit& u, ServiceState to, Reason why, int err, const Exit
     t.delay_ns = delay.count();
     t.restarts = u.restarts;
     t.detail = detail;
+    const bool failing_stop = to == ServiceState::stopping && why == u.kill_reason;
     u.state = to;
     u.reason = why;
     u.since = now;
     if (to != ServiceState::running && to != ServiceState::ready) {
         u.restart_on_recovery = false; // the process it was about is gone
+    }
+    if (exit != nullptr) {
+        DeathRecord& d = u.deaths[u.death_count % death_history_capacity];
+        d.at_ns = t.at_ns;
+        d.exit = *exit;
+        d.reason = why;
+        ++u.death_count;
+        u.started = {};
+    } else if (to != ServiceState::running && to != ServiceState::ready &&
+               to != ServiceState::stopping) {
+        u.started = {};
+    }
+    if (to == ServiceState::failed || to == ServiceState::backoff || failing_stop) {
+        u.last_error.reason = why;
+        u.last_error.sys_errno = err;
+        u.last_error.message = detail;
+        u.last_error.since_ns = t.at_ns;
     }
     host_.transition(t);
     if (t.from == ServiceState::ready && u.state != ServiceState::ready) {
@@ -281,7 +310,8 @@ void supervisor::spawn(unit& u) noexcept {
     u.killed = false;
     u.kill_reason = Reason::unknown;
     u.wd_interval = u.watchdog; // a WATCHDOG_USEC= override lasts one process
-    u.bo.run_started(host_.now());
+    u.started = host_.now();
+    u.bo.run_started(u.started);
     if (u.ready_mode == ReadyMode::started) {
         enter(u, ServiceState::ready, Reason::ready_started);
         if (u.state == ServiceState::ready) {
@@ -333,6 +363,7 @@ void supervisor::dependency_back(unit& d) noexcept {
         d.stop_requested = true;
         d.restart_after_stop = true;
         d.resume_reason = Reason::dependency_down;
+        ++d.by_cause[static_cast<std::size_t>(RestartCause::dependency)];
         begin_stop(d, d.stop_timeout, Reason::dependency_down);
     }
 }
@@ -437,6 +468,7 @@ void supervisor::after_failure(unit& u, Reason why, int err, const ExitInfo* exi
     }
     ++u.restarts;
     ++u.total_restarts;
+    ++u.by_cause[static_cast<std::size_t>(restart_cause(why))];
     nanos delay = u.bo.next_delay(u.policy);
     enter(u, ServiceState::backoff, why, err, exit, detail, delay);
     if (u.state != ServiceState::backoff) {
@@ -549,6 +581,7 @@ void supervisor::restart(std::uint32_t i) noexcept {
     if (stopping_all_) {
         return;
     }
+    ++u.by_cause[static_cast<std::size_t>(RestartCause::operator_)];
     switch (u.state) {
     case ServiceState::running:
     case ServiceState::ready:

@@ -141,6 +141,14 @@ struct unit {
     io::timer timer;         // start delay, ready timeout, backoff, stop grace
     io::timer wd_timer;      // software watchdog
     ExitInfo last_exit;
+    // What the status shows an operator (ServiceStatus).
+    mono_time started{}; // the running process's spawn (zero: none runs)
+    std::uint64_t by_cause[restart_cause_count] = {};
+    ServiceError last_error;
+    // The last deaths, a ring: deaths[(death_count - 1) % capacity] is the
+    // newest.
+    std::uint64_t death_count = 0;
+    DeathRecord deaths[death_history_capacity];
     supervisor* owner = nullptr;
     std::uint32_t index = 0;
 };
