@@ -145,10 +145,17 @@ enum class Reason : std::uint16_t {
     safe_mode = 109,        // a boot loop: only the critical set started
     gpio_unavailable = 110, // the GPIO chip or line could not be had
     board_unknown = 111,    // no board profile of that name
+    // The control plane.
+    control_socket_in_use = 112,      // a running custos answers on the socket path
+    control_socket_unavailable = 113, // the socket could not be made (path, permission)
+    control_denied = 114,             // an action from a peer that is not an operator
+    control_action = 115,             // an operator action through the control plane
+    control_bad_request = 116,        // a malformed, oversized or too slow request
+    control_wait_expired = 117,       // ?wait ran out before the action settled
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 112;
+inline constexpr std::size_t reason_count = 118;
 
 class Error {
 public:

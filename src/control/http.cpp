@@ -20,8 +20,7 @@ query_value query_param(std::string_view, std::string_view, char*, std::size_t) 
     return {};
 }
 
-bool split_path(std::string_view, std::string_view, std::string_view&,
-                std::string_view&) noexcept {
+bool split_path(std::string_view, std::string_view, std::string_view&, std::string_view&) noexcept {
     return false;
 }
 

@@ -256,6 +256,20 @@ constexpr reason_info reasons[] = {
     {Reason::board_unknown, "BoardUnknown",
      "Use a board profile custos knows (generic, raspberrypi, imx, sunxi, qemu-virt) or add one "
      "under ports/boards/"},
+    {Reason::control_socket_in_use, "ControlSocketInUse",
+     "Another custos serves this control socket: stop it, or give this one its own [control] "
+     "socket"},
+    {Reason::control_socket_unavailable, "ControlSocketUnavailable",
+     "Check that the control socket's directory exists and is writable by custos, and that the "
+     "path is under 108 bytes"},
+    {Reason::control_denied, "ControlDenied",
+     "Run the command as root or as a user listed in [control] operators"},
+    {Reason::control_action, "ControlAction", "None needed: an operator acted through custosctl"},
+    {Reason::control_bad_request, "ControlBadRequest",
+     "Send one well-formed HTTP/1.1 request within the limits (head 8 KiB, body 4 KiB, 5 s)"},
+    {Reason::control_wait_expired, "ControlWaitExpired",
+     "The action was taken but did not settle in time: look at the service's last error "
+     "(custosctl status NAME)"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

@@ -17,6 +17,7 @@
 
 #include <custos/runtime.hpp>
 
+#include "control/server.hpp"
 #include "core/arena.hpp"
 #include "core/prng.hpp"
 #include "io/reactor.hpp"
@@ -128,6 +129,22 @@ struct watchdog_parts {
     bool* safe_monitors = nullptr;
 };
 
+// The control plane (control.cpp): the server, its render context, and
+// what it looks up (names and operators, in the arena).
+struct control_parts {
+    control::server server;
+    status::render_context ctx;
+    char boot_id[40] = {};
+    std::string_view* service_names = nullptr;
+    std::string_view* probe_names = nullptr;
+    std::string_view* monitor_names = nullptr;
+    uid_t* uids = nullptr;
+    gid_t* gids = nullptr;
+    std::uint32_t nuids = 0;
+    std::uint32_t ngids = 0;
+    gid_t socket_group = static_cast<gid_t>(-1);
+};
+
 struct signal_watch {
     int fd = -1;
     signalfd_siginfo buf{};
@@ -139,7 +156,8 @@ struct signal_watch {
 struct Runtime::impl final : sup::host,
                              process::events,
                              probe::machine_host,
-                             status::snapshot_source {
+                             status::snapshot_source,
+                             control::actions {
     static constexpr std::uint32_t max_listeners = 4;
 
     RuntimeConfig cfg;
@@ -182,6 +200,8 @@ struct Runtime::impl final : sup::host,
     // The hardware watchdog, fed by health.
     rt_detail::watchdog_host whost{*this};
     rt_detail::watchdog_parts wd;
+    // The control plane (control.cpp).
+    rt_detail::control_parts ctl;
     bool stopping = false; // the runtime's stop has begun
     int exit_status = 0;   // Runtime::exit_code()
     prng rng;              // probe jitter; seeded in init()
@@ -296,6 +316,17 @@ struct Runtime::impl final : sup::host,
     const WatchdogStatus* watchdog() const noexcept override {
         return wd.on ? &wd.feeder.status() : nullptr;
     }
+    // control::actions (control.cpp).
+    Result<void> start_service(std::uint32_t i) noexcept override;
+    Result<void> stop_service(std::uint32_t i) noexcept override;
+    Result<void> restart_service(std::uint32_t i) noexcept override;
+    Result<void> check_probe(std::uint32_t p) noexcept override;
+    Result<void> hold_watchdog(Duration d, std::string_view by) noexcept override;
+    Result<void> release_watchdog(std::string_view by) noexcept override;
+    // Resolves the operators and the socket's group (init, before layout).
+    Result<void> resolve_control(const ControlConfig& c) noexcept;
+    // Lays out the server (both passes of layout()).
+    Result<void> layout_control(const ControlConfig& c) noexcept;
     RuntimeStats stats_now() const noexcept;
     RuntimeStats stats() const noexcept override { return stats_now(); }
     // After a loop turn (or start()): health derived again if something
@@ -303,7 +334,9 @@ struct Runtime::impl final : sup::host,
     void publish() noexcept {
         update_health();
         publisher.mark_stale();
-        publisher.publish_if_stale();
+        if (publisher.publish_if_stale()) {
+            ctl.server.after_publish(); // answers the ?wait actions that settled
+        }
     }
     Result<void> layout_health() noexcept;
     Result<void> layout_safe_mode() noexcept;

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "runtime/impl.hpp"
@@ -77,6 +78,11 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && wires != nullptr;
     auto sn = snap.init(mem, count, nprobes, nmonitors);
     ok = ok && sn.has_value();
+    auto cl = layout_control(plan.table().control);
+    if (!cl && cl.error().reason() != Reason::out_of_memory) {
+        return fail(cl.error());
+    }
+    ok = ok && cl.has_value();
     for (std::uint32_t i = 0; ok && i < count; ++i) {
         wires[i].ready_probe = plan.services()[i].ready_probe;
         wires[i].liveness = plan.services()[i].liveness;
@@ -133,6 +139,14 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     io::reactor_config rc;
     rc.max_ops = 4 * count + 2 * check_count + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
     rc.max_fds = 3 * count + 2 * check_count + 16;
+    if (!t.control.socket.empty()) {
+        // Each connection a recv and a send; the accept.
+        rc.max_ops += 2 * t.control.max_clients + 1;
+        rc.max_fds += t.control.max_clients + 1;
+    }
+    if (auto r = resolve_control(t.control); !r) {
+        return fail(r.error());
+    }
     if (auto r = reactor.init(rc); !r) {
         return fail(r.error());
     }
@@ -216,6 +230,19 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
             return r;
         }
     }
+    // The control socket: bound now, so that a second instance fails here
+    // (ControlSocketInUse) before anything starts; served from the first
+    // loop turn.
+    ctl.ctx.backend = reactor.backend_name();
+    ctl.ctx.backend_reason = reason;
+    {
+        const FixedText<36> id = ports::read_boot_id();
+        std::memcpy(ctl.boot_id, id.data(), id.size());
+        ctl.ctx.boot_id = std::string_view(ctl.boot_id, id.size());
+    }
+    if (auto r = ctl.server.start(); !r) {
+        return r;
+    }
     // The very last: opening the watchdog arms it, so nothing may fail
     // after it.
     if (auto r = init_watchdog(t.watchdog, problems); !r) {
@@ -298,6 +325,7 @@ Result<void> Runtime::start() noexcept {
     // Probes first: their first checks are in flight (never done inside
     // this call), so services that depend on them wait.
     rt.started_ns = to_ns(rt.reactor.now());
+    rt.ctl.ctx.started_ns = rt.started_ns;
     // The watchdog's events first (the previous boot, safe mode), its
     // first feed, and its boot grace from now.
     rt.start_watchdog();
@@ -334,6 +362,7 @@ void Runtime::run() noexcept {
         rt.reactor.run();
         rt.reactor.cancel(rt.settle);
     }
+    rt.ctl.server.stop();
     rt.procs.reap_remnants();
     rt.procs.remove_runtime_dirs();
     rt.procs.close_notify();

@@ -47,10 +47,13 @@ enum class event_kind : std::uint8_t {
     monitor = 2,            // an in-process monitor: from/to are MonitorState (from == to:
                             // a report: degraded, heartbeat, wedge suspected)
     watchdog = 3, // the hardware watchdog: from/to are WatchdogState (from == to: a report)
-    // Reserved; nothing emits them yet.
-    control_action = 4, // an operator action through the control plane
-    log = 5,            // the event log itself: rotation, drops
-    health = 6,         // the runtime's health or its reasons changed: from/to are Health
+    // An operator action through the control plane, allowed or refused:
+    // pid and peer_uid are the peer's, name the subject (service, probe,
+    // "watchdog"), detail "METHOD PATH by COMM", http_status the answer.
+    control_action = 4,
+    // Reserved; nothing emits it yet.
+    log = 5,    // the event log itself: rotation, drops
+    health = 6, // the runtime's health or its reasons changed: from/to are Health
 };
 
 inline constexpr std::size_t event_kind_count = 7;
@@ -75,6 +78,8 @@ struct event {
     std::int64_t delay_ns = 0;  // backoff: time until the restart
     ExitInfo exit;              // when the event is due to an exit
     int channel_fd = -1;        // Transition::channel_fd
+    int peer_uid = -1;          // control_action: the peer's uid
+    int http_status = 0;        // control_action: what it was answered
     // Valid only during dispatch.
     std::string_view name;       // the subject's name
     std::string_view detail;     // Transition::detail, ProbeTransition::message,

@@ -1,0 +1,940 @@
+// The control plane's server (server.hpp): connection slots on the reactor,
+// routing, auth by peer credentials, ?wait parking.
+#include "control/server.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "control/http.hpp"
+#include "core/assert.hpp"
+#include "table/values.hpp"
+
+namespace custos::control {
+
+namespace {
+
+constexpr std::uint32_t out_size = 16384;
+// Room before the body for the response head and a chunk-size line, and
+// after it for the chunk's CRLF and the last chunk.
+constexpr std::uint32_t head_room = 512;
+constexpr std::uint32_t tail_room = 8;
+constexpr std::size_t param_cap = 64;
+
+mono_time deadline_after(const io::reactor& r, Duration d) noexcept {
+    return r.now() + std::chrono::duration_cast<nanos>(d);
+}
+
+// Sent to a client beyond the slots, without a slot.
+constexpr char busy_response[] =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 150\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "{\"error\":\"CapacityExceeded\",\"message\":\"every control connection is in use\","
+    "\"resolution\":\"Retry; raise [control] max_clients if it persists\"}\n";
+
+// A whole small file (procfs) into buf, NUL-terminated; its length, or 0.
+std::size_t read_small(const char* path, char* buf, std::size_t cap) noexcept {
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    ssize_t n = ::read(fd, buf, cap - 1);
+    ::close(fd);
+    std::size_t len = n > 0 ? static_cast<std::size_t>(n) : 0;
+    buf[len] = '\0';
+    return len;
+}
+
+std::uint64_t parse_u64(std::string_view s) noexcept {
+    std::uint64_t v = 0;
+    for (char ch : s) {
+        if (ch < '0' || ch > '9') {
+            break;
+        }
+        v = v * 10 + static_cast<std::uint64_t>(ch - '0');
+    }
+    return v;
+}
+
+} // namespace
+
+void read_process_info(status::process_info& out) noexcept {
+    char buf[1024];
+    std::size_t n = read_small("/proc/self/stat", buf, sizeof(buf));
+    std::string_view st(buf, n);
+    // Fields after the command's closing parenthesis, numbered from 3.
+    std::size_t at = st.rfind(')');
+    if (at != std::string_view::npos) {
+        std::string_view rest = st.substr(at + 2);
+        std::uint64_t f[53] = {};
+        int field = 3;
+        std::size_t i = 0;
+        while (i < rest.size() && field < 53) {
+            std::size_t sp = rest.find(' ', i);
+            if (sp == std::string_view::npos) {
+                sp = rest.size();
+            }
+            f[field++] = parse_u64(rest.substr(i, sp - i));
+            i = sp + 1;
+        }
+        const long tick = ::sysconf(_SC_CLK_TCK);
+        const long page = ::sysconf(_SC_PAGESIZE);
+        if (tick > 0) {
+            out.cpu_seconds = static_cast<double>(f[14] + f[15]) / static_cast<double>(tick);
+            // starttime (22) is in ticks since boot; btime from /proc/stat.
+            char sbuf[4096];
+            std::string_view ps(sbuf, read_small("/proc/stat", sbuf, sizeof(sbuf)));
+            std::size_t bt = ps.find("\nbtime ");
+            if (bt != std::string_view::npos) {
+                const std::uint64_t btime = parse_u64(ps.substr(bt + 7));
+                out.start_time_wall_ns = static_cast<std::int64_t>(
+                    btime * 1'000'000'000u +
+                    f[22] * 1'000'000'000u / static_cast<std::uint64_t>(tick));
+            }
+        }
+        out.threads = static_cast<std::uint32_t>(f[20]);
+        out.virtual_bytes = f[23];
+        out.resident_bytes = page > 0 ? f[24] * static_cast<std::uint64_t>(page) : 0;
+    }
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        out.max_fds = rl.rlim_cur;
+    }
+    // Open descriptors: the entries of /proc/self/fd, read with getdents64
+    // into a stack buffer (opendir would allocate).
+    int dfd = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        alignas(8) char dents[2048];
+        std::uint32_t count = 0;
+        for (;;) {
+            long got = ::syscall(SYS_getdents64, dfd, dents, sizeof(dents));
+            if (got <= 0) {
+                break;
+            }
+            for (long off = 0; off < got;) {
+                auto* d = reinterpret_cast<const dirent64*>(dents + off);
+                if (d->d_name[0] != '.') {
+                    ++count;
+                }
+                off += d->d_reclen;
+            }
+        }
+        ::close(dfd);
+        out.open_fds = count > 0 ? count - 1 : 0; // not counting dfd itself
+    }
+}
+
+struct server::conn {
+    enum class phase : std::uint8_t { free, reading, waiting, sending, closing };
+    enum class wait_kind : std::uint8_t { none, start, stop, restart, check };
+
+    server* owner = nullptr;
+    int fd = -1;
+    phase state = phase::free;
+    io::op rx;
+    io::op tx;
+    io::timer wait_timer;
+    char* in = nullptr;
+    std::uint32_t in_len = 0;
+    char* out = nullptr;
+    std::uint32_t send_at = 0;  // next byte to send
+    std::uint32_t send_end = 0; // end of what is to send
+    request req;
+    bool keep_alive = true;
+    bool head_only = false;
+    bool chunked = false;
+    bool doc_active = false;
+    std::uint32_t requests = 0;
+    mono_time request_start{};
+    status::document doc;
+    // ?wait
+    wait_kind waiting = wait_kind::none;
+    std::uint32_t subject = 0;
+    std::int64_t before = 0;
+    // The peer.
+    pid_t pid = 0;
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+};
+
+namespace {
+
+void accept_done(io::op& o, std::int32_t res) noexcept {
+    static_cast<server*>(o.user)->on_accept(res);
+}
+
+void recv_done(io::op& o, std::int32_t res) noexcept {
+    auto* c = static_cast<server::conn*>(o.user);
+    c->owner->on_recv(*c, res);
+}
+
+void send_done(io::op& o, std::int32_t res) noexcept {
+    auto* c = static_cast<server::conn*>(o.user);
+    c->owner->on_sent(*c, res);
+}
+
+void wait_fired(io::timer& t) noexcept {
+    auto* c = static_cast<server::conn*>(t.user);
+    c->owner->on_wait_timeout(*c);
+}
+
+} // namespace
+
+server::~server() {
+    stop();
+}
+
+Result<void> server::init(arena& mem, const ControlConfig& cfg, operator_ids ops, route_names names,
+                          io::reactor& r, const status::snapshot& snap, status::render_context& ctx,
+                          status::stream& events, actions& act) noexcept {
+    cfg_ = cfg;
+    ops_ = ops;
+    names_ = names;
+    reactor_ = &r;
+    snap_ = &snap;
+    ctx_ = &ctx;
+    events_ = &events;
+    act_ = &act;
+    if (cfg.socket.empty()) {
+        return {};
+    }
+    if (cfg.socket.size() >= sizeof(path_)) {
+        return fail(Reason::control_socket_unavailable, ENAMETOOLONG, cfg.socket);
+    }
+    nslots_ = cfg.max_clients;
+    in_cap_ = cfg.max_head_bytes + cfg.max_body_bytes;
+    auto* slots = mem.make_array<conn>(nslots_);
+    auto* in = mem.make_array<char>(static_cast<std::size_t>(in_cap_) * nslots_);
+    auto* out = mem.make_array<char>(static_cast<std::size_t>(out_size) * nslots_);
+    if (slots == nullptr || in == nullptr || out == nullptr) {
+        return fail(Reason::out_of_memory, ENOMEM, "control connections");
+    }
+    for (std::uint32_t i = 0; i < nslots_; ++i) {
+        conn& c = slots[i];
+        c.owner = this;
+        c.rx.done = recv_done;
+        c.rx.user = &c;
+        c.tx.done = send_done;
+        c.tx.user = &c;
+        c.wait_timer.fire = wait_fired;
+        c.wait_timer.user = &c;
+        c.in = in + static_cast<std::size_t>(in_cap_) * i;
+        c.out = out + static_cast<std::size_t>(out_size) * i;
+    }
+    slots_ = slots;
+    std::memcpy(path_, cfg.socket.data(), cfg.socket.size());
+    path_[cfg.socket.size()] = '\0';
+    // The table's strings live only until init returns.
+    cfg_.socket = std::string_view(path_, cfg.socket.size());
+    cfg_.group = {};
+    cfg_.operators = {};
+    counters_.max_clients = nslots_;
+    ctx.control = &counters_;
+    ctx.process = &process_;
+    accept_op_.done = accept_done;
+    accept_op_.user = this;
+    return {};
+}
+
+Result<void> server::start() noexcept {
+    if (!enabled()) {
+        return {};
+    }
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return fail(Reason::control_socket_unavailable, errno, "socket");
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path_, std::strlen(path_) + 1);
+    auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+    if (::bind(fd, sa, sizeof(addr)) != 0) {
+        int err = errno;
+        if (err == EADDRINUSE) {
+            // A file is there: a live custos answers on it, a stale one
+            // does not (ECONNREFUSED); only a stale socket is replaced.
+            int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            const bool alive = probe >= 0 && ::connect(probe, sa, sizeof(addr)) == 0;
+            const int why = errno;
+            if (probe >= 0) {
+                ::close(probe);
+            }
+            if (alive) {
+                ::close(fd);
+                return fail(Reason::control_socket_in_use, EADDRINUSE, cfg_.socket);
+            }
+            struct stat st {};
+            if (why == ECONNREFUSED && ::lstat(path_, &st) == 0 && S_ISSOCK(st.st_mode) &&
+                ::unlink(path_) == 0 && ::bind(fd, sa, sizeof(addr)) == 0) {
+                err = 0;
+            } else {
+                err = why == ECONNREFUSED ? errno : EADDRINUSE;
+            }
+        }
+        if (err != 0) {
+            ::close(fd);
+            return fail(Reason::control_socket_unavailable, err, cfg_.socket);
+        }
+    }
+    if (::chmod(path_, cfg_.mode & 07777) != 0 ||
+        (ops_.socket_group != static_cast<gid_t>(-1) &&
+         ::chown(path_, static_cast<uid_t>(-1), ops_.socket_group) != 0) ||
+        ::listen(fd, 16) != 0) {
+        int err = errno;
+        ::close(fd);
+        ::unlink(path_);
+        return fail(Reason::control_socket_unavailable, err, cfg_.socket);
+    }
+    listen_fd_ = fd;
+    stopped_ = false;
+    accept_next();
+    return {};
+}
+
+void server::stop() noexcept {
+    if (listen_fd_ < 0 || stopped_) {
+        return;
+    }
+    stopped_ = true;
+    for (std::uint32_t i = 0; i < nslots_; ++i) {
+        if (slots_[i].state != conn::phase::free) {
+            close_conn(slots_[i]);
+        }
+    }
+    if (accept_op_.busy()) {
+        reactor_->cancel(accept_op_);
+    }
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    if (!accept_op_.busy()) {
+        ::close(listen_fd_);
+        listen_fd_ = -1;
+    }
+    ::unlink(path_);
+}
+
+void server::accept_next() noexcept {
+    if (stopped_ || accept_op_.busy()) {
+        return;
+    }
+    reactor_->accept(accept_op_, listen_fd_, nullptr, nullptr);
+}
+
+void server::on_accept(std::int32_t res) noexcept {
+    if (stopped_) {
+        if (listen_fd_ >= 0) {
+            ::close(listen_fd_);
+            listen_fd_ = -1;
+        }
+        if (res >= 0) {
+            ::close(res);
+        }
+        return;
+    }
+    if (res < 0) {
+        // EMFILE and the like: the next accept tries again; the listen
+        // queue holds the client meanwhile.
+        accept_next();
+        return;
+    }
+    ++counters_.connections;
+    conn* c = nullptr;
+    for (std::uint32_t i = 0; i < nslots_; ++i) {
+        if (slots_[i].state == conn::phase::free) {
+            c = &slots_[i];
+            break;
+        }
+    }
+    if (c == nullptr) {
+        refuse_full(res);
+        accept_next();
+        return;
+    }
+    c->fd = res;
+    c->state = conn::phase::reading;
+    c->in_len = 0;
+    c->requests = 0;
+    c->keep_alive = true;
+    c->waiting = conn::wait_kind::none;
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        c->pid = cred.pid;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+    } else {
+        c->pid = 0;
+        c->uid = static_cast<uid_t>(-1); // unknown: may read, never act
+        c->gid = static_cast<gid_t>(-1);
+    }
+    ++counters_.clients;
+    c->request_start = reactor_->now();
+    read_more(*c);
+    accept_next();
+}
+
+void server::refuse_full(int fd) noexcept {
+    ++counters_.refused_full;
+    ++counters_.by_code[status::code_index(503)];
+    // One try, never waiting: a client that cannot take 200 bytes now gets
+    // only the close.
+    (void)::send(fd, busy_response, sizeof(busy_response) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::close(fd);
+}
+
+void server::read_more(conn& c) noexcept {
+    c.state = conn::phase::reading;
+    // Between requests the idle timeout; within one, the head timeout from
+    // its first byte.
+    mono_time deadline =
+        c.in_len == 0 ? deadline_after(*reactor_, cfg_.idle_timeout)
+                      : c.request_start + std::chrono::duration_cast<nanos>(cfg_.head_timeout);
+    reactor_->recv(c.rx, c.fd, c.in + c.in_len, in_cap_ - c.in_len, 0, deadline);
+}
+
+void server::on_recv(conn& c, std::int32_t res) noexcept {
+    if (c.state == conn::phase::closing) {
+        close_conn(c);
+        return;
+    }
+    if (res == -ETIMEDOUT) {
+        ++counters_.timeouts;
+        if (c.in_len == 0) {
+            close_conn(c); // idle keep-alive: just close
+            return;
+        }
+        c.keep_alive = false;
+        ++counters_.bad_requests;
+        reply_error(c, 408, Reason::control_bad_request, "the request did not arrive in time");
+        return;
+    }
+    if (res <= 0) {
+        close_conn(c); // EOF or an error: the client is gone
+        return;
+    }
+    if (c.in_len == 0) {
+        c.request_start = reactor_->now();
+    }
+    c.in_len += static_cast<std::uint32_t>(res);
+    serve(c);
+}
+
+// Parses what is buffered: a whole request is routed; more is read;
+// anything malformed is refused and the connection closed.
+void server::serve(conn& c) noexcept {
+    parse_limits lim;
+    lim.max_head = cfg_.max_head_bytes;
+    lim.max_body = cfg_.max_body_bytes;
+    parse_status ps = parse_request({c.in, c.in_len}, c.req, lim);
+    if (ps == parse_status::incomplete) {
+        if (c.in_len >= in_cap_) {
+            ps = parse_status::head_too_large;
+        } else {
+            read_more(c);
+            return;
+        }
+    }
+    if (ps != parse_status::done) {
+        c.keep_alive = false;
+        ++counters_.bad_requests;
+        reply_error(c, http_status(ps), Reason::control_bad_request,
+                    ps == parse_status::head_too_large   ? "the request head is too large"
+                    : ps == parse_status::body_too_large ? "the request body is too large"
+                    : ps == parse_status::version        ? "only HTTP/1.0 and HTTP/1.1 are served"
+                                                         : "not a well-formed HTTP request");
+        return;
+    }
+    if (c.req.head_bytes + c.req.content_length > c.in_len) {
+        read_more(c); // the body is still coming
+        return;
+    }
+    ++c.requests;
+    c.keep_alive = c.req.keep_alive && c.requests < cfg_.max_requests && !stopped_;
+    c.head_only = c.req.verb == method::head;
+    route(c);
+}
+
+std::uint32_t server::find(std::span<const std::string_view> names,
+                           std::string_view name) const noexcept {
+    for (std::uint32_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+void server::route(conn& c) noexcept {
+    const method m = c.req.verb;
+    if (m == method::get || m == method::head) {
+        route_get(c);
+        return;
+    }
+    if (m == method::post || m == method::delete_) {
+        route_action(c);
+        return;
+    }
+    reply_error(c, 405, Reason::control_bad_request, "only GET, HEAD, POST and DELETE are served",
+                "Allow: GET, HEAD, POST, DELETE\r\n");
+}
+
+void server::route_get(conn& c) noexcept {
+    const std::string_view path = c.req.path;
+    const std::string_view q = c.req.query;
+    char buf[param_cap];
+    std::string_view seg;
+    std::string_view rest;
+    if (path == route_health) {
+        const int code = status::health_http_status(snap_->health());
+        reply_doc(c, code,
+                  query_param(q, "json", buf, sizeof(buf)).present ? status::doc::health_json
+                                                                   : status::doc::health_text);
+        return;
+    }
+    if (path == route_status) {
+        auto f = query_param(q, "format", buf, sizeof(buf));
+        reply_doc(c, 200,
+                  f.present && f.value == "tsv" ? status::doc::status_tsv
+                                                : status::doc::status_json);
+        return;
+    }
+    if (path == route_metrics) {
+        reply_doc(c, 200, status::doc::metrics);
+        return;
+    }
+    if (path == route_watchdog) {
+        reply_doc(c, 200, status::doc::watchdog_json);
+        return;
+    }
+    struct table_route {
+        std::string_view prefix;
+        std::span<const std::string_view> names;
+        status::doc kind;
+    };
+    const table_route tables[] = {
+        {prefix_services, names_.services, status::doc::service_json},
+        {prefix_probes, names_.probes, status::doc::probe_json},
+        {prefix_monitors, names_.monitors, status::doc::monitor_json},
+    };
+    for (const table_route& t : tables) {
+        if (!split_path(path, t.prefix, seg, rest)) {
+            continue;
+        }
+        std::uint32_t i = find(t.names, seg);
+        if (i == UINT32_MAX) {
+            reply_error(c, 404, Reason::control_bad_request, "no such name");
+            return;
+        }
+        if (!rest.empty()) {
+            reply_error(c, 405, Reason::control_bad_request, "actions are POST", "Allow: POST\r\n");
+            return;
+        }
+        status::doc kind = t.kind;
+        auto f = query_param(q, "format", buf, sizeof(buf));
+        if (kind == status::doc::service_json && f.present && f.value == "text") {
+            kind = status::doc::service_text;
+        }
+        reply_doc(c, 200, kind, i);
+        return;
+    }
+    reply_error(c, 404, Reason::control_bad_request, "no such route");
+}
+
+bool server::is_operator(const conn& c) const noexcept {
+    if (c.uid == 0) {
+        return true;
+    }
+    if (c.uid == static_cast<uid_t>(-1)) {
+        return false;
+    }
+    for (uid_t u : ops_.uids) {
+        if (u == c.uid) {
+            return true;
+        }
+    }
+    for (gid_t g : ops_.gids) {
+        if (g == c.gid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void server::record_action(conn& c, std::string_view subject, int code) noexcept {
+    char comm[32] = {};
+    std::size_t n = 0;
+    if (c.pid > 0) {
+        char path[32];
+        text_out p(path, sizeof(path) - 1);
+        p.put("/proc/").put_u64(static_cast<std::uint64_t>(c.pid)).put("/comm");
+        path[p.size()] = '\0';
+        int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t got = ::read(fd, comm, sizeof(comm) - 1);
+            ::close(fd);
+            n = got > 0 ? static_cast<std::size_t>(got) : 0;
+            while (n > 0 && (comm[n - 1] == '\n' || comm[n - 1] == '\0')) {
+                --n;
+            }
+        }
+    }
+    char detail[192];
+    text_out d(detail, sizeof(detail));
+    d.put(method_name(c.req.verb)).put(' ');
+    d.put(c.req.target.substr(0, 120)).put(" by ");
+    d.put(n > 0 ? std::string_view(comm, n) : std::string_view("?"));
+    status::event e;
+    e.kind = status::event_kind::control_action;
+    e.reason = code == 403 ? Reason::control_denied : Reason::control_action;
+    e.mono_ns = to_ns(reactor_->now());
+    e.wall_ns = status::wall_now_ns();
+    e.pid = c.pid;
+    e.peer_uid = static_cast<int>(c.uid);
+    e.http_status = code;
+    e.name = subject;
+    e.detail = d.view();
+    events_->dispatch(e);
+}
+
+void server::route_action(conn& c) noexcept {
+    const std::string_view path = c.req.path;
+    const std::string_view q = c.req.query;
+    char buf[param_cap];
+    std::string_view seg;
+    std::string_view rest;
+    const bool post = c.req.verb == method::post;
+
+    // What is asked, before who asks: an unknown route is 404 for anyone.
+    enum class what : std::uint8_t { none, service, probe, hold, release } w = what::none;
+    std::uint32_t index = 0;
+    std::string_view subject;
+    if (post && split_path(path, prefix_services, seg, rest) &&
+        (rest == action_start || rest == action_stop || rest == action_restart)) {
+        w = what::service;
+        index = find(names_.services, seg);
+        subject = seg;
+    } else if (post && split_path(path, prefix_probes, seg, rest) && rest == action_check) {
+        w = what::probe;
+        index = find(names_.probes, seg);
+        subject = seg;
+    } else if (path == route_watchdog_hold) {
+        w = post ? what::hold : what::release;
+        subject = "watchdog";
+    }
+    if (w == what::none) {
+        reply_error(c, 404, Reason::control_bad_request, "no such route");
+        return;
+    }
+    if (index == UINT32_MAX) {
+        reply_error(c, 404, Reason::control_bad_request, "no such name");
+        return;
+    }
+    if (!is_operator(c)) {
+        ++counters_.actions_denied;
+        record_action(c, subject, 403);
+        reply_error(c, 403, Reason::control_denied, "actions need root or an operator");
+        return;
+    }
+    ++counters_.actions;
+
+    Duration wait{0};
+    auto wq = query_param(q, "wait", buf, sizeof(buf));
+    if (wq.present) {
+        if (!wq.valid || tbl::parse_duration(wq.value, wait) != tbl::dur_status::ok ||
+            wait > cfg_.max_wait) {
+            record_action(c, subject, 400);
+            reply_error(c, 400, Reason::invalid_argument,
+                        "wait= takes a duration (5s, 2m) up to [control] max_wait");
+            return;
+        }
+    }
+    Result<void> done{};
+    conn::wait_kind kind = conn::wait_kind::none;
+    status::doc reply = status::doc::service_json;
+    switch (w) {
+    case what::service: {
+        const ServiceStatus s = snap_->service(index);
+        c.before = s.started_ns;
+        if (rest == action_start) {
+            done = act_->start_service(index);
+            kind = conn::wait_kind::start;
+        } else if (rest == action_stop) {
+            done = act_->stop_service(index);
+            kind = conn::wait_kind::stop;
+        } else {
+            done = act_->restart_service(index);
+            kind = conn::wait_kind::restart;
+        }
+        break;
+    }
+    case what::probe:
+        c.before = static_cast<std::int64_t>(snap_->probe(index).checks);
+        done = act_->check_probe(index);
+        kind = conn::wait_kind::check;
+        reply = status::doc::probe_json;
+        break;
+    case what::hold: {
+        Duration for_{0};
+        auto f = query_param(q, "for", buf, sizeof(buf));
+        if (!f.present || !f.valid || tbl::parse_duration(f.value, for_) != tbl::dur_status::ok) {
+            record_action(c, subject, 400);
+            reply_error(c, 400, Reason::invalid_argument, "for= takes a duration (10m, 1h)");
+            return;
+        }
+        done = act_->hold_watchdog(for_, "control");
+        reply = status::doc::watchdog_json;
+        break;
+    }
+    case what::release:
+        done = act_->release_watchdog("control");
+        reply = status::doc::watchdog_json;
+        break;
+    case what::none:
+        break;
+    }
+    if (!done) {
+        const Error& e = done.error();
+        const int code = e.reason() == Reason::invalid_argument ? 409 : 503;
+        record_action(c, subject, code);
+        reply_error(c, code, e.reason(),
+                    e.subject().empty() ? "the action was refused" : e.subject());
+        return;
+    }
+    if (!wq.present || wait.count() == 0 || kind == conn::wait_kind::none) {
+        record_action(c, subject, 200);
+        reply_doc(c, 200, reply, index);
+        return;
+    }
+    // Parked until after_publish() sees it settled, or the timer.
+    c.state = conn::phase::waiting;
+    c.waiting = kind;
+    c.subject = index;
+    reactor_->arm_after(c.wait_timer, std::chrono::duration_cast<nanos>(wait));
+    record_action(c, subject, 202);
+}
+
+bool server::settled(const conn& c) const noexcept {
+    if (c.waiting == conn::wait_kind::check) {
+        const ProbeStatus p = snap_->probe(c.subject);
+        return !p.checking && static_cast<std::int64_t>(p.checks) > c.before;
+    }
+    const ServiceStatus s = snap_->service(c.subject);
+    switch (c.waiting) {
+    case conn::wait_kind::start:
+        return s.state == ServiceState::ready || s.state == ServiceState::failed;
+    case conn::wait_kind::restart:
+        return (s.state == ServiceState::ready && s.started_ns != c.before) ||
+               s.state == ServiceState::failed;
+    case conn::wait_kind::stop:
+        return s.state == ServiceState::stopped || s.state == ServiceState::failed;
+    case conn::wait_kind::check:
+    case conn::wait_kind::none:
+        break;
+    }
+    return true;
+}
+
+void server::after_publish() noexcept {
+    for (std::uint32_t i = 0; i < nslots_; ++i) {
+        conn& c = slots_[i];
+        if (c.state != conn::phase::waiting || !settled(c)) {
+            continue;
+        }
+        reactor_->cancel(c.wait_timer);
+        const bool probe = c.waiting == conn::wait_kind::check;
+        c.waiting = conn::wait_kind::none;
+        reply_doc(c, 200, probe ? status::doc::probe_json : status::doc::service_json, c.subject);
+    }
+}
+
+void server::on_wait_timeout(conn& c) noexcept {
+    if (c.state != conn::phase::waiting) {
+        return;
+    }
+    const bool probe = c.waiting == conn::wait_kind::check;
+    c.waiting = conn::wait_kind::none;
+    reply_doc(c, 504, probe ? status::doc::probe_json : status::doc::service_json, c.subject);
+}
+
+void server::refresh_context() noexcept {
+    ctx_->now_ns = to_ns(reactor_->now());
+    ctx_->wall_now_ns = status::wall_now_ns();
+    ctx_->reactor = &reactor_->stats();
+}
+
+// Renders the first buffer of a document and sends it: with Content-Length
+// when the whole document fits, else chunked.
+void server::reply_doc(conn& c, int code, status::doc kind, std::uint32_t index) noexcept {
+    ++counters_.requests;
+    ++counters_.by_code[status::code_index(code)];
+    refresh_context();
+    if (kind == status::doc::metrics) {
+        // process_* figures, read now (procfs: no waiting on a peer).
+        process_ = {};
+        read_process_info(process_);
+    }
+    c.doc.begin(kind, *ctx_, index);
+    text_out body(c.out + head_room, out_size - head_room - tail_room);
+    const bool whole = c.doc.fill(body);
+    c.chunked = !whole;
+    c.doc_active = !whole;
+    char head[head_room];
+    text_out h(head, sizeof(head));
+    const std::string_view type =
+        kind == status::doc::metrics                                            ? content_metrics
+        : kind == status::doc::health_text || kind == status::doc::service_text ? content_text
+        : kind == status::doc::status_tsv                                       ? content_tsv
+                                                                                : content_json;
+    write_head(h, code, type, whole ? static_cast<std::int64_t>(body.size()) : -1, c.keep_alive);
+    std::uint32_t len = static_cast<std::uint32_t>(body.size());
+    if (c.head_only) {
+        len = 0;
+        c.doc_active = false;
+        c.chunked = false;
+    } else if (c.chunked) {
+        write_chunk_size(h, body.size());
+        std::memcpy(c.out + head_room + len, chunk_end.data(), chunk_end.size());
+        len += static_cast<std::uint32_t>(chunk_end.size());
+    }
+    CUSTOS_ASSERT(!h.overflowed());
+    c.send_at = head_room - static_cast<std::uint32_t>(h.size());
+    std::memcpy(c.out + c.send_at, head, h.size());
+    c.send_end = head_room + len;
+    c.state = conn::phase::sending;
+    send_more(c);
+}
+
+void server::reply_text(conn& c, int code, std::string_view type, std::string_view body,
+                        std::string_view extra_head) noexcept {
+    ++counters_.requests;
+    ++counters_.by_code[status::code_index(code)];
+    text_out o(c.out, out_size);
+    write_head(o, code, type, static_cast<std::int64_t>(body.size()), c.keep_alive, extra_head);
+    if (!c.head_only) {
+        o.put(body);
+    }
+    c.doc_active = false;
+    c.chunked = false;
+    c.send_at = 0;
+    c.send_end = static_cast<std::uint32_t>(o.size());
+    c.state = conn::phase::sending;
+    send_more(c);
+}
+
+void server::reply_error(conn& c, int code, Reason why, std::string_view message,
+                         std::string_view extra_head) noexcept {
+    char body[512];
+    text_out b(body, sizeof(body));
+    b.put("{\"error\":").put_json(reason_id(why)).put(",\"message\":").put_json(message);
+    b.put(",\"resolution\":").put_json(Error(why, 0).resolution()).put("}\n");
+    reply_text(c, code, content_json, b.view(), extra_head);
+}
+
+void server::send_more(conn& c) noexcept {
+    reactor_->send(c.tx, c.fd, c.out + c.send_at, c.send_end - c.send_at, MSG_NOSIGNAL,
+                   deadline_after(*reactor_, cfg_.send_timeout));
+}
+
+void server::on_sent(conn& c, std::int32_t res) noexcept {
+    if (c.state == conn::phase::closing) {
+        close_conn(c);
+        return;
+    }
+    if (res <= 0) {
+        if (res == -ETIMEDOUT) {
+            ++counters_.timeouts; // a client that does not read
+        }
+        close_conn(c);
+        return;
+    }
+    c.send_at += static_cast<std::uint32_t>(res);
+    if (c.send_at < c.send_end) {
+        send_more(c);
+        return;
+    }
+    if (c.doc_active) {
+        // The next buffer of a chunked document.
+        refresh_context();
+        text_out body(c.out + head_room, out_size - head_room - tail_room);
+        const bool whole = c.doc.fill(body);
+        char line[16];
+        text_out l(line, sizeof(line));
+        std::uint32_t len = static_cast<std::uint32_t>(body.size());
+        if (len > 0) {
+            write_chunk_size(l, len);
+            std::memcpy(c.out + head_room + len, chunk_end.data(), chunk_end.size());
+            len += static_cast<std::uint32_t>(chunk_end.size());
+        }
+        if (whole) {
+            std::memcpy(c.out + head_room + len, last_chunk.data(), last_chunk.size());
+            len += static_cast<std::uint32_t>(last_chunk.size());
+            c.doc_active = false;
+        }
+        c.send_at = head_room - static_cast<std::uint32_t>(l.size());
+        std::memcpy(c.out + c.send_at, line, l.size());
+        c.send_end = head_room + len;
+        send_more(c);
+        return;
+    }
+    finish_response(c);
+}
+
+// The response is out: the next request (pipelined bytes first), or close.
+void server::finish_response(conn& c) noexcept {
+    if (!c.keep_alive) {
+        close_conn(c);
+        return;
+    }
+    const std::uint32_t used = c.req.head_bytes + c.req.content_length;
+    const std::uint32_t left = c.in_len > used ? c.in_len - used : 0;
+    if (left > 0) {
+        std::memmove(c.in, c.in + used, left);
+    }
+    c.in_len = left;
+    c.request_start = reactor_->now();
+    if (left > 0) {
+        serve(c);
+        return;
+    }
+    read_more(c);
+}
+
+void server::close_conn(conn& c) noexcept {
+    if (c.state == conn::phase::free) {
+        return;
+    }
+    if (c.state != conn::phase::closing) {
+        c.state = conn::phase::closing;
+        reactor_->cancel(c.wait_timer);
+        // Wakes a pending recv (0) and send (EPIPE) on both backends.
+        ::shutdown(c.fd, SHUT_RDWR);
+        if (c.rx.busy()) {
+            reactor_->cancel(c.rx);
+        }
+        if (c.tx.busy()) {
+            reactor_->cancel(c.tx);
+        }
+    }
+    if (c.rx.busy() || c.tx.busy()) {
+        return; // the last callback comes back here
+    }
+    ::close(c.fd);
+    c.fd = -1;
+    c.state = conn::phase::free;
+    c.waiting = conn::wait_kind::none;
+    c.doc_active = false;
+    --counters_.clients;
+}
+
+} // namespace custos::control

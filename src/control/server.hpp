@@ -1,0 +1,163 @@
+// The control plane's server: HTTP/1.1 on a Unix stream socket, served by
+// the reactor (accept, recv and send are reactor ops, so io_uring and epoll
+// serve it alike), routes per include/custos/control.hpp.
+//
+// Owns: the listening socket (made and bound at start(), unlinked at
+// stop()), and a fixed set of connection slots taken from the runtime's
+// arena at init (ControlConfig::max_clients, each with a request buffer of
+// max_head + max_body bytes and a 16 KiB response buffer). Nothing is
+// allocated after init: a client beyond the slots is accepted, answered 503
+// with one non-blocking send from a static buffer, closed and counted.
+//
+// A connection: recv until the head parses (head_timeout from the first
+// byte of each request; idle_timeout between keep-alive requests), then the
+// body, then the route: a read renders a status::document into the response
+// buffer (Content-Length when it fits at once, else chunked, a buffer at a
+// time); an action asks `actions` and, with ?wait, parks the connection
+// until after_publish() sees it settled or its timer fires (504). A send
+// that the client does not take within send_timeout closes it. Pipelined
+// requests are served in order. Every refusal (400, 408, 413, 431, 505)
+// closes the connection.
+//
+// Auth: SO_PEERCRED at accept. Reads are open to whoever can connect;
+// actions need uid 0 or an operator (uid, or primary gid). Every action,
+// allowed or not, is dispatched on the event stream (control_action) with
+// the peer's pid, uid and command (/proc/PID/comm).
+//
+// Threads: reactor thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <custos/control.hpp>
+#include <custos/error.hpp>
+
+#include "core/arena.hpp"
+#include "core/time.hpp"
+#include "io/reactor.hpp"
+#include "status/render.hpp"
+#include "status/snapshot.hpp"
+#include "status/stream.hpp"
+
+namespace custos::control {
+
+// What the server asks of the runtime, on the reactor thread. Errors carry
+// the Reason the client is told.
+class actions {
+public:
+    virtual Result<void> start_service(std::uint32_t i) noexcept = 0;
+    virtual Result<void> stop_service(std::uint32_t i) noexcept = 0;
+    virtual Result<void> restart_service(std::uint32_t i) noexcept = 0;
+    virtual Result<void> check_probe(std::uint32_t p) noexcept = 0;
+    virtual Result<void> hold_watchdog(Duration d, std::string_view by) noexcept = 0;
+    virtual Result<void> release_watchdog(std::string_view by) noexcept = 0;
+
+protected:
+    ~actions() = default;
+};
+
+// Who may act besides uid 0, and the socket file's group, resolved at init
+// from ControlConfig::operators and ::group.
+struct operator_ids {
+    std::span<const uid_t> uids;
+    std::span<const gid_t> gids;
+    gid_t socket_group = static_cast<gid_t>(-1); // -1: custos's own
+};
+
+// The process's own figures for the process_* metrics, from /proc/self.
+void read_process_info(status::process_info& out) noexcept;
+
+// The names the routes look up, in table order (the plan's, outliving the
+// server).
+struct route_names {
+    std::span<const std::string_view> services;
+    std::span<const std::string_view> probes;
+    std::span<const std::string_view> monitors;
+};
+
+class server {
+public:
+    struct conn;
+
+    server() noexcept = default;
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+    ~server();
+
+    // Lays out the slots in `mem` (two-pass sizing: OutOfMemory on the
+    // measuring pass). `cfg.socket` empty: nothing is taken, start() does
+    // nothing. `ctx` is the render context the runtime keeps current (its
+    // now/wall times are set by the server per request).
+    [[nodiscard]] Result<void> init(arena& mem, const ControlConfig& cfg, operator_ids ops,
+                                    route_names names, io::reactor& r, const status::snapshot& snap,
+                                    status::render_context& ctx, status::stream& events,
+                                    actions& act) noexcept;
+    // Makes, binds and listens on the socket (a stale file is replaced when
+    // nothing answers on it), sets its mode and group, and starts
+    // accepting. Errors: ControlSocketInUse, ControlSocketUnavailable.
+    [[nodiscard]] Result<void> start() noexcept;
+    // Closes every connection and the socket, and unlinks its file.
+    void stop() noexcept;
+    bool enabled() const noexcept { return slots_ != nullptr; }
+
+    // After each publication of the snapshot: answers the parked ?wait
+    // actions that have settled.
+    void after_publish() noexcept;
+
+    const status::control_counters& counters() const noexcept { return counters_; }
+
+    // Internal: the reactor callbacks' targets.
+    void on_accept(std::int32_t res) noexcept;
+    void on_recv(conn& c, std::int32_t res) noexcept;
+    void on_sent(conn& c, std::int32_t res) noexcept;
+    void on_wait_timeout(conn& c) noexcept;
+
+private:
+    void accept_next() noexcept;
+    void refuse_full(int fd) noexcept;
+    void read_more(conn& c) noexcept;
+    void serve(conn& c) noexcept;
+    void route(conn& c) noexcept;
+    void route_get(conn& c) noexcept;
+    void route_action(conn& c) noexcept;
+    void reply_doc(conn& c, int status, status::doc kind, std::uint32_t index = 0) noexcept;
+    void reply_error(conn& c, int status, Reason why, std::string_view message,
+                     std::string_view extra_head = {}) noexcept;
+    void reply_text(conn& c, int status, std::string_view type, std::string_view body,
+                    std::string_view extra_head = {}) noexcept;
+    void send_more(conn& c) noexcept;
+    void finish_response(conn& c) noexcept;
+    void close_conn(conn& c) noexcept;
+    bool is_operator(const conn& c) const noexcept;
+    void record_action(conn& c, std::string_view subject, int status) noexcept;
+    bool settled(const conn& c) const noexcept;
+    void refresh_context() noexcept;
+    std::uint32_t find(std::span<const std::string_view> names,
+                       std::string_view name) const noexcept;
+
+    ControlConfig cfg_;
+    operator_ids ops_;
+    route_names names_;
+    io::reactor* reactor_ = nullptr;
+    const status::snapshot* snap_ = nullptr;
+    status::render_context* ctx_ = nullptr;
+    status::stream* events_ = nullptr;
+    actions* act_ = nullptr;
+
+    conn* slots_ = nullptr;
+    std::uint32_t nslots_ = 0;
+    std::uint32_t in_cap_ = 0;
+    int listen_fd_ = -1;
+    io::op accept_op_;
+    bool accepting_ = false;
+    bool stopped_ = false;
+    char path_[108] = {};
+    status::control_counters counters_;
+    status::process_info process_;
+};
+
+} // namespace custos::control
