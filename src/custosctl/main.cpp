@@ -186,8 +186,14 @@ int unreachable(const session& s, const request_error& e) {
 int ask(const session& s, const char* method, std::string_view target, std::int64_t timeout,
         response& r) {
     request_error e;
-    if (custos::ctl::exchange(s.socket, method, target, timeout, r, e)) {
-        return -1;
+    // 503 from a route other than /health: every connection is in use;
+    // asked again three times, 100, 200 and 400 ms later.
+    const bool health = target.substr(0, control::route_health.size()) == control::route_health;
+    for (int again = 0; custos::ctl::exchange(s.socket, method, target, timeout, r, e); ++again) {
+        if (r.status != 503 || health || again == 3) {
+            return -1;
+        }
+        ::usleep(static_cast<useconds_t>(100000 << again));
     }
     if (e.kind == failure::unreachable || e.kind == failure::timeout ||
         (e.kind == failure::broken && e.sys_errno == ECONNRESET)) {
