@@ -346,7 +346,7 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
         expect_one(lines({"[services:a]", "exec = /bin/true", "whatever = 1"}), 1,
                    Reason::config_syntax,
                    "unknown section '[services:a]': expected [custos], [service:NAME], "
-                   "[probe:NAME] or [watchdog]");
+                   "[probe:NAME], [watchdog] or [control]");
         expect_one(lines({"[service:]"}), 1, Reason::config_syntax, "has no name");
         expect_one(lines({"[custos"}), 1, Reason::config_syntax, "bad section header '[custos'");
     }
@@ -354,7 +354,7 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
         expect_one(lines({"# header comment", "stop_timeout = 30s", "[custos]"}), 2,
                    Reason::config_syntax,
                    "key 'stop_timeout' is outside any section: put it under [custos], "
-                   "[service:NAME], [probe:NAME] or [watchdog]");
+                   "[service:NAME], [probe:NAME], [watchdog] or [control]");
     }
     SUBCASE("duplicate section") {
         expect_one(lines({"[service:a]", "exec = /bin/a", "[service:b]", "exec = /bin/b",
@@ -1761,4 +1761,239 @@ TEST_CASE("the table check's watchdog problems map to the line of their key") {
         watchdog_sink sink(r->cfg);
         CHECK(custos::validate_table(r->cfg.table(), &sink) == 0);
     }
+}
+
+// --- [control] ---
+
+namespace {
+
+using custos::ControlConfig;
+using custos::cfg::control_field;
+
+// Every ControlConfig field but the socket equal to the defaults.
+void check_control_defaults(const ControlConfig& c) {
+    const ControlConfig d;
+    CHECK(c.mode == d.mode);
+    CHECK(c.group == d.group);
+    CHECK(c.operators.empty());
+    CHECK(c.max_clients == d.max_clients);
+    CHECK(c.max_head_bytes == d.max_head_bytes);
+    CHECK(c.max_body_bytes == d.max_body_bytes);
+    CHECK(c.head_timeout == d.head_timeout);
+    CHECK(c.idle_timeout == d.idle_timeout);
+    CHECK(c.max_requests == d.max_requests);
+    CHECK(c.send_timeout == d.send_timeout);
+    CHECK(c.max_wait == d.max_wait);
+}
+
+} // namespace
+
+TEST_CASE("no [control] section: the default socket, the defaults, no lines") {
+    auto r = parse(example);
+    REQUIRE(r->ok);
+    CHECK_FALSE(r->cfg.has_control_section());
+    CHECK(r->cfg.control().socket == "/run/custos/control.sock");
+    CHECK(r->cfg.control().socket == custos::control::default_socket);
+    check_control_defaults(r->cfg.control());
+    CHECK(r->cfg.table().control.socket == "/run/custos/control.sock");
+    check_control_defaults(r->cfg.table().control);
+    CHECK(r->cfg.control_line_of(control_field::section) == 0);
+    CHECK(r->cfg.control_line_of(control_field::socket) == 0);
+    // A config never parsed says the same.
+    config fresh;
+    CHECK(fresh.control().socket == custos::control::default_socket);
+    CHECK_FALSE(fresh.has_control_section());
+}
+
+TEST_CASE("every [control] key, its value and its line; the table carries it") {
+    const std::string text = lines({
+        "[service:a]",                        // 1
+        "exec = /bin/true",                   // 2
+        "[control]",                          // 3
+        "enabled = yes",                      // 4
+        "socket = /run/app/ctl.sock",         // 5
+        "mode = 0640",                        // 6
+        "group = adm",                        // 7
+        "operators = alice 1001, @wheel @27", // 8
+        "max_clients = 4",                    // 9
+        "max_head_bytes = 4096",              // 10
+        "max_body_bytes = 1024",              // 11
+        "head_timeout = 2s",                  // 12
+        "idle_timeout = 1m",                  // 13
+        "send_timeout = 1500ms",              // 14
+        "max_requests = 50",                  // 15
+        "max_wait = 10m",                     // 16
+        "[custos]",                           // 17
+        "stop_timeout = 5s",                  // 18
+    });
+    auto r = parse(text);
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.has_control_section());
+    const ControlConfig& c = r->cfg.control();
+    CHECK(c.socket == "/run/app/ctl.sock");
+    CHECK(c.mode == 0640);
+    CHECK(c.group == "adm");
+    CHECK(strings(c.operators) == std::vector<std::string>{"alice", "1001", "@wheel", "@27"});
+    CHECK(c.max_clients == 4);
+    CHECK(c.max_head_bytes == 4096);
+    CHECK(c.max_body_bytes == 1024);
+    CHECK(c.head_timeout == 2s);
+    CHECK(c.idle_timeout == 1min);
+    CHECK(c.send_timeout == 1500ms);
+    CHECK(c.max_requests == 50);
+    CHECK(c.max_wait == 10min);
+    // The table Runtime::init() gets is the same.
+    const custos::Table t = r->cfg.table();
+    CHECK(t.control.socket == "/run/app/ctl.sock");
+    CHECK(t.control.operators.size() == 4);
+    CHECK(t.control.operators.data() == c.operators.data());
+    CHECK(t.control.max_wait == 10min);
+    CHECK(t.runtime.stop_timeout == 5s);
+    const std::pair<control_field, unsigned> want[] = {
+        {control_field::section, 3},         {control_field::enabled, 4},
+        {control_field::socket, 5},          {control_field::mode, 6},
+        {control_field::group, 7},           {control_field::operators, 8},
+        {control_field::max_clients, 9},     {control_field::max_head_bytes, 10},
+        {control_field::max_body_bytes, 11}, {control_field::head_timeout, 12},
+        {control_field::idle_timeout, 13},   {control_field::send_timeout, 14},
+        {control_field::max_requests, 15},   {control_field::max_wait, 16},
+    };
+    static_assert(std::size(want) == custos::cfg::control_field_count);
+    for (const auto& fl : want) {
+        INFO("field " << static_cast<int>(fl.first));
+        CHECK(r->cfg.control_line_of(fl.first) == fl.second);
+    }
+    CHECK(r->cfg.control_line_of(static_cast<control_field>(200)) == 0);
+}
+
+TEST_CASE("[control] with one key: the default socket, the other lines the header's") {
+    auto r = parse(lines({"[service:a]", "exec = /bin/true", "[control]", "operators = ops"}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    const ControlConfig& c = r->cfg.control();
+    CHECK(c.socket == custos::control::default_socket);
+    CHECK(strings(c.operators) == std::vector<std::string>{"ops"});
+    ControlConfig rest = c;
+    rest.operators = {};
+    check_control_defaults(rest);
+    CHECK(r->cfg.control_line_of(control_field::operators) == 4);
+    CHECK(r->cfg.control_line_of(control_field::socket) == 3);
+    CHECK(r->cfg.control_line_of(control_field::section) == 3);
+    // An empty section is the default socket too.
+    auto e = parse(lines({"[control]"}));
+    REQUIRE(e->ok);
+    CHECK(e->cfg.has_control_section());
+    CHECK(e->cfg.control().socket == custos::control::default_socket);
+}
+
+TEST_CASE("[control] enabled = no: no socket; with a socket, a contradiction at enabled") {
+    for (std::string_view no : {"no", "false"}) {
+        auto r = parse(lines({"[control]", "enabled = " + std::string(no), "mode = 0600"}));
+        INFO(dump(r->problems));
+        REQUIRE(r->ok);
+        CHECK(r->cfg.control().socket.empty());
+        CHECK(r->cfg.table().control.socket.empty());
+        CHECK(r->cfg.control().mode == 0600);
+    }
+    expect_one(lines({"[control]", "socket = /tmp/c.sock", "enabled = no"}), 3,
+               Reason::config_bad_value,
+               "enabled = no turns the control plane off, but socket is set (line 2): remove one");
+    auto r = parse(lines({"[control]", "enabled = yes"}));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.control().socket == custos::control::default_socket);
+}
+
+TEST_CASE("[control] bad values: at the key's line, saying what to write") {
+    auto bad = [](std::string_view key_line, std::string_view msg) {
+        INFO(key_line);
+        expect_one(
+            lines({"[service:a]", "exec = /bin/true", "[control]", key_line, "max_clients = 2"}), 4,
+            Reason::config_bad_value, msg);
+    };
+    bad("enabled = maybe", "bad enabled 'maybe': use yes, no, true or false");
+    bad("socket = run/ctl.sock", "socket 'run/ctl.sock' must be an absolute path");
+    bad("socket = /" + std::string(107, 'x'), "a Unix socket's path holds at most 107");
+    bad("mode = 0999", "bad mode '0999'");
+    bad("mode = 4770", "bad mode '4770': a socket's mode is permission bits up to 0777");
+    bad("mode = rw", "bad mode 'rw'");
+    bad("group = a:b", "bad group 'a:b': give one group name or gid");
+    bad("group = adm wheel", "bad group 'adm wheel'");
+    bad("operators = alice bo:b", "bad operator 'bo:b': write a user name or uid, or @group");
+    bad("operators = @", "bad operator '@'");
+    bad("operators = @@ops", "bad operator '@@ops'");
+    bad("operators = , ,", "operators ', ,' names no one");
+    bad("max_head_bytes = 100",
+        "bad max_head_bytes '100': give a whole number from 256 to 1048576");
+    bad("max_head_bytes = 2000000", "bad max_head_bytes '2000000'");
+    bad("max_body_bytes = 0", "bad max_body_bytes '0': give a whole number from 1 to 1048576");
+    bad("max_requests = -1", "bad max_requests '-1': give a whole number from 1 to 1000000");
+    bad("max_requests = 1000001", "bad max_requests '1000001'");
+    bad("head_timeout = 0", "head_timeout '0' must be above 0");
+    bad("head_timeout = 5", "head_timeout");
+    bad("idle_timeout = soon", "idle_timeout");
+    bad("send_timeout = 0ms", "send_timeout '0ms' must be above 0");
+    bad("max_wait = 5x", "max_wait");
+    bad("socket =", "key 'socket' has no value");
+    // max_clients itself, with another key after it.
+    expect_one(lines({"[control]", "max_clients = 0", "mode = 0600"}), 2, Reason::config_bad_value,
+               "bad max_clients '0': give a whole number from 1 to 1024");
+    expect_one(lines({"[control]", "max_clients = 1025"}), 2, Reason::config_bad_value,
+               "bad max_clients '1025'");
+    // A wait of 0 is allowed: actions then never wait.
+    auto r = parse(lines({"[control]", "max_wait = 0"}));
+    REQUIRE(r->ok);
+    CHECK(r->cfg.control().max_wait == 0s);
+}
+
+TEST_CASE("[control] operators: 16 fit, a 17th is an error at the line") {
+    std::string sixteen = "operators =";
+    for (int i = 0; i < 16; ++i) {
+        sixteen += " u" + std::to_string(i);
+    }
+    auto r = parse(lines({"[control]", sixteen}));
+    INFO(dump(r->problems));
+    REQUIRE(r->ok);
+    REQUIRE(r->cfg.control().operators.size() == 16);
+    CHECK(r->cfg.control().operators[0] == "u0");
+    CHECK(r->cfg.control().operators[15] == "u15");
+    expect_one(lines({"[service:a]", "exec = /bin/true", "[control]", sixteen + " @extra"}), 4,
+               Reason::config_bad_value,
+               "too many operators: at most 16 entries (put the people in a group and write "
+               "@group)");
+    static_assert(config::max_operators == 16);
+}
+
+TEST_CASE("[control] sections: one only; unknown keys get a hint; duplicates named") {
+    expect_one(lines({"[control]", "mode = 0600", "[service:a]", "exec = /bin/true", "[control]",
+                      "group = adm"}),
+               5, Reason::config_syntax, "duplicate section [control] (first at line 1)");
+    expect_one(lines({"[control]", "sockt = /tmp/x.sock"}), 2, Reason::config_unknown_key,
+               "unknown key 'sockt' in [control] (did you mean 'socket'?)");
+    expect_one(lines({"[control]", "operator = root"}), 2, Reason::config_unknown_key,
+               "(did you mean 'operators'?)");
+    expect_one(lines({"[control]", "mode = 0600", "mode = 0660"}), 3, Reason::config_syntax,
+               "duplicate key 'mode' in [control] (first at line 2): keep one");
+    expect_one(lines({"[control:x]"}), 1, Reason::config_syntax, "unknown section '[control:x]'");
+    // A failed parse leaves the defaults.
+    auto r = parse(lines({"[control]", "socket = /tmp/x.sock", "operators = a b", "bogus = 1"}));
+    CHECK_FALSE(r->ok);
+    CHECK(r->cfg.control().socket == custos::control::default_socket);
+    check_control_defaults(r->cfg.control());
+    CHECK_FALSE(r->cfg.has_control_section());
+    CHECK(r->cfg.control_line_of(control_field::socket) == 0);
+}
+
+TEST_CASE("a config parsed again replaces its [control]") {
+    config c;
+    problem_list ps;
+    REQUIRE(c.parse(lines({"[control]", "socket = /tmp/a.sock", "operators = a b c"}), ps));
+    CHECK(c.control().socket == "/tmp/a.sock");
+    CHECK(c.control().operators.size() == 3);
+    REQUIRE(c.parse(lines({"[control]", "operators = z"}), ps));
+    CHECK(c.control().socket == custos::control::default_socket);
+    CHECK(strings(c.control().operators) == std::vector<std::string>{"z"});
+    REQUIRE(c.parse(lines({"[custos]", "stop_timeout = 1s"}), ps));
+    CHECK(c.control().operators.empty());
+    CHECK_FALSE(c.has_control_section());
 }

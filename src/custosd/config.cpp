@@ -183,9 +183,10 @@ public:
     // `problems` and the name sets are null in pass 2; `out` is empty in
     // pass 1.
     parser(char* text, std::size_t size, const char* file, problem_list* problems, name_set* names,
-           name_set* probe_names, RuntimeConfig& rt, WatchdogConfig& wd, table_out& out) noexcept
-        : text_(text), size_(size), file_(file), c_(text, problems, rt, wd, out), names_(names),
-          probe_names_(probe_names) {}
+           name_set* probe_names, RuntimeConfig& rt, WatchdogConfig& wd, control_in ctl,
+           table_out& out) noexcept
+        : text_(text), size_(size), file_(file), c_(text, problems, rt, wd, ctl, out),
+          names_(names), probe_names_(probe_names) {}
 
     void run() noexcept {
         ini::lexer lex(text_, size_, file_);
@@ -210,12 +211,13 @@ private:
         service,
         probe,
         watchdog,
+        control,
     };
 
     // A section whose keys are read (not none nor skipped).
     bool keyed() const noexcept {
         return kind_ == section::custos || kind_ == section::service || kind_ == section::probe ||
-               kind_ == section::watchdog;
+               kind_ == section::watchdog || kind_ == section::control;
     }
 
     void item(const ini::item& it) noexcept {
@@ -241,8 +243,8 @@ private:
             finish_section();
             kind_ = section::skipped;
             c_.report(it.line, Reason::config_syntax, it.text,
-                      "bad section header '%s': write [custos], [service:NAME], [probe:NAME] or "
-                      "[watchdog]",
+                      "bad section header '%s': write [custos], [service:NAME], [probe:NAME], "
+                      "[watchdog] or [control]",
                       clip(it.text).str());
             return;
         case ini::token::no_equals:
@@ -318,14 +320,26 @@ private:
             start_keys(watchdog_section);
             return;
         }
+        if (inner == "control") {
+            if (control_line_ != 0) {
+                c_.report(line, Reason::config_syntax, inner,
+                          "duplicate section [control] (first at line %u): merge the two",
+                          control_line_);
+                return;
+            }
+            control_line_ = line;
+            kind_ = section::control;
+            start_keys(control_section);
+            return;
+        }
         constexpr std::string_view service_prefix = "service:";
         constexpr std::string_view probe_prefix = "probe:";
         const bool is_service = inner.substr(0, service_prefix.size()) == service_prefix;
         const bool is_probe = inner.substr(0, probe_prefix.size()) == probe_prefix;
         if (!is_service && !is_probe) {
             c_.report(line, Reason::config_syntax, inner,
-                      "unknown section '[%s]': expected [custos], [service:NAME], [probe:NAME] "
-                      "or [watchdog]",
+                      "unknown section '[%s]': expected [custos], [service:NAME], [probe:NAME], "
+                      "[watchdog] or [control]",
                       clip(inner).str());
             return;
         }
@@ -421,8 +435,33 @@ private:
             finish_probe();
         } else if (kind_ == section::watchdog && c_.out.watchdog_lines != nullptr) {
             store_lines(c_.out.watchdog_lines, custos::watchdog_field_count);
+        } else if (kind_ == section::control) {
+            finish_control();
         }
         kind_ = section::none;
+    }
+
+    // enabled = no takes the socket away; without a socket key, the default.
+    // Both enabled = no and a socket is a contradiction the operator settles.
+    void finish_control() noexcept {
+        const std::size_t enabled = index(find_key(*def_, "enabled"));
+        const std::size_t socket = index(find_key(*def_, "socket"));
+        const bool has_socket = (seen_ & bit(socket)) != 0;
+        if (!c_.ctl.enabled) {
+            if (has_socket) {
+                c_.report(key_line_[enabled], Reason::config_bad_value, "enabled",
+                          "enabled = no turns the control plane off, but socket is set (line "
+                          "%u): remove one of them",
+                          key_line_[socket]);
+            }
+            c_.ctl.cfg.socket = {};
+        } else if (!has_socket) {
+            c_.ctl.cfg.socket = control::default_socket;
+        }
+        c_.ctl.cfg.operators = {c_.ctl.operators, c_.ctl.operator_count};
+        if (c_.out.control_lines != nullptr) {
+            store_lines(c_.out.control_lines, control_field_count);
+        }
     }
 
     void finish_probe() noexcept {
@@ -477,7 +516,7 @@ private:
         case section::none:
             c_.report(c_.line, Reason::config_syntax, key,
                       "key '%s' is outside any section: put it under [custos], [service:NAME], "
-                      "[probe:NAME] or [watchdog]",
+                      "[probe:NAME], [watchdog] or [control]",
                       clip(key).str());
             return;
         case section::skipped:
@@ -486,6 +525,7 @@ private:
         case section::service:
         case section::probe:
         case section::watchdog:
+        case section::control:
             key_value(key, value);
             return;
         }
@@ -562,6 +602,7 @@ private:
     section kind_ = section::none;
     unsigned custos_line_ = 0;
     unsigned watchdog_line_ = 0;
+    unsigned control_line_ = 0;
 
     // The current section's keys: bit(index in def_->keys) of those seen,
     // and of those whose value was refused; each one's first line.
@@ -610,6 +651,14 @@ void config::clear() noexcept {
     for (unsigned& l : watchdog_lines_) {
         l = 0;
     }
+    control_ = ControlConfig{};
+    control_.socket = control::default_socket;
+    for (unsigned& l : control_lines_) {
+        l = 0;
+    }
+    for (std::string_view& o : operators_) {
+        o = {};
+    }
     services_ = nullptr;
     service_count_ = 0;
     lines_ = nullptr;
@@ -633,7 +682,8 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
         return false;
     }
     table_out none;
-    parser check(text, size, path_, &problems, &names, &probe_names, runtime_, watchdog_, none);
+    parser check(text, size, path_, &problems, &names, &probe_names, runtime_, watchdog_,
+                 control_in{control_, operators_}, none);
     check.run();
     if (check.found() != 0) {
         clear();
@@ -659,8 +709,12 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
                   out.members.base != nullptr && out.statuses.base != nullptr);
     runtime_ = RuntimeConfig{};
     watchdog_ = WatchdogConfig{};
+    control_ = ControlConfig{};
+    control_.socket = control::default_socket;
     out.watchdog_lines = watchdog_lines_;
-    parser build(text, size, path_, nullptr, nullptr, nullptr, runtime_, watchdog_, out);
+    out.control_lines = control_lines_;
+    parser build(text, size, path_, nullptr, nullptr, nullptr, runtime_, watchdog_,
+                 control_in{control_, operators_}, out);
     build.run();
     CUSTOS_ASSERT(build.found() == 0 && build.counts() == counts);
     services_ = out.services;
@@ -792,6 +846,11 @@ unsigned config::probe_line_of(std::uint32_t probe, custos::ProbeField f) const 
 unsigned config::watchdog_line_of(custos::WatchdogField f) const noexcept {
     auto i = static_cast<std::size_t>(f);
     return i < custos::watchdog_field_count ? watchdog_lines_[i] : 0;
+}
+
+unsigned config::control_line_of(control_field f) const noexcept {
+    auto i = static_cast<std::size_t>(f);
+    return i < control_field_count ? control_lines_[i] : 0;
 }
 
 } // namespace custos::cfg

@@ -13,7 +13,7 @@
 // custosctl).
 //
 // Syntax, one construct per line:
-//   [custos]  [service:NAME]  [probe:NAME]  [watchdog]
+//   [custos]  [service:NAME]  [probe:NAME]  [watchdog]  [control]
 //                               sections; each may appear once
 //   key = value                 blanks around key and value are trimmed
 //   # comment  ; comment        only as the first non-blank character: values
@@ -58,6 +58,19 @@
 //   gpio_chip; gpio_line, gpio_enable_line (0 to 511, or -1: none);
 //   gpio_active_low = yes|no; led. Paths and ranges are the table check's
 //   (custosd maps its WatchdogField problems back with watchdog_line_of()).
+// [control] keys (ControlConfig, control.hpp; at most one section):
+//   enabled = yes|no (yes; no: no control plane, and socket may not be set);
+//   socket = /absolute/path (at most 107 bytes; default
+//   /run/custos/control.sock); mode = 0660 (octal, at most 0777); group (a
+//   name or gid); operators = NAME|UID|@GROUP|@GID ... (separated by blanks
+//   or commas; at most max_operators); max_clients (1 to 1024),
+//   max_head_bytes (256 to 1048576), max_body_bytes (1 to 1048576),
+//   max_requests (1 to 1000000); head_timeout, idle_timeout, send_timeout
+//   (durations above 0), max_wait (a duration). Without a [control]
+//   section control() is the defaults with socket = /run/custos/control.sock
+//   (custosd serves it when it can: see main.cpp); with enabled = no its
+//   socket is empty. Names in group and operators are resolved by custosd
+//   (main.cpp), not here.
 // Names are not checked here beyond being non-empty and unique among the
 // sections of their kind: the table check (validate_table(), table.hpp)
 // reports bad names, a probe named like a service,
@@ -77,6 +90,7 @@
 #include <span>
 #include <string_view>
 
+#include <custos/control.hpp>
 #include <custos/error.hpp>
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
@@ -133,6 +147,25 @@ private:
     std::size_t dropped_ = 0;
 };
 
+// The [control] keys, for control_line_of(): the line each one is on.
+enum class control_field : std::uint8_t {
+    section, // the [control] header
+    enabled,
+    socket,
+    mode,
+    group,
+    operators,
+    max_clients,
+    max_head_bytes,
+    max_body_bytes,
+    head_timeout,
+    idle_timeout,
+    send_timeout,
+    max_requests,
+    max_wait,
+};
+inline constexpr std::size_t control_field_count = 14;
+
 // Writes "FILE:LINE: message" (or "FILE: message" for line 0) into buf,
 // NUL-terminated and truncated to fit when len > 0. A null or empty `file`
 // prints as "config".
@@ -149,8 +182,10 @@ public:
     static constexpr std::uint32_t max_probe_sections = 4096;
     // The most [custos] max_probe_checks may ask for.
     static constexpr std::uint32_t max_probe_checks = 65536;
+    // Entries [control] operators may list.
+    static constexpr std::size_t max_operators = 16;
 
-    config() noexcept = default;
+    config() noexcept { control_.socket = control::default_socket; }
     config(const config&) = delete;
     config& operator=(const config&) = delete;
 
@@ -170,7 +205,9 @@ public:
 
     // The whole table: [custos] and every section, for validate_table() and
     // Runtime::init().
-    Table table() const noexcept { return {runtime_, services(), probes(), {}, watchdog_, {}}; }
+    Table table() const noexcept {
+        return {runtime_, services(), probes(), {}, watchdog_, control_};
+    }
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
     const RuntimeConfig& runtime() const noexcept { return runtime_; }
     // In file order.
@@ -194,6 +231,17 @@ public:
     // WatchdogField::section and for a key the file does not set; 0 when
     // the file has no [watchdog] section.
     unsigned watchdog_line_of(custos::WatchdogField f) const noexcept;
+    // [control]; fields not set keep ControlConfig's defaults, except the
+    // socket: control::default_socket unless the file says otherwise, empty
+    // with enabled = no. Its strings and operators point into the config.
+    const ControlConfig& control() const noexcept { return control_; }
+    // Whether the file has a [control] section (else control() is the
+    // implicit default, which custosd serves only when it can).
+    bool has_control_section() const noexcept { return control_lines_[0] != 0; }
+    // The line of the key behind `f`: the [control] header for
+    // control_field::section and for a key the file does not set; 0 when
+    // the file has no [control] section.
+    unsigned control_line_of(control_field f) const noexcept;
     // The path given to the last load() that opened its file; "" otherwise.
     const char* path() const noexcept { return path_; }
 
@@ -214,6 +262,9 @@ private:
     unsigned* probe_lines_ = nullptr; // probe_count_ x custos::probe_field_count
     WatchdogConfig watchdog_;
     unsigned watchdog_lines_[custos::watchdog_field_count] = {}; // all 0: no section
+    ControlConfig control_;                     // socket: control::default_socket (constructor)
+    std::string_view operators_[max_operators]; // control_.operators
+    unsigned control_lines_[control_field_count] = {}; // all 0: no section
 };
 
 } // namespace custos::cfg

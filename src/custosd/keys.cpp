@@ -1,7 +1,7 @@
-// The key tables of [custos], [service:NAME], [probe:NAME] and [watchdog], and their
-// setters (see keys.hpp). Most setters are one value parser of
-// table/values.hpp and one field; exec and env rewrite their value in
-// place, which only custosd's own copy of the text allows.
+// The key tables of [custos], [service:NAME], [probe:NAME], [watchdog] and
+// [control], and their setters (see keys.hpp). Most setters are one value
+// parser of table/values.hpp and one field; exec and env rewrite their
+// value in place, which only custosd's own copy of the text allows.
 #include "custosd/keys.hpp"
 
 #include <cstdarg>
@@ -545,6 +545,156 @@ constexpr key_def watchdog_keys[] = {
     {"led", slot(WatchdogField::led), 0, 0, wd_text<&WatchdogConfig::led>},
 };
 
+// --- [control] ---
+
+void ctl_enabled(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::bool_value(c.key->name, v), c.ctl.enabled);
+}
+// A path of a Unix socket: absolute (custosctl and the operators must find
+// it whatever their directory), and short enough for sun_path with its NUL.
+void ctl_socket(key_context& c, std::string_view v) noexcept {
+    constexpr std::size_t max_path = 107;
+    if (v.front() != '/') {
+        c.bad("socket '%s' must be an absolute path, e.g. /run/custos/control.sock", clip(v).str());
+        return;
+    }
+    if (v.size() > max_path) {
+        c.bad("socket '%s' is %zu bytes; a Unix socket's path holds at most %zu: choose a "
+              "shorter one",
+              clip(v).str(), v.size(), max_path);
+        return;
+    }
+    c.ctl.cfg.socket = v;
+}
+// Only permission bits: set-id and sticky bits mean nothing on a socket.
+void ctl_mode(key_context& c, std::string_view v) noexcept {
+    tbl::value_result<int> m = tbl::mode_value(v);
+    if (!m) {
+        c.refuse(m.error());
+        return;
+    }
+    if (*m > 0777) {
+        c.bad("bad mode '%s': a socket's mode is permission bits up to 0777, e.g. 0660",
+              clip(v).str());
+        return;
+    }
+    c.ctl.cfg.mode = static_cast<std::uint32_t>(*m);
+}
+// A user or group name, or a number: no blank, no ':' (passwd's separator),
+// no control byte.
+bool is_account(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 64) {
+        return false;
+    }
+    for (char ch : s) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (u <= 0x20 || u == 0x7f || ch == ':' || ch == ',') {
+            return false;
+        }
+    }
+    return true;
+}
+void ctl_group(key_context& c, std::string_view v) noexcept {
+    if (!is_account(v)) {
+        c.bad("bad group '%s': give one group name or gid, e.g. custos", clip(v).str());
+        return;
+    }
+    c.ctl.cfg.group = v;
+}
+// Users (names or uids) and @groups (names or gids), each stored in the
+// config's fixed array.
+void ctl_operators(key_context& c, std::string_view v) noexcept {
+    tbl::name_list list(v);
+    std::size_t n = 0;
+    for (std::string_view name; list.next(name); ++n) {
+        std::string_view account = name.front() == '@' ? name.substr(1) : name;
+        if (!is_account(account) || account.front() == '@') {
+            c.bad("bad operator '%s': write a user name or uid, or @group (a group name or "
+                  "gid), separated by spaces",
+                  clip(name).str());
+            return;
+        }
+        if (n == config::max_operators) {
+            c.bad("too many operators: at most %zu entries (put the people in a group and "
+                  "write @group)",
+                  config::max_operators);
+            return;
+        }
+        c.ctl.operators[n] = name;
+    }
+    if (n == 0) {
+        c.bad("operators '%s' names no one: list users and @groups separated by spaces",
+              clip(v).str());
+        return;
+    }
+    c.ctl.operator_count = n;
+}
+template <auto Field>
+void ctl_count(key_context& c, std::string_view v, std::uint32_t min, std::uint32_t max) noexcept {
+    std::uint64_t n = 0;
+    if (tbl::parse_uint(v, max, n) != tbl::num_status::ok || n < min) {
+        c.bad("bad %s '%s': give a whole number from %u to %u", c.key->name, clip(v).str(), min,
+              max);
+        return;
+    }
+    c.ctl.cfg.*Field = static_cast<std::uint32_t>(n);
+}
+void ctl_max_clients(key_context& c, std::string_view v) noexcept {
+    ctl_count<&ControlConfig::max_clients>(c, v, 1, 1024);
+}
+void ctl_max_head_bytes(key_context& c, std::string_view v) noexcept {
+    ctl_count<&ControlConfig::max_head_bytes>(c, v, 256, 1u << 20);
+}
+void ctl_max_body_bytes(key_context& c, std::string_view v) noexcept {
+    ctl_count<&ControlConfig::max_body_bytes>(c, v, 1, 1u << 20);
+}
+void ctl_max_requests(key_context& c, std::string_view v) noexcept {
+    ctl_count<&ControlConfig::max_requests>(c, v, 1, 1000000);
+}
+// A timeout of 0 would close every connection at once.
+template <auto Field>
+void ctl_timeout(key_context& c, std::string_view v) noexcept {
+    Duration d{0};
+    if (!store(c, tbl::duration_value(c.key->name, v), d)) {
+        return;
+    }
+    if (d <= Duration{0}) {
+        c.bad("%s '%s' must be above 0 (write e.g. 5s)", c.key->name, clip(v).str());
+        return;
+    }
+    c.ctl.cfg.*Field = d;
+}
+void ctl_max_wait(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.ctl.cfg.max_wait);
+}
+
+constexpr std::uint8_t slot(control_field f) {
+    return static_cast<std::uint8_t>(f);
+}
+
+constexpr key_def control_keys[] = {
+    {"enabled", slot(control_field::enabled), 0, 0, ctl_enabled},
+    {"socket", slot(control_field::socket), 0, 0, ctl_socket},
+    {"mode", slot(control_field::mode), 0, 0, ctl_mode},
+    {"group", slot(control_field::group), 0, 0, ctl_group},
+    {"operators", slot(control_field::operators), 0, 0, ctl_operators},
+    {"max_clients", slot(control_field::max_clients), 0, 0, ctl_max_clients},
+    {"max_head_bytes", slot(control_field::max_head_bytes), 0, 0, ctl_max_head_bytes},
+    {"max_body_bytes", slot(control_field::max_body_bytes), 0, 0, ctl_max_body_bytes},
+    {"head_timeout", slot(control_field::head_timeout), 0, 0,
+     ctl_timeout<&ControlConfig::head_timeout>},
+    {"idle_timeout", slot(control_field::idle_timeout), 0, 0,
+     ctl_timeout<&ControlConfig::idle_timeout>},
+    {"send_timeout", slot(control_field::send_timeout), 0, 0,
+     ctl_timeout<&ControlConfig::send_timeout>},
+    {"max_requests", slot(control_field::max_requests), 0, 0, ctl_max_requests},
+    {"max_wait", slot(control_field::max_wait), 0, 0, ctl_max_wait},
+};
+
+static_assert(std::size(control_keys) + 1 == control_field_count,
+              "one line slot per [control] key, and the section's");
+static_assert(std::size(control_keys) <= max_keys);
+
 static_assert(std::size(custos_keys) <= max_keys && std::size(service_keys) <= max_keys &&
                   std::size(probe_keys) <= max_keys && std::size(watchdog_keys) <= max_keys,
               "seen-key bitmasks are 32 bits");
@@ -585,6 +735,7 @@ const section_def custos_section{"custos", custos_keys};
 const section_def service_section{"service:", service_keys};
 const section_def probe_section{"probe:", probe_keys};
 const section_def watchdog_section{"watchdog", watchdog_keys};
+const section_def control_section{"control", control_keys};
 
 const key_def* find_key(const section_def& s, std::string_view key) noexcept {
     for (const key_def& k : s.keys) {

@@ -18,6 +18,7 @@
 #include <span>
 #include <string_view>
 
+#include <custos/control.hpp>
 #include <custos/error.hpp>
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
@@ -63,6 +64,16 @@ struct table_out {
     view_pool argv, env, deps, members;
     pool<std::uint16_t> statuses;
     unsigned* watchdog_lines = nullptr; // custos::watchdog_field_count
+    unsigned* control_lines = nullptr;  // cfg::control_field_count
+};
+
+// [control] as it is read: the config's fixed operators array is filled in
+// both passes (it is not the text, and it is bounded).
+struct control_in {
+    ControlConfig& cfg;
+    std::string_view* operators; // config::max_operators entries
+    std::size_t operator_count = 0;
+    bool enabled = true;
 };
 
 struct key_def;
@@ -71,8 +82,8 @@ struct key_def;
 // where problems go.
 struct key_context {
     key_context(char* text_in, problem_list* problems_in, RuntimeConfig& rt_in,
-                WatchdogConfig& wd_in, table_out& out_in) noexcept
-        : text(text_in), problems(problems_in), rt(rt_in), wd(wd_in), out(out_in) {}
+                WatchdogConfig& wd_in, control_in ctl_in, table_out& out_in) noexcept
+        : text(text_in), problems(problems_in), rt(rt_in), wd(wd_in), ctl(ctl_in), out(out_in) {}
 
     // Counts a problem, and records it unless problems is null (the
     // building pass).
@@ -89,6 +100,7 @@ struct key_context {
     problem_list* problems;
     RuntimeConfig& rt;
     WatchdogConfig& wd; // [watchdog]
+    control_in ctl;     // [control]
     table_out& out;
     std::size_t found = 0; // problems found, recorded or not
 
@@ -118,7 +130,7 @@ struct key_def {
     const char* name;
     // The line slot it fills: a custos::ServiceField for [service:x], a
     // custos::ProbeField for [probe:x], a custos::WatchdogField for
-    // [watchdog]; no_slot when none. Several keys may
+    // [watchdog], a cfg::control_field for [control]; no_slot when none. Several keys may
     // share one (a probe's kind keys all fill target).
     std::uint8_t slot;
     std::uint8_t flags; // key_flag bits
@@ -143,6 +155,7 @@ extern const section_def custos_section;
 extern const section_def service_section;
 extern const section_def probe_section;
 extern const section_def watchdog_section;
+extern const section_def control_section;
 
 // The key named `key`, or nullptr.
 const key_def* find_key(const section_def& s, std::string_view key) noexcept;

@@ -34,9 +34,18 @@
 //     connect 127.0.0.1:1883: Connection refused)      [one line]
 //     resolution: start the broker or fix its tcp = in the config
 //
+// The control plane (custosctl's socket, control.hpp) is on by default: with
+// no [control] section custosd serves /run/custos/control.sock when it can
+// make /run/custos and no other custosd answers there (else a note, and it
+// runs without); [control] enabled = no turns it off; a [control] section
+// makes every failure (a missing directory, an unknown group or operator,
+// the socket in use) a config error at its line.
+//
 // Exit codes: 0 ok; 1 runtime failure; 2 bad usage or bad config.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -127,6 +136,17 @@ void usage(std::FILE* to) {
         "                   safe_mode_boots = N (0: off; needs state_file),\n"
         "                   safe_mode_window (1h), gpio_chip, gpio_line,\n"
         "                   gpio_enable_line (-1: none), gpio_active_low = yes|no, led\n"
+        "  [control]        (at most one; custosctl's HTTP socket) enabled = yes|no (yes),\n"
+        "                   socket = /PATH (/run/custos/control.sock), mode = 0660,\n"
+        "                   group = NAME|GID (the socket file's), operators = USER|UID|\n"
+        "                   @GROUP|@GID ... (at most 16; may act besides root),\n"
+        "                   max_clients (8), max_head_bytes (8192), max_body_bytes (4096),\n"
+        "                   head_timeout (5s), idle_timeout (30s), send_timeout (10s),\n"
+        "                   max_requests (100 per connection), max_wait (5m: the longest\n"
+        "                   ?wait= of an action). Without [control], custosd serves\n"
+        "                   /run/custos/control.sock when it can (not when another\n"
+        "                   custosd answers there, nor when /run/custos cannot be made:\n"
+        "                   a note says so); enabled = no: no socket.\n"
         "  Durations take ms, s, m or h: 1500ms, 30s, 5m, 1h.\n",
         default_config);
 }
@@ -234,6 +254,21 @@ unsigned watchdog_init_line(const custos::cfg::config& cfg, custos::Reason r) {
     return 0;
 }
 
+// The [control] line behind an init() failure of the control plane: the
+// group's or the operators' when the reason is about them, else the
+// socket's (the header's when the file does not set it).
+unsigned control_init_line(const custos::cfg::config& cfg, custos::Reason r) {
+    using custos::cfg::control_field;
+    const std::string_view id = custos::reason_id(r);
+    if (id.find("Group") != std::string_view::npos) {
+        return cfg.control_line_of(control_field::group);
+    }
+    if (id.find("Operator") != std::string_view::npos) {
+        return cfg.control_line_of(control_field::operators);
+    }
+    return cfg.control_line_of(control_field::socket);
+}
+
 // A [watchdog] board that names no profile: BoardUnknown at the board key's
 // line, before anything is opened, so that --check finds it too (the
 // resolution lists the profiles). "auto" and "" (the build's default) are
@@ -247,6 +282,108 @@ unsigned check_board(const custos::cfg::config& cfg, const char* file) {
     custos::Error(custos::Reason::board_unknown, 0, w.board).format(text, sizeof text);
     say("%s:%u: [watchdog] %s", file, cfg.watchdog_line_of(custos::WatchdogField::board), text);
     return 1;
+}
+
+// The [control] names custosd can check before anything is opened, each at
+// its key's line: the group exists, every operator exists (uids and gids
+// are taken as they are: a peer's credentials are numbers), and the
+// socket's directory exists (the default's, /run/custos, is made at the
+// start). The same files the runtime reads, never NSS. Returns the number
+// of problems printed.
+unsigned check_control(const custos::cfg::config& cfg, const char* file) {
+    using custos::cfg::control_field;
+    const custos::ControlConfig& c = cfg.control();
+    if (!cfg.has_control_section() || c.socket.empty()) {
+        return 0;
+    }
+    unsigned problems = 0;
+    if (c.socket != custos::control::default_socket) {
+        // The config reader bounds the path (107 bytes) and makes it absolute.
+        char dir[128];
+        const std::size_t slash = c.socket.rfind('/');
+        const std::size_t n = slash == 0 ? 1 : slash;
+        std::memcpy(dir, c.socket.data(), n);
+        dir[n] = '\0';
+        struct stat st {};
+        int e = 0;
+        if (::stat(dir, &st) != 0) {
+            e = errno;
+        } else if (!S_ISDIR(st.st_mode)) {
+            e = ENOTDIR;
+        }
+        if (e != 0) {
+            say("%s:%u: [control] socket %.*s: directory %s: %s", file,
+                cfg.control_line_of(control_field::socket), static_cast<int>(c.socket.size()),
+                c.socket.data(), dir, std::strerror(e));
+            say("  resolution: create the directory, or choose a socket path in one that exists");
+            ++problems;
+        }
+    }
+    auto numeric = [](std::string_view s) {
+        std::uint32_t id = 0;
+        return custos::tbl::parse_numeric_id(s, id);
+    };
+    // Unknown: not in the file (errno 0); else the file could not be read.
+    auto report = [&](control_field f, const char* what, std::string_view name,
+                      const custos::Error& e) {
+        const unsigned line = cfg.control_line_of(f);
+        const char* db = e.reason() == custos::Reason::group_unknown ? "/etc/group" : "/etc/passwd";
+        if (e.sys_errno() != 0) {
+            say("%s:%u: [control] %s %.*s: %s: %s", file, line, what, static_cast<int>(name.size()),
+                name.data(), db, std::strerror(e.sys_errno()));
+        } else {
+            say("%s:%u: [control] %s %.*s: %.*s: not in %s", file, line, what,
+                static_cast<int>(name.size()), name.data(), static_cast<int>(e.id().size()),
+                e.id().data(), db);
+        }
+        say("  resolution: create it on the image, or give its number, or fix the %s",
+            f == control_field::group ? "group" : "operators");
+        ++problems;
+    };
+    if (!c.group.empty() && !numeric(c.group)) {
+        if (auto g = custos::tbl::find_group(c.group); !g) {
+            report(control_field::group, "group", c.group, g.error());
+        }
+    }
+    for (std::string_view op : c.operators) {
+        const bool group = op.front() == '@';
+        const std::string_view name = group ? op.substr(1) : op;
+        if (numeric(name)) {
+            continue;
+        }
+        if (group) {
+            if (auto g = custos::tbl::find_group(name); !g) {
+                report(control_field::operators, "operator group", name, g.error());
+            }
+        } else if (auto u = custos::tbl::find_user(name); !u) {
+            report(control_field::operators, "operator", name, u.error());
+        }
+    }
+    return problems;
+}
+
+// Whether something answers on the Unix socket `path` (another custosd).
+bool socket_answers(std::string_view path) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof sa.sun_path) {
+        return false;
+    }
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    const bool yes = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+    ::close(fd);
+    return yes;
+}
+
+// Whether an init() failure is the control plane's (its reasons' ids begin
+// with "Control").
+bool control_failure(custos::Reason r) {
+    const std::string_view id = custos::reason_id(r);
+    return id.substr(0, 7) == "Control";
 }
 
 // May `uid`/`gid` search (enter) the directory `st` describes? The owner's,
@@ -800,6 +937,7 @@ int main(int argc, char** argv) {
     custos::validate_table(cfg.table(), &sink);
     sink.count += check_cwds(cfg, path);
     sink.count += check_board(cfg, path);
+    sink.count += check_control(cfg, path);
     if (sink.count != 0) {
         return 2;
     }
@@ -809,8 +947,12 @@ int main(int argc, char** argv) {
                                : wd == custos::WatchdogDevice::kernel ? ", watchdog kernel"
                                : wd == custos::WatchdogDevice::gpio   ? ", watchdog gpio"
                                                                       : ", watchdog null";
-        std::printf("%s: ok, %zu services, %zu probes%s\n", path, cfg.services().size(),
-                    cfg.probes().size(), watchdog);
+        const custos::ControlConfig& ctl = cfg.control();
+        const bool off = ctl.socket.empty();
+        std::printf("%s: ok, %zu services, %zu probes%s, control %.*s%s\n", path,
+                    cfg.services().size(), cfg.probes().size(), watchdog,
+                    static_cast<int>(off ? 3 : ctl.socket.size()), off ? "off" : ctl.socket.data(),
+                    cfg.has_control_section() || off ? "" : " (when it can)");
         return 0;
     }
 
@@ -863,10 +1005,47 @@ int main(int argc, char** argv) {
     static custos::Runtime rt;
     custos::Table table = cfg.table();
     table.runtime = rc;
+    // The control socket. Without a [control] section custosd serves the
+    // default one only when it can: /run/custos can be made, and no other
+    // custosd answers there (a second instance on another config runs
+    // without, and says so). With the section, any failure is the config's.
+    const bool implicit_control = !cfg.has_control_section();
+    if (table.control.socket == custos::control::default_socket && !usable_dir(run_base, 0755)) {
+        const int e = errno;
+        if (implicit_control) {
+            say("custosd: no control socket: %s cannot be made here (%s); add [control] socket = "
+                "PATH to serve one, or enabled = no",
+                run_base, std::strerror(e));
+            table.control.socket = {};
+        } else {
+            say("%s:%u: [control] socket %s: cannot make %s: %s", path,
+                cfg.control_line_of(custos::cfg::control_field::socket),
+                custos::control::default_socket.data(), run_base, std::strerror(e));
+            say("  resolution: run custosd as root, or set socket = PATH in a directory it may "
+                "write");
+            return 2;
+        }
+    }
+    if (implicit_control && !table.control.socket.empty() && socket_answers(table.control.socket)) {
+        say("custosd: no control socket: another custosd serves %s; give this one [control] "
+            "socket = PATH",
+            custos::control::default_socket.data());
+        table.control.socket = {};
+    }
     // What only init() can check (the board profile, for one) comes back
     // through the sink, with its line: a config problem.
     const unsigned reported = sink.count;
-    if (auto r = rt.init(table, &sink); !r) {
+    auto inited = rt.init(table, &sink);
+    if (!inited && implicit_control && !table.control.socket.empty() &&
+        control_failure(inited.error().reason()) && sink.count == reported) {
+        // Taken between the check above and the bind: run without.
+        char buf[512];
+        inited.error().format(buf, sizeof buf);
+        say("custosd: no control socket: %s", buf);
+        table.control.socket = {};
+        inited = rt.init(table, &sink);
+    }
+    if (const auto& r = inited; !r) {
         if (sink.count != reported) {
             return 2;
         }
@@ -874,6 +1053,8 @@ int main(int argc, char** argv) {
         r.error().format(buf, sizeof buf);
         if (const unsigned line = watchdog_init_line(cfg, r.error().reason()); line != 0) {
             say("%s:%u: [watchdog] %s", path, line, buf);
+        } else if (control_failure(r.error().reason()) && !implicit_control) {
+            say("%s:%u: [control] %s", path, control_init_line(cfg, r.error().reason()), buf);
         } else {
             say("custosd: %s", buf);
         }

@@ -1,0 +1,372 @@
+#!/bin/sh
+# custosctl against a real custosd, and the control socket's routes with
+# curl and jq, as an operator uses them: status (table, one service, JSON),
+# health, stop/start with --wait (an operator stop stays stopped), unknown
+# names (exit 4), no socket (exit 6), wait-ready, the metrics through
+# promtool, and a peer that is not an operator (reads, but exit 5 on an
+# action). Parts whose tool is missing (jq, curl, promtool, setpriv) or
+# that need root are reported as skipped; the whole test exits 77 when the
+# forced backend is not available.
+#
+#   sh tests/test_custosctl.sh [BUILD_DIR]     by hand, from the source tree
+#
+# Environment (set by tests/meson.build; BUILD_DIR fills in the first three):
+#   CUSTOSD          the custosd binary
+#   CUSTOSCTL        the custosctl binary
+#   SVC_HELPER       tests/svc_helper (the services)
+#   CUSTOSD_WRAPPER  how to run a target binary (qemu-user on cross builds)
+#   CUSTOS_BACKEND   uring|epoll (optional)
+# Exit: 0 all passed, 1 a check failed, 77 skipped.
+set -u
+
+if [ $# -ge 1 ]; then
+    CUSTOSD=${CUSTOSD:-$1/src/custosd}
+    CUSTOSCTL=${CUSTOSCTL:-$1/src/custosctl}
+    SVC_HELPER=${SVC_HELPER:-$1/tests/svc_helper}
+fi
+: "${CUSTOSD:?CUSTOSD must name the custosd binary (or give the build directory)}"
+: "${CUSTOSCTL:?CUSTOSCTL must name the custosctl binary}"
+: "${SVC_HELPER:?SVC_HELPER must name tests/svc_helper}"
+WRAP=${CUSTOSD_WRAPPER:-}
+H=$SVC_HELPER
+
+T=$(mktemp -d /tmp/cctl.XXXXXX) || exit 1
+# The socket must be reachable by `nobody` (the non-operator checks).
+chmod 755 "$T"
+S=$T/ctl.sock
+DAEMON=
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+    if [ -n "$DAEMON" ]; then
+        kill -KILL "$DAEMON" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+failures=0
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+pass() {
+    echo "ok: $*"
+}
+skip() {
+    echo "skip: $*"
+}
+have() {
+    command -v "$1" >/dev/null 2>&1
+}
+
+# custosctl on this socket (unquoted $WRAP: empty, or a command and words).
+ctl() {
+    # shellcheck disable=SC2086
+    $WRAP "$CUSTOSCTL" --socket "$S" "$@"
+}
+# ctl_rc WANT WHAT ARGS...: custosctl exits WANT; its output in $T/out, $T/err.
+ctl_rc() {
+    cr_want=$1
+    cr_what=$2
+    shift 2
+    ctl "$@" >"$T/out" 2>"$T/err"
+    cr_rc=$?
+    if [ "$cr_rc" -eq "$cr_want" ]; then
+        pass "$cr_what: exit $cr_rc"
+        return 0
+    fi
+    fail "$cr_what: exit $cr_rc, expected $cr_want; out: $(cat "$T/out"); err: $(cat "$T/err")"
+    return 1
+}
+# The STATE column of NAME in the TSV.
+state_of() {
+    # shellcheck disable=SC2086
+    $WRAP "$CUSTOSCTL" --socket "$S" status 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
+}
+
+cat >"$T/c.ini" <<EOF
+[custos]
+stop_timeout = 10s
+
+[control]
+socket = $S
+mode = 0666
+
+[service:web]
+exec = $H sleep
+
+[service:worker]
+exec = $H sleep
+
+# Exits 1 at once, again and again.
+[service:flaky]
+exec = $H exit 1
+restart = always
+backoff_initial = 100ms
+backoff_max = 500ms
+EOF
+
+# shellcheck disable=SC2086
+$WRAP "$CUSTOSD" --config "$T/c.ini" >"$T/log" 2>&1 &
+DAEMON=$!
+
+# The socket, within 10 s.
+n=0
+while [ ! -S "$S" ]; do
+    if ! kill -0 "$DAEMON" 2>/dev/null; then
+        if grep -q "IoUringUnavailable\|BackendUnavailable" "$T/log"; then
+            echo "SKIP: the forced backend is not available here: $(cat "$T/log")"
+            DAEMON=
+            exit 77
+        fi
+        echo "FAIL: custosd exited before its control socket appeared: $(cat "$T/log")"
+        DAEMON=
+        exit 1
+    fi
+    n=$((n + 1))
+    if [ "$n" -gt 100 ]; then
+        echo "FAIL: no control socket at $S after 10 s (this custosd serves none?): $(cat "$T/log")"
+        exit 1
+    fi
+    sleep 0.1
+done
+pass "custosd serves its control socket"
+
+# --- usage ---
+ctl_rc 2 "no verb is a usage error"
+ctl_rc 2 "stop without a name is a usage error" stop
+ctl_rc 2 "an unknown verb is a usage error" frobnicate
+ctl_rc 2 "a bad --timeout is a usage error" status --timeout 5x
+ctl_rc 0 "--help" --help
+if grep -q "Exit codes" "$T/out"; then
+    pass "--help lists the exit codes"
+else
+    fail "--help lacks the exit codes: $(cat "$T/out")"
+fi
+
+# --- reading ---
+ctl_rc 0 "wait-ready web worker" wait-ready web worker --timeout 20s
+if ctl_rc 0 "status" status; then
+    if head -n 1 "$T/out" | grep -q "^NAME  *STATE  *PID  *UPTIME  *RESTARTS  *LAST-EXIT  *REASON" &&
+        grep -q "^web  *ready " "$T/out" && grep -q "^worker  *ready " "$T/out" &&
+        grep -q "^flaky " "$T/out"; then
+        pass "status lists the three services, web and worker ready"
+    else
+        fail "status table: $(cat "$T/out")"
+    fi
+    if grep -q "$(printf '\033')" "$T/out"; then
+        fail "status coloured its output although stdout is not a terminal"
+    else
+        pass "no colour when stdout is not a terminal"
+    fi
+fi
+if ctl_rc 0 "status web" status web && grep -q "web" "$T/out"; then
+    pass "status web prints the detail"
+fi
+ctl_rc 4 "status of an unknown name" status no-such-service
+ctl_rc 1 "wait-ready on a service that never becomes ready" wait-ready flaky --timeout 1s
+
+ctl health >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" -le 1 ] && grep -q "^\[+\] web" "$T/out" && grep -q "^\[[-+]\] flaky" "$T/out"; then
+    pass "health: exit $rc, one line per check"
+else
+    fail "health: exit $rc: $(cat "$T/out") $(cat "$T/err")"
+fi
+
+# --- acting ---
+if ctl_rc 0 "stop web --wait" stop web --wait --timeout 20s; then
+    st=$(state_of web)
+    if [ "$st" = stopped ]; then
+        pass "web is stopped"
+    else
+        fail "web is '$st' after stop --wait"
+    fi
+    sleep 2
+    st=$(state_of web)
+    if [ "$st" = stopped ]; then
+        pass "an operator stop stays stopped (2 s later)"
+    else
+        fail "web is '$st' 2 s after an operator stop"
+    fi
+    ctl_rc 3 "status of a stopped service" status web
+fi
+if ctl_rc 0 "start web --wait" start web --wait --timeout 20s; then
+    st=$(state_of web)
+    if [ "$st" = ready ]; then
+        pass "web is ready again"
+    else
+        fail "web is '$st' after start --wait"
+    fi
+fi
+ctl_rc 0 "restart worker" restart worker
+ctl_rc 0 "wait-ready worker after its restart" wait-ready worker --timeout 20s
+ctl_rc 4 "stop an unknown name" stop no-such-service
+# Reload may not be served yet: then a clear message and exit 1.
+ctl reload >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -q "does not support reload" "$T/err"; }; then
+    pass "reload: exit $rc"
+else
+    fail "reload: exit $rc: $(cat "$T/err")"
+fi
+
+# --- unreachable ---
+# shellcheck disable=SC2086
+$WRAP "$CUSTOSCTL" --socket "$T/none.sock" status >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 6 ] && grep -qF "$T/none.sock" "$T/err"; then
+    pass "no socket: exit 6, naming it"
+else
+    fail "no socket: exit $rc: $(cat "$T/err")"
+fi
+# shellcheck disable=SC2086
+CUSTOS_SOCKET=$S $WRAP "$CUSTOSCTL" status >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "^web " "$T/out"; then
+    pass "the socket from CUSTOS_SOCKET"
+else
+    fail "CUSTOS_SOCKET: exit $rc: $(cat "$T/err")"
+fi
+
+# --- JSON ---
+if have jq; then
+    if ctl --json status | jq -e '.services | length == 3' >/dev/null; then
+        pass "--json status: .services has the three services"
+    else
+        fail "--json status | jq .services"
+    fi
+    if ctl --json status web | jq -e '.name == "web"' >/dev/null; then
+        pass "--json status web: the service object"
+    else
+        fail "--json status web"
+    fi
+    if ctl --json health | jq -e '.' >/dev/null; then
+        pass "--json health is JSON"
+    else
+        fail "--json health is not JSON"
+    fi
+else
+    skip "--json checks: no jq"
+fi
+
+# --- metrics ---
+if ctl_rc 0 "metrics" metrics; then
+    if grep -q '^custos_service_up{service="web"}' "$T/out"; then
+        pass "metrics has custos_service_up for web"
+    else
+        fail "metrics lacks custos_service_up{service=\"web\"}"
+    fi
+    if have promtool; then
+        if promtool check metrics <"$T/out" >"$T/promtool" 2>&1; then
+            pass "promtool check metrics"
+        else
+            fail "promtool check metrics: $(cat "$T/promtool")"
+        fi
+    else
+        skip "promtool check metrics: no promtool"
+    fi
+fi
+
+# --- a peer that is not an operator ---
+if [ "$(id -u)" -ne 0 ]; then
+    skip "non-operator checks: not root"
+elif ! have setpriv || ! id nobody >/dev/null 2>&1; then
+    skip "non-operator checks: no setpriv or no user nobody"
+else
+    asnobody() {
+        # shellcheck disable=SC2086
+        setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+            $WRAP "$CUSTOSCTL" --socket "$S" "$@"
+    }
+    asnobody status >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -q "^web " "$T/out"; then
+        pass "nobody reads the status"
+    else
+        fail "nobody's status: exit $rc: $(cat "$T/err")"
+    fi
+    asnobody stop worker >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -eq 5 ]; then
+        pass "nobody's stop is refused: exit 5"
+    else
+        fail "nobody's stop: exit $rc, expected 5: $(cat "$T/err")"
+    fi
+    st=$(state_of worker)
+    if [ "$st" = ready ] || [ "$st" = running ]; then
+        pass "worker still runs after nobody's refused stop"
+    else
+        fail "worker is '$st' after nobody's refused stop"
+    fi
+fi
+
+# --- the routes with curl ---
+if have curl; then
+    code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$S" http://custos/health)
+    if [ "$code" = 200 ] || [ "$code" = 503 ]; then
+        pass "curl /health: $code"
+    else
+        fail "curl /health: $code"
+    fi
+    if have jq; then
+        if curl -sf --unix-socket "$S" http://custos/status |
+            jq -e '.runtime and .health and (.services | length == 3)' >/dev/null; then
+            pass "curl /status | jq: runtime, health, services"
+        else
+            fail "curl /status | jq"
+        fi
+    fi
+    ctype=$(curl -s -o /dev/null -w '%{content_type}' --unix-socket "$S" http://custos/metrics)
+    case "$ctype" in
+    "text/plain; version=0.0.4"*) pass "curl /metrics: Content-Type $ctype" ;;
+    *) fail "curl /metrics: Content-Type '$ctype'" ;;
+    esac
+    code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$S" http://custos/no/such/route)
+    if [ "$code" = 404 ]; then
+        pass "curl an unknown route: 404"
+    else
+        fail "curl an unknown route: $code"
+    fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE --unix-socket "$S" \
+        http://custos/status)
+    if [ "$code" = 405 ]; then
+        pass "curl DELETE /status: 405"
+    else
+        fail "curl DELETE /status: $code"
+    fi
+else
+    skip "curl checks: no curl"
+fi
+
+# --- the end: custosd still supervises, and stops cleanly ---
+kill -TERM "$DAEMON"
+n=0
+while kill -0 "$DAEMON" 2>/dev/null; do
+    n=$((n + 1))
+    if [ "$n" -gt 200 ]; then
+        break
+    fi
+    sleep 0.1
+done
+if kill -0 "$DAEMON" 2>/dev/null; then
+    fail "custosd still runs 20 s after SIGTERM"
+else
+    wait "$DAEMON"
+    rc=$?
+    DAEMON=
+    if [ "$rc" -eq 0 ]; then
+        pass "custosd stopped on SIGTERM, exit 0"
+    else
+        fail "custosd exit $rc after SIGTERM: $(tail -n 5 "$T/log")"
+    fi
+fi
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed; custosd's log:"
+    cat "$T/log"
+    exit 1
+fi
+echo "all passed"
+exit 0
