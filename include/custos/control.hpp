@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include <custos/duration.hpp>
+#include <custos/error.hpp>
 
 namespace custos {
 
@@ -53,6 +54,20 @@ struct ControlConfig {
     // The longest ?wait= an action may ask for.
     Duration max_wait = std::chrono::minutes(5);
 };
+
+// One operator action through the control plane, allowed or refused
+// (Runtime::set_control_hook). Views valid only during the hook.
+struct ControlAction {
+    std::string_view subject; // the service or probe, or "watchdog"
+    std::string_view request; // "POST /services/netd/stop?wait=5s by custosctl"
+    int pid = 0;              // the peer's (SO_PEERCRED)
+    int uid = -1;
+    int http_status = 0;             // what it was answered (202: parked for ?wait)
+    Reason reason = Reason::unknown; // ControlAction, or ControlDenied (403)
+    std::int64_t at_ns = 0;          // CLOCK_MONOTONIC
+};
+
+using ControlHook = void (*)(const ControlAction& a, void* ctx);
 
 namespace control {
 

@@ -32,6 +32,7 @@
 #include <span>
 #include <string_view>
 
+#include <custos/control.hpp>
 #include <custos/error.hpp>
 #include <custos/health.hpp>
 #include <custos/monitor.hpp>
@@ -113,6 +114,9 @@ public:
     // Every watchdog event (watchdog.hpp): opened, clamped, the previous
     // boot, safe mode, starving, fed again, hold, closed.
     void set_watchdog_hook(WatchdogHook hook, void* ctx) noexcept;
+    // Every action through the control plane (control.hpp), allowed or
+    // refused, with the peer's pid and uid and the status it got.
+    void set_control_hook(ControlHook hook, void* ctx) noexcept;
     // Called, on the reactor thread, for every signal received and ignored
     // (with handle_signals: SIGHUP, SIGUSR1, SIGUSR2, SIGALRM). Must not block.
     void set_signal_hook(SignalHook hook, void* ctx) noexcept;

@@ -638,6 +638,16 @@ bool watchdog_needs_action(custos::Reason r) noexcept {
     return false;
 }
 
+// One line per action through the control socket, allowed or refused:
+//   2026-11-22T01:02:03.456Z control POST /services/netd/stop by custosctl
+//     (pid 812 uid 0): 200 (ControlAction)
+void log_control(const custos::ControlAction& a, void*) noexcept {
+    utc_stamp at;
+    std::string_view why = custos::reason_id(a.reason);
+    say("%s control %.*s (pid %d uid %d): %d (%.*s)", at.text, static_cast<int>(a.request.size()),
+        a.request.data(), a.pid, a.uid, a.http_status, static_cast<int>(why.size()), why.data());
+}
+
 // One line per watchdog event: a change of state, or a report (the
 // previous boot, a clamped timeout, a record that failed):
 //   2026-11-22T01:02:03.456Z watchdog off -> booting (WatchdogOpened): ...
@@ -1065,6 +1075,7 @@ int main(int argc, char** argv) {
     rt.set_signal_hook(&log_signal, nullptr);
     rt.set_health_hook(&log_health, nullptr);
     rt.set_watchdog_hook(&log_watchdog, nullptr);
+    rt.set_control_hook(&log_control, nullptr);
     say("custosd: %s: %u services, %u probes; %s", path, rt.service_count(), rt.probe_count(),
         rt.backend_reason());
     if (cfg.services().empty()) {

@@ -110,6 +110,12 @@ Result<void> Runtime::impl::layout_control(const ControlConfig& c) noexcept {
     return ok ? Result<void>{} : fail(Reason::out_of_memory, ENOMEM, "control plane");
 }
 
+void Runtime::set_control_hook(ControlHook hook, void* ctx) noexcept {
+    if (impl_ != nullptr) {
+        impl_->user_hooks.set_control_hook(hook, ctx);
+    }
+}
+
 Result<void> Runtime::impl::start_service(std::uint32_t i) noexcept {
     sup.start(i);
     return {};

@@ -69,8 +69,20 @@ void hook_listener::on_event(const event& e) noexcept {
         }
         return;
     case event_kind::control_action:
+        if (control_ != nullptr) {
+            ControlAction a;
+            a.subject = e.name;
+            a.request = e.detail;
+            a.pid = e.pid;
+            a.uid = e.peer_uid;
+            a.http_status = e.http_status;
+            a.reason = e.reason;
+            a.at_ns = e.mono_ns;
+            control_(a, control_ctx_);
+        }
+        return;
     case event_kind::log:
-        return; // no user hook for these (yet)
+        return; // no user hook for it (yet)
     }
 }
 

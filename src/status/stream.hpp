@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <span>
 
+#include <custos/control.hpp>
 #include <custos/error.hpp>
 #include <custos/health.hpp>
 #include <custos/monitor.hpp>
@@ -118,6 +119,7 @@ public:
     using monitor_fn = void (*)(const MonitorTransition& t, void* ctx);   // = MonitorHook
     using health_fn = void (*)(const HealthStatus& h, void* ctx);         // = HealthHook
     using watchdog_fn = void (*)(const WatchdogTransition& t, void* ctx); // = WatchdogHook
+    using control_fn = void (*)(const ControlAction& a, void* ctx);       // = ControlHook
 
     void set_transition_hook(transition_fn fn, void* ctx) noexcept {
         transition_ = fn;
@@ -142,6 +144,11 @@ public:
         watchdog_ctx_ = ctx;
     }
 
+    void set_control_hook(control_fn fn, void* ctx) noexcept {
+        control_ = fn;
+        control_ctx_ = ctx;
+    }
+
     void on_event(const event& e) noexcept override;
 
 private:
@@ -155,6 +162,8 @@ private:
     void* health_ctx_ = nullptr;
     watchdog_fn watchdog_ = nullptr;
     void* watchdog_ctx_ = nullptr;
+    control_fn control_ = nullptr;
+    void* control_ctx_ = nullptr;
 };
 
 } // namespace custos::status
