@@ -5,7 +5,8 @@
 // /status and /metrics renders.
 //
 //   render_dump DIR           writes DIR/<document> (names below)
-//   render_dump DIR --bench   the same, then prints the timings
+//   render_dump DIR --bench [status|metrics|health]
+//                             the same, then prints the timings (of one)
 //
 // Times are fixed (now = 1000 s monotonic = 2026-12-07T08:02:52.123Z), so
 // the script can check exact values.
@@ -368,6 +369,8 @@ void bench(const char* label, status::doc kind, const status::render_context& ct
                 static_cast<double>(bytes) / med);
 }
 
+void run_bench(std::string_view only, const status::render_context& ctx);
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -426,9 +429,51 @@ int main(int argc, char** argv) {
         }
     }
     if (do_bench) {
-        bench("/status", status::doc::status_json, fx.ctx);
-        bench("/metrics", status::doc::metrics, fx.ctx);
-        bench("/health", status::doc::health_text, fx.ctx);
+        const std::string_view only = argc > 3 ? argv[3] : "";
+        std::printf("varied: every state, 0-20 deaths a service (16 kept), errors, texts\n");
+        run_bench(only, fx.ctx);
+        // A healthy appliance: every service ready with 0-2 deaths, every
+        // probe ready.
+        fx.snap.begin_publish();
+        for (std::uint32_t i = 0; i < services; ++i) {
+            ServiceStatus s = make_service(i);
+            s.state = ServiceState::ready;
+            s.reason = Reason::ready_notified;
+            s.pid = static_cast<int>(1000 + i);
+            s.started_ns = now_ns - 3600 * s_ns;
+            s.death_count = i % 3;
+            s.last_error = ServiceError{};
+            s.status_text = std::string_view();
+            (void)fx.snap.put_service(i, s);
+        }
+        for (std::uint32_t i = 0; i < probes; ++i) {
+            ProbeStatus p = make_probe(i);
+            p.state = ProbeState::ready;
+            p.phase = ProbePhase::polling;
+            p.last_error = ProbeError{};
+            (void)fx.snap.put_probe(i, p);
+        }
+        fx.snap.end_publish();
+        std::printf("healthy: every service ready with 0-2 deaths, every probe ready\n");
+        run_bench(only, fx.ctx);
     }
     return 0;
 }
+
+namespace {
+
+void run_bench(std::string_view only, const status::render_context& ctx) {
+    {
+        if (only.empty() || only == "status") {
+            bench("/status", status::doc::status_json, ctx);
+        }
+        if (only.empty() || only == "metrics") {
+            bench("/metrics", status::doc::metrics, ctx);
+        }
+        if (only.empty() || only == "health") {
+            bench("/health", status::doc::health_text, ctx);
+        }
+    }
+}
+
+} // namespace

@@ -96,18 +96,25 @@ void put_str(text_out& o, sv s) noexcept {
     o.put('"');
 }
 
-void put_2(text_out& o, std::int64_t v) noexcept {
-    o.put(static_cast<char>('0' + v / 10 % 10)).put(static_cast<char>('0' + v % 10));
-}
-
 std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
     return a / b - (a % b < 0 ? 1 : 0);
 }
 
-// Wall-clock nanoseconds as "2026-12-07T08:02:52.123Z" (no quotes). The
-// date is computed from the day count (the proleptic Gregorian calendar in
-// 400-year eras), so no gmtime, no locale, no time zone file.
-void put_wall(text_out& o, std::int64_t wall_ns) noexcept {
+// `v`'s last `n` digits at `p`.
+void digits(char* p, std::int64_t v, int n) noexcept {
+    while (n-- > 0) {
+        p[n] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    }
+}
+
+// Wall-clock nanoseconds as "2026-12-07T08:02:52.123Z" (no quotes), the
+// 24 bytes at `b`. The date is computed from the day count (the proleptic
+// Gregorian calendar in 400-year eras), so no gmtime, no locale, no time
+// zone file. An int64_t of nanoseconds spans the years 1677 to 2262: the
+// year always has four digits.
+constexpr std::size_t wall_size = 24;
+void wall_into(char* b, std::int64_t wall_ns) noexcept {
     const std::int64_t ms = floor_div(wall_ns, 1'000'000);
     const std::int64_t days = floor_div(ms, 86'400'000);
     const std::int64_t rem = ms - days * 86'400'000;
@@ -117,25 +124,45 @@ void put_wall(text_out& o, std::int64_t wall_ns) noexcept {
     const std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365; // [0, 399]
     const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 // [0, 365]
     const std::int64_t mp = (5 * doy + 2) / 153;                                      // March = 0
-    const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
     const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
-    const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-    if (year >= 0 && year < 1000) {
-        o.put(year < 10 ? "000" : year < 100 ? "00" : "0");
+    digits(b, yoe + era * 400 + (month <= 2 ? 1 : 0), 4);
+    b[4] = '-';
+    digits(b + 5, month, 2);
+    b[7] = '-';
+    digits(b + 8, doy - (153 * mp + 2) / 5 + 1, 2);
+    b[10] = 'T';
+    digits(b + 11, rem / 3'600'000, 2);
+    b[13] = ':';
+    digits(b + 14, rem / 60'000 % 60, 2);
+    b[16] = ':';
+    digits(b + 17, rem / 1000 % 60, 2);
+    b[19] = '.';
+    digits(b + 20, rem % 1000, 3);
+    b[23] = 'Z';
+}
+
+void put_wall(text_out& o, std::int64_t wall_ns) noexcept {
+    char b[wall_size];
+    wall_into(b, wall_ns);
+    o.put(sv(b, wall_size));
+}
+
+// `v` in decimal at `p`; returns its length (at most 20).
+std::size_t u64_into(char* p, std::uint64_t v) noexcept {
+    char tmp[20];
+    std::size_t n = 0;
+    do {
+        tmp[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        p[i] = tmp[n - 1 - i];
     }
-    o.put_i64(year).put('-');
-    put_2(o, month);
-    o.put('-');
-    put_2(o, day);
-    o.put('T');
-    put_2(o, rem / 3'600'000);
-    o.put(':');
-    put_2(o, rem / 60'000 % 60);
-    o.put(':');
-    put_2(o, rem / 1000 % 60);
-    o.put('.').put(static_cast<char>('0' + rem % 1000 / 100));
-    put_2(o, rem % 100);
-    o.put('Z');
+    return n;
+}
+
+std::uint64_t magnitude(std::int64_t v) noexcept {
+    return v < 0 ? static_cast<std::uint64_t>(-(v + 1)) + 1 : static_cast<std::uint64_t>(v);
 }
 
 // The wall time of monotonic `at_ns`; 0 when either is unknown.
@@ -233,45 +260,78 @@ std::int64_t probe_duration(const ProbeStatus& p) noexcept {
 
 // --- JSON objects ------------------------------------------------------------
 
+// A JSON object, written a member at a time. A key and a scalar value are
+// assembled on the stack and go out in one put() (the keys are this
+// file's literals, all short).
 class jobj {
 public:
     explicit jobj(text_out& o) noexcept : o_(o) { o_.put('{'); }
+    // `,"k":`, for a value the caller writes.
     text_out& key(sv k) noexcept {
-        o_.put(first_ ? "\"" : ",\"").put(k).put("\":");
-        first_ = false;
-        return o_;
+        head(k);
+        return flush();
     }
     jobj& str(sv k, sv v) noexcept {
         put_str(key(k), v);
         return *this;
     }
     jobj& num(sv k, std::uint64_t v) noexcept {
-        key(k).put_u64(v);
+        head(k);
+        n_ += u64_into(b_ + n_, v);
+        flush();
         return *this;
     }
     jobj& inum(sv k, std::int64_t v) noexcept {
-        key(k).put_i64(v);
+        head(k);
+        if (v < 0) {
+            b_[n_++] = '-';
+        }
+        n_ += u64_into(b_ + n_, magnitude(v));
+        flush();
         return *this;
     }
     jobj& flag(sv k, bool v) noexcept {
-        key(k).put(v ? "true" : "false");
+        head(k);
+        text(v ? "true" : "false");
+        flush();
         return *this;
     }
     jobj& null(sv k) noexcept {
-        key(k).put("null");
+        head(k);
+        text("null");
+        flush();
         return *this;
     }
+    // A wall time (control.hpp's "since", "at"...): put_time()'s.
     jobj& time(sv k, std::int64_t at_ns, const render_context& c) noexcept {
-        put_time(key(k), at_ns, c);
+        head(k);
+        if (at_ns == 0 || c.wall_now_ns == 0) {
+            text("null");
+        } else {
+            b_[n_++] = '"';
+            wall_into(b_ + n_, c.wall_now_ns - (c.now_ns - at_ns));
+            n_ += wall_size;
+            b_[n_++] = '"';
+        }
+        flush();
         return *this;
     }
-    // Seconds with three decimals, or null when `known` is false.
+    // Seconds with three decimals (truncated, as text_out::put_seconds),
+    // or null when `known` is false.
     jobj& secs(sv k, std::int64_t ns, bool known = true) noexcept {
-        if (known) {
-            key(k).put_seconds(ns, 3);
-        } else {
-            null(k);
+        if (!known) {
+            return null(k);
         }
+        head(k);
+        if (ns < 0) {
+            b_[n_++] = '-';
+        }
+        const std::uint64_t mag = magnitude(ns);
+        n_ += u64_into(b_ + n_, mag / 1'000'000'000u);
+        b_[n_++] = '.';
+        digits(b_ + n_, static_cast<std::int64_t>(mag % 1'000'000'000u / 1'000'000u), 3);
+        n_ += 3;
+        flush();
         return *this;
     }
     jobj& reason(sv k, Reason r) noexcept {
@@ -280,8 +340,32 @@ public:
     void close() noexcept { o_.put('}'); }
 
 private:
+    static constexpr std::size_t key_max = 40; // longer keys are cut (none is)
+    void head(sv k) noexcept {
+        n_ = 0;
+        if (!first_) {
+            b_[n_++] = ',';
+        }
+        first_ = false;
+        b_[n_++] = '"';
+        for (std::size_t i = 0; i < k.size() && i < key_max; ++i) {
+            b_[n_++] = k[i];
+        }
+        b_[n_++] = '"';
+        b_[n_++] = ':';
+    }
+    void text(sv t) noexcept {
+        for (char ch : t) {
+            b_[n_++] = ch;
+        }
+    }
+    text_out& flush() noexcept { return o_.put(sv(b_, n_)); }
+
     text_out& o_;
     bool first_ = true;
+    std::size_t n_ = 0;
+    // key + a number or a quoted time: 4 + key_max + 32
+    char b_[key_max + 40];
 };
 
 // {"reason", "errno", "message", "resolution", <at_key>} or null when
@@ -810,169 +894,182 @@ void put_process_metrics(text_out& o, const process_info& p) noexcept {
 
 // --- the documents' steps ------------------------------------------------------
 
-struct step;
-using count_fn = std::uint32_t (*)(const render_context& c, const step& s, std::uint32_t index);
-// Renders item `item`; returns whether it wrote an array element (the next
-// element then needs its comma). `first`: no element written yet.
-using item_fn = bool (*)(text_out& o, const render_context& c, const step& s, std::uint32_t index,
-                         std::uint32_t item, bool first);
-
-struct step {
-    count_fn count;
-    item_fn render;
-    sv text = {};                // lit()'s text
-    const family* fam = nullptr; // a metrics family
+// How many items a step has.
+enum class items : std::uint8_t {
+    one,
+    services,
+    probes,
+    monitors,
+    reasons, // of the health, counted when the step begins
+    checks,  // services, probes and monitors
+    family,  // a metrics family: its header, then one per subject
+    reactor, // one when the context has them, else none
+    control,
+    process,
 };
 
-std::uint32_t one(const render_context&, const step&, std::uint32_t) noexcept {
-    return 1;
-}
-std::uint32_t services_n(const render_context& c, const step&, std::uint32_t) noexcept {
-    return c.snap->service_count();
-}
-std::uint32_t probes_n(const render_context& c, const step&, std::uint32_t) noexcept {
-    return c.snap->probe_count();
-}
-std::uint32_t monitors_n(const render_context& c, const step&, std::uint32_t) noexcept {
-    return c.snap->monitor_count();
-}
-std::uint32_t reasons_n(const render_context& c, const step&, std::uint32_t) noexcept {
-    return c.snap->health().reason_count;
-}
-std::uint32_t checks_n(const render_context& c, const step&, std::uint32_t) noexcept {
-    return check_count(*c.snap);
+struct step;
+
+// What an item's function gets.
+struct item {
+    text_out& o;
+    const render_context& c;
+    const step& s;
+    std::uint32_t index; // the document's record (one-object documents)
+    std::uint32_t i;     // the item within its step
+    bool first;          // no array element written yet in this step
+};
+
+// Renders one item; true when it wrote an array element (the next one then
+// needs its comma).
+using item_fn = bool (*)(const item& it);
+
+struct step {
+    items n;
+    item_fn render;
+    sv text = {};                // lit()'s text, reasons_tail()'s continuation
+    const family* fam = nullptr; // items::family
+};
+
+std::uint32_t count(const render_context& c, const step& s) noexcept {
+    const snapshot& snap = *c.snap;
+    switch (s.n) {
+    case items::one:
+        return 1;
+    case items::services:
+        return snap.service_count();
+    case items::probes:
+        return snap.probe_count();
+    case items::monitors:
+        return snap.monitor_count();
+    case items::reasons:
+        return snap.health().reason_count;
+    case items::checks:
+        return check_count(snap);
+    case items::family:
+        return s.fam->over == per::once      ? 1
+               : s.fam->over == per::service ? 1 + snap.service_count()
+               : s.fam->over == per::probe   ? 1 + snap.probe_count()
+                                             : 1 + snap.monitor_count();
+    case items::reactor:
+        return c.reactor != nullptr ? 1 : 0;
+    case items::control:
+        return c.control != nullptr ? 1 : 0;
+    case items::process:
+        return c.process != nullptr ? 1 : 0;
+    }
+    return 0;
 }
 
-bool lit(text_out& o, const render_context&, const step& s, std::uint32_t, std::uint32_t,
-         bool) noexcept {
-    o.put(s.text);
+bool lit(const item& it) noexcept {
+    it.o.put(it.s.text);
     return false;
 }
 
-void comma(text_out& o, bool first) noexcept {
-    if (!first) {
-        o.put(',');
+// An element of one of the arrays: a service, probe, monitor, health
+// reason or /health?json check.
+bool element(const item& it) noexcept {
+    const snapshot& snap = *it.c.snap;
+    if (it.s.n == items::reasons) {
+        const HealthStatus h = snap.health();
+        if (it.i >= h.reason_count) {
+            return false; // gone since the count (a newer health): left out
+        }
+        it.o.put(it.first ? "" : ",");
+        put_health_reason(it.o, it.c, h.reasons[it.i]);
+        return true;
     }
+    it.o.put(it.first ? "" : ",");
+    if (it.s.n == items::services) {
+        put_service(it.o, it.c, snap.service(it.i));
+    } else if (it.s.n == items::probes) {
+        put_probe(it.o, it.c, snap.probe(it.i));
+    } else if (it.s.n == items::monitors) {
+        put_monitor(it.o, it.c, snap.monitor(it.i));
+    } else {
+        const check k = check_at(snap, it.i);
+        jobj j(it.o);
+        j.str("kind", subject_kind_name(k.kind)).str("name", k.name).str("state", k.state);
+        j.flag("ok", k.ok).reason("reason", k.ok ? Reason::unknown : k.reason).close();
+    }
+    return true;
 }
 
-bool service_elem(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t i,
-                  bool first) noexcept {
-    comma(o, first);
-    put_service(o, c, c.snap->service(i));
-    return true;
-}
-bool probe_elem(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t i,
-                bool first) noexcept {
-    comma(o, first);
-    put_probe(o, c, c.snap->probe(i));
-    return true;
-}
-bool monitor_elem(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t i,
-                  bool first) noexcept {
-    comma(o, first);
-    put_monitor(o, c, c.snap->monitor(i));
-    return true;
-}
-// A reason gone since the count was taken (a newer health) is left out.
-bool reason_elem(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t i,
-                 bool first) noexcept {
-    const HealthStatus h = c.snap->health();
-    if (i >= h.reason_count) {
-        return false;
-    }
-    comma(o, first);
-    put_health_reason(o, c, h.reasons[i]);
-    return true;
-}
-bool reasons_tail(text_out& o, const render_context& c, const step& s, std::uint32_t, std::uint32_t,
-                  bool) noexcept {
-    o.put("],\"reasons_total\":").put_u64(c.snap->health().reason_total).put(s.text);
+bool reasons_tail(const item& it) noexcept {
+    it.o.put("],\"reasons_total\":").put_u64(it.c.snap->health().reason_total).put(it.s.text);
     return false;
 }
 
-bool status_head(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t,
-                 bool) noexcept {
-    o.put("{\"runtime\":");
-    {
-        jobj r(o);
-        r.str("version", c.version).str("backend", c.backend);
-        r.str("backend_reason", c.backend_reason).inum("pid", c.pid);
-        r.secs("uptime_s", c.now_ns - c.started_ns, c.started_ns != 0);
-        if (c.boot_id.empty()) {
-            r.null("boot_id");
-        } else {
-            r.str("boot_id", c.boot_id);
-        }
-        const WatchdogStatus w = c.snap->watchdog();
-        if (w.previous.cls == ResetClass::unknown) {
-            r.null("previous_boot");
-        } else {
-            jobj p(r.key("previous_boot"));
-            p.str("reset", reset_class_name(w.previous.cls)).reason("reason", w.previous.reason);
-            p.close();
-        }
-        r.inum("now_ns", c.now_ns).time("now", c.now_ns, c).close();
+bool status_head(const item& it) noexcept {
+    const render_context& c = it.c;
+    it.o.put("{\"runtime\":");
+    jobj r(it.o);
+    r.str("version", c.version).str("backend", c.backend);
+    r.str("backend_reason", c.backend_reason).inum("pid", c.pid);
+    r.secs("uptime_s", c.now_ns - c.started_ns, c.started_ns != 0);
+    if (c.boot_id.empty()) {
+        r.null("boot_id");
+    } else {
+        r.str("boot_id", c.boot_id);
     }
-    o.put(",\"health\":");
-    jobj h(o);
+    const PreviousBoot prev = c.snap->watchdog().previous;
+    if (prev.cls == ResetClass::unknown) {
+        r.null("previous_boot");
+    } else {
+        jobj p(r.key("previous_boot"));
+        p.str("reset", reset_class_name(prev.cls)).reason("reason", prev.reason).close();
+    }
+    r.inum("now_ns", c.now_ns).time("now", c.now_ns, c).close();
+    it.o.put(",\"health\":");
+    jobj h(it.o);
     put_health_head(h, c, c.snap->health());
     return false;
 }
-bool status_watchdog(text_out& o, const render_context& c, const step&, std::uint32_t,
-                     std::uint32_t, bool) noexcept {
-    o.put("],\"watchdog\":");
-    put_watchdog(o, c.snap->watchdog());
-    return false;
-}
-bool status_counters(text_out& o, const render_context& c, const step&, std::uint32_t,
-                     std::uint32_t, bool) noexcept {
-    o.put(",\"counters\":");
-    put_counters(o, c);
-    o.put("}\n");
+
+bool health_head(const item& it) noexcept {
+    jobj h(it.o);
+    put_health_head(h, it.c, it.c.snap->health());
     return false;
 }
 
-bool health_head(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t,
-                 bool) noexcept {
-    jobj h(o);
-    put_health_head(h, c, c.snap->health());
+bool status_watchdog(const item& it) noexcept {
+    it.o.put("],\"watchdog\":");
+    put_watchdog(it.o, it.c.snap->watchdog());
     return false;
 }
-bool check_elem(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t i,
-                bool first) noexcept {
-    const check k = check_at(*c.snap, i);
-    comma(o, first);
-    jobj j(o);
-    j.str("kind", subject_kind_name(k.kind)).str("name", k.name).str("state", k.state);
-    j.flag("ok", k.ok).reason("reason", k.ok ? Reason::unknown : k.reason).close();
-    return true;
+
+bool status_counters(const item& it) noexcept {
+    it.o.put(",\"counters\":");
+    put_counters(it.o, it.c);
+    it.o.put("}\n");
+    return false;
 }
-bool check_line(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t i,
-                bool) noexcept {
-    const check k = check_at(*c.snap, i);
-    o.put(k.ok ? "[+] " : "[-] ");
+
+bool check_line(const item& it) noexcept {
+    const check k = check_at(*it.c.snap, it.i);
+    it.o.put(k.ok ? "[+] " : "[-] ");
     if (k.kind != SubjectKind::service) {
-        o.put(subject_kind_name(k.kind)).put(' ');
+        it.o.put(subject_kind_name(k.kind)).put(' ');
     }
-    o.put(k.name).put(' ').put(k.state);
+    it.o.put(k.name).put(' ').put(k.state);
     if (!k.ok) {
-        o.put(": ").put(reason_id(k.reason));
+        it.o.put(": ").put(reason_id(k.reason));
     }
-    o.put('\n');
-    return false;
-}
-bool health_line(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t,
-                 bool) noexcept {
-    o.put("health: ").put(health_name(c.snap->health().health)).put('\n');
+    it.o.put('\n');
     return false;
 }
 
-bool tsv_line(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t i,
-              bool) noexcept {
-    const ServiceStatus s = c.snap->service(i);
+bool health_line(const item& it) noexcept {
+    it.o.put("health: ").put(health_name(it.c.snap->health().health)).put('\n');
+    return false;
+}
+
+bool tsv_line(const item& it) noexcept {
+    const ServiceStatus s = it.c.snap->service(it.i);
+    text_out& o = it.o;
     o.put(s.name).put('\t').put(state_name(s.state)).put('\t').put_i64(s.pid).put('\t');
     if (running(s)) {
-        o.put_seconds(c.now_ns - s.started_ns, 3);
+        o.put_seconds(it.c.now_ns - s.started_ns, 3);
     } else {
         o.put('-');
     }
@@ -1004,17 +1101,20 @@ void put_when(text_out& o, const render_context& c, std::int64_t at_ns) noexcept
     }
 }
 
-bool service_detail(text_out& o, const render_context& c, const step&, std::uint32_t index,
-                    std::uint32_t, bool) noexcept {
-    const ServiceStatus s = c.snap->service(index);
+// The detail as `systemctl status` would give it; the STATUS= text and the
+// error message quoted and escaped as JSON strings (no raw control byte
+// reaches the terminal).
+bool service_detail(const item& it) noexcept {
+    const render_context& c = it.c;
+    const ServiceStatus s = c.snap->service(it.index);
+    text_out& o = it.o;
     o.put(s.name).put(": ").put(state_name(s.state));
     if (s.reason != Reason::unknown) {
         o.put(" (").put(reason_id(s.reason)).put(')');
     }
     o.put(" since ");
     put_when(o, c, s.since_ns);
-    o.put("\n  wanted:      ").put(s.wanted ? "yes" : "no");
-    o.put("\n  pid:         ");
+    o.put("\n  wanted:      ").put(s.wanted ? "yes" : "no").put("\n  pid:         ");
     if (s.pid != 0) {
         o.put_i64(s.pid);
     } else {
@@ -1078,155 +1178,123 @@ bool service_detail(text_out& o, const render_context& c, const step&, std::uint
     return false;
 }
 
-bool service_one(text_out& o, const render_context& c, const step&, std::uint32_t index,
-                 std::uint32_t, bool) noexcept {
-    put_service(o, c, c.snap->service(index));
-    o.put('\n');
+// The one-object documents: the record `index`, then a newline.
+bool service_one(const item& it) noexcept {
+    put_service(it.o, it.c, it.c.snap->service(it.index));
+    it.o.put('\n');
     return false;
 }
-bool probe_one(text_out& o, const render_context& c, const step&, std::uint32_t index,
-               std::uint32_t, bool) noexcept {
-    put_probe(o, c, c.snap->probe(index));
-    o.put('\n');
+bool probe_one(const item& it) noexcept {
+    put_probe(it.o, it.c, it.c.snap->probe(it.index));
+    it.o.put('\n');
     return false;
 }
-bool monitor_one(text_out& o, const render_context& c, const step&, std::uint32_t index,
-                 std::uint32_t, bool) noexcept {
-    put_monitor(o, c, c.snap->monitor(index));
-    o.put('\n');
+bool monitor_one(const item& it) noexcept {
+    put_monitor(it.o, it.c, it.c.snap->monitor(it.index));
+    it.o.put('\n');
     return false;
 }
-bool watchdog_one(text_out& o, const render_context& c, const step&, std::uint32_t, std::uint32_t,
-                  bool) noexcept {
-    put_watchdog(o, c.snap->watchdog());
-    o.put('\n');
+bool watchdog_one(const item& it) noexcept {
+    put_watchdog(it.o, it.c.snap->watchdog());
+    it.o.put('\n');
     return false;
 }
 
-// Metrics: a family is its header item (with its samples when it has one
-// set of them), then one item per subject.
-std::uint32_t family_n(const render_context& c, const step& s, std::uint32_t) noexcept {
-    switch (s.fam->over) {
-    case per::once:
-        return 1;
-    case per::service:
-        return 1 + c.snap->service_count();
-    case per::probe:
-        return 1 + c.snap->probe_count();
-    case per::monitor:
-        return 1 + c.snap->monitor_count();
+// Metrics: a family's header item carries its samples when it has one set
+// of them; otherwise item k > 0 is subject k - 1's.
+bool family_item(const item& it) noexcept {
+    const family& f = *it.s.fam;
+    if (it.i == 0) {
+        put_family_head(it.o, f.name, f.type, f.help);
     }
-    return 0;
-}
-bool family_item(text_out& o, const render_context& c, const step& s, std::uint32_t,
-                 std::uint32_t i, bool) noexcept {
-    const family& f = *s.fam;
-    if (i == 0) {
-        put_family_head(o, f.name, f.type, f.help);
-    }
-    if (f.over == per::once || i != 0) {
-        f.sample(o, c, f, f.over == per::once ? 0 : i - 1);
+    if (f.over == per::once || it.i != 0) {
+        f.sample(it.o, it.c, f, f.over == per::once ? 0 : it.i - 1);
     }
     return false;
 }
-bool runtime_metrics(text_out& o, const render_context& c, const step&, std::uint32_t,
-                     std::uint32_t, bool) noexcept {
-    put_counter_families(o, "custos_runtime_", runtime_counters, c.snap->stats());
+bool runtime_metrics(const item& it) noexcept {
+    put_counter_families(it.o, "custos_runtime_", runtime_counters, it.c.snap->stats());
     return false;
 }
-std::uint32_t if_reactor(const render_context& c, const step&, std::uint32_t) noexcept {
-    return c.reactor != nullptr ? 1 : 0;
-}
-bool reactor_metrics(text_out& o, const render_context& c, const step&, std::uint32_t,
-                     std::uint32_t, bool) noexcept {
-    put_counter_families(o, "custos_reactor_", reactor_counters, *c.reactor);
+bool reactor_metrics(const item& it) noexcept {
+    put_counter_families(it.o, "custos_reactor_", reactor_counters, *it.c.reactor);
     return false;
 }
-std::uint32_t if_control(const render_context& c, const step&, std::uint32_t) noexcept {
-    return c.control != nullptr ? 1 : 0;
-}
-bool control_metrics(text_out& o, const render_context& c, const step&, std::uint32_t,
-                     std::uint32_t, bool) noexcept {
-    put_control_metrics(o, *c.control);
+bool control_metrics(const item& it) noexcept {
+    put_control_metrics(it.o, *it.c.control);
     return false;
 }
-std::uint32_t if_process(const render_context& c, const step&, std::uint32_t) noexcept {
-    return c.process != nullptr ? 1 : 0;
-}
-bool process_metrics(text_out& o, const render_context& c, const step&, std::uint32_t,
-                     std::uint32_t, bool) noexcept {
-    put_process_metrics(o, *c.process);
+bool process_metrics(const item& it) noexcept {
+    put_process_metrics(it.o, *it.c.process);
     return false;
 }
 
-constexpr step health_text_steps[] = {{checks_n, check_line}, {one, health_line}};
+constexpr step health_text_steps[] = {{items::checks, check_line}, {items::one, health_line}};
 
 constexpr step health_json_steps[] = {
-    {one, health_head},     {reasons_n, reason_elem}, {one, reasons_tail, ",\"checks\":["},
-    {checks_n, check_elem}, {one, lit, "]}\n"},
+    {items::one, health_head},
+    {items::reasons, element},
+    {items::one, reasons_tail, ",\"checks\":["},
+    {items::checks, element},
+    {items::one, lit, "]}\n"},
 };
 
 constexpr step status_json_steps[] = {
-    {one, status_head},
-    {reasons_n, reason_elem},
-    {one, reasons_tail, "},\"services\":["},
-    {services_n, service_elem},
-    {one, lit, "],\"probes\":["},
-    {probes_n, probe_elem},
-    {one, lit, "],\"monitors\":["},
-    {monitors_n, monitor_elem},
-    {one, status_watchdog},
-    {one, status_counters},
+    {items::one, status_head},
+    {items::reasons, element},
+    {items::one, reasons_tail, "},\"services\":["},
+    {items::services, element},
+    {items::one, lit, "],\"probes\":["},
+    {items::probes, element},
+    {items::one, lit, "],\"monitors\":["},
+    {items::monitors, element},
+    {items::one, status_watchdog},
+    {items::one, status_counters},
 };
 
-constexpr step status_tsv_steps[] = {{services_n, tsv_line}};
-constexpr step service_json_steps[] = {{one, service_one}};
-constexpr step service_text_steps[] = {{one, service_detail}};
-constexpr step probe_json_steps[] = {{one, probe_one}};
-constexpr step monitor_json_steps[] = {{one, monitor_one}};
-constexpr step watchdog_json_steps[] = {{one, watchdog_one}};
+constexpr step status_tsv_steps[] = {{items::services, tsv_line}};
+constexpr step service_json_steps[] = {{items::one, service_one}};
+constexpr step service_text_steps[] = {{items::one, service_detail}};
+constexpr step probe_json_steps[] = {{items::one, probe_one}};
+constexpr step monitor_json_steps[] = {{items::one, monitor_one}};
+constexpr step watchdog_json_steps[] = {{items::one, watchdog_one}};
 
 constexpr std::size_t family_count = std::size(families);
 
 constexpr auto metrics_steps = [] {
     std::array<step, family_count + 4> a{};
     for (std::size_t i = 0; i < family_count; ++i) {
-        a[i] = step{family_n, family_item, {}, &families[i]};
+        a[i] = step{items::family, family_item, {}, &families[i]};
     }
-    a[family_count] = step{one, runtime_metrics};
-    a[family_count + 1] = step{if_reactor, reactor_metrics};
-    a[family_count + 2] = step{if_control, control_metrics};
-    a[family_count + 3] = step{if_process, process_metrics};
+    a[family_count] = step{items::one, runtime_metrics};
+    a[family_count + 1] = step{items::reactor, reactor_metrics};
+    a[family_count + 2] = step{items::control, control_metrics};
+    a[family_count + 3] = step{items::process, process_metrics};
     return a;
 }();
-
-template <std::size_t N>
-constexpr std::span<const step> span_of(const step (&a)[N]) noexcept {
-    return {a, N};
-}
 
 std::span<const step> steps_of(doc kind) noexcept {
     switch (kind) {
     case doc::health_text:
-        return span_of(health_text_steps);
+        return health_text_steps;
     case doc::health_json:
-        return span_of(health_json_steps);
+        return health_json_steps;
     case doc::status_json:
-        return span_of(status_json_steps);
+        return status_json_steps;
     case doc::status_tsv:
-        return span_of(status_tsv_steps);
+        return status_tsv_steps;
     case doc::service_json:
-        return span_of(service_json_steps);
+        return service_json_steps;
     case doc::service_text:
-        return span_of(service_text_steps);
+        return service_text_steps;
     case doc::probe_json:
-        return span_of(probe_json_steps);
+        return probe_json_steps;
     case doc::monitor_json:
-        return span_of(monitor_json_steps);
+        return monitor_json_steps;
     case doc::watchdog_json:
-        return span_of(watchdog_json_steps);
+        return watchdog_json_steps;
     case doc::metrics:
-        return {metrics_steps.data(), metrics_steps.size()};
+        return metrics_steps;
     }
     return {};
 }
@@ -1281,7 +1349,7 @@ bool document::fill(text_out& out) noexcept {
         const step& s = steps[step_];
         if (item_ == 0) {
             // Counted once per step (the reasons' count costs a health read).
-            count_ = s.count(*ctx_, s, index_);
+            count_ = count(*ctx_, s);
         }
         if (item_ >= count_) {
             ++step_;
@@ -1290,7 +1358,7 @@ bool document::fill(text_out& out) noexcept {
             continue;
         }
         const text_out::mark_t m = out.mark();
-        const bool element = s.render(out, *ctx_, s, index_, item_, first_);
+        const bool element = s.render(item{out, *ctx_, s, index_, item_, first_});
         if (out.overflowed()) {
             if (m.len != 0) {
                 out.rewind(m); // whole or absent: it goes first in the next buffer
