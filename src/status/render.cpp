@@ -101,7 +101,7 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
 }
 
 // `v`'s last `n` digits at `p`.
-void digits(char* p, std::int64_t v, int n) noexcept {
+void digits(char* p, std::uint32_t v, int n) noexcept {
     while (n-- > 0) {
         p[n] = static_cast<char>('0' + v % 10);
         v /= 10;
@@ -117,15 +117,15 @@ constexpr std::size_t wall_size = 24;
 void wall_into(char* b, std::int64_t wall_ns) noexcept {
     const std::int64_t ms = floor_div(wall_ns, 1'000'000);
     const std::int64_t days = floor_div(ms, 86'400'000);
-    const std::int64_t rem = ms - days * 86'400'000;
+    const auto rem = static_cast<std::uint32_t>(ms - days * 86'400'000);
     const std::int64_t z = days + 719'468; // days since 0000-03-01
     const std::int64_t era = floor_div(z, 146'097);
-    const std::int64_t doe = z - era * 146'097;                                       // [0, 146096]
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365; // [0, 399]
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 // [0, 365]
-    const std::int64_t mp = (5 * doy + 2) / 153;                                      // March = 0
-    const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
-    digits(b, yoe + era * 400 + (month <= 2 ? 1 : 0), 4);
+    const auto doe = static_cast<std::uint32_t>(z - era * 146'097); // [0, 146096]
+    const std::uint32_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365; // [0, 399]
+    const std::uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 // [0, 365]
+    const std::uint32_t mp = (5 * doy + 2) / 153;                                      // March = 0
+    const std::uint32_t month = mp < 10 ? mp + 3 : mp - 9;
+    digits(b, static_cast<std::uint32_t>(yoe + era * 400 + (month <= 2 ? 1 : 0)), 4);
     b[4] = '-';
     digits(b + 5, month, 2);
     b[7] = '-';
@@ -329,7 +329,7 @@ public:
         const std::uint64_t mag = magnitude(ns);
         n_ += u64_into(b_ + n_, mag / 1'000'000'000u);
         b_[n_++] = '.';
-        digits(b_ + n_, static_cast<std::int64_t>(mag % 1'000'000'000u / 1'000'000u), 3);
+        digits(b_ + n_, static_cast<std::uint32_t>(mag % 1'000'000'000u / 1'000'000u), 3);
         n_ += 3;
         flush();
         return *this;
