@@ -607,3 +607,46 @@ TEST_CASE("code_index and code_label: the by_code slots") {
                                                     : std::string(status::code_label(i)))) == i);
     }
 }
+
+TEST_CASE("a health published between two fill() calls: the reasons array stays well-formed") {
+    world w;
+    auto publish_reasons = [&](std::uint32_t n) {
+        HealthStatus h;
+        h.health = Health::degraded;
+        h.reason_count = n;
+        h.reason_total = n;
+        for (std::uint32_t k = 0; k < n; ++k) {
+            h.reasons[k].name = "crashy"sv;
+            h.reasons[k].reason = Reason::max_restarts_exhausted;
+        }
+        w.snap.begin_publish();
+        (void)w.snap.put_health(h);
+        w.snap.end_publish();
+    };
+    for (std::uint32_t after : {0u, 2u, 8u}) {
+        publish_reasons(5);
+        // A buffer that takes the head and about one reason at a time.
+        std::vector<char> buf(status::item_max);
+        status::document d;
+        d.begin(doc::health_json, w.ctx);
+        std::string all;
+        int fills = 0;
+        for (;;) {
+            text_out out(buf.data(), buf.size());
+            out.put(std::string(status::item_max - 700, ' ')); // room for about one item
+            const bool done = d.fill(out);
+            all.append(out.view().substr(status::item_max - 700));
+            if (++fills == 2) {
+                publish_reasons(after); // fewer or more reasons from the next item on
+            }
+            if (done) {
+                break;
+            }
+        }
+        CHECK(fills > 3);
+        CHECK_FALSE(contains(all, "[,"));
+        CHECK_FALSE(contains(all, ",,"));
+        CHECK_FALSE(contains(all, ",]"));
+        CHECK(contains(all, "],\"reasons_total\":" + std::to_string(after) + ",\"checks\":["));
+    }
+}
