@@ -11,8 +11,6 @@
 #include <span>
 #include <string_view>
 
-#include <custos/control.hpp>
-
 #include "core/assert.hpp"
 
 namespace custos::status {
