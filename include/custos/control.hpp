@@ -167,6 +167,47 @@ inline constexpr std::string_view content_metrics = "text/plain; version=0.0.4; 
 //           null, "ticks", "tick_failures"}
 // WATCHDOG: WatchdogStatus's fields by their C++ names, state and reasons
 //           as names.
+//
+// Pinned down where the above is silent (src/status/render.cpp):
+//   - Every JSON document ends with a newline. Strings are UTF-8 always: a
+//     malformed byte (a STATUS= line cut mid-character) becomes U+FFFD.
+//   - A reason that is unknown (a service never started) is null; so are a
+//     service's "pid" when none runs, "uptime_s" when no process runs,
+//     "last_exit" before the first exit, "backoff_remaining_s" outside
+//     backoff; "status_text" is "" when none was sent.
+//   - restarts.total is the sum of the five causes (= the TSV's RESTARTS);
+//     restarts.since_stable is ServiceStatus::restarts.
+//   - EXIT: "code" means something only when "signal" is 0; "signal_name"
+//     is kill -l's name with SIG ("SIGKILL", "SIGRTMIN+2"), null when
+//     "signal" is 0 or has no name.
+//   - PROBE: "last_check", "last_success", "last_failure" are wall times
+//     (null: never); "last_duration_s" (added) is the last finished
+//     check's, null before one; "next_check_in_s" is null while a check
+//     runs or none is scheduled; last_error's "resolution" is the probe's
+//     own, else its reason's.
+//   - MONITOR: "last_crash" and "degraded" are {"reason", "errno",
+//     "message", "resolution", "at"} or null.
+//   - "previous_boot" is null when the reset class is unknown; "reset" is
+//     the class's name ("starved"). WATCHDOG: "device" is "none", "kernel",
+//     "gpio" or "null"; its "*_ns" are numbers, 0 for none; previous.cls is
+//     the class's name, previous.wall_ns wall-clock nanoseconds.
+//   - counters.reactor and counters.control are null when the server has
+//     none to give; control has control_counters' fields by their C++
+//     names, "by_code" keyed by the metrics' code labels.
+//   - GET /health?json: the "health" object of /status, then "checks":
+//     [{"kind", "name", "state", "ok", "reason"}] in the text's order
+//     ("reason" null when ok).
+//   - GET /health's lines: services by name, probes and monitors after
+//     their kind ("[-] probe broker down: ProbeConnectRefused", "[+]
+//     monitor poller running"); the verdicts are the health model's: a
+//     service is as wanted when ready or stopped, a probe when ready (an
+//     unknown one that has not failed yet says HealthStarting), a monitor
+//     when running or stopped. The last line is "health: " and the health.
+//   - GET /services/NAME?format=text: "NAME: STATE (REASON) since TIME
+//     (N s ago)", then indented "key: value" lines (wanted, pid, uptime,
+//     restarts by cause, last exit, backoff, status, last error and its
+//     resolution, deaths oldest first); texts a service sent are quoted
+//     and escaped as JSON strings, so no control byte reaches a terminal.
 
 // --- the TSV custosctl reads (GET /status?format=tsv) ------------------------
 //
@@ -175,6 +216,9 @@ inline constexpr std::string_view content_metrics = "text/plain; version=0.0.4; 
 // PID 0 and UPTIME_S "-" when not running; RESTARTS the total of every
 // cause; LAST_EXIT "-", "exit N" or "signal NAME" (+ " (core)"); REASON the
 // last transition's id. Fields never contain tabs or newlines.
+// Pinned down: UPTIME_S has three decimals; a signal's NAME is "SIGKILL"
+// (its number when it has no name); REASON is "-" before any transition;
+// WANTED is "yes" or "no".
 
 // --- metrics (GET /metrics) ------------------------------------------------
 //
@@ -198,6 +242,16 @@ inline constexpr std::string_view content_metrics = "text/plain; version=0.0.4; 
 //   process_cpu_seconds_total, process_open_fds, process_max_fds,
 //   process_virtual_memory_bytes, process_resident_memory_bytes,
 //   process_start_time_seconds, process_threads
+// Pinned down: custos_runtime_NAME_total for each RuntimeStats field and
+// custos_reactor_NAME_total for each reactor counter, NAME the C++ field's;
+// besides requests and refused, custos_control_{connections,bad_requests,
+// actions,actions_denied,timeouts}_total and the gauges
+// custos_control_clients and custos_control_max_clients. The `code` label
+// is one of 200 400 403 404 4xx 413 503 5xx (render.hpp's code_label():
+// 413 also counts 408 and 431, 4xx the other 4xx, 5xx the other 5xx).
+// The reactor's, the control plane's and the process_* families are left
+// out when the server has none to give. Times in seconds have three
+// decimals, custos_probe_duration_seconds six.
 
 // --- custosctl's exit codes --------------------------------------------------
 

@@ -48,15 +48,15 @@ struct process_info {
 
 // The control plane's own counters.
 struct control_counters {
-    std::uint64_t connections = 0;      // accepted
-    std::uint64_t refused_full = 0;     // 503: every slot in use
-    std::uint64_t requests = 0;         // answered
-    std::uint64_t by_code[8] = {};      // answered, by status: see code_index()
-    std::uint64_t bad_requests = 0;     // 400, 408, 413, 431: malformed or too big
-    std::uint64_t actions = 0;          // POST/DELETE allowed
-    std::uint64_t actions_denied = 0;   // 403
-    std::uint64_t timeouts = 0;         // head, idle or send timeouts that closed a client
-    std::uint32_t clients = 0;          // connected now
+    std::uint64_t connections = 0;    // accepted
+    std::uint64_t refused_full = 0;   // 503: every slot in use
+    std::uint64_t requests = 0;       // answered
+    std::uint64_t by_code[8] = {};    // answered, by status: see code_index()
+    std::uint64_t bad_requests = 0;   // 400, 408, 413, 431: malformed or too big
+    std::uint64_t actions = 0;        // POST/DELETE allowed
+    std::uint64_t actions_denied = 0; // 403
+    std::uint64_t timeouts = 0;       // head, idle or send timeouts that closed a client
+    std::uint32_t clients = 0;        // connected now
     std::uint32_t max_clients = 0;
 };
 
@@ -121,7 +121,8 @@ private:
     // Where fill() resumes: a step of the document and an index within it.
     std::uint32_t step_ = 0;
     std::uint32_t item_ = 0;
-    bool first_ = true; // no comma before the first element of an array
+    std::uint32_t count_ = 0; // items in the current step, counted at its first
+    bool first_ = true;       // no comma before the first element of an array
     bool done_ = false;
 };
 
