@@ -160,7 +160,8 @@ bool whole_or_nothing(text_out& out, text_out::mark_t start) noexcept {
 } // namespace
 
 std::string_view method_name(method m) noexcept {
-    return method_names[static_cast<std::size_t>(m)];
+    auto i = static_cast<std::size_t>(m);
+    return i < std::size(method_names) ? method_names[i] : "OTHER";
 }
 
 parse_status parse_request(std::string_view buf, request& out,

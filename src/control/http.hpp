@@ -117,8 +117,9 @@ query_value query_param(std::string_view query, std::string_view key, char* buf,
 bool split_path(std::string_view path, std::string_view prefix, std::string_view& segment,
                 std::string_view& rest) noexcept;
 
-// The reason phrase of a status code ("OK", "Not Found" ...); "Unknown"
-// for codes this server never sends.
+// The reason phrase of a status code ("OK", "Not Found" ...: every status
+// the server sends, and 100 for an interim "100 Continue"); "Unknown" for
+// the others.
 std::string_view reason_phrase(int status) noexcept;
 
 // Writes a response head: status line, Content-Type (when not empty),
