@@ -124,10 +124,10 @@ std::string_view reason_phrase(int status) noexcept;
 
 // Writes a response head: status line, Content-Type (when not empty),
 // Content-Length (when `length` >= 0) or "Transfer-Encoding: chunked" (when
-// -1), "Connection: keep-alive" or "close", `extra` (whole header lines,
-// each ending CRLF, e.g. "Allow: GET\r\n"; may be empty), then the blank
-// line; and "Cache-Control: no-store" after the length. 1xx and 204 get
-// neither Content-Length nor Transfer-Encoding (RFC 9110 8.6). HEAD
+// negative, -1 by convention), "Cache-Control: no-store", "Connection:
+// keep-alive" or "close", `extra` (whole header lines, each ending CRLF,
+// e.g. "Allow: GET\r\n"; may be empty), then the blank line. 1xx and 204
+// get neither Content-Length nor Transfer-Encoding (RFC 9110 8.6). HEAD
 // requests get the same head. False when `out` overflowed (or had): then
 // nothing of the head is in `out` and it stays overflowed.
 bool write_head(text_out& out, int status, std::string_view content_type, std::int64_t length,
