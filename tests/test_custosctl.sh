@@ -99,9 +99,11 @@ exec = $H sleep
 [service:worker]
 exec = $H sleep
 
-# Exits 1 at once, again and again.
+# Exits 1 at once, again and again, never ready (it would be, for a
+# moment after each spawn, with ready = started).
 [service:flaky]
 exec = $H exit 1
+ready = notify
 restart = always
 backoff_initial = 100ms
 backoff_max = 500ms
@@ -293,6 +295,19 @@ else
         pass "nobody's stop is refused: exit 5"
     else
         fail "nobody's stop: exit $rc, expected 5: $(cat "$T/err")"
+    fi
+    # Both are events: custosd logs the refusal with the peer's uid, and
+    # root's stop of web earlier as allowed.
+    nuid=$(id -u nobody)
+    if grep -q "control POST /services/worker/stop by custosctl (pid [0-9]* uid $nuid): 403 (ControlDenied)" "$T/log"; then
+        pass "nobody's refused stop is an event with its uid"
+    else
+        fail "no ControlDenied event for nobody's stop in custosd's log"
+    fi
+    if grep -q "control POST /services/web/stop?wait=[0-9a-z]* by custosctl (pid [0-9]* uid 0): 202 (ControlAction)" "$T/log"; then
+        pass "root's stop is an event with its uid"
+    else
+        fail "no ControlAction event for root's stop in custosd's log"
     fi
     st=$(state_of worker)
     if [ "$st" = ready ] || [ "$st" = running ]; then

@@ -633,7 +633,19 @@ void server::route_action(conn& c) noexcept {
         subject = "watchdog";
     }
     if (w == what::none) {
-        reply_error(c, 404, Reason::control_bad_request, "no such route");
+        // A route that exists for reading: the method is wrong, not the path.
+        const bool readable = path == route_health || path == route_status ||
+                              path == route_metrics || path == route_watchdog ||
+                              ((split_path(path, prefix_services, seg, rest) ||
+                                split_path(path, prefix_probes, seg, rest) ||
+                                split_path(path, prefix_monitors, seg, rest)) &&
+                               rest.empty());
+        if (readable) {
+            reply_error(c, 405, Reason::control_bad_request, "this route is read with GET",
+                        "Allow: GET, HEAD\r\n");
+        } else {
+            reply_error(c, 404, Reason::control_bad_request, "no such route");
+        }
         return;
     }
     if (index == UINT32_MAX) {
