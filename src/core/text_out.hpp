@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace custos {
@@ -51,8 +52,8 @@ public:
             overflow_ = true;
             return *this;
         }
-        for (std::size_t i = 0; i < s.size(); ++i) {
-            buf_[len_ + i] = s[i];
+        if (!s.empty()) {
+            std::memcpy(buf_ + len_, s.data(), s.size());
         }
         len_ += s.size();
         return *this;
