@@ -68,6 +68,33 @@ check "the flaky monitor is reported degraded at its third crash in a row" \
     "monitor poller: backoff -> backoff (MonitorDegraded) 3 consecutive crashes" 60
 check "heartbeats from the healthy monitor" "monitor telemetry: running -> running (MonitorHeartbeat)" 60
 
+# The control socket and the appliance's own route, with a real client.
+S="$T/state/control.sock"
+if command -v curl >/dev/null 2>&1; then
+    body=$(curl -s --max-time 10 --unix-socket "$S" http://appliance/appliance/pings)
+    case $body in
+    '{"pongs":'[1-9]*) pass "GET /appliance/pings through the appliance's route: $body" ;;
+    *) fail "GET /appliance/pings: '$body'" ;;
+    esac
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --unix-socket "$S" \
+        http://appliance/appliance/nothing)
+    [ "$code" = 404 ] && pass "the route's own 404" || fail "GET /appliance/nothing: $code"
+    code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 10 --unix-socket "$S" \
+        http://appliance/services/netd)
+    if [ "$code" = 200 ] && grep -q '"name":"netd"' "$T/body"; then
+        pass "GET /services/netd beside it"
+    else
+        fail "GET /services/netd: $code $(cat "$T/body")"
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+        body=$(curl -s --max-time 10 -X POST --unix-socket "$S" http://appliance/appliance/pings/reset)
+        [ "$body" = '{"pongs":0}' ] && pass "POST /appliance/pings/reset as root" ||
+            fail "POST /appliance/pings/reset: '$body'"
+    fi
+else
+    echo "note: no curl: the control socket's checks skipped"
+fi
+
 kill -USR1 "$PID"
 check "no progress for half the deadline: suspected, with the thread's state" \
     "monitor stuck: running -> running (MonitorWedgeSuspected).*state" 60

@@ -40,6 +40,9 @@ using custos::Result;
 
 namespace {
 
+// Pongs the agent sent back (telemetry counts; GET /appliance/pings reads).
+std::atomic<std::uint64_t> pongs{0};
+
 // --- shared between the reactor thread (hooks) and the monitors ---
 
 // SIGUSR1 arrived: "stuck" stops making progress.
@@ -81,6 +84,7 @@ Result<void> telemetry(MonitorContext& ctx, void*) {
             if (got > 0) {
                 reply[got] = '\0';
                 std::printf("telemetry: agent says %s", reply);
+                pongs.fetch_add(1);
                 std::fflush(stdout);
                 ctx.tick();
             } else {
@@ -156,6 +160,27 @@ void on_health(const custos::HealthStatus& h, void*) {
     std::fflush(stdout);
 }
 
+// An appliance route: GET /appliance/pings says how many pongs the agent
+// sent (the telemetry monitor counts them); POST /appliance/pings/reset
+// (operators only: custos checks the peer before calling this) zeroes it.
+
+void appliance_route(const custos::ControlRequest& req, custos::ControlResponse& resp, void*) {
+    if (req.path == "/appliance/pings" && (req.method == "GET" || req.method == "HEAD")) {
+        char body[64];
+        int n = std::snprintf(body, sizeof body, "{\"pongs\":%llu}\n",
+                              static_cast<unsigned long long>(pongs.load()));
+        resp.append(std::string_view(body, static_cast<std::size_t>(n)));
+        return;
+    }
+    if (req.path == "/appliance/pings/reset" && req.method == "POST") {
+        pongs.store(0);
+        resp.append("{\"pongs\":0}\n");
+        return;
+    }
+    resp.status = 404;
+    resp.append("{\"error\":\"no such appliance route\"}\n");
+}
+
 void on_signal(int sig, void*) {
     if (sig == SIGUSR1) {
         std::printf("SIGUSR1: monitor stuck stops making progress\n");
@@ -176,6 +201,9 @@ int main(int argc, char** argv) {
     }
     char notify_dir[300];
     std::snprintf(notify_dir, sizeof notify_dir, "%s/notify", dir);
+    // custosctl --socket DIR/control.sock status (or curl --unix-socket).
+    char control_sock[300];
+    std::snprintf(control_sock, sizeof control_sock, "%s/control.sock", dir);
 
     // The static table. Its storage need only last until init() returns.
     static const std::string_view netd_argv[] = {"sleep", "3600"};
@@ -225,6 +253,7 @@ int main(int argc, char** argv) {
     table.services = services;
     table.probes = probes;
     table.monitors = monitors;
+    table.control.socket = control_sock;
 
     custos::Runtime rt;
     if (auto r = rt.init(table); !r) {
@@ -237,6 +266,12 @@ int main(int argc, char** argv) {
     rt.set_monitor_hook(on_monitor, nullptr);
     rt.set_health_hook(on_health, nullptr);
     rt.set_signal_hook(on_signal, nullptr);
+    if (auto r = rt.add_control_route("appliance", appliance_route, nullptr); !r) {
+        char text[512];
+        r.error().format(text, sizeof text);
+        std::fprintf(stderr, "appliance-daemon: %s\n", text);
+        return 1;
+    }
     if (auto r = rt.start(); !r) {
         char text[512];
         r.error().format(text, sizeof text);

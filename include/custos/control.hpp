@@ -69,6 +69,57 @@ struct ControlAction {
 
 using ControlHook = void (*)(const ControlAction& a, void* ctx);
 
+// Routes the appliance daemon adds under its own prefix
+// (Runtime::add_control_route("netd", ...) serves /netd and /netd/...).
+// The handler runs on the reactor thread and must not block; it writes its
+// body into the response's fixed buffer. GET and HEAD reach it from anyone
+// who can connect; POST, PUT and DELETE only from uid 0 and the operators
+// (a refusal is 403 before the handler runs), and each is recorded as an
+// action (ControlHook) with the status the handler set.
+struct ControlRequest {
+    std::string_view method; // "GET", "HEAD", "POST", "PUT", "DELETE"
+    std::string_view path;   // "/netd/peers", not decoded
+    std::string_view query;  // after '?', not decoded (empty: none)
+    std::string_view body;   // at most ControlConfig::max_body_bytes
+    int peer_pid = 0;
+    int peer_uid = -1;
+    bool operator_ = false; // uid 0 or in ControlConfig::operators
+};
+
+class ControlResponse {
+public:
+    ControlResponse(char* buf, std::size_t cap) noexcept : buf_(buf), cap_(cap) {}
+
+    int status = 200;
+    std::string_view content_type = "application/json";
+
+    // Appends `s`; false (nothing written) when it does not fit: the server
+    // then answers 500 (ResponseTooLarge) instead of a cut body.
+    bool append(std::string_view s) noexcept {
+        if (s.size() > cap_ - len_) {
+            full_ = true;
+            return false;
+        }
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            buf_[len_ + i] = s[i];
+        }
+        len_ += s.size();
+        return true;
+    }
+    std::size_t size() const noexcept { return len_; }
+    std::size_t capacity() const noexcept { return cap_; }
+    bool overflowed() const noexcept { return full_; }
+    std::string_view body() const noexcept { return {buf_, len_}; }
+
+private:
+    char* buf_;
+    std::size_t cap_;
+    std::size_t len_ = 0;
+    bool full_ = false;
+};
+
+using ControlHandler = void (*)(const ControlRequest& req, ControlResponse& resp, void* ctx);
+
 namespace control {
 
 // --- routes ----------------------------------------------------------------
@@ -111,6 +162,14 @@ inline constexpr std::string_view prefix_services = "/services/";
 inline constexpr std::string_view prefix_probes = "/probes/";
 inline constexpr std::string_view prefix_monitors = "/monitors/";
 inline constexpr std::string_view route_watchdog_hold = "/watchdog/hold";
+
+// Prefixes an appliance route cannot take (the built-in routes and those
+// reserved for what comes next: reload, events).
+inline constexpr std::string_view reserved_components[] = {
+    "health",   "status",   "metrics", "services", "probes",
+    "monitors", "watchdog", "reload",  "events",   "custos"};
+// Appliance routes a runtime can hold.
+inline constexpr std::size_t max_routes = 8;
 
 inline constexpr std::string_view action_start = "start";
 inline constexpr std::string_view action_stop = "stop";

@@ -117,6 +117,14 @@ public:
     // Every action through the control plane (control.hpp), allowed or
     // refused, with the peer's pid and uid and the status it got.
     void set_control_hook(ControlHook hook, void* ctx) noexcept;
+    // Serves /COMPONENT and /COMPONENT/... on the control socket with
+    // `handler` (control.hpp: ControlRequest, ControlResponse). Call after
+    // init() and before start(). Errors: InvalidArgument (no control
+    // socket; a component that is empty, not [a-z0-9_-]{1,31}, reserved
+    // (control::reserved_components) or already added), CapacityExceeded
+    // (more than control::max_routes).
+    Result<void> add_control_route(std::string_view component, ControlHandler handler,
+                                   void* ctx) noexcept;
     // Called, on the reactor thread, for every signal received and ignored
     // (with handle_signals: SIGHUP, SIGUSR1, SIGUSR2, SIGALRM). Must not block.
     void set_signal_hook(SignalHook hook, void* ctx) noexcept;

@@ -475,7 +475,100 @@ std::uint32_t server::find(std::span<const std::string_view> names,
     return UINT32_MAX;
 }
 
+Result<void> server::add_route(std::string_view component, ControlHandler handler,
+                               void* ctx) noexcept {
+    if (!enabled()) {
+        return fail(Reason::invalid_argument, 0, "no control socket: add_control_route");
+    }
+    bool plain = !component.empty() && component.size() < sizeof(custom_route::component);
+    for (char ch : component) {
+        plain = plain &&
+                ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-');
+    }
+    for (std::string_view r : reserved_components) {
+        plain = plain && r != component;
+    }
+    for (std::uint32_t i = 0; i < nroutes_; ++i) {
+        plain = plain && std::string_view(routes_[i].component, routes_[i].len) != component;
+    }
+    if (!plain || handler == nullptr) {
+        return fail(Reason::invalid_argument, 0, component);
+    }
+    if (nroutes_ == max_routes) {
+        return fail(Reason::capacity_exceeded, 0, component);
+    }
+    custom_route& r = routes_[nroutes_++];
+    std::memcpy(r.component, component.data(), component.size());
+    r.len = component.size();
+    r.handler = handler;
+    r.ctx = ctx;
+    return {};
+}
+
+bool server::route_custom(conn& c) noexcept {
+    const std::string_view path = c.req.path;
+    for (std::uint32_t i = 0; i < nroutes_; ++i) {
+        const custom_route& r = routes_[i];
+        const std::string_view comp(r.component, r.len);
+        if (path.size() < comp.size() + 1 || path[0] != '/' ||
+            path.substr(1, comp.size()) != comp ||
+            (path.size() > comp.size() + 1 && path[comp.size() + 1] != '/')) {
+            continue;
+        }
+        const bool reads = c.req.verb == method::get || c.req.verb == method::head;
+        if (!reads && !is_operator(c)) {
+            ++counters_.actions_denied;
+            record_action(c, comp, 403);
+            reply_error(c, 403, Reason::control_denied, "actions need root or an operator");
+            return true;
+        }
+        ControlRequest q;
+        q.method = method_name(c.req.verb);
+        q.path = path;
+        q.query = c.req.query;
+        q.body = std::string_view(c.in + c.req.head_bytes, c.req.content_length);
+        q.peer_pid = c.pid;
+        q.peer_uid = static_cast<int>(c.uid);
+        q.operator_ = is_operator(c);
+        // The body goes where reply_text() would put it: after room for the head.
+        ControlResponse resp(c.out + head_room, out_size - head_room - tail_room);
+        r.handler(q, resp, r.ctx);
+        if (!reads) {
+            ++counters_.actions;
+            record_action(c, comp, resp.overflowed() ? 500 : resp.status);
+        }
+        if (resp.overflowed() || resp.status < 200 || resp.status > 599) {
+            reply_error(c, 500, Reason::capacity_exceeded,
+                        resp.overflowed() ? "the route's response did not fit its buffer"
+                                          : "the route set an invalid status");
+            return true;
+        }
+        ++counters_.requests;
+        ++counters_.by_code[status::code_index(resp.status)];
+        char head[head_room];
+        text_out h(head, sizeof(head));
+        write_head(h, resp.status, resp.content_type, static_cast<std::int64_t>(resp.size()),
+                   c.keep_alive);
+        if (h.overflowed()) {
+            reply_error(c, 500, Reason::invalid_argument, "the route's content type is too long");
+            return true;
+        }
+        c.doc_active = false;
+        c.chunked = false;
+        c.send_at = head_room - static_cast<std::uint32_t>(h.size());
+        std::memcpy(c.out + c.send_at, head, h.size());
+        c.send_end = head_room + static_cast<std::uint32_t>(c.head_only ? 0 : resp.size());
+        c.state = conn::phase::sending;
+        send_more(c);
+        return true;
+    }
+    return false;
+}
+
 void server::route(conn& c) noexcept {
+    if (route_custom(c)) {
+        return;
+    }
     const method m = c.req.verb;
     if (m == method::get || m == method::head) {
         route_get(c);

@@ -110,6 +110,11 @@ public:
 
     const status::control_counters& counters() const noexcept { return counters_; }
 
+    // An appliance route (Runtime::add_control_route): before start().
+    // Errors: InvalidArgument, CapacityExceeded (see runtime.hpp).
+    [[nodiscard]] Result<void> add_route(std::string_view component, ControlHandler handler,
+                                         void* ctx) noexcept;
+
     // Internal: the reactor callbacks' targets.
     void on_accept(std::int32_t res) noexcept;
     void on_recv(conn& c, std::int32_t res) noexcept;
@@ -124,6 +129,8 @@ private:
     void route(conn& c) noexcept;
     void route_get(conn& c) noexcept;
     void route_action(conn& c) noexcept;
+    // True when an appliance route took the request.
+    bool route_custom(conn& c) noexcept;
     void reply_doc(conn& c, int status, status::doc kind, std::uint32_t index = 0) noexcept;
     void reply_error(conn& c, int status, Reason why, std::string_view message,
                      std::string_view extra_head = {}) noexcept;
@@ -156,6 +163,14 @@ private:
     bool accepting_ = false;
     bool stopped_ = false;
     char path_[108] = {};
+    struct custom_route {
+        char component[32] = {};
+        std::size_t len = 0;
+        ControlHandler handler = nullptr;
+        void* ctx = nullptr;
+    };
+    custom_route routes_[max_routes];
+    std::uint32_t nroutes_ = 0;
     status::control_counters counters_;
     status::process_info process_;
 };

@@ -116,6 +116,14 @@ void Runtime::set_control_hook(ControlHook hook, void* ctx) noexcept {
     }
 }
 
+Result<void> Runtime::add_control_route(std::string_view component, ControlHandler handler,
+                                        void* ctx) noexcept {
+    if (impl_ == nullptr || impl_->started) {
+        return fail(Reason::invalid_argument, 0, "add_control_route: after init, before start");
+    }
+    return impl_->ctl.server.add_route(component, handler, ctx);
+}
+
 Result<void> Runtime::impl::start_service(std::uint32_t i) noexcept {
     sup.start(i);
     return {};
