@@ -1807,24 +1807,27 @@ TEST_CASE("no [control] section: the default socket, the defaults, no lines") {
 
 TEST_CASE("every [control] key, its value and its line; the table carries it") {
     const std::string text = lines({
-        "[service:a]",                        // 1
-        "exec = /bin/true",                   // 2
-        "[control]",                          // 3
-        "enabled = yes",                      // 4
-        "socket = /run/app/ctl.sock",         // 5
-        "mode = 0640",                        // 6
-        "group = adm",                        // 7
-        "operators = alice 1001, @wheel @27", // 8
-        "max_clients = 4",                    // 9
-        "max_head_bytes = 4096",              // 10
-        "max_body_bytes = 1024",              // 11
-        "head_timeout = 2s",                  // 12
-        "idle_timeout = 1m",                  // 13
-        "send_timeout = 1500ms",              // 14
-        "max_requests = 50",                  // 15
-        "max_wait = 10m",                     // 16
-        "[custos]",                           // 17
-        "stop_timeout = 5s",                  // 18
+        "[service:a]",                                           // 1
+        "exec = /bin/true",                                      // 2
+        "[control]",                                             // 3
+        "enabled = yes",                                         // 4
+        "socket = /run/app/ctl.sock",                            // 5
+        "mode = 0640",                                           // 6
+        "group = adm",                                           // 7
+        "operators = alice 1001, @wheel @27",                    // 8
+        "max_clients = 4",                                       // 9
+        "max_head_bytes = 4096",                                 // 10
+        "max_body_bytes = 1024",                                 // 11
+        "head_timeout = 2s",                                     // 12
+        "idle_timeout = 1m",                                     // 13
+        "send_timeout = 1500ms",                                 // 14
+        "max_requests = 50",                                     // 15
+        "max_wait = 10m",                                        // 16
+        "metrics_listen = 127.0.0.1:9101",                       // 17
+        "metrics_textfile = /var/lib/node_exporter/custos.prom", // 18
+        "metrics_textfile_interval = 30s",                       // 19
+        "[custos]",                                              // 20
+        "stop_timeout = 5s",                                     // 21
     });
     auto r = parse(text);
     INFO(dump(r->problems));
@@ -1843,6 +1846,9 @@ TEST_CASE("every [control] key, its value and its line; the table carries it") {
     CHECK(c.send_timeout == 1500ms);
     CHECK(c.max_requests == 50);
     CHECK(c.max_wait == 10min);
+    CHECK(c.metrics_listen == "127.0.0.1:9101");
+    CHECK(c.metrics_textfile == "/var/lib/node_exporter/custos.prom");
+    CHECK(c.metrics_textfile_interval == 30s);
     // The table Runtime::init() gets is the same.
     const custos::Table t = r->cfg.table();
     CHECK(t.control.socket == "/run/app/ctl.sock");
@@ -1851,13 +1857,23 @@ TEST_CASE("every [control] key, its value and its line; the table carries it") {
     CHECK(t.control.max_wait == 10min);
     CHECK(t.runtime.stop_timeout == 5s);
     const std::pair<control_field, unsigned> want[] = {
-        {control_field::section, 3},         {control_field::enabled, 4},
-        {control_field::socket, 5},          {control_field::mode, 6},
-        {control_field::group, 7},           {control_field::operators, 8},
-        {control_field::max_clients, 9},     {control_field::max_head_bytes, 10},
-        {control_field::max_body_bytes, 11}, {control_field::head_timeout, 12},
-        {control_field::idle_timeout, 13},   {control_field::send_timeout, 14},
-        {control_field::max_requests, 15},   {control_field::max_wait, 16},
+        {control_field::section, 3},
+        {control_field::enabled, 4},
+        {control_field::socket, 5},
+        {control_field::mode, 6},
+        {control_field::group, 7},
+        {control_field::operators, 8},
+        {control_field::max_clients, 9},
+        {control_field::max_head_bytes, 10},
+        {control_field::max_body_bytes, 11},
+        {control_field::head_timeout, 12},
+        {control_field::idle_timeout, 13},
+        {control_field::send_timeout, 14},
+        {control_field::max_requests, 15},
+        {control_field::max_wait, 16},
+        {control_field::metrics_listen, 17},
+        {control_field::metrics_textfile, 18},
+        {control_field::metrics_textfile_interval, 19},
     };
     static_assert(std::size(want) == custos::cfg::control_field_count);
     for (const auto& fl : want) {
@@ -1934,6 +1950,11 @@ TEST_CASE("[control] bad values: at the key's line, saying what to write") {
     bad("idle_timeout = soon", "idle_timeout");
     bad("send_timeout = 0ms", "send_timeout '0ms' must be above 0");
     bad("max_wait = 5x", "max_wait");
+    bad("metrics_listen = localhost:9101", "bad metrics_listen 'localhost:9101': give a literal");
+    bad("metrics_listen = 127.0.0.1", "bad metrics_listen '127.0.0.1'");
+    bad("metrics_textfile = custos.prom", "bad metrics_textfile 'custos.prom': an absolute path");
+    bad("metrics_textfile_interval = 500ms",
+        "metrics_textfile_interval '500ms' must be 1s or more");
     bad("socket =", "key 'socket' has no value");
     // max_clients itself, with another key after it.
     expect_one(lines({"[control]", "max_clients = 0", "mode = 0600"}), 2, Reason::config_bad_value,

@@ -85,6 +85,9 @@ state_of() {
     $WRAP "$CUSTOSCTL" --socket "$S" status 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
 }
 
+# The read-only TCP listener on a port of our own (the two backends' runs
+# go in parallel), and the textfile every second.
+PORT=$((20000 + $$ % 20000))
 cat >"$T/c.ini" <<EOF
 [custos]
 stop_timeout = 10s
@@ -92,6 +95,9 @@ stop_timeout = 10s
 [control]
 socket = $S
 mode = 0666
+metrics_listen = 127.0.0.1:$PORT
+metrics_textfile = $T/custos.prom
+metrics_textfile_interval = 1s
 
 [service:web]
 exec = $H sleep
@@ -315,6 +321,37 @@ else
     else
         fail "worker is '$st' after nobody's refused stop"
     fi
+fi
+
+# --- fleet scraping: the TCP listener and the textfile ---
+if have curl; then
+    code=$(curl -s -o "$T/tcp" -w '%{http_code} %{content_type}' "http://127.0.0.1:$PORT/metrics")
+    if [ "${code%% *}" = 200 ] && grep -q '^custos_service_up{service="web"}' "$T/tcp"; then
+        pass "GET /metrics over TCP: $code"
+    else
+        fail "GET /metrics over TCP: $code"
+    fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/status")
+    [ "$code" = 404 ] && pass "GET /status over TCP: 404" || fail "GET /status over TCP: $code"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/services/web/stop")
+    [ "$code" = 404 ] && pass "no action over TCP: 404" || fail "POST over TCP: $code"
+fi
+if [ -s "$T/custos.prom" ] && grep -q '^custos_build_info' "$T/custos.prom"; then
+    pass "the metrics textfile is there"
+    m1=$(stat -c %Y.%y "$T/custos.prom")
+    sleep 2.2
+    m2=$(stat -c %Y.%y "$T/custos.prom")
+    [ "$m1" != "$m2" ] && pass "the textfile is rewritten every second" ||
+        fail "the textfile was not rewritten in 2 s"
+    if have promtool; then
+        if promtool check metrics <"$T/custos.prom" >"$T/promtool" 2>&1; then
+            pass "promtool check metrics on the textfile"
+        else
+            fail "promtool on the textfile: $(head -5 "$T/promtool")"
+        fi
+    fi
+else
+    fail "no metrics textfile at $T/custos.prom"
 fi
 
 # --- the routes with curl ---

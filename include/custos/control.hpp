@@ -53,6 +53,19 @@ struct ControlConfig {
     Duration send_timeout = std::chrono::seconds(10);
     // The longest ?wait= an action may ask for.
     Duration max_wait = std::chrono::minutes(5);
+
+    // For scrapers that cannot reach a Unix socket (Prometheus before 3.x,
+    // most fleet agents):
+    // A read-only TCP listener, "IPv4:PORT" or "[IPv6]:PORT" (a literal
+    // address: "127.0.0.1:9101"), serving GET/HEAD /metrics and /health
+    // only (anything else: 404); its clients share the connection slots.
+    // Empty: none.
+    std::string_view metrics_listen;
+    // node_exporter's textfile collector: the metrics written to this file
+    // every metrics_textfile_interval, whole (PATH.tmp, then a rename), so
+    // a reader never sees half of it. Empty: none.
+    std::string_view metrics_textfile;
+    Duration metrics_textfile_interval = std::chrono::seconds(15);
 };
 
 // One operator action through the control plane, allowed or refused

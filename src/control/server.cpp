@@ -17,6 +17,7 @@
 
 #include "control/http.hpp"
 #include "core/assert.hpp"
+#include "table/target.hpp"
 #include "table/values.hpp"
 
 namespace custos::control {
@@ -156,6 +157,7 @@ struct server::conn {
     bool head_only = false;
     bool chunked = false;
     bool doc_active = false;
+    bool tcp = false; // from the read-only TCP listener
     std::uint32_t requests = 0;
     mono_time request_start{};
     status::document doc;
@@ -172,7 +174,8 @@ struct server::conn {
 namespace {
 
 void accept_done(io::op& o, std::int32_t res) noexcept {
-    static_cast<server*>(o.user)->on_accept(res);
+    auto* l = static_cast<server::listener*>(o.user);
+    l->owner->on_accept(*l, res);
 }
 
 void recv_done(io::op& o, std::int32_t res) noexcept {
@@ -243,8 +246,25 @@ Result<void> server::init(arena& mem, const ControlConfig& cfg, operator_ids ops
     counters_.max_clients = nslots_;
     ctx.control = &counters_;
     ctx.process = &process_;
-    accept_op_.done = accept_done;
-    accept_op_.user = this;
+    for (listener* l : {&unix_, &tcp_}) {
+        l->owner = this;
+        l->op.done = accept_done;
+        l->op.user = l;
+    }
+    tcp_.tcp = true;
+    if (!cfg.metrics_listen.empty()) {
+        auto hp = tbl::parse_host_port(cfg.metrics_listen);
+        if (!hp || !hp->literal) {
+            Error e(Reason::invalid_argument, 0, cfg.metrics_listen);
+            e.with_resolution("Give metrics_listen as a literal address and a port: "
+                              "127.0.0.1:9101 or [::1]:9101");
+            return fail(e);
+        }
+        tcp_addr_ = hp->addr;
+        tcp_addr_len_ = hp->addr_len;
+    }
+    cfg_.metrics_listen = {};
+    cfg_.metrics_textfile = {};
     return {};
 }
 
@@ -297,14 +317,42 @@ Result<void> server::start() noexcept {
         ::unlink(path_);
         return fail(Reason::control_socket_unavailable, err, cfg_.socket);
     }
-    listen_fd_ = fd;
+    unix_.fd = fd;
+    if (tcp_addr_len_ != 0) {
+        if (auto r = listen_tcp(); !r) {
+            ::close(unix_.fd);
+            unix_.fd = -1;
+            ::unlink(path_);
+            return r;
+        }
+    }
     stopped_ = false;
-    accept_next();
+    accept_next(unix_);
+    accept_next(tcp_);
+    return {};
+}
+
+Result<void> server::listen_tcp() noexcept {
+    int fd = ::socket(tcp_addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return fail(Reason::control_socket_unavailable, errno, "metrics_listen");
+    }
+    const int one = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&tcp_addr_), tcp_addr_len_) != 0 ||
+        ::listen(fd, 16) != 0) {
+        const int err = errno;
+        ::close(fd);
+        Error e(Reason::control_socket_unavailable, err, "metrics_listen");
+        e.with_resolution("Choose a free port and an address of this host for metrics_listen");
+        return fail(e);
+    }
+    tcp_.fd = fd;
     return {};
 }
 
 void server::stop() noexcept {
-    if (listen_fd_ < 0 || stopped_) {
+    if (unix_.fd < 0 || stopped_) {
         return;
     }
     stopped_ = true;
@@ -313,29 +361,38 @@ void server::stop() noexcept {
             close_conn(slots_[i]);
         }
     }
-    if (accept_op_.busy()) {
-        reactor_->cancel(accept_op_);
-    }
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    if (!accept_op_.busy()) {
-        ::close(listen_fd_);
-        listen_fd_ = -1;
-    }
+    close_listener(unix_);
+    close_listener(tcp_);
     ::unlink(path_);
 }
 
-void server::accept_next() noexcept {
-    if (stopped_ || accept_op_.busy()) {
+// Closes `l` now, or, with its accept in flight, once that has come back.
+void server::close_listener(listener& l) noexcept {
+    if (l.fd < 0) {
         return;
     }
-    reactor_->accept(accept_op_, listen_fd_, nullptr, nullptr);
+    if (l.op.busy()) {
+        reactor_->cancel(l.op);
+    }
+    ::shutdown(l.fd, SHUT_RDWR);
+    if (!l.op.busy()) {
+        ::close(l.fd);
+        l.fd = -1;
+    }
 }
 
-void server::on_accept(std::int32_t res) noexcept {
+void server::accept_next(listener& l) noexcept {
+    if (stopped_ || l.fd < 0 || l.op.busy()) {
+        return;
+    }
+    reactor_->accept(l.op, l.fd, nullptr, nullptr);
+}
+
+void server::on_accept(listener& l, std::int32_t res) noexcept {
     if (stopped_) {
-        if (listen_fd_ >= 0) {
-            ::close(listen_fd_);
-            listen_fd_ = -1;
+        if (l.fd >= 0) {
+            ::close(l.fd);
+            l.fd = -1;
         }
         if (res >= 0) {
             ::close(res);
@@ -345,7 +402,7 @@ void server::on_accept(std::int32_t res) noexcept {
     if (res < 0) {
         // EMFILE and the like: the next accept tries again; the listen
         // queue holds the client meanwhile.
-        accept_next();
+        accept_next(l);
         return;
     }
     ++counters_.connections;
@@ -358,10 +415,11 @@ void server::on_accept(std::int32_t res) noexcept {
     }
     if (c == nullptr) {
         refuse_full(res);
-        accept_next();
+        accept_next(l);
         return;
     }
     c->fd = res;
+    c->tcp = l.tcp;
     c->state = conn::phase::reading;
     c->in_len = 0;
     c->requests = 0;
@@ -369,7 +427,7 @@ void server::on_accept(std::int32_t res) noexcept {
     c->waiting = conn::wait_kind::none;
     ucred cred{};
     socklen_t len = sizeof(cred);
-    if (::getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    if (!l.tcp && ::getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
         c->pid = cred.pid;
         c->uid = cred.uid;
         c->gid = cred.gid;
@@ -381,7 +439,7 @@ void server::on_accept(std::int32_t res) noexcept {
     ++counters_.clients;
     c->request_start = reactor_->now();
     read_more(*c);
-    accept_next();
+    accept_next(l);
 }
 
 void server::refuse_full(int fd) noexcept {
@@ -566,6 +624,17 @@ bool server::route_custom(conn& c) noexcept {
 }
 
 void server::route(conn& c) noexcept {
+    if (c.tcp) {
+        // The TCP listener serves the scrapers' two routes, read-only.
+        const bool reads = c.req.verb == method::get || c.req.verb == method::head;
+        if (!reads || (c.req.path != route_metrics && c.req.path != route_health)) {
+            reply_error(c, 404, Reason::control_bad_request,
+                        "only GET /metrics and /health are served over TCP");
+            return;
+        }
+        route_get(c);
+        return;
+    }
     if (route_custom(c)) {
         return;
     }

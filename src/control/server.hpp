@@ -19,6 +19,10 @@
 // requests are served in order. Every refusal (400, 408, 413, 431, 505)
 // closes the connection.
 //
+// A second, read-only listener on TCP (ControlConfig::metrics_listen)
+// serves GET/HEAD /metrics and /health to scrapers that cannot reach a
+// Unix socket; its clients share the slots and can never act.
+//
 // Auth: SO_PEERCRED at accept. Reads are open to whoever can connect;
 // actions need uid 0 or an operator (uid, or primary gid). Every action,
 // allowed or not, is dispatched on the event stream (control_action) with
@@ -27,6 +31,7 @@
 // Threads: reactor thread only.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -115,14 +120,24 @@ public:
     [[nodiscard]] Result<void> add_route(std::string_view component, ControlHandler handler,
                                          void* ctx) noexcept;
 
+    // A listening socket: the Unix one, or the read-only TCP one.
+    struct listener {
+        server* owner = nullptr;
+        int fd = -1;
+        bool tcp = false;
+        io::op op;
+    };
+
     // Internal: the reactor callbacks' targets.
-    void on_accept(std::int32_t res) noexcept;
+    void on_accept(listener& l, std::int32_t res) noexcept;
     void on_recv(conn& c, std::int32_t res) noexcept;
     void on_sent(conn& c, std::int32_t res) noexcept;
     void on_wait_timeout(conn& c) noexcept;
 
 private:
-    void accept_next() noexcept;
+    void accept_next(listener& l) noexcept;
+    void close_listener(listener& l) noexcept;
+    [[nodiscard]] Result<void> listen_tcp() noexcept;
     void refuse_full(int fd) noexcept;
     void read_more(conn& c) noexcept;
     void serve(conn& c) noexcept;
@@ -158,9 +173,10 @@ private:
     conn* slots_ = nullptr;
     std::uint32_t nslots_ = 0;
     std::uint32_t in_cap_ = 0;
-    int listen_fd_ = -1;
-    io::op accept_op_;
-    bool accepting_ = false;
+    listener unix_;
+    listener tcp_;
+    sockaddr_storage tcp_addr_{};
+    socklen_t tcp_addr_len_ = 0;
     bool stopped_ = false;
     char path_[108] = {};
     struct custom_route {

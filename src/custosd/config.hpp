@@ -163,8 +163,11 @@ enum class control_field : std::uint8_t {
     send_timeout,
     max_requests,
     max_wait,
+    metrics_listen,
+    metrics_textfile,
+    metrics_textfile_interval,
 };
-inline constexpr std::size_t control_field_count = 14;
+inline constexpr std::size_t control_field_count = 17;
 
 // Writes "FILE:LINE: message" (or "FILE: message" for line 0) into buf,
 // NUL-terminated and truncated to fit when len > 0. A null or empty `file`

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "table/target.hpp"
 #include "table/validate.hpp"
 
 namespace custos::cfg {
@@ -668,6 +669,38 @@ void ctl_max_wait(key_context& c, std::string_view v) noexcept {
     store(c, tbl::duration_value(c.key->name, v), c.ctl.cfg.max_wait);
 }
 
+// A literal address and a port: checked again (and bound) at init.
+void ctl_metrics_listen(key_context& c, std::string_view v) noexcept {
+    auto hp = tbl::parse_host_port(v);
+    if (!hp || !hp->literal) {
+        c.bad("bad metrics_listen '%s': give a literal address and a port, e.g. 127.0.0.1:9101 "
+              "or [::1]:9101",
+              clip(v).str());
+        return;
+    }
+    c.ctl.cfg.metrics_listen = v;
+}
+void ctl_metrics_textfile(key_context& c, std::string_view v) noexcept {
+    if (v.empty() || v.front() != '/' || v.size() > 250) {
+        c.bad("bad metrics_textfile '%s': an absolute path of at most 250 bytes, e.g. "
+              "/var/lib/node_exporter/textfile/custos.prom",
+              clip(v).str());
+        return;
+    }
+    c.ctl.cfg.metrics_textfile = v;
+}
+void ctl_metrics_textfile_interval(key_context& c, std::string_view v) noexcept {
+    Duration d{0};
+    if (!store(c, tbl::duration_value(c.key->name, v), d)) {
+        return;
+    }
+    if (d < std::chrono::seconds(1)) {
+        c.bad("metrics_textfile_interval '%s' must be 1s or more", clip(v).str());
+        return;
+    }
+    c.ctl.cfg.metrics_textfile_interval = d;
+}
+
 constexpr std::uint8_t slot(control_field f) {
     return static_cast<std::uint8_t>(f);
 }
@@ -689,6 +722,10 @@ constexpr key_def control_keys[] = {
      ctl_timeout<&ControlConfig::send_timeout>},
     {"max_requests", slot(control_field::max_requests), 0, 0, ctl_max_requests},
     {"max_wait", slot(control_field::max_wait), 0, 0, ctl_max_wait},
+    {"metrics_listen", slot(control_field::metrics_listen), 0, 0, ctl_metrics_listen},
+    {"metrics_textfile", slot(control_field::metrics_textfile), 0, 0, ctl_metrics_textfile},
+    {"metrics_textfile_interval", slot(control_field::metrics_textfile_interval), 0, 0,
+     ctl_metrics_textfile_interval},
 };
 
 static_assert(std::size(control_keys) + 1 == control_field_count,

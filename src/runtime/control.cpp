@@ -49,8 +49,16 @@ Result<void> Runtime::impl::resolve_control(const ControlConfig& c) noexcept {
 }
 
 Result<void> Runtime::impl::layout_control(const ControlConfig& c) noexcept {
+    ctl.ctx.snap = &snap;
+    ctl.ctx.version = version;
+    ctl.ctx.pid = static_cast<int>(::getpid());
+    ctl.ctx.reactor = &reactor.stats();
+    auto tf = ctl.textfile.init(mem, c, reactor, ctl.ctx);
+    if (!tf && tf.error().reason() != Reason::out_of_memory) {
+        return tf;
+    }
     if (c.socket.empty()) {
-        return {};
+        return tf;
     }
     bool ok = true;
     std::uint32_t nu = 0;
@@ -100,14 +108,11 @@ Result<void> Runtime::impl::layout_control(const ControlConfig& c) noexcept {
         names.probes = {ctl.probe_names, nprobes};
         names.monitors = {ctl.monitor_names, nmonitors};
     }
-    ctl.ctx.snap = &snap;
-    ctl.ctx.version = version;
-    ctl.ctx.pid = static_cast<int>(::getpid());
     auto r = ctl.server.init(mem, c, ids, names, reactor, snap, ctl.ctx, listeners, *this);
     if (!r) {
         return r;
     }
-    return ok ? Result<void>{} : fail(Reason::out_of_memory, ENOMEM, "control plane");
+    return ok && tf ? Result<void>{} : fail(Reason::out_of_memory, ENOMEM, "control plane");
 }
 
 void Runtime::set_control_hook(ControlHook hook, void* ctx) noexcept {

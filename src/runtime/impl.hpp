@@ -18,6 +18,7 @@
 #include <custos/runtime.hpp>
 
 #include "control/server.hpp"
+#include "control/textfile.hpp"
 #include "core/arena.hpp"
 #include "core/prng.hpp"
 #include "io/reactor.hpp"
@@ -133,6 +134,7 @@ struct watchdog_parts {
 // what it looks up (names and operators, in the arena).
 struct control_parts {
     control::server server;
+    control::textfile textfile;
     status::render_context ctx;
     char boot_id[40] = {};
     std::string_view* service_names = nullptr;

@@ -339,6 +339,7 @@ Result<void> Runtime::start() noexcept {
     }
     rt.listeners.seal();
     rt.publish();
+    rt.ctl.textfile.start(); // the metrics file, from the first publication on
     return {};
 }
 
@@ -363,6 +364,7 @@ void Runtime::run() noexcept {
         rt.reactor.cancel(rt.settle);
     }
     rt.ctl.server.stop();
+    rt.ctl.textfile.stop();
     rt.procs.reap_remnants();
     rt.procs.remove_runtime_dirs();
     rt.procs.close_notify();
