@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -125,11 +126,17 @@ void read_process_info(status::process_info& out) noexcept {
                 break;
             }
             for (long off = 0; off < got;) {
-                auto* d = reinterpret_cast<const dirent64*>(dents + off);
-                if (d->d_name[0] != '.') {
+                // Field by field (no cast: the records are only 8-aligned
+                // where the kernel says so, and armhf's -Wcast-align).
+                unsigned short reclen = 0;
+                std::memcpy(&reclen, dents + off + offsetof(dirent64, d_reclen), sizeof(reclen));
+                if (dents[off + static_cast<long>(offsetof(dirent64, d_name))] != '.') {
                     ++count;
                 }
-                off += d->d_reclen;
+                if (reclen == 0) {
+                    break;
+                }
+                off += reclen;
             }
         }
         ::close(dfd);
