@@ -90,6 +90,17 @@ if command -v curl >/dev/null 2>&1; then
         body=$(curl -s --max-time 10 -X POST --unix-socket "$S" http://appliance/appliance/pings/reset)
         [ "$body" = '{"pongs":0}' ] && pass "POST /appliance/pings/reset as root" ||
             fail "POST /appliance/pings/reset: '$body'"
+        # A client that asks before sending its body (curl does for large
+        # ones) gets 100 Continue, then the answer.
+        head -c 2048 /dev/zero | tr '\0' x >"$T/body2k"
+        curl -s -v --max-time 10 -X POST -H 'Expect: 100-continue' --data-binary @"$T/body2k" \
+            --unix-socket "$S" \
+            http://appliance/appliance/pings/reset >"$T/out" 2>"$T/err"
+        if grep -q "100 Continue" "$T/err" && grep -q '"pongs":0' "$T/out"; then
+            pass "a 2 KiB body: 100 Continue, then the route's answer"
+        else
+            fail "a 2 KiB body: $(grep '^<' "$T/err" | head -3) $(cat "$T/out")"
+        fi
     fi
 else
     echo "note: no curl: the control socket's checks skipped"

@@ -164,7 +164,9 @@ struct server::conn {
     bool head_only = false;
     bool chunked = false;
     bool doc_active = false;
-    bool tcp = false; // from the read-only TCP listener
+    bool tcp = false;           // from the read-only TCP listener
+    bool continue_sent = false; // 100 Continue answered this request's Expect
+    bool interim = false;       // what is being sent is the 100 Continue
     std::uint32_t requests = 0;
     mono_time request_start{};
     status::document doc;
@@ -431,6 +433,8 @@ void server::on_accept(listener& l, std::int32_t res) noexcept {
     c->in_len = 0;
     c->requests = 0;
     c->keep_alive = true;
+    c->continue_sent = false;
+    c->interim = false;
     c->waiting = conn::wait_kind::none;
     ucred cred{};
     socklen_t len = sizeof(cred);
@@ -521,9 +525,23 @@ void server::serve(conn& c) noexcept {
         return;
     }
     if (c.req.head_bytes + c.req.content_length > c.in_len) {
+        if (c.req.expect_continue && !c.continue_sent) {
+            // curl asks before a body over 1 KiB, and waits a second
+            // without this interim answer.
+            constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+            c.continue_sent = true;
+            c.interim = true;
+            std::memcpy(c.out, go_on.data(), go_on.size());
+            c.send_at = 0;
+            c.send_end = static_cast<std::uint32_t>(go_on.size());
+            c.state = conn::phase::sending;
+            send_more(c);
+            return;
+        }
         read_more(c); // the body is still coming
         return;
     }
+    c.continue_sent = false;
     ++c.requests;
     c.keep_alive = c.req.keep_alive && c.requests < cfg_.max_requests && !stopped_;
     c.head_only = c.req.verb == method::head;
@@ -1042,6 +1060,11 @@ void server::on_sent(conn& c, std::int32_t res) noexcept {
     c.send_at += static_cast<std::uint32_t>(res);
     if (c.send_at < c.send_end) {
         send_more(c);
+        return;
+    }
+    if (c.interim) {
+        c.interim = false; // 100 Continue is out: now the body
+        read_more(c);
         return;
     }
     if (c.doc_active) {
