@@ -456,7 +456,7 @@ void server::on_accept(listener& l, std::int32_t res) noexcept {
 void server::refuse_full(int fd) noexcept {
     ++counters_.refused_full;
     ++counters_.by_code[status::code_index(503)];
-    // One try, never waiting: a client that cannot take 200 bytes now gets
+    // One attempt, never waiting: a client that cannot take 200 bytes now gets
     // only the close.
     (void)::send(fd, busy_response, sizeof(busy_response) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     ::close(fd);
