@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -111,11 +112,18 @@ void digits(char* p, std::uint32_t v, int n) noexcept {
 // Gregorian calendar in 400-year eras), so no gmtime, no locale, no time
 // zone file. An int64_t of nanoseconds spans the years 1677 to 2262: the
 // year always has four digits.
+//
+// The date is the costly part and a document's times mostly fall on a few
+// days: each thread keeps the last day it formatted ("2026-12-07T", 11
+// bytes) and copies it when the next time falls on the same day.
 constexpr std::size_t wall_size = 24;
-void wall_into(char* b, std::int64_t wall_ns) noexcept {
-    const std::int64_t ms = floor_div(wall_ns, 1'000'000);
-    const std::int64_t days = floor_div(ms, 86'400'000);
-    const auto rem = static_cast<std::uint32_t>(ms - days * 86'400'000);
+
+struct day_cache {
+    std::int64_t day = INT64_MIN;
+    char text[11] = {};
+};
+
+void date_into(char* b, std::int64_t days) noexcept {
     const std::int64_t z = days + 719'468; // days since 0000-03-01
     const std::int64_t era = floor_div(z, 146'097);
     const auto doe = static_cast<std::uint32_t>(z - era * 146'097); // [0, 146096]
@@ -129,6 +137,20 @@ void wall_into(char* b, std::int64_t wall_ns) noexcept {
     b[7] = '-';
     digits(b + 8, doy - (153 * mp + 2) / 5 + 1, 2);
     b[10] = 'T';
+}
+
+void wall_into(char* b, std::int64_t wall_ns) noexcept {
+    // Any thread may render: the cache is the thread's own (plain data, no
+    // constructor to run, nothing allocated).
+    static thread_local day_cache last;
+    const std::int64_t ms = floor_div(wall_ns, 1'000'000);
+    const std::int64_t days = floor_div(ms, 86'400'000);
+    const auto rem = static_cast<std::uint32_t>(ms - days * 86'400'000);
+    if (days != last.day) {
+        date_into(last.text, days);
+        last.day = days;
+    }
+    std::memcpy(b, last.text, sizeof last.text);
     digits(b + 11, rem / 3'600'000, 2);
     b[13] = ':';
     digits(b + 14, rem / 60'000 % 60, 2);
@@ -702,7 +724,61 @@ void put_family_head(text_out& o, sv name, sv type, sv help) noexcept {
 }
 
 // name{k1="v1"[,k2="v2"]} (the labels' values escaped), without the value.
+//
+// Label values are configured names and this file's fixed sets: they need
+// no escape but in theory. So the series is assembled on the stack and goes
+// out in one put() when its values are plain (no backslash, quote or
+// newline) and it fits; otherwise piece by piece, escaped.
+bool plain_label(sv v) noexcept {
+    for (char ch : v) {
+        if (ch == '\\' || ch == '"' || ch == '\n') {
+            return false;
+        }
+    }
+    return true;
+}
+
+class series_buf {
+public:
+    void add(sv t) noexcept {
+        if (t.size() > sizeof b_ - n_) {
+            fits_ = false;
+            return;
+        }
+        if (!t.empty()) {
+            std::memcpy(b_ + n_, t.data(), t.size());
+        }
+        n_ += t.size();
+    }
+    bool fits() const noexcept { return fits_; }
+    sv view() const noexcept { return {b_, n_}; }
+
+private:
+    char b_[192];
+    std::size_t n_ = 0;
+    bool fits_ = true;
+};
+
 void put_series(text_out& o, sv name, sv k1, sv v1, sv k2 = {}, sv v2 = {}) noexcept {
+    if (plain_label(v1) && plain_label(v2)) {
+        series_buf b;
+        b.add(name);
+        b.add("{");
+        b.add(k1);
+        b.add("=\"");
+        b.add(v1);
+        if (!k2.empty()) {
+            b.add("\",");
+            b.add(k2);
+            b.add("=\"");
+            b.add(v2);
+        }
+        b.add("\"} ");
+        if (b.fits()) {
+            o.put(b.view());
+            return;
+        }
+    }
     o.put(name).put('{').put(k1).put("=\"").put_label_value(v1).put('"');
     if (!k2.empty()) {
         o.put(',').put(k2).put("=\"").put_label_value(v2).put('"');
