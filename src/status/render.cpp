@@ -809,6 +809,44 @@ void put_wall_seconds(text_out& o, std::int64_t wall_ns) noexcept {
     o.put_seconds(wall_ns, 3).put('\n');
 }
 
+service_figures figures_of(const ServiceStatus& s) noexcept {
+    service_figures f;
+    f.name = s.name;
+    f.state = s.state;
+    f.started_ns = s.started_ns;
+    for (std::size_t k = 0; k < restart_cause_count; ++k) {
+        f.restarts_by_cause[k] = s.restarts_by_cause[k];
+    }
+    f.deaths = s.death_count;
+    return f;
+}
+
+probe_figures figures_of(const ProbeStatus& p) noexcept {
+    probe_figures f;
+    f.name = p.name;
+    f.state = p.state;
+    f.duration_ns = probe_duration(p);
+    f.checks = p.checks;
+    f.failures = p.failures;
+    return f;
+}
+
+// Service `i`'s figures: from the scratch when begin() filled it, else
+// from the snapshot.
+service_figures service_figs(const render_context& c, std::uint32_t i) noexcept {
+    if (c.scratch != nullptr && i < c.scratch->services_filled) {
+        return c.scratch->services[i];
+    }
+    return figures_of(c.snap->service(i));
+}
+
+probe_figures probe_figs(const render_context& c, std::uint32_t i) noexcept {
+    if (c.scratch != nullptr && i < c.scratch->probes_filled) {
+        return c.scratch->probes[i];
+    }
+    return figures_of(c.snap->probe(i));
+}
+
 constexpr family families[] = {
     {"custos_build_info", "gauge", "custos's version and I/O backend (always 1).", per::once,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t) {
@@ -822,20 +860,20 @@ constexpr family families[] = {
      }},
     {"custos_service_state", "gauge", "The service's state: 1 for the current one.", per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_one_hot(o, f.name, "service", s.name, "state", service_state_count, state_name,
                      s.state);
      }},
     {"custos_service_up", "gauge", "1 when the service's process runs (running or ready).",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
          put_u(o, s.state == ServiceState::running || s.state == ServiceState::ready ? 1 : 0);
      }},
     {"custos_service_ready", "gauge", "1 when the service is ready.", per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
          put_u(o, s.state == ServiceState::ready ? 1 : 0);
      }},
@@ -843,14 +881,14 @@ constexpr family families[] = {
      "Start of the service's running process, seconds since the epoch (0 when none runs).",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
-         put_wall_seconds(o, running(s) ? wall_of(c, s.started_ns) : 0);
+         put_wall_seconds(o, s.started_ns != 0 ? wall_of(c, s.started_ns) : 0);
      }},
     {"custos_service_restarts_total", "counter", "Restarts of the service since init, by cause.",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          for (std::size_t k = 0; k < restart_cause_count; ++k) {
              put_series(o, f.name, "service", s.name, "cause",
                         restart_cause_name(static_cast<RestartCause>(k)));
@@ -860,32 +898,32 @@ constexpr family families[] = {
     {"custos_service_deaths_total", "counter", "Deaths of the service's processes since init.",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
-         put_u(o, s.death_count);
+         put_u(o, s.deaths);
      }},
     {"custos_probe_up", "gauge", "1 when the probe is ready.", per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
          put_u(o, p.state == ProbeState::ready ? 1 : 0);
      }},
     {"custos_probe_duration_seconds", "gauge", "Duration of the probe's last finished check.",
      per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
-         o.put_seconds(probe_duration(p), 6).put('\n');
+         o.put_seconds(p.duration_ns, 6).put('\n');
      }},
     {"custos_probe_checks_total", "counter", "Checks the probe ran.", per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
          put_u(o, p.checks);
      }},
     {"custos_probe_failures_total", "counter", "Checks of the probe that failed.", per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
          put_u(o, p.failures);
      }},
@@ -1411,6 +1449,20 @@ void document::begin(doc kind, const render_context& ctx, std::uint32_t index) n
     count_ = 0;
     first_ = true;
     done_ = false;
+    if (kind == doc::metrics && ctx.scratch != nullptr && ctx.snap != nullptr) {
+        metrics_scratch& m = *ctx.scratch;
+        const std::uint32_t ns = ctx.snap->service_count();
+        const std::uint32_t np = ctx.snap->probe_count();
+        m.services_filled =
+            ns < m.services.size() ? ns : static_cast<std::uint32_t>(m.services.size());
+        m.probes_filled = np < m.probes.size() ? np : static_cast<std::uint32_t>(m.probes.size());
+        for (std::uint32_t i = 0; i < m.services_filled; ++i) {
+            m.services[i] = figures_of(ctx.snap->service(i));
+        }
+        for (std::uint32_t i = 0; i < m.probes_filled; ++i) {
+            m.probes[i] = figures_of(ctx.snap->probe(i));
+        }
+    }
 }
 
 bool document::fill(text_out& out) noexcept {
