@@ -724,6 +724,8 @@ int main(int argc, char** argv) {
     std::uint64_t w1 = metric_value(ctl.last(), "custos_reactor_wakeups_total");
     const std::uint64_t per_get = w1 - w0;
     const int tid = rt.tid.load();
+    // Let the GET's last completions (the send's) finish before the window.
+    std::this_thread::sleep_for(200ms);
     std::uint64_t v0 = voluntary_switches(tid);
     std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
     std::uint64_t v1 = voluntary_switches(tid);
@@ -731,6 +733,23 @@ int main(int argc, char** argv) {
     std::uint64_t w2 = metric_value(ctl.last(), "custos_reactor_wakeups_total");
     const std::uint64_t idle_on = v1 - v0;
     const std::uint64_t counter_on = w2 - w1 - per_get;
+
+    // Loop turns (reactor wake-ups) per request: every turn ends with the
+    // runtime publishing its snapshot, so they are part of a request's cost.
+    auto turns = [&](const char* target) {
+        constexpr int k = 20;
+        response x;
+        ctl.request("GET", "/metrics", x);
+        const std::uint64_t a = metric_value(ctl.last(), "custos_reactor_wakeups_total");
+        for (int i = 0; i < k; ++i) {
+            ctl.request("GET", target, x);
+        }
+        ctl.request("GET", "/metrics", x);
+        const std::uint64_t b = metric_value(ctl.last(), "custos_reactor_wakeups_total");
+        return (static_cast<double>(b - a) - static_cast<double>(per_get)) / k;
+    };
+    const double turns_status = turns("/status");
+    const double turns_health = turns("/health");
 
     // Per request.
     per_request st, st_b, me, me_b, he, he_b;
@@ -757,6 +776,9 @@ int main(int argc, char** argv) {
     print_pair("/status", st, st_b);
     print_pair("/metrics", me, me_b);
     print_pair("/health", he, he_b);
+    std::printf("  reactor wake-ups per request (each one a loop turn and a snapshot "
+                "publication): /status %.1f, /metrics %llu, /health %.1f\n",
+                turns_status, static_cast<unsigned long long>(per_get), turns_health);
 
     // Throughput.
     char tb[32];
