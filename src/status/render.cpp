@@ -724,61 +724,7 @@ void put_family_head(text_out& o, sv name, sv type, sv help) noexcept {
 }
 
 // name{k1="v1"[,k2="v2"]} (the labels' values escaped), without the value.
-//
-// Label values are configured names and this file's fixed sets: they need
-// no escape but in theory. So the series is assembled on the stack and goes
-// out in one put() when its values are plain (no backslash, quote or
-// newline) and it fits; otherwise piece by piece, escaped.
-bool plain_label(sv v) noexcept {
-    for (char ch : v) {
-        if (ch == '\\' || ch == '"' || ch == '\n') {
-            return false;
-        }
-    }
-    return true;
-}
-
-class series_buf {
-public:
-    void add(sv t) noexcept {
-        if (t.size() > sizeof b_ - n_) {
-            fits_ = false;
-            return;
-        }
-        if (!t.empty()) {
-            std::memcpy(b_ + n_, t.data(), t.size());
-        }
-        n_ += t.size();
-    }
-    bool fits() const noexcept { return fits_; }
-    sv view() const noexcept { return {b_, n_}; }
-
-private:
-    char b_[192];
-    std::size_t n_ = 0;
-    bool fits_ = true;
-};
-
 void put_series(text_out& o, sv name, sv k1, sv v1, sv k2 = {}, sv v2 = {}) noexcept {
-    if (plain_label(v1) && plain_label(v2)) {
-        series_buf b;
-        b.add(name);
-        b.add("{");
-        b.add(k1);
-        b.add("=\"");
-        b.add(v1);
-        if (!k2.empty()) {
-            b.add("\",");
-            b.add(k2);
-            b.add("=\"");
-            b.add(v2);
-        }
-        b.add("\"} ");
-        if (b.fits()) {
-            o.put(b.view());
-            return;
-        }
-    }
     o.put(name).put('{').put(k1).put("=\"").put_label_value(v1).put('"');
     if (!k2.empty()) {
         o.put(',').put(k2).put("=\"").put_label_value(v2).put('"');
