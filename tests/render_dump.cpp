@@ -6,7 +6,11 @@
 //
 //   render_dump DIR           writes DIR/<document> (names below)
 //   render_dump DIR --bench [status|metrics|health]
-//                             the same, then prints the timings (of one)
+//                             the same, then prints the timings (of one;
+//                             "/metrics+" is /metrics with the metrics
+//                             scratch the server gives it)
+// Either way it checks that /metrics is the same bytes with the scratch as
+// without (exit 1 otherwise).
 //
 // Times are fixed (now = 1000 s monotonic = 2026-12-07T08:02:52.123Z), so
 // the script can check exact values.
@@ -371,6 +375,20 @@ void bench(const char* label, status::doc kind, const status::render_context& ct
 
 void run_bench(std::string_view only, const status::render_context& ctx);
 
+status::service_figures scratch_services[services];
+status::probe_figures scratch_probes[probes];
+status::metrics_scratch scratch{scratch_services, scratch_probes};
+
+bool same_metrics_with_scratch(const status::render_context& ctx) {
+    static char plain[sizeof big];
+    text_out a(plain, sizeof plain);
+    status::render_context with = ctx;
+    with.scratch = &scratch;
+    text_out b(big, sizeof big);
+    return status::render_all(status::doc::metrics, ctx, a) &&
+           status::render_all(status::doc::metrics, with, b) && a.view() == b.view();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -428,6 +446,11 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    // /metrics with the scratch the server gives it must be the same bytes.
+    if (!same_metrics_with_scratch(fx.ctx)) {
+        std::fprintf(stderr, "render_dump: /metrics differs with a metrics scratch\n");
+        return 1;
+    }
     if (do_bench) {
         const std::string_view only = argc > 3 ? argv[3] : "";
         std::printf("varied: every state, 0-20 deaths a service (16 kept), errors, texts\n");
@@ -469,6 +492,10 @@ void run_bench(std::string_view only, const status::render_context& ctx) {
         }
         if (only.empty() || only == "metrics") {
             bench("/metrics", status::doc::metrics, ctx);
+            // As the server renders it: with a metrics scratch.
+            status::render_context with = ctx;
+            with.scratch = &scratch;
+            bench("/metrics+", status::doc::metrics, with);
         }
         if (only.empty() || only == "health") {
             bench("/health", status::doc::health_text, ctx);

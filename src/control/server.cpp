@@ -233,6 +233,10 @@ Result<void> server::init(arena& mem, const ControlConfig& cfg, operator_ids ops
     if (slots == nullptr || in == nullptr || out == nullptr) {
         return fail(Reason::out_of_memory, ENOMEM, "control connections");
     }
+    // One metrics scratch for all connections (render.hpp): each record
+    // copied once per /metrics instead of once per family.
+    scratch_.services = std::span(scratch_services_);
+    scratch_.probes = std::span(scratch_probes_);
     for (std::uint32_t i = 0; i < nslots_; ++i) {
         conn& c = slots[i];
         c.owner = this;
@@ -254,6 +258,7 @@ Result<void> server::init(arena& mem, const ControlConfig& cfg, operator_ids ops
     cfg_.operators = {};
     counters_.max_clients = nslots_;
     ctx.control = &counters_;
+    ctx.scratch = &scratch_;
     ctx.process = &process_;
     for (listener* l : {&unix_, &tcp_}) {
         l->owner = this;

@@ -5,7 +5,9 @@
 // Owns: the listening socket (made and bound at start(), unlinked at
 // stop()), and a fixed set of connection slots taken from the runtime's
 // arena at init (ControlConfig::max_clients, each with a request buffer of
-// max_head + max_body bytes and a 16 KiB response buffer). Nothing is
+// max_head + max_body bytes and a 16 KiB response buffer), and one metrics
+// scratch shared by all, in the server itself: render.hpp's figures of up
+// to 64 services and 64 probes, ~100 bytes a record. Nothing is
 // allocated after init: a client beyond the slots is accepted, answered 503
 // with one non-blocking send from a static buffer, closed and counted.
 //
@@ -189,6 +191,15 @@ private:
     std::uint32_t nroutes_ = 0;
     status::control_counters counters_;
     status::process_info process_;
+    // The metrics scratch is a fixed part of the server, not taken from the
+    // arena: the runtime's sizing pass lays the server out before the
+    // table's names (and so its counts) are known. Records beyond it are
+    // read per family (render.hpp), so a larger table is served the same,
+    // only slower.
+    static constexpr std::size_t scratch_records = 64;
+    status::service_figures scratch_services_[scratch_records];
+    status::probe_figures scratch_probes_[scratch_records];
+    status::metrics_scratch scratch_;
 };
 
 } // namespace custos::control

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -111,11 +112,18 @@ void digits(char* p, std::uint32_t v, int n) noexcept {
 // Gregorian calendar in 400-year eras), so no gmtime, no locale, no time
 // zone file. An int64_t of nanoseconds spans the years 1677 to 2262: the
 // year always has four digits.
+//
+// The date is the costly part and a document's times mostly fall on a few
+// days: each thread keeps the last day it formatted ("2026-12-07T", 11
+// bytes) and copies it when the next time falls on the same day.
 constexpr std::size_t wall_size = 24;
-void wall_into(char* b, std::int64_t wall_ns) noexcept {
-    const std::int64_t ms = floor_div(wall_ns, 1'000'000);
-    const std::int64_t days = floor_div(ms, 86'400'000);
-    const auto rem = static_cast<std::uint32_t>(ms - days * 86'400'000);
+
+struct day_cache {
+    std::int64_t day = INT64_MIN;
+    char text[11] = {};
+};
+
+void date_into(char* b, std::int64_t days) noexcept {
     const std::int64_t z = days + 719'468; // days since 0000-03-01
     const std::int64_t era = floor_div(z, 146'097);
     const auto doe = static_cast<std::uint32_t>(z - era * 146'097); // [0, 146096]
@@ -129,6 +137,20 @@ void wall_into(char* b, std::int64_t wall_ns) noexcept {
     b[7] = '-';
     digits(b + 8, doy - (153 * mp + 2) / 5 + 1, 2);
     b[10] = 'T';
+}
+
+void wall_into(char* b, std::int64_t wall_ns) noexcept {
+    // Any thread may render: the cache is the thread's own (plain data, no
+    // constructor to run, nothing allocated).
+    static thread_local day_cache last;
+    const std::int64_t ms = floor_div(wall_ns, 1'000'000);
+    const std::int64_t days = floor_div(ms, 86'400'000);
+    const auto rem = static_cast<std::uint32_t>(ms - days * 86'400'000);
+    if (days != last.day) {
+        date_into(last.text, days);
+        last.day = days;
+    }
+    std::memcpy(b, last.text, sizeof last.text);
     digits(b + 11, rem / 3'600'000, 2);
     b[13] = ':';
     digits(b + 14, rem / 60'000 % 60, 2);
@@ -733,6 +755,44 @@ void put_wall_seconds(text_out& o, std::int64_t wall_ns) noexcept {
     o.put_seconds(wall_ns, 3).put('\n');
 }
 
+service_figures figures_of(const ServiceStatus& s) noexcept {
+    service_figures f;
+    f.name = s.name;
+    f.state = s.state;
+    f.started_ns = s.started_ns;
+    for (std::size_t k = 0; k < restart_cause_count; ++k) {
+        f.restarts_by_cause[k] = s.restarts_by_cause[k];
+    }
+    f.deaths = s.death_count;
+    return f;
+}
+
+probe_figures figures_of(const ProbeStatus& p) noexcept {
+    probe_figures f;
+    f.name = p.name;
+    f.state = p.state;
+    f.duration_ns = probe_duration(p);
+    f.checks = p.checks;
+    f.failures = p.failures;
+    return f;
+}
+
+// Service `i`'s figures: from the scratch when begin() filled it, else
+// from the snapshot.
+service_figures service_figs(const render_context& c, std::uint32_t i) noexcept {
+    if (c.scratch != nullptr && i < c.scratch->services_filled) {
+        return c.scratch->services[i];
+    }
+    return figures_of(c.snap->service(i));
+}
+
+probe_figures probe_figs(const render_context& c, std::uint32_t i) noexcept {
+    if (c.scratch != nullptr && i < c.scratch->probes_filled) {
+        return c.scratch->probes[i];
+    }
+    return figures_of(c.snap->probe(i));
+}
+
 constexpr family families[] = {
     {"custos_build_info", "gauge", "custos's version and I/O backend (always 1).", per::once,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t) {
@@ -746,20 +806,20 @@ constexpr family families[] = {
      }},
     {"custos_service_state", "gauge", "The service's state: 1 for the current one.", per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_one_hot(o, f.name, "service", s.name, "state", service_state_count, state_name,
                      s.state);
      }},
     {"custos_service_up", "gauge", "1 when the service's process runs (running or ready).",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
          put_u(o, s.state == ServiceState::running || s.state == ServiceState::ready ? 1 : 0);
      }},
     {"custos_service_ready", "gauge", "1 when the service is ready.", per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
          put_u(o, s.state == ServiceState::ready ? 1 : 0);
      }},
@@ -767,14 +827,14 @@ constexpr family families[] = {
      "Start of the service's running process, seconds since the epoch (0 when none runs).",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
-         put_wall_seconds(o, running(s) ? wall_of(c, s.started_ns) : 0);
+         put_wall_seconds(o, s.started_ns != 0 ? wall_of(c, s.started_ns) : 0);
      }},
     {"custos_service_restarts_total", "counter", "Restarts of the service since init, by cause.",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          for (std::size_t k = 0; k < restart_cause_count; ++k) {
              put_series(o, f.name, "service", s.name, "cause",
                         restart_cause_name(static_cast<RestartCause>(k)));
@@ -784,32 +844,32 @@ constexpr family families[] = {
     {"custos_service_deaths_total", "counter", "Deaths of the service's processes since init.",
      per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ServiceStatus s = c.snap->service(i);
+         const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
-         put_u(o, s.death_count);
+         put_u(o, s.deaths);
      }},
     {"custos_probe_up", "gauge", "1 when the probe is ready.", per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
          put_u(o, p.state == ProbeState::ready ? 1 : 0);
      }},
     {"custos_probe_duration_seconds", "gauge", "Duration of the probe's last finished check.",
      per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
-         o.put_seconds(probe_duration(p), 6).put('\n');
+         o.put_seconds(p.duration_ns, 6).put('\n');
      }},
     {"custos_probe_checks_total", "counter", "Checks the probe ran.", per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
          put_u(o, p.checks);
      }},
     {"custos_probe_failures_total", "counter", "Checks of the probe that failed.", per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
-         const ProbeStatus p = c.snap->probe(i);
+         const probe_figures p = probe_figs(c, i);
          put_series(o, f.name, "probe", p.name);
          put_u(o, p.failures);
      }},
@@ -1335,6 +1395,20 @@ void document::begin(doc kind, const render_context& ctx, std::uint32_t index) n
     count_ = 0;
     first_ = true;
     done_ = false;
+    if (kind == doc::metrics && ctx.scratch != nullptr && ctx.snap != nullptr) {
+        metrics_scratch& m = *ctx.scratch;
+        const std::uint32_t ns = ctx.snap->service_count();
+        const std::uint32_t np = ctx.snap->probe_count();
+        m.services_filled =
+            ns < m.services.size() ? ns : static_cast<std::uint32_t>(m.services.size());
+        m.probes_filled = np < m.probes.size() ? np : static_cast<std::uint32_t>(m.probes.size());
+        for (std::uint32_t i = 0; i < m.services_filled; ++i) {
+            m.services[i] = figures_of(ctx.snap->service(i));
+        }
+        for (std::uint32_t i = 0; i < m.probes_filled; ++i) {
+            m.probes[i] = figures_of(ctx.snap->probe(i));
+        }
+    }
 }
 
 bool document::fill(text_out& out) noexcept {

@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include <custos/runtime.hpp>
@@ -67,6 +68,38 @@ std::size_t code_index(int http_status) noexcept;
 // ("200", "400", "403", "404", "4xx", "413", "503", "5xx").
 std::string_view code_label(std::size_t slot) noexcept;
 
+// What the metrics' per-service and per-probe families need of one record.
+// /metrics has six families over the services and four over the probes,
+// each a separate pass (a family's samples are contiguous); read from the
+// snapshot per family, a 64-service table copies every record ten times.
+// With a scratch, begin(doc::metrics) copies each record once and keeps
+// only these figures.
+struct service_figures {
+    FixedText<name_capacity> name;
+    ServiceState state = ServiceState::stopped;
+    std::int64_t started_ns = 0;
+    std::uint64_t restarts_by_cause[restart_cause_count] = {};
+    std::uint64_t deaths = 0;
+};
+struct probe_figures {
+    FixedText<name_capacity> name;
+    ProbeState state = ProbeState::unknown;
+    std::int64_t duration_ns = 0;
+    std::uint64_t checks = 0;
+    std::uint64_t failures = 0;
+};
+// Owned by the caller, sized once (the server keeps one for all its
+// connections: a document begun later refills it with records at least as
+// new, which the per-item consistency above allows).
+// Records beyond its size are read from the snapshot per family. A context
+// with a scratch must be rendered from one thread only.
+struct metrics_scratch {
+    std::span<service_figures> services;
+    std::span<probe_figures> probes;
+    std::uint32_t services_filled = 0; // by the last begin(doc::metrics)
+    std::uint32_t probes_filled = 0;
+};
+
 // What a render needs besides the snapshot; the caller fills it once per
 // request (on the reactor thread for `reactor`).
 struct render_context {
@@ -82,6 +115,7 @@ struct render_context {
     const io::reactor_stats* reactor = nullptr; // null: no reactor_* metrics
     const control_counters* control = nullptr;  // null: none
     const process_info* process = nullptr;      // null: no process_* metrics
+    metrics_scratch* scratch = nullptr;         // null: each family reads the snapshot
 };
 
 enum class doc : std::uint8_t {
