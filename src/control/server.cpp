@@ -403,6 +403,7 @@ void server::accept_next(listener& l) noexcept {
 }
 
 void server::on_accept(listener& l, std::int32_t res) noexcept {
+    ++callbacks_;
     if (stopped_) {
         if (l.fd >= 0) {
             ::close(l.fd);
@@ -478,6 +479,7 @@ void server::read_more(conn& c) noexcept {
 }
 
 void server::on_recv(conn& c, std::int32_t res) noexcept {
+    ++callbacks_;
     if (c.state == conn::phase::closing) {
         close_conn(c);
         return;
@@ -963,6 +965,7 @@ void server::after_publish() noexcept {
 }
 
 void server::on_wait_timeout(conn& c) noexcept {
+    ++callbacks_;
     if (c.state != conn::phase::waiting) {
         return;
     }
@@ -1051,6 +1054,7 @@ void server::send_more(conn& c) noexcept {
 }
 
 void server::on_sent(conn& c, std::int32_t res) noexcept {
+    ++callbacks_;
     if (c.state == conn::phase::closing) {
         close_conn(c);
         return;

@@ -116,6 +116,9 @@ public:
     void after_publish() noexcept;
 
     const status::control_counters& counters() const noexcept { return counters_; }
+    // Reactor callbacks the server has run (accepts, receives, sends, wait
+    // timers): the runtime tells a turn that served only clients by it.
+    std::uint64_t callbacks() const noexcept { return callbacks_; }
 
     // An appliance route (Runtime::add_control_route): before start().
     // Errors: InvalidArgument, CapacityExceeded (see runtime.hpp).
@@ -189,6 +192,7 @@ private:
     };
     custom_route routes_[max_routes];
     std::uint32_t nroutes_ = 0;
+    std::uint64_t callbacks_ = 0;
     status::control_counters counters_;
     status::process_info process_;
     // The metrics scratch is a fixed part of the server, not taken from the

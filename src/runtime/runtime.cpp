@@ -350,9 +350,14 @@ void Runtime::run() noexcept {
     impl& rt = *impl_;
     // One turn at a time, so that what a turn changed is published before
     // the next one waits.
+    const io::reactor_stats& st = rt.reactor.stats();
     while (!rt.done) {
+        const std::uint64_t work = st.ops_completed + st.timers_fired;
+        const std::uint64_t served = rt.ctl.server.callbacks();
         rt.reactor.run_once(true);
-        rt.publish();
+        // Only the control plane's completions this turn: see publish().
+        const std::uint64_t did = st.ops_completed + st.timers_fired - work;
+        rt.publish(did != 0 && did == rt.ctl.server.callbacks() - served);
     }
     // A check the stop cancelled (an exec run, SIGKILLed) ends in a callback
     // still to come, which reaps its child and closes its pidfd; the loop
