@@ -706,7 +706,7 @@ TEST_SUITE("control") {
                 auto r = c.read();
                 REQUIRE(r.has_value());
                 CHECK((r->status == 200 || r->status == 503));
-                MESSAGE(target, ": ", r->body.size(), " bytes, ",
+                MESSAGE(std::string(target), ": ", r->body.size(), " bytes, ",
                         r->chunked ? "chunked in " + std::to_string(r->chunks) + " chunks"
                                    : std::string("Content-Length"));
                 CHECK(r->body.back() == '\n');
