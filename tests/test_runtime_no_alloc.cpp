@@ -8,22 +8,30 @@
 // before exec would be counted too. Then a second Runtime with monitors (one
 // beating with heartbeats and wedge checks, one crashing with a 10 ms
 // backoff), a probe and the health model runs until dozens of crashes, and
-// again nothing may be allocated from start() until run() returns.
+// again nothing may be allocated from start() until run() returns. Then a
+// third Runtime with a control socket, while a client thread (raw syscalls,
+// stack buffers: it allocates nothing itself) hammers every route: reads,
+// chunked documents, HEAD, 404, 405, 400, 505, 408, 503 beyond the slots,
+// a client that never reads, pipelined keep-alive, and the actions with
+// ?wait (200 and 504); the count must not move either.
 //
 // Not doctest (it allocates as it reports). Exit 0 pass, 1 fail, 77 skip
 // (the requested backend is unavailable here).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <thread>
 
 #include <custos/runtime.hpp>
 
@@ -233,6 +241,333 @@ int run_monitors(const char* dir) {
     return ok ? 0 : 1;
 }
 
+// --- the control plane ---
+
+struct control_run {
+    Runtime* rt = nullptr;
+    char sock[128] = {};
+    std::atomic<bool> go{false};
+    std::atomic<bool> done{false};
+    bool stop_sent = false;
+    // What the client saw (its thread only, read after join()).
+    std::uint32_t requests = 0;
+    std::uint32_t rounds = 0;
+    std::uint32_t mismatches = 0;
+    std::uint32_t chunked = 0; // responses framed chunked
+    std::uint32_t by_status[600] = {};
+    char first_mismatch[160] = {};
+};
+
+std::int64_t mono_ms() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+int ctl_dial(const char* path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    timeval tv{};
+    tv.tv_sec = 10;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path, std::strlen(path) + 1);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// The status of the first response on fd, reading everything to EOF (the
+// requests ask for a close); -1 when none came.
+int ctl_read_all(int fd, std::uint32_t& chunked) {
+    char buf[16384];
+    char first[16] = {};
+    std::size_t have = 0;
+    for (;;) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        if (have == 0 &&
+            std::string_view(buf, static_cast<std::size_t>(n))
+                    .find("Transfer-Encoding: chunked\r\n") != std::string_view::npos) {
+            ++chunked;
+        }
+        for (ssize_t i = 0; i < n && have < 12; ++i) {
+            first[have++] = buf[i];
+        }
+    }
+    if (have < 12 || std::memcmp(first, "HTTP/1.1 ", 9) != 0) {
+        return -1;
+    }
+    return (first[9] - '0') * 100 + (first[10] - '0') * 10 + (first[11] - '0');
+}
+
+void ctl_note(control_run& s, const char* req, int want, int got) {
+    ++s.requests;
+    if (got >= 0 && got < 600) {
+        ++s.by_status[got];
+    }
+    // want 0: /health, 200 or 503 by the health of the moment.
+    if (got != want && !(want == 0 && (got == 200 || got == 503))) {
+        if (s.mismatches++ == 0) {
+            const std::size_t n = std::min(std::strlen(req), sizeof s.first_mismatch - 1);
+            std::memcpy(s.first_mismatch, req, n);
+            for (std::size_t i = 0; i < n; ++i) {
+                if (s.first_mismatch[i] == '\r' || s.first_mismatch[i] == '\n') {
+                    s.first_mismatch[i] = ' ';
+                }
+            }
+        }
+        std::fprintf(stderr, "control: wanted %d, got %d\n", want, got);
+    }
+}
+
+// One request on a fresh connection; its status is checked against `want`.
+void ctl_ask(control_run& s, const char* req, int want) {
+    int fd = ctl_dial(s.sock);
+    int got = -1;
+    if (fd >= 0) {
+        const std::size_t len = std::strlen(req);
+        if (::send(fd, req, len, MSG_NOSIGNAL) == static_cast<ssize_t>(len)) {
+            got = ctl_read_all(fd, s.chunked);
+        }
+        ::close(fd);
+    }
+    ctl_note(s, req, want, got);
+}
+
+struct ctl_case {
+    const char* req;
+    int want;
+};
+
+// Every route, each with Connection: close.
+const ctl_case ctl_cases[] = {
+    {"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n", 0},
+    {"GET /health?json HTTP/1.1\r\nConnection: close\r\n\r\n", 0},
+    {"GET /status HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /status?format=tsv HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /watchdog HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /services/steady HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /services/steady?format=text HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /services/flap HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /probes/dir HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"HEAD /status HTTP/1.1\r\nConnection: close\r\n\r\n", 200},
+    {"GET /probes/nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404},
+    {"GET /services/nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404},
+    {"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404},
+    {"POST /status HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405},
+    {"PUT /status HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405},
+    {"GET / HTTP/2.0\r\n\r\n", 505},
+    {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 garbage\r\n\r\n", 400},
+    {"GET /a\x01 HTTP/1.1\r\n\r\n", 400},
+    {"POST /services/nope/stop HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 404},
+    {"POST /services/steady/stop?wait=xyz HTTP/1.1\r\nContent-Length: 0\r\nConnection: "
+     "close\r\n\r\n",
+     400},
+    {"POST /watchdog/hold?for=1m HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 503},
+    {"POST /probes/dir/check?wait=2s HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+     200},
+    {"POST /services/flap/start?wait=50ms HTTP/1.1\r\nContent-Length: 0\r\nConnection: "
+     "close\r\n\r\n",
+     504},
+    {"POST /services/steady/stop?wait=5s HTTP/1.1\r\nContent-Length: 0\r\nConnection: "
+     "close\r\n\r\n",
+     200},
+    {"POST /services/steady/start?wait=5s HTTP/1.1\r\nContent-Length: 0\r\nConnection: "
+     "close\r\n\r\n",
+     200},
+    {"POST /services/steady/restart HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+     200},
+    // Pipelined on one keep-alive connection, the last one closing.
+    {"GET /health HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\nHEAD /health HTTP/1.1\r\n\r\n"
+     "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n",
+     0},
+};
+
+// Every slot held by a keep-alive client that had its answer: the next one
+// is 503.
+void ctl_busy(control_run& s) {
+    static const char hold[] = "GET /health HTTP/1.1\r\n\r\n";
+    int holders[4];
+    for (int& fd : holders) {
+        fd = ctl_dial(s.sock);
+        char buf[4096];
+        if (fd >= 0 && ::send(fd, hold, sizeof hold - 1, MSG_NOSIGNAL) > 0) {
+            (void)::recv(fd, buf, sizeof buf, 0); // the small answer, whole or not
+        }
+    }
+    ctl_ask(s, "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n", 503);
+    for (int fd : holders) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    // The server sees the closes a moment later.
+    ::usleep(50 * 1000);
+}
+
+// Half a head: 408 after head_timeout.
+void ctl_slowloris(control_run& s) {
+    ctl_ask(s, "GET /hea", 408);
+}
+
+// Pipelines /metrics without reading until the server gives up on it
+// (send_timeout), then closes.
+void ctl_never_reads(control_run& s) {
+    int fd = ctl_dial(s.sock);
+    if (fd < 0) {
+        ctl_note(s, "never-reader", 0, -1);
+        return;
+    }
+    static const char req[] = "GET /metrics HTTP/1.1\r\n\r\n";
+    for (int i = 0; i < 5000; ++i) {
+        if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+            static_cast<ssize_t>(sizeof req - 1)) {
+            break;
+        }
+    }
+    bool hup = false;
+    const std::int64_t t0 = mono_ms();
+    while (!hup && mono_ms() - t0 < 10000) {
+        pollfd p{fd, 0, 0};
+        hup = ::poll(&p, 1, 50) > 0 && (p.revents & POLLHUP) != 0;
+    }
+    ::close(fd);
+    ctl_note(s, "never-reader", 1, hup ? 1 : 0);
+}
+
+void ctl_client(control_run* sp) {
+    control_run& s = *sp;
+    while (!s.go.load(std::memory_order_acquire)) {
+        ::usleep(1000);
+    }
+    const std::int64_t t0 = mono_ms();
+    while (s.rounds < 3 || mono_ms() - t0 < 1500) {
+        for (const ctl_case& c : ctl_cases) {
+            ctl_ask(s, c.req, c.want);
+        }
+        ctl_busy(s);
+        if (s.rounds == 0) {
+            ctl_slowloris(s);
+            ctl_never_reads(s);
+        }
+        ++s.rounds;
+    }
+    // The reactor stops the runtime at flap's next transition.
+    s.done.store(true, std::memory_order_release);
+}
+
+void control_hook(const Transition&, void* ctx) noexcept {
+    auto& s = *static_cast<control_run*>(ctx);
+    if (!s.stop_sent && s.done.load(std::memory_order_acquire)) {
+        s.stop_sent = true;
+        s.rt->stop();
+    }
+}
+
+// The third workload: 0 pass, 1 fail.
+int run_control(const char* dir) {
+    static const std::string_view sleep_argv[] = {"/bin/sleep", "1000"};
+    static const std::string_view flap_argv[] = {"/bin/sh", "-c", "exit 1"};
+    // Enough services that /status and /metrics are chunked (over 16 KiB).
+    constexpr std::size_t nsvc = 40;
+    static char names[nsvc][8];
+    static ServiceSpec specs[nsvc];
+    for (std::size_t i = 0; i < nsvc; ++i) {
+        if (i < 2) {
+            std::snprintf(names[i], sizeof names[i], "%s", i == 0 ? "steady" : "flap");
+        } else {
+            std::snprintf(names[i], sizeof names[i], "s%02zu", i);
+        }
+        specs[i].name = names[i];
+        specs[i].argv = sleep_argv;
+        specs[i].restart = RestartPolicy::always;
+        specs[i].stop_timeout = 2s;
+    }
+    specs[1].argv = flap_argv;
+    specs[1].backoff_initial = 50ms;
+    specs[1].backoff_max = 50ms;
+    specs[1].ready = ReadyMode::notify; // never ready: its ?wait runs out
+    ProbeSpec probes[1];
+    probes[0].name = "dir";
+    probes[0].kind = ProbeKind::file;
+    probes[0].target = dir;
+    probes[0].interval = 1s;
+
+    static control_run s;
+    std::snprintf(s.sock, sizeof s.sock, "%s/control.sock", dir);
+    Table t;
+    t.runtime.handle_signals = false;
+    t.runtime.cgroup = "off";
+    t.runtime.stop_timeout = 5s;
+    t.runtime.boot_grace = 200ms;
+    t.services = std::span<const ServiceSpec>(specs, nsvc);
+    t.probes = probes;
+    t.control.socket = s.sock;
+    t.control.max_clients = 4;
+    t.control.head_timeout = 300ms;
+    t.control.idle_timeout = 2s;
+    t.control.send_timeout = 500ms;
+
+    static Runtime rt;
+    s.rt = &rt;
+    if (auto r = rt.init(t); !r) {
+        char text[512];
+        r.error().format(text, sizeof text);
+        std::fprintf(stderr, "control: init: %s\n", text);
+        return 1;
+    }
+    rt.set_transition_hook(&control_hook, &s);
+    // The client thread exists before start(): creating it allocates.
+    std::thread client(ctl_client, &s);
+    if (!rt.start()) {
+        std::fprintf(stderr, "control: start failed\n");
+        s.go = true;
+        client.join();
+        return 1;
+    }
+    std::uint64_t before = custos_test::allocation_count();
+    s.go.store(true, std::memory_order_release);
+    rt.run();
+    std::uint64_t after = custos_test::allocation_count();
+    client.join();
+
+    std::printf("control: %u requests in %u rounds: 200 %u, 400 %u, 404 %u, 405 %u, 408 %u, "
+                "503 %u, 504 %u, 505 %u; %u chunked; %u not as expected\n",
+                s.requests, s.rounds, s.by_status[200], s.by_status[400], s.by_status[404],
+                s.by_status[405], s.by_status[408], s.by_status[503], s.by_status[504],
+                s.by_status[505], s.chunked, s.mismatches);
+    std::printf("control: allocations after start: %llu\n",
+                static_cast<unsigned long long>(after - before));
+    bool ok = true;
+    if (s.mismatches != 0) {
+        std::fprintf(stderr, "FAIL: control: %u answers not as expected, the first to: %s\n",
+                     s.mismatches, s.first_mismatch);
+        ok = false;
+    }
+    if (!s.stop_sent || s.rounds < 3 || s.chunked < 2 * s.rounds) {
+        std::fprintf(stderr, "FAIL: the control workload did not complete\n");
+        ok = false;
+    }
+    if (after != before) {
+        std::fprintf(stderr, "FAIL: %llu allocations after Runtime::start() with control clients\n",
+                     static_cast<unsigned long long>(after - before));
+        ok = false;
+    }
+    return ok ? 0 : 1;
+}
 } // namespace
 
 int main() {
@@ -383,6 +718,9 @@ int main() {
 
     bool ok = true;
     if (run_monitors(dir) != 0) {
+        ok = false;
+    }
+    if (run_control(dir) != 0) {
         ok = false;
     }
     ::rmdir(dir);

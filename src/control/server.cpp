@@ -40,11 +40,16 @@ mono_time deadline_after(const io::reactor& r, Duration d) noexcept {
 constexpr char busy_response[] =
     "HTTP/1.1 503 Service Unavailable\r\n"
     "Content-Type: application/json\r\n"
-    "Content-Length: 150\r\n"
+    "Content-Length: 141\r\n"
     "Connection: close\r\n"
     "\r\n"
     "{\"error\":\"CapacityExceeded\",\"message\":\"every control connection is in use\","
     "\"resolution\":\"Retry; raise [control] max_clients if it persists\"}\n";
+// Content-Length said 150 for this 141-byte body (clients waited for 9
+// more bytes, then saw the close as a truncated response): checked here.
+constexpr std::string_view busy_view(busy_response, sizeof(busy_response) - 1);
+static_assert(busy_view.size() - busy_view.find("\r\n\r\n") - 4 == 141,
+              "busy_response's Content-Length must match its body");
 
 // A whole small file (procfs) into buf, NUL-terminated; its length, or 0.
 std::size_t read_small(const char* path, char* buf, std::size_t cap) noexcept {
