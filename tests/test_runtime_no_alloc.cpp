@@ -337,10 +337,11 @@ void ctl_ask(control_run& s, const char* req, int want) {
     int fd = ctl_dial(s.sock);
     int got = -1;
     if (fd >= 0) {
-        const std::size_t len = std::strlen(req);
-        if (::send(fd, req, len, MSG_NOSIGNAL) == static_cast<ssize_t>(len)) {
-            got = ctl_read_all(fd, s.chunked);
-        }
+        // Read whatever the send did: a client refused for want of a slot
+        // finds its 503 waiting, even when the server closed before the
+        // request was sent (EPIPE).
+        (void)::send(fd, req, std::strlen(req), MSG_NOSIGNAL);
+        got = ctl_read_all(fd, s.chunked);
         ::close(fd);
     }
     ctl_note(s, req, want, got);
@@ -401,12 +402,34 @@ const ctl_case ctl_cases[] = {
 void ctl_busy(control_run& s) {
     static const char hold[] = "GET /health HTTP/1.1\r\n\r\n";
     int holders[4];
-    for (int& fd : holders) {
-        fd = ctl_dial(s.sock);
-        char buf[4096];
-        if (fd >= 0 && ::send(fd, hold, sizeof hold - 1, MSG_NOSIGNAL) > 0) {
-            (void)::recv(fd, buf, sizeof buf, 0); // the small answer, whole or not
+    // Every holder must have been served (200/503 of /health), not refused:
+    // a slot of the round before may still be closing on the server's side
+    // (it sees the close a moment after the client), and then a holder is
+    // the one refused and the knock below would find a free slot. Try again
+    // until the four hold all the slots.
+    for (int attempt = 0; attempt < 40; ++attempt) {
+        bool all_held = true;
+        for (int& fd : holders) {
+            fd = ctl_dial(s.sock);
+            char buf[4096];
+            ssize_t n = -1;
+            if (fd >= 0 && ::send(fd, hold, sizeof hold - 1, MSG_NOSIGNAL) > 0) {
+                n = ::recv(fd, buf, sizeof buf, 0); // the small answer, whole or not
+            }
+            // A refusal says Connection: close; a served /health keeps it.
+            all_held = all_held && n > 0 &&
+                       std::string_view(buf, static_cast<std::size_t>(n)).find("keep-alive") !=
+                           std::string_view::npos;
         }
+        if (all_held) {
+            break;
+        }
+        for (int fd : holders) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        }
+        ::usleep(50 * 1000);
     }
     ctl_ask(s, "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n", 503);
     for (int fd : holders) {
