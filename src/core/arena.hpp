@@ -37,13 +37,22 @@ public:
     // `bytes` aligned to `align` (a power of two), zeroed; nullptr when the
     // block is exhausted (needed() still grows, so a sizing pass can use it).
     void* take(std::size_t bytes, std::size_t align = alignof(std::max_align_t)) noexcept {
+        void* p = take_unzeroed(bytes, align);
+        if (p != nullptr) {
+            std::memset(p, 0, bytes);
+        }
+        return p;
+    }
+
+    // The same, not zeroed: for buffers always written before they are
+    // read, whose pages then stay out of the resident set until first used.
+    void* take_unzeroed(std::size_t bytes, std::size_t align = alignof(std::max_align_t)) noexcept {
         std::size_t at = (needed_ + align - 1) & ~(align - 1);
         needed_ = at + bytes;
         if (base_ == nullptr || needed_ > cap_) {
             return nullptr;
         }
         used_ = needed_;
-        std::memset(base_ + at, 0, bytes);
         return base_ + at;
     }
 
