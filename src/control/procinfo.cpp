@@ -13,41 +13,43 @@
 #include <string_view>
 
 #include "control/server.hpp"
+#include "io/files.hpp"
 
 namespace custos::control {
 
 namespace {
 
-// A whole small file (procfs) into buf, NUL-terminated; its length, or 0.
-std::size_t read_small(const char* path, char* buf, std::size_t cap) noexcept {
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
+// The decimal number at the front of `s` (0 when none): /proc fields.
+std::uint64_t leading_u64(std::string_view s) noexcept {
+    std::size_t n = 0;
+    while (n < s.size() && s[n] >= '0' && s[n] <= '9') {
+        ++n;
     }
-    ssize_t n = ::read(fd, buf, cap - 1);
-    ::close(fd);
-    std::size_t len = n > 0 ? static_cast<std::size_t>(n) : 0;
-    buf[len] = '\0';
-    return len;
+    std::uint64_t v = 0;
+    return io::files::parse_u64(s.substr(0, n), v) ? v : 0;
 }
 
-std::uint64_t parse_u64(std::string_view s) noexcept {
-    std::uint64_t v = 0;
-    for (char ch : s) {
-        if (ch < '0' || ch > '9') {
-            break;
+// The boot time (/proc/stat's btime, seconds since the epoch), line by line:
+// the intr line before it runs to thousands of bytes on boards with many
+// interrupts.
+std::uint64_t boot_time_s() noexcept {
+    std::uint64_t btime = 0;
+    (void)io::files::scan_lines<128>("/proc/stat", [&](std::string_view line) {
+        if (line.substr(0, 6) == "btime ") {
+            btime = leading_u64(line.substr(6));
+            return true;
         }
-        v = v * 10 + static_cast<std::uint64_t>(ch - '0');
-    }
-    return v;
+        return false;
+    });
+    return btime;
 }
 
 } // namespace
 
 void read_process_info(status::process_info& out) noexcept {
     char buf[1024];
-    std::size_t n = read_small("/proc/self/stat", buf, sizeof(buf));
-    std::string_view st(buf, n);
+    const long n = io::files::read_file(AT_FDCWD, "/proc/self/stat", buf, sizeof(buf));
+    std::string_view st(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
     // Fields after the command's closing parenthesis, numbered from 3.
     std::size_t at = st.rfind(')');
     if (at != std::string_view::npos) {
@@ -60,19 +62,15 @@ void read_process_info(status::process_info& out) noexcept {
             if (sp == std::string_view::npos) {
                 sp = rest.size();
             }
-            f[field++] = parse_u64(rest.substr(i, sp - i));
+            f[field++] = leading_u64(rest.substr(i, sp - i));
             i = sp + 1;
         }
         const long tick = ::sysconf(_SC_CLK_TCK);
         const long page = ::sysconf(_SC_PAGESIZE);
         if (tick > 0) {
             out.cpu_seconds = static_cast<double>(f[14] + f[15]) / static_cast<double>(tick);
-            // starttime (22) is in ticks since boot; btime from /proc/stat.
-            char sbuf[4096];
-            std::string_view ps(sbuf, read_small("/proc/stat", sbuf, sizeof(sbuf)));
-            std::size_t bt = ps.find("\nbtime ");
-            if (bt != std::string_view::npos) {
-                const std::uint64_t btime = parse_u64(ps.substr(bt + 7));
+            // starttime (22) is in ticks since boot.
+            if (const std::uint64_t btime = boot_time_s(); btime != 0) {
                 out.start_time_wall_ns = static_cast<std::int64_t>(
                     btime * 1'000'000'000u +
                     f[22] * 1'000'000'000u / static_cast<std::uint64_t>(tick));

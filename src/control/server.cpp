@@ -15,6 +15,7 @@
 
 #include "control/http.hpp"
 #include "core/assert.hpp"
+#include "io/files.hpp"
 #include "table/target.hpp"
 #include "table/values.hpp"
 
@@ -684,14 +685,10 @@ void server::record_action(conn& c, std::string_view subject, int code) noexcept
         text_out p(path, sizeof(path) - 1);
         p.put("/proc/").put_u64(static_cast<std::uint64_t>(c.pid)).put("/comm");
         path[p.size()] = '\0';
-        int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t got = ::read(fd, comm, sizeof(comm) - 1);
-            ::close(fd);
-            n = got > 0 ? static_cast<std::size_t>(got) : 0;
-            while (n > 0 && (comm[n - 1] == '\n' || comm[n - 1] == '\0')) {
-                --n;
-            }
+        const long got = io::files::read_file(AT_FDCWD, path, comm, sizeof(comm));
+        n = got > 0 ? static_cast<std::size_t>(got) : 0;
+        while (n > 0 && comm[n - 1] == '\n') {
+            --n;
         }
     }
     char detail[192];

@@ -149,22 +149,4 @@ Result<void> Runtime::impl::check_probe(std::uint32_t p) noexcept {
     return {};
 }
 
-Result<void> Runtime::impl::hold_watchdog(Duration d, std::string_view by) noexcept {
-    if (!wd.on) {
-        return fail(Reason::watchdog_unavailable, 0, "no watchdog configured");
-    }
-    auto r = wd.feeder.hold(std::chrono::duration_cast<nanos>(d), by);
-    publisher.mark_stale();
-    return r;
-}
-
-Result<void> Runtime::impl::release_watchdog(std::string_view by) noexcept {
-    if (!wd.on) {
-        return fail(Reason::watchdog_unavailable, 0, "no watchdog configured");
-    }
-    auto r = wd.feeder.release(by);
-    publisher.mark_stale();
-    return r;
-}
-
 } // namespace custos

@@ -244,20 +244,35 @@ WatchdogStatus Runtime::watchdog() const noexcept {
 }
 
 Result<void> Runtime::hold_watchdog(Duration for_, std::string_view by) noexcept {
-    if (impl_ == nullptr || !impl_->wd.on) {
+    if (impl_ == nullptr) {
         return fail(Reason::watchdog_unavailable, 0, "no watchdog configured");
     }
-    auto r = impl_->wd.feeder.hold(std::chrono::duration_cast<nanos>(for_), by);
-    impl_->publisher.mark_stale();
-    return r;
+    return impl_->hold_watchdog(for_, by);
 }
 
 Result<void> Runtime::release_watchdog(std::string_view by) noexcept {
-    if (impl_ == nullptr || !impl_->wd.on) {
+    if (impl_ == nullptr) {
         return fail(Reason::watchdog_unavailable, 0, "no watchdog configured");
     }
-    auto r = impl_->wd.feeder.release(by);
-    impl_->publisher.mark_stale();
+    return impl_->release_watchdog(by);
+}
+
+// The hold and its end, for the facade above and the control plane.
+Result<void> Runtime::impl::hold_watchdog(Duration d, std::string_view by) noexcept {
+    if (!wd.on) {
+        return fail(Reason::watchdog_unavailable, 0, "no watchdog configured");
+    }
+    auto r = wd.feeder.hold(std::chrono::duration_cast<nanos>(d), by);
+    publisher.mark_stale();
+    return r;
+}
+
+Result<void> Runtime::impl::release_watchdog(std::string_view by) noexcept {
+    if (!wd.on) {
+        return fail(Reason::watchdog_unavailable, 0, "no watchdog configured");
+    }
+    auto r = wd.feeder.release(by);
+    publisher.mark_stale();
     return r;
 }
 
