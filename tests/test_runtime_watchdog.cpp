@@ -211,6 +211,13 @@ TEST_SUITE("runtime") {
     TEST_CASE("a critical failure shuts the gate after the boot grace, record first") {
         world w;
         w.services.push_back(failing("bad"));
+        // Its stop lasts 300 ms (SIGCONT changes nothing; SIGKILL ends it):
+        // the runtime stays `starving` that long, long enough for the reader
+        // below to see it however loaded the machine, not one loop turn.
+        ServiceSpec lingering = sleeper("lingering", false);
+        lingering.stop_signal = SIGCONT;
+        lingering.stop_timeout = 300ms;
+        w.services.push_back(lingering);
         REQUIRE(w.init().has_value());
         w.on_watchdog = [](world& self, const WatchdogTransition& t) {
             if (t.reason == Reason::watchdog_starving) {
