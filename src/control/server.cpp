@@ -956,7 +956,45 @@ void server::reply_error(conn& c, int code, Reason why, std::string_view message
     reply_text(c, code, content_json, b.view(), extra_head);
 }
 
+// What is in the buffer goes out by direct non-blocking send()s while the
+// socket takes it, and the next buffer of a chunked document is rendered
+// and sent in the same turn: a response that fits the socket's send buffer
+// costs no reactor turn of its own. Only when the socket is full does a send
+// op (with send_timeout) wait for it. A pipelined request served from
+// inside (finish_response -> serve -> reply) sends through the op, so the
+// stack never grows with the number of pipelined requests.
 void server::send_more(conn& c) noexcept {
+    if (sending_inline_) {
+        send_op(c);
+        return;
+    }
+    sending_inline_ = true;
+    for (;;) {
+        if (c.send_at < c.send_end) {
+            const ssize_t n = ::send(c.fd, c.out + c.send_at, c.send_end - c.send_at,
+                                     MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                c.send_at += static_cast<std::uint32_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                send_op(c); // the client reads slower than we write: wait for it
+            } else {
+                close_conn(c); // the client is gone, as a failed send op would say
+            }
+            break;
+        }
+        if (!next_piece(c)) {
+            break;
+        }
+    }
+    sending_inline_ = false;
+}
+
+void server::send_op(conn& c) noexcept {
     reactor_->send(c.tx, c.fd, c.out + c.send_at, c.send_end - c.send_at, MSG_NOSIGNAL,
                    deadline_after(*reactor_, cfg_.send_timeout));
 }
@@ -975,40 +1013,42 @@ void server::on_sent(conn& c, std::int32_t res) noexcept {
         return;
     }
     c.send_at += static_cast<std::uint32_t>(res);
-    if (c.send_at < c.send_end) {
-        send_more(c);
-        return;
-    }
+    send_more(c);
+}
+
+// The buffer is out: sets up the next one of a chunked document (true), or
+// moves on to what follows the response (false).
+bool server::next_piece(conn& c) noexcept {
     if (c.interim) {
         c.interim = false; // 100 Continue is out: now the body
         read_more(c);
-        return;
+        return false;
     }
-    if (c.doc_active) {
-        // The next buffer of a chunked document.
-        refresh_context();
-        text_out body(c.out + head_room, out_size - head_room - tail_room);
-        const bool whole = c.doc.fill(body);
-        char line[16];
-        text_out l(line, sizeof(line));
-        std::uint32_t len = static_cast<std::uint32_t>(body.size());
-        if (len > 0) {
-            write_chunk_size(l, len);
-            std::memcpy(c.out + head_room + len, chunk_end.data(), chunk_end.size());
-            len += static_cast<std::uint32_t>(chunk_end.size());
-        }
-        if (whole) {
-            std::memcpy(c.out + head_room + len, last_chunk.data(), last_chunk.size());
-            len += static_cast<std::uint32_t>(last_chunk.size());
-            c.doc_active = false;
-        }
-        c.send_at = head_room - static_cast<std::uint32_t>(l.size());
-        std::memcpy(c.out + c.send_at, line, l.size());
-        c.send_end = head_room + len;
-        send_more(c);
-        return;
+    if (!c.doc_active) {
+        finish_response(c);
+        return false;
     }
-    finish_response(c);
+    // The next buffer of a chunked document.
+    refresh_context();
+    text_out body(c.out + head_room, out_size - head_room - tail_room);
+    const bool whole = c.doc.fill(body);
+    char line[16];
+    text_out l(line, sizeof(line));
+    std::uint32_t len = static_cast<std::uint32_t>(body.size());
+    if (len > 0) {
+        write_chunk_size(l, len);
+        std::memcpy(c.out + head_room + len, chunk_end.data(), chunk_end.size());
+        len += static_cast<std::uint32_t>(chunk_end.size());
+    }
+    if (whole) {
+        std::memcpy(c.out + head_room + len, last_chunk.data(), last_chunk.size());
+        len += static_cast<std::uint32_t>(last_chunk.size());
+        c.doc_active = false;
+    }
+    c.send_at = head_room - static_cast<std::uint32_t>(l.size());
+    std::memcpy(c.out + c.send_at, line, l.size());
+    c.send_end = head_room + len;
+    return true;
 }
 
 // The response is out: the next request (pipelined bytes first), or close.

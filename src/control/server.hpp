@@ -157,6 +157,8 @@ private:
     void reply_text(conn& c, int status, std::string_view type, std::string_view body,
                     std::string_view extra_head = {}) noexcept;
     void send_more(conn& c) noexcept;
+    void send_op(conn& c) noexcept;
+    bool next_piece(conn& c) noexcept;
     void finish_response(conn& c) noexcept;
     void close_conn(conn& c) noexcept;
     bool is_operator(const conn& c) const noexcept;
@@ -183,6 +185,7 @@ private:
     sockaddr_storage tcp_addr_{};
     socklen_t tcp_addr_len_ = 0;
     bool stopped_ = false;
+    bool sending_inline_ = false; // send_more() is on the stack
     char path_[108] = {};
     struct custom_route {
         char component[32] = {};
