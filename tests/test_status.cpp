@@ -881,6 +881,81 @@ TEST_CASE("snapshot: a record per monitor and one for the health") {
     CHECK(one[0] == monitor_at(5, 0));
 }
 
+TEST_CASE("snapshot: parts of a record read only what they name") {
+    arena mem;
+    status::snapshot snap;
+    REQUIRE(mem.reserve(status::snapshot::footprint(2, 1)));
+    REQUIRE(snap.init(mem, 2, 1));
+    fake_source src;
+    src.services = 2;
+    src.probes = 1;
+    src.gen = 7;
+    status::publisher pub(snap, src);
+    pub.publish();
+
+    ServiceStatus full = service_at(7, 1);
+    full.death_count = 3;
+    for (std::uint32_t k = 0; k < 3; ++k) {
+        full.deaths[k].at_ns = 100 + k;
+        full.deaths[k].reason = Reason::health_starting;
+        full.deaths[k].exit = ExitInfo{42 + static_cast<int>(k), 1, 0, false};
+    }
+    HealthStatus h = health_at(health_reason_capacity - 1);
+    REQUIRE(h.reason_count >= 2);
+    snap.begin_publish();
+    REQUIRE(snap.put_service(1, full));
+    REQUIRE(snap.put_health(h));
+    snap.end_publish();
+
+    using sp = status::snapshot::service_part;
+    ServiceStatus s;
+    snap.service_into(1, s, sp::shown);
+    CHECK(s == full);
+    ServiceStatus nd;
+    snap.service_into(1, nd, sp::no_deaths);
+    CHECK(nd.death_count == 3);
+    CHECK(nd.status_text == full.status_text);
+    CHECK(nd.deaths[0].at_ns == 0); // not read
+    ServiceStatus head;
+    snap.service_into(1, head, sp::head);
+    CHECK(head.name == full.name);
+    CHECK(head.state == full.state);
+    CHECK(head.reason == full.reason);
+    CHECK(head.pid == 0); // not read
+    ServiceStatus none;
+    snap.service_into(2, none, sp::shown); // out of range: untouched
+    CHECK(none == ServiceStatus{});
+
+    using pp = status::snapshot::probe_part;
+    const ProbeStatus want = probe_at(7, 0);
+    ProbeStatus p;
+    snap.probe_into(0, p, pp::all);
+    CHECK(p == want);
+    ProbeStatus ph;
+    snap.probe_into(0, ph, pp::head);
+    CHECK(ph.name == want.name);
+    CHECK(ph.state == want.state);
+    CHECK(ph.last_error.reason == want.last_error.reason);
+    CHECK(ph.checks == 0); // not read
+    ProbeStatus pf;
+    snap.probe_into(0, pf, pp::figures);
+    CHECK(pf.checks == want.checks);
+    CHECK(pf.last_error.message.empty()); // not read
+
+    HealthStatus hh;
+    snap.health_head(hh);
+    CHECK(hh.since_ns == h.since_ns);
+    CHECK(hh.reason_count == h.reason_count);
+    CHECK(hh.summary == h.summary);
+    CHECK(hh.reasons[0].name.empty()); // not read
+    HealthStatus hr;
+    REQUIRE(snap.health_reason(1, hr));
+    CHECK(hr.reasons[1] == h.reasons[1]);
+    CHECK(hr.reasons[0].name.empty());
+    HealthStatus past;
+    CHECK_FALSE(snap.health_reason(h.reason_count, past));
+}
+
 TEST_CASE("snapshot: the watchdog's record, when the source has one") {
     arena mem;
     status::snapshot snap;
@@ -977,6 +1052,17 @@ TEST_CASE("snapshot: readers never see a torn record, nor a mixed publication") 
                 const std::uint32_t m = k % monitors;
                 MonitorStatus ms = snap.monitor(m);
                 if (!(ms == monitor_at(static_cast<std::uint64_t>(ms.since_ns), m))) {
+                    torn.fetch_add(1, std::memory_order_relaxed);
+                }
+                // The renderers' partial reads: each part one whole store.
+                ServiceStatus sp;
+                snap.service_into(i, sp, status::snapshot::service_part::shown);
+                if (!(sp == service_at(static_cast<std::uint64_t>(sp.since_ns), i))) {
+                    torn.fetch_add(1, std::memory_order_relaxed);
+                }
+                ProbeStatus pp;
+                snap.probe_into(p, pp, status::snapshot::probe_part::all);
+                if (!(pp == probe_at(static_cast<std::uint64_t>(pp.last_check_ns), p))) {
                     torn.fetch_add(1, std::memory_order_relaxed);
                 }
                 RuntimeStats st = snap.stats();

@@ -79,6 +79,58 @@ public:
         return out;
     }
 
+    // Partial reads, for a reader that needs a few fields of a large T (the
+    // control plane's renderers read a ~1 KiB service record for its name
+    // and state). `copy` is called with a parts object and asks for the
+    // byte ranges it needs with parts.copy(offset, length); each range,
+    // rounded out to whole words and clipped to T, is copied into the same
+    // bytes of `out`, whose other bytes keep what they held. `copy` may read
+    // what it has copied so far to choose the next ranges (a count of
+    // entries in use), but such a value may be torn until load_parts()
+    // returns: it must be clamped before it is used as a bound. `copy` runs
+    // again when a write overlapped; on return `out`'s copied ranges are
+    // all from one store.
+    class parts {
+    public:
+        void copy(std::size_t offset, std::size_t length) const noexcept {
+            const std::size_t first = offset / 4;
+            std::size_t end = (offset + length + 3) / 4;
+            end = end < words ? end : words;
+            auto* to = reinterpret_cast<unsigned char*>(out_);
+            for (std::size_t i = first; i < end; ++i) {
+                const std::uint32_t w = lock_.data_[i].load(std::memory_order_relaxed);
+                const std::size_t n = sizeof(T) - i * 4 < 4 ? sizeof(T) - i * 4 : 4;
+                std::memcpy(to + i * 4, &w, n);
+            }
+        }
+
+    private:
+        friend class seqlock;
+        parts(const seqlock& l, T& out) noexcept : lock_(l), out_(&out) {}
+        const seqlock& lock_;
+        T* out_;
+    };
+
+    template <class F>
+    void load_parts(T& out, F&& copy) const noexcept {
+        const parts p(*this, out);
+        for (;;) {
+            // Acquire pairs with the writer's final release store, as in
+            // try_load().
+            const std::uint32_t s1 = seq_.load(std::memory_order_acquire);
+            if ((s1 & 1) != 0) {
+                continue;
+            }
+            copy(p);
+            // Acquire fence pairs with the writer's release fence, as in
+            // try_load(): a word from a newer write shows its sequence below.
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if (seq_.load(std::memory_order_relaxed) == s1) {
+                return;
+            }
+        }
+    }
+
     // Number of completed stores (for readers that want to notice change).
     std::uint32_t version() const noexcept {
         // Acquire pairs with the writer's final release store.

@@ -1,8 +1,10 @@
 #include "status/snapshot.hpp"
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 
 namespace custos::status {
 namespace {
@@ -144,6 +146,79 @@ ServiceStatus snapshot::service(std::uint32_t i) const noexcept {
 
 ProbeStatus snapshot::probe(std::uint32_t p) const noexcept {
     return p < probes_ ? probe_[p].load() : ProbeStatus{};
+}
+
+// The parts are byte ranges of the public records: offsetof needs them
+// standard-layout.
+static_assert(std::is_standard_layout_v<ServiceStatus> && std::is_standard_layout_v<ProbeStatus> &&
+              std::is_standard_layout_v<HealthStatus>);
+
+void snapshot::service_into(std::uint32_t i, ServiceStatus& out, service_part what) const noexcept {
+    if (i >= services_) {
+        return;
+    }
+    service_[i].load_parts(out, [&](const seqlock<ServiceStatus>::parts& p) {
+        switch (what) {
+        case service_part::head:
+            p.copy(0, offsetof(ServiceStatus, since_ns));
+            return;
+        case service_part::no_deaths:
+            p.copy(0, offsetof(ServiceStatus, deaths));
+            return;
+        case service_part::shown: {
+            p.copy(0, offsetof(ServiceStatus, deaths));
+            // May be torn until load_parts() returns: clamped.
+            const std::uint64_t n =
+                out.death_count < death_history_capacity ? out.death_count : death_history_capacity;
+            p.copy(offsetof(ServiceStatus, deaths),
+                   static_cast<std::size_t>(n) * sizeof(DeathRecord));
+            return;
+        }
+        }
+    });
+}
+
+void snapshot::probe_into(std::uint32_t i, ProbeStatus& out, probe_part what) const noexcept {
+    if (i >= probes_) {
+        return;
+    }
+    probe_[i].load_parts(out, [&](const seqlock<ProbeStatus>::parts& p) {
+        switch (what) {
+        case probe_part::head:
+            p.copy(0, offsetof(ProbeStatus, last_check_ns));
+            p.copy(offsetof(ProbeStatus, last_error) + offsetof(ProbeError, reason),
+                   sizeof(Reason));
+            return;
+        case probe_part::figures:
+            p.copy(0, offsetof(ProbeStatus, last_error));
+            return;
+        case probe_part::all:
+            p.copy(0, sizeof(ProbeStatus));
+            return;
+        }
+    });
+}
+
+void snapshot::health_head(HealthStatus& out) const noexcept {
+    health_.load_parts(out, [](const seqlock<HealthStatus>::parts& p) {
+        p.copy(0, offsetof(HealthStatus, reasons));
+        p.copy(offsetof(HealthStatus, summary),
+               sizeof(HealthStatus) - offsetof(HealthStatus, summary));
+    });
+}
+
+bool snapshot::health_reason(std::uint32_t k, HealthStatus& out) const noexcept {
+    bool in = false;
+    health_.load_parts(out, [&](const seqlock<HealthStatus>::parts& p) {
+        p.copy(offsetof(HealthStatus, reason_count), sizeof(out.reason_count));
+        // May be torn until load_parts() returns: only a bound here.
+        in = k < out.reason_count && k < health_reason_capacity;
+        if (in) {
+            p.copy(offsetof(HealthStatus, reasons) + k * sizeof(HealthReason),
+                   sizeof(HealthReason));
+        }
+    });
+    return in;
 }
 
 MonitorStatus snapshot::monitor(std::uint32_t m) const noexcept {

@@ -141,6 +141,28 @@ public:
     HealthStatus health() const noexcept;
     // The watchdog as last put (a default record, `off`, before any).
     WatchdogStatus watchdog() const noexcept;
+    // Parts of a record, for the renderers: what a document shows and no
+    // more (a service record is ~1 KiB, most of it a death history that few
+    // services fill). Each is one consistent read of its record, as
+    // service(i) is; the bytes of `out` outside the part keep what they
+    // held (pass a default record). Out of range: `out` is left as it is.
+    enum class service_part : std::uint8_t {
+        head,      // name, state, reason
+        no_deaths, // every field but deaths[]
+        shown,     // every field, deaths[] up to min(death_count, 16)
+    };
+    void service_into(std::uint32_t i, ServiceStatus& out, service_part what) const noexcept;
+    enum class probe_part : std::uint8_t {
+        head,    // name, kind, state, phase, checking and last_error.reason
+        figures, // every field but last_error
+        all,
+    };
+    void probe_into(std::uint32_t p, ProbeStatus& out, probe_part what) const noexcept;
+    // The health without its reasons[] (reason_count and summary included).
+    void health_head(HealthStatus& out) const noexcept;
+    // The health's reason `k` into out.reasons[k], with out.reason_count;
+    // false when k >= that count.
+    bool health_reason(std::uint32_t k, HealthStatus& out) const noexcept;
     // Whether the caller is the thread bind_writer() was called on: the
     // runtime's test for "live state is mine to read".
     bool is_writer_thread() const noexcept { return writer_ == std::this_thread::get_id(); }
