@@ -67,6 +67,13 @@ public:
         return *this;
     }
 
+    // Direct writing, for a renderer's hot path: the next `n` bytes of the
+    // buffer, or nullptr when fewer are left (nothing changes then: take
+    // the put() path, which overflows as usual). Write at most `n` bytes
+    // there, then commit() how many were written.
+    char* claim(std::size_t n) noexcept { return overflow_ || n > room() ? nullptr : buf_ + len_; }
+    void commit(std::size_t written) noexcept { len_ += written; }
+
     text_out& put_u64(std::uint64_t v) noexcept {
         char tmp[20];
         std::size_t n = 0;

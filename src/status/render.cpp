@@ -60,6 +60,24 @@ std::size_t utf8_length(sv s, std::size_t i) noexcept {
 // is always valid UTF-8 (RFC 8259 8.1) whatever a service sent in STATUS=.
 // Runs of bytes that need nothing go out in one put().
 void put_str(text_out& o, sv s) noexcept {
+    // The common case, a short plain text (a name, a state): copied straight
+    // into the buffer. Anything else takes the escaping path below.
+    if (char* p = o.claim(s.size() + 2); p != nullptr) {
+        std::size_t i = 0;
+        for (; i < s.size(); ++i) {
+            const auto u = static_cast<unsigned char>(s[i]);
+            if (u < 0x20 || u >= 0x7f || u == '"' || u == '\\') {
+                break;
+            }
+            p[i + 1] = s[i];
+        }
+        if (i == s.size()) {
+            p[0] = '"';
+            p[i + 1] = '"';
+            o.commit(i + 2);
+            return;
+        }
+    }
     static constexpr char hex[] = "0123456789abcdef";
     o.put('"');
     std::size_t run = 0;
@@ -278,11 +296,34 @@ std::int64_t probe_duration(const ProbeStatus& p) noexcept {
     return p.last_check_ns != 0 && end >= p.last_check_ns ? end - p.last_check_ns : 0;
 }
 
+// The snapshot's records as a document shows them: only the parts it
+// renders are read (snapshot::service_into ...), the rest is default.
+ServiceStatus service_part(const snapshot& snap, std::uint32_t i,
+                           snapshot::service_part what) noexcept {
+    ServiceStatus s;
+    snap.service_into(i, s, what);
+    return s;
+}
+
+ProbeStatus probe_part(const snapshot& snap, std::uint32_t p, snapshot::probe_part what) noexcept {
+    ProbeStatus r;
+    snap.probe_into(p, r, what);
+    return r;
+}
+
+// The health without its reasons.
+HealthStatus health_of(const snapshot& snap) noexcept {
+    HealthStatus h;
+    snap.health_head(h);
+    return h;
+}
+
 // --- JSON objects ------------------------------------------------------------
 
 // A JSON object, written a member at a time. A key and a scalar value are
-// assembled on the stack and go out in one put() (the keys are this
-// file's literals, all short).
+// written straight into the buffer when it has room for the longest, else
+// assembled on the stack and go out in one put() (the keys are this file's
+// literals, all short).
 class jobj {
 public:
     explicit jobj(text_out& o) noexcept : o_(o) { o_.put('{'); }
@@ -362,6 +403,10 @@ public:
 private:
     static constexpr std::size_t key_max = 40; // longer keys are cut (none is)
     void head(sv k) noexcept {
+        b_ = o_.claim(sizeof(local_));
+        if (b_ == nullptr) {
+            b_ = local_; // near the buffer's end: put() decides what fits
+        }
         n_ = 0;
         if (!first_) {
             b_[n_++] = ',';
@@ -379,13 +424,20 @@ private:
             b_[n_++] = ch;
         }
     }
-    text_out& flush() noexcept { return o_.put(sv(b_, n_)); }
+    text_out& flush() noexcept {
+        if (b_ == local_) {
+            return o_.put(sv(b_, n_));
+        }
+        o_.commit(n_);
+        return o_;
+    }
 
     text_out& o_;
     bool first_ = true;
     std::size_t n_ = 0;
+    char* b_ = nullptr; // where head() writes: the buffer's end, or local_
     // key + a number or a quoted time: 4 + key_max + 32
-    char b_[key_max + 40];
+    char local_[key_max + 40];
 };
 
 // {"reason", "errno", "message", "resolution", <at_key>} or null when
@@ -667,7 +719,7 @@ std::uint32_t check_count(const snapshot& s) noexcept {
 check check_at(const snapshot& snap, std::uint32_t i) noexcept {
     check k;
     if (i < snap.service_count()) {
-        const ServiceStatus s = snap.service(i);
+        const ServiceStatus s = service_part(snap, i, snapshot::service_part::head);
         k.name = s.name;
         k.state = state_name(s.state);
         k.ok = s.state == ServiceState::ready || s.state == ServiceState::stopped;
@@ -676,7 +728,7 @@ check check_at(const snapshot& snap, std::uint32_t i) noexcept {
     }
     i -= snap.service_count();
     if (i < snap.probe_count()) {
-        const ProbeStatus p = snap.probe(i);
+        const ProbeStatus p = probe_part(snap, i, snapshot::probe_part::head);
         k.kind = SubjectKind::probe;
         k.name = p.name;
         k.state = probe_state_name(p.state);
@@ -783,14 +835,14 @@ service_figures service_figs(const render_context& c, std::uint32_t i) noexcept 
     if (c.scratch != nullptr && i < c.scratch->services_filled) {
         return c.scratch->services[i];
     }
-    return figures_of(c.snap->service(i));
+    return figures_of(service_part(*c.snap, i, snapshot::service_part::no_deaths));
 }
 
 probe_figures probe_figs(const render_context& c, std::uint32_t i) noexcept {
     if (c.scratch != nullptr && i < c.scratch->probes_filled) {
         return c.scratch->probes[i];
     }
-    return figures_of(c.snap->probe(i));
+    return figures_of(probe_part(*c.snap, i, snapshot::probe_part::figures));
 }
 
 constexpr family families[] = {
@@ -802,7 +854,7 @@ constexpr family families[] = {
     {"custos_health", "gauge", "The appliance's health: 1 for the current one.", per::once,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t) {
          put_one_hot(o, f.name, {}, {}, "health", health_count, health_name,
-                     c.snap->health().health);
+                     health_of(*c.snap).health);
      }},
     {"custos_service_state", "gauge", "The service's state: 1 for the current one.", per::service,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
@@ -1001,7 +1053,7 @@ std::uint32_t count(const render_context& c, const step& s) noexcept {
     case items::monitors:
         return snap.monitor_count();
     case items::reasons:
-        return snap.health().reason_count;
+        return health_of(snap).reason_count;
     case items::checks:
         return check_count(snap);
     case items::family:
@@ -1029,8 +1081,8 @@ bool lit(const item& it) noexcept {
 bool element(const item& it) noexcept {
     const snapshot& snap = *it.c.snap;
     if (it.s.n == items::reasons) {
-        const HealthStatus h = snap.health();
-        if (it.i >= h.reason_count) {
+        HealthStatus h;
+        if (!snap.health_reason(it.i, h)) {
             return false; // gone since the count (a newer health): left out
         }
         it.o.put(it.first ? "" : ",");
@@ -1039,9 +1091,9 @@ bool element(const item& it) noexcept {
     }
     it.o.put(it.first ? "" : ",");
     if (it.s.n == items::services) {
-        put_service(it.o, it.c, snap.service(it.i));
+        put_service(it.o, it.c, service_part(snap, it.i, snapshot::service_part::shown));
     } else if (it.s.n == items::probes) {
-        put_probe(it.o, it.c, snap.probe(it.i));
+        put_probe(it.o, it.c, probe_part(snap, it.i, snapshot::probe_part::all));
     } else if (it.s.n == items::monitors) {
         put_monitor(it.o, it.c, snap.monitor(it.i));
     } else {
@@ -1054,7 +1106,7 @@ bool element(const item& it) noexcept {
 }
 
 bool reasons_tail(const item& it) noexcept {
-    it.o.put("],\"reasons_total\":").put_u64(it.c.snap->health().reason_total).put(it.s.text);
+    it.o.put("],\"reasons_total\":").put_u64(health_of(*it.c.snap).reason_total).put(it.s.text);
     return false;
 }
 
@@ -1080,13 +1132,13 @@ bool status_head(const item& it) noexcept {
     r.inum("now_ns", c.now_ns).time("now", c.now_ns, c).close();
     it.o.put(",\"health\":");
     jobj h(it.o);
-    put_health_head(h, c, c.snap->health());
+    put_health_head(h, c, health_of(*c.snap));
     return false;
 }
 
 bool health_head(const item& it) noexcept {
     jobj h(it.o);
-    put_health_head(h, it.c, it.c.snap->health());
+    put_health_head(h, it.c, health_of(*it.c.snap));
     return false;
 }
 
@@ -1118,12 +1170,12 @@ bool check_line(const item& it) noexcept {
 }
 
 bool health_line(const item& it) noexcept {
-    it.o.put("health: ").put(health_name(it.c.snap->health().health)).put('\n');
+    it.o.put("health: ").put(health_name(health_of(*it.c.snap).health)).put('\n');
     return false;
 }
 
 bool tsv_line(const item& it) noexcept {
-    const ServiceStatus s = it.c.snap->service(it.i);
+    const ServiceStatus s = service_part(*it.c.snap, it.i, snapshot::service_part::no_deaths);
     text_out& o = it.o;
     o.put(s.name).put('\t').put(state_name(s.state)).put('\t').put_i64(s.pid).put('\t');
     if (running(s)) {
@@ -1164,7 +1216,7 @@ void put_when(text_out& o, const render_context& c, std::int64_t at_ns) noexcept
 // reaches the terminal).
 bool service_detail(const item& it) noexcept {
     const render_context& c = it.c;
-    const ServiceStatus s = c.snap->service(it.index);
+    const ServiceStatus s = service_part(*c.snap, it.index, snapshot::service_part::shown);
     text_out& o = it.o;
     o.put(s.name).put(": ").put(state_name(s.state));
     if (s.reason != Reason::unknown) {
@@ -1238,7 +1290,7 @@ bool service_detail(const item& it) noexcept {
 
 // The one-object documents: the record `index`, then a newline.
 bool service_one(const item& it) noexcept {
-    put_service(it.o, it.c, it.c.snap->service(it.index));
+    put_service(it.o, it.c, service_part(*it.c.snap, it.index, snapshot::service_part::shown));
     it.o.put('\n');
     return false;
 }
@@ -1403,10 +1455,11 @@ void document::begin(doc kind, const render_context& ctx, std::uint32_t index) n
             ns < m.services.size() ? ns : static_cast<std::uint32_t>(m.services.size());
         m.probes_filled = np < m.probes.size() ? np : static_cast<std::uint32_t>(m.probes.size());
         for (std::uint32_t i = 0; i < m.services_filled; ++i) {
-            m.services[i] = figures_of(ctx.snap->service(i));
+            m.services[i] =
+                figures_of(service_part(*ctx.snap, i, snapshot::service_part::no_deaths));
         }
         for (std::uint32_t i = 0; i < m.probes_filled; ++i) {
-            m.probes[i] = figures_of(ctx.snap->probe(i));
+            m.probes[i] = figures_of(probe_part(*ctx.snap, i, snapshot::probe_part::figures));
         }
     }
 }
