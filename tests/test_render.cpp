@@ -295,6 +295,40 @@ TEST_CASE("service JSON: every field, escaping, deaths oldest first, nulls") {
     CHECK(contains(failed, R"("signal":11,"signal_name":"SIGSEGV","core_dumped":true)"));
 }
 
+TEST_CASE("JSON strings: a byte that escapes anywhere in a plain text, near the 8-byte steps") {
+    // put_str copies plain texts eight bytes a step: an escaped byte at every
+    // position, before, across and after a step, must come out as alone.
+    struct special {
+        std::string_view raw;
+        std::string_view json;
+    };
+    constexpr special specials[] = {
+        {"\"", "\\\""},
+        {"\\", "\\\\"},
+        {"\n", "\\n"},
+        {"\x01", "\\u0001"},
+        {"\x7f", "\\u007f"},
+        {"\xff", "\\ufffd"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},
+    };
+    const std::string plain = "abcdefghijklmnopqrstuvwx";
+    for (const special& sp : specials) {
+        for (std::size_t at = 0; at <= plain.size(); ++at) {
+            world w;
+            ServiceStatus s = w.service(0);
+            const std::string raw = plain.substr(0, at) + std::string(sp.raw) + plain.substr(at);
+            s.status_text = std::string_view(raw);
+            w.snap.begin_publish();
+            (void)w.snap.put_service(0, s);
+            w.snap.end_publish();
+            const std::string want = "\"status_text\":\"" + plain.substr(0, at) +
+                                     std::string(sp.json) + plain.substr(at) + "\"";
+            CAPTURE(at);
+            CHECK(contains(render(w.ctx, doc::service_json, 0), want));
+        }
+    }
+}
+
 TEST_CASE("status JSON: the sections in order, probes, monitors, counters") {
     world w;
     w.reactor.syscalls = 99;

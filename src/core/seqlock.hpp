@@ -97,10 +97,17 @@ public:
             std::size_t end = (offset + length + 3) / 4;
             end = end < words ? end : words;
             auto* to = reinterpret_cast<unsigned char*>(out_);
-            for (std::size_t i = first; i < end; ++i) {
+            // Whole words with a constant-size copy (one store each); only
+            // T's last word may be cut.
+            const std::size_t whole = end < sizeof(T) / 4 ? end : sizeof(T) / 4;
+            std::size_t i = first;
+            for (; i < whole; ++i) {
                 const std::uint32_t w = lock_.data_[i].load(std::memory_order_relaxed);
-                const std::size_t n = sizeof(T) - i * 4 < 4 ? sizeof(T) - i * 4 : 4;
-                std::memcpy(to + i * 4, &w, n);
+                std::memcpy(to + i * 4, &w, 4);
+            }
+            if (i < end) {
+                const std::uint32_t w = lock_.data_[i].load(std::memory_order_relaxed);
+                std::memcpy(to + i * 4, &w, sizeof(T) - i * 4);
             }
         }
 
