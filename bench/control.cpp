@@ -14,9 +14,11 @@
 //   throughput   4 concurrent keep-alive clients for T seconds each: /status
 //                and /health requests per second.
 //   baseline     in the same run: a tiny server on the same kind of socket
-//                and the same custos reactor (accept, recv, send of a fixed
-//                body in 16 KiB pieces, as the control server sends its
-//                chunks) on a thread of its own, answering a body of the
+//                and the same custos reactor (accept, recv, then a send op
+//                per 16 KiB piece of a fixed body, one reactor turn each;
+//                the control server writes its chunks with direct
+//                non-blocking sends in one turn while the socket takes
+//                them) on a thread of its own, answering a body of the
 //                same size as each custos response; its thread's CPU time
 //                per request, latency and throughput, and custos / baseline.
 //   idle         the runtime thread's voluntary context switches (each one
