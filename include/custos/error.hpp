@@ -152,10 +152,18 @@ enum class Reason : std::uint16_t {
     control_action = 115,             // an operator action through the control plane
     control_bad_request = 116,        // a malformed, oversized or too slow request
     control_wait_expired = 117,       // ?wait ran out before the action settled
+    // Reload: a new table applied to a running runtime (Runtime::reload).
+    reload_invalid = 118,     // the new table has problems: nothing was changed
+    reload_unsupported = 119, // it changes what only a restart applies (probes, [custos] ...)
+    reload_capacity = 120,    // it needs more than init laid out (slots, bytes)
+    reload_busy = 121,        // a reload is still applying (services stopping)
+    reload_added = 122,       // a service the reload added starts
+    reload_removed = 123,     // a service the reload removed stops
+    reload_changed = 124,     // a service the reload changed stops and starts again
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 118;
+inline constexpr std::size_t reason_count = 125;
 
 class Error {
 public:

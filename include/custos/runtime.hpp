@@ -17,10 +17,11 @@
 // handle_signals, what each signal does to the process:
 //   SIGTERM, SIGINT   stop every service in reverse dependency order within
 //                     stop_timeout; run() then returns.
-//   SIGHUP, SIGUSR1,  never kill: read through the same signalfd, counted in
+//   SIGHUP            with a reload hook (set_reload_hook), a reload; else
+//                     as SIGUSR1.
+//   SIGUSR1,          never kill: read through the same signalfd, counted in
 //   SIGUSR2, SIGALRM  RuntimeStats::signals_ignored and reported to the
-//                     signal hook, otherwise ignored (SIGHUP is to mean
-//                     "reload" once the control plane exists).
+//                     signal hook, otherwise ignored.
 //   SIGPIPE           ignored (SIG_IGN): a write to a closed pipe or socket
 //                     (stderr piped into `head`) fails with EPIPE instead.
 //   SIGSEGV, SIGBUS,  keep their default action: the process dies (with a
@@ -28,6 +29,7 @@
 //   SIGABRT           running, unsupervised, for the next start to find.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -43,9 +45,40 @@
 
 namespace custos {
 
+class Runtime;
+
 using TransitionHook = void (*)(const Transition& t, void* ctx);
 // A signal that was received and ignored (SIGHUP, SIGUSR1, SIGUSR2, SIGALRM).
 using SignalHook = void (*)(int sig, void* ctx);
+
+// What a reload did (Runtime::reload), by service.
+struct ReloadSummary {
+    std::uint32_t added = 0;     // started in a free slot (ReloadAdded)
+    std::uint32_t removed = 0;   // stopping; their slots free once stopped (ReloadRemoved)
+    std::uint32_t changed = 0;   // stopping to start again with the new definition (ReloadChanged)
+    std::uint32_t unchanged = 0; // not touched: process, state and counters kept
+};
+
+// What a reload found wrong, for the operator: one line per problem
+// ("FILE:LINE: message" from custosd), bounded. Lines that do not fit are
+// counted in `dropped`.
+struct ReloadReport {
+    static constexpr std::size_t capacity = 3072;
+    char text[capacity] = {}; // lines, each ending in '\n'
+    std::uint32_t len = 0;
+    std::uint32_t lines = 0;
+    std::uint32_t dropped = 0;
+    // Appends `line` and a newline (control bytes become '?').
+    void add(std::string_view line) noexcept;
+};
+
+// Re-reads the embedder's configuration and applies it: called on the
+// reactor thread for SIGHUP (handle_signals) and POST /reload. It builds the
+// new table, calls Runtime::reload() and returns its result; every problem
+// (its own: unreadable file, syntax; the table's, from reload()'s sink) goes
+// to `report` as a line, and a table it cannot build is ReloadInvalid. Must
+// not block for long: it runs on the loop.
+using ReloadHook = Result<ReloadSummary> (*)(Runtime& rt, ReloadReport& report, void* ctx);
 
 // Counters for the status page.
 struct RuntimeStats {
@@ -128,6 +161,9 @@ public:
     // Called, on the reactor thread, for every signal received and ignored
     // (with handle_signals: SIGHUP, SIGUSR1, SIGUSR2, SIGALRM). Must not block.
     void set_signal_hook(SignalHook hook, void* ctx) noexcept;
+    // Who re-reads the configuration for SIGHUP and POST /reload. Without
+    // one, SIGHUP goes to the signal hook and POST /reload answers 501.
+    void set_reload_hook(ReloadHook hook, void* ctx) noexcept;
 
     // Starts supervising: every service is wanted and starts when its
     // dependencies are ready.
@@ -147,6 +183,32 @@ public:
     Result<void> stop_service(std::string_view name) noexcept;
     Result<void> restart_service(std::string_view name) noexcept;
 
+    // Applies `table` to the running runtime: it is checked as init()
+    // checks (every problem to `problems`), then compared with the running
+    // one service by service (by name; every field compared, the resolved
+    // executable and ids included):
+    //   added      takes a free slot (RuntimeConfig::service_slots) and
+    //              starts when its dependencies are ready (ReloadAdded);
+    //   removed    stops (ReloadRemoved, in reverse dependency order: its
+    //              dependents first); its slot is free once it has stopped;
+    //   changed    stops and, unless an operator had stopped it, starts
+    //              again with the new definition (ReloadChanged; counted as
+    //              an operator restart; its budget is cleared);
+    //   unchanged  not touched: its process, state, counters and history.
+    // The dependency graph becomes the new table's at once. Reactor thread
+    // only (from a hook), after start(). Allocates nothing: the plan of the
+    // new table goes into room reserved at init (twice the first table's
+    // plan). Errors, all with nothing changed: ReloadInvalid (the first
+    // problem; all of them went to `problems`), ReloadUnsupported (a
+    // change only a restart applies: the runtime settings, the probes, the
+    // monitors, the watchdog or the control plane; the subject says
+    // which), ReloadCapacity (more services than slots, a plan or a
+    // definition larger than the room init reserved), ReloadBusy (the
+    // services a previous reload removed have not all stopped yet).
+    Result<ReloadSummary> reload(const Table& table, TableProblemSink* problems = nullptr) noexcept;
+
+    // Services in status order: the table's (the last reload's), then the
+    // ones a reload removed that are still stopping.
     std::uint32_t service_count() const noexcept;
     // `index` < service_count(), in table order.
     ServiceStatus status(std::uint32_t index) const noexcept;

@@ -42,6 +42,12 @@ struct RuntimeConfig {
     std::uint32_t max_probe_checks = 256;
     // Capacity: monitors the table may hold (each is a thread).
     std::uint32_t max_monitors = 16;
+    // Service slots init lays out (0: exactly the table's services). A
+    // reload (Runtime::reload) can add services only into slots left over,
+    // and a removed service's slot is free again once it has stopped. Each
+    // slot costs its supervision record, its status and its exec data
+    // (see README: reload).
+    std::uint32_t service_slots = 0;
     // Total time for stopping everything; shared so that one slow service
     // cannot use up the others' time.
     Duration stop_timeout = std::chrono::seconds(30);

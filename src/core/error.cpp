@@ -270,6 +270,18 @@ constexpr reason_info reasons[] = {
     {Reason::control_wait_expired, "ControlWaitExpired",
      "The action was taken but did not settle in time: look at the service's last error "
      "(custosctl status NAME)"},
+    {Reason::reload_invalid, "ReloadInvalid",
+     "Fix every problem listed (FILE:LINE) and reload again: the running table is unchanged"},
+    {Reason::reload_unsupported, "ReloadUnsupported",
+     "Restart custos to apply this change (reload applies services only), or undo it"},
+    {Reason::reload_capacity, "ReloadCapacity",
+     "Raise service_slots (or shorten the definitions) and restart custos: init fixed the room"},
+    {Reason::reload_busy, "ReloadBusy",
+     "Wait until the services the last reload stops have stopped, then reload again"},
+    {Reason::reload_added, "ReloadAdded", "None: the reload added this service"},
+    {Reason::reload_removed, "ReloadRemoved", "None: the reload removed this service"},
+    {Reason::reload_changed, "ReloadChanged",
+     "None: the reload changed this service's definition; it restarts with the new one"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

@@ -559,4 +559,13 @@ const char* host::spawn_method_name() const noexcept {
     return process::spawn_method_name(spawner_.method());
 }
 
+// Reload: stubs until the slots are built (refused as capacity).
+Result<void> host::redefine(std::uint32_t, const launch& l) noexcept {
+    return fail(Reason::reload_capacity, 0, l.name);
+}
+void host::vacate(std::uint32_t) noexcept {}
+bool host::vacant(std::uint32_t i) const noexcept {
+    return i >= count_;
+}
+
 } // namespace custos::process

@@ -179,7 +179,12 @@ public:
     // measure (no block: OutOfMemory) and for real. Errors: OutOfMemory;
     // NotifySocketUnavailable (DIR/NAME too long); build_argv's
     // InvalidArgument.
-    Result<void> layout(std::span<const launch> services, arena& mem) noexcept;
+    // `slots` (0: services.size(); never fewer) slots are laid out: slot
+    // i < services.size() is services[i], the rest vacant, for reload.
+    // Every slot has room for exec data of max(its first definition's
+    // size, `slot_bytes`) bytes.
+    Result<void> layout(std::span<const launch> services, arena& mem, std::uint32_t slots = 0,
+                        std::size_t slot_bytes = 0) noexcept;
     // SIGCHLD to its default action, blocked and read through a signalfd;
     // with reap_orphans, a child subreaper (refused by qemu-user: not fatal,
     // said in describe()). Errors: SignalfdUnavailable.
@@ -220,6 +225,24 @@ public:
     void close_notify() noexcept;
     bool busy() const noexcept;
 
+    // Reload. redefine(): slot `i`, vacant or holding the same service (the
+    // same name), takes `l` for its next spawn. A process that runs or
+    // stops is not touched: its pid, exit watch, readiness pipe, notify
+    // socket, channel and cgroup stay until it has exited. A vacant slot
+    // gets here what contain() gives a service at init: its notify socket
+    // (when l.notify; bound and read from now on), its cgroup, its place
+    // in the pid record. A service that now wants a notify socket and had
+    // none gets one. Errors (the slot unchanged): ReloadCapacity (the exec
+    // data does not fit the slot's room; subject the name and the bytes),
+    // NotifySocketUnavailable, CgroupUnavailable.
+    Result<void> redefine(std::uint32_t i, const launch& l) noexcept;
+    // Slot `i`, whose process has exited (none runs), becomes vacant: its
+    // notify socket is closed and its file removed, its cgroup and runtime
+    // directory removed.
+    void vacate(std::uint32_t i) noexcept;
+    bool vacant(std::uint32_t i) const noexcept;
+
+    // Slots (occupied and vacant).
     std::uint32_t size() const noexcept { return count_; }
     int pid(std::uint32_t i) const noexcept;
     // Custos's end of service `i`'s channel to its running process, -1

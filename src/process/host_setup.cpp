@@ -37,7 +37,10 @@ Result<void> host::init_spawner() noexcept {
     return spawner_.init();
 }
 
-Result<void> host::layout(std::span<const launch> services, arena& mem) noexcept {
+Result<void> host::layout(std::span<const launch> services, arena& mem, std::uint32_t slots,
+                          std::size_t slot_bytes) noexcept {
+    (void)slots; // TODO(reload): slots
+    (void)slot_bytes;
     count_ = static_cast<std::uint32_t>(services.size());
     procs_ = mem.make_array<proc>(count_);
     bool ok = procs_ != nullptr;

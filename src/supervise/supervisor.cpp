@@ -73,7 +73,9 @@ bool clean_exit(const unit& u, const ExitInfo& e) noexcept {
 
 } // namespace
 
-Result<void> supervisor::init(const tbl::plan& plan, arena& mem, std::uint64_t seed) noexcept {
+Result<void> supervisor::init(const tbl::plan& plan, arena& mem, std::uint64_t seed,
+                              std::uint32_t slots) noexcept {
+    (void)slots; // TODO(reload): slots
     const std::span<const ServiceSpec> table = plan.table().services;
     const std::span<const tbl::service_plan> sp = plan.services();
     count_ = static_cast<std::uint32_t>(table.size());
@@ -784,6 +786,24 @@ void supervisor::fire_watchdog(io::timer& t) noexcept {
     if (u.state == ServiceState::ready && !u.wd_timer.pending() && u.wd_interval.count() > 0) {
         u.owner->fail_and_kill(u, Reason::watchdog_timeout);
     }
+}
+
+// Reload: stubs until the slots are built (refused as capacity).
+bool supervisor::vacant(std::uint32_t i) const noexcept {
+    return i >= count_;
+}
+Result<void> supervisor::occupy(std::uint32_t, const ServiceSpec& spec, std::string_view) noexcept {
+    return fail(Reason::reload_capacity, 0, spec.name);
+}
+Result<void> supervisor::redefine(std::uint32_t, const ServiceSpec& spec) noexcept {
+    return fail(Reason::reload_capacity, 0, spec.name);
+}
+void supervisor::reload_stop(std::uint32_t, bool) noexcept {}
+void supervisor::start(std::uint32_t i, Reason) noexcept {
+    start(i);
+}
+Result<void> supervisor::relink(const tbl::plan&, std::span<const std::uint32_t>) noexcept {
+    return fail(Reason::reload_capacity, 0, "edges");
 }
 
 } // namespace sup

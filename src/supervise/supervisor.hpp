@@ -163,7 +163,10 @@ public:
     // plan resolved them). Call once with an arena that has no block to
     // measure (OutOfMemory, and mem.needed() says how much), then with one
     // reserved that big. Reads the plan's table: during init only.
-    Result<void> init(const tbl::plan& plan, arena& mem, std::uint64_t seed) noexcept;
+    // `slots` (0: the plan's count; never fewer) units are laid out: the
+    // plan's services in 0..count-1, the rest vacant, for reload.
+    Result<void> init(const tbl::plan& plan, arena& mem, std::uint64_t seed,
+                      std::uint32_t slots = 0) noexcept;
 
     // Runtime start: every service is wanted; with `only` (one flag per
     // service), only those flagged (the rest stay stopped until an operator
@@ -203,6 +206,45 @@ public:
     // killed and restarted as a crash (LivenessFailed). True if it acted.
     bool on_liveness_down(std::uint32_t i) noexcept;
 
+    // Reload (the runtime's reload.cpp drives these; Runtime::reload says
+    // what an operator sees). A slot is vacant (no service) or occupied.
+    // A vacant slot is never started or stopped, has no edges, is skipped
+    // by start_all(), stop_all() and find().
+    bool vacant(std::uint32_t i) const noexcept;
+    // Vacant slot `i` takes service `spec`, called `name` (storage the
+    // caller keeps while the slot is occupied): stopped, not wanted, fresh
+    // counters and history; start(i, Reason::reload_added) starts it.
+    // Errors: ReloadCapacity (subject the name: its intensity_restarts
+    // exceed what the slot's restart ring holds).
+    Result<void> occupy(std::uint32_t i, const ServiceSpec& spec, std::string_view name) noexcept;
+    // Occupied slot `i` (same name) takes `spec`'s policy for what comes
+    // next; a process that is stopping keeps the signal and grace it got.
+    // State, counters and history are kept. Errors: ReloadCapacity, as
+    // occupy().
+    Result<void> redefine(std::uint32_t i, const ServiceSpec& spec) noexcept;
+    // Stops occupied slot `i` for a reload. then_start false (removed):
+    // stopping -> stopped with ReloadRemoved, not wanted, and the slot is
+    // vacant from that transition on (the host sees the transition to
+    // stopped with ReloadRemoved, then vacant(i) is true). then_start true
+    // (changed): stopping -> stopped (ReloadChanged), then, if it was
+    // wanted (failed counts as wanted; an operator's stop does not),
+    // starts again as an operator restart would (budget cleared, counted
+    // RestartCause::operator_, reason ReloadChanged). A slot with no
+    // process goes to the next step at once.
+    void reload_stop(std::uint32_t i, bool then_start) noexcept;
+    // An operator start with another reason (ReloadAdded).
+    void start(std::uint32_t i, Reason why) noexcept;
+    // The dependency graph becomes `plan`'s: slot_of[k] is the slot of
+    // the plan's service k (every one occupied). Occupied slots not in
+    // slot_of (removed, still stopping) lose their edges. Probe
+    // dependencies are the plan's (probe indices are unchanged across a
+    // reload). Ranks are computed again; services now waiting on a
+    // dependency that is not ready stay as they are until it goes down
+    // (on_dependency_down) or they start again. Errors: ReloadCapacity
+    // (the edges do not fit the room laid out at init).
+    Result<void> relink(const tbl::plan& plan, std::span<const std::uint32_t> slot_of) noexcept;
+
+    // Slots (occupied and vacant).
     std::uint32_t size() const noexcept { return count_; }
     const unit& at(std::uint32_t i) const noexcept { return units_[i]; }
     // Index of `name`, or UINT32_MAX.
