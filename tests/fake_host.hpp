@@ -367,16 +367,18 @@ struct rig {
 
     custos::tbl::plan plan;
 
+    // `slots`: as supervisor::init's (0: the table's services, no vacant slot).
     explicit rig(std::span<const custos::ServiceSpec> table, std::uint64_t seed = 1,
-                 std::span<const custos::ProbeSpec> probes = {}) {
+                 std::span<const custos::ProbeSpec> probes = {}, std::uint32_t slots = 0) {
         REQUIRE(table.size() <= fake_host::max_services);
+        REQUIRE(slots <= fake_host::max_services);
         REQUIRE(build_plan(plan, table, probes));
         host.attach(sup);
-        auto sizing = sup.init(plan, mem, seed);
+        auto sizing = sup.init(plan, mem, seed, slots);
         REQUIRE(!sizing.has_value());
         REQUIRE(sizing.error().reason() == custos::Reason::out_of_memory);
         REQUIRE(mem.reserve(mem.needed()));
-        auto r = sup.init(plan, mem, seed);
+        auto r = sup.init(plan, mem, seed, slots);
         REQUIRE(r.has_value());
     }
 

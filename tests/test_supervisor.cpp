@@ -9,6 +9,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -1567,5 +1569,732 @@ TEST_CASE("an operator start from the hook on entering backoff restarts once, at
     h.advance(10s);
     CHECK(h.spawns.size() == 2); // no leftover backoff timer spawns it again
     CHECK(r.state(0) == ServiceState::ready);
+    check_sane(h);
+}
+
+// ---- slots, for reload (occupy, redefine, reload_stop, relink) --------------
+
+namespace {
+
+std::size_t cause(const custos::sup::unit& u, RestartCause c) {
+    return static_cast<std::size_t>(u.by_cause[static_cast<std::size_t>(c)]);
+}
+
+// relink() to the plan of `table`, whose service k sits in slot_of[k].
+void relink_to(rig& r, std::span<const ServiceSpec> table, std::span<const std::uint32_t> slot_of) {
+    custos::tbl::plan next;
+    REQUIRE(custos_test::build_plan(next, table));
+    auto res = r.sup.relink(next, slot_of);
+    REQUIRE(res.has_value());
+}
+
+} // namespace
+
+TEST_CASE("slots: vacant slots are never started, found or stopped; the runtime stop finishes "
+          "with the occupied ones") {
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    const std::string_view b_deps[] = {"a"};
+    t[1].depends_on = b_deps;
+    for (auto& s : t) {
+        s.stop_timeout = 1s;
+    }
+    rig r(t, 1, {}, 5);
+    fake_host& h = r.host;
+    INFO(h.log());
+    CHECK(r.sup.size() == 5);
+    CHECK(!r.sup.vacant(0));
+    CHECK(!r.sup.vacant(1));
+    for (std::uint32_t i = 2; i < 5; ++i) {
+        CAPTURE(i);
+        CHECK(r.sup.vacant(i));
+        CHECK(r.state(i) == ServiceState::stopped);
+        CHECK(r.at(i).name.empty());
+        CHECK(r.at(i).ndeps == 0);
+        CHECK(r.at(i).ndependents == 0);
+        CHECK(r.at(i).rank == 0);
+    }
+    CHECK(r.sup.vacant(5)); // past the end: nothing there either
+    CHECK(r.sup.find("") == UINT32_MAX);
+    CHECK(r.sup.find("b") == 1);
+    CHECK(r.at(1).rank == 1);
+    CHECK(r.at(0).ndependents == 1);
+
+    SUBCASE("start_all() with the safe mode's flags, one per table service only") {
+        // Two flags: reading a third would be past the array (ASan sees it).
+        auto only = std::make_unique<bool[]>(2);
+        only[0] = true;
+        only[1] = false;
+        r.sup.start_all(only.get());
+        CHECK(h.spawns.size() == 1);
+        CHECK(r.state(1) == ServiceState::stopped);
+    }
+    SUBCASE("start_all(), operator actions, the runtime stop") {
+        r.sup.start_all();
+        CHECK(h.spawns.size() == 2);
+        for (std::uint32_t i = 2; i < 5; ++i) {
+            r.sup.start(i);
+            r.sup.restart(i);
+            r.sup.start(i, Reason::reload_added);
+            r.sup.stop(i);
+            r.sup.reload_stop(i, true);
+            r.sup.reload_stop(i, false);
+            CHECK(!r.at(i).wanted);
+            CHECK(h.of(i).empty());
+        }
+        h.advance(1min);
+        CHECK(h.spawns.size() == 2);
+        r.sup.stop_all(10s);
+        h.advance(10s);
+        CHECK(h.all_stopped_calls == 1);
+        CHECK(h.all_stopped_at_ms == 60'000 + 2'000); // b's 1 s grace, then a's
+        for (std::uint32_t i = 2; i < 5; ++i) {
+            CHECK(h.of(i).empty());
+            CHECK(h.kills_of(i).empty());
+        }
+    }
+    check_sane(h);
+}
+
+TEST_CASE("slots: occupy + start(ReloadAdded): a fresh record, started once its dependencies "
+          "are ready") {
+    ServiceSpec t[] = {svc("a")};
+    t[0].ready = ReadyMode::notify;
+    rig r(t, 7, {}, 3);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    REQUIRE(r.state(0) == ServiceState::running);
+
+    ServiceSpec b = svc("b");
+    const std::string_view b_deps[] = {"a"};
+    b.depends_on = b_deps;
+    b.backoff_initial = 3s;
+    REQUIRE(r.sup.occupy(1, b, "b").has_value());
+    CHECK(!r.sup.vacant(1));
+    CHECK(r.sup.find("b") == 1);
+    CHECK(r.state(1) == ServiceState::stopped);
+    CHECK(!r.at(1).wanted);
+    CHECK(r.at(1).death_count == 0);
+    CHECK(r.at(1).total_restarts == 0);
+    CHECK(h.of(1).empty()); // occupy() reports nothing
+
+    // An occupied slot cannot be occupied again.
+    auto twice = r.sup.occupy(1, b, "b");
+    REQUIRE(!twice.has_value());
+    CHECK(twice.error().reason() == Reason::invalid_argument);
+
+    const ServiceSpec next[] = {t[0], b};
+    const std::uint32_t slot_of[] = {0, 1};
+    relink_to(r, next, slot_of);
+    CHECK(r.at(1).ndeps == 1);
+    CHECK(r.at(0).ndependents == 1);
+    CHECK(r.at(1).rank == 1);
+    CHECK(h.of(1).empty()); // not wanted yet: relink() starts nothing
+
+    h.advance(1s);
+    r.sup.start(1, Reason::reload_added);
+    CHECK(r.at(1).wanted);
+    auto tb = h.of(1);
+    REQUIRE(tb.size() == 1);
+    CHECK_TR(tb[0], ServiceState::waiting, Reason::waiting_for_dependencies, 1000);
+    h.advance(1s);
+    r.sup.on_ready(0, Reason::ready_notified);
+    tb = h.of(1);
+    REQUIRE(tb.size() == 3);
+    CHECK_TR(tb[1], ServiceState::starting, Reason::dependencies_ready, 2000);
+    CHECK_TR(tb[2], ServiceState::ready, Reason::ready_started, 2000);
+
+    // Its policy is the spec's: a crash backs off 3 s.
+    h.advance(1s);
+    h.exit(1, 1);
+    CHECK_TR(h.transitions.back(), ServiceState::backoff, Reason::process_exited, 3000);
+    CHECK(h.transitions.back().delay_ms == 3000);
+
+    // With its dependencies ready, it starts at once, saying ReloadAdded.
+    ServiceSpec c = svc("c");
+    REQUIRE(r.sup.occupy(2, c, "c").has_value());
+    r.sup.start(2, Reason::reload_added);
+    auto tc = h.of(2);
+    REQUIRE(tc.size() == 2);
+    CHECK_TR(tc[0], ServiceState::starting, Reason::reload_added, 3000);
+    CHECK_TR(tc[1], ServiceState::ready, Reason::ready_started, 3000);
+    check_sane(h);
+}
+
+TEST_CASE("slots: occupy seeds the backoff as init does for that slot") {
+    // Jitter on: the same slot with the same seed draws the same delays,
+    // whether laid out by init or occupied later.
+    ServiceSpec j = svc("j");
+    j.backoff_jitter_percent = 50;
+    ServiceSpec t1[] = {svc("x"), j};
+    rig first(t1, 42);
+    ServiceSpec t2[] = {svc("x")};
+    rig second(t2, 42, {}, 2);
+    REQUIRE(second.sup.occupy(1, j, "j").has_value());
+    second.sup.start(1, Reason::reload_added);
+    first.sup.start(1);
+    for (int k = 0; k < 4; ++k) {
+        first.host.advance(1s);
+        second.host.advance(1s);
+        first.host.exit(1, 1);
+        second.host.exit(1, 1);
+        CAPTURE(k);
+        CHECK(first.host.transitions.back().delay_ms == second.host.transitions.back().delay_ms);
+        first.host.advance(20s); // past any delay: 8 s + 50%
+        second.host.advance(20s);
+        REQUIRE(first.state(1) == ServiceState::ready);
+        REQUIRE(second.state(1) == ServiceState::ready);
+    }
+}
+
+TEST_CASE("slots: reload_stop removed, with a process: stopping and stopped say ReloadRemoved; "
+          "the slot is vacant from that transition and can be occupied again") {
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    const std::string_view b_deps[] = {"a"};
+    t[1].depends_on = b_deps;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    h.advance(1s);
+    REQUIRE(r.state(1) == ServiceState::ready);
+    const std::size_t a_before = h.of(0).size();
+
+    int vacant_in_hook = -1;
+    std::uint32_t found_in_hook = 0;
+    h.on_transition = [&](const transition_rec& tr) {
+        if (tr.service == 1 && tr.to == ServiceState::stopped) {
+            vacant_in_hook = r.sup.vacant(1) ? 1 : 0;
+            found_in_hook = r.sup.find("b");
+            CHECK(tr.name == "b"); // the transition still names it
+        }
+    };
+
+    SUBCASE("it exits on its stop signal") {
+        h.set_on_stop_signal(1, fake_host::on_signal::die);
+        r.sup.reload_stop(1, false);
+        CHECK(!r.sup.vacant(1)); // until its exit is delivered
+        h.settle();
+        CHECK(r.sup.vacant(1));
+        auto tb = h.of(1);
+        REQUIRE(tb.size() == 4);
+        CHECK_TR(tb[2], ServiceState::stopping, Reason::reload_removed, 1000);
+        CHECK_TR(tb[3], ServiceState::stopped, Reason::reload_removed, 1000);
+        CHECK(tb[3].detail.empty());
+        CHECK(tb[3].exit.signal == SIGTERM);
+    }
+    SUBCASE("it ignores it: SIGKILL at its stop_timeout, StopTimeout in the detail") {
+        r.sup.reload_stop(1, false);
+        CHECK(r.state(1) == ServiceState::stopping);
+        CHECK(!r.sup.vacant(1));
+        CHECK(r.sup.find("b") == 1);
+        // Operator starts and restarts of a service being removed do nothing.
+        r.sup.start(1);
+        r.sup.restart(1);
+        r.sup.reload_stop(1, false);
+        r.sup.reload_stop(1, true);
+        h.advance(4999ms);
+        CHECK(!r.sup.vacant(1));
+        h.advance(1ms);
+        CHECK(r.sup.vacant(1));
+        auto tb = h.of(1);
+        REQUIRE(tb.size() == 4);
+        CHECK_TR(tb[2], ServiceState::stopping, Reason::reload_removed, 1000);
+        CHECK_TR(tb[3], ServiceState::stopped, Reason::reload_removed, 6000);
+        CHECK(tb[3].detail == "StopTimeout");
+        REQUIRE(h.kills_of(1).size() == 2);
+        CHECK(h.kills_of(1)[1].sig == SIGKILL);
+    }
+    CHECK(vacant_in_hook == 1);
+    CHECK(found_in_hook == UINT32_MAX);
+    h.on_transition = nullptr;
+    CHECK(r.sup.find("b") == UINT32_MAX);
+    CHECK(r.at(1).name.empty());
+    CHECK(!r.at(1).wanted);
+    CHECK(r.at(1).ndeps == 0);
+    CHECK(r.at(0).ndependents == 0);
+    CHECK(r.at(1).rank == 0);
+    CHECK(h.of(0).size() == a_before); // a untouched
+    CHECK(r.state(0) == ServiceState::ready);
+    h.advance(1min);
+    CHECK(h.spawns_of(1).size() == 1); // never started again
+
+    // The slot takes another service, with fresh counters.
+    ServiceSpec c = svc("c");
+    REQUIRE(r.sup.occupy(1, c, "c").has_value());
+    CHECK(r.sup.find("c") == 1);
+    CHECK(r.at(1).death_count == 0);
+    r.sup.start(1, Reason::reload_added);
+    CHECK(r.state(1) == ServiceState::ready);
+    CHECK(h.spawns_of(1).size() == 2);
+    check_sane(h);
+}
+
+TEST_CASE("slots: reload_stop removed, without a process: one transition to stopped, vacant") {
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    h.advance(1s);
+
+    SUBCASE("in backoff: its timer goes too") {
+        h.exit(0, 1);
+        REQUIRE(r.state(0) == ServiceState::backoff);
+        const std::size_t before = h.of(0).size();
+        r.sup.reload_stop(0, false);
+        auto ta = h.of(0);
+        REQUIRE(ta.size() == before + 1);
+        CHECK(ta.back().from == ServiceState::backoff);
+        CHECK_TR(ta.back(), ServiceState::stopped, Reason::reload_removed, 1000);
+        CHECK(r.sup.vacant(0));
+        CHECK(h.pending_timers() == 0);
+        h.advance(1min);
+        CHECK(h.spawns_of(0).size() == 1);
+    }
+    SUBCASE("stopped by an operator: stopped -> stopped") {
+        h.set_on_stop_signal(0, fake_host::on_signal::die);
+        r.sup.stop(0);
+        h.settle();
+        REQUIRE(r.state(0) == ServiceState::stopped);
+        const std::size_t before = h.of(0).size();
+        r.sup.reload_stop(0, false);
+        auto ta = h.of(0);
+        REQUIRE(ta.size() == before + 1);
+        CHECK(ta.back().from == ServiceState::stopped);
+        CHECK_TR(ta.back(), ServiceState::stopped, Reason::reload_removed, 1000);
+        CHECK(r.sup.vacant(0));
+    }
+    CHECK(r.sup.find("a") == UINT32_MAX);
+    CHECK(r.sup.find("b") == 1);
+    CHECK(r.state(1) == ServiceState::ready);
+    check_sane(h);
+}
+
+TEST_CASE("slots: a dependent waiting only for a removed service starts once it is vacant") {
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    t[0].restart = RestartPolicy::never;
+    t[0].ready = ReadyMode::notify; // never ready: b waits
+    const std::string_view b_deps[] = {"a"};
+    t[1].depends_on = b_deps;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    h.advance(1s);
+    h.exit(0, 1);
+    REQUIRE(r.state(0) == ServiceState::failed);
+    REQUIRE(r.state(1) == ServiceState::waiting);
+    // The runtime would relink first; without it, the vacancy drops the edge.
+    r.sup.reload_stop(0, false);
+    CHECK(r.sup.vacant(0));
+    CHECK(r.at(1).ndeps == 0);
+    CHECK(r.state(1) == ServiceState::ready);
+    CHECK_TR(h.of(1).back(), ServiceState::ready, Reason::ready_started, 1000);
+    check_sane(h);
+}
+
+TEST_CASE("slots: reload_stop changed restarts with the new policy, counters kept, counted as "
+          "an operator restart") {
+    ServiceSpec t[] = {svc("a")};
+    t[0].stop_timeout = 2s;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    // Two crashes: restarts 2, death_count 2.
+    for (int k = 0; k < 2; ++k) {
+        h.advance(1s);
+        h.exit(0, 1);
+        h.advance(std::chrono::seconds(1 << k));
+    }
+    REQUIRE(r.state(0) == ServiceState::ready);
+    REQUIRE(r.at(0).restarts == 2);
+
+    ServiceSpec changed = t[0];
+    changed.backoff_initial = 3s;
+    changed.stop_signal = SIGINT;
+    changed.stop_timeout = 7s;
+
+    const std::int64_t now = h.elapsed_ms();
+    const std::size_t mark = h.transitions.size();
+    SUBCASE("redefine, then reload_stop (the runtime's order)") {
+        REQUIRE(r.sup.redefine(0, changed).has_value());
+        r.sup.reload_stop(0, true);
+    }
+    SUBCASE("reload_stop, then redefine while it stops") {
+        r.sup.reload_stop(0, true);
+        REQUIRE(r.sup.redefine(0, changed).has_value());
+    }
+    // The old process is stopped as it was started: SIGTERM, 2 s.
+    REQUIRE(h.kills.size() == 1);
+    CHECK(h.kills[0].sig == SIGTERM);
+    CHECK_TR(h.transitions[mark], ServiceState::stopping, Reason::reload_changed, now);
+    h.advance(2s);
+    REQUIRE(h.kills.size() == 2);
+    CHECK(h.kills[1].sig == SIGKILL);
+    REQUIRE(h.transitions.size() == mark + 4);
+    CHECK_TR(h.transitions[mark + 1], ServiceState::stopped, Reason::reload_changed, now + 2000);
+    CHECK(h.transitions[mark + 1].detail == "StopTimeout");
+    CHECK_TR(h.transitions[mark + 2], ServiceState::starting, Reason::reload_changed, now + 2000);
+    CHECK_TR(h.transitions[mark + 3], ServiceState::ready, Reason::ready_started, now + 2000);
+    CHECK(h.transitions[mark + 2].restarts == 0);
+    const custos::sup::unit& u = r.at(0);
+    CHECK(u.restarts == 0);
+    CHECK(u.total_restarts == 2);
+    CHECK(u.death_count == 3);
+    CHECK(cause(u, RestartCause::crash) == 2);
+    CHECK(cause(u, RestartCause::operator_) == 1);
+    CHECK(u.wanted);
+
+    // The new policy: a crash backs off 3 s; the new process stops on
+    // SIGINT with a 7 s grace.
+    h.advance(1s);
+    h.exit(0, 1);
+    CHECK(h.transitions.back().delay_ms == 3000);
+    h.advance(3s);
+    REQUIRE(r.state(0) == ServiceState::ready);
+    r.sup.stop(0);
+    CHECK(h.kills.back().sig == SIGINT);
+    const std::int64_t stop_at = h.elapsed_ms();
+    h.advance(7s);
+    CHECK(h.kills.back().sig == SIGKILL);
+    CHECK(h.kills.back().at_ms == stop_at + 7000);
+    check_sane(h);
+}
+
+TEST_CASE("slots: reload_stop changed: an operator-stopped service stays stopped; a failed one "
+          "starts again; one waiting or in backoff starts again at once") {
+    ServiceSpec t[] = {svc("a"), svc("n")};
+    t[0].restart = RestartPolicy::never;
+    t[1].ready = ReadyMode::notify;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    h.set_on_stop_signal(0, fake_host::on_signal::die);
+    r.sup.start_all();
+    h.advance(1s);
+
+    SUBCASE("operator-stopped") {
+        r.sup.stop(0);
+        h.settle();
+        REQUIRE(r.state(0) == ServiceState::stopped);
+        const std::size_t before = h.of(0).size();
+        r.sup.reload_stop(0, true);
+        auto ta = h.of(0);
+        REQUIRE(ta.size() == before + 1);
+        CHECK(ta.back().from == ServiceState::stopped);
+        CHECK_TR(ta.back(), ServiceState::stopped, Reason::reload_changed, 1000);
+        CHECK(!r.at(0).wanted);
+        CHECK(cause(r.at(0), RestartCause::operator_) == 0);
+        h.advance(1min);
+        CHECK(h.spawns_of(0).size() == 1);
+    }
+    SUBCASE("operator stop in progress: ends stopped, saying ReloadChanged") {
+        h.set_on_stop_signal(0, fake_host::on_signal::ignore);
+        r.sup.stop(0);
+        REQUIRE(r.state(0) == ServiceState::stopping);
+        r.sup.reload_stop(0, true);
+        h.advance(5s);
+        CHECK_TR(h.of(0).back(), ServiceState::stopped, Reason::reload_changed, 6000);
+        h.advance(1min);
+        CHECK(h.spawns_of(0).size() == 1);
+    }
+    SUBCASE("failed") {
+        h.exit(0, 1);
+        REQUIRE(r.state(0) == ServiceState::failed);
+        const std::size_t before = h.of(0).size();
+        r.sup.reload_stop(0, true);
+        auto ta = h.of(0);
+        REQUIRE(ta.size() == before + 3);
+        CHECK(ta[before].from == ServiceState::failed);
+        CHECK_TR(ta[before], ServiceState::stopped, Reason::reload_changed, 1000);
+        CHECK_TR(ta[before + 1], ServiceState::starting, Reason::reload_changed, 1000);
+        CHECK_TR(ta[before + 2], ServiceState::ready, Reason::ready_started, 1000);
+        CHECK(cause(r.at(0), RestartCause::operator_) == 1);
+    }
+    SUBCASE("running, not ready yet: its ready timeout goes with it") {
+        REQUIRE(r.state(1) == ServiceState::running);
+        h.set_on_stop_signal(1, fake_host::on_signal::die);
+        const std::size_t before = h.of(1).size();
+        r.sup.reload_stop(1, true);
+        h.settle();
+        auto tn = h.of(1);
+        REQUIRE(tn.size() == before + 4);
+        CHECK_TR(tn[before], ServiceState::stopping, Reason::reload_changed, 1000);
+        CHECK_TR(tn[before + 1], ServiceState::stopped, Reason::reload_changed, 1000);
+        CHECK_TR(tn[before + 2], ServiceState::starting, Reason::reload_changed, 1000);
+        CHECK_TR(tn[before + 3], ServiceState::running, Reason::spawned, 1000);
+    }
+    check_sane(h);
+}
+
+TEST_CASE("slots: reload_stop changed of a waiting dependent waits again") {
+    ServiceSpec t[] = {svc("n"), svc("b")};
+    t[0].ready = ReadyMode::notify;
+    const std::string_view b_deps[] = {"n"};
+    t[1].depends_on = b_deps;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    REQUIRE(r.state(1) == ServiceState::waiting);
+    r.sup.reload_stop(1, true);
+    auto tb = h.of(1);
+    REQUIRE(tb.size() == 3);
+    CHECK_TR(tb[1], ServiceState::stopped, Reason::reload_changed, 0);
+    CHECK_TR(tb[2], ServiceState::waiting, Reason::waiting_for_dependencies, 0);
+    r.sup.on_ready(0, Reason::ready_notified);
+    CHECK(r.state(1) == ServiceState::ready);
+    check_sane(h);
+}
+
+TEST_CASE("slots: ReloadCapacity for a restart ring larger than the slot's") {
+    ServiceSpec t[] = {svc("a"), svc("big")};
+    t[1].intensity_restarts = 20;
+    t[1].intensity_window = 10s;
+    rig r(t, 1, {}, 3);
+    ServiceSpec s = svc("a");
+
+    s.intensity_restarts = 16; // every slot holds 16
+    CHECK(r.sup.redefine(0, s).has_value());
+    s.intensity_restarts = 17;
+    auto too_big = r.sup.redefine(0, s);
+    REQUIRE(!too_big.has_value());
+    CHECK(too_big.error().reason() == Reason::reload_capacity);
+    CHECK(too_big.error().subject() == "a");
+    CHECK(r.at(0).intensity_n == 16); // unchanged
+
+    ServiceSpec g = svc("big");
+    g.intensity_restarts = 20; // init sized its ring for 20
+    CHECK(r.sup.redefine(1, g).has_value());
+    g.intensity_restarts = 21;
+    CHECK(!r.sup.redefine(1, g).has_value());
+
+    ServiceSpec c = svc("c");
+    c.intensity_restarts = 17;
+    auto occ = r.sup.occupy(2, c, "c");
+    REQUIRE(!occ.has_value());
+    CHECK(occ.error().reason() == Reason::reload_capacity);
+    CHECK(occ.error().subject() == "c");
+    CHECK(r.sup.vacant(2));
+    c.intensity_restarts = 16;
+    CHECK(r.sup.occupy(2, c, "c").has_value());
+
+    auto vac = r.sup.redefine(3, c); // no such slot
+    CHECK(!vac.has_value());
+}
+
+TEST_CASE("slots: a changed intensity starts its window afresh and is enforced with the new "
+          "count") {
+    ServiceSpec t[] = {svc("a")};
+    t[0].backoff_initial = 0s;
+    t[0].backoff_max = 0s;
+    t[0].intensity_restarts = 5;
+    t[0].intensity_window = 1min;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    for (int k = 0; k < 3; ++k) {
+        h.advance(1s);
+        h.exit(0, 1); // restarts at once (no backoff floor)
+    }
+    REQUIRE(r.at(0).rt_count == 3);
+    ServiceSpec s = t[0];
+    s.intensity_restarts = 2;
+    REQUIRE(r.sup.redefine(0, s).has_value());
+    CHECK(r.at(0).rt_count == 0);
+    h.advance(1s);
+    h.exit(0, 1);
+    h.advance(1s);
+    h.exit(0, 1);
+    REQUIRE(r.state(0) == ServiceState::ready);
+    h.advance(1s);
+    h.exit(0, 1);
+    CHECK(r.state(0) == ServiceState::failed);
+    CHECK(r.at(0).reason == Reason::restart_intensity_exceeded);
+    check_sane(h);
+}
+
+TEST_CASE("slots: relink: new edges and ranks, removed services lose theirs, the runtime stop "
+          "follows the new order") {
+    ServiceSpec t[] = {svc("a"), svc("b"), svc("c")};
+    for (auto& s : t) {
+        s.stop_timeout = 30s;
+    }
+    rig r(t, 1, {}, 4);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    h.advance(1s);
+    const std::size_t before = h.transitions.size();
+
+    // c now depends on a and b (ready): nothing moves, the ranks do.
+    ServiceSpec n[] = {t[0], t[1], t[2]};
+    const std::string_view c_deps[] = {"a", "b", "a"}; // a repeated name is one edge
+    n[2].depends_on = c_deps;
+    const std::uint32_t slot_of[] = {0, 1, 2};
+    relink_to(r, n, slot_of);
+    CHECK(h.transitions.size() == before);
+    CHECK(r.at(2).ndeps == 2);
+    CHECK(r.at(2).rank == 1);
+    CHECK(r.at(0).ndependents == 1);
+    CHECK(r.at(1).ndependents == 1);
+
+    SUBCASE("the runtime stop: c first, then a and b together") {
+        r.sup.stop_all(3s);
+        REQUIRE(h.kills.size() == 1);
+        CHECK(h.kills[0].service == 2);
+        h.advance(1500ms); // c's share: 3 s / 2
+        REQUIRE(h.kills.size() == 4);
+        CHECK(h.kills[1].service == 2);
+        CHECK(h.kills[1].sig == SIGKILL);
+        CHECK(h.kills[2].service == 0);
+        CHECK(h.kills[3].service == 1);
+        h.advance(1500ms);
+        CHECK(h.all_stopped_calls == 1);
+    }
+    SUBCASE("a removed service still stopping loses its edges at the relink") {
+        // c is removed (it ignores SIGTERM); the table is a <- b now.
+        r.sup.reload_stop(2, false);
+        REQUIRE(r.state(2) == ServiceState::stopping);
+        ServiceSpec m[] = {t[0], t[1]};
+        const std::string_view b_deps[] = {"a"};
+        m[1].depends_on = b_deps;
+        const std::uint32_t slots2[] = {0, 1};
+        relink_to(r, m, slots2);
+        CHECK(r.at(2).ndeps == 0);
+        CHECK(r.at(2).ndependents == 0);
+        CHECK(r.at(2).rank == 0);
+        CHECK(r.at(0).ndependents == 1);
+        CHECK(r.at(0).dependents[0] == 1);
+        CHECK(r.at(1).rank == 1);
+        CHECK(r.state(1) == ServiceState::ready); // not stopped by a relink
+        h.advance(30s);
+        CHECK(r.sup.vacant(2));
+        CHECK(r.at(0).ndependents == 1); // the vacancy left the others' edges alone
+        CHECK(r.at(1).ndeps == 1);
+    }
+    check_sane(h);
+}
+
+TEST_CASE("slots: relink: a waiting service whose new dependencies are ready starts; one gaining "
+          "a dependency that is not ready keeps running") {
+    ServiceSpec t[] = {svc("x"), svc("b"), svc("r")};
+    t[0].ready = ReadyMode::notify;
+    const std::string_view b_deps[] = {"x"};
+    t[1].depends_on = b_deps;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    h.advance(1s);
+    REQUIRE(r.state(0) == ServiceState::running);
+    REQUIRE(r.state(1) == ServiceState::waiting);
+    REQUIRE(r.state(2) == ServiceState::ready);
+    const std::size_t r_before = h.of(2).size();
+
+    // b depends on r now (ready); r depends on x (not ready).
+    ServiceSpec n[] = {t[0], t[1], t[2]};
+    const std::string_view nb_deps[] = {"r"};
+    const std::string_view nr_deps[] = {"x"};
+    n[1].depends_on = nb_deps;
+    n[2].depends_on = nr_deps;
+    const std::uint32_t slot_of[] = {0, 1, 2};
+    relink_to(r, n, slot_of);
+    auto tb = h.of(1);
+    REQUIRE(tb.size() == 3);
+    CHECK_TR(tb[1], ServiceState::starting, Reason::dependencies_ready, 1000);
+    CHECK_TR(tb[2], ServiceState::ready, Reason::ready_started, 1000);
+    CHECK(h.of(2).size() == r_before); // r keeps running
+    CHECK(r.state(2) == ServiceState::ready);
+    CHECK(r.at(2).rank == 1);
+    CHECK(r.at(1).rank == 2);
+
+    // x becoming ready changes nothing for r, which runs already.
+    r.sup.on_ready(0, Reason::ready_notified);
+    CHECK(h.of(2).size() == r_before);
+    check_sane(h);
+}
+
+TEST_CASE("slots: relink maps the plan's indices through slot_of, and a complete graph over "
+          "every slot fits") {
+    constexpr std::uint32_t n = 8;
+    ServiceSpec t[] = {svc("s0")};
+    rig r(t, 1, {}, n);
+    fake_host& h = r.host;
+    INFO(h.log());
+    // Slots 1..7 take s1..s7; in the new plan's order, s7 comes first.
+    static const std::string names[n] = {"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"};
+    for (std::uint32_t i = 1; i < n; ++i) {
+        REQUIRE(r.sup.occupy(i, svc(names[i]), names[i]).has_value());
+    }
+    // Plan order s7, s6, ..., s0: plan service k is slot n-1-k. Every
+    // service depends on every slot below it: n(n-1)/2 edges.
+    std::vector<ServiceSpec> plan_specs;
+    std::vector<std::vector<std::string_view>> deps(n);
+    std::vector<std::uint32_t> slot_of;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        const std::uint32_t slot = n - 1 - k;
+        for (std::uint32_t d = 0; d < slot; ++d) {
+            deps[k].push_back(names[d]);
+        }
+        ServiceSpec s = svc(names[slot]);
+        s.depends_on = deps[k];
+        plan_specs.push_back(s);
+        slot_of.push_back(slot);
+    }
+    relink_to(r, plan_specs, slot_of);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        CAPTURE(i);
+        CHECK(r.at(i).ndeps == i);
+        CHECK(r.at(i).ndependents == n - 1 - i);
+        CHECK(r.at(i).rank == i);
+        for (std::uint32_t k = 0; k < r.at(i).ndeps; ++k) {
+            CHECK(r.at(i).deps[k] < i);
+        }
+    }
+    // Started in slot order: each waits for the one below.
+    r.sup.start_all();
+    for (std::uint32_t i = 0; i < n; ++i) {
+        CHECK(r.state(i) == ServiceState::ready);
+    }
+    REQUIRE(h.spawns.size() == n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        CHECK(h.spawns[i].service == i);
+    }
+
+    // A slot_of that does not fit the plan changes nothing.
+    custos::tbl::plan p;
+    REQUIRE(custos_test::build_plan(p, plan_specs));
+    std::vector<std::uint32_t> bad = slot_of;
+    bad[1] = bad[0];
+    auto dup = r.sup.relink(p, bad);
+    REQUIRE(!dup.has_value());
+    CHECK(dup.error().reason() == Reason::invalid_argument);
+    bad.pop_back();
+    CHECK(!r.sup.relink(p, bad).has_value());
+    CHECK(r.at(n - 1).ndeps == n - 1);
+    check_sane(h);
+}
+
+TEST_CASE("slots: a runtime stop with a removal in progress: the slot is vacant, the stop ends") {
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    rig r(t, 1, {}, 3);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    h.advance(1s);
+    r.sup.reload_stop(1, false); // b ignores SIGTERM: 5 s grace
+    r.sup.reload_stop(0, true);  // a too: it will not start again
+    r.sup.stop_all(3s);
+    h.advance(3s); // the total deadline: SIGKILL to both
+    CHECK(h.all_stopped_calls == 1);
+    CHECK(r.sup.vacant(1));
+    CHECK_TR(h.of(1).back(), ServiceState::stopped, Reason::reload_removed, 4000);
+    CHECK_TR(h.of(0).back(), ServiceState::stopped, Reason::reload_changed, 4000);
+    h.advance(1min);
+    CHECK(h.spawns.size() == 2);
     check_sane(h);
 }

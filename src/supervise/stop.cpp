@@ -88,9 +88,15 @@ void supervisor::fire_stop_deadline(io::timer& t) noexcept {
         // the kernel (D state). Leave it to init rather than hang the stop.
         for (std::uint32_t i = 0; i < s.count_; ++i) {
             unit& u = s.units_[i];
-            if (has_process(u)) {
-                s.disarm(u);
-                u.pid = 0;
+            if (!has_process(u)) {
+                continue;
+            }
+            s.disarm(u);
+            u.pid = 0;
+            if (u.reload_reason != Reason::unknown) {
+                // A removed one's slot is vacant from here all the same.
+                s.reload_stopped(u, nullptr, "abandoned: still alive after SIGKILL");
+            } else {
                 s.enter(u, ServiceState::stopped, Reason::stop_timeout, 0, nullptr,
                         "abandoned: still alive after SIGKILL");
             }

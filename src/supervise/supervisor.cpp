@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <new>
 
 #include "core/assert.hpp"
 
@@ -75,101 +76,100 @@ bool clean_exit(const unit& u, const ExitInfo& e) noexcept {
 
 Result<void> supervisor::init(const tbl::plan& plan, arena& mem, std::uint64_t seed,
                               std::uint32_t slots) noexcept {
-    (void)slots; // TODO(reload): slots
     const std::span<const ServiceSpec> table = plan.table().services;
-    const std::span<const tbl::service_plan> sp = plan.services();
-    count_ = static_cast<std::uint32_t>(table.size());
+    const auto n = static_cast<std::uint32_t>(table.size());
+    count_ = slots > n ? slots : n;
+    nprobes_ = static_cast<std::uint32_t>(plan.probes().size());
+    seed_ = seed;
+    // The edge pool: slots*(slots-1) indices (supervisor.hpp, "Memory").
+    const std::uint64_t edges = std::uint64_t{count_} * (count_ == 0 ? 0 : count_ - 1);
+    if (edges > SIZE_MAX / (2 * sizeof(std::uint32_t))) {
+        return fail(Reason::out_of_memory, ENOMEM, "supervision slots");
+    }
+    edge_capacity_ = static_cast<std::size_t>(edges);
     units_ = mem.make_array<unit>(count_);
-    bool ok = units_ != nullptr;
+    edges_ = mem.make_array<std::uint32_t>(edge_capacity_);
+    bool ok = units_ != nullptr && edges_ != nullptr;
     for (std::uint32_t i = 0; i < count_; ++i) {
-        const ServiceSpec& s = table[i];
-        auto* deps = mem.make_array<std::uint32_t>(sp[i].deps.size());
-        std::uint32_t ndependents = 0;
-        for (const tbl::service_plan& other : sp) {
-            for (std::uint32_t d : other.deps) {
-                ndependents += d == i ? 1 : 0;
-            }
-        }
-        auto* dependents = mem.make_array<std::uint32_t>(ndependents);
-        auto* probe_deps = mem.make_array<std::uint32_t>(sp[i].probe_deps.size());
-        auto* times = mem.make_array<mono_time>(s.intensity_restarts);
-        char* name = mem.copy(s.name);
-        ok = ok && deps != nullptr && dependents != nullptr && probe_deps != nullptr &&
-             times != nullptr && name != nullptr;
+        const bool occupied = i < n;
+        const std::uint32_t want = occupied ? table[i].intensity_restarts : 0;
+        const std::uint32_t ring = want > min_restart_ring ? want : min_restart_ring;
+        auto* probe_deps = mem.make_array<std::uint32_t>(nprobes_);
+        auto* times = mem.make_array<mono_time>(ring);
+        char* name = occupied ? mem.copy(table[i].name) : nullptr;
+        ok = ok && probe_deps != nullptr && times != nullptr && (!occupied || name != nullptr);
         if (!ok) {
             continue; // sizing pass: keep measuring
         }
         unit& u = units_[i];
-        u.name = std::string_view(name, s.name.size());
-        u.restart = s.restart;
-        u.policy.initial = to_nanos(s.backoff_initial);
-        u.policy.max = to_nanos(s.backoff_max);
-        u.policy.multiplier_x100 = s.backoff_multiplier_x100;
-        u.policy.jitter_percent = s.backoff_jitter_percent;
-        u.policy.stable_after = to_nanos(s.stable_after);
-        u.max_restarts = s.max_restarts;
-        u.intensity_n = s.intensity_restarts;
-        u.intensity_window = to_nanos(s.intensity_window);
-        u.start_delay = to_nanos(s.start_delay);
-        u.ready_mode = s.ready;
-        u.ready_timeout = to_nanos(s.ready_timeout);
-        u.watchdog = to_nanos(s.watchdog);
-        u.stop_signal = s.stop_signal;
-        u.stop_timeout = to_nanos(s.stop_timeout);
-        u.deps = deps;
-        u.dependents = dependents;
         u.probe_deps = probe_deps;
-        u.on_dependency_down = s.on_dependency_down;
         u.restart_times = times;
-        u.bo = backoff(seed + 0x9e3779b97f4a7c15ull * (i + 1));
-        u.owner = this;
-        u.index = i;
-        u.timer.fire = &supervisor::fire_timer;
-        u.timer.user = &u;
-        u.wd_timer.fire = &supervisor::fire_watchdog;
-        u.wd_timer.user = &u;
+        u.rt_capacity = ring;
+        set_up(u, i);
+        if (occupied) {
+            u.occupied = true;
+            u.name = std::string_view(name, table[i].name.size());
+            apply(u, table[i]);
+        }
     }
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "supervision table");
     }
-    // Edges, both ways, by index (the plan resolved the names).
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        for (std::uint32_t j : sp[i].deps) {
-            units_[i].deps[units_[i].ndeps++] = j;
-            units_[j].dependents[units_[j].ndependents++] = i;
-        }
-        for (std::uint32_t p : sp[i].probe_deps) {
-            units_[i].probe_deps[units_[i].nprobe_deps++] = p;
-        }
-    }
-    // Ranks by relaxation: the graph is acyclic, so count_ rounds suffice.
-    for (std::uint32_t round = 0; round < count_; ++round) {
-        bool changed = false;
-        for (std::uint32_t i = 0; i < count_; ++i) {
-            for (std::uint32_t k = 0; k < units_[i].ndeps; ++k) {
-                std::uint32_t r = units_[units_[i].deps[k]].rank + 1;
-                if (r > units_[i].rank) {
-                    units_[i].rank = r;
-                    changed = true;
-                }
-            }
-        }
-        if (!changed) {
-            break;
-        }
-    }
     stop_timer_.fire = &supervisor::fire_stop_deadline;
     stop_timer_.user = this;
-    mono_time now = host_.now();
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        units_[i].since = now;
+    // Edges, both ways, by index (the plan resolved the names).
+    return link(plan, {});
+}
+
+// What every slot has, occupied or vacant: its place, its timers, its
+// backoff's seed.
+void supervisor::set_up(unit& u, std::uint32_t i) noexcept {
+    u.owner = this;
+    u.index = i;
+    u.timer.fire = &supervisor::fire_timer;
+    u.timer.user = &u;
+    u.wd_timer.fire = &supervisor::fire_watchdog;
+    u.wd_timer.user = &u;
+    u.bo = backoff(seed_ + 0x9e3779b97f4a7c15ull * (i + 1));
+    u.since = host_.now();
+}
+
+// The spec's policy, for what comes next (redefine(): a running process
+// keeps its stop signal and grace until it has stopped).
+void supervisor::apply(unit& u, const ServiceSpec& s) noexcept {
+    u.restart = s.restart;
+    u.policy.initial = to_nanos(s.backoff_initial);
+    u.policy.max = to_nanos(s.backoff_max);
+    u.policy.multiplier_x100 = s.backoff_multiplier_x100;
+    u.policy.jitter_percent = s.backoff_jitter_percent;
+    u.policy.stable_after = to_nanos(s.stable_after);
+    u.max_restarts = s.max_restarts;
+    if (u.intensity_n != s.intensity_restarts) {
+        // The ring's entries are laid out for the old count.
+        u.rt_head = 0;
+        u.rt_count = 0;
     }
-    return {};
+    u.intensity_n = s.intensity_restarts;
+    u.intensity_window = to_nanos(s.intensity_window);
+    u.start_delay = to_nanos(s.start_delay);
+    u.ready_mode = s.ready;
+    u.ready_timeout = to_nanos(s.ready_timeout);
+    u.watchdog = to_nanos(s.watchdog);
+    if (has_process(u)) {
+        u.next_stop_pending = true;
+        u.next_stop_signal = s.stop_signal;
+        u.next_stop_timeout = to_nanos(s.stop_timeout);
+    } else {
+        u.next_stop_pending = false;
+        u.stop_signal = s.stop_signal;
+        u.stop_timeout = to_nanos(s.stop_timeout);
+    }
+    u.on_dependency_down = s.on_dependency_down;
 }
 
 std::uint32_t supervisor::find(std::string_view name) const noexcept {
     for (std::uint32_t i = 0; i < count_; ++i) {
-        if (units_[i].name == name) {
+        if (units_[i].occupied && units_[i].name == name) {
             return i;
         }
     }
@@ -309,6 +309,12 @@ void supervisor::spawn(unit& u) noexcept {
         return;
     }
     u.pid = *pid;
+    if (u.next_stop_pending) {
+        // A redefine() while the last process ran: its stop settings now.
+        u.next_stop_pending = false;
+        u.stop_signal = u.next_stop_signal;
+        u.stop_timeout = u.next_stop_timeout;
+    }
     u.killed = false;
     u.kill_reason = Reason::unknown;
     u.wd_interval = u.watchdog; // a WATCHDOG_USEC= override lasts one process
@@ -510,7 +516,7 @@ void supervisor::begin_stop(unit& u, nanos grace, Reason why, std::string_view d
 
 void supervisor::start_all(const bool* only) noexcept {
     for (std::uint32_t i = 0; i < count_; ++i) {
-        units_[i].wanted = only == nullptr || only[i];
+        units_[i].wanted = units_[i].occupied && (only == nullptr || only[i]);
     }
     // One pass in table order: a service whose dependencies are not ready
     // yet waits, and is started by wake_dependents() when they are. All
@@ -525,8 +531,12 @@ void supervisor::start_all(const bool* only) noexcept {
 }
 
 void supervisor::start(std::uint32_t i) noexcept {
+    start(i, Reason::operator_start);
+}
+
+void supervisor::start(std::uint32_t i, Reason why) noexcept {
     unit& u = units_[i];
-    if (stopping_all_) {
+    if (stopping_all_ || !u.occupied || u.reload_reason == Reason::reload_removed) {
         return;
     }
     u.wanted = true;
@@ -536,12 +546,12 @@ void supervisor::start(std::uint32_t i) noexcept {
     case ServiceState::backoff:
         host_.cancel(u.timer);
         reset_budget(u);
-        want_start(u, Reason::operator_start);
+        want_start(u, why);
         return;
     case ServiceState::stopping:
         if (u.stop_requested) {
             u.restart_after_stop = true;
-            u.resume_reason = Reason::operator_start;
+            u.resume_reason = why;
             reset_budget(u);
         }
         return;
@@ -555,6 +565,9 @@ void supervisor::start(std::uint32_t i) noexcept {
 
 void supervisor::stop(std::uint32_t i) noexcept {
     unit& u = units_[i];
+    if (!u.occupied) {
+        return;
+    }
     u.wanted = false;
     u.restart_after_stop = false;
     switch (u.state) {
@@ -580,7 +593,7 @@ void supervisor::stop(std::uint32_t i) noexcept {
 
 void supervisor::restart(std::uint32_t i) noexcept {
     unit& u = units_[i];
-    if (stopping_all_) {
+    if (stopping_all_ || !u.occupied || u.reload_reason == Reason::reload_removed) {
         return;
     }
     ++u.by_cause[static_cast<std::size_t>(RestartCause::operator_)];
@@ -628,11 +641,15 @@ void supervisor::on_exit(std::uint32_t i, const ExitInfo& e) noexcept {
     if (was_stopping && (u.stop_requested || stopping_all_)) {
         u.stop_requested = false;
         u.pid = 0;
-        enter(u, ServiceState::stopped,
-              u.killed ? Reason::stop_timeout : Reason::stopped_by_request, 0, &e);
-        if (u.restart_after_stop && !stopping_all_ && u.state == ServiceState::stopped) {
-            u.restart_after_stop = false;
-            want_start(u, u.resume_reason);
+        if (u.reload_reason != Reason::unknown) {
+            reload_stopped(u, &e, u.killed ? reason_id(Reason::stop_timeout) : std::string_view{});
+        } else {
+            enter(u, ServiceState::stopped,
+                  u.killed ? Reason::stop_timeout : Reason::stopped_by_request, 0, &e);
+            if (u.restart_after_stop && !stopping_all_ && u.state == ServiceState::stopped) {
+                u.restart_after_stop = false;
+                want_start(u, u.resume_reason);
+            }
         }
         if (stopping_all_) {
             advance_stop();
@@ -788,22 +805,293 @@ void supervisor::fire_watchdog(io::timer& t) noexcept {
     }
 }
 
-// Reload: stubs until the slots are built (refused as capacity).
+// ---- reload: slots ---------------------------------------------------------
+
 bool supervisor::vacant(std::uint32_t i) const noexcept {
-    return i >= count_;
+    return i >= count_ || !units_[i].occupied;
 }
-Result<void> supervisor::occupy(std::uint32_t, const ServiceSpec& spec, std::string_view) noexcept {
-    return fail(Reason::reload_capacity, 0, spec.name);
+
+Result<void> supervisor::occupy(std::uint32_t i, const ServiceSpec& spec,
+                                std::string_view name) noexcept {
+    if (!vacant(i) || i >= count_) {
+        return fail(Reason::invalid_argument, 0, name);
+    }
+    unit& u = units_[i];
+    if (spec.intensity_restarts > u.rt_capacity) {
+        return fail(Reason::reload_capacity, 0, name);
+    }
+    // A fresh record; what the slot owns for good (its ring, its probe
+    // list, its place) carries over. A vacant slot has no timer pending;
+    // cancelling is for safety, as the wheel must not keep a node that is
+    // about to be constructed over.
+    host_.cancel(u.timer);
+    host_.cancel(u.wd_timer);
+    mono_time* times = u.restart_times;
+    const std::uint32_t ring = u.rt_capacity;
+    std::uint32_t* probe_deps = u.probe_deps;
+    u.~unit();
+    ::new (static_cast<void*>(&u)) unit();
+    u.restart_times = times;
+    u.rt_capacity = ring;
+    u.probe_deps = probe_deps;
+    set_up(u, i);
+    u.occupied = true;
+    u.name = name;
+    apply(u, spec);
+    return {};
 }
-Result<void> supervisor::redefine(std::uint32_t, const ServiceSpec& spec) noexcept {
-    return fail(Reason::reload_capacity, 0, spec.name);
+
+Result<void> supervisor::redefine(std::uint32_t i, const ServiceSpec& spec) noexcept {
+    if (vacant(i)) {
+        return fail(Reason::invalid_argument, 0, spec.name);
+    }
+    unit& u = units_[i];
+    if (spec.intensity_restarts > u.rt_capacity) {
+        return fail(Reason::reload_capacity, 0, u.name);
+    }
+    apply(u, spec);
+    return {};
 }
-void supervisor::reload_stop(std::uint32_t, bool) noexcept {}
-void supervisor::start(std::uint32_t i, Reason) noexcept {
-    start(i);
+
+void supervisor::reload_stop(std::uint32_t i, bool then_start) noexcept {
+    if (vacant(i)) {
+        return;
+    }
+    unit& u = units_[i];
+    if (u.reload_reason == Reason::reload_removed) {
+        return; // already leaving
+    }
+    const Reason why = then_start ? Reason::reload_changed : Reason::reload_removed;
+    const bool again = then_start && u.wanted && !stopping_all_;
+    u.wanted = again;
+    u.restart_after_stop = again;
+    if (again) {
+        u.resume_reason = why;
+        reset_budget(u);
+        ++u.by_cause[static_cast<std::size_t>(RestartCause::operator_)];
+    }
+    switch (u.state) {
+    case ServiceState::running:
+    case ServiceState::ready:
+        u.stop_requested = true;
+        u.reload_reason = why;
+        if (!stopping_all_) {
+            begin_stop(u, u.stop_timeout, why);
+        }
+        return; // else advance_stop() signals it in the runtime stop's order
+    case ServiceState::stopping:
+        // Its signal and grace stand; its exit now ends this reload stop.
+        u.stop_requested = true;
+        u.reload_reason = why;
+        return;
+    case ServiceState::stopped:
+    case ServiceState::failed:
+    case ServiceState::waiting:
+    case ServiceState::starting:
+    case ServiceState::backoff:
+        disarm(u);
+        u.pid = 0;
+        u.reload_reason = why;
+        reload_stopped(u, nullptr, {});
+        return;
+    }
 }
-Result<void> supervisor::relink(const tbl::plan&, std::span<const std::uint32_t>) noexcept {
-    return fail(Reason::reload_capacity, 0, "edges");
+
+// The end of a reload stop: stopped with the reload's reason; a removed
+// service's slot becomes vacant, a changed one starts again if it is to.
+void supervisor::reload_stopped(unit& u, const ExitInfo* exit, std::string_view detail) noexcept {
+    const Reason why = u.reload_reason;
+    u.reload_reason = Reason::unknown;
+    u.stop_requested = false;
+    if (why == Reason::reload_removed) {
+        vacate(u, exit, detail);
+        return;
+    }
+    enter(u, ServiceState::stopped, why, 0, exit, detail);
+    if (u.restart_after_stop && !stopping_all_ && u.state == ServiceState::stopped) {
+        u.restart_after_stop = false;
+        want_start(u, u.resume_reason);
+    }
+}
+
+// Removed service `u` has no process any more: its edges go, the slot is
+// vacant (already inside the transition's hook), its former dependents
+// are checked again (one that waited only for it starts).
+void supervisor::vacate(unit& u, const ExitInfo* exit, std::string_view detail) noexcept {
+    const std::uint32_t me = u.index;
+    for (std::uint32_t k = 0; k < u.ndeps; ++k) {
+        unit& d = units_[u.deps[k]];
+        std::uint32_t kept = 0;
+        for (std::uint32_t m = 0; m < d.ndependents; ++m) {
+            if (d.dependents[m] != me) {
+                d.dependents[kept++] = d.dependents[m];
+            }
+        }
+        d.ndependents = kept;
+    }
+    for (std::uint32_t k = 0; k < u.ndependents; ++k) {
+        unit& d = units_[u.dependents[k]];
+        std::uint32_t kept = 0;
+        for (std::uint32_t m = 0; m < d.ndeps; ++m) {
+            if (d.deps[m] != me) {
+                d.deps[kept++] = d.deps[m];
+            }
+        }
+        d.ndeps = kept;
+    }
+    // Its dependents' slice stays in the pool until the next relink().
+    const std::uint32_t* former = u.dependents;
+    const std::uint32_t nformer = u.ndependents;
+    u.ndeps = 0;
+    u.ndependents = 0;
+    u.nprobe_deps = 0;
+    u.rank = 0;
+    compute_ranks();
+    u.occupied = false;
+    u.wanted = false;
+    u.restart_after_stop = false;
+    u.restart_on_recovery = false;
+    enter(u, ServiceState::stopped, Reason::reload_removed, 0, exit, detail);
+    if (!u.occupied) {
+        u.name = {}; // the caller's storage may go now
+    }
+    for (std::uint32_t k = 0; k < nformer; ++k) {
+        dependency_back(units_[former[k]]);
+    }
+}
+
+Result<void> supervisor::relink(const tbl::plan& plan,
+                                std::span<const std::uint32_t> slot_of) noexcept {
+    const std::span<const tbl::service_plan> sp = plan.services();
+    if (slot_of.size() != sp.size()) {
+        return fail(Reason::invalid_argument, 0, "slot_of");
+    }
+    for (std::size_t k = 0; k < slot_of.size(); ++k) {
+        if (vacant(slot_of[k])) {
+            return fail(Reason::invalid_argument, 0, sp[k].name);
+        }
+        for (std::size_t m = 0; m < k; ++m) {
+            if (slot_of[m] == slot_of[k]) {
+                return fail(Reason::invalid_argument, 0, sp[k].name);
+            }
+        }
+    }
+    if (auto r = link(plan, slot_of); !r) {
+        return r;
+    }
+    // Waiting services whose dependencies are now all ready start; those
+    // restarting on a dependency's recovery are looked at again too.
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        if (units_[i].occupied) {
+            dependency_back(units_[i]);
+        }
+    }
+    if (stopping_all_) {
+        advance_stop();
+    }
+    return {};
+}
+
+// Lays the plan's edges out in the pool, by slot (slot_of empty: the plan's
+// service k is slot k), and computes the ranks. Checks everything before
+// changing anything.
+Result<void> supervisor::link(const tbl::plan& plan,
+                              std::span<const std::uint32_t> slot_of) noexcept {
+    const std::span<const tbl::service_plan> sp = plan.services();
+    const auto n = static_cast<std::uint32_t>(sp.size());
+    auto slot = [&slot_of](std::uint32_t k) { return slot_of.empty() ? k : slot_of[k]; };
+    // A repeated name in depends_on is one edge.
+    auto first = [](std::span<const std::uint32_t> list, std::size_t m) {
+        for (std::size_t e = 0; e < m; ++e) {
+            if (list[e] == list[m]) {
+                return false;
+            }
+        }
+        return true;
+    };
+    std::uint64_t edges = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+        if (slot(k) >= count_) {
+            return fail(Reason::invalid_argument, 0, sp[k].name);
+        }
+        for (std::size_t m = 0; m < sp[k].deps.size(); ++m) {
+            if (sp[k].deps[m] >= n || sp[k].deps[m] == k) {
+                return fail(Reason::invalid_argument, 0, sp[k].name);
+            }
+            edges += first(sp[k].deps, m) ? 1 : 0;
+        }
+        for (std::uint32_t p : sp[k].probe_deps) {
+            if (p >= nprobes_) {
+                return fail(Reason::invalid_argument, 0, sp[k].name);
+            }
+        }
+    }
+    if (2 * edges > edge_capacity_) {
+        return fail(Reason::reload_capacity, 0, "dependencies");
+    }
+    // Count, place the slices, fill.
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        units_[i].ndeps = 0;
+        units_[i].ndependents = 0;
+        units_[i].nprobe_deps = 0;
+    }
+    for (std::uint32_t k = 0; k < n; ++k) {
+        for (std::size_t m = 0; m < sp[k].deps.size(); ++m) {
+            if (first(sp[k].deps, m)) {
+                ++units_[slot(k)].ndeps;
+                ++units_[slot(sp[k].deps[m])].ndependents;
+            }
+        }
+    }
+    std::size_t at = 0;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        unit& u = units_[i];
+        u.deps = edges_ + at;
+        at += u.ndeps;
+        u.dependents = edges_ + at;
+        at += u.ndependents;
+        u.ndeps = 0;
+        u.ndependents = 0;
+    }
+    for (std::uint32_t k = 0; k < n; ++k) {
+        unit& u = units_[slot(k)];
+        for (std::size_t m = 0; m < sp[k].deps.size(); ++m) {
+            if (first(sp[k].deps, m)) {
+                unit& d = units_[slot(sp[k].deps[m])];
+                u.deps[u.ndeps++] = d.index;
+                d.dependents[d.ndependents++] = u.index;
+            }
+        }
+        for (std::size_t m = 0; m < sp[k].probe_deps.size(); ++m) {
+            if (first(sp[k].probe_deps, m)) {
+                u.probe_deps[u.nprobe_deps++] = sp[k].probe_deps[m];
+            }
+        }
+    }
+    compute_ranks();
+    return {};
+}
+
+// Ranks by relaxation: the graph is acyclic, so count_ rounds suffice.
+void supervisor::compute_ranks() noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        units_[i].rank = 0;
+    }
+    for (std::uint32_t round = 0; round < count_; ++round) {
+        bool changed = false;
+        for (std::uint32_t i = 0; i < count_; ++i) {
+            for (std::uint32_t k = 0; k < units_[i].ndeps; ++k) {
+                std::uint32_t r = units_[units_[i].deps[k]].rank + 1;
+                if (r > units_[i].rank) {
+                    units_[i].rank = r;
+                    changed = true;
+                }
+            }
+        }
+        if (!changed) {
+            break;
+        }
+    }
 }
 
 } // namespace sup

@@ -40,12 +40,28 @@
 //     that may still follow it). At the total deadline every survivor gets
 //     SIGKILL.
 //
+// Reload works on slots: init lays out `slots` units, the table's services
+// in 0..count-1 and the rest vacant. A vacant slot is `stopped`, has no
+// edges and no name, and nothing starts, stops or finds it. occupy() puts a
+// service into a vacant slot; reload_stop(i, false) stops one and leaves
+// its slot vacant; redefine() + reload_stop(i, true) stop one and start it
+// again with its new definition; relink() makes the dependency graph the
+// new table's. Unchanged services are never touched.
+//
+// Memory, all laid out at init: the edges in one pool of slots*(slots-1)
+// indices (each edge once as a dependency and once as a dependent: an
+// acyclic graph without repeated edges has at most slots*(slots-1)/2, so
+// relink() never runs out for a valid table; 16,128 bytes for 64 slots);
+// per slot, its probe dependencies (one entry per probe of the table) and
+// a restart-time ring of max(intensity_restarts, 16) entries.
+//
 // Every transition is reported to host::transition() with its reason. The
 // host may act on a service from there (an operator action from the hook):
 // after each report the supervisor re-checks the state before going on, so
 // it never continues a step the hook has already superseded.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -105,8 +121,15 @@ struct unit {
     nanos ready_timeout{0};
     nanos watchdog{0};    // from the spec
     nanos wd_interval{0}; // in force for this process: watchdog, or WATCHDOG_USEC=
+    // In force for the process that runs (or the next one when none does):
+    // a redefine() while one runs leaves them to its stop (next_stop_*).
     int stop_signal = 0;
     nanos stop_timeout{0};
+    bool next_stop_pending = false; // the next spawn takes next_stop_*
+    int next_stop_signal = 0;
+    nanos next_stop_timeout{0};
+    // Edges, by slot: deps and dependents are slices of the supervisor's
+    // edge pool (relink() lays them out again); repeated names count once.
     std::uint32_t* deps = nullptr;
     std::uint32_t ndeps = 0;
     std::uint32_t* dependents = nullptr;
@@ -117,6 +140,10 @@ struct unit {
     std::uint32_t rank = 0; // longest dependency chain below this service
 
     // State.
+    bool occupied = false; // a service holds this slot (else vacant)
+    // A reload stop in progress (ReloadRemoved, ReloadChanged: what its
+    // transition to stopped says), else unknown.
+    Reason reload_reason = Reason::unknown;
     ServiceState state = ServiceState::stopped;
     Reason reason = Reason::unknown;
     mono_time since{};
@@ -133,7 +160,8 @@ struct unit {
     backoff bo;
     std::uint32_t restarts = 0; // since the last stable run
     std::uint64_t total_restarts = 0;
-    mono_time* restart_times = nullptr; // ring of intensity_n entries
+    mono_time* restart_times = nullptr; // ring: intensity_n of rt_capacity entries in use
+    std::uint32_t rt_capacity = 0;      // max(intensity_restarts at init, 16)
     std::uint32_t rt_head = 0;
     std::uint32_t rt_count = 0;
     mono_time deadline{};    // of `timer`
@@ -163,14 +191,17 @@ public:
     // plan resolved them). Call once with an arena that has no block to
     // measure (OutOfMemory, and mem.needed() says how much), then with one
     // reserved that big. Reads the plan's table: during init only.
-    // `slots` (0: the plan's count; never fewer) units are laid out: the
-    // plan's services in 0..count-1, the rest vacant, for reload.
+    // `slots` (0, or fewer than the plan's count: the plan's count) units
+    // are laid out: the plan's services in 0..count-1, the rest vacant, for
+    // reload. Errors: OutOfMemory (also for a slot count whose edge pool
+    // cannot be addressed).
     Result<void> init(const tbl::plan& plan, arena& mem, std::uint64_t seed,
                       std::uint32_t slots = 0) noexcept;
 
     // Runtime start: every service is wanted; with `only` (one flag per
     // service), only those flagged (the rest stay stopped until an operator
-    // starts them: the watchdog's safe mode).
+    // starts them: the watchdog's safe mode). Vacant slots are skipped, and
+    // their flags in `only` are not read (it may be as long as the table).
     void start_all(const bool* only = nullptr) noexcept;
     // Runtime stop within `budget`; host::all_stopped() when done.
     void stop_all(nanos budget) noexcept;
@@ -209,45 +240,69 @@ public:
     // Reload (the runtime's reload.cpp drives these; Runtime::reload says
     // what an operator sees). A slot is vacant (no service) or occupied.
     // A vacant slot is never started or stopped, has no edges, is skipped
-    // by start_all(), stop_all() and find().
+    // by start_all(), stop_all() and find(); its state stays stopped, and
+    // operator actions on it do nothing. Reactor thread only.
     bool vacant(std::uint32_t i) const noexcept;
     // Vacant slot `i` takes service `spec`, called `name` (storage the
     // caller keeps while the slot is occupied): stopped, not wanted, fresh
-    // counters and history; start(i, Reason::reload_added) starts it.
-    // Errors: ReloadCapacity (subject the name: its intensity_restarts
-    // exceed what the slot's restart ring holds).
+    // counters and history, a backoff seeded as init seeds slot `i`'s, no
+    // edges until relink(); start(i, Reason::reload_added) starts it.
+    // Errors, the slot unchanged: ReloadCapacity (subject the name: its
+    // intensity_restarts exceed what the slot's restart ring holds),
+    // InvalidArgument (`i` is not a vacant slot).
     Result<void> occupy(std::uint32_t i, const ServiceSpec& spec, std::string_view name) noexcept;
     // Occupied slot `i` (same name) takes `spec`'s policy for what comes
-    // next; a process that is stopping keeps the signal and grace it got.
-    // State, counters and history are kept. Errors: ReloadCapacity, as
-    // occupy().
+    // next; a process that runs or is stopping is stopped with the signal
+    // and grace it was started with (the new ones apply from its next
+    // spawn), and the readiness and watchdog timers it has keep running.
+    // State, counters and history are kept; a changed intensity_restarts
+    // starts the restart-time window afresh. Errors, the slot unchanged:
+    // ReloadCapacity, as occupy(); InvalidArgument (`i` is vacant).
     Result<void> redefine(std::uint32_t i, const ServiceSpec& spec) noexcept;
-    // Stops occupied slot `i` for a reload. then_start false (removed):
-    // stopping -> stopped with ReloadRemoved, not wanted, and the slot is
-    // vacant from that transition on (the host sees the transition to
-    // stopped with ReloadRemoved, then vacant(i) is true). then_start true
-    // (changed): stopping -> stopped (ReloadChanged), then, if it was
-    // wanted (failed counts as wanted; an operator's stop does not),
-    // starts again as an operator restart would (budget cleared, counted
-    // RestartCause::operator_, reason ReloadChanged). A slot with no
-    // process goes to the next step at once.
+    // Stops occupied slot `i` for a reload (a vacant slot, or one already
+    // being removed: nothing). The transition to stopped always carries
+    // the reload's reason (a stop that took SIGKILL says StopTimeout in
+    // its detail); a service with no process goes to stopped at once, one
+    // transition (stopped -> stopped included, so the host sees every
+    // reload stop).
+    // then_start false (removed): like an operator stop (stopping, then
+    // stopped, both ReloadRemoved), not wanted; the slot is vacant from
+    // that transition to stopped: vacant(i) is already true inside
+    // host::transition() (whose Transition still has the name), find()
+    // no longer finds it, its edges are gone and its dependents re-checked
+    // (one waiting only for it starts). Operator starts and restarts of a
+    // service being removed do nothing.
+    // then_start true (changed): stopping -> stopped (ReloadChanged), then,
+    // if it was wanted (failed counts as wanted; an operator's stop, a
+    // clean exit its policy does not restart and the safe mode's
+    // not-started do not), starts again as an operator restart would
+    // (budget cleared, counted RestartCause::operator_, reason
+    // ReloadChanged). Whether redefine() came before or after, the new
+    // definition applies to the new process.
+    // During a runtime stop nothing starts again, and the runtime stop's
+    // order and grace stay in charge of a process not yet signalled by it.
     void reload_stop(std::uint32_t i, bool then_start) noexcept;
-    // An operator start with another reason (ReloadAdded).
+    // An operator start with another reason (ReloadAdded): wanted, and
+    // started when its dependencies are ready. Nothing on a vacant slot.
     void start(std::uint32_t i, Reason why) noexcept;
     // The dependency graph becomes `plan`'s: slot_of[k] is the slot of
     // the plan's service k (every one occupied). Occupied slots not in
     // slot_of (removed, still stopping) lose their edges. Probe
     // dependencies are the plan's (probe indices are unchanged across a
-    // reload). Ranks are computed again; services now waiting on a
-    // dependency that is not ready stay as they are until it goes down
-    // (on_dependency_down) or they start again. Errors: ReloadCapacity
-    // (the edges do not fit the room laid out at init).
+    // reload). Ranks are computed again. Then every waiting service whose
+    // dependencies are all ready starts (as when a dependency becomes
+    // ready); services now depending on one that is not ready keep running
+    // until it goes down (on_dependency_down) or they start again. During
+    // a runtime stop, the stop moves on with the new order. Errors, with
+    // nothing changed: ReloadCapacity (the edges do not fit the pool: only
+    // for a graph with a cycle), InvalidArgument (slot_of not one distinct
+    // occupied slot per plan service, or an index out of range).
     Result<void> relink(const tbl::plan& plan, std::span<const std::uint32_t> slot_of) noexcept;
 
     // Slots (occupied and vacant).
     std::uint32_t size() const noexcept { return count_; }
     const unit& at(std::uint32_t i) const noexcept { return units_[i]; }
-    // Index of `name`, or UINT32_MAX.
+    // Slot of `name` (occupied slots only), or UINT32_MAX.
     std::uint32_t find(std::string_view name) const noexcept;
 
 private:
@@ -274,14 +329,29 @@ private:
     void reset_budget(unit& u) noexcept;
     void advance_stop() noexcept;
     static bool has_process(const unit& u) noexcept;
+    // Reload helpers (supervisor.cpp).
+    void apply(unit& u, const ServiceSpec& s) noexcept;
+    void set_up(unit& u, std::uint32_t i) noexcept;
+    void reload_stopped(unit& u, const ExitInfo* exit, std::string_view detail) noexcept;
+    void vacate(unit& u, const ExitInfo* exit, std::string_view detail) noexcept;
+    Result<void> link(const tbl::plan& plan, std::span<const std::uint32_t> slot_of) noexcept;
+    void compute_ranks() noexcept;
 
     // After the total stop deadline's SIGKILL, how long to wait for the
     // exits before giving up on a process that cannot die.
     static constexpr nanos abandon_after = std::chrono::seconds(2);
 
+    // The smallest restart-time ring a slot gets (so a reload can give a
+    // service up to that many intensity_restarts).
+    static constexpr std::uint32_t min_restart_ring = 16;
+
     host& host_;
     unit* units_ = nullptr;
-    std::uint32_t count_ = 0;
+    std::uint32_t count_ = 0; // slots
+    std::uint32_t nprobes_ = 0;
+    std::uint32_t* edges_ = nullptr; // the edge pool
+    std::size_t edge_capacity_ = 0;
+    std::uint64_t seed_ = 0;
     bool stopping_all_ = false;
     bool all_stopped_sent_ = false;
     mono_time stop_deadline_{};
