@@ -1581,9 +1581,10 @@ std::size_t cause(const custos::sup::unit& u, RestartCause c) {
 }
 
 // relink() to the plan of `table`, whose service k sits in slot_of[k].
-void relink_to(rig& r, std::span<const ServiceSpec> table, std::span<const std::uint32_t> slot_of) {
+void relink_to(rig& r, std::span<const ServiceSpec> table, std::span<const std::uint32_t> slot_of,
+               std::span<const custos::ProbeSpec> probes = {}) {
     custos::tbl::plan next;
-    REQUIRE(custos_test::build_plan(next, table));
+    REQUIRE(custos_test::build_plan(next, table, probes));
     auto res = r.sup.relink(next, slot_of);
     REQUIRE(res.has_value());
 }
@@ -2279,6 +2280,30 @@ TEST_CASE("slots: relink maps the plan's indices through slot_of, and a complete
     check_sane(h);
 }
 
+TEST_CASE("slots: removed during a runtime stop, before the stop reached it: its own exit "
+          "ends it, vacant") {
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    const std::string_view b_deps[] = {"a"};
+    t[1].depends_on = b_deps;
+    rig r(t);
+    fake_host& h = r.host;
+    INFO(h.log());
+    r.sup.start_all();
+    h.advance(1s);
+    r.sup.stop_all(20s); // b first (it ignores SIGTERM: 5 s), a waits for it
+    r.sup.reload_stop(0, false);
+    CHECK(r.state(0) == ServiceState::ready); // the runtime stop's order stands
+    CHECK(h.kills_of(0).empty());
+    h.advance(1s);
+    h.exit(0, 0);
+    CHECK(r.sup.vacant(0));
+    CHECK_TR(h.of(0).back(), ServiceState::stopped, Reason::reload_removed, 2000);
+    h.advance(4s);
+    CHECK(h.all_stopped_calls == 1);
+    CHECK(h.all_stopped_at_ms == 6000);
+    check_sane(h);
+}
+
 TEST_CASE("slots: a runtime stop with a removal in progress: the slot is vacant, the stop ends") {
     ServiceSpec t[] = {svc("a"), svc("b")};
     rig r(t, 1, {}, 3);
@@ -2296,5 +2321,60 @@ TEST_CASE("slots: a runtime stop with a removal in progress: the slot is vacant,
     CHECK_TR(h.of(0).back(), ServiceState::stopped, Reason::reload_changed, 4000);
     h.advance(1min);
     CHECK(h.spawns.size() == 2);
+    check_sane(h);
+}
+
+TEST_CASE("slots: fewer slots than services lays out the services") {
+    ServiceSpec t[] = {svc("a"), svc("b")};
+    rig r(t, 1, {}, 1);
+    CHECK(r.sup.size() == 2);
+    CHECK(!r.sup.vacant(0));
+    CHECK(!r.sup.vacant(1));
+    CHECK(r.sup.vacant(2));
+}
+
+TEST_CASE("slots: relink takes the plan's probe dependencies; an added service waits for its "
+          "probe") {
+    custos::ProbeSpec p;
+    p.name = "broker";
+    p.target = "127.0.0.1:1883"; // a valid tcp probe: the plan checks it
+    ServiceSpec t[] = {svc("a")};
+    rig r(t, 1, {&p, 1}, 2);
+    fake_host& h = r.host;
+    INFO(h.log());
+    h.probes_ready.assign(1, false);
+    r.sup.start_all();
+    REQUIRE(r.state(0) == ServiceState::ready);
+
+    ServiceSpec b = svc("b");
+    const std::string_view b_deps[] = {"broker", "a", "broker"};
+    b.depends_on = b_deps;
+    REQUIRE(r.sup.occupy(1, b, "b").has_value());
+    const ServiceSpec next[] = {t[0], b};
+    const std::uint32_t slot_of[] = {0, 1};
+    relink_to(r, next, slot_of, {&p, 1});
+    CHECK(r.at(1).nprobe_deps == 1); // a repeated probe is one dependency
+    CHECK(r.at(1).ndeps == 1);
+    r.sup.start(1, Reason::reload_added);
+    CHECK(r.state(1) == ServiceState::waiting);
+    h.advance(2s);
+    h.probes_ready[0] = true;
+    r.sup.on_probe_change(0, true, "broker");
+    CHECK(r.state(1) == ServiceState::ready);
+    CHECK_TR(h.of(1).back(), ServiceState::ready, Reason::ready_started, 2000);
+
+    // The probe dependency moves to a: a keeps running while it is down.
+    ServiceSpec a2 = t[0];
+    const std::string_view a_deps[] = {"broker"};
+    a2.depends_on = a_deps;
+    const ServiceSpec again[] = {a2, svc("b")};
+    relink_to(r, again, slot_of, {&p, 1});
+    CHECK(r.at(1).nprobe_deps == 0);
+    CHECK(r.at(1).ndeps == 0);
+    CHECK(r.at(0).nprobe_deps == 1);
+    const std::size_t before = h.transitions.size();
+    h.probes_ready[0] = false;
+    r.sup.on_probe_change(0, false, "broker");
+    CHECK(h.transitions.size() == before); // on_dependency_down = ignore
     check_sane(h);
 }

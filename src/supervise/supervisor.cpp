@@ -638,7 +638,10 @@ void supervisor::on_exit(std::uint32_t i, const ExitInfo& e) noexcept {
         u.restarts = 0; // a stable run: the crash tally starts over
     }
     const bool was_stopping = u.state == ServiceState::stopping;
-    if (was_stopping && (u.stop_requested || stopping_all_)) {
+    // A reload stop ends here however the process ended (during a runtime
+    // stop, its reload_stop() may not have signalled it yet).
+    if ((was_stopping && (u.stop_requested || stopping_all_)) ||
+        u.reload_reason != Reason::unknown) {
         u.stop_requested = false;
         u.pid = 0;
         if (u.reload_reason != Reason::unknown) {
