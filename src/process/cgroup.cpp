@@ -490,25 +490,23 @@ Result<void> cgroup_tree::open(std::string_view root, std::uint32_t max_units) n
     return {};
 }
 
-Result<std::uint32_t> cgroup_tree::add(std::string_view name) noexcept {
-    if (!is_open()) {
-        return fail(Reason::invalid_argument, 0, "cgroup tree not open");
-    }
+bool cgroup_tree::check_name(std::string_view name, Error& why) const noexcept {
     if (!name_ok(name)) {
-        Error e(Reason::name_invalid, 0, name);
-        e.with_resolution("Give the unit a name of 1-63 characters without '/', other than '.' "
-                          "and '..', not starting with 'cgroup.'");
-        return fail(e);
+        why = Error(Reason::name_invalid, 0, name);
+        why.with_resolution("Give the unit a name of 1-63 characters without '/', other than '.' "
+                            "and '..', not starting with 'cgroup.'");
+        return false;
     }
     for (std::uint32_t i = 0; i < count_; ++i) {
         if (this->name(i) == name) {
-            return fail(Reason::name_duplicate, 0, name);
+            why = Error(Reason::name_duplicate, 0, name);
+            return false;
         }
     }
-    if (count_ == cap_) {
-        return fail(Reason::capacity_exceeded, 0, "cgroup units");
-    }
-    unit& u = units_[count_];
+    return true;
+}
+
+Result<void> cgroup_tree::open_unit(unit& u, std::string_view name) noexcept {
     std::memcpy(u.name, name.data(), name.size());
     u.name[name.size()] = '\0';
     u.name_len = static_cast<std::uint8_t>(name.size());
@@ -542,7 +540,106 @@ Result<std::uint32_t> cgroup_tree::add(std::string_view name) noexcept {
             return undo(errno);
         }
     }
+    return {};
+}
+
+Result<std::uint32_t> cgroup_tree::add(std::string_view name) noexcept {
+    if (!is_open()) {
+        return fail(Reason::invalid_argument, 0, "cgroup tree not open");
+    }
+    Error why;
+    if (!check_name(name, why)) {
+        return fail(why);
+    }
+    if (count_ == cap_) {
+        return fail(Reason::capacity_exceeded, 0, "cgroup units");
+    }
+    if (auto r = open_unit(units_[count_], name); !r) {
+        return fail(r.error());
+    }
     return count_++;
+}
+
+Result<std::uint32_t> cgroup_tree::add_vacant() noexcept {
+    if (!is_open()) {
+        return fail(Reason::invalid_argument, 0, "cgroup tree not open");
+    }
+    if (count_ == cap_) {
+        return fail(Reason::capacity_exceeded, 0, "cgroup units");
+    }
+    units_[count_].vacant = true;
+    return count_++;
+}
+
+Result<int> cgroup_tree::assign(std::uint32_t slot, std::string_view name) noexcept {
+    if (!is_open() || slot >= count_ || !units_[slot].vacant) {
+        return fail(Reason::invalid_argument, 0, name);
+    }
+    Error why;
+    if (!check_name(name, why)) {
+        return fail(why);
+    }
+    unit& u = units_[slot];
+    if (u.pending) {
+        // The last chance for the previous name's directory: its dying
+        // processes have had a reload's time. Left behind when still busy
+        // (the next start's reap_leftovers() removes it).
+        (void)::unlinkat(root_fd_, u.name, AT_REMOVEDIR);
+        u.pending = false;
+        --pending_;
+    }
+    if (auto r = open_unit(u, name); !r) {
+        u.name_len = 0;
+        u.name[0] = '\0';
+        return fail(r.error());
+    }
+    u.vacant = false;
+    int found = 0;
+    if (events_populated(u.events)) {
+        found = kill(slot, SIGKILL);
+    }
+    return found > 0 ? found : 0;
+}
+
+void cgroup_tree::release(std::uint32_t slot) noexcept {
+    if (slot >= count_ || units_[slot].vacant) {
+        return;
+    }
+    unit& u = units_[slot];
+    if (events_populated(u.events)) {
+        (void)kill(slot, SIGKILL);
+    }
+    for (int* fd : {&u.dir, &u.procs, &u.kill, &u.events}) {
+        if (*fd >= 0) {
+            ::close(*fd);
+            *fd = -1;
+        }
+    }
+    u.vacant = true;
+    if (::unlinkat(root_fd_, u.name, AT_REMOVEDIR) == 0 || errno == ENOENT) {
+        u.name_len = 0;
+        u.name[0] = '\0';
+        return;
+    }
+    u.pending = true; // EBUSY: processes still dying in it
+    ++pending_;
+}
+
+std::uint32_t cgroup_tree::sweep() noexcept {
+    for (std::uint32_t i = 0; pending_ != 0 && i < count_; ++i) {
+        unit& u = units_[i];
+        if (u.pending && (::unlinkat(root_fd_, u.name, AT_REMOVEDIR) == 0 || errno == ENOENT)) {
+            u.pending = false;
+            u.name_len = 0;
+            u.name[0] = '\0';
+            --pending_;
+        }
+    }
+    return pending_;
+}
+
+bool cgroup_tree::vacant(std::uint32_t slot) const noexcept {
+    return slot < count_ && units_[slot].vacant;
 }
 
 int cgroup_tree::procs_fd(std::uint32_t slot) const noexcept {
@@ -550,7 +647,7 @@ int cgroup_tree::procs_fd(std::uint32_t slot) const noexcept {
 }
 
 int cgroup_tree::kill(std::uint32_t slot, int sig) noexcept {
-    if (slot >= count_) {
+    if (slot >= count_ || units_[slot].vacant) {
         return -EINVAL;
     }
     const unit& u = units_[slot];
@@ -569,7 +666,7 @@ bool cgroup_tree::populated(std::uint32_t slot) const noexcept {
 }
 
 int cgroup_tree::kill_until_empty(std::uint32_t slot, std::chrono::milliseconds limit) noexcept {
-    if (slot >= count_) {
+    if (slot >= count_ || units_[slot].vacant) {
         return -EINVAL;
     }
     const unit& u = units_[slot];
@@ -577,7 +674,7 @@ int cgroup_tree::kill_until_empty(std::uint32_t slot, std::chrono::milliseconds 
 }
 
 bool cgroup_tree::contains(std::uint32_t slot, int pid) const noexcept {
-    if (slot >= count_ || pid <= 0) {
+    if (slot >= count_ || units_[slot].vacant || pid <= 0) {
         return false;
     }
     char path[32];
@@ -680,7 +777,7 @@ void cgroup_tree::close() noexcept {
                 *fd = -1;
             }
         }
-        if (root_fd_ >= 0) {
+        if (root_fd_ >= 0 && u.name_len != 0) {
             ::unlinkat(root_fd_, u.name, AT_REMOVEDIR); // EBUSY: still populated
         }
     }
@@ -694,6 +791,7 @@ void cgroup_tree::close() noexcept {
     remove_root_ = false;
     count_ = 0;
     cap_ = 0;
+    pending_ = 0;
     units_ = nullptr;
     root_path_ = nullptr;
     rel_path_ = nullptr;
@@ -713,8 +811,9 @@ std::string_view cgroup_tree::relative_path() const noexcept {
 }
 
 std::string_view cgroup_tree::name(std::uint32_t slot) const noexcept {
-    return slot < count_ ? std::string_view(units_[slot].name, units_[slot].name_len)
-                         : std::string_view{};
+    return slot < count_ && !units_[slot].vacant
+               ? std::string_view(units_[slot].name, units_[slot].name_len)
+               : std::string_view{};
 }
 
 bool cgroup_tree::has_cgroup_kill(std::uint32_t slot) const noexcept {

@@ -11,9 +11,11 @@
 // grouping, and creating children without controllers is allowed whatever
 // the no-internal-process rule says about its own cgroup.
 //
-// States: closed -> open (open()) -> units added (add(), init only) ->
-// closed (close() or the destructor: descriptors closed, unit directories
-// and a root this object created removed, best effort).
+// States: closed -> open (open()) -> units added (add() or add_vacant(),
+// init only) -> closed (close() or the destructor: descriptors closed, unit
+// directories and a root this object created removed, best effort). For
+// reload, a unit is vacant (no directory) or assigned: assign() and
+// release() move one between the two at run time.
 //
 // Invariants: memory is taken once, in open(); add() and reap_leftovers()
 // run at init; kill(), populated(), contains() and procs_fd() allocate
@@ -84,6 +86,26 @@ public:
     // errno of mkdir/open (EACCES, EPERM, EROFS, EMFILE ...), subject the
     // name.
     Result<std::uint32_t> add(std::string_view name) noexcept;
+
+    // Reload. add_vacant(): a unit with no directory yet (a vacant service
+    // slot), at init, counted against max_units like add(). Errors:
+    // invalid_argument (not open); capacity_exceeded.
+    Result<std::uint32_t> add_vacant() noexcept;
+    // Gives vacant unit `slot` the directory `name`, as add() does (created,
+    // or reused with what is in it SIGKILLed: a previous run's leftovers).
+    // Returns how many processes it found there. Does not block: the killed
+    // ones die on their own. Allocates nothing. Errors: those of add(), and
+    // invalid_argument (no such slot, or it is not vacant).
+    Result<int> assign(std::uint32_t slot, std::string_view name) noexcept;
+    // Unit `slot` becomes vacant: its descriptors closed, its directory
+    // removed. A directory still populated (processes SIGKILLed a moment
+    // ago, not dead yet) gets SIGKILL again and is removed by a later
+    // sweep(), assign() or close(). No-op on a vacant unit.
+    void release(std::uint32_t slot) noexcept;
+    // Retries the removals release() could not do yet; returns how many are
+    // still pending. Cheap when none is.
+    std::uint32_t sweep() noexcept;
+    bool vacant(std::uint32_t slot) const noexcept;
 
     // The unit's cgroup.procs, O_WRONLY|O_CLOEXEC, for
     // spawn_request::cgroup_procs_fd; -1 for a slot that does not exist.
@@ -169,15 +191,21 @@ private:
         int kill = -1;
         int events = -1;
         std::uint8_t name_len = 0;
+        bool vacant = false;  // no directory of its own (add_vacant, release)
+        bool pending = false; // vacant, `name` still to be removed (sweep)
         char name[name_capacity + 1] = {};
     };
+
+    Result<void> open_unit(unit& u, std::string_view name) noexcept;
+    bool check_name(std::string_view name, Error& why) const noexcept;
 
     options opts_{};
     arena mem_;
     unit* units_ = nullptr;
     std::uint32_t count_ = 0;
     std::uint32_t cap_ = 0;
-    int root_fd_ = -1; // O_RDONLY|O_DIRECTORY: listed by reap_leftovers
+    std::uint32_t pending_ = 0; // units with a removal to retry
+    int root_fd_ = -1;          // O_RDONLY|O_DIRECTORY: listed by reap_leftovers
     bool remove_root_ = false;
     char* root_path_ = nullptr; // absolute, in mem_
     std::size_t root_len_ = 0;

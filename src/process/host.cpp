@@ -19,6 +19,7 @@
 #include "process/host_proc.hpp"
 #include "process/procfs.hpp"
 #include "process/runtime_dir.hpp"
+#include "process/slab.hpp"
 
 extern char** environ;
 
@@ -68,9 +69,9 @@ host::~host() {
         if (p.channel >= 0) {
             ::close(p.channel);
         }
-        if (p.notify != nullptr) {
-            p.notify->~notify_socket(); // made in the arena
-        }
+    }
+    for (std::uint32_t k = 0; notify_ != nullptr && k < sockets_; ++k) {
+        notify_[k].~notify_socket(); // made in the arena
     }
     if (chld_fd_ >= 0) {
         ::close(chld_fd_);
@@ -82,6 +83,7 @@ void host::start() noexcept {
     chld_op_.user = this;
     io::reactor::make_internal(chld_op_);
     reactor_.read(chld_op_, chld_fd_, &chld_buf_, sizeof chld_buf_);
+    started_ = true;
     for (std::uint32_t i = 0; i < count_; ++i) {
         if (procs_[i].notify != nullptr && procs_[i].notify->is_open()) {
             procs_[i].notify->start(reactor_, this, *notify_bufs_, i, &fd_closer::process());
@@ -97,6 +99,9 @@ void host::start() noexcept {
 }
 
 Result<int> host::spawn(std::uint32_t i) noexcept {
+    if (i >= count_ || !procs_[i].occupied) {
+        return fail(Reason::invalid_argument, 0, "vacant service slot");
+    }
     proc& p = procs_[i];
     if (p.notify != nullptr) {
         // What the previous process (or its helpers) left queued must not
@@ -122,7 +127,7 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
         }
         rq.cgroup_procs_fd = cgroups_.procs_fd(slot);
     }
-    if (p.runtime_dir != nullptr) {
+    if (p.make_rundir) {
         if (auto r = make_runtime_dir(p.runtime_dir, p.uid, p.gid); !r) {
             ++stats_.spawn_failures;
             return fail(r.error());
@@ -205,6 +210,8 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
     p.pid = r->pid;
     p.pidfd = r->pidfd;
     p.main_pid = 0;
+    p.run_uid = p.uid;
+    p.run_ready = p.ready_mode;
     if (pid_rec_.is_open()) {
         (void)pid_rec_.record(i, p.pid, p.name); // best effort: a full disk loses it
     }
@@ -332,7 +339,7 @@ void host::exited(proc& p, const siginfo_t& si) noexcept {
 }
 
 std::uint32_t host::find_by_pid(int pid) const noexcept {
-    for (std::uint32_t i = 0; i < count_; ++i) {
+    for (std::uint32_t i = 0; pid > 0 && i < count_; ++i) {
         if (procs_[i].pid == pid) {
             return i;
         }
@@ -521,6 +528,9 @@ void host::on_sigchld(io::op& o, std::int32_t result) noexcept {
     }
     h.drain_children();
     h.remnants_left(); // forget the groups that are gone
+    if (h.use_cgroups_) {
+        (void)h.cgroups_.sweep(); // vacated cgroups whose last processes just died
+    }
     h.reactor_.read(o, h.chld_fd_, &h.chld_buf_, sizeof h.chld_buf_);
 }
 
@@ -559,13 +569,160 @@ const char* host::spawn_method_name() const noexcept {
     return process::spawn_method_name(spawner_.method());
 }
 
-// Reload: stubs until the slots are built (refused as capacity).
-Result<void> host::redefine(std::uint32_t, const launch& l) noexcept {
-    return fail(Reason::reload_capacity, 0, l.name);
+notify_socket* host::free_socket() noexcept {
+    for (std::uint32_t k = 0; notify_ != nullptr && k < sockets_; ++k) {
+        notify_socket& s = notify_[k];
+        if (s.is_open() || s.busy()) {
+            continue; // a slot's, or still closing
+        }
+        bool taken = false;
+        for (std::uint32_t i = 0; i < count_ && !taken; ++i) {
+            taken = procs_[i].notify == &s; // laid out for a socket contain() opens
+        }
+        if (!taken) {
+            return &s;
+        }
+    }
+    return nullptr;
 }
-void host::vacate(std::uint32_t) noexcept {}
+
+Result<void> host::redefine(std::uint32_t i, const launch& l) noexcept {
+    if (i >= count_ || procs_ == nullptr) {
+        return fail(Reason::invalid_argument, 0, l.name);
+    }
+    proc& p = procs_[i];
+    if (p.occupied && p.name != l.name) {
+        return fail(Reason::invalid_argument, 0, l.name); // another service's slot
+    }
+    // Measured (and checked) before anything is touched.
+    const bool keep_rundir = p.occupied && p.runtime_dir != nullptr;
+    exec_data x;
+    slab count;
+    if (auto r = lay_exec(l, count, keep_rundir, x);
+        !r && r.error().reason() != Reason::capacity_exceeded) {
+        return fail(r.error());
+    }
+    if (count.needed() > p.room_bytes) {
+        char subject[Error::subject_capacity + 1];
+        std::snprintf(subject, sizeof subject, "%.*s: exec data of %zu bytes, room for %zu",
+                      static_cast<int>(l.name.size()), l.name.data(), count.needed(), p.room_bytes);
+        return fail(Reason::reload_capacity, 0, subject);
+    }
+    // Its notify socket, when it gains one.
+    notify_socket* sock = nullptr;
+    if (l.notify && p.notify == nullptr) {
+        if (!reloadable_) {
+            char subject[Error::subject_capacity + 1];
+            std::snprintf(subject, sizeof subject, "%.*s: no notify socket laid out",
+                          static_cast<int>(l.name.size()), l.name.data());
+            Error e(Reason::reload_capacity, 0, subject);
+            e.with_resolution("Set service_slots and restart custos: without slots, init lays "
+                              "out notify sockets only for the services that had notify");
+            return fail(e);
+        }
+        sock = free_socket();
+        if (sock == nullptr) {
+            Error e(Reason::notify_socket_unavailable, EBUSY, l.name);
+            e.with_resolution("Reload again in a moment: the sockets of removed services are "
+                              "still closing");
+            return fail(e);
+        }
+        char where[sizeof(sockaddr_un::sun_path)];
+        (void)notify_dir_.address(l.name, where, sizeof where); // checked by lay_exec
+        if (auto r = sock->open(where); !r) {
+            return fail(r.error());
+        }
+    }
+    // A new service's cgroup, as contain() makes one (what a previous run
+    // left in it is killed).
+    const bool new_cgroup = !p.occupied && use_cgroups_ && p.cg_slot >= 0;
+    if (new_cgroup) {
+        auto r = cgroups_.assign(static_cast<std::uint32_t>(p.cg_slot), l.name);
+        if (!r) {
+            if (sock != nullptr) {
+                sock->close();
+            }
+            return fail(r.error());
+        }
+        stats_.leftovers_killed += static_cast<std::uint64_t>(*r);
+    }
+    if (!p.occupied && l.runtime_dir) {
+        if (auto r = open_runtime_root(cfg_.runtime_dir_root); !r) {
+            if (sock != nullptr) {
+                sock->close();
+            }
+            if (new_cgroup) {
+                cgroups_.release(static_cast<std::uint32_t>(p.cg_slot));
+            }
+            return fail(r.error());
+        }
+    }
+    slab room(p.room, p.room_bytes);
+    if (auto r = lay_exec(l, room, keep_rundir, x); !r) {
+        // Measured above: only an environment changed meanwhile (by
+        // another thread, which is undefined anyway) gets here. The room
+        // is rewritten: the slot can no longer spawn its old definition.
+        if (sock != nullptr) {
+            sock->close();
+        }
+        p.path = nullptr;
+        return fail(r.error());
+    }
+    const bool was_vacant = !p.occupied;
+    define(p, l, x);
+    if (was_vacant && p.runtime_dir != nullptr) {
+        // Not this run's: a directory of that name is a previous run's.
+        stats_.runtime_dir_leftovers += process::remove_runtime_dir(p.runtime_dir);
+    }
+    if (sock != nullptr) {
+        p.notify = sock;
+        if (started_) {
+            sock->start(reactor_, this, *notify_bufs_, i, &fd_closer::process());
+        }
+    }
+    return {};
+}
+
+void host::vacate(std::uint32_t i) noexcept {
+    if (i >= count_ || procs_ == nullptr || !procs_[i].occupied || procs_[i].pid > 0) {
+        return; // vacant already, or a process still runs (not to be vacated yet)
+    }
+    proc& p = procs_[i];
+    if (p.notify != nullptr) {
+        p.notify->close(); // removes its file; the object serves another slot later
+        p.notify = nullptr;
+    }
+    if (use_cgroups_ && p.cg_slot >= 0) {
+        cgroups_.release(static_cast<std::uint32_t>(p.cg_slot));
+    }
+    if (p.runtime_dir != nullptr) {
+        stats_.runtime_dir_leftovers += process::remove_runtime_dir(p.runtime_dir);
+    }
+    if (pid_rec_.is_open()) {
+        (void)pid_rec_.clear(i); // cleared at the exit already; a failed write retried
+    }
+    p.occupied = false;
+    p.make_rundir = false;
+    p.path = nullptr;
+    p.argv = nullptr;
+    p.envp = nullptr;
+    p.wd_pid_slot = nullptr;
+    p.cwd = nullptr;
+    p.runtime_dir = nullptr;
+    p.uid = -1;
+    p.gid = -1;
+    p.name = {};
+    p.main_pid = 0;
+    p.ready_mode = ReadyMode::started;
+    p.ready_fd = -1;
+    p.channel_fd = -1;
+    p.status_text[0] = '\0';
+    p.status_len = 0;
+    p.notify_errno = 0;
+}
+
 bool host::vacant(std::uint32_t i) const noexcept {
-    return i >= count_;
+    return i >= count_ || procs_ == nullptr || !procs_[i].occupied;
 }
 
 } // namespace custos::process

@@ -1,7 +1,8 @@
 // process::host: the services' processes on a real kernel.
 //
-// It owns, per service, what its process needs (argv, envp, credentials:
-// laid out once in an arena at init) and what watches it (an exit op and a
+// It owns, per service slot, what its process needs (argv, envp,
+// credentials: laid out in the slot's room in the arena at init, rewritten
+// in place by a reload's redefine()) and what watches it (an exit op and a
 // readiness pipe op); the spawner; the SIGCHLD watch and its drain; the
 // remnants a service leaves at its exit; containment (cgroups, else process
 // groups and the pid record); the notify sockets, their directory and the
@@ -152,6 +153,8 @@ struct host_stats {
 };
 
 struct proc;
+struct exec_data;
+class slab;
 
 // How exits are watched for processes started with method `m`, on a reactor
 // that does (or not) have io_uring's waitid: "io_uring waitid", "pidfd poll
@@ -182,7 +185,18 @@ public:
     // `slots` (0: services.size(); never fewer) slots are laid out: slot
     // i < services.size() is services[i], the rest vacant, for reload.
     // Every slot has room for exec data of max(its first definition's
-    // size, `slot_bytes`) bytes.
+    // size, `slot_bytes` + the inherited environment's size) bytes: each
+    // slot copies custos's environment (measured here, once), so
+    // slot_bytes is what a definition may take beyond it (argv, env, path,
+    // cwd, name, NOTIFY_SOCKET/WATCHDOG_*/RUNTIME_DIRECTORY entries and
+    // the pointer arrays). Fixed per slot beside the room: one proc record
+    // (~900 B on x86-64), a cgroup unit in the cgroup tree (~80 B) or a
+    // pid record slot (64 B of file). Notify sockets: with slots != 0, one
+    // notify_socket per slot plus a spare (~740 B each) and the shared
+    // receive buffers (~5 KiB) whatever the table holds, and contain()
+    // starts the fd closer thread; with slots == 0, as before reload:
+    // sockets only for the services with notify (then a redefine cannot
+    // add one: ReloadCapacity).
     Result<void> layout(std::span<const launch> services, arena& mem, std::uint32_t slots = 0,
                         std::size_t slot_bytes = 0) noexcept;
     // SIGCHLD to its default action, blocked and read through a signalfd;
@@ -202,9 +216,9 @@ public:
     // notify directory's deletions.
     void start() noexcept;
     // Starts service `i`'s process and watches its exit and readiness.
-    // Returns the pid. Errors: SpawnFailed (subject "channel socket pair"
-    // when socketpair() failed), RuntimeDirUnavailable (its runtime
-    // directory could not be made), ExecFailed (with errno).
+    // Returns the pid. Errors: InvalidArgument (a vacant slot), SpawnFailed (subject "channel
+    // socket pair" when socketpair() failed), RuntimeDirUnavailable (its runtime directory could
+    // not be made), ExecFailed (with errno).
     Result<int> spawn(std::uint32_t i) noexcept;
     // `sig` to service `i`'s cgroup, else its process group (with SIGCONT
     // after it unless it is SIGKILL or SIGCONT).
@@ -230,16 +244,38 @@ public:
     // stops is not touched: its pid, exit watch, readiness pipe, notify
     // socket, channel and cgroup stay until it has exited. A vacant slot
     // gets here what contain() gives a service at init: its notify socket
-    // (when l.notify; bound and read from now on), its cgroup, its place
-    // in the pid record. A service that now wants a notify socket and had
-    // none gets one. Errors (the slot unchanged): ReloadCapacity (the exec
-    // data does not fit the slot's room; subject the name and the bytes),
-    // NotifySocketUnavailable, CgroupUnavailable.
+    // (when l.notify; bound and read from now on), its cgroup (created, and
+    // what a previous run left in it SIGKILLed: leftovers_killed), its
+    // place in the pid record (the slot's index), its runtime directory
+    // root (what a previous run left at ROOT/NAME removed). A service that
+    // now wants a notify socket and had none gets one.
+    // What takes effect when: everything of `l` at the next spawn(), except
+    // that the running process keeps being judged by its own definition:
+    // who may speak for it (its uid) and whether READY=1 makes it ready
+    // (its ready mode) are copied at each spawn. A definition that drops
+    // notify keeps the socket (its file stays; the next process is not
+    // given NOTIFY_SOCKET) until vacate(). One that drops runtime_dir
+    // keeps the path, so remove_runtime_dir() still removes the directory
+    // the running process used; the next spawn does not make it.
+    // Does not allocate. Errors (the slot unchanged): InvalidArgument (no
+    // such slot, another service's slot, build_argv's/build_env's);
+    // ReloadCapacity (the exec data does not fit the slot's room, subject
+    // "NAME: exec data of N bytes, room for M"; or slots == 0 at layout and
+    // `l` gains notify); NotifySocketUnavailable (DIR/NAME too long, no
+    // notify_dir, the socket's open; EBUSY: every spare socket is still
+    // closing, reload again a moment later); RuntimeDirUnavailable;
+    // CgroupUnavailable and cgroup_tree::assign's others.
     Result<void> redefine(std::uint32_t i, const launch& l) noexcept;
     // Slot `i`, whose process has exited (none runs), becomes vacant: its
-    // notify socket is closed and its file removed, its cgroup and runtime
-    // directory removed.
+    // notify socket is closed and its file removed, its cgroup (a cgroup
+    // still populated by remnants dying from their SIGKILL is removed by a
+    // later SIGCHLD, see cgroup_tree::release) and runtime directory
+    // removed, its pid record slot cleared, its status text and errno
+    // forgotten. Its room is kept for the next redefine(). A no-op on a
+    // vacant slot, and on a slot whose process still runs (pid() > 0:
+    // vacate it once it has exited).
     void vacate(std::uint32_t i) noexcept;
+    // True for a slot without a definition (and for i >= size()).
     bool vacant(std::uint32_t i) const noexcept;
 
     // Slots (occupied and vacant).
@@ -270,6 +306,10 @@ private:
     bool remnants_left() noexcept;
     void close_ready_pipe(proc& p) noexcept;
     std::uint32_t find_by_pid(int pid) const noexcept;
+    Result<void> lay_exec(const launch& l, slab& s, bool keep_rundir,
+                          exec_data& out) const noexcept;
+    void define(proc& p, const launch& l, const exec_data& x) noexcept;
+    notify_socket* free_socket() noexcept;
 
     static void on_exit_op(io::op& o, std::int32_t result) noexcept;
     static void on_ready_read(io::op& o, std::int32_t result) noexcept;
@@ -283,7 +323,9 @@ private:
     notify_dir notify_dir_;
     notify_buffers* notify_bufs_ = nullptr; // in the arena, when a service has a socket
     notify_socket* notify_ = nullptr;       // one per such service (arena), or none
-    std::uint32_t sockets_ = 0;
+    std::uint32_t sockets_ = 0; // in notify_: per notify service, or per slot + 1 (slots)
+    bool reloadable_ = false;   // layout() was given slots
+    bool started_ = false;      // start() has run: new sockets start at once
     cgroup_tree cgroups_;
     pid_record pid_rec_;
     bool use_cgroups_ = false;

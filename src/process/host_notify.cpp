@@ -18,7 +18,9 @@ namespace custos::process {
 // the datagram. Everyone else is refused and counted: the socket file is
 // writable by all, since services change users.
 bool host::may_speak_for(const proc& p, const ucred& cred) const noexcept {
-    const uid_t own = p.uid >= 0 ? static_cast<uid_t>(p.uid) : ::geteuid();
+    // The running process's user, whatever a redefine has set since.
+    const int uid = p.pid > 0 ? p.run_uid : p.uid;
+    const uid_t own = uid >= 0 ? static_cast<uid_t>(uid) : ::geteuid();
     if (cred.uid == 0 || cred.uid == own) {
         return true;
     }
@@ -72,7 +74,7 @@ bool host::on_notify(std::uint32_t i, const ucred& cred, const notify_message& m
     if (m.watchdog_ping) {
         ev_.watchdog_ping(i);
     }
-    if (m.ready && p.ready_mode == ReadyMode::notify) {
+    if (m.ready && (p.pid > 0 ? p.run_ready : p.ready_mode) == ReadyMode::notify) {
         ev_.ready(i, Reason::ready_notified);
     }
     if (m.watchdog_trigger) {
@@ -95,8 +97,8 @@ void host::on_notify_watch(io::op& o, std::int32_t result) noexcept {
     // Whatever the events say, check every name: cheap, and a burst of
     // events (rm -rf) needs one pass.
     std::uint64_t n = h.notify_dir_.restore();
-    for (std::uint32_t i = 0; i < h.count_; ++i) {
-        if (h.procs_[i].notify != nullptr && h.procs_[i].notify->restore()) {
+    for (std::uint32_t k = 0; h.notify_ != nullptr && k < h.sockets_; ++k) {
+        if (h.notify_[k].restore()) { // open ones only
             ++n;
         }
     }
@@ -108,10 +110,8 @@ void host::close_notify() noexcept {
     if (notify_watch_op_.busy()) {
         reactor_.cancel(notify_watch_op_);
     }
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        if (procs_[i].notify != nullptr) {
-            procs_[i].notify->close();
-        }
+    for (std::uint32_t k = 0; notify_ != nullptr && k < sockets_; ++k) {
+        notify_[k].close(); // idempotent: closed ones stay closed
     }
 }
 
@@ -119,8 +119,8 @@ bool host::busy() const noexcept {
     if (notify_watch_op_.busy()) {
         return true;
     }
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        if (procs_[i].notify != nullptr && procs_[i].notify->busy()) {
+    for (std::uint32_t k = 0; notify_ != nullptr && k < sockets_; ++k) {
+        if (notify_[k].busy()) {
             return true;
         }
     }
@@ -138,11 +138,9 @@ int host::notify_errno(std::uint32_t i) const noexcept {
 
 host_stats host::stats() const noexcept {
     host_stats s = stats_;
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        if (procs_[i].notify == nullptr) {
-            continue;
-        }
-        const notify_stats& n = procs_[i].notify->stats();
+    // Every socket, also those vacated slots had: the counts never go back.
+    for (std::uint32_t k = 0; notify_ != nullptr && k < sockets_; ++k) {
+        const notify_stats& n = notify_[k].stats();
         s.notify_received += n.received;
         s.notify_dropped += n.dropped_malformed + n.dropped_unattributed;
         s.fds_closed += n.fds_closed;

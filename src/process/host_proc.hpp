@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -16,14 +17,34 @@ namespace custos::process {
 
 inline constexpr std::size_t status_text_max = 127;
 
-// What one service's process needs and what watches it.
+// What one definition lays out in a slot's room (see host::lay_exec).
+struct exec_data {
+    char* path = nullptr;
+    char* name = nullptr;
+    char** argv = nullptr;
+    char** envp = nullptr;
+    char* wd_pid_slot = nullptr;
+    char* cwd = nullptr;
+    char* runtime_dir = nullptr;
+};
+
+// What one service slot's process needs and what watches it. The exec
+// data (path to runtime_dir, and name) lives in the slot's room, rewritten
+// by host::redefine(); what a running process's bookkeeping reads of its
+// definition is copied at its spawn (run_uid, run_ready).
 struct proc {
+    void* room = nullptr; // exec data, room_bytes long (arena)
+    std::size_t room_bytes = 0;
+    bool occupied = false;    // false: a vacant slot (no definition)
+    bool make_rundir = false; // the definition wants runtime_dir made at spawn
     char* path = nullptr;
     char** argv = nullptr;
     char** envp = nullptr;
     char* wd_pid_slot = nullptr;
     char* cwd = nullptr;
-    char* runtime_dir = nullptr; // ROOT/NAME, or none
+    // ROOT/NAME, or none; kept by a redefine that no longer wants one, so
+    // that the stop of the process that used it still removes it.
+    char* runtime_dir = nullptr;
     int uid = -1;
     int gid = -1;
     std::string_view name;           // the service's (copied into the arena)
@@ -38,6 +59,10 @@ struct proc {
 
     int pid = 0;
     int pidfd = -1;
+    // The running process's definition, for what arrives from it after a
+    // redefine (notify attribution and readiness).
+    int run_uid = -1;
+    ReadyMode run_ready = ReadyMode::started;
     // The process group SIGKILLed when its leader exited in a stop, until
     // none of it is left (see host::exited()).
     int remnant_pgid = 0;

@@ -19,6 +19,7 @@
 #include "process/host_proc.hpp"
 #include "process/procfs.hpp"
 #include "process/runtime_dir.hpp"
+#include "process/slab.hpp"
 
 namespace custos::process {
 Result<void> host::open(const host_config& cfg) noexcept {
@@ -37,16 +38,126 @@ Result<void> host::init_spawner() noexcept {
     return spawner_.init();
 }
 
+// Lays out `l`'s exec data in `s`: path, name, argv, envp (with custos's
+// entries), cwd and the runtime directory's path (also when `keep_rundir`:
+// a redefine that drops it keeps the path for the running process's stop).
+// A counting slab measures (capacity_exceeded, s.needed() the size) and
+// checks everything else first. Errors: NotifySocketUnavailable (DIR/NAME
+// too long, or no notify_dir), RuntimeDirUnavailable (no or too long
+// runtime_dir_root), build_argv's and build_env's.
+Result<void> host::lay_exec(const launch& l, slab& s, bool keep_rundir,
+                            exec_data& out) const noexcept {
+    out = exec_data{};
+    char* path = s.copy(l.path);
+    char* name = s.copy(l.name);
+    auto argv = build_argv(s, l.argv);
+    // custos's own entries for this service.
+    char wd_usec[48] = {};
+    char notify_env[sizeof(sockaddr_un::sun_path) + 16] = {};
+    char rundir_env[320] = {};
+    std::string_view ours[3];
+    std::size_t nours = 0;
+    if (l.notify) {
+        std::memcpy(notify_env, "NOTIFY_SOCKET=", 14);
+        if (!notify_dir_.address(l.name, notify_env + 14, sizeof notify_env - 14)) {
+            Error e(Reason::notify_socket_unavailable, ENAMETOOLONG, l.name);
+            e.with_resolution("Use a shorter notify_dir or service name: DIR/NAME must fit "
+                              "a socket address (107 bytes)");
+            return fail(e);
+        }
+        ours[nours++] = notify_env;
+    }
+    if (l.watchdog.count() > 0) {
+        long long usec = static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::microseconds>(l.watchdog).count());
+        int n = std::snprintf(wd_usec, sizeof wd_usec, "WATCHDOG_USEC=%lld", usec);
+        ours[nours++] = std::string_view(wd_usec, static_cast<std::size_t>(n));
+    }
+    char* rundir = nullptr;
+    if (l.runtime_dir || keep_rundir) {
+        constexpr std::string_view key = "RUNTIME_DIRECTORY=";
+        const std::size_t need = key.size() + cfg_.runtime_dir_root.size() + 1 + l.name.size();
+        if (cfg_.runtime_dir_root.empty() || need + 1 > sizeof rundir_env) {
+            Error e(Reason::runtime_dir_unavailable,
+                    cfg_.runtime_dir_root.empty() ? EINVAL : ENAMETOOLONG, l.name);
+            e.with_resolution("Set runtime_dir_root to a short absolute directory: a "
+                              "service asks for a runtime directory ROOT/NAME");
+            return fail(e);
+        }
+        std::memcpy(rundir_env, key.data(), key.size());
+        std::memcpy(rundir_env + key.size(), cfg_.runtime_dir_root.data(),
+                    cfg_.runtime_dir_root.size());
+        rundir_env[key.size() + cfg_.runtime_dir_root.size()] = '/';
+        std::memcpy(rundir_env + key.size() + cfg_.runtime_dir_root.size() + 1, l.name.data(),
+                    l.name.size());
+        rundir_env[need] = '\0';
+        if (l.runtime_dir) {
+            ours[nours++] = std::string_view(rundir_env, need);
+        }
+        rundir = s.copy(std::string_view(rundir_env + key.size(), need - key.size()));
+    }
+    env_spec es;
+    es.inherited = environ;
+    es.service = l.env;
+    es.custos = std::span<const std::string_view>(ours, nours);
+    es.watchdog_pid = l.watchdog.count() > 0;
+    auto env = build_env(s, es);
+    char* cwd = l.cwd.empty() ? nullptr : s.copy(l.cwd);
+    if (!argv && argv.error().reason() != Reason::capacity_exceeded) {
+        return fail(argv.error());
+    }
+    if (!env && env.error().reason() != Reason::capacity_exceeded) {
+        return fail(env.error());
+    }
+    if (path == nullptr || name == nullptr || !argv || !env || (!l.cwd.empty() && cwd == nullptr) ||
+        (rundir_env[0] != '\0' && rundir == nullptr)) {
+        return fail(Reason::capacity_exceeded, 0, l.name);
+    }
+    out.path = path;
+    out.name = name;
+    out.argv = *argv;
+    out.envp = env->envp;
+    out.wd_pid_slot = env->watchdog_pid_slot;
+    out.cwd = cwd;
+    out.runtime_dir = rundir;
+    return {};
+}
+
+// Points slot `p` at `x` (laid out in its room) for definition `l`.
+void host::define(proc& p, const launch& l, const exec_data& x) noexcept {
+    p.path = x.path;
+    p.argv = x.argv;
+    p.envp = x.envp;
+    p.wd_pid_slot = x.wd_pid_slot;
+    p.cwd = x.cwd;
+    p.runtime_dir = x.runtime_dir;
+    p.make_rundir = l.runtime_dir;
+    p.uid = l.uid;
+    p.gid = l.gid;
+    p.ready_mode = l.ready;
+    p.ready_fd = l.ready_fd;
+    p.channel_fd = l.channel_fd;
+    p.name = std::string_view(x.name, l.name.size());
+    p.occupied = true;
+}
+
 Result<void> host::layout(std::span<const launch> services, arena& mem, std::uint32_t slots,
                           std::size_t slot_bytes) noexcept {
-    (void)slots; // TODO(reload): slots
-    (void)slot_bytes;
-    count_ = static_cast<std::uint32_t>(services.size());
+    const auto defined = static_cast<std::uint32_t>(services.size());
+    reloadable_ = slots != 0;
+    count_ = slots > defined ? slots : defined;
     procs_ = mem.make_array<proc>(count_);
     bool ok = procs_ != nullptr;
+    // Without slots, a socket per service that asks for one (as before
+    // reload). With slots, one per slot and a spare: a slot vacated a
+    // moment ago may still be closing its socket (through the reactor)
+    // when a reload gives the slot, or another, to a new service.
     sockets_ = 0;
     for (const launch& l : services) {
         sockets_ += l.notify ? 1 : 0;
+    }
+    if (reloadable_) {
+        sockets_ = count_ + 1;
     }
     if (sockets_ != 0) {
         notify_bufs_ =
@@ -54,95 +165,62 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
         notify_ = mem.make_array<notify_socket>(sockets_);
         ok = ok && notify_bufs_ != nullptr && notify_ != nullptr;
     }
-    std::uint32_t next_socket = 0;
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        const launch& l = services[i];
-        char* path = mem.copy(l.path);
-        char* name = mem.copy(l.name);
-        auto argv = build_argv(mem, l.argv);
-        // custos's own entries for this service.
-        char wd_usec[48] = {};
-        char notify_env[sizeof(sockaddr_un::sun_path) + 16] = {};
-        char rundir_env[320] = {};
-        std::string_view ours[3];
-        std::size_t nours = 0;
-        if (l.notify) {
-            std::memcpy(notify_env, "NOTIFY_SOCKET=", 14);
-            if (!notify_dir_.address(l.name, notify_env + 14, sizeof notify_env - 14)) {
-                Error e(Reason::notify_socket_unavailable, ENAMETOOLONG, l.name);
-                e.with_resolution("Use a shorter notify_dir or service name: DIR/NAME must fit "
-                                  "a socket address (107 bytes)");
-                return fail(e);
-            }
-            ours[nours++] = notify_env;
-        }
-        if (l.watchdog.count() > 0) {
-            long long usec = static_cast<long long>(
-                std::chrono::duration_cast<std::chrono::microseconds>(l.watchdog).count());
-            int n = std::snprintf(wd_usec, sizeof wd_usec, "WATCHDOG_USEC=%lld", usec);
-            ours[nours++] = std::string_view(wd_usec, static_cast<std::size_t>(n));
-        }
-        char* rundir = nullptr;
-        if (l.runtime_dir) {
-            constexpr std::string_view key = "RUNTIME_DIRECTORY=";
-            const std::size_t need = key.size() + cfg_.runtime_dir_root.size() + 1 + l.name.size();
-            if (cfg_.runtime_dir_root.empty() || need + 1 > sizeof rundir_env) {
-                Error e(Reason::runtime_dir_unavailable,
-                        cfg_.runtime_dir_root.empty() ? EINVAL : ENAMETOOLONG, l.name);
-                e.with_resolution("Set runtime_dir_root to a short absolute directory: a "
-                                  "service asks for a runtime directory ROOT/NAME");
-                return fail(e);
-            }
-            std::memcpy(rundir_env, key.data(), key.size());
-            std::memcpy(rundir_env + key.size(), cfg_.runtime_dir_root.data(),
-                        cfg_.runtime_dir_root.size());
-            rundir_env[key.size() + cfg_.runtime_dir_root.size()] = '/';
-            std::memcpy(rundir_env + key.size() + cfg_.runtime_dir_root.size() + 1, l.name.data(),
-                        l.name.size());
-            rundir_env[need] = '\0';
-            ours[nours++] = std::string_view(rundir_env, need);
-            rundir = mem.copy(std::string_view(rundir_env + key.size(), need - key.size()));
-        }
+    // Every slot copies the environment custos inherits: slot_bytes is for
+    // the rest (the definition's own argv, env, paths), so the room does
+    // not depend on how large the environment custos was started with is.
+    std::size_t inherited = 0;
+    if (slot_bytes != 0) {
         env_spec es;
         es.inherited = environ;
-        es.service = l.env;
-        es.custos = std::span<const std::string_view>(ours, nours);
-        es.watchdog_pid = l.watchdog.count() > 0;
-        auto env = build_env(mem, es);
-        char* cwd = l.cwd.empty() ? nullptr : mem.copy(l.cwd);
-        if (!argv && argv.error().reason() != Reason::capacity_exceeded) {
-            return fail(argv.error());
+        slab count;
+        (void)build_env(count, es);
+        inherited = count.needed();
+    }
+    const std::size_t least = slot_bytes != 0 ? slot_bytes + inherited : 0;
+    std::uint32_t next_socket = 0;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        // Each slot's room: its first definition's size, at least
+        // slot_bytes beyond the inherited environment; measured first (the
+        // counting slab checks everything).
+        std::size_t need = 0;
+        exec_data x;
+        if (i < defined) {
+            slab count;
+            auto r = lay_exec(services[i], count, false, x);
+            if (!r && r.error().reason() != Reason::capacity_exceeded) {
+                return fail(r.error());
+            }
+            need = count.needed();
         }
-        if (!env && env.error().reason() != Reason::capacity_exceeded) {
-            return fail(env.error());
-        }
-        ok = ok && path != nullptr && name != nullptr && argv.has_value() && env.has_value() &&
-             (l.cwd.empty() || cwd != nullptr) && (!l.runtime_dir || rundir != nullptr);
+        const std::size_t room_bytes = need > least ? need : least;
+        // Unzeroed: written before read, a vacant slot's pages stay out of
+        // the resident set until a reload fills them.
+        void* room = room_bytes != 0 ? mem.take_unzeroed(room_bytes) : nullptr;
+        ok = ok && (room_bytes == 0 || room != nullptr);
         if (!ok) {
             continue;
         }
         proc& p = procs_[i];
-        p.path = path;
-        p.argv = *argv;
-        p.envp = env->envp;
-        p.wd_pid_slot = env->watchdog_pid_slot;
-        p.cwd = cwd;
-        p.runtime_dir = rundir;
-        p.uid = l.uid;
-        p.gid = l.gid;
-        p.ready_mode = l.ready;
-        p.ready_fd = l.ready_fd;
-        p.channel_fd = l.channel_fd;
-        p.name = std::string_view(name, l.name.size());
-        if (l.notify && notify_ != nullptr) {
-            p.notify = &notify_[next_socket++];
-        }
+        p.room = room;
+        p.room_bytes = room_bytes;
         p.owner = this;
         p.index = i;
         p.exit_op.done = &host::on_exit_op;
         p.exit_op.user = &p;
         p.ready_op.done = &host::on_ready_read;
         p.ready_op.user = &p;
+        if (i >= defined) {
+            continue; // vacant
+        }
+        const launch& l = services[i];
+        slab real(room, room_bytes);
+        if (auto r = lay_exec(l, real, false, x); !r) {
+            return fail(r.error()); // measured above: the environment changed meanwhile
+        }
+        define(p, l, x);
+        if (l.notify && notify_ != nullptr) {
+            p.notify = &notify_[next_socket++];
+        }
     }
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "runtime arena");
@@ -214,7 +292,8 @@ Result<void> host::contain(std::uint32_t extra_units) noexcept {
             cgroups_.open(explicit_root ? cfg_.cgroup : std::string_view(), units != 0 ? units : 1);
         bool ok = r.has_value();
         for (std::uint32_t i = 0; ok && i < count_; ++i) {
-            auto slot = cgroups_.add(procs_[i].name);
+            // A vacant slot's unit gets its directory when a reload fills it.
+            auto slot = procs_[i].occupied ? cgroups_.add(procs_[i].name) : cgroups_.add_vacant();
             if (!slot) {
                 r = fail(slot.error());
                 ok = false;
