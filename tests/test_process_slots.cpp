@@ -38,7 +38,7 @@
 #include "process/notify.hpp"
 #include "process/pid_record.hpp"
 
-#if CUSTOS_TEST_COUNT_ALLOC
+#ifdef CUSTOS_TEST_COUNT_ALLOC
 #include "counting_alloc.hpp"
 #endif
 
@@ -136,8 +136,8 @@ std::vector<std::string> sh(std::string script, std::string zero = "slot") {
 struct rig {
     io::reactor r;
     recorder ev;
+    arena mem; // outlives the host, whose records are in it
     process::host h{r, ev};
-    arena mem;
     std::string dir;
     std::string cgroup_root;
     bool ok = false;
@@ -586,7 +586,7 @@ TEST_SUITE("slots") {
         CHECK(t.run_until([&] { return !exists(cg); }));
     }
 
-#if CUSTOS_TEST_COUNT_ALLOC
+#ifdef CUSTOS_TEST_COUNT_ALLOC
     TEST_CASE("no allocation in redefine, spawn, exit and vacate after start") {
         def a("alpha", sh("exit 0"));
         def b("bravo", sh("exit 2"), {"K=v"}, "/tmp");
