@@ -594,6 +594,9 @@ Result<void> host::redefine(std::uint32_t i, const launch& l) noexcept {
     if (p.occupied && p.name != l.name) {
         return fail(Reason::invalid_argument, 0, l.name); // another service's slot
     }
+    if (use_cgroups_) {
+        (void)cgroups_.sweep(); // what earlier vacates could not remove yet
+    }
     // Measured (and checked) before anything is touched.
     const bool keep_rundir = p.occupied && p.runtime_dir != nullptr;
     exec_data x;
