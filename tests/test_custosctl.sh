@@ -3,8 +3,10 @@
 # curl and jq, as an operator uses them: status (table, one service, JSON),
 # health, stop/start with --wait (an operator stop stays stopped), unknown
 # names (exit 4), no socket (exit 6), wait-ready, the metrics through
-# promtool, and a peer that is not an operator (reads, but exit 5 on an
-# action). Parts whose tool is missing (jq, curl, promtool, setpriv) or
+# promtool, a peer that is not an operator (reads, but exit 5 on an
+# action), and reload (unchanged, bad files named at FILE:LINE, a [custos]
+# change refused, services changed, added and removed, SIGHUP, POST /reload
+# with curl). Parts whose tool is missing (jq, curl, promtool, setpriv) or
 # that need root are reported as skipped; the whole test exits 77 when the
 # forced backend is not available.
 #
@@ -211,15 +213,6 @@ fi
 ctl_rc 0 "restart worker" restart worker
 ctl_rc 0 "wait-ready worker after its restart" wait-ready worker --timeout 20s
 ctl_rc 4 "stop an unknown name" stop no-such-service
-# Reload may not be served yet: then a clear message and exit 1.
-ctl reload >"$T/out" 2>"$T/err"
-rc=$?
-if [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -q "does not support reload" "$T/err"; }; then
-    pass "reload: exit $rc"
-else
-    fail "reload: exit $rc: $(cat "$T/err")"
-fi
-
 # --- unreachable ---
 # shellcheck disable=SC2086
 $WRAP "$CUSTOSCTL" --socket "$T/none.sock" status >"$T/out" 2>"$T/err"
@@ -390,6 +383,127 @@ if have curl; then
     fi
 else
     skip "curl checks: no curl"
+fi
+
+# --- reload: the file edited, custosctl reload and SIGHUP ---
+# The PID column of NAME in the TSV.
+pid_of() {
+    # shellcheck disable=SC2086
+    $WRAP "$CUSTOSCTL" --socket "$S" status 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'
+}
+cp "$T/c.ini" "$T/c.orig"
+web_pid=$(pid_of web)
+worker_pid=$(pid_of worker)
+if ctl_rc 0 "reload of an unchanged file" reload; then
+    if grep -q "^reloaded: 0 added, 0 removed, 0 changed, 3 unchanged" "$T/out"; then
+        pass "reload: nothing changed, nothing touched"
+    else
+        fail "reload of an unchanged file said: $(cat "$T/out")"
+    fi
+fi
+# A problem in the file: every one with its FILE:LINE, nothing changed.
+{
+    cat "$T/c.orig"
+    printf '\n[service:bad]\nexec = %s sleep\nrestrat = always\n' "$H"
+} >"$T/c.ini"
+bad_line=$(grep -n "^restrat" "$T/c.ini" | cut -d: -f1)
+if ctl_rc 1 "reload of a file with an unknown key" reload; then
+    if grep -qF "$T/c.ini:$bad_line:" "$T/err" && grep -q "ReloadInvalid" "$T/err"; then
+        pass "the unknown key is named at $T/c.ini:$bad_line"
+    else
+        fail "reload with an unknown key: $(cat "$T/err")"
+    fi
+fi
+{
+    cat "$T/c.orig"
+    printf '\n[service:bad]\nexec = %s sleep\ndepends_on = nothing-here\n' "$H"
+} >"$T/c.ini"
+dep_line=$(grep -n "^depends_on = nothing-here" "$T/c.ini" | cut -d: -f1)
+if ctl_rc 1 "reload of a table with an unknown dependency" reload; then
+    if grep -qF "$T/c.ini:$dep_line:" "$T/err" && grep -q "DependencyUnknown" "$T/err"; then
+        pass "the unknown dependency is named at $T/c.ini:$dep_line"
+    else
+        fail "reload with an unknown dependency: $(cat "$T/err")"
+    fi
+fi
+sed 's/^stop_timeout = 10s/stop_timeout = 11s/' "$T/c.orig" >"$T/c.ini"
+if ctl_rc 1 "reload of a changed [custos] section" reload; then
+    if grep -q "ReloadUnsupported" "$T/err" && grep -qF "[custos] changed" "$T/err"; then
+        pass "a [custos] change needs a restart, and says so"
+    else
+        fail "reload of a changed [custos]: $(cat "$T/err")"
+    fi
+fi
+if [ "$(pid_of web)" = "$web_pid" ] && [ "$(pid_of worker)" = "$worker_pid" ]; then
+    pass "the refused reloads touched nothing (web and worker keep their pids)"
+else
+    fail "a refused reload changed a process: web $web_pid -> $(pid_of web), worker $worker_pid -> $(pid_of worker)"
+fi
+# Applied: worker changed, extra added, flaky removed, web untouched.
+awk '/^\[service:flaky\]/ { skip = 1 } /^\[/ && !/flaky/ { skip = 0 } !skip' "$T/c.orig" |
+    sed "s|^\[service:worker\]|[service:worker]\nenv = RELOADED=1|" >"$T/c.ini"
+printf '\n[service:extra]\nexec = %s sleep\ndepends_on = web\n' "$H" >>"$T/c.ini"
+if ctl_rc 0 "reload: one changed, one added, one removed" reload; then
+    if grep -q "^reloaded: 1 added, 1 removed, 1 changed, 1 unchanged" "$T/out"; then
+        pass "reload summary: 1 added, 1 removed, 1 changed, 1 unchanged"
+    else
+        fail "reload summary: $(cat "$T/out")"
+    fi
+fi
+ctl_rc 0 "wait-ready extra worker after the reload" wait-ready extra worker --timeout 20s
+if [ "$(pid_of web)" = "$web_pid" ]; then
+    pass "the unchanged service kept its process ($web_pid)"
+else
+    fail "web's pid changed across the reload: $web_pid -> $(pid_of web)"
+fi
+if [ -n "$(pid_of worker)" ] && [ "$(pid_of worker)" != "$worker_pid" ]; then
+    pass "the changed service runs a new process"
+else
+    fail "worker's pid after the reload: $(pid_of worker) (was $worker_pid)"
+fi
+n=0
+while ctl status 2>/dev/null | grep -q "^flaky "; do
+    n=$((n + 1))
+    [ "$n" -gt 100 ] && break
+    sleep 0.1
+done
+if ctl status 2>/dev/null | grep -q "^flaky "; then
+    fail "the removed service is still listed 10 s later"
+else
+    pass "the removed service is gone from the status"
+fi
+if grep -q "ReloadChanged" "$T/log" && grep -q "ReloadAdded" "$T/log" &&
+    grep -q "ReloadRemoved" "$T/log"; then
+    pass "each step is an event in custosd's log"
+else
+    fail "the reload's steps are not all in the log: $(grep -i reload "$T/log")"
+fi
+# SIGHUP does the same.
+printf '\n[service:extra2]\nexec = %s sleep\n' "$H" >>"$T/c.ini"
+kill -HUP "$DAEMON"
+ctl_rc 0 "SIGHUP: the service it adds becomes ready" wait-ready extra2 --timeout 20s
+if grep -q "reloaded $T/c.ini: 1 added, 0 removed, 0 changed, 3 unchanged" "$T/log"; then
+    pass "SIGHUP reloaded, logged with its summary"
+else
+    fail "SIGHUP reload not logged: $(grep -i reload "$T/log")"
+fi
+if have curl && have jq; then
+    body=$(curl -s --unix-socket "$S" -X POST http://custos/reload)
+    if [ "$(printf '%s' "$body" | jq -r '.reloaded, .unchanged' | tr '\n' ' ')" = "true 4 " ]; then
+        pass "POST /reload with curl: JSON with the summary"
+    else
+        fail "POST /reload with curl: $body"
+    fi
+    printf 'garbage line\n' >>"$T/c.ini"
+    code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$S" -X POST http://custos/reload)
+    if [ "$code" = 422 ] && [ "$(jq -r '.error' "$T/body")" = ReloadInvalid ] &&
+        [ "$(jq '.problems | length' "$T/body")" -ge 1 ]; then
+        pass "POST /reload of a bad file: 422 with its problems: $(jq -c '.problems' "$T/body")"
+    else
+        fail "POST /reload of a bad file: $code $(cat "$T/body")"
+    fi
+else
+    skip "POST /reload with curl and jq (not installed)"
 fi
 
 # --- the end: custosd still supervises, and stops cleanly ---

@@ -13,7 +13,11 @@
 // stack buffers: it allocates nothing itself) hammers every route: reads,
 // chunked documents, HEAD, 404, 405, 400, 505, 408, 503 beyond the slots,
 // a client that never reads, pipelined keep-alive, and the actions with
-// ?wait (200 and 504); the count must not move either.
+// ?wait (200 and 504); the count must not move either. Then a fourth
+// Runtime, driven by POST /reload from a client thread, reloads tables built
+// before start() in turn (each reload changes a service, adds one and
+// removes one; after each, an invalid table, its problem reported; the
+// busy ones are retried): nothing may be allocated either.
 //
 // Not doctest (it allocates as it reports). Exit 0 pass, 1 fail, 77 skip
 // (the requested backend is unavailable here).
@@ -591,6 +595,242 @@ int run_control(const char* dir) {
     }
     return ok ? 0 : 1;
 }
+
+// --- reload ---
+
+// Table problems into the hook's report, with no allocation.
+struct report_sink final : TableProblemSink {
+    ReloadReport* out = nullptr;
+    std::uint32_t seen = 0;
+    void report(const TableProblem& p) noexcept override {
+        char line[256];
+        p.error.format(line, sizeof line);
+        out->add(line);
+        ++seen;
+    }
+};
+
+struct reload_run {
+    Runtime* rt = nullptr;
+    char sock[128] = {};
+    std::atomic<bool> go{false};
+    std::atomic<bool> done{false};
+    bool stop_sent = false;
+    // Built before start(): [0] the init table (keep, change, drop), [1]
+    // change changed, drop removed, add added; reloading them in turn
+    // changes one service, adds one and removes one every time. [2] has
+    // an unknown dependency (ReloadInvalid, its problem in the report),
+    // reloaded after each that applied.
+    const Table* tables[3] = {};
+    // The reactor's side (the hook).
+    std::uint32_t calls = 0;
+    bool bad_due = false; // the bad table's turn
+    std::uint32_t applied = 0;
+    std::uint32_t busy = 0;    // ReloadBusy: the last removed one still stops
+    std::uint32_t invalid = 0; // the bad table, refused as it should be
+    std::uint32_t problems = 0;
+    std::uint32_t other = 0; // anything else: a failure
+    Reason first_other = Reason::unknown;
+    // The client's side (its thread only, read after join()).
+    std::uint32_t ok200 = 0;
+    std::uint32_t busy409 = 0;
+    std::uint32_t invalid422 = 0;
+    std::uint32_t unexpected = 0;
+    int first_unexpected = 0;
+};
+
+constexpr std::uint32_t reloads_wanted = 8;
+
+Result<ReloadSummary> reload_hook(Runtime& rt, ReloadReport& report, void* ctx) {
+    auto& s = *static_cast<reload_run*>(ctx);
+    if (s.done.load(std::memory_order_acquire)) {
+        if (!s.stop_sent) {
+            s.stop_sent = true;
+            rt.stop();
+        }
+        return fail(Reason::reload_busy, 0, "stopping");
+    }
+    // After each reload applied, the bad table until it is refused as
+    // invalid (not busy); otherwise the other good one.
+    ++s.calls;
+    const bool bad = s.bad_due;
+    const Table& t = bad ? *s.tables[2] : *s.tables[s.applied % 2 == 0 ? 1 : 0];
+    report_sink sink;
+    sink.out = &report;
+    Result<ReloadSummary> r = rt.reload(t, &sink);
+    s.problems += sink.seen;
+    if (r) {
+        ++s.applied;
+        s.bad_due = true;
+    } else if (r.error().reason() == Reason::reload_busy) {
+        ++s.busy;
+    } else if (bad && r.error().reason() == Reason::reload_invalid) {
+        ++s.invalid;
+        s.bad_due = false;
+    } else {
+        if (s.other++ == 0) {
+            s.first_other = r.error().reason();
+        }
+    }
+    return r;
+}
+
+void reload_client(reload_run* sp) {
+    reload_run& s = *sp;
+    while (!s.go.load(std::memory_order_acquire)) {
+        ::usleep(1000);
+    }
+    static const char req[] = "POST /reload HTTP/1.1\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n";
+    const std::int64_t t0 = mono_ms();
+    // Enough 422s for the bad table's share, and then some: more means the
+    // good tables are refused too (the hook counts that as a failure).
+    while (s.ok200 < reloads_wanted && s.unexpected < 3 && s.invalid422 < 2 * reloads_wanted + 10 &&
+           mono_ms() - t0 < 30000) {
+        int fd = ctl_dial(s.sock);
+        int status = -1;
+        std::uint32_t chunked = 0;
+        if (fd >= 0) {
+            if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(sizeof req - 1)) {
+                status = ctl_read_all(fd, chunked);
+            }
+            ::close(fd);
+        }
+        if (status == 200) {
+            ++s.ok200;
+        } else if (status == 409) {
+            ++s.busy409;
+        } else if (status == 422) {
+            ++s.invalid422; // the bad table's, checked against the hook's count
+        } else {
+            if (s.unexpected++ == 0) {
+                s.first_unexpected = status;
+            }
+        }
+        if (status != 200) {
+            ::usleep(5 * 1000); // a removed service stops meanwhile
+        }
+    }
+    s.done.store(true, std::memory_order_release);
+    // One more: the hook sees `done` and stops the runtime (until one is
+    // answered: run() returns only then).
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        int fd = ctl_dial(s.sock);
+        int status = -1;
+        if (fd >= 0) {
+            std::uint32_t chunked = 0;
+            if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) > 0) {
+                status = ctl_read_all(fd, chunked);
+            }
+            ::close(fd);
+        }
+        if (status > 0) {
+            break;
+        }
+        ::usleep(20 * 1000);
+    }
+}
+
+// The fourth workload: 0 pass, 1 fail.
+int run_reload(const char* dir) {
+    static const std::string_view argv_a[] = {"/bin/sleep", "1000"};
+    static const std::string_view argv_b[] = {"/bin/sleep", "1001"};
+    static const std::string_view dep_keep[] = {"keep"};
+    static const std::string_view dep_none[] = {"nosuch"};
+    static ServiceSpec first[3];
+    static ServiceSpec second[3];
+    static ServiceSpec bad[3];
+    const char* first_names[] = {"keep", "change", "drop"};
+    const char* second_names[] = {"keep", "change", "add"};
+    for (std::size_t i = 0; i < 3; ++i) {
+        for (ServiceSpec* sp : {&first[i], &second[i], &bad[i]}) {
+            sp->argv = argv_a;
+            sp->restart = RestartPolicy::always;
+            sp->stop_timeout = 2s;
+        }
+        first[i].name = first_names[i];
+        second[i].name = second_names[i];
+        bad[i].name = first_names[i];
+    }
+    // The one removed each time ignores SIGTERM (SIG_IGN survives the
+    // exec) and is killed after 100 ms: the reloads meanwhile are busy.
+    static const std::string_view argv_stubborn[] = {"/bin/sh", "-c",
+                                                     "trap '' TERM; exec /bin/sleep 1000"};
+    first[2].argv = argv_stubborn;
+    first[2].stop_timeout = 100ms;
+    second[2].argv = argv_stubborn;
+    second[2].stop_timeout = 100ms;
+    bad[2].argv = argv_stubborn;
+    second[1].argv = argv_b;         // changed
+    second[2].depends_on = dep_keep; // added, after keep
+    bad[2].depends_on = dep_none;    // unknown
+
+    static reload_run s;
+    std::snprintf(s.sock, sizeof s.sock, "%s/reload.sock", dir);
+    static Table t[3];
+    const std::span<const ServiceSpec> specs[] = {first, second, bad};
+    for (int i = 0; i < 3; ++i) {
+        t[i].runtime.handle_signals = false;
+        t[i].runtime.cgroup = "off";
+        t[i].runtime.stop_timeout = 5s;
+        t[i].runtime.service_slots = 4;
+        t[i].services = specs[i];
+        t[i].control.socket = s.sock;
+        t[i].control.max_clients = 4;
+        s.tables[i] = &t[i];
+    }
+
+    static Runtime rt;
+    s.rt = &rt;
+    if (auto r = rt.init(t[0]); !r) {
+        char text[512];
+        r.error().format(text, sizeof text);
+        std::fprintf(stderr, "reload: init: %s\n", text);
+        return 1;
+    }
+    rt.set_reload_hook(&reload_hook, &s);
+    // The client thread exists before start(): creating it allocates.
+    std::thread client(reload_client, &s);
+    if (!rt.start()) {
+        std::fprintf(stderr, "reload: start failed\n");
+        s.go = true;
+        client.join();
+        return 1;
+    }
+    std::uint64_t before = custos_test::allocation_count();
+    s.go.store(true, std::memory_order_release);
+    rt.run();
+    std::uint64_t after = custos_test::allocation_count();
+    client.join();
+
+    std::printf("reload: %u hook calls: %u applied, %u busy, %u invalid (%u problems), %u other; "
+                "client: 200 %u, 409 %u, 422 %u, unexpected %u\n",
+                s.calls, s.applied, s.busy, s.invalid, s.problems, s.other, s.ok200, s.busy409,
+                s.invalid422, s.unexpected);
+    std::printf("reload: allocations after start: %llu\n",
+                static_cast<unsigned long long>(after - before));
+    bool ok = true;
+    if (s.other != 0 || s.unexpected != 0) {
+        std::fprintf(stderr,
+                     "FAIL: reload: %u refused unexpectedly (first %.*s), %u answers "
+                     "unexpected (first %d)\n",
+                     s.other, static_cast<int>(reason_id(s.first_other).size()),
+                     reason_id(s.first_other).data(), s.unexpected, s.first_unexpected);
+        ok = false;
+    }
+    if (!s.stop_sent || s.applied < reloads_wanted || s.invalid == 0 || s.problems == 0 ||
+        s.invalid422 != s.invalid) {
+        std::fprintf(stderr, "FAIL: the reload workload did not complete\n");
+        ok = false;
+    }
+    if (after != before) {
+        std::fprintf(stderr, "FAIL: %llu allocations after Runtime::start() with reloads\n",
+                     static_cast<unsigned long long>(after - before));
+        ok = false;
+    }
+    return ok ? 0 : 1;
+}
 } // namespace
 
 int main() {
@@ -744,6 +984,9 @@ int main() {
         ok = false;
     }
     if (run_control(dir) != 0) {
+        ok = false;
+    }
+    if (run_reload(dir) != 0) {
         ok = false;
     }
     ::rmdir(dir);

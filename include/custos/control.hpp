@@ -15,6 +15,7 @@
 // code keeps its meaning once released; new ones are added, none renamed.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -133,6 +134,27 @@ private:
 
 using ControlHandler = void (*)(const ControlRequest& req, ControlResponse& resp, void* ctx);
 
+// What a reload did (Runtime::reload), by service.
+struct ReloadSummary {
+    std::uint32_t added = 0;     // started in a free slot (ReloadAdded)
+    std::uint32_t removed = 0;   // stopping; their slots free once stopped (ReloadRemoved)
+    std::uint32_t changed = 0;   // stopping to start again with the new definition (ReloadChanged)
+    std::uint32_t unchanged = 0; // not touched: process, state and counters kept
+};
+
+// What a reload found wrong, for the operator: one line per problem
+// ("FILE:LINE: message" from custosd), bounded. Lines that do not fit are
+// counted in `dropped`.
+struct ReloadReport {
+    static constexpr std::size_t capacity = 3072;
+    char text[capacity] = {}; // lines, each ending in '\n'
+    std::uint32_t len = 0;
+    std::uint32_t lines = 0;
+    std::uint32_t dropped = 0;
+    // Appends `line` and a newline (control bytes become '?').
+    void add(std::string_view line) noexcept;
+};
+
 namespace control {
 
 // --- routes ----------------------------------------------------------------
@@ -159,6 +181,15 @@ namespace control {
 //                               has finished (the probe, JSON)
 //   POST   /watchdog/hold?for=DURATION   a maintenance hold
 //   DELETE /watchdog/hold                its end
+//   POST   /reload              the config read again and applied
+//                               (Runtime::reload): 200 {"reloaded": true,
+//                               "added": N, "removed": N, "changed": N,
+//                               "unchanged": N}; else the error body with
+//                               "problems": ["FILE:LINE: ...", ...] and
+//                               "problems_dropped": N, status 422
+//                               (ReloadInvalid, ReloadUnsupported,
+//                               ReloadCapacity), 409 (ReloadBusy) or 501 (no
+//                               reload hook: this daemon cannot reload)
 //
 // Errors have a JSON body {"error": REASON, "message": ..., "resolution":
 // ...} with these statuses: 400 bad request or bad parameter, 403 not an
@@ -175,9 +206,10 @@ inline constexpr std::string_view prefix_services = "/services/";
 inline constexpr std::string_view prefix_probes = "/probes/";
 inline constexpr std::string_view prefix_monitors = "/monitors/";
 inline constexpr std::string_view route_watchdog_hold = "/watchdog/hold";
+inline constexpr std::string_view route_reload = "/reload";
 
 // Prefixes an appliance route cannot take (the built-in routes and those
-// reserved for what comes next: reload, events).
+// reserved for what comes next: events).
 inline constexpr std::string_view reserved_components[] = {
     "health",   "status",   "metrics", "services", "probes",
     "monitors", "watchdog", "reload",  "events",   "custos"};

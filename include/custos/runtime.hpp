@@ -51,27 +51,6 @@ using TransitionHook = void (*)(const Transition& t, void* ctx);
 // A signal that was received and ignored (SIGHUP, SIGUSR1, SIGUSR2, SIGALRM).
 using SignalHook = void (*)(int sig, void* ctx);
 
-// What a reload did (Runtime::reload), by service.
-struct ReloadSummary {
-    std::uint32_t added = 0;     // started in a free slot (ReloadAdded)
-    std::uint32_t removed = 0;   // stopping; their slots free once stopped (ReloadRemoved)
-    std::uint32_t changed = 0;   // stopping to start again with the new definition (ReloadChanged)
-    std::uint32_t unchanged = 0; // not touched: process, state and counters kept
-};
-
-// What a reload found wrong, for the operator: one line per problem
-// ("FILE:LINE: message" from custosd), bounded. Lines that do not fit are
-// counted in `dropped`.
-struct ReloadReport {
-    static constexpr std::size_t capacity = 3072;
-    char text[capacity] = {}; // lines, each ending in '\n'
-    std::uint32_t len = 0;
-    std::uint32_t lines = 0;
-    std::uint32_t dropped = 0;
-    // Appends `line` and a newline (control bytes become '?').
-    void add(std::string_view line) noexcept;
-};
-
 // Re-reads the embedder's configuration and applies it: called on the
 // reactor thread for SIGHUP (handle_signals) and POST /reload. It builds the
 // new table, calls Runtime::reload() and returns its result; every problem
@@ -127,7 +106,8 @@ public:
     // resource the kernel refused (reactor errors, SignalfdUnavailable,
     // NotifySocketUnavailable, InstanceRunning, CgroupUnavailable,
     // OutOfMemory). On error nothing was started. The table's storage need
-    // not outlive the call.
+    // not outlive the call, unless the runtime will be reloaded: reload()
+    // compares the next table with it.
     Result<void> init(const Table& table, TableProblemSink* problems = nullptr) noexcept;
     // The same, from the table's parts.
     Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
@@ -189,11 +169,14 @@ public:
     // executable and ids included):
     //   added      takes a free slot (RuntimeConfig::service_slots) and
     //              starts when its dependencies are ready (ReloadAdded);
-    //   removed    stops (ReloadRemoved, in reverse dependency order: its
-    //              dependents first); its slot is free once it has stopped;
-    //   changed    stops and, unless an operator had stopped it, starts
-    //              again with the new definition (ReloadChanged; counted as
-    //              an operator restart; its budget is cleared);
+    //   removed    stops (ReloadRemoved; no service of the new table
+    //              depends on it); shown in status order after the table's
+    //              until it has stopped; its slot is free then;
+    //   changed    stops and starts again with the new definition if it
+    //              was wanted (ReloadChanged; counted as an operator
+    //              restart; its budget is cleared): one an operator stopped,
+    //              or whose clean exit its policy did not restart, stays
+    //              stopped, with the new definition for its next start;
     //   unchanged  not touched: its process, state, counters and history.
     // The dependency graph becomes the new table's at once. Reactor thread
     // only (from a hook), after start(). Allocates nothing: the plan of the
@@ -204,7 +187,11 @@ public:
     // monitors, the watchdog or the control plane; the subject says
     // which), ReloadCapacity (more services than slots, a plan or a
     // definition larger than the room init reserved), ReloadBusy (the
-    // services a previous reload removed have not all stopped yet).
+    // services a previous reload removed have not all stopped yet), and
+    // what the process host refuses for a new definition
+    // (NotifySocketUnavailable, CgroupUnavailable). The table must stay
+    // valid until the next reload replaces it (as must init()'s, for a
+    // runtime that will be reloaded): the next reload compares with it.
     Result<ReloadSummary> reload(const Table& table, TableProblemSink* problems = nullptr) noexcept;
 
     // Services in status order: the table's (the last reload's), then the
@@ -212,7 +199,9 @@ public:
     std::uint32_t service_count() const noexcept;
     // `index` < service_count(), in table order.
     ServiceStatus status(std::uint32_t index) const noexcept;
-    // Custos's end of service `index`'s channel (ServiceSpec::channel_fd)
+    // Custos's end of the channel (ServiceSpec::channel_fd) of the service
+    // in slot `index` (Transition::service; the table's index until a
+    // reload adds services)
     // to its running process; -1 when it has none or no process runs.
     // Reactor thread only (from a hook, or before run()). The same
     // descriptor as the Transition out of `starting` carried; it is closed

@@ -151,6 +151,11 @@ struct ExitInfo {
 
 // One state change of one service, reported to the transition hook.
 struct Transition {
+    // The service's slot: its index in the table given to init(); a
+    // service a reload added takes a slot past those (RuntimeConfig::
+    // service_slots). Runtime::channel_fd() takes it. Status order
+    // (Runtime::status()) is the current table's and may differ after a
+    // reload: go by `name` there.
     std::uint32_t service = 0;
     std::string_view name;
     ServiceState from = ServiceState::stopped;

@@ -355,8 +355,10 @@ std::string_view reason_phrase(int status) noexcept {
                                          {408, "Request Timeout"},
                                          {409, "Conflict"},
                                          {413, "Content Too Large"},
+                                         {422, "Unprocessable Content"},
                                          {431, "Request Header Fields Too Large"},
                                          {500, "Internal Server Error"},
+                                         {501, "Not Implemented"},
                                          {503, "Service Unavailable"},
                                          {504, "Gateway Timeout"},
                                          {505, "HTTP Version Not Supported"}};

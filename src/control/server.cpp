@@ -587,6 +587,10 @@ void server::route(conn& c) noexcept {
         route_get(c);
         return;
     }
+    if (m == method::post && c.req.path == route_reload) {
+        route_reload_(c);
+        return;
+    }
     if (m == method::post || m == method::delete_) {
         route_action(c);
         return;
@@ -945,6 +949,65 @@ void server::reply_text(conn& c, int code, std::string_view type, std::string_vi
     c.send_end = static_cast<std::uint32_t>(o.size());
     c.state = conn::phase::sending;
     send_more(c);
+}
+
+// POST /reload: the embedder reads its config again and the runtime
+// applies it; the answer carries every problem found.
+void server::route_reload_(conn& c) noexcept {
+    const std::string_view subject = "reload";
+    if (!is_operator(c)) {
+        ++counters_.actions_denied;
+        record_action(c, subject, 403);
+        reply_error(c, 403, Reason::control_denied, "actions need root or an operator");
+        return;
+    }
+    ++counters_.actions;
+    ReloadReport report;
+    const Result<ReloadSummary> r = act_->reload(report);
+    char buf[param_cap];
+    const bool text = query_param(c.req.query, "format", buf, sizeof(buf)).value == "text";
+    char body[2 * ReloadReport::capacity + 512];
+    text_out b(body, sizeof(body));
+    int code = 200;
+    if (r) {
+        if (text) {
+            b.put("reloaded: ").put_u64(r->added).put(" added, ").put_u64(r->removed);
+            b.put(" removed, ").put_u64(r->changed).put(" changed, ").put_u64(r->unchanged);
+            b.put(" unchanged\n");
+        } else {
+            b.put("{\"reloaded\":true,\"added\":").put_u64(r->added);
+            b.put(",\"removed\":").put_u64(r->removed).put(",\"changed\":").put_u64(r->changed);
+            b.put(",\"unchanged\":").put_u64(r->unchanged).put("}\n");
+        }
+    } else {
+        const Error& e = r.error();
+        // ENOSYS: the embedder gave no reload hook.
+        code = e.reason() == Reason::reload_busy ? 409 : e.sys_errno() == ENOSYS ? 501 : 422;
+        const std::string_view message =
+            e.subject().empty() ? std::string_view("the reload was refused") : e.subject();
+        std::string_view lines(report.text, report.len);
+        if (text) {
+            b.put(reason_id(e.reason())).put(": ").put(message).put("\n");
+            b.put("  resolution: ").put(e.resolution()).put("\n").put(lines);
+            if (report.dropped != 0) {
+                b.put_u64(report.dropped).put(" more problems not shown\n");
+            }
+        } else {
+            b.put("{\"error\":").put_json(reason_id(e.reason())).put(",\"message\":");
+            b.put_json(message).put(",\"resolution\":").put_json(e.resolution());
+            b.put(",\"problems\":[");
+            bool first = true;
+            while (!lines.empty()) {
+                const std::size_t nl = lines.find('\n');
+                b.put(first ? "" : ",").put_json(lines.substr(0, nl));
+                lines = nl == std::string_view::npos ? std::string_view() : lines.substr(nl + 1);
+                first = false;
+            }
+            b.put("],\"problems_dropped\":").put_u64(report.dropped).put("}\n");
+        }
+    }
+    record_action(c, subject, code);
+    reply_text(c, code, text ? content_text : content_json, b.view());
 }
 
 void server::reply_error(conn& c, int code, Reason why, std::string_view message,

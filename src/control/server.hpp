@@ -62,6 +62,9 @@ public:
     virtual Result<void> check_probe(std::uint32_t p) noexcept = 0;
     virtual Result<void> hold_watchdog(Duration d, std::string_view by) noexcept = 0;
     virtual Result<void> release_watchdog(std::string_view by) noexcept = 0;
+    // POST /reload (Runtime::reload through the embedder's reload hook):
+    // every problem found goes to `report`.
+    virtual Result<ReloadSummary> reload(ReloadReport& report) noexcept = 0;
 
 protected:
     ~actions() = default;
@@ -149,6 +152,7 @@ private:
     void route(conn& c) noexcept;
     void route_get(conn& c) noexcept;
     void route_action(conn& c) noexcept;
+    void route_reload_(conn& c) noexcept;
     // True when an appliance route took the request.
     bool route_custom(conn& c) noexcept;
     void reply_doc(conn& c, int status, status::doc kind, std::uint32_t index = 0) noexcept;

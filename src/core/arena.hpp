@@ -13,6 +13,7 @@
 #include <cstring>
 #include <new>
 #include <string_view>
+#include <utility>
 
 namespace custos {
 
@@ -25,7 +26,15 @@ public:
 
     // Takes `bytes` of memory (frees an earlier block). False when the
     // allocation failed.
+    // Once fix()ed, the block is kept: a reserve() it can hold starts it
+    // over (nothing zeroed until take()), a larger one fails, and neither
+    // allocates.
     [[nodiscard]] bool reserve(std::size_t bytes) noexcept {
+        if (fixed_) {
+            used_ = 0;
+            needed_ = 0;
+            return bytes <= cap_;
+        }
         ::operator delete(base_, std::nothrow);
         base_ = static_cast<std::byte*>(::operator new(bytes == 0 ? 1 : bytes, std::nothrow));
         cap_ = base_ != nullptr ? bytes : 0;
@@ -82,12 +91,26 @@ public:
     std::size_t needed() const noexcept { return needed_; }
     std::size_t used() const noexcept { return used_; }
     std::size_t capacity() const noexcept { return cap_; }
+    // From now on reserve() never allocates (see there): for memory laid
+    // out again after init (a reload's plan).
+    void fix() noexcept { fixed_ = true; }
+    bool fixed() const noexcept { return fixed_; }
+    // Exchanges the blocks and their state (a reload's plan becomes the
+    // current one).
+    void swap(arena& o) noexcept {
+        std::swap(base_, o.base_);
+        std::swap(cap_, o.cap_);
+        std::swap(used_, o.used_);
+        std::swap(needed_, o.needed_);
+        std::swap(fixed_, o.fixed_);
+    }
 
 private:
     std::byte* base_ = nullptr;
     std::size_t cap_ = 0;
     std::size_t used_ = 0;
     std::size_t needed_ = 0;
+    bool fixed_ = false;
 };
 
 } // namespace custos

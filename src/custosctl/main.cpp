@@ -803,14 +803,16 @@ int cmd_reload(const session& s, const options& o) {
         std::fprintf(stderr, "custosctl: reload takes no argument\n");
         return control::exit_usage;
     }
-    constexpr std::string_view target = "/reload";
+    const std::string_view target = o.json ? "/reload" : "/reload?format=text";
     response r;
     if (const int rc = ask(s, "POST", target, timeout_ms(o, default_wait_ms), r); rc >= 0) {
         return rc;
     }
-    if (r.status == 404) {
-        std::fprintf(stderr, "custosctl: this custosd does not support reload (POST /reload: "
-                             "404); restart it to apply a new config\n");
+    if (r.status == 404 || r.status == 501) {
+        std::fprintf(stderr,
+                     "custosctl: this custosd cannot reload (POST /reload: %d); restart "
+                     "it to apply a new config\n",
+                     r.status);
         return control::exit_failed;
     }
     if (r.status == 403) {
@@ -821,11 +823,7 @@ int cmd_reload(const session& s, const options& o) {
         refused(s, "POST", target, r);
         return control::exit_failed;
     }
-    if (!r.body.empty()) {
-        print_body(stdout, r.body);
-    } else if (!o.json) {
-        std::printf("reloaded\n");
-    }
+    print_body(stdout, r.body);
     return control::exit_ok;
 }
 

@@ -87,6 +87,15 @@ static_assert(config::max_line_bytes == ini::max_line_bytes);
 // addressing at most half full, so a probe always ends.
 class name_set {
 public:
+    // What reserve() takes for `n` names.
+    static std::size_t bytes_for(std::size_t n) noexcept {
+        std::size_t slots = 2;
+        while (slots < 2 * n) {
+            slots <<= 1;
+        }
+        return slots * sizeof(entry);
+    }
+
     // Room for `n` names in `a`. False when out of memory.
     bool reserve(arena& a, std::size_t n) noexcept {
         if (n == 0) {
@@ -669,16 +678,25 @@ void config::clear() noexcept {
 
 bool config::parse_owned(char* text, std::size_t size, problem_list& problems) noexcept {
     // Pass 1: check everything, count what pass 2 stores.
-    arena scratch;
-    arena probe_scratch;
+    arena local_scratch;
+    arena local_probe_scratch;
+    arena& scratch = scratch_.fixed() ? scratch_ : local_scratch;
+    arena& probe_scratch = probe_scratch_.fixed() ? probe_scratch_ : local_probe_scratch;
     name_set names;
     name_set probe_names;
     std::size_t headers = ini::count_headers(text, size);
     if (!names.reserve(scratch, headers < max_service_sections ? headers : max_service_sections) ||
         !probe_names.reserve(probe_scratch,
                              headers < max_probe_sections ? headers : max_probe_sections)) {
-        problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
-                     "out of memory reading the config");
+        if (scratch.fixed()) {
+            problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
+                         "%zu sections: more than custosd made room for at start (%zu bytes); "
+                         "restart custosd to load this config",
+                         headers, scratch.capacity());
+        } else {
+            problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
+                         "out of memory reading the config");
+        }
         return false;
     }
     table_out none;
@@ -697,7 +715,10 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
     lay_out(measure, counts, out);
     if (!data_.reserve(measure.needed())) {
         problems.add(0, Error(Reason::out_of_memory, ENOMEM, "config"),
-                     "out of memory: the table needs %zu bytes", measure.needed());
+                     data_.fixed() ? "the table needs %zu bytes, more than custosd made room for "
+                                     "at start: restart custosd to load this config"
+                                   : "out of memory: the table needs %zu bytes",
+                     measure.needed());
         clear();
         return false;
     }
@@ -724,6 +745,18 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
     probe_count_ = counts.probes;
     probe_lines_ = out.probe_lines;
     return true;
+}
+
+void config::fix(std::size_t text_bytes, std::size_t data_bytes, std::size_t sections) noexcept {
+    // A failed reserve leaves no room: every later load fails, and says so.
+    (void)text_.reserve(text_bytes);
+    (void)data_.reserve(data_bytes);
+    (void)scratch_.reserve(name_set::bytes_for(sections));
+    (void)probe_scratch_.reserve(name_set::bytes_for(sections));
+    text_.fix();
+    data_.fix();
+    scratch_.fix();
+    probe_scratch_.fix();
 }
 
 bool config::parse(std::string_view text, problem_list& problems) noexcept {
@@ -789,7 +822,10 @@ bool config::load(const char* path, problem_list& problems) noexcept {
     if (!text_.reserve(path_len + 1 + expect + 1)) {
         ::close(fd);
         problems.add(0, Error(Reason::out_of_memory, ENOMEM, path),
-                     "out of memory reading the config (%zu bytes)", expect);
+                     text_.fixed() ? "the config is %zu bytes, more than custosd made room for at "
+                                     "start: restart custosd to load it"
+                                   : "out of memory reading the config (%zu bytes)",
+                     expect);
         return false;
     }
     path_ = text_.copy(path);

@@ -25,7 +25,7 @@
 // section or key (env excepted: it repeats), a line without '=', a line over
 // max_line_bytes, a NUL byte, a text over max_file_bytes, a bad value.
 // [custos] keys: stop_timeout, notify_dir, cgroup, pid_record, max_services, max_probes,
-// max_probe_checks.
+// max_probe_checks, service_slots.
 // [service:NAME] keys: exec (required), env (KEY=value; one level of
 // matched double or single quotes is taken off, around the value or around
 // the whole assignment, as systemd's Environment= does), cwd, user, group, restart,
@@ -248,6 +248,16 @@ public:
     // The path given to the last load() that opened its file; "" otherwise.
     const char* path() const noexcept { return path_; }
 
+    // For a config read again at run time (custosd's reload), at init:
+    // takes room for a text of `text_bytes` (path included), a table of
+    // `data_bytes` and `sections` section names of each kind, and never
+    // allocates again: a later load() or parse() that needs more fails
+    // with OutOfMemory ("... custosd reserved N bytes at start").
+    void fix(std::size_t text_bytes, std::size_t data_bytes, std::size_t sections) noexcept;
+    // What the last successful load() or parse() used, for sizing fix().
+    std::size_t text_bytes() const noexcept { return text_.used(); }
+    std::size_t data_bytes() const noexcept { return data_.used(); }
+
 private:
     bool parse_owned(char* text, std::size_t size, problem_list& problems) noexcept;
     void clear() noexcept;
@@ -255,6 +265,9 @@ private:
     arena text_; // the path, then the text (exec arguments unescaped in place)
     arena data_; // services, probes, their lines, argv/env/depends_on/members
                  // views, expect_status codes
+    // The section names seen, while parsing (kept only once fix()ed).
+    arena scratch_;
+    arena probe_scratch_;
     const char* path_ = "";
     RuntimeConfig runtime_;
     ServiceSpec* services_ = nullptr;

@@ -154,6 +154,9 @@ void rt_notify_dir(key_context& c, std::string_view v) noexcept {
 void rt_max_services(key_context& c, std::string_view v) noexcept {
     store(c, tbl::count_value(c.key->name, v, config::max_service_sections), c.rt.max_services);
 }
+void rt_service_slots(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::count_value(c.key->name, v, config::max_service_sections), c.rt.service_slots);
+}
 void rt_max_probes(key_context& c, std::string_view v) noexcept {
     store(c, tbl::count_value(c.key->name, v, config::max_probe_sections), c.rt.max_probes);
 }
@@ -194,6 +197,7 @@ constexpr key_def custos_keys[] = {
     {"notify_dir", no_slot, 0, 0, rt_notify_dir},
     {"max_services", no_slot, 0, 0, rt_max_services},
     {"max_probes", no_slot, 0, 0, rt_max_probes},
+    {"service_slots", no_slot, 0, 0, rt_service_slots},
     {"max_probe_checks", no_slot, 0, 0, rt_max_probe_checks},
     {"boot_grace", no_slot, 0, 0, rt_boot_grace},
     {"cgroup", no_slot, 0, 0, rt_cgroup},

@@ -63,6 +63,7 @@
 #include <custos/runtime.hpp>
 
 #include "custosd/config.hpp"
+#include "table/diff.hpp"
 #include "table/users.hpp"
 #include "table/values.hpp"
 
@@ -158,6 +159,9 @@ void usage(std::FILE* to) {
 // One line on stderr, printf-style, with every control byte of the result
 // (config text: names, paths, values) written as \xHH: a terminal must show
 // it, not obey it. The line end is added here.
+// While a reload runs: what say() prints also goes to the reload's answer.
+custos::ReloadReport* say_tee = nullptr;
+
 [[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) noexcept {
     char raw[1024];
     va_list ap;
@@ -169,6 +173,9 @@ void usage(std::FILE* to) {
     }
     std::size_t len =
         static_cast<std::size_t>(n) < sizeof raw ? static_cast<std::size_t>(n) : sizeof raw - 1;
+    if (say_tee != nullptr) {
+        say_tee->add(std::string_view(raw, len));
+    }
     char out[4 * sizeof raw + 2];
     std::size_t w = 0;
     for (std::size_t i = 0; i < len; ++i) {
@@ -691,12 +698,87 @@ void log_signal(int sig, void*) noexcept {
                        : sig == SIGUSR2 ? "SIGUSR2"
                        : sig == SIGALRM ? "SIGALRM"
                                         : "signal";
-    if (sig == SIGHUP) {
-        std::fprintf(stderr, "%s custosd: SIGHUP received: reload is not supported yet; ignored\n",
-                     at.text);
+    std::fprintf(stderr, "%s custosd: %s received: reserved; ignored\n", at.text, name);
+}
+
+// SIGHUP and POST /reload: the config file read again (into the spare
+// config, whose memory was taken at start) and applied. The sections a
+// reload does not apply are compared as the file gives them; when they are
+// unchanged the runtime gets what init() got for them (custosd's own
+// choices: reap_orphans, the notify directory, the control socket).
+struct reloader {
+    custos::cfg::config* current = nullptr;
+    custos::cfg::config* spare = nullptr;
+    const char* path = nullptr;
+    custos::Table started; // what init() was given (runtime, watchdog, control)
+};
+
+custos::Result<custos::ReloadSummary>
+reload_config(custos::Runtime& rt, custos::ReloadReport& report, void* ctx) noexcept {
+    using custos::Reason;
+    reloader& r = *static_cast<reloader*>(ctx);
+    utc_stamp at;
+    say_tee = &report;
+    static custos::cfg::problem_list problems;
+    problems.clear();
+    custos::Result<custos::ReloadSummary> out = custos::fail(Reason::reload_invalid, 0, r.path);
+    if (!r.spare->load(r.path, problems)) {
+        for (const custos::cfg::problem& p : problems) {
+            char line[512];
+            custos::cfg::format_problem(r.path, p, line, sizeof line);
+            say("%s", line);
+        }
+        if (problems.dropped() != 0) {
+            say("%s: %zu more problems not shown", r.path, problems.dropped());
+        }
+        char what[128];
+        std::snprintf(what, sizeof what, "%s: %zu problem%s", r.path, problems.total(),
+                      problems.total() == 1 ? "" : "s");
+        out = custos::fail(Reason::reload_invalid, 0, what);
     } else {
-        std::fprintf(stderr, "%s custosd: %s received: reserved; ignored\n", at.text, name);
+        const custos::cfg::config& now = *r.current;
+        const custos::cfg::config& next = *r.spare;
+        const char* unsupported =
+            !custos::tbl::same_runtime(now.runtime(), next.runtime())      ? "[custos]"
+            : !custos::tbl::same_watchdog(now.watchdog(), next.watchdog()) ? "[watchdog]"
+            : !custos::tbl::same_control(now.control(), next.control()) ||
+                    now.has_control_section() != next.has_control_section()
+                ? "[control]"
+                : nullptr;
+        line_sink sink(next, r.path);
+        sink.count = check_cwds(next, r.path);
+        if (unsupported != nullptr) {
+            char what[64];
+            std::snprintf(what, sizeof what, "%s changed", unsupported);
+            out = custos::fail(Reason::reload_unsupported, 0, what);
+        } else if (sink.count == 0) {
+            custos::Table t = next.table();
+            t.runtime = r.started.runtime;
+            t.watchdog = r.started.watchdog;
+            t.control = r.started.control;
+            out = rt.reload(t, &sink);
+            if (out) {
+                std::swap(r.current, r.spare); // the spare is the next reload's
+            }
+        } else {
+            char what[128];
+            std::snprintf(what, sizeof what, "%s: %u problem%s", r.path, sink.count,
+                          sink.count == 1 ? "" : "s");
+            out = custos::fail(Reason::reload_invalid, 0, what);
+        }
     }
+    say_tee = nullptr;
+    if (out) {
+        std::fprintf(stderr,
+                     "%s custosd: reloaded %s: %u added, %u removed, %u changed, %u unchanged\n",
+                     at.text, r.path, out->added, out->removed, out->changed, out->unchanged);
+    } else {
+        char text[512];
+        out.error().format(text, sizeof text);
+        std::fprintf(stderr, "%s custosd: reload of %s refused, nothing changed: %s\n", at.text,
+                     r.path, text);
+    }
+    return out;
 }
 
 // Started with descriptor 0, 1 or 2 closed (custosd >&- 2>&-), the first
@@ -975,6 +1057,13 @@ int main(int argc, char** argv) {
     custos::RuntimeConfig rc = cfg.runtime();
     // A supervisor process: orphans of its services are its to reap.
     rc.reap_orphans = true;
+    // Room for a reload to add services: four slots beyond the file's
+    // services unless [custos] service_slots says how many.
+    if (rc.service_slots == 0) {
+        const std::size_t want = cfg.services().size() + 4;
+        rc.service_slots =
+            static_cast<std::uint32_t>(want < rc.max_services ? want : rc.max_services);
+    }
     if (notify_fd >= 0) {
         rc.notify_fd = notify_fd;
     }
@@ -1077,6 +1166,17 @@ int main(int argc, char** argv) {
     rt.set_transition_hook(&log_transition, nullptr);
     rt.set_probe_hook(&log_probe_transition, nullptr);
     rt.set_signal_hook(&log_signal, nullptr);
+    // Reload: a second config with room for this one's growth, taken now.
+    static custos::cfg::config spare;
+    const std::size_t sections = cfg.services().size() + cfg.probes().size() + 8;
+    spare.fix(2 * cfg.text_bytes() + 16384, 4 * cfg.data_bytes() + 16384,
+              sections < 64 ? 64 : 2 * sections);
+    static reloader reload_state;
+    reload_state.current = &cfg;
+    reload_state.spare = &spare;
+    reload_state.path = path;
+    reload_state.started = table;
+    rt.set_reload_hook(&reload_config, &reload_state);
     rt.set_health_hook(&log_health, nullptr);
     rt.set_watchdog_hook(&log_watchdog, nullptr);
     rt.set_control_hook(&log_control, nullptr);

@@ -68,7 +68,9 @@ Result<void> Runtime::impl::layout_control(const ControlConfig& c) noexcept {
     }
     ctl.uids = mem.make_array<uid_t>(nu);
     ctl.gids = mem.make_array<gid_t>(ng);
-    ctl.service_names = mem.make_array<std::string_view>(count);
+    // Room for every slot: the names past the shown ones are empty (a name
+    // in a request is never), and a reload changes them (rebuild_view()).
+    ctl.service_names = mem.make_array<std::string_view>(rl.slots);
     ctl.probe_names = mem.make_array<std::string_view>(nprobes);
     ctl.monitor_names = mem.make_array<std::string_view>(nmonitors);
     ok = (nu == 0 || ctl.uids != nullptr) && (ng == 0 || ctl.gids != nullptr) &&
@@ -104,7 +106,7 @@ Result<void> Runtime::impl::layout_control(const ControlConfig& c) noexcept {
     ids.socket_group = ctl.socket_group;
     control::route_names names;
     if (ok) {
-        names.services = {ctl.service_names, count};
+        names.services = {ctl.service_names, rl.slots};
         names.probes = {ctl.probe_names, nprobes};
         names.monitors = {ctl.monitor_names, nmonitors};
     }
@@ -129,18 +131,19 @@ Result<void> Runtime::add_control_route(std::string_view component, ControlHandl
     return impl_->ctl.server.add_route(component, handler, ctx);
 }
 
-Result<void> Runtime::impl::start_service(std::uint32_t i) noexcept {
-    sup.start(i);
+// `k`: the service's place in status order (the server's names).
+Result<void> Runtime::impl::start_service(std::uint32_t k) noexcept {
+    sup.start(slot_at(k));
     return {};
 }
 
-Result<void> Runtime::impl::stop_service(std::uint32_t i) noexcept {
-    sup.stop(i);
+Result<void> Runtime::impl::stop_service(std::uint32_t k) noexcept {
+    sup.stop(slot_at(k));
     return {};
 }
 
-Result<void> Runtime::impl::restart_service(std::uint32_t i) noexcept {
-    sup.restart(i);
+Result<void> Runtime::impl::restart_service(std::uint32_t k) noexcept {
+    sup.restart(slot_at(k));
     return {};
 }
 

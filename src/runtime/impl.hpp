@@ -147,6 +147,31 @@ struct control_parts {
     gid_t socket_group = static_cast<gid_t>(-1);
 };
 
+// Reload (reload.cpp): the service slots and the status order over them.
+struct reload_parts {
+    // Names of the services a reload put in a slot (the table's own are
+    // the supervisor's copies): name_bytes each, per slot.
+    static constexpr std::size_t name_bytes = 32;
+    // Exec data room of a slot the table did not fill (process::host).
+    static constexpr std::size_t slot_bytes = 2048;
+    std::uint32_t slots = 0;            // laid out: >= the table's services
+    std::uint32_t* view = nullptr;      // status order: view[k] is a slot, k < count
+    std::uint32_t* plan_slot = nullptr; // the current plan's service k -> its slot
+    char* names = nullptr;              // slots * name_bytes
+    bool* critical = nullptr;           // per slot
+    bool* draining = nullptr;           // per slot: removed, still stopping
+    std::uint32_t ndraining = 0;
+    bool vacate_soon = false;         // a draining service has stopped: vacate_stopped()
+    std::uint32_t* scratch = nullptr; // per slot: the new plan's service k -> slot, in reload()
+    std::byte* check_room = nullptr;  // the table check's walks (tbl::options::scratch)
+    std::size_t check_bytes = 0;
+    tbl::plan spare; // the next reload's plan, in a fixed block
+    ReloadHook hook = nullptr;
+    void* hook_ctx = nullptr;
+    std::uint64_t reloads = 0;
+    std::uint64_t reloads_refused = 0;
+};
+
 struct signal_watch {
     int fd = -1;
     signalfd_siginfo buf{};
@@ -162,6 +187,7 @@ struct Runtime::impl final : sup::host,
                              control::actions {
     static constexpr std::uint32_t max_listeners = 4;
 
+    Runtime* owner = nullptr; // the facade (the reload hook is given it)
     RuntimeConfig cfg;
     // The notify directory chosen when the table gives none (see
     // RuntimeConfig::notify_dir): "@custos-PID-XXXXXXXX".
@@ -204,6 +230,8 @@ struct Runtime::impl final : sup::host,
     rt_detail::watchdog_parts wd;
     // The control plane (control.cpp).
     rt_detail::control_parts ctl;
+    // Reload (reload.cpp).
+    rt_detail::reload_parts rl;
     bool stopping = false; // the runtime's stop has begun
     int exit_status = 0;   // Runtime::exit_code()
     prng rng;              // probe jitter; seeded in init()
@@ -248,6 +276,11 @@ struct Runtime::impl final : sup::host,
         listeners.dispatch(e);
         if (t.to == ServiceState::stopped || t.to == ServiceState::failed) {
             procs.remove_runtime_dir(t.service); // no process of it runs
+        }
+        if (t.to == ServiceState::stopped && rl.draining != nullptr && rl.draining[t.service]) {
+            // A service a reload removed has stopped: its slot is freed
+            // after this turn, outside the process host's exit callback.
+            rl.vacate_soon = true;
         }
         if (t.from == ServiceState::ready || t.to == ServiceState::ready) {
             monitors.on_dependency_change();
@@ -306,7 +339,11 @@ struct Runtime::impl final : sup::host,
     // publisher copies into the snapshot after each loop turn.
     std::uint32_t service_count() const noexcept override { return count; }
     std::uint32_t probe_count() const noexcept override { return nprobes; }
-    ServiceStatus service_status(std::uint32_t i) const noexcept override;
+    // Service `k` in status order.
+    ServiceStatus service_status(std::uint32_t k) const noexcept override {
+        return slot_status(rl.view[k]);
+    }
+    ServiceStatus slot_status(std::uint32_t slot) const noexcept;
     ProbeStatus probe_status(std::uint32_t p) const noexcept override { return probes.status(p); }
     std::uint32_t monitor_count() const noexcept override { return nmonitors; }
     MonitorStatus monitor_status(std::uint32_t m) const noexcept override {
@@ -323,6 +360,7 @@ struct Runtime::impl final : sup::host,
     Result<void> stop_service(std::uint32_t i) noexcept override;
     Result<void> restart_service(std::uint32_t i) noexcept override;
     Result<void> check_probe(std::uint32_t p) noexcept override;
+    Result<ReloadSummary> reload(ReloadReport& report) noexcept override;
     Result<void> hold_watchdog(Duration d, std::string_view by) noexcept override;
     Result<void> release_watchdog(std::string_view by) noexcept override;
     // Resolves the operators and the socket's group (init, before layout).
@@ -340,6 +378,9 @@ struct Runtime::impl final : sup::host,
     // is not compared record by record (~19 us for 64 + 64 on the build
     // machine, several times per request otherwise).
     void publish(bool control_only = false) noexcept {
+        if (rl.vacate_soon) {
+            vacate_stopped();
+        }
         update_health();
         if (!control_only) {
             publisher.mark_stale();
@@ -348,6 +389,17 @@ struct Runtime::impl final : sup::host,
             ctl.server.after_publish(); // answers the ?wait actions that settled
         }
     }
+    // Reload (reload.cpp).
+    Result<void> layout_reload() noexcept;
+    Result<ReloadSummary> apply(const Table& t, TableProblemSink* problems) noexcept;
+    // The status order again: the plan's services, then those stopping.
+    void rebuild_view() noexcept;
+    void vacated(std::uint32_t slot) noexcept;
+    void vacate_stopped() noexcept;
+    // SIGHUP with a reload hook: the reload, and an event saying so.
+    void reload_on_signal() noexcept;
+    // Service `k` in status order: its slot.
+    std::uint32_t slot_at(std::uint32_t k) const noexcept { return rl.view[k]; }
     Result<void> layout_health() noexcept;
     Result<void> layout_safe_mode() noexcept;
     Result<void> init_watchdog(const WatchdogConfig& w, TableProblemSink* problems) noexcept;

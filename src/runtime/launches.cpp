@@ -17,24 +17,29 @@ Result<void> launches::fill(const tbl::plan& plan) noexcept {
     }
     size_ = n;
     for (std::size_t i = 0; i < n; ++i) {
-        const ServiceSpec& spec = table[i];
-        const tbl::service_plan& sp = plan.services()[i];
-        process::launch& l = items_[i];
-        l.name = sp.name;
-        l.path = sp.path;
-        l.argv = spec.argv;
-        l.env = spec.env;
-        l.cwd = spec.cwd;
-        l.uid = sp.uid;
-        l.gid = sp.gid;
-        l.ready = spec.ready;
-        l.ready_fd = spec.ready_fd;
-        l.channel_fd = spec.channel_fd;
-        l.runtime_dir = spec.runtime_dir;
-        l.watchdog = std::chrono::duration_cast<nanos>(spec.watchdog);
-        l.notify = sp.notify;
+        items_[i] = make(plan, i);
     }
     return {};
+}
+
+process::launch launches::make(const tbl::plan& plan, std::size_t i) noexcept {
+    const ServiceSpec& spec = plan.table().services[i];
+    const tbl::service_plan& sp = plan.services()[i];
+    process::launch l;
+    l.name = sp.name;
+    l.path = sp.path;
+    l.argv = spec.argv;
+    l.env = spec.env;
+    l.cwd = spec.cwd;
+    l.uid = sp.uid;
+    l.gid = sp.gid;
+    l.ready = spec.ready;
+    l.ready_fd = spec.ready_fd;
+    l.channel_fd = spec.channel_fd;
+    l.runtime_dir = spec.runtime_dir;
+    l.watchdog = std::chrono::duration_cast<nanos>(spec.watchdog);
+    l.notify = sp.notify;
+    return l;
 }
 
 } // namespace custos::rt_detail

@@ -21,6 +21,9 @@ public:
     // into the plan and its table. Errors: OutOfMemory.
     Result<void> fill(const tbl::plan& plan) noexcept;
     std::span<const process::launch> all() const noexcept { return {items_.get(), size_}; }
+    // Service `i` of the plan's launch (views into the plan and its
+    // table; a reload's, with nothing allocated).
+    static process::launch make(const tbl::plan& plan, std::size_t i) noexcept;
 
 private:
     std::unique_ptr<process::launch[]> items_;

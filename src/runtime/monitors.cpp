@@ -56,7 +56,7 @@ void monitor_host::all_stopped() noexcept {
 bool Runtime::impl::monitor_deps_ready(std::uint32_t m) noexcept {
     const tbl::monitor_plan& mp = plan.monitors()[m];
     for (std::uint32_t j : mp.deps) {
-        if (sup.at(j).state != ServiceState::ready) {
+        if (sup.at(rl.plan_slot[j]).state != ServiceState::ready) {
             return false;
         }
     }
@@ -87,10 +87,10 @@ Result<void> Runtime::impl::init_monitors() noexcept {
 // In layout(), both passes: the arrays health is derived from, and the
 // table's flags and graces copied into them.
 Result<void> Runtime::impl::layout_health() noexcept {
-    harr.services = mem.make_array<ServiceStatus>(count);
+    harr.services = mem.make_array<ServiceStatus>(rl.slots);
     harr.probes = mem.make_array<ProbeStatus>(nprobes);
     harr.monitors = mem.make_array<MonitorStatus>(nmonitors);
-    harr.service_critical = mem.make_array<bool>(count);
+    harr.service_critical = mem.make_array<bool>(rl.slots);
     harr.probe_critical = mem.make_array<bool>(nprobes);
     harr.probe_grace_ns = mem.make_array<std::int64_t>(nprobes);
     const bool ok =

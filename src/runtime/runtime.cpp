@@ -36,7 +36,7 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
                                    std::uint64_t seed) noexcept {
     const std::span<const ProbeSpec> probe_table = plan.table().probes;
     bool ok = true;
-    auto s = sup.init(plan, mem, seed);
+    auto s = sup.init(plan, mem, seed, rl.slots);
     ok = ok && s.has_value();
     auto pm = probes.init(probe_table, mem);
     ok = ok && pm.has_value();
@@ -69,14 +69,16 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
         c.done = &impl::on_check_done;
         c.user = this;
     }
-    auto ph = procs.layout(launches, mem);
+    auto ph = procs.layout(launches, mem, rl.slots, rt_detail::reload_parts::slot_bytes);
     if (!ph && ph.error().reason() != Reason::out_of_memory) {
         return fail(ph.error());
     }
     ok = ok && ph.has_value();
-    wires = mem.make_array<rt_detail::wire>(count);
+    wires = mem.make_array<rt_detail::wire>(rl.slots);
     ok = ok && wires != nullptr;
-    auto sn = snap.init(mem, count, nprobes, nmonitors);
+    auto rs = layout_reload();
+    ok = ok && rs.has_value();
+    auto sn = snap.init(mem, rl.slots, nprobes, nmonitors);
     ok = ok && sn.has_value();
     auto cl = layout_control(plan.table().control);
     if (!cl && cl.error().reason() != Reason::out_of_memory) {
@@ -98,9 +100,26 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     if (auto r = plan.build(t, tbl::options{}, problems); !r) {
         return r;
     }
+    {
+        // The next reload's plan: room for twice this one per slot, taken
+        // now (a reload allocates nothing).
+        const std::size_t n = t.services.size() != 0 ? t.services.size() : 1;
+        const std::uint32_t slots =
+            t.runtime.service_slots > n ? t.runtime.service_slots : static_cast<std::uint32_t>(n);
+        const std::size_t room = 2 * plan.bytes() * slots / n + 512 * std::size_t{slots} + 4096;
+        // Both plans in fixed blocks of that size, as a reload swaps them:
+        // this table again into the spare's, which becomes the current one.
+        rl.spare.reserve_fixed(room);
+        if (auto r = rl.spare.build(t, tbl::options{}, nullptr); !r) {
+            return r;
+        }
+        plan.swap(rl.spare);
+        rl.spare.reserve_fixed(room);
+    }
     cfg = t.runtime;
     const std::span<const ProbeSpec> probe_table = t.probes;
     count = static_cast<std::uint32_t>(t.services.size());
+    rl.slots = t.runtime.service_slots > count ? t.runtime.service_slots : count;
     nprobes = static_cast<std::uint32_t>(probe_table.size());
     nmonitors = static_cast<std::uint32_t>(t.monitors.size());
     const std::uint32_t check_count = plan.check_count();
@@ -137,8 +156,8 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     // flight, and its notify socket a poll and a close; every check
     // instance an op and a name lookup's; plus the signal watches.
     io::reactor_config rc;
-    rc.max_ops = 4 * count + 2 * check_count + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
-    rc.max_fds = 3 * count + 2 * check_count + 16;
+    rc.max_ops = 4 * rl.slots + 2 * check_count + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
+    rc.max_fds = 3 * rl.slots + 2 * check_count + 16;
     if (!t.control.socket.empty()) {
         // Each connection a recv and a send; the accept.
         rc.max_ops += 2 * t.control.max_clients + 1;
@@ -267,6 +286,7 @@ Result<void> Runtime::init(const Table& table, TableProblemSink* problems) noexc
     if (impl_ == nullptr) {
         return fail(Reason::out_of_memory, ENOMEM, "runtime");
     }
+    impl_->owner = this;
     auto r = impl_->init(table, problems);
     if (!r) {
         delete impl_;
@@ -424,11 +444,16 @@ Result<void> Runtime::restart_service(std::string_view name) noexcept {
     return with_service(impl_, name, [this](std::uint32_t i) { impl_->sup.restart(i); });
 }
 
+// The live count on the reactor thread; elsewhere the snapshot's (a reload
+// changes it).
 std::uint32_t Runtime::service_count() const noexcept {
-    return impl_ != nullptr ? impl_->count : 0;
+    if (impl_ == nullptr) {
+        return 0;
+    }
+    return impl_->snap.is_writer_thread() ? impl_->count : impl_->snap.service_count();
 }
 
-ServiceStatus Runtime::impl::service_status(std::uint32_t index) const noexcept {
+ServiceStatus Runtime::impl::slot_status(std::uint32_t index) const noexcept {
     ServiceStatus s;
     const sup::unit& u = sup.at(index);
     s.name = u.name;
@@ -461,11 +486,13 @@ ServiceStatus Runtime::impl::service_status(std::uint32_t index) const noexcept 
 // On the reactor thread the live state (a hook asking about the transition
 // it is being told of sees it); anywhere else the snapshot of the last turn.
 ServiceStatus Runtime::status(std::uint32_t index) const noexcept {
-    if (impl_ == nullptr || index >= impl_->count) {
+    if (impl_ == nullptr) {
         return {};
     }
-    return impl_->snap.is_writer_thread() ? impl_->service_status(index)
-                                          : impl_->snap.service(index);
+    if (impl_->snap.is_writer_thread()) {
+        return index < impl_->count ? impl_->service_status(index) : ServiceStatus{};
+    }
+    return index < impl_->snap.service_count() ? impl_->snap.service(index) : ServiceStatus{};
 }
 
 std::uint32_t Runtime::monitor_count() const noexcept {

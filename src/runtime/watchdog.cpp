@@ -96,7 +96,7 @@ Result<void> Runtime::impl::layout_safe_mode() noexcept {
     if (plan.table().watchdog.safe_mode_boots == 0) {
         return {}; // no safe mode: nothing to lay out or compute
     }
-    wd.safe_services = mem.make_array<bool>(count);
+    wd.safe_services = mem.make_array<bool>(rl.slots);
     wd.safe_monitors = mem.make_array<bool>(nmonitors);
     // make_array(0) may give null: only a real shortage is one.
     if ((count != 0 && wd.safe_services == nullptr) ||

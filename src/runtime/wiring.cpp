@@ -71,7 +71,7 @@ void Runtime::impl::checked(std::uint32_t p, bool passed, mono_time check_start)
     if (!passed) {
         return;
     }
-    for (std::uint32_t i = 0; i < count; ++i) {
+    for (std::uint32_t i = 0; i < rl.slots; ++i) {
         rt_detail::wire& w = wires[i];
         if (procs.pid(i) == 0 || check_start < w.spawned_at) {
             continue; // a check of an earlier process
@@ -89,7 +89,7 @@ void Runtime::impl::transition(const ProbeTransition& t) noexcept {
     listeners.dispatch(status::make_event(t, status::wall_now_ns()));
     const bool ready = t.to == ProbeState::ready;
     if (t.from == ProbeState::ready && !ready) {
-        for (std::uint32_t i = 0; i < count; ++i) {
+        for (std::uint32_t i = 0; i < rl.slots; ++i) {
             rt_detail::wire& w = wires[i];
             // Only about the process the probe last passed for: never a
             // stale pid, never a process still starting up.
@@ -164,8 +164,11 @@ void Runtime::impl::on_term(io::op& o, std::int32_t result) noexcept {
         return;
     }
     const auto sig = static_cast<int>(rt.term.buf.ssi_signo);
-    if (result == static_cast<std::int32_t>(sizeof rt.term.buf) && sig != SIGTERM &&
-        sig != SIGINT) {
+    if (result == static_cast<std::int32_t>(sizeof rt.term.buf) && sig == SIGHUP &&
+        rt.rl.hook != nullptr) {
+        rt.reload_on_signal();
+    } else if (result == static_cast<std::int32_t>(sizeof rt.term.buf) && sig != SIGTERM &&
+               sig != SIGINT) {
         ++rt.counters.signals_ignored;
         if (rt.signal_hook != nullptr) {
             rt.signal_hook(sig, rt.signal_hook_ctx);

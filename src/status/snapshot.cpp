@@ -51,6 +51,7 @@ Result<void> snapshot::init(arena& mem, std::uint32_t services, std::uint32_t pr
     const bool ok = (service_ != nullptr || services == 0) && (probe_ != nullptr || probes == 0) &&
                     (monitor_ != nullptr || monitors == 0);
     services_ = ok ? services : 0;
+    shown_.store(services_, std::memory_order_relaxed);
     probes_ = ok ? probes : 0;
     monitors_ = ok ? monitors : 0;
     if (!ok) {
@@ -77,6 +78,12 @@ void snapshot::end_publish() noexcept {
     // Release pairs with the acquire load at the start of try_read_all(): a
     // reader that sees the new even value sees every record stored above.
     seq_.store(s + 1, std::memory_order_release);
+}
+
+void snapshot::set_service_count(std::uint32_t n) noexcept {
+    // Relaxed: read under the publication sequence (try_read_all) or, by
+    // service_count(), as a bound that service() tolerates either way.
+    shown_.store(n < services_ ? n : services_, std::memory_order_relaxed);
 }
 
 bool snapshot::put_service(std::uint32_t i, const ServiceStatus& s) noexcept {
@@ -252,7 +259,8 @@ bool snapshot::try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p
     }
     // Each record is read through its own seqlock (whole records only);
     // the publication sequence around them makes the set consistent.
-    for (std::uint32_t i = 0; i < services_ && i < s.size(); ++i) {
+    const std::uint32_t shown = shown_.load(std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < shown && i < s.size(); ++i) {
         s[i] = service_[i].load();
     }
     for (std::uint32_t i = 0; i < probes_ && i < p.size(); ++i) {
@@ -290,6 +298,7 @@ void publisher::publish() noexcept {
     stale_ = false;
     snap_.begin_publish();
     const std::uint32_t ns = src_.service_count();
+    snap_.set_service_count(ns);
     for (std::uint32_t i = 0; i < ns && i < snap_.service_count(); ++i) {
         (void)snap_.put_service(i, src_.service_status(i));
     }

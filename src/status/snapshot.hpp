@@ -118,6 +118,9 @@ public:
     // Stores record `i` (`p`) when it differs from the published one; true
     // when it did. `i` < service_count(), `p` < probe_count().
     bool put_service(std::uint32_t i, const ServiceStatus& s) noexcept;
+    // Services shown from this publication on (at most the room init took:
+    // a reload adds and removes services within it).
+    void set_service_count(std::uint32_t n) noexcept;
     bool put_probe(std::uint32_t p, const ProbeStatus& s) noexcept;
     // The same for monitor `m` < monitor_count(), and for the health.
     bool put_monitor(std::uint32_t m, const MonitorStatus& s) noexcept;
@@ -129,7 +132,8 @@ public:
 
     // --- readers: any thread ---
 
-    std::uint32_t service_count() const noexcept { return services_; }
+    // Services shown (set_service_count(); the room init took until then).
+    std::uint32_t service_count() const noexcept { return shown_.load(std::memory_order_relaxed); }
     std::uint32_t probe_count() const noexcept { return probes_; }
     std::uint32_t monitor_count() const noexcept { return monitors_; }
     // One whole record as last put (a default record when out of range).
@@ -195,7 +199,8 @@ private:
     seqlock<ServiceStatus>* service_ = nullptr;
     seqlock<ProbeStatus>* probe_ = nullptr;
     seqlock<MonitorStatus>* monitor_ = nullptr;
-    std::uint32_t services_ = 0;
+    std::uint32_t services_ = 0;          // room
+    std::atomic<std::uint32_t> shown_{0}; // shown (<= services_)
     std::uint32_t probes_ = 0;
     std::uint32_t monitors_ = 0;
     seqlock<RuntimeStats> stats_;

@@ -2,6 +2,8 @@
 #include "table/plan.hpp"
 
 #include <cerrno>
+#include <cstdio>
+#include <utility>
 
 #include "table/users.hpp"
 
@@ -37,15 +39,43 @@ Result<void> plan::build(const Table& t, const options& opt, TableProblemSink* s
     nservices_ = static_cast<std::uint32_t>(t.services.size());
     nprobes_ = static_cast<std::uint32_t>(t.probes.size());
     nmonitors_ = static_cast<std::uint32_t>(t.monitors.size());
-    checks_ = count_checks(t.probes);
+    checks_ = count_checks(t.probes, opt.scratch);
     // Two passes over the same layout: measure, then take the block once.
+    // A fixed block (a reload's) is started over, never grown.
+    if (mem_.fixed()) {
+        (void)mem_.reserve(0);
+    }
     if (auto r = resolve(opt); !r && r.error().reason() != Reason::out_of_memory) {
         return r;
     }
     if (!mem_.reserve(mem_.needed())) {
+        if (mem_.fixed()) {
+            char what[96];
+            std::snprintf(what, sizeof what, "table plan: %zu bytes, %zu reserved", mem_.needed(),
+                          mem_.capacity());
+            return fail(Reason::reload_capacity, 0, what);
+        }
         return fail(Reason::out_of_memory, ENOMEM, "table plan");
     }
     return resolve(opt);
+}
+
+void plan::reserve_fixed(std::size_t bytes) noexcept {
+    (void)mem_.reserve(bytes); // failed: no block, and every build fails
+    mem_.fix();
+}
+
+void plan::swap(plan& o) noexcept {
+    mem_.swap(o.mem_);
+    std::swap(table_, o.table_);
+    std::swap(services_, o.services_);
+    std::swap(nservices_, o.nservices_);
+    std::swap(probes_, o.probes_);
+    std::swap(nprobes_, o.nprobes_);
+    std::swap(monitors_, o.monitors_);
+    std::swap(nmonitors_, o.nmonitors_);
+    std::swap(checks_, o.checks_);
+    std::swap(notify_, o.notify_);
 }
 
 // A depends_on list as service and probe indices, in two arrays from mem_.

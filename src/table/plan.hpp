@@ -61,6 +61,16 @@ public:
     Result<void> build(const Table& t, const options& opt = {},
                        TableProblemSink* sink = nullptr) noexcept;
 
+    // For a reload's plan, at init: takes a block of `bytes` that later
+    // builds start over and never grow (no allocation after init); a table
+    // whose plan needs more fails with ReloadCapacity (so does every one,
+    // if the block could not be had).
+    void reserve_fixed(std::size_t bytes) noexcept;
+    // Bytes the last build laid out.
+    std::size_t bytes() const noexcept { return mem_.used(); }
+    // Exchanges two plans (a reload's becomes the current one).
+    void swap(plan& o) noexcept;
+
     // The caller's table: valid while the caller keeps it (init).
     const Table& table() const noexcept { return table_; }
     const RuntimeConfig& runtime() const noexcept { return table_.runtime; }

@@ -260,11 +260,28 @@ Result<owner_ids> resolve_owner(std::string_view owner, const char* passwd_path,
     return ids;
 }
 
-std::uint32_t count_checks(std::span<const ProbeSpec> probes) noexcept {
+// probes.size() + 1 zeroed bytes: the caller's scratch when it is large
+// enough (nothing allocated: a reload), else new ones; *owned says which.
+static std::uint8_t* path_marks(std::size_t n, std::span<std::byte> scratch, bool* owned) noexcept {
+    if (scratch.size() >= n + 1) {
+        auto* p = reinterpret_cast<std::uint8_t*>(scratch.data());
+        for (std::size_t i = 0; i <= n; ++i) {
+            p[i] = 0;
+        }
+        *owned = false;
+        return p;
+    }
+    *owned = true;
+    return new (std::nothrow) std::uint8_t[n + 1]();
+}
+
+std::uint32_t count_checks(std::span<const ProbeSpec> probes,
+                           std::span<std::byte> scratch) noexcept {
     if (probes.size() > max_table) {
         return UINT32_MAX;
     }
-    auto* on_path = new (std::nothrow) std::uint8_t[probes.size() + 1]();
+    bool owned = false;
+    std::uint8_t* on_path = path_marks(probes.size(), scratch, &owned);
     if (on_path == nullptr) {
         return UINT32_MAX;
     }
@@ -273,7 +290,9 @@ std::uint32_t count_checks(std::span<const ProbeSpec> probes) noexcept {
         std::uint32_t c = count_from(probes, i, on_path, 0);
         total = c == UINT32_MAX ? UINT32_MAX : total + c;
     }
-    delete[] on_path;
+    if (owned) {
+        delete[] on_path;
+    }
     return total >= UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(total);
 }
 
@@ -293,7 +312,8 @@ void validate_probes(const Table& tab, const options& opt, reporter& rep) noexce
     }
     // Cycles through composites: count from each composite alone so the
     // report names the probe on the cycle.
-    auto* on_path = new (std::nothrow) std::uint8_t[probes.size() + 1]();
+    bool owned = false;
+    std::uint8_t* on_path = path_marks(probes.size(), opt.scratch, &owned);
     if (on_path == nullptr) {
         rep.probe(UINT32_MAX, ProbeField::section, Reason::out_of_memory, ENOMEM, "probe check");
         return;
@@ -309,7 +329,9 @@ void validate_probes(const Table& tab, const options& opt, reporter& rep) noexce
             total += c;
         }
     }
-    delete[] on_path;
+    if (owned) {
+        delete[] on_path;
+    }
     if (total != UINT32_MAX && total > tab.runtime.max_probe_checks) {
         char text[64];
         std::snprintf(text, sizeof text, "%llu probe checks, max_probe_checks %u",

@@ -62,7 +62,16 @@ bool is_executable_file(const char* path, int* err) noexcept {
 // fixed stack is enough.
 class cycle_finder {
 public:
-    cycle_finder(std::span<const ServiceSpec> t, reporter& rep) noexcept : t_(t), rep_(rep) {}
+    // `room`: scratch_bytes(t.size(), 0) bytes, 4-aligned.
+    cycle_finder(std::span<const ServiceSpec> t, reporter& rep, std::byte* room) noexcept
+        : t_(t), rep_(rep) {
+        stack_ = static_cast<std::uint32_t*>(static_cast<void*>(room)); // 4-aligned: see above
+        edge_ = stack_ + t.size();
+        colour_ = reinterpret_cast<std::uint8_t*>(edge_ + t.size());
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            colour_[i] = white;
+        }
+    }
 
     void run() noexcept {
         for (std::uint32_t i = 0; i < t_.size() && i < max_nodes; ++i) {
@@ -133,9 +142,9 @@ private:
 
     std::span<const ServiceSpec> t_;
     reporter& rep_;
-    std::uint8_t colour_[max_nodes] = {};
-    std::uint32_t stack_[max_nodes] = {};
-    std::uint32_t edge_[max_nodes] = {};
+    std::uint32_t* stack_ = nullptr; // t_.size() each
+    std::uint32_t* edge_ = nullptr;
+    std::uint8_t* colour_ = nullptr;
 };
 
 void check_service(std::span<const ServiceSpec> t, std::span<const ProbeSpec> probes,
@@ -329,15 +338,26 @@ void validate_services(const Table& tab, const options& opt, reporter& rep) noex
     for (std::uint32_t i = 0; i < table.size(); ++i) {
         check_service(table, tab.probes, i, opt, rep);
     }
-    // Allocated only here, at init, and only as big as the bound it checks.
-    auto* cf = new (std::nothrow) cycle_finder(table, rep);
-    if (cf == nullptr) {
+    // The walk's room: the caller's (a reload: nothing allocated), else
+    // taken here, at init, only as big as the table.
+    const std::size_t need = scratch_bytes(table.size(), 0);
+    std::byte* room = nullptr;
+    std::byte* owned = nullptr;
+    if (opt.scratch.size() >= need &&
+        reinterpret_cast<std::uintptr_t>(opt.scratch.data()) % alignof(std::uint32_t) == 0) {
+        room = opt.scratch.data();
+    } else {
+        owned = new (std::nothrow) std::byte[need];
+        room = owned;
+    }
+    if (room == nullptr) {
         rep.service(UINT32_MAX, ServiceField::section, Reason::out_of_memory, ENOMEM,
                     "dependency check");
         return;
     }
-    cf->run();
-    delete cf;
+    cycle_finder cf(table, rep, room);
+    cf.run();
+    delete[] owned;
 }
 
 std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sink) noexcept {

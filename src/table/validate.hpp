@@ -7,6 +7,7 @@
 // /etc/group): init time only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -27,7 +28,16 @@ struct options {
     bool resolve_users = true;
     const char* passwd_path = "/etc/passwd";
     const char* group_path = "/etc/group";
+    // Room the check's walks (dependency cycles, composite probes) use
+    // instead of allocating: at least scratch_bytes() for the table's
+    // counts, or it allocates (init) as before. A reload gives it.
+    std::span<std::byte> scratch;
 };
+
+// What options::scratch must hold for a table of these counts.
+constexpr std::size_t scratch_bytes(std::size_t services, std::size_t probes) noexcept {
+    return 9 * services + probes + 1 + 8;
+}
 
 // Counts problems and hands each to the sink as a TableProblem.
 class reporter {
@@ -124,7 +134,8 @@ Result<owner_ids> resolve_owner(std::string_view owner, const char* passwd_path 
 // Check instances the probes need: one per probe, plus one per composite
 // member, recursively (a member reached through two composites counts
 // twice). Saturates at UINT32_MAX; a cycle counts as UINT32_MAX.
-std::uint32_t count_checks(std::span<const ProbeSpec> probes) noexcept;
+std::uint32_t count_checks(std::span<const ProbeSpec> probes,
+                           std::span<std::byte> scratch = {}) noexcept;
 
 // Index of the entry called `name` in a span of specs, or no_index. Init
 // time: after it, everything goes by index (table/plan.hpp).
