@@ -20,7 +20,17 @@ namespace custos {
 class arena {
 public:
     arena() = default;
-    ~arena() { ::operator delete(base_, std::nothrow); }
+    // Over memory its owner keeps (a service slot's exec room, laid out
+    // again at each reload): never freed, never grown. Offsets align
+    // relative to `base`, which the owner aligns to max_align_t.
+    arena(void* base, std::size_t cap) noexcept
+        : base_(static_cast<std::byte*>(base)), cap_(base != nullptr ? cap : 0), fixed_(true),
+          borrowed_(true) {}
+    ~arena() {
+        if (!borrowed_) {
+            ::operator delete(base_, std::nothrow);
+        }
+    }
     arena(const arena&) = delete;
     arena& operator=(const arena&) = delete;
 
@@ -103,6 +113,7 @@ public:
         std::swap(used_, o.used_);
         std::swap(needed_, o.needed_);
         std::swap(fixed_, o.fixed_);
+        std::swap(borrowed_, o.borrowed_);
     }
 
 private:
@@ -111,6 +122,7 @@ private:
     std::size_t used_ = 0;
     std::size_t needed_ = 0;
     bool fixed_ = false;
+    bool borrowed_ = false; // the owner's memory: not freed here
 };
 
 } // namespace custos

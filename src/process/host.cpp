@@ -19,7 +19,6 @@
 #include "process/host_proc.hpp"
 #include "process/procfs.hpp"
 #include "process/runtime_dir.hpp"
-#include "process/slab.hpp"
 
 extern char** environ;
 
@@ -600,7 +599,7 @@ Result<void> host::redefine(std::uint32_t i, const launch& l) noexcept {
     // Measured (and checked) before anything is touched.
     const bool keep_rundir = p.occupied && p.runtime_dir != nullptr;
     exec_data x;
-    slab count;
+    arena count;
     if (auto r = lay_exec(l, count, keep_rundir, x);
         !r && r.error().reason() != Reason::capacity_exceeded) {
         return fail(r.error());
@@ -660,7 +659,7 @@ Result<void> host::redefine(std::uint32_t i, const launch& l) noexcept {
             return fail(r.error());
         }
     }
-    slab room(p.room, p.room_bytes);
+    arena room(p.room, p.room_bytes);
     if (auto r = lay_exec(l, room, keep_rundir, x); !r) {
         // Measured above: only an environment changed meanwhile (by
         // another thread, which is undefined anyway) gets here. The room

@@ -154,7 +154,6 @@ struct host_stats {
 
 struct proc;
 struct exec_data;
-class slab;
 
 // How exits are watched for processes started with method `m`, on a reactor
 // that does (or not) have io_uring's waitid: "io_uring waitid", "pidfd poll
@@ -306,7 +305,7 @@ private:
     bool remnants_left() noexcept;
     void close_ready_pipe(proc& p) noexcept;
     std::uint32_t find_by_pid(int pid) const noexcept;
-    Result<void> lay_exec(const launch& l, slab& s, bool keep_rundir,
+    Result<void> lay_exec(const launch& l, arena& s, bool keep_rundir,
                           exec_data& out) const noexcept;
     void define(proc& p, const launch& l, const exec_data& x) noexcept;
     notify_socket* free_socket() noexcept;

@@ -19,7 +19,6 @@
 #include "process/host_proc.hpp"
 #include "process/procfs.hpp"
 #include "process/runtime_dir.hpp"
-#include "process/slab.hpp"
 
 namespace custos::process {
 Result<void> host::open(const host_config& cfg) noexcept {
@@ -41,11 +40,11 @@ Result<void> host::init_spawner() noexcept {
 // Lays out `l`'s exec data in `s`: path, name, argv, envp (with custos's
 // entries), cwd and the runtime directory's path (also when `keep_rundir`:
 // a redefine that drops it keeps the path for the running process's stop).
-// A counting slab measures (capacity_exceeded, s.needed() the size) and
+// A counting arena measures (capacity_exceeded, s.needed() the size) and
 // checks everything else first. Errors: NotifySocketUnavailable (DIR/NAME
 // too long, or no notify_dir), RuntimeDirUnavailable (no or too long
 // runtime_dir_root), build_argv's and build_env's.
-Result<void> host::lay_exec(const launch& l, slab& s, bool keep_rundir,
+Result<void> host::lay_exec(const launch& l, arena& s, bool keep_rundir,
                             exec_data& out) const noexcept {
     out = exec_data{};
     char* path = s.copy(l.path);
@@ -172,7 +171,7 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
     if (slot_bytes != 0) {
         env_spec es;
         es.inherited = environ;
-        slab count;
+        arena count;
         (void)build_env(count, es);
         inherited = count.needed();
     }
@@ -181,11 +180,11 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
     for (std::uint32_t i = 0; i < count_; ++i) {
         // Each slot's room: its first definition's size, at least
         // slot_bytes beyond the inherited environment; measured first (the
-        // counting slab checks everything).
+        // counting arena checks everything).
         std::size_t need = 0;
         exec_data x;
         if (i < defined) {
-            slab count;
+            arena count;
             auto r = lay_exec(services[i], count, false, x);
             if (!r && r.error().reason() != Reason::capacity_exceeded) {
                 return fail(r.error());
@@ -213,7 +212,7 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
             continue; // vacant
         }
         const launch& l = services[i];
-        slab real(room, room_bytes);
+        arena real(room, room_bytes);
         if (auto r = lay_exec(l, real, false, x); !r) {
             return fail(r.error()); // measured above: the environment changed meanwhile
         }

@@ -535,8 +535,7 @@ bool service_kept(std::size_t i, const env_spec& s) noexcept {
 
 } // namespace
 
-template <class Alloc>
-Result<env_block> build_env(Alloc& a, const env_spec& s) noexcept {
+Result<env_block> build_env(arena& a, const env_spec& s) noexcept {
     for (std::string_view e : s.service) {
         if (!valid_entry(e)) {
             return fail(Reason::invalid_argument, 0, e);
@@ -557,7 +556,7 @@ Result<env_block> build_env(Alloc& a, const env_spec& s) noexcept {
     // Every take() runs even after one failed, so needed() covers the whole
     // layout in the sizing pass.
     bool fits = true;
-    char** envp = a.template make_array<char*>(count + 1);
+    char** envp = a.make_array<char*>(count + 1);
     fits = envp != nullptr;
     std::size_t at = 0;
     auto add = [&](std::string_view e) {
@@ -595,12 +594,11 @@ Result<env_block> build_env(Alloc& a, const env_spec& s) noexcept {
     return env_block{envp, slot};
 }
 
-template <class Alloc>
-Result<char**> build_argv(Alloc& a, std::span<const std::string_view> args) noexcept {
+Result<char**> build_argv(arena& a, std::span<const std::string_view> args) noexcept {
     if (args.empty()) {
         return fail(Reason::invalid_argument, 0, "argv is empty");
     }
-    char** argv = a.template make_array<char*>(args.size() + 1);
+    char** argv = a.make_array<char*>(args.size() + 1);
     bool fits = argv != nullptr;
     for (std::size_t i = 0; i < args.size(); ++i) {
         char* c = a.copy(args[i]);
@@ -616,10 +614,5 @@ Result<char**> build_argv(Alloc& a, std::span<const std::string_view> args) noex
     argv[args.size()] = nullptr;
     return argv;
 }
-
-template Result<env_block> build_env<arena>(arena&, const env_spec&) noexcept;
-template Result<env_block> build_env<slab>(slab&, const env_spec&) noexcept;
-template Result<char**> build_argv<arena>(arena&, std::span<const std::string_view>) noexcept;
-template Result<char**> build_argv<slab>(slab&, std::span<const std::string_view>) noexcept;
 
 } // namespace custos::process

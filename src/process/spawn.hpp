@@ -43,7 +43,6 @@
 #include <custos/error.hpp>
 
 #include "core/arena.hpp"
-#include "process/slab.hpp"
 
 namespace custos::process {
 
@@ -175,21 +174,11 @@ struct env_block {
 // Errors: invalid_argument (a service or custos entry without '=' or with
 // an empty key; subject: the entry); capacity_exceeded (the arena is too
 // small; a.needed() then says how much the whole layout takes).
-// `Alloc`: an arena, or a slab (a service slot's room).
-template <class Alloc>
-Result<env_block> build_env(Alloc& a, const env_spec& spec) noexcept;
+Result<env_block> build_env(arena& a, const env_spec& spec) noexcept;
 
 // Lays out a NULL-terminated argv copy of `args` in `a` (same sizing).
 // Errors: invalid_argument (no arguments: argv[0] is required);
 // capacity_exceeded (as build_env).
-template <class Alloc>
-Result<char**> build_argv(Alloc& a, std::span<const std::string_view> args) noexcept;
-
-// Defined in spawn.cpp for these two.
-extern template Result<env_block> build_env<arena>(arena&, const env_spec&) noexcept;
-extern template Result<env_block> build_env<slab>(slab&, const env_spec&) noexcept;
-extern template Result<char**> build_argv<arena>(arena&,
-                                                 std::span<const std::string_view>) noexcept;
-extern template Result<char**> build_argv<slab>(slab&, std::span<const std::string_view>) noexcept;
+Result<char**> build_argv(arena& a, std::span<const std::string_view> args) noexcept;
 
 } // namespace custos::process
