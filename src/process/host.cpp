@@ -624,6 +624,16 @@ Result<void> host::redefine(std::uint32_t i, const launch& l) noexcept {
         }
         sock = free_socket();
         if (sock == nullptr) {
+            bool closing = false;
+            for (std::uint32_t k = 0; k < sockets_; ++k) {
+                closing = closing || notify_[k].busy();
+            }
+            if (!closing) {
+                char subject[Error::subject_capacity + 1];
+                std::snprintf(subject, sizeof subject, "%.*s: all %u notify sockets in use",
+                              static_cast<int>(l.name.size()), l.name.data(), sockets_);
+                return fail(Reason::reload_capacity, 0, subject);
+            }
             Error e(Reason::notify_socket_unavailable, EBUSY, l.name);
             e.with_resolution("Reload again in a moment: the sockets of removed services are "
                               "still closing");

@@ -183,19 +183,22 @@ public:
     // InvalidArgument.
     // `slots` (0: services.size(); never fewer) slots are laid out: slot
     // i < services.size() is services[i], the rest vacant, for reload.
-    // Every slot has room for exec data of max(its first definition's
-    // size, `slot_bytes` + the inherited environment's size) bytes: each
+    // Room for exec data: a table's service has its first definition's
+    // size plus slot_bytes / 4 (for a changed definition to grow into); a
+    // vacant slot `slot_bytes` + the inherited environment's size: each
     // slot copies custos's environment (measured here, once), so
     // slot_bytes is what a definition may take beyond it (argv, env, path,
     // cwd, name, NOTIFY_SOCKET/WATCHDOG_*/RUNTIME_DIRECTORY entries and
     // the pointer arrays). Fixed per slot beside the room: one proc record
     // (~900 B on x86-64), a cgroup unit in the cgroup tree (~80 B) or a
-    // pid record slot (64 B of file). Notify sockets: with slots != 0, one
-    // notify_socket per slot plus a spare (~740 B each) and the shared
-    // receive buffers (~5 KiB) whatever the table holds, and contain()
-    // starts the fd closer thread; with slots == 0, as before reload:
-    // sockets only for the services with notify (then a redefine cannot
-    // add one: ReloadCapacity).
+    // pid record slot (64 B of file). Notify sockets (~740 B each): one per
+    // service with notify; with slots != 0 also one per vacant slot and two
+    // spares and the shared receive buffers (~5 KiB) whatever the table
+    // holds; contain() starts the fd closer thread only when a service of
+    // the table has a socket (else a socket a reload adds closes received
+    // descriptors on the loop, counted fds_closed_inline). A redefine that finds no
+    // free socket is ReloadCapacity (NotifySocketUnavailable with EBUSY
+    // while one is still closing).
     Result<void> layout(std::span<const launch> services, arena& mem, std::uint32_t slots = 0,
                         std::size_t slot_bytes = 0) noexcept;
     // SIGCHLD to its default action, blocked and read through a signalfd;

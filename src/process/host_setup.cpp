@@ -147,16 +147,17 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
     count_ = slots > defined ? slots : defined;
     procs_ = mem.make_array<proc>(count_);
     bool ok = procs_ != nullptr;
-    // Without slots, a socket per service that asks for one (as before
-    // reload). With slots, one per slot and a spare: a slot vacated a
-    // moment ago may still be closing its socket (through the reactor)
-    // when a reload gives the slot, or another, to a new service.
+    // A socket per service that asks for one. With slots, also one per
+    // vacant slot and two spares: a changed service may gain notify, and a
+    // slot vacated a moment ago may still be closing its socket (through
+    // the reactor) when a reload gives the slot, or another, to a new
+    // service. (One per slot would cost ~47 KiB, resident, at 64 slots.)
     sockets_ = 0;
     for (const launch& l : services) {
         sockets_ += l.notify ? 1 : 0;
     }
     if (reloadable_) {
-        sockets_ = count_ + 1;
+        sockets_ += count_ - defined + 2;
     }
     if (sockets_ != 0) {
         notify_bufs_ =
@@ -178,9 +179,9 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
     const std::size_t least = slot_bytes != 0 ? slot_bytes + inherited : 0;
     std::uint32_t next_socket = 0;
     for (std::uint32_t i = 0; i < count_; ++i) {
-        // Each slot's room: its first definition's size, at least
-        // slot_bytes beyond the inherited environment; measured first (the
-        // counting arena checks everything).
+        // Each slot's room: a vacant one slot_bytes beyond the inherited
+        // environment; measured first (the counting arena checks
+        // everything).
         std::size_t need = 0;
         exec_data x;
         if (i < defined) {
@@ -191,7 +192,10 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
             }
             need = count.needed();
         }
-        const std::size_t room_bytes = need > least ? need : least;
+        // A table's service: its size and a quarter of slot_bytes for a
+        // changed definition to grow into (the pages written at init are
+        // resident: a full slot_bytes more each cost ~120 KiB at 64).
+        const std::size_t room_bytes = i < defined ? need + slot_bytes / 4 : least;
         // Unzeroed: written before read, a vacant slot's pages stay out of
         // the resident set until a reload fills them.
         void* room = room_bytes != 0 ? mem.take_unzeroed(room_bytes) : nullptr;
@@ -263,7 +267,15 @@ Result<void> host::contain(std::uint32_t extra_units) noexcept {
             return fail(r.error());
         }
     }
-    if (sockets_ != 0) {
+    // The closer thread only for a table with notify sockets: a socket a
+    // reload adds to a process without one closes what it receives on the
+    // loop instead (as when the closer is full: fds_closed_inline), which
+    // saves the thread (~30 KiB resident) on every reload-ready host.
+    bool any_socket = false;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        any_socket = any_socket || procs_[i].notify != nullptr;
+    }
+    if (any_socket) {
         if (auto r = fd_closer::process().start(); !r) {
             return fail(r.error());
         }
