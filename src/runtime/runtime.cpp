@@ -80,6 +80,9 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && rs.has_value();
     auto sn = snap.init(mem, rl.slots, nprobes, nmonitors);
     ok = ok && sn.has_value();
+    if (sn) {
+        snap.set_service_count(count); // room for every slot; the table's shown
+    }
     auto cl = layout_control(plan.table().control);
     if (!cl && cl.error().reason() != Reason::out_of_memory) {
         return fail(cl.error());
