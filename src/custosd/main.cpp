@@ -11,7 +11,7 @@
 // obeys it.
 //
 // Signals (the Runtime's handle_signals, runtime.hpp): SIGTERM and SIGINT
-// stop in order; SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and
+// stop in order; SIGHUP reloads; SIGUSR1, SIGUSR2 and SIGALRM are logged and
 // ignored; SIGPIPE is ignored, so a log reader that goes away costs the log
 // lines, not the supervision. Fatal signals (SIGSEGV, SIGBUS, SIGILL,
 // SIGFPE, SIGABRT) keep their default action.
@@ -85,8 +85,9 @@ void usage(std::FILE* to) {
         "  --platform     print what the runtime chooses on this kernel (I/O backend,\n"
         "                 process start and exit watch, cgroup2, subreaper), then exit\n"
         "Runs until SIGTERM or SIGINT, then stops every service and exits 0.\n"
-        "SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are logged and ignored; SIGPIPE is\n"
-        "ignored (a closed log pipe loses log lines, never the supervision).\n"
+        "SIGHUP reloads the config (as custosctl reload); SIGUSR1, SIGUSR2 and SIGALRM\n"
+        "are logged and ignored; SIGPIPE is ignored (a closed log pipe loses log lines,\n"
+        "never the supervision).\n"
         "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.\n"
         "Environment: CUSTOS_BACKEND=uring|epoll|auto forces the I/O backend;\n"
         "CUSTOS_SPAWN=clone|vfork|vfork-nopidfd forces how processes are started.\n"
@@ -98,6 +99,7 @@ void usage(std::FILE* to) {
         "                   runtime_dir_root,\n"
         "                   max_services, max_probes,\n"
         "                   max_probe_checks, notify_fd = N (s6 readiness),\n"
+        "                   service_slots (services + 4: room for reload to add),\n"
         "                   keepalive_gate = none|health (systemd's WATCHDOG=1),\n"
         "                   boot_grace (2m: health stays starting at most this long)\n"
         "  [service:NAME]   exec, env = KEY=value (repeatable; one level of quotes\n"
