@@ -396,8 +396,9 @@ struct Runtime::impl final : sup::host,
     void rebuild_view() noexcept;
     void vacated(std::uint32_t slot) noexcept;
     void vacate_stopped() noexcept;
-    // SIGHUP with a reload hook: the reload, and an event saying so.
-    void reload_on_signal() noexcept;
+    // SIGHUP (from `pid`, `uid`) with a reload hook: the reload, and an
+    // event saying so.
+    void reload_on_signal(int pid, int uid) noexcept;
     // Service `k` in status order: its slot.
     std::uint32_t slot_at(std::uint32_t k) const noexcept { return rl.view[k]; }
     Result<void> layout_health() noexcept;

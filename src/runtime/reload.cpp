@@ -344,7 +344,7 @@ Result<ReloadSummary> Runtime::impl::reload(ReloadReport& report) noexcept {
     return rl.hook(*owner, report, rl.hook_ctx);
 }
 
-void Runtime::impl::reload_on_signal() noexcept {
+void Runtime::impl::reload_on_signal(int pid, int uid) noexcept {
     ReloadReport report;
     const Result<ReloadSummary> r = reload(report);
     status::event e;
@@ -352,7 +352,10 @@ void Runtime::impl::reload_on_signal() noexcept {
     e.reason = r ? Reason::control_action : r.error().reason();
     e.mono_ns = to_ns(reactor.now());
     e.wall_ns = status::wall_now_ns();
-    e.http_status = r ? 200 : 422;
+    e.pid = pid; // the sender's, from the signal
+    e.peer_uid = uid;
+    // The statuses POST /reload would have answered.
+    e.http_status = r ? 200 : r.error().reason() == Reason::reload_busy ? 409 : 422;
     e.name = "reload";
     e.detail = "SIGHUP";
     listeners.dispatch(e);

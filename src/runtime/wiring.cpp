@@ -166,7 +166,8 @@ void Runtime::impl::on_term(io::op& o, std::int32_t result) noexcept {
     const auto sig = static_cast<int>(rt.term.buf.ssi_signo);
     if (result == static_cast<std::int32_t>(sizeof rt.term.buf) && sig == SIGHUP &&
         rt.rl.hook != nullptr) {
-        rt.reload_on_signal();
+        rt.reload_on_signal(static_cast<int>(rt.term.buf.ssi_pid),
+                            static_cast<int>(rt.term.buf.ssi_uid));
     } else if (result == static_cast<std::int32_t>(sizeof rt.term.buf) && sig != SIGTERM &&
                sig != SIGINT) {
         ++rt.counters.signals_ignored;
