@@ -105,9 +105,14 @@ public:
                 const std::uint32_t w = lock_.data_[i].load(std::memory_order_relaxed);
                 std::memcpy(to + i * 4, &w, 4);
             }
-            if (i < end) {
-                const std::uint32_t w = lock_.data_[i].load(std::memory_order_relaxed);
-                std::memcpy(to + i * 4, &w, sizeof(T) - i * 4);
+            // Then i == sizeof(T) / 4: the tail, when T's size is not a
+            // multiple of 4 (a constant size, which no compiler can read as
+            // running past `w`).
+            if constexpr (sizeof(T) % 4 != 0) {
+                if (i < end) {
+                    const std::uint32_t w = lock_.data_[i].load(std::memory_order_relaxed);
+                    std::memcpy(to + i * 4, &w, sizeof(T) % 4);
+                }
             }
         }
 
