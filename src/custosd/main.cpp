@@ -708,9 +708,14 @@ void log_signal(int sig, void*) noexcept {
 // reload does not apply are compared as the file gives them; when they are
 // unchanged the runtime gets what init() got for them (custosd's own
 // choices: reap_orphans, the notify directory, the control socket).
+// Three configs: the one read at start (init()'s table and `started` point
+// into it: never read into again) and two whose memory is fixed at start,
+// which reloads alternate between.
 struct reloader {
     custos::cfg::config* current = nullptr;
     custos::cfg::config* spare = nullptr;
+    custos::cfg::config* a = nullptr;
+    custos::cfg::config* b = nullptr;
     const char* path = nullptr;
     custos::Table started; // what init() was given (runtime, watchdog, control)
 };
@@ -760,7 +765,8 @@ reload_config(custos::Runtime& rt, custos::ReloadReport& report, void* ctx) noex
             t.control = r.started.control;
             out = rt.reload(t, &sink);
             if (out) {
-                std::swap(r.current, r.spare); // the spare is the next reload's
+                r.current = r.spare; // the other fixed one is the next reload's
+                r.spare = r.current == r.a ? r.b : r.a;
             }
         } else {
             char what[128];
@@ -1169,13 +1175,18 @@ int main(int argc, char** argv) {
     rt.set_probe_hook(&log_probe_transition, nullptr);
     rt.set_signal_hook(&log_signal, nullptr);
     // Reload: a second config with room for this one's growth, taken now.
-    static custos::cfg::config spare;
+    static custos::cfg::config reload_a;
+    static custos::cfg::config reload_b;
     const std::size_t sections = cfg.services().size() + cfg.probes().size() + 8;
-    spare.fix(2 * cfg.text_bytes() + 16384, 4 * cfg.data_bytes() + 16384,
-              sections < 64 ? 64 : 2 * sections);
+    for (custos::cfg::config* c : {&reload_a, &reload_b}) {
+        c->fix(2 * cfg.text_bytes() + 16384, 4 * cfg.data_bytes() + 16384,
+               sections < 64 ? 64 : 2 * sections);
+    }
     static reloader reload_state;
     reload_state.current = &cfg;
-    reload_state.spare = &spare;
+    reload_state.a = &reload_a;
+    reload_state.b = &reload_b;
+    reload_state.spare = &reload_a;
     reload_state.path = path;
     reload_state.started = table;
     rt.set_reload_hook(&reload_config, &reload_state);
