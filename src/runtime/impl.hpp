@@ -168,8 +168,6 @@ struct reload_parts {
     tbl::plan spare; // the next reload's plan, in a fixed block
     ReloadHook hook = nullptr;
     void* hook_ctx = nullptr;
-    std::uint64_t reloads = 0;
-    std::uint64_t reloads_refused = 0;
 };
 
 struct signal_watch {

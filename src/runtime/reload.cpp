@@ -332,7 +332,6 @@ Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* pro
     sum.added = nadded;
     sum.changed = nchanged;
     sum.unchanged = nnew - nadded - nchanged;
-    ++rl.reloads;
     publisher.mark_stale();
     return sum;
 }
@@ -365,11 +364,7 @@ Result<ReloadSummary> Runtime::reload(const Table& table, TableProblemSink* prob
     if (impl_ == nullptr) {
         return fail(Reason::reload_busy, 0, "the runtime is not running");
     }
-    auto r = impl_->apply(table, problems);
-    if (!r) {
-        ++impl_->rl.reloads_refused;
-    }
-    return r;
+    return impl_->apply(table, problems);
 }
 
 void Runtime::set_reload_hook(ReloadHook hook, void* ctx) noexcept {
