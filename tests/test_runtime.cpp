@@ -1221,7 +1221,7 @@ TEST_CASE("crash storm: 64 services crashing together restart no faster than the
     scenario s;
     s.cfg.max_services = n;
     for (int i = 0; i < n; ++i) {
-        char name[8];
+        char name[16];
         std::snprintf(name, sizeof name, "s%02d", i);
         ServiceSpec& x = s.add(name, {"exit", "1"});
         x.restart = RestartPolicy::always;
@@ -1242,7 +1242,7 @@ TEST_CASE("crash storm: 64 services crashing together restart no faster than the
         }
         bool all_back = true;
         for (int i = 0; i < n && all_back; ++i) {
-            char name[8];
+            char name[16];
             std::snprintf(name, sizeof name, "s%02d", i);
             all_back = sc.count(name, ServiceState::ready) >= 2;
         }
@@ -1282,7 +1282,7 @@ TEST_CASE("crash storm: 64 services crashing together restart no faster than the
     int spawns = 0;
     int bad_delays = 0;
     for (int i = 0; i < n; ++i) {
-        char name[8];
+        char name[16];
         std::snprintf(name, sizeof name, "s%02d", i);
         spawns += s.count(name, ServiceState::ready);
         int k = 0;
