@@ -43,18 +43,27 @@ bool engine::needs_spawner(std::span<const ProbeSpec> probes) noexcept {
 }
 
 Result<void> engine::init(io::reactor& r, const tbl::plan& plan, arena& mem,
-                          process::spawner* spawner, resolver* dns) noexcept {
+                          process::spawner* spawner, resolver* dns,
+                          std::uint32_t first_instance) noexcept {
     const std::span<const ProbeSpec> probes = plan.table().probes;
     const std::span<const tbl::probe_plan> resolved = plan.probes();
     r_ = &r;
     spawner_ = spawner;
     dns_ = dns;
-    count_ = static_cast<std::uint32_t>(probes.size());
-    defs_ = mem.make_array<check_def>(count_);
-    roots_ = mem.make_array<check>(count_);
-    bool ok = count_ == 0 || (defs_ != nullptr && roots_ != nullptr);
+    first_ = first_instance;
+    instances_ = first_instance;
+    exec_count_ = 0;
+    execs_ = nullptr;
+    cg_ = nullptr;
+    // Counted in only once laid out whole: an engine a failed init left is
+    // empty, never half there (a reload's spare is asked for its checks).
+    count_ = 0;
+    const auto total_probes = static_cast<std::uint32_t>(probes.size());
+    defs_ = mem.make_array<check_def>(total_probes);
+    roots_ = mem.make_array<check>(total_probes);
+    bool ok = total_probes == 0 || (defs_ != nullptr && roots_ != nullptr);
     std::uint32_t execs = 0;
-    for (std::uint32_t i = 0; i < count_; ++i) {
+    for (std::uint32_t i = 0; i < total_probes; ++i) {
         const ProbeSpec& s = probes[i];
         check_def scratch;
         check_def& d = ok ? defs_[i] : scratch;
@@ -197,7 +206,7 @@ Result<void> engine::init(io::reactor& r, const tbl::plan& plan, arena& mem,
         // Sizing pass: the trees need the definitions; measure them by the
         // specs instead (the same sizes build() takes below).
         mem.make_array<check*>(plan.check_count());
-        for (std::uint32_t i = 0; i < count_; ++i) {
+        for (std::uint32_t i = 0; i < total_probes; ++i) {
             measure(plan, i, mem);
         }
         return fail(Reason::out_of_memory, ENOMEM, "probe checks");
@@ -208,13 +217,23 @@ Result<void> engine::init(io::reactor& r, const tbl::plan& plan, arena& mem,
     if (execs_ == nullptr && total != 0) {
         return fail(Reason::out_of_memory, ENOMEM, "probe checks");
     }
-    for (std::uint32_t i = 0; i < count_; ++i) {
+    for (std::uint32_t i = 0; i < total_probes; ++i) {
         if (!build(roots_[i], i, nullptr, mem)) {
+            exec_count_ = 0;
             return fail(Reason::out_of_memory, ENOMEM, "probe checks");
         }
     }
+    count_ = total_probes;
     (void)execs;
     return {};
+}
+
+// "probe:NAME.K": exec instance k's cgroup, numbered from first_.
+void engine::cgroup_name(std::uint32_t k,
+                         char (&out)[process::cgroup_tree::name_capacity + 1]) const noexcept {
+    const std::string_view n = execs_[k]->def_->name;
+    const int len = static_cast<int>(n.size() < 40 ? n.size() : 40);
+    std::snprintf(out, sizeof out, "probe:%.*s.%u", len, n.data(), first_ + k);
 }
 
 Result<void> engine::attach_cgroups(process::cgroup_tree& tree) noexcept {
@@ -222,8 +241,7 @@ Result<void> engine::attach_cgroups(process::cgroup_tree& tree) noexcept {
     for (std::uint32_t k = 0; k < exec_count_; ++k) {
         check& c = *execs_[k];
         char name[process::cgroup_tree::name_capacity + 1];
-        const int len = static_cast<int>(c.def_->name.size() < 40 ? c.def_->name.size() : 40);
-        std::snprintf(name, sizeof name, "probe:%.*s.%u", len, c.def_->name.data(), k);
+        cgroup_name(k, name);
         auto slot = tree.add(name);
         if (!slot) {
             return fail(slot.error());
@@ -231,6 +249,61 @@ Result<void> engine::attach_cgroups(process::cgroup_tree& tree) noexcept {
         c.cg_slot_ = static_cast<int>(*slot);
     }
     return {};
+}
+
+std::uint32_t engine::assign_cgroups(process::cgroup_tree& tree,
+                                     std::span<const std::uint32_t> units) noexcept {
+    cg_ = &tree;
+    std::uint32_t used = 0;
+    for (std::uint32_t k = 0; k < exec_count_ && used < units.size(); ++k) {
+        check& c = *execs_[k];
+        char name[process::cgroup_tree::name_capacity + 1];
+        cgroup_name(k, name);
+        if (tree.assign(units[used], name)) {
+            c.cg_slot_ = static_cast<int>(units[used++]);
+        }
+    }
+    return used;
+}
+
+std::uint32_t engine::release_cgroups(std::uint32_t* freed) noexcept {
+    std::uint32_t n = 0;
+    for (std::uint32_t k = 0; k < exec_count_; ++k) {
+        check& c = *execs_[k];
+        if (c.cg_slot_ >= 0 && cg_ != nullptr) {
+            cg_->release(static_cast<std::uint32_t>(c.cg_slot_));
+            freed[n++] = static_cast<std::uint32_t>(c.cg_slot_);
+        }
+        c.cg_slot_ = -1;
+    }
+    return n;
+}
+
+std::uint32_t engine::instances(const check& c) noexcept {
+    std::uint32_t n = 1;
+    if (c.children_ != nullptr) {
+        for (std::uint32_t k = 0; k < c.def_->member_count; ++k) {
+            n += instances(c.children_[k]);
+        }
+    }
+    return n;
+}
+
+std::uint32_t engine::running_instances() const noexcept {
+    std::uint32_t n = 0;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        n += roots_[i].running_ ? instances(roots_[i]) : 0;
+    }
+    return n;
+}
+
+bool engine::running() const noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        if (roots_[i].running_) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // What build() takes from the arena for one instance of probe `i` and its

@@ -121,8 +121,12 @@ public:
     // `spawner` serves exec checks and `dns` host names (either may be null
     // when no probe needs it). Errors: OutOfMemory; InvalidArgument for a
     // target that does not parse; the errors of build_argv/build_env.
+    // Instance numbers (in writable file checks' temporary files and exec
+    // checks' cgroup names) start at `first_instance`: a reload's engine
+    // runs beside the one before it until that one's checks have ended, so
+    // the two must not share a name. Stats are kept across init() calls.
     Result<void> init(io::reactor& r, const tbl::plan& plan, arena& mem, process::spawner* spawner,
-                      resolver* dns) noexcept;
+                      resolver* dns, std::uint32_t first_instance = 0) noexcept;
 
     // Whether any probe needs the resolver (a host name, not a literal).
     static bool needs_resolver(std::span<const ProbeSpec> probes) noexcept;
@@ -135,11 +139,26 @@ public:
     // (CgroupUnavailable, CapacityExceeded). Instances left without one
     // keep the process-group kill.
     Result<void> attach_cgroups(process::cgroup_tree& tree) noexcept;
+    // A reload's engine: exec instance k gets unit units[k] (vacant units
+    // of `tree`), as long as there are units; the rest keep the
+    // process-group kill. Returns how many units it took (units[0, n)).
+    std::uint32_t assign_cgroups(process::cgroup_tree& tree,
+                                 std::span<const std::uint32_t> units) noexcept;
+    // Every exec instance's unit released (vacant again), its number
+    // written to `freed` (room for exec_instances()); returns how many.
+    // Only when no check runs.
+    std::uint32_t release_cgroups(std::uint32_t* freed) noexcept;
     // SIGKILL to an exec run: its cgroup, if any, and its process group.
     void kill_run(check& c, int pidfd) noexcept;
     std::uint32_t exec_instances() const noexcept { return exec_count_; }
 
     check& root(std::uint32_t probe) noexcept { return roots_[probe]; }
+    std::uint32_t size() const noexcept { return count_; }
+    // Whether a check of any probe is running.
+    bool running() const noexcept;
+    // Instances of the probes whose checks are running (a composite's with
+    // its members'): the most ops they can still hold, two each.
+    std::uint32_t running_instances() const noexcept;
 
     // Starts `c` (idle), to end by `deadline`. done runs exactly once.
     void start(check& c, mono_time deadline) noexcept;
@@ -160,6 +179,9 @@ public:
 
 private:
     bool build(check& c, std::uint32_t def, check* parent, arena& mem) noexcept;
+    static std::uint32_t instances(const check& c) noexcept;
+    void cgroup_name(std::uint32_t k,
+                     char (&out)[process::cgroup_tree::name_capacity + 1]) const noexcept;
     static void measure(const tbl::plan& plan, std::uint32_t i, arena& mem) noexcept;
     void begin(check& c) noexcept;
     void finish(check& c) noexcept;
@@ -189,7 +211,8 @@ private:
     check** execs_ = nullptr;
     std::uint32_t exec_count_ = 0;
     process::cgroup_tree* cg_ = nullptr;
-    std::uint32_t instances_ = 0; // writable file instances numbered so far
+    std::uint32_t instances_ = 0; // writable file instances numbered so far (from first_)
+    std::uint32_t first_ = 0;
     engine_stats stats_;
 };
 

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 
 namespace custos {
 
@@ -76,39 +77,34 @@ void check_result::fail(Reason r, int err, const char* fmt, ...) noexcept {
     }
 }
 
-Result<void> machine::init(std::span<const ProbeSpec> probes, arena& mem) noexcept {
-    count_ = static_cast<std::uint32_t>(probes.size());
+Result<void> machine::init(std::span<const ProbeSpec> probes, arena& mem,
+                           std::uint32_t slots) noexcept {
+    const auto n = static_cast<std::uint32_t>(probes.size());
+    count_ = slots > n ? slots : n;
     units_ = mem.make_array<probe_unit>(count_);
     bool ok = units_ != nullptr || count_ == 0;
     for (std::uint32_t i = 0; i < count_; ++i) {
-        const ProbeSpec& s = probes[i];
-        char* name = mem.copy(s.name);
-        char* why = mem.copy(s.reason);
-        char* fix = mem.copy(s.resolution);
-        ok = ok && name != nullptr && why != nullptr && fix != nullptr;
+        std::size_t need = 0;
+        if (i < n) {
+            need = probes[i].name.size() + probes[i].reason.size() + probes[i].resolution.size();
+        }
+        const std::size_t room = need > text_bytes ? need : text_bytes;
+        auto* text = static_cast<char*>(mem.take_unzeroed(room, 1));
+        ok = ok && text != nullptr;
         if (!ok) {
             continue; // sizing pass: keep measuring
         }
         probe_unit& u = units_[i];
-        u.name = std::string_view(name, s.name.size());
-        u.kind = s.kind;
-        u.timeout = to_nanos(s.timeout);
-        u.startup_initial = to_nanos(s.startup_initial);
-        u.startup_max = to_nanos(s.startup_max);
-        u.multiplier_x100 = s.startup_multiplier_x100;
-        u.startup_tries = s.startup_tries < 1 ? 1 : s.startup_tries;
-        u.interval = to_nanos(s.interval);
-        u.success_threshold = s.success_threshold < 1 ? 1 : s.success_threshold;
-        u.failure_threshold = s.failure_threshold < 1 ? 1 : s.failure_threshold;
-        u.reason_text = std::string_view(why, s.reason.size());
-        u.resolution_text = std::string_view(fix, s.resolution.size());
-        u.on_ready = s.on_ready;
-        u.on_down = s.on_down;
-        u.hook_ctx = s.hook_ctx;
+        u.text = text;
+        u.text_room = static_cast<std::uint32_t>(room);
         u.timer.fire = &machine::fire;
         u.timer.user = &u;
         u.owner = this;
         u.index = i;
+        u.table_index = i;
+        if (i < n) {
+            (void)define(u, probes[i]);
+        }
     }
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "probe table");
@@ -116,9 +112,108 @@ Result<void> machine::init(std::span<const ProbeSpec> probes, arena& mem) noexce
     return {};
 }
 
+bool machine::define(probe_unit& u, const ProbeSpec& s) noexcept {
+    if (s.name.size() + s.reason.size() + s.resolution.size() > u.text_room) {
+        return false;
+    }
+    char* at = u.text;
+    auto put = [&at](std::string_view t) noexcept {
+        if (!t.empty()) {
+            std::memcpy(at, t.data(), t.size());
+        }
+        std::string_view out(at, t.size());
+        at += t.size();
+        return out;
+    };
+    u.name = put(s.name);
+    u.reason_text = put(s.reason);
+    u.resolution_text = put(s.resolution);
+    u.kind = s.kind;
+    u.timeout = to_nanos(s.timeout);
+    u.startup_initial = to_nanos(s.startup_initial);
+    u.startup_max = to_nanos(s.startup_max);
+    u.multiplier_x100 = s.startup_multiplier_x100;
+    u.startup_tries = s.startup_tries < 1 ? 1 : s.startup_tries;
+    u.interval = to_nanos(s.interval);
+    u.success_threshold = s.success_threshold < 1 ? 1 : s.success_threshold;
+    u.failure_threshold = s.failure_threshold < 1 ? 1 : s.failure_threshold;
+    u.on_ready = s.on_ready;
+    u.on_down = s.on_down;
+    u.hook_ctx = s.hook_ctx;
+    return true;
+}
+
+// Back to a unit that never ran: its definition, room, timer and index kept.
+void machine::forget(probe_unit& u) noexcept {
+    host_.cancel(u.timer);
+    u.state = ProbeState::unknown;
+    u.phase = ProbePhase::startup;
+    u.active = false;
+    u.checking = false;
+    u.discard = false;
+    u.rerun = false;
+    u.delay = nanos(0);
+    u.tries = 0;
+    u.consecutive_successes = 0;
+    u.consecutive_failures = 0;
+    u.checks = 0;
+    u.failures = 0;
+    u.check_started = {};
+    u.planned = {};
+    u.last_check = {};
+    u.last_success = {};
+    u.last_failure = {};
+    u.next_check = {};
+    u.error_reason = Reason::unknown;
+    u.error_errno = 0;
+    u.error_since = {};
+    u.error_message[0] = '\0';
+}
+
+Result<void> machine::redefine(std::uint32_t p, const ProbeSpec& s, bool keep_state) noexcept {
+    probe_unit& u = units_[p];
+    if (s.name.size() + s.reason.size() + s.resolution.size() > u.text_room) {
+        char what[96];
+        std::snprintf(what, sizeof what, "probe '%.*s': its texts take %zu bytes, its slot %u",
+                      static_cast<int>(s.name.size()), s.name.data(),
+                      s.name.size() + s.reason.size() + s.resolution.size(), u.text_room);
+        return fail(Reason::reload_capacity, 0, what);
+    }
+    const ProbeState was = u.state;
+    forget(u);
+    (void)define(u, s);
+    if (keep_state) {
+        u.state = was;
+    }
+    return {};
+}
+
+void machine::vacate(std::uint32_t p) noexcept {
+    probe_unit& u = units_[p];
+    forget(u);
+    u.name = {};
+    u.reason_text = {};
+    u.resolution_text = {};
+    u.on_ready = nullptr;
+    u.on_down = nullptr;
+    u.hook_ctx = nullptr;
+}
+
+void machine::start(std::uint32_t p) noexcept {
+    probe_unit& u = units_[p];
+    if (u.active || u.name.empty()) {
+        return;
+    }
+    u.active = true;
+    u.phase = ProbePhase::startup;
+    u.tries = 0;
+    u.delay = u.startup_initial;
+    run_check(u);
+}
+
 std::uint32_t machine::find(std::string_view name) const noexcept {
     for (std::uint32_t i = 0; i < count_; ++i) {
-        if (units_[i].name == name) {
+        if (!name.empty() && units_[i].name == name) {
             return i;
         }
     }
@@ -127,15 +222,7 @@ std::uint32_t machine::find(std::string_view name) const noexcept {
 
 void machine::start_all() noexcept {
     for (std::uint32_t i = 0; i < count_; ++i) {
-        probe_unit& u = units_[i];
-        if (u.active) {
-            continue;
-        }
-        u.active = true;
-        u.phase = ProbePhase::startup;
-        u.tries = 0;
-        u.delay = u.startup_initial;
-        run_check(u);
+        start(i);
     }
 }
 
@@ -246,7 +333,7 @@ std::string_view machine::resolution(const probe_unit& u) const noexcept {
 
 void machine::flip(probe_unit& u, ProbeState to) noexcept {
     ProbeTransition t;
-    t.probe = u.index;
+    t.probe = u.table_index;
     t.name = u.name;
     t.from = u.state;
     t.to = to;

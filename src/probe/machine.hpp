@@ -93,6 +93,9 @@ struct probe_unit {
     ProbeHook on_ready = nullptr;
     ProbeHook on_down = nullptr;
     void* hook_ctx = nullptr;
+    // The texts' room (name, reason, resolution), fixed at init.
+    char* text = nullptr;
+    std::uint32_t text_room = 0;
 
     // State.
     ProbeState state = ProbeState::unknown;
@@ -121,7 +124,8 @@ struct probe_unit {
 
     io::timer timer;
     class machine* owner = nullptr;
-    std::uint32_t index = 0;
+    std::uint32_t index = 0;       // the slot
+    std::uint32_t table_index = 0; // in the table (ProbeTransition::probe)
 };
 
 class machine {
@@ -130,10 +134,41 @@ public:
     machine(const machine&) = delete;
     machine& operator=(const machine&) = delete;
 
-    // Lays the probes out in `mem` (validated: see tbl::validate()). Call
-    // with an arena without a block to measure, then with one that big.
-    // Errors: OutOfMemory when the arena is too small.
-    Result<void> init(std::span<const ProbeSpec> probes, arena& mem) noexcept;
+    // Room for a unit's texts (name, reason and resolution overrides) in a
+    // slot that a reload may fill: at least this, or its probe's own.
+    static constexpr std::uint32_t text_bytes = 128;
+
+    // Lays the probes out in `mem` (validated: see tbl::validate()), in
+    // `slots` units (at least the probes): the first hold the probes, the
+    // rest are vacant until redefine(). Call with an arena without a block
+    // to measure, then with one that big. Errors: OutOfMemory when the
+    // arena is too small.
+    Result<void> init(std::span<const ProbeSpec> probes, arena& mem,
+                      std::uint32_t slots = 0) noexcept;
+
+    // Reload, one slot at a time.
+    // Slot `p` becomes `s`, stopped: start() starts it. Fresh (no counter,
+    // no error), in state unknown unless `keep_state` (a changed probe
+    // keeps ready or down until its new checks say otherwise). Its
+    // schedule and any check in flight are forgotten first (the host drops
+    // that check's result: on_result() must not see it). Errors, with
+    // nothing changed: ReloadCapacity (the texts do not fit the slot's
+    // room).
+    Result<void> redefine(std::uint32_t p, const ProbeSpec& s, bool keep_state = false) noexcept;
+    // Slot `p` becomes vacant, as redefine() forgets.
+    void vacate(std::uint32_t p) noexcept;
+    bool vacant(std::uint32_t p) const noexcept { return units_[p].name.empty(); }
+    // Starts slot `p`'s startup phase (as start_all() does for each).
+    void start(std::uint32_t p) noexcept;
+    // The index slot `p`'s probe has in the current table (what its
+    // transitions carry): the slot itself until a reload says otherwise.
+    void renumber(std::uint32_t p, std::uint32_t table_index) noexcept {
+        units_[p].table_index = table_index;
+    }
+    // Whether `s` fits slot `p`'s room (redefine() succeeds).
+    bool fits(std::uint32_t p, const ProbeSpec& s) const noexcept {
+        return s.name.size() + s.reason.size() + s.resolution.size() <= units_[p].text_room;
+    }
 
     // Starts every probe's startup phase: each checks at once.
     void start_all() noexcept;
@@ -153,9 +188,10 @@ public:
     // The result of the check the host started for probe `p`.
     void on_result(std::uint32_t p, const check_result& r) noexcept;
 
+    // The slots (occupied and vacant).
     std::uint32_t size() const noexcept { return count_; }
     const probe_unit& at(std::uint32_t p) const noexcept { return units_[p]; }
-    // Index of `name`, or UINT32_MAX.
+    // Slot of `name`, or UINT32_MAX.
     std::uint32_t find(std::string_view name) const noexcept;
     ProbeStatus status(std::uint32_t p) const noexcept;
     // The resolution an operator sees for probe `p`'s last error.
@@ -168,6 +204,8 @@ private:
     void enter_polling(probe_unit& u) noexcept;
     void schedule_poll(probe_unit& u) noexcept;
     void flip(probe_unit& u, ProbeState to) noexcept;
+    void forget(probe_unit& u) noexcept;
+    bool define(probe_unit& u, const ProbeSpec& s) noexcept;
 
     machine_host& host_;
     probe_unit* units_ = nullptr;
