@@ -494,6 +494,28 @@ if have curl && have jq; then
     else
         fail "POST /reload with curl: $body"
     fi
+    # A probe added by reload: checked, and served like the others.
+    printf '\n[probe:added-p]\nfile = %s\ninterval = 1s\n' "$T" >>"$T/c.ini"
+    body=$(curl -s --unix-socket "$S" -X POST http://custos/reload)
+    if [ "$(printf '%s' "$body" | jq -r '.reloaded, .probes.added' | tr '\n' ' ')" = "true 1 " ]; then
+        pass "POST /reload: a probe added"
+    else
+        fail "POST /reload adding a probe: $body"
+    fi
+    if ctl_rc 0 "check of the probe the reload added" check added-p --wait &&
+        [ "$(curl -s --unix-socket "$S" http://custos/probes/added-p | jq -r .state)" = ready ]; then
+        pass "the added probe passes and is served at /probes/added-p"
+    else
+        fail "the added probe: $(curl -s --unix-socket "$S" http://custos/probes/added-p)"
+    fi
+    sed -i '/^\[probe:added-p\]/,$d' "$T/c.ini"
+    body=$(curl -s --unix-socket "$S" -X POST http://custos/reload)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$S" http://custos/probes/added-p)
+    if [ "$(printf '%s' "$body" | jq -r '.probes.removed')" = 1 ] && [ "$code" = 404 ]; then
+        pass "POST /reload: the probe removed is gone (404)"
+    else
+        fail "POST /reload removing a probe: $body, GET /probes/added-p: $code"
+    fi
     printf 'garbage line\n' >>"$T/c.ini"
     code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$S" -X POST http://custos/reload)
     if [ "$code" = 422 ] && [ "$(jq -r '.error' "$T/body")" = ReloadInvalid ] &&

@@ -190,6 +190,8 @@ struct owned_table {
     std::vector<std::vector<std::string_view>> deps;
     std::vector<ServiceSpec> specs;
     ProbeSpec probe;
+    std::vector<ProbeSpec> probes; // a case's own (tweak: o.t.probes = o.probes)
+    std::string text;              // a string they point at
     Table t;
 };
 
@@ -234,10 +236,34 @@ struct svc_seen {
     std::uint64_t deaths = 0;
 };
 
+struct probe_seen {
+    std::string name;
+    ProbeState state = ProbeState::unknown;
+    std::uint64_t checks = 0;
+    std::string message; // the last error's
+};
+
 // Every service's status, taken on the reactor thread.
 struct picture {
     std::uint32_t count = 0;
     std::vector<svc_seen> svcs;
+    std::vector<probe_seen> probes;
+
+    const probe_seen* probe(std::string_view name) const {
+        for (const probe_seen& p : probes) {
+            if (p.name == name) {
+                return &p;
+            }
+        }
+        return nullptr;
+    }
+    std::string probe_order() const {
+        std::string o;
+        for (const probe_seen& p : probes) {
+            o += (o.empty() ? "" : ",") + p.name;
+        }
+        return o;
+    }
 
     const svc_seen* find(std::string_view name) const {
         for (const svc_seen& s : svcs) {
@@ -281,6 +307,7 @@ struct world {
     std::atomic<const Table*> next{nullptr}; // what the reload hook reloads
     std::mutex mu;                           // guards everything below
     std::vector<seen_transition> transitions;
+    std::vector<std::pair<std::string, Reason>> probe_events; // probe, reason
     std::vector<reload_result> results;
     std::vector<int> signals;
     std::uint64_t pictures = 0;
@@ -357,6 +384,7 @@ struct world {
         o.t.runtime.stop_timeout = 10s;
         o.t.runtime.boot_grace = 300ms;
         o.t.runtime.service_slots = set.slots;
+        o.t.runtime.probe_slots = 4;
         o.t.services = o.specs;
         o.t.probes = std::span<const ProbeSpec>(&o.probe, 1);
         o.t.control.socket = set.sock;
@@ -380,6 +408,7 @@ struct world {
         }
         rt->set_transition_hook(&world::on_transition, this);
         rt->set_signal_hook(&world::on_signal, this);
+        rt->set_probe_hook(&world::on_probe, this);
         if (with_hook) {
             rt->set_reload_hook(&world::on_reload, this);
         }
@@ -421,6 +450,12 @@ struct world {
         w.transitions.push_back(std::move(s));
     }
 
+    static void on_probe(const ProbeTransition& t, void* ctx) noexcept {
+        auto& w = *static_cast<world*>(ctx);
+        std::lock_guard<std::mutex> lock(w.mu);
+        w.probe_events.emplace_back(std::string(t.name), t.reason);
+    }
+
     static void on_signal(int sig, void* ctx) noexcept {
         auto& w = *static_cast<world*>(ctx);
         picture p;
@@ -440,6 +475,15 @@ struct world {
                     st.restarts_by_cause[static_cast<std::size_t>(RestartCause::operator_)];
                 s.deaths = st.death_count;
                 p.svcs.push_back(std::move(s));
+            }
+            for (std::uint32_t i = 0; i < w.rt->probe_count(); ++i) {
+                const ProbeStatus st = w.rt->probe_status(i);
+                probe_seen q;
+                q.name = std::string(st.name.view());
+                q.state = st.state;
+                q.checks = st.checks;
+                q.message = std::string(st.last_error.message.view());
+                p.probes.push_back(std::move(q));
             }
         }
         std::lock_guard<std::mutex> lock(w.mu);
@@ -556,6 +600,13 @@ struct world {
             *r = result(n);
         }
         return a;
+    }
+
+    // Whether a probe event of `name` with `why` was seen.
+    bool probe_event(std::string_view name, Reason why) {
+        std::lock_guard<std::mutex> lock(mu);
+        return std::any_of(probe_events.begin(), probe_events.end(),
+                           [&](const auto& e) { return e.first == name && e.second == why; });
     }
 
     std::size_t transition_count() {
@@ -870,10 +921,10 @@ TEST_CASE("reload: what only a restart applies is refused - naming it: nothing c
     CHECK(set.reason == Reason::reload_unsupported);
     CHECK(has(set.subject, "[custos] settings"));
 
-    // A probe.
+    // The probe slots.
     reload_result r;
     const answer a =
-        w.reload_by_post(w.make(abc(), [](owned_table& o) { o.probe.interval = 11s; }), &r);
+        w.reload_by_post(w.make(abc(), [](owned_table& o) { o.t.runtime.probe_slots = 5; }), &r);
     INFO(a.body);
     INFO(show(r));
     CHECK(a.status == 422);
@@ -881,10 +932,258 @@ TEST_CASE("reload: what only a restart applies is refused - naming it: nothing c
     CHECK(has(a.body, "\"problems\":[]"));
     CHECK(!r.ok);
     CHECK(r.reason == Reason::reload_unsupported);
-    CHECK(has(r.subject, "probe 'dir'"));
+    CHECK(has(r.subject, "[custos] settings"));
 
     std::this_thread::sleep_for(200ms);
     check_unchanged(before, w.look());
+    CHECK(w.transition_count() == t0);
+}
+
+// File probes: `dir` passes (the case's directory), a missing path fails.
+static ProbeSpec file_probe(const char* name, const std::string& target) {
+    ProbeSpec p;
+    p.name = name;
+    p.kind = ProbeKind::file;
+    p.target = target;
+    p.interval = 150ms;
+    p.startup_initial = 50ms;
+    p.startup_max = 50ms;
+    return p;
+}
+
+TEST_CASE("reload: probes added, removed and changed - a kept one is not touched") {
+    world w(abc(), 4);
+    // The runtime starts on the one `dir` probe; this table brings two more.
+    const std::string missing = w.set.dir + "/missing";
+    const Table& t1 = w.make(abc(), [&](owned_table& o) {
+        o.probes = {file_probe("keep", w.set.dir), file_probe("gone", w.set.dir),
+                    file_probe("swap", w.set.dir)};
+        o.t.probes = o.probes;
+    });
+    check_summary(w.reload_by_signal(t1), 0, 0, 0, 3);
+    CHECK(w.probe_event("keep", Reason::reload_added));
+    CHECK(w.probe_event("dir", Reason::reload_removed));
+    picture p = w.wait_for([](const picture& q) {
+        return q.probes.size() == 3 && std::all_of(q.probes.begin(), q.probes.end(), [](auto& x) {
+                   return x.state == ProbeState::ready && x.checks >= 2;
+               });
+    });
+    INFO(p.probe_order());
+    REQUIRE(p.probe_order() == "keep,gone,swap");
+    REQUIRE(p.probe("keep")->state == ProbeState::ready);
+    const std::uint64_t keep_checks = p.probe("keep")->checks;
+
+    // gone goes, swap now checks a missing path, new comes, keep stays;
+    // the order is the new table's.
+    const std::size_t e0 = [&] {
+        std::lock_guard<std::mutex> lock(w.mu);
+        return w.probe_events.size();
+    }();
+    const Table& t2 = w.make(abc(), [&](owned_table& o) {
+        o.probes = {file_probe("new", w.set.dir), file_probe("swap", missing),
+                    file_probe("keep", w.set.dir)};
+        o.t.probes = o.probes;
+    });
+    const reload_result r = w.reload_by_signal(t2);
+    INFO(show(r));
+    REQUIRE(r.ok);
+    CHECK(w.probe_event("gone", Reason::reload_removed));
+    CHECK(w.probe_event("swap", Reason::reload_changed));
+    CHECK(w.probe_event("new", Reason::reload_added));
+    {
+        std::lock_guard<std::mutex> lock(w.mu);
+        for (std::size_t i = e0; i < w.probe_events.size(); ++i) {
+            CHECK(w.probe_events[i].first != "keep"); // untouched: no event
+        }
+    }
+    p = w.wait_for([](const picture& q) {
+        const probe_seen* s = q.probe("swap");
+        const probe_seen* n = q.probe("new");
+        return s != nullptr && s->state == ProbeState::down && n != nullptr &&
+               n->state == ProbeState::ready;
+    });
+    INFO(p.probe_order());
+    CHECK(p.probe_order() == "new,swap,keep");
+    CHECK(p.probe("gone") == nullptr);
+    REQUIRE(p.probe("swap") != nullptr);
+    CHECK(p.probe("swap")->state == ProbeState::down);
+    CHECK(has(p.probe("swap")->message, "missing"));
+    REQUIRE(p.probe("keep") != nullptr);
+    CHECK(p.probe("keep")->state == ProbeState::ready);
+    CHECK(p.probe("keep")->checks >= keep_checks); // its counters kept
+    // The services were not touched by any of it.
+    CHECK(p.all_ready());
+
+    // Over the control socket: /probes/NAME follows the new table.
+    const answer gone = ask(w.set.sock, "GET /probes/gone HTTP/1.1\r\nHost: x\r\n"
+                                        "Connection: close\r\n\r\n");
+    CHECK(gone.status == 404);
+    const answer fresh = ask(w.set.sock, "GET /probes/new HTTP/1.1\r\nHost: x\r\n"
+                                         "Connection: close\r\n\r\n");
+    CHECK(fresh.status == 200);
+    CHECK(has(fresh.body, "\"name\":\"new\""));
+}
+
+TEST_CASE("reload: a service's ready probe moves in the table - still its probe") {
+    // b is ready when its probe passes; a reload puts another probe before
+    // it (its index changes) and restarts b (changed): b becomes ready
+    // again through the same probe, at its new index.
+    std::vector<svc_def> defs = abc();
+    world w(defs, 4);
+    auto with = [&](bool extra, bool change_b) {
+        std::vector<svc_def> d = abc();
+        if (change_b) {
+            d[1].argv.push_back("changed");
+        }
+        return w.make(d, [&, extra](owned_table& o) {
+            if (extra) {
+                o.text = w.set.dir + "/missing";
+                o.probes = {file_probe("first", o.text), file_probe("gate", w.set.dir)};
+            } else {
+                o.probes = {file_probe("gate", w.set.dir)};
+            }
+            o.t.probes = o.probes;
+            o.specs[1].ready = ReadyMode::probe;
+            o.specs[1].ready_probe = "gate";
+        });
+    };
+    // First with the gate alone (b changed: ready by probe now).
+    check_summary(w.reload_by_signal(with(false, false)), 0, 0, 1, 2);
+    picture p = w.wait_for([](const picture& q) { return q.all_ready(); });
+    REQUIRE(p.all_ready());
+    const int b_pid = p.find("b")->pid;
+    check_summary(w.reload_by_signal(with(true, true)), 0, 0, 1, 2);
+    p = w.wait_for([&](const picture& q) {
+        const svc_seen* b = q.find("b");
+        return b != nullptr && b->pid != b_pid && b->state == ServiceState::ready;
+    });
+    INFO(p.probe_order());
+    CHECK(p.probe_order() == "first,gate");
+    REQUIRE(p.find("b") != nullptr);
+    CHECK(p.find("b")->pid != b_pid);
+    CHECK(p.find("b")->state == ServiceState::ready);
+    CHECK(p.find("b")->reason == Reason::ready_probe);
+}
+
+TEST_CASE("reload: while checks the last reload replaced still run, the next is busy") {
+    // An exec probe whose check takes ~1.5 s is kept by a first reload (a
+    // probe added beside it): its check goes on in the engine replaced, so
+    // a second reload is busy until it has ended; then it applies.
+    static const std::string_view slow_argv[] = {"/bin/sleep", "1.5"};
+    auto with = [&](world& w, int extra) -> const Table& {
+        return w.make(abc(), [&w, extra](owned_table& o) {
+            ProbeSpec slow;
+            slow.name = "slow";
+            slow.kind = ProbeKind::exec;
+            slow.argv = slow_argv;
+            slow.timeout = 10s;
+            slow.interval = 60s;
+            o.probes = {slow};
+            if (extra >= 1) {
+                o.probes.push_back(file_probe("one", w.set.dir));
+            }
+            if (extra >= 2) {
+                o.probes.push_back(file_probe("two", w.set.dir));
+            }
+            o.t.probes = o.probes;
+        });
+    };
+    world w(abc(), 4);
+    check_summary(w.reload_by_signal(with(w, 0)), 0, 0, 0, 3);
+    // Its first check has started with the reload: wait for it to end and
+    // the next (a startup retry or the first poll) to be far away; then
+    // run one by hand.
+    std::this_thread::sleep_for(2500ms);
+    const answer run = ask(w.set.sock, "POST /probes/slow/check HTTP/1.1\r\nHost: x\r\n"
+                                       "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    REQUIRE(run.status == 200);
+    const reload_result first = w.reload_by_signal(with(w, 1));
+    INFO(show(first));
+    REQUIRE(first.ok);
+    CHECK(first.sum.probes_added == 1);
+    CHECK(first.sum.probes_unchanged == 1);
+    const reload_result busy = w.reload_by_signal(with(w, 2));
+    INFO(show(busy));
+    CHECK(!busy.ok);
+    CHECK(busy.reason == Reason::reload_busy);
+    // Once slow's check has ended (in the old engine, reported to slow).
+    const std::int64_t until = now_ms() + deadline_ms;
+    reload_result again;
+    do {
+        std::this_thread::sleep_for(200ms);
+        again = w.reload_by_signal(with(w, 2));
+    } while (!again.ok && again.reason == Reason::reload_busy && now_ms() < until);
+    INFO(show(again));
+    CHECK(again.ok);
+    CHECK(again.sum.probes_added == 1);
+    const picture p = w.look();
+    REQUIRE(p.probe("slow") != nullptr);
+    CHECK(p.probe("slow")->state == ProbeState::ready);
+    CHECK(p.probe_order() == "slow,one,two");
+}
+
+TEST_CASE("reload: a composite whose member changed is changed too") {
+    static const std::string_view members[] = {"m"};
+    world w(abc(), 4);
+    auto with = [&](bool broken) -> const Table& {
+        return w.make(abc(), [&w, broken](owned_table& o) {
+            o.text = w.set.dir + (broken ? "/missing" : "");
+            ProbeSpec both = file_probe("both", w.set.dir);
+            both.kind = ProbeKind::all;
+            both.target = {};
+            both.members = members;
+            o.probes = {file_probe("m", o.text), both, file_probe("other", w.set.dir)};
+            o.t.probes = o.probes;
+        });
+    };
+    const reload_result first = w.reload_by_signal(with(false));
+    INFO(show(first));
+    REQUIRE(first.ok);
+    CHECK(first.sum.probes_added == 3);
+    picture p = w.wait_for([](const picture& q) {
+        const probe_seen* b = q.probe("both");
+        return b != nullptr && b->state == ProbeState::ready;
+    });
+    REQUIRE(p.probe("both") != nullptr);
+    REQUIRE(p.probe("both")->state == ProbeState::ready);
+    const reload_result second = w.reload_by_signal(with(true));
+    INFO(show(second));
+    REQUIRE(second.ok);
+    CHECK(second.sum.probes_changed == 2); // m, and both through m
+    CHECK(second.sum.probes_unchanged == 1);
+    CHECK(w.probe_event("both", Reason::reload_changed));
+    p = w.wait_for([](const picture& q) {
+        const probe_seen* b = q.probe("both");
+        return b != nullptr && b->state == ProbeState::down;
+    });
+    REQUIRE(p.probe("both") != nullptr);
+    CHECK(p.probe("both")->state == ProbeState::down);
+    CHECK(has(p.probe("both")->message, "missing"));
+    CHECK(p.probe("other")->state == ProbeState::ready);
+}
+
+TEST_CASE("reload: more probes than probe_slots is refused: nothing changes") {
+    world w(abc(), 4);
+    const picture before = w.look();
+    const std::size_t t0 = w.transition_count();
+    reload_result r;
+    const answer a = w.reload_by_post(
+        w.make(abc(),
+               [&](owned_table& o) {
+                   o.probes = {file_probe("p1", w.set.dir), file_probe("p2", w.set.dir),
+                               file_probe("p3", w.set.dir), file_probe("p4", w.set.dir),
+                               file_probe("p5", w.set.dir)};
+                   o.t.probes = o.probes;
+               }),
+        &r);
+    INFO(a.body);
+    INFO(show(r));
+    CHECK(a.status == 422);
+    CHECK(r.reason == Reason::reload_capacity);
+    CHECK(has(r.subject, "probe_slots"));
+    const picture after = w.look();
+    check_unchanged(before, after);
+    CHECK(after.probe_order() == "dir");
     CHECK(w.transition_count() == t0);
 }
 

@@ -766,16 +766,43 @@ int run_reload(const char* dir) {
     second[2].depends_on = dep_keep; // added, after keep
     bad[2].depends_on = dep_none;    // unknown
 
+    // Probes too: one kept, one changed, one removed and one added (an
+    // exec check, spawned from the reload's engine) each time.
+    static const std::string_view argv_true[] = {"/bin/true"};
+    static ProbeSpec first_probes[3];
+    static ProbeSpec second_probes[3];
+    const char* first_probe_names[] = {"keep-p", "change-p", "drop-p"};
+    const char* second_probe_names[] = {"keep-p", "change-p", "add-p"};
+    for (std::size_t i = 0; i < 3; ++i) {
+        for (ProbeSpec* p : {&first_probes[i], &second_probes[i]}) {
+            p->kind = ProbeKind::file;
+            p->target = "/";
+            p->interval = 50ms;
+            p->startup_initial = 20ms;
+        }
+        first_probes[i].name = first_probe_names[i];
+        second_probes[i].name = second_probe_names[i];
+    }
+    first_probes[2].kind = ProbeKind::tcp;
+    first_probes[2].target = "127.0.0.1:1";
+    second_probes[1].target = "/tmp"; // changed
+    second_probes[2].kind = ProbeKind::exec;
+    second_probes[2].target = {};
+    second_probes[2].argv = argv_true;
+
     static reload_run s;
     std::snprintf(s.sock, sizeof s.sock, "%s/reload.sock", dir);
     static Table t[3];
+    const std::span<const ProbeSpec> probe_sets[] = {first_probes, second_probes, first_probes};
     const std::span<const ServiceSpec> specs[] = {first, second, bad};
     for (int i = 0; i < 3; ++i) {
         t[i].runtime.handle_signals = false;
         t[i].runtime.cgroup = "off";
         t[i].runtime.stop_timeout = 5s;
         t[i].runtime.service_slots = 4;
+        t[i].runtime.probe_slots = 4;
         t[i].services = specs[i];
+        t[i].probes = probe_sets[i];
         t[i].control.socket = s.sock;
         t[i].control.max_clients = 4;
         s.tables[i] = &t[i];

@@ -134,12 +134,16 @@ private:
 
 using ControlHandler = void (*)(const ControlRequest& req, ControlResponse& resp, void* ctx);
 
-// What a reload did (Runtime::reload), by service.
+// What a reload did (Runtime::reload), by service and by probe.
 struct ReloadSummary {
     std::uint32_t added = 0;     // started in a free slot (ReloadAdded)
     std::uint32_t removed = 0;   // stopping; their slots free once stopped (ReloadRemoved)
     std::uint32_t changed = 0;   // stopping to start again with the new definition (ReloadChanged)
     std::uint32_t unchanged = 0; // not touched: process, state and counters kept
+    std::uint32_t probes_added = 0;     // checking from their startup phase
+    std::uint32_t probes_removed = 0;   // gone
+    std::uint32_t probes_changed = 0;   // their startup phase again, the new definition
+    std::uint32_t probes_unchanged = 0; // not touched
 };
 
 // What a reload found wrong, for the operator: one line per problem
@@ -184,7 +188,9 @@ namespace control {
 //   POST   /reload              the config read again and applied
 //                               (Runtime::reload): 200 {"reloaded": true,
 //                               "added": N, "removed": N, "changed": N,
-//                               "unchanged": N}; else the error body with
+//                               "unchanged": N, "probes": {"added": N,
+//                               "removed": N, "changed": N, "unchanged":
+//                               N}}; else the error body with
 //                               "problems": ["FILE:LINE: ...", ...] and
 //                               "problems_dropped": N, status 422
 //                               (ReloadInvalid, ReloadUnsupported,

@@ -117,7 +117,8 @@ public:
 
     // Called on every transition, on the reactor thread. Must not block.
     void set_transition_hook(TransitionHook hook, void* ctx) noexcept;
-    // Called on every probe state change (after the probe's own hooks).
+    // Called on every probe state change (after the probe's own hooks),
+    // and for each probe a reload adds, removes or changes.
     void set_probe_hook(ProbeHook hook, void* ctx) noexcept;
     // Called on every monitor state change and report (MonitorDegraded,
     // MonitorHeartbeat, MonitorWedgeSuspected).
@@ -178,16 +179,27 @@ public:
     //              or whose clean exit its policy did not restart, stays
     //              stopped, with the new definition for its next start;
     //   unchanged  not touched: its process, state, counters and history.
+    // Probes alike, by name, in slots (RuntimeConfig::probe_slots): an
+    // added one starts its startup phase (ReloadAdded); a removed one goes
+    // at once, its check in flight cancelled (ReloadRemoved); a changed
+    // one (a composite whose member changed included) keeps ready or down
+    // and starts its startup phase with the new definition (ReloadChanged;
+    // its counters start over); an unchanged one is not touched, not even
+    // a check it has in flight. Each is an event on the probe stream (from
+    // and to the same state). The new table's checks are laid out beside
+    // the running ones, in a block reserved at init.
     // The dependency graph becomes the new table's at once. Reactor thread
     // only (from a hook), after start(). Allocates nothing: the plan of the
     // new table goes into room reserved at init (twice the first table's
     // plan). Errors, all with nothing changed: ReloadInvalid (the first
     // problem; all of them went to `problems`), ReloadUnsupported (a
-    // change only a restart applies: the runtime settings, the probes, the
-    // monitors, the watchdog or the control plane; the subject says
-    // which), ReloadCapacity (more services than slots, a plan or a
-    // definition larger than the room init reserved), ReloadBusy (the
-    // services a previous reload removed have not all stopped yet), and
+    // change only a restart applies: the runtime settings, the monitors,
+    // the watchdog or the control plane; a probe naming a host when none
+    // did at init, which made no resolver; the subject says which),
+    // ReloadCapacity (more services or probes than slots, a plan, a
+    // definition or the checks larger than the room init reserved),
+    // ReloadBusy (the services a previous reload removed have not all
+    // stopped yet, or the checks it replaced have not all ended), and
     // what the process host refuses for a new definition
     // (NotifySocketUnavailable, CgroupUnavailable). The table must stay
     // valid until the next reload replaces it (as must init()'s, for a

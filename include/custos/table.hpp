@@ -48,6 +48,10 @@ struct RuntimeConfig {
     // slot costs its supervision record, its status and its exec data
     // (see README: reload).
     std::uint32_t service_slots = 0;
+    // Probe slots, the same for probes (0: exactly the table's probes). A
+    // reload's checks are laid out beside the running ones in a second
+    // block as big as the first, with room for the spare slots' checks.
+    std::uint32_t probe_slots = 0;
     // Total time for stopping everything; shared so that one slow service
     // cannot use up the others' time.
     Duration stop_timeout = std::chrono::seconds(30);

@@ -973,11 +973,17 @@ void server::route_reload_(conn& c) noexcept {
         if (text) {
             b.put("reloaded: ").put_u64(r->added).put(" added, ").put_u64(r->removed);
             b.put(" removed, ").put_u64(r->changed).put(" changed, ").put_u64(r->unchanged);
-            b.put(" unchanged\n");
+            b.put(" unchanged; probes: ").put_u64(r->probes_added).put(" added, ");
+            b.put_u64(r->probes_removed).put(" removed, ").put_u64(r->probes_changed);
+            b.put(" changed, ").put_u64(r->probes_unchanged).put(" unchanged\n");
         } else {
             b.put("{\"reloaded\":true,\"added\":").put_u64(r->added);
             b.put(",\"removed\":").put_u64(r->removed).put(",\"changed\":").put_u64(r->changed);
-            b.put(",\"unchanged\":").put_u64(r->unchanged).put("}\n");
+            b.put(",\"unchanged\":").put_u64(r->unchanged);
+            b.put(",\"probes\":{\"added\":").put_u64(r->probes_added);
+            b.put(",\"removed\":").put_u64(r->probes_removed);
+            b.put(",\"changed\":").put_u64(r->probes_changed);
+            b.put(",\"unchanged\":").put_u64(r->probes_unchanged).put("}}\n");
         }
     } else {
         const Error& e = r.error();

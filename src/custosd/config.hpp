@@ -25,7 +25,7 @@
 // section or key (env excepted: it repeats), a line without '=', a line over
 // max_line_bytes, a NUL byte, a text over max_file_bytes, a bad value.
 // [custos] keys: stop_timeout, notify_dir, cgroup, pid_record, max_services, max_probes,
-// max_probe_checks, service_slots.
+// max_probe_checks, service_slots, probe_slots.
 // [service:NAME] keys: exec (required), env (KEY=value; one level of
 // matched double or single quotes is taken off, around the value or around
 // the whole assignment, as systemd's Environment= does), cwd, user, group, restart,

@@ -160,6 +160,9 @@ void rt_service_slots(key_context& c, std::string_view v) noexcept {
 void rt_max_probes(key_context& c, std::string_view v) noexcept {
     store(c, tbl::count_value(c.key->name, v, config::max_probe_sections), c.rt.max_probes);
 }
+void rt_probe_slots(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::count_value(c.key->name, v, config::max_probe_sections), c.rt.probe_slots);
+}
 void rt_max_probe_checks(key_context& c, std::string_view v) noexcept {
     store(c, tbl::count_value(c.key->name, v, config::max_probe_checks), c.rt.max_probe_checks);
 }
@@ -199,6 +202,7 @@ constexpr key_def custos_keys[] = {
     {"max_probes", no_slot, 0, 0, rt_max_probes},
     {"service_slots", no_slot, 0, 0, rt_service_slots},
     {"max_probe_checks", no_slot, 0, 0, rt_max_probe_checks},
+    {"probe_slots", no_slot, 0, 0, rt_probe_slots},
     {"boot_grace", no_slot, 0, 0, rt_boot_grace},
     {"cgroup", no_slot, 0, 0, rt_cgroup},
     {"pid_record", no_slot, 0, 0, rt_pid_record},

@@ -99,7 +99,8 @@ void usage(std::FILE* to) {
         "                   runtime_dir_root,\n"
         "                   max_services, max_probes,\n"
         "                   max_probe_checks, notify_fd = N (s6 readiness),\n"
-        "                   service_slots (services + 4: room for reload to add),\n"
+        "                   service_slots, probe_slots (services, probes + 4: room\n"
+        "                   for reload to add),\n"
         "                   keepalive_gate = none|health (systemd's WATCHDOG=1),\n"
         "                   boot_grace (2m: health stays starting at most this long)\n"
         "  [service:NAME]   exec, env = KEY=value (repeatable; one level of quotes\n"
@@ -778,8 +779,11 @@ reload_config(custos::Runtime& rt, custos::ReloadReport& report, void* ctx) noex
     say_tee = nullptr;
     if (out) {
         std::fprintf(stderr,
-                     "%s custosd: reloaded %s: %u added, %u removed, %u changed, %u unchanged\n",
-                     at.text, r.path, out->added, out->removed, out->changed, out->unchanged);
+                     "%s custosd: reloaded %s: %u added, %u removed, %u changed, %u unchanged; "
+                     "probes: %u added, %u removed, %u changed, %u unchanged\n",
+                     at.text, r.path, out->added, out->removed, out->changed, out->unchanged,
+                     out->probes_added, out->probes_removed, out->probes_changed,
+                     out->probes_unchanged);
     } else {
         char text[512];
         out.error().format(text, sizeof text);
@@ -1071,6 +1075,11 @@ int main(int argc, char** argv) {
         const std::size_t want = cfg.services().size() + 4;
         rc.service_slots =
             static_cast<std::uint32_t>(want < rc.max_services ? want : rc.max_services);
+    }
+    // The same for probes.
+    if (rc.probe_slots == 0) {
+        const std::size_t want = cfg.probes().size() + 4;
+        rc.probe_slots = static_cast<std::uint32_t>(want < rc.max_probes ? want : rc.max_probes);
     }
     if (notify_fd >= 0) {
         rc.notify_fd = notify_fd;

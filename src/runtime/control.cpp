@@ -71,11 +71,11 @@ Result<void> Runtime::impl::layout_control(const ControlConfig& c) noexcept {
     // Room for every slot: the names past the shown ones are empty (a name
     // in a request is never), and a reload changes them (rebuild_view()).
     ctl.service_names = mem.make_array<std::string_view>(rl.slots);
-    ctl.probe_names = mem.make_array<std::string_view>(nprobes);
+    ctl.probe_names = mem.make_array<std::string_view>(rl.probe_slots);
     ctl.monitor_names = mem.make_array<std::string_view>(nmonitors);
     ok = (nu == 0 || ctl.uids != nullptr) && (ng == 0 || ctl.gids != nullptr) &&
          (count == 0 || ctl.service_names != nullptr) &&
-         (nprobes == 0 || ctl.probe_names != nullptr) &&
+         (rl.probe_slots == 0 || ctl.probe_names != nullptr) &&
          (nmonitors == 0 || ctl.monitor_names != nullptr);
     if (ok) {
         // Resolved in resolve_control() already: these lookups succeed.
@@ -107,7 +107,7 @@ Result<void> Runtime::impl::layout_control(const ControlConfig& c) noexcept {
     control::route_names names;
     if (ok) {
         names.services = {ctl.service_names, rl.slots};
-        names.probes = {ctl.probe_names, nprobes};
+        names.probes = {ctl.probe_names, rl.probe_slots};
         names.monitors = {ctl.monitor_names, nmonitors};
     }
     auto r = ctl.server.init(mem, c, ids, names, reactor, snap, ctl.ctx, listeners, *this);
@@ -148,7 +148,7 @@ Result<void> Runtime::impl::restart_service(std::uint32_t k) noexcept {
 }
 
 Result<void> Runtime::impl::check_probe(std::uint32_t p) noexcept {
-    probes.check_now(p);
+    probes.check_now(probe_at(p));
     return {};
 }
 

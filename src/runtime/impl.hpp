@@ -166,6 +166,28 @@ struct reload_parts {
     std::byte* check_room = nullptr;  // the table check's walks (tbl::options::scratch)
     std::size_t check_bytes = 0;
     tbl::plan spare; // the next reload's plan, in a fixed block
+    // Probes. The machine's units are slots like the services'; a reload
+    // builds the new table's checks into the other engine, in its own
+    // fixed block, while the checks the old one runs end (their results go
+    // to the probes kept, and are dropped for the others).
+    std::uint32_t probe_slots = 0;          // laid out: >= the table's probes
+    std::uint32_t* probe_slot = nullptr;    // the current plan's probe k -> its slot
+    std::uint32_t* slot_probe = nullptr;    // slot -> the current plan's probe, or none
+    std::uint32_t* probe_scratch = nullptr; // per slot: the new plan's probe k -> slot, in reload()
+    arena engine_mem[2];                    // fixed blocks of engine_room bytes
+    std::size_t engine_room = 0;
+    std::uint32_t* engine_slot[2] = {}; // engine e's probe k -> the slot it reports to, or none
+    std::uint32_t check_capacity = 0;   // check instances an engine may have
+    std::uint32_t check_total = 0;      // ... both engines together (reactor ops)
+    std::uint32_t next_instance = 0;    // the next engine's first instance number
+    bool old_engine_busy = false;       // the other engine still has checks running
+    bool applying = false;              // apply() is between its first and last act
+    bool monitors_due = false;          // ... and a dependency of a monitor moved
+    // Cgroup units for a reload's exec checks (vacant, laid out at init).
+    process::cgroup_tree* cgroups = nullptr;
+    std::uint32_t* cg_free = nullptr;
+    std::uint32_t ncg_free = 0;
+    std::uint32_t cg_capacity = 0;
     ReloadHook hook = nullptr;
     void* hook_ctx = nullptr;
 };
@@ -197,7 +219,11 @@ struct Runtime::impl final : sup::host,
     process::host procs{reactor, *this};
     sup::supervisor sup{*this};
     probe::machine probes{*this};
-    probe::engine checks;
+    // The check engines: the current one runs the current plan's checks;
+    // the other is the next reload's (reload.cpp).
+    probe::engine engines[2];
+    std::uint32_t cur_engine = 0;
+    probe::engine& checks() noexcept { return engines[cur_engine]; }
     probe::resolver* dns = nullptr;            // in the arena, when a probe names a host
     probe::resolver_config* dns_cfg = nullptr; // init only
     std::uint32_t nprobes = 0;
@@ -258,9 +284,12 @@ struct Runtime::impl final : sup::host,
     mono_time now() noexcept override { return reactor.now(); }
     void arm(io::timer& t, mono_time deadline) noexcept override { reactor.arm(t, deadline); }
     void cancel(io::timer& t) noexcept override { reactor.cancel(t); }
+    // `p`: the plan's probe index (the supervisor's, the plan's).
     bool probe_ready(std::uint32_t p) noexcept override {
-        return p < nprobes && probes.at(p).state == ProbeState::ready;
+        return p < nprobes && probes.at(rl.probe_slot[p]).state == ProbeState::ready;
     }
+    // The plan's probe `k`'s slot in the machine.
+    std::uint32_t probe_at(std::uint32_t k) const noexcept { return rl.probe_slot[k]; }
 
     // sup::host
     Result<int> spawn(std::uint32_t i) noexcept override;
@@ -281,7 +310,7 @@ struct Runtime::impl final : sup::host,
             rl.vacate_soon = true;
         }
         if (t.from == ServiceState::ready || t.to == ServiceState::ready) {
-            monitors.on_dependency_change();
+            recheck_monitors();
         }
     }
     void all_stopped() noexcept override {
@@ -294,11 +323,13 @@ struct Runtime::impl final : sup::host,
     void arm(io::timer& t, mono_time deadline, nanos slack) noexcept override {
         reactor.arm(t, deadline, slack);
     }
+    // `p`: a slot. The current engine runs the current plan's probes.
     void start_check(std::uint32_t p, mono_time deadline) noexcept override {
         ++counters.probe_checks;
-        checks.start(checks.root(p), deadline);
+        checks().start(checks().root(rl.slot_probe[p]), deadline);
     }
-    void cancel_check(std::uint32_t p) noexcept override { checks.cancel(checks.root(p)); }
+    // In whichever engine runs slot `p`'s check (the old one after a reload).
+    void cancel_check(std::uint32_t p) noexcept override;
     void checked(std::uint32_t p, bool passed, mono_time started) noexcept override;
     void transition(const ProbeTransition& t) noexcept override;
     std::uint64_t random() noexcept override { return rng.next(); }
@@ -314,24 +345,23 @@ struct Runtime::impl final : sup::host,
     }
     void watchdog_ping(std::uint32_t i) noexcept override { sup.on_watchdog_ping(i); }
     void watchdog_trigger(std::uint32_t i) noexcept override { sup.on_watchdog_trigger(i); }
+    // Exec checks' children: both engines' (the old one's until its
+    // checks have ended).
     bool claims_child(int pid, bool* watched) noexcept override {
-        return nprobes != 0 && checks.owns_child(pid, watched);
+        return engines[0].owns_child(pid, watched) || engines[1].owns_child(pid, watched);
     }
     std::uint32_t child_slots() noexcept override {
-        return nprobes != 0 ? checks.exec_instances() : 0;
+        return engines[0].exec_instances() + engines[1].exec_instances();
     }
     int child_at(std::uint32_t k, bool* watched) noexcept override {
-        return checks.child_at(k, watched);
+        const std::uint32_t n0 = engines[0].exec_instances();
+        return k < n0 ? engines[0].child_at(k, watched) : engines[1].child_at(k - n0, watched);
     }
     void child_exited(int pid, const siginfo_t& si) noexcept override {
-        checks.on_child_exit(pid, si);
+        engines[0].on_child_exit(pid, si);
+        engines[1].on_child_exit(pid, si);
     }
-    Result<void> attach_cgroups(process::cgroup_tree& tree) noexcept override {
-        if (nprobes == 0) {
-            return {};
-        }
-        return checks.attach_cgroups(tree);
-    }
+    Result<void> attach_cgroups(process::cgroup_tree& tree) noexcept override;
 
     // status::snapshot_source: the live state (reactor thread), which the
     // publisher copies into the snapshot after each loop turn.
@@ -342,7 +372,9 @@ struct Runtime::impl final : sup::host,
         return slot_status(rl.view[k]);
     }
     ServiceStatus slot_status(std::uint32_t slot) const noexcept;
-    ProbeStatus probe_status(std::uint32_t p) const noexcept override { return probes.status(p); }
+    ProbeStatus probe_status(std::uint32_t p) const noexcept override {
+        return probes.status(probe_at(p));
+    }
     std::uint32_t monitor_count() const noexcept override { return nmonitors; }
     MonitorStatus monitor_status(std::uint32_t m) const noexcept override {
         // status() samples the monitor's slot (atomics) and accumulates
@@ -412,14 +444,23 @@ struct Runtime::impl final : sup::host,
     // a process that is gone.
     void forget_probes(std::uint32_t i) noexcept;
     void stop_everything() noexcept;
-    bool checks_running() noexcept {
-        for (std::uint32_t p = 0; p < nprobes; ++p) {
-            if (checks.root(p).running()) {
-                return true;
-            }
+    // The monitors' dependencies again, unless a reload is applying (its
+    // plan and its slot maps change in steps; it asks at its end).
+    void recheck_monitors() noexcept {
+        if (rl.applying) {
+            rl.monitors_due = true;
+        } else {
+            monitors.on_dependency_change();
         }
-        return false;
     }
+    bool checks_running() noexcept { return engines[0].running() || engines[1].running(); }
+    // Reload (reload.cpp): the engines' memory and their first layout, at init.
+    Result<void> layout_engines() noexcept;
+    // The probe part of a reload (reload.cpp).
+    Result<void> check_probes(const Table& t, const tbl::plan& next, bool* work) noexcept;
+    void apply_probes(const Table& t, const tbl::plan& next, ReloadSummary& sum) noexcept;
+    // The old engine's checks have all ended: its cgroup units are free.
+    void old_engine_done() noexcept;
 
     static void on_check_done(probe::check& c) noexcept;
     static void on_term(io::op& o, std::int32_t result) noexcept;

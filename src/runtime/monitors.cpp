@@ -61,7 +61,7 @@ bool Runtime::impl::monitor_deps_ready(std::uint32_t m) noexcept {
         }
     }
     for (std::uint32_t p : mp.probe_deps) {
-        if (probes.at(p).state != ProbeState::ready) {
+        if (probes.at(probe_at(p)).state != ProbeState::ready) {
             return false;
         }
     }
@@ -88,15 +88,15 @@ Result<void> Runtime::impl::init_monitors() noexcept {
 // table's flags and graces copied into them.
 Result<void> Runtime::impl::layout_health() noexcept {
     harr.services = mem.make_array<ServiceStatus>(rl.slots);
-    harr.probes = mem.make_array<ProbeStatus>(nprobes);
+    harr.probes = mem.make_array<ProbeStatus>(rl.probe_slots);
     harr.monitors = mem.make_array<MonitorStatus>(nmonitors);
     harr.service_critical = mem.make_array<bool>(rl.slots);
-    harr.probe_critical = mem.make_array<bool>(nprobes);
-    harr.probe_grace_ns = mem.make_array<std::int64_t>(nprobes);
+    harr.probe_critical = mem.make_array<bool>(rl.probe_slots);
+    harr.probe_grace_ns = mem.make_array<std::int64_t>(rl.probe_slots);
     const bool ok =
         (count == 0 || (harr.services != nullptr && harr.service_critical != nullptr)) &&
-        (nprobes == 0 || (harr.probes != nullptr && harr.probe_critical != nullptr &&
-                          harr.probe_grace_ns != nullptr)) &&
+        (rl.probe_slots == 0 || (harr.probes != nullptr && harr.probe_critical != nullptr &&
+                                 harr.probe_grace_ns != nullptr)) &&
         (nmonitors == 0 || harr.monitors != nullptr);
     if (!ok) {
         return fail(Reason::out_of_memory, ENOMEM, "health");
@@ -125,7 +125,7 @@ void Runtime::impl::update_health() noexcept {
         harr.services[i] = service_status(i);
     }
     for (std::uint32_t p = 0; p < nprobes; ++p) {
-        harr.probes[p] = probes.status(p);
+        harr.probes[p] = probes.status(probe_at(p));
     }
     for (std::uint32_t m = 0; m < nmonitors; ++m) {
         harr.monitors[m] = monitors.status(m);

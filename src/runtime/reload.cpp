@@ -50,6 +50,8 @@ constexpr std::uint32_t none = UINT32_MAX;
 constexpr std::uint32_t tag_added = 0x80000000u;
 constexpr std::uint32_t tag_changed = 0x40000000u;
 constexpr std::uint32_t slot_mask = 0x3fffffffu;
+// A probe to add, before check_probes() gives it a slot.
+constexpr std::uint32_t unassigned = tag_added | slot_mask;
 
 } // namespace
 
@@ -65,6 +67,12 @@ Result<void> Runtime::impl::layout_reload() noexcept {
         static_cast<std::byte*>(mem.take_unzeroed(r.check_bytes, alignof(std::uint32_t)));
     r.critical = mem.make_array<bool>(r.slots);
     r.draining = mem.make_array<bool>(r.slots);
+    r.probe_slot = mem.make_array<std::uint32_t>(r.probe_slots);
+    r.slot_probe = mem.make_array<std::uint32_t>(r.probe_slots);
+    r.probe_scratch = mem.make_array<std::uint32_t>(r.probe_slots);
+    r.engine_slot[0] = mem.make_array<std::uint32_t>(r.probe_slots);
+    r.engine_slot[1] = mem.make_array<std::uint32_t>(r.probe_slots);
+    r.cg_free = mem.make_array<std::uint32_t>(2 * std::size_t{r.check_capacity});
     if (r.slots != 0 && (r.view == nullptr || r.plan_slot == nullptr || r.scratch == nullptr ||
                          r.names == nullptr || r.critical == nullptr || r.draining == nullptr ||
                          r.check_room == nullptr)) {
@@ -75,7 +83,84 @@ Result<void> Runtime::impl::layout_reload() noexcept {
         r.plan_slot[i] = i;
         r.critical[i] = plan.table().services[i].critical;
     }
+    if (r.probe_slots != 0 &&
+        (r.probe_slot == nullptr || r.slot_probe == nullptr || r.probe_scratch == nullptr ||
+         r.engine_slot[0] == nullptr || r.engine_slot[1] == nullptr)) {
+        return fail(Reason::out_of_memory, ENOMEM, "probe slots");
+    }
+    if (r.check_capacity != 0 && r.cg_free == nullptr) {
+        return fail(Reason::out_of_memory, ENOMEM, "probe slots");
+    }
+    for (std::uint32_t p = 0; p < r.probe_slots; ++p) {
+        const bool kept = p < nprobes;
+        r.probe_slot[p] = kept ? p : none;
+        r.slot_probe[p] = kept ? p : none;
+        r.engine_slot[0][p] = kept ? p : none;
+        r.engine_slot[1][p] = none;
+    }
     return {};
+}
+
+// After layout(): both engines' blocks, as big as this table's checks need
+// and room for a reload's, and the first engine laid out in one.
+Result<void> Runtime::impl::layout_engines() noexcept {
+    arena measure;
+    (void)engines[0].init(reactor, plan, measure, &procs.spawner(), dns);
+    const std::size_t need = measure.needed();
+    rl.engine_room = need + need / 2 + 2048 * std::size_t{rl.probe_slots - nprobes} + 1024;
+    for (arena& m : rl.engine_mem) {
+        if (!m.reserve(rl.engine_room)) {
+            return fail(Reason::out_of_memory, ENOMEM, "probe checks");
+        }
+        m.fix();
+    }
+    if (auto r = engines[0].init(reactor, plan, rl.engine_mem[0], &procs.spawner(), dns); !r) {
+        return r;
+    }
+    for (std::uint32_t k = 0; k < nprobes; ++k) {
+        probe::check& c = engines[0].root(k);
+        c.done = &impl::on_check_done;
+        c.user = this;
+    }
+    cur_engine = 0;
+    rl.next_instance = plan.check_count();
+    return {};
+}
+
+Result<void> Runtime::impl::attach_cgroups(process::cgroup_tree& tree) noexcept {
+    if (auto r = engines[cur_engine].attach_cgroups(tree); !r) {
+        return r;
+    }
+    rl.cgroups = &tree;
+    rl.ncg_free = 0;
+    for (std::uint32_t k = 0; k < rl.cg_capacity && rl.cg_free != nullptr; ++k) {
+        auto u = tree.add_vacant();
+        if (!u) {
+            break; // a reload's exec checks then keep the process-group kill
+        }
+        rl.cg_free[rl.ncg_free++] = *u;
+    }
+    return {};
+}
+
+void Runtime::impl::cancel_check(std::uint32_t p) noexcept {
+    for (std::uint32_t e = 0; e < 2; ++e) {
+        probe::engine& g = engines[e];
+        for (std::uint32_t k = 0; k < g.size(); ++k) {
+            if (rl.engine_slot[e][k] == p && g.root(k).running()) {
+                g.cancel(g.root(k));
+                return;
+            }
+        }
+    }
+}
+
+void Runtime::impl::old_engine_done() noexcept {
+    probe::engine& old = engines[cur_engine ^ 1];
+    rl.old_engine_busy = false;
+    if (rl.cgroups != nullptr && rl.cg_free != nullptr) {
+        rl.ncg_free += old.release_cgroups(rl.cg_free + rl.ncg_free);
+    }
 }
 
 void Runtime::impl::rebuild_view() noexcept {
@@ -120,6 +205,255 @@ void Runtime::impl::vacated(std::uint32_t slot) noexcept {
     rebuild_view();
 }
 
+// Probes: which slot each of the new table's probes takes (rl.probe_scratch,
+// tagged added or changed), and, when any probe is added, removed,
+// changed or moved, the new checks laid out in the other engine. Nothing
+// the runtime runs changes here. `work`: whether apply_probes() has any.
+Result<void> Runtime::impl::check_probes(const Table& t, const tbl::plan& next,
+                                         bool* work) noexcept {
+    *work = false;
+    const auto nnew = static_cast<std::uint32_t>(t.probes.size());
+    if (nnew > rl.probe_slots) {
+        char what[96];
+        std::snprintf(what, sizeof what, "%u probes, %u slots (probe_slots)", nnew, rl.probe_slots);
+        return fail(Reason::reload_capacity, 0, what);
+    }
+    std::uint32_t* slot_of = rl.probe_scratch;
+    std::uint32_t kept = 0;
+    for (std::uint32_t k = 0; k < nnew; ++k) {
+        slot_of[k] = probes.find(t.probes[k].name);
+        if (slot_of[k] == none) {
+            slot_of[k] = unassigned; // a slot below
+            *work = true;
+            continue;
+        }
+        ++kept;
+        const std::uint32_t j = rl.slot_probe[slot_of[k]];
+        if (j != k) {
+            *work = true; // moved: the engine's checks are by index
+        }
+        if (!tbl::same_probe(plan.table().probes[j], plan.probes()[j], t.probes[k],
+                             next.probes()[k])) {
+            slot_of[k] |= tag_changed;
+            *work = true;
+        }
+    }
+    *work = *work || kept != nprobes; // some removed
+    if (!*work) {
+        return {};
+    }
+    // A composite runs its members' checks in its own tree: a member added
+    // or changed changes it too.
+    for (bool more = true; more;) {
+        more = false;
+        for (std::uint32_t k = 0; k < nnew; ++k) {
+            if ((slot_of[k] & (tag_added | tag_changed)) != 0) {
+                continue;
+            }
+            for (std::uint32_t m : next.probes()[k].members) {
+                if ((slot_of[m] & (tag_added | tag_changed)) != 0) {
+                    slot_of[k] |= tag_changed;
+                    more = true;
+                    break;
+                }
+            }
+        }
+    }
+    if (rl.old_engine_busy) {
+        return fail(Reason::reload_busy, 0, "the previous reload's probe checks are still running");
+    }
+    if (dns == nullptr && probe::engine::needs_resolver(t.probes)) {
+        return fail(Reason::reload_unsupported, 0,
+                    "a probe names a host, and none did at start (the resolver is made then)");
+    }
+    if (next.check_count() > rl.check_capacity) {
+        char what[96];
+        std::snprintf(what, sizeof what, "%u probe check instances, room for %u (probe_slots)",
+                      next.check_count(), rl.check_capacity);
+        return fail(Reason::reload_capacity, 0, what);
+    }
+    // The reactor's ops were counted for both engines' instances together;
+    // the running ones stay until they end (the old engine starts none).
+    const std::uint32_t running = checks().running_instances();
+    if (running + next.check_count() > rl.check_total) {
+        char what[128];
+        std::snprintf(what, sizeof what,
+                      "%u probe check instances run, and the new table has %u (room for %u)",
+                      running, next.check_count(), rl.check_total);
+        return fail(Reason::reload_busy, 0, what);
+    }
+    // Added probes take slots that are vacant or whose probe is removed.
+    std::uint32_t next_free = 0;
+    auto taken = [&](std::uint32_t slot) noexcept {
+        for (std::uint32_t k = 0; k < nnew; ++k) {
+            if ((slot_of[k] & slot_mask) == slot) {
+                return true; // kept, or added and placed already
+            }
+        }
+        return false;
+    };
+    for (std::uint32_t k = 0; k < nnew; ++k) {
+        if (slot_of[k] != unassigned) {
+            continue;
+        }
+        while (next_free < rl.probe_slots && taken(next_free)) {
+            ++next_free;
+        }
+        if (next_free == rl.probe_slots) {
+            char what[96];
+            std::snprintf(what, sizeof what, "%u probes, %u slots (probe_slots)", nnew,
+                          rl.probe_slots);
+            return fail(Reason::reload_capacity, 0, what);
+        }
+        slot_of[k] = next_free | tag_added;
+    }
+    for (std::uint32_t k = 0; k < nnew; ++k) {
+        if ((slot_of[k] & (tag_added | tag_changed)) != 0 &&
+            !probes.fits(slot_of[k] & slot_mask, t.probes[k])) {
+            char what[96];
+            std::snprintf(what, sizeof what, "probe '%.*s': its reason and resolution texts",
+                          static_cast<int>(t.probes[k].name.size()), t.probes[k].name.data());
+            return fail(Reason::reload_capacity, 0, what);
+        }
+    }
+    // The new checks, in the other engine's block (its checks have ended).
+    const std::uint32_t e = cur_engine ^ 1;
+    for (std::uint32_t k = 0; k < rl.probe_slots; ++k) {
+        rl.engine_slot[e][k] = none;
+    }
+    (void)rl.engine_mem[e].reserve(rl.engine_room); // fixed: starts it over
+    if (auto r = engines[e].init(reactor, next, rl.engine_mem[e], &procs.spawner(), dns,
+                                 rl.next_instance);
+        !r) {
+        if (r.error().reason() != Reason::out_of_memory) {
+            return fail(r.error());
+        }
+        char what[128];
+        std::snprintf(what, sizeof what, "probe checks need %zu bytes, room for %zu (probe_slots)",
+                      rl.engine_mem[e].needed(), rl.engine_room);
+        return fail(Reason::reload_capacity, 0, what);
+    }
+    return {};
+}
+
+// A reload's step on a probe, as an event (never a state change).
+static void probe_event(status::fixed_stream<Runtime::impl::max_listeners>& listeners,
+                        const probe::probe_unit& u, std::uint32_t k, Reason why,
+                        mono_time now) noexcept {
+    ProbeTransition t;
+    t.probe = k;
+    t.name = u.name;
+    t.from = u.state;
+    t.to = u.state;
+    t.reason = why;
+    t.at_ns = to_ns(now);
+    listeners.dispatch(status::make_event(t, status::wall_now_ns()));
+}
+
+// Applies what check_probes() prepared: removed probes go (their checks in
+// flight are cancelled, their results dropped), changed ones take their new
+// definition (keeping ready or down) and start their startup phase again,
+// added ones start; kept ones are not touched: a check of theirs still
+// running in the old engine reports to them. The new engine becomes the
+// current one.
+void Runtime::impl::apply_probes(const Table& t, const tbl::plan& next,
+                                 ReloadSummary& sum) noexcept {
+    const auto nnew = static_cast<std::uint32_t>(t.probes.size());
+    const std::uint32_t* slot_of = rl.probe_scratch;
+    const std::uint32_t old_e = cur_engine;
+    const std::uint32_t new_e = cur_engine ^ 1;
+    const mono_time now = reactor.now();
+    // The old engine reports only to the probes kept unchanged.
+    probe::engine& old = engines[old_e];
+    for (std::uint32_t j = 0; j < old.size(); ++j) {
+        const std::uint32_t slot = rl.engine_slot[old_e][j];
+        bool keep = false;
+        for (std::uint32_t k = 0; k < nnew && !keep && slot != none; ++k) {
+            keep = slot_of[k] == slot; // untagged: kept as it was
+        }
+        if (!keep) {
+            rl.engine_slot[old_e][j] = none;
+            old.cancel(old.root(j));
+        }
+    }
+    // Removed.
+    for (std::uint32_t slot = 0; slot < rl.probe_slots; ++slot) {
+        if (rl.slot_probe[slot] == none) {
+            continue;
+        }
+        bool kept = false;
+        for (std::uint32_t k = 0; k < nnew && !kept; ++k) {
+            kept = (slot_of[k] & slot_mask) == slot && (slot_of[k] & tag_added) == 0;
+        }
+        if (!kept) {
+            probe_event(listeners, probes.at(slot), rl.slot_probe[slot], Reason::reload_removed,
+                        now);
+            probes.vacate(slot);
+            ++sum.probes_removed;
+        }
+    }
+    // Changed and added; every probe's index in the new table.
+    for (std::uint32_t slot = 0; slot < rl.probe_slots; ++slot) {
+        rl.slot_probe[slot] = none;
+    }
+    for (std::uint32_t k = 0; k < nnew; ++k) {
+        const std::uint32_t slot = slot_of[k] & slot_mask;
+        if ((slot_of[k] & tag_added) != 0) {
+            (void)probes.redefine(slot, t.probes[k]); // fits: check_probes()
+        } else if ((slot_of[k] & tag_changed) != 0) {
+            (void)probes.redefine(slot, t.probes[k], true);
+        }
+        rl.probe_slot[k] = slot;
+        rl.slot_probe[slot] = k;
+        rl.engine_slot[new_e][k] = slot;
+        probes.renumber(slot, k);
+        harr.probe_critical[k] = t.probes[k].critical;
+        harr.probe_grace_ns[k] = std::chrono::duration_cast<nanos>(t.probes[k].grace).count();
+    }
+    for (std::uint32_t k = nnew; k < rl.probe_slots; ++k) {
+        rl.probe_slot[k] = none;
+    }
+    nprobes = nnew;
+    if (ctl.probe_names != nullptr) {
+        for (std::uint32_t k = 0; k < rl.probe_slots; ++k) {
+            ctl.probe_names[k] = k < nnew ? probes.at(rl.probe_slot[k]).name : std::string_view();
+        }
+    }
+    // The new engine is the current one.
+    probe::engine& cur = engines[new_e];
+    for (std::uint32_t k = 0; k < nnew; ++k) {
+        probe::check& c = cur.root(k);
+        c.done = &impl::on_check_done;
+        c.user = this;
+    }
+    cur_engine = new_e;
+    rl.next_instance += next.check_count();
+    if (rl.cgroups != nullptr && rl.cg_free != nullptr) {
+        const std::uint32_t used = cur.assign_cgroups(*rl.cgroups, {rl.cg_free, rl.ncg_free});
+        std::memmove(rl.cg_free, rl.cg_free + used, (rl.ncg_free - used) * sizeof *rl.cg_free);
+        rl.ncg_free -= used;
+    }
+    rl.old_engine_busy = true;
+    if (!old.running()) {
+        old_engine_done();
+    }
+    for (std::uint32_t k = 0; k < nnew; ++k) {
+        const std::uint32_t slot = slot_of[k] & slot_mask;
+        if ((slot_of[k] & tag_added) != 0) {
+            probe_event(listeners, probes.at(slot), k, Reason::reload_added, now);
+            probes.start(slot);
+            ++sum.probes_added;
+        } else if ((slot_of[k] & tag_changed) != 0) {
+            probe_event(listeners, probes.at(slot), k, Reason::reload_changed, now);
+            probes.start(slot);
+            ++sum.probes_changed;
+        } else {
+            ++sum.probes_unchanged;
+        }
+    }
+    health_dirty.dirty = true;
+}
+
 Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* problems) noexcept {
     if (!started || stopping) {
         return fail(Reason::reload_busy, 0, "the runtime is not running");
@@ -143,12 +477,6 @@ Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* pro
                       t.services.size(), rl.slots);
         return fail(Reason::reload_capacity, 0, what);
     }
-    if (t.probes.size() != nprobes) {
-        char what[96];
-        std::snprintf(what, sizeof what, "probes (%u before, %zu now) changed", nprobes,
-                      t.probes.size());
-        return fail(Reason::reload_unsupported, 0, what);
-    }
     tbl::plan& next = rl.spare;
     tbl::options opt;
     opt.scratch = std::span<std::byte>(rl.check_room, rl.check_bytes);
@@ -169,7 +497,12 @@ Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* pro
             return fail(Reason::reload_unsupported, 0, subject);
         }
     }
-    // 4. Every new service to a slot.
+    // 4. Every new probe to a slot, its checks laid out; every new service
+    // to a slot.
+    bool probe_work = false;
+    if (auto r = check_probes(t, next, &probe_work); !r) {
+        return fail(r.error());
+    }
     const std::span<const tbl::service_plan> nsp = next.services();
     const std::uint32_t nnew = static_cast<std::uint32_t>(nsp.size());
     std::uint32_t* slot_of = rl.scratch; // the new plan's k -> slot
@@ -269,7 +602,18 @@ Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* pro
         return fail(refused);
     }
 
-    // 6. Act. Which old services go, before the graph forgets them.
+    // 6. Act. The probes first: the graph's probe dependencies are by the
+    // new table's indices, and services the relink starts check theirs.
+    // The monitors look at their dependencies once it is all done.
+    rl.applying = true;
+    if (probe_work) {
+        apply_probes(t, next, sum);
+        for (std::uint32_t k = 0; k < nnew; ++k) {
+            wires[slot_of[k]].ready_probe = nsp[k].ready_probe;
+            wires[slot_of[k]].liveness = nsp[k].liveness;
+        }
+    }
+    // Which old services go, before the graph forgets them.
     for (std::uint32_t j = 0; j < osp.size(); ++j) {
         const std::uint32_t slot = rl.plan_slot[j];
         bool kept = false;
@@ -288,6 +632,7 @@ Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* pro
             rl.draining[i] = false;
         }
         rl.ndraining = 0;
+        rl.applying = false;
         return fail(r.error());
     }
     // The plan and the status order become the new table's.
@@ -329,9 +674,17 @@ Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* pro
             sup.reload_stop(slot, true);
         }
     }
+    if (!probe_work) {
+        sum.probes_unchanged = nprobes;
+    }
     sum.added = nadded;
     sum.changed = nchanged;
     sum.unchanged = nnew - nadded - nchanged;
+    rl.applying = false;
+    if (rl.monitors_due) {
+        rl.monitors_due = false;
+        monitors.on_dependency_change();
+    }
     publisher.mark_stale();
     return sum;
 }

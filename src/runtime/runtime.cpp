@@ -36,9 +36,9 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
                                    std::uint64_t seed) noexcept {
     const std::span<const ProbeSpec> probe_table = plan.table().probes;
     bool ok = true;
-    auto s = sup.init(plan, mem, seed, rl.slots);
+    auto s = sup.init(plan, mem, seed, rl.slots, rl.probe_slots);
     ok = ok && s.has_value();
-    auto pm = probes.init(probe_table, mem);
+    auto pm = probes.init(probe_table, mem, rl.probe_slots);
     ok = ok && pm.has_value();
     auto mm = monitors.init(plan.table().monitors, mem, seed ^ 0x6d6f6e69746f7273ULL);
     if (!mm && mm.error().reason() != Reason::out_of_memory) {
@@ -59,16 +59,6 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
         }
         ok = ok && where != nullptr;
     }
-    auto ck = checks.init(reactor, plan, mem, &procs.spawner(), dns);
-    if (!ck && ck.error().reason() != Reason::out_of_memory) {
-        return fail(ck.error());
-    }
-    ok = ok && ck.has_value();
-    for (std::uint32_t i = 0; ok && i < probe_table.size(); ++i) {
-        probe::check& c = checks.root(i);
-        c.done = &impl::on_check_done;
-        c.user = this;
-    }
     auto ph = procs.layout(launches, mem, rl.slots, rt_detail::reload_parts::slot_bytes);
     if (!ph && ph.error().reason() != Reason::out_of_memory) {
         return fail(ph.error());
@@ -78,10 +68,11 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     ok = ok && wires != nullptr;
     auto rs = layout_reload();
     ok = ok && rs.has_value();
-    auto sn = snap.init(mem, rl.slots, nprobes, nmonitors);
+    auto sn = snap.init(mem, rl.slots, rl.probe_slots, nmonitors);
     ok = ok && sn.has_value();
     if (sn) {
         snap.set_service_count(count); // room for every slot; the table's shown
+        snap.set_probe_count(nprobes);
     }
     auto cl = layout_control(plan.table().control);
     if (!cl && cl.error().reason() != Reason::out_of_memory) {
@@ -124,8 +115,12 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     count = static_cast<std::uint32_t>(t.services.size());
     rl.slots = t.runtime.service_slots > count ? t.runtime.service_slots : count;
     nprobes = static_cast<std::uint32_t>(probe_table.size());
+    rl.probe_slots = t.runtime.probe_slots > nprobes ? t.runtime.probe_slots : nprobes;
     nmonitors = static_cast<std::uint32_t>(t.monitors.size());
+    // Check instances an engine may hold: the table's and half as many
+    // again, and two per spare probe slot (room for a reload's).
     const std::uint32_t check_count = plan.check_count();
+    rl.check_capacity = check_count + check_count / 2 + 2 * (rl.probe_slots - nprobes);
     if (plan.notify_count() != 0 && cfg.notify_dir.empty()) {
         // No directory given: abstract sockets, which need no file system
         // and no permissions (the credential rule decides who may speak).
@@ -157,10 +152,13 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
 
     // Reactor: every service can have an exit op and a readiness read in
     // flight, and its notify socket a poll and a close; every check
-    // instance an op and a name lookup's; plus the signal watches.
+    // instance an op and a name lookup's, in both engines (a reload's
+    // runs beside what still runs in the one before it); plus the signal
+    // watches.
     io::reactor_config rc;
-    rc.max_ops = 4 * rl.slots + 2 * check_count + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
-    rc.max_fds = 3 * rl.slots + 2 * check_count + 16;
+    rl.check_total = check_count + rl.check_capacity; // both engines (check_probes())
+    rc.max_ops = 4 * rl.slots + 2 * rl.check_total + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
+    rc.max_fds = 3 * rl.slots + 2 * rl.check_total + 16;
     if (!t.control.socket.empty()) {
         // Each connection a recv and a send; the accept.
         rc.max_ops += 2 * t.control.max_clients + 1;
@@ -207,6 +205,9 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     }
     delete dns_cfg;
     dns_cfg = nullptr;
+    if (auto r = layout_engines(); !r) {
+        return fail(r.error());
+    }
 
     if (auto r = procs.watch_children(); !r) {
         return fail(r.error());
@@ -214,7 +215,10 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     if (auto r = watch_signals(); !r) {
         return fail(r.error());
     }
-    if (auto r = procs.contain(checks.exec_instances()); !r) {
+    // Cgroups for the exec checks' instances, and as many vacant for a
+    // reload's (one per instance a reload's engine may hold beyond).
+    rl.cg_capacity = checks().exec_instances() + 2 * (rl.probe_slots - nprobes);
+    if (auto r = procs.contain(checks().exec_instances() + rl.cg_capacity); !r) {
         return fail(r.error());
     }
     // Last: threads, once everything they could fail on is in place.
@@ -526,14 +530,21 @@ int Runtime::channel_fd(std::uint32_t index) const noexcept {
 }
 
 std::uint32_t Runtime::probe_count() const noexcept {
-    return impl_ != nullptr ? impl_->nprobes : 0;
+    if (impl_ == nullptr) {
+        return 0;
+    }
+    return impl_->snap.is_writer_thread() ? impl_->nprobes : impl_->snap.probe_count();
 }
 
 ProbeStatus Runtime::probe_status(std::uint32_t index) const noexcept {
-    if (impl_ == nullptr || index >= impl_->nprobes) {
+    if (impl_ == nullptr) {
         return {};
     }
-    return impl_->snap.is_writer_thread() ? impl_->probes.status(index) : impl_->snap.probe(index);
+    if (impl_->snap.is_writer_thread()) {
+        return index < impl_->nprobes ? impl_->probes.status(impl_->probe_at(index))
+                                      : ProbeStatus{};
+    }
+    return impl_->snap.probe(index);
 }
 
 Result<void> Runtime::check_probe(std::string_view name) noexcept {

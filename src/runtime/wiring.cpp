@@ -26,10 +26,10 @@ Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
     w.liveness_armed = false;
     // Check the new process soon, not at the probe's next poll.
     if (w.ready_probe != UINT32_MAX) {
-        probes.restart_startup(w.ready_probe);
+        probes.restart_startup(probe_at(w.ready_probe));
     }
     if (w.liveness != UINT32_MAX && w.liveness != w.ready_probe) {
-        probes.restart_startup(w.liveness);
+        probes.restart_startup(probe_at(w.liveness));
     }
     return r;
 }
@@ -43,20 +43,36 @@ void Runtime::impl::forget_probes(std::uint32_t i) noexcept {
     rt_detail::wire& w = wires[i];
     w.liveness_armed = false;
     if (w.ready_probe != UINT32_MAX) {
-        probes.abandon_check(w.ready_probe);
+        probes.abandon_check(probe_at(w.ready_probe));
     }
     if (w.liveness != UINT32_MAX) {
-        probes.abandon_check(w.liveness);
+        probes.abandon_check(probe_at(w.liveness));
     }
 }
 
 void Runtime::impl::on_check_done(probe::check& c) noexcept {
     impl& rt = *static_cast<impl*>(c.user);
-    auto p = static_cast<std::uint32_t>(&c - &rt.checks.root(0));
-    if (!c.result.passed() && !c.cancelled) {
-        ++rt.counters.probe_failures;
+    // Which engine's, and the slot it reports to: none for a probe a
+    // reload removed or changed while this check ran (its result is about
+    // a definition that is gone).
+    std::uint32_t slot = UINT32_MAX;
+    bool from_old = false;
+    for (std::uint32_t e = 0; e < 2; ++e) {
+        probe::engine& g = rt.engines[e];
+        if (g.size() != 0 && &c >= &g.root(0) && &c < &g.root(0) + g.size()) {
+            slot = rt.rl.engine_slot[e][&c - &g.root(0)];
+            from_old = e != rt.cur_engine;
+        }
     }
-    rt.probes.on_result(p, c.result);
+    if (slot != UINT32_MAX) {
+        if (!c.result.passed() && !c.cancelled) {
+            ++rt.counters.probe_failures;
+        }
+        rt.probes.on_result(slot, c.result);
+    }
+    if (from_old && rt.rl.old_engine_busy && !rt.engines[rt.cur_engine ^ 1].running()) {
+        rt.old_engine_done();
+    }
     // A check may change what health says of the probe without a
     // transition (a failure while it is still unknown, a new message): derive
     // again after this turn.
@@ -67,10 +83,11 @@ void Runtime::impl::on_check_done(probe::check& c) noexcept {
     }
 }
 
-void Runtime::impl::checked(std::uint32_t p, bool passed, mono_time check_start) noexcept {
+void Runtime::impl::checked(std::uint32_t slot, bool passed, mono_time check_start) noexcept {
     if (!passed) {
         return;
     }
+    const std::uint32_t p = rl.slot_probe[slot]; // the plan's index, as the wires hold
     for (std::uint32_t i = 0; i < rl.slots; ++i) {
         rt_detail::wire& w = wires[i];
         if (procs.pid(i) == 0 || check_start < w.spawned_at) {
@@ -94,7 +111,7 @@ void Runtime::impl::transition(const ProbeTransition& t) noexcept {
             // Only about the process the probe last passed for: never a
             // stale pid, never a process still starting up.
             if (w.liveness == t.probe && w.liveness_armed && procs.pid(i) != 0 &&
-                probes.at(t.probe).check_started >= w.spawned_at) {
+                probes.at(probe_at(t.probe)).check_started >= w.spawned_at) {
                 w.liveness_armed = false;
                 if (sup.on_liveness_down(i)) {
                     ++counters.liveness_restarts;
@@ -103,7 +120,7 @@ void Runtime::impl::transition(const ProbeTransition& t) noexcept {
         }
     }
     sup.on_probe_change(t.probe, ready, t.name);
-    monitors.on_dependency_change();
+    recheck_monitors();
 }
 
 // The monitors first (they use the services), each in its share of

@@ -53,6 +53,7 @@ Result<void> snapshot::init(arena& mem, std::uint32_t services, std::uint32_t pr
     services_ = ok ? services : 0;
     shown_.store(services_, std::memory_order_relaxed);
     probes_ = ok ? probes : 0;
+    probes_shown_.store(probes_, std::memory_order_relaxed);
     monitors_ = ok ? monitors : 0;
     if (!ok) {
         service_ = nullptr;
@@ -84,6 +85,10 @@ void snapshot::set_service_count(std::uint32_t n) noexcept {
     // Relaxed: read under the publication sequence (try_read_all) or, by
     // service_count(), as a bound that service() tolerates either way.
     shown_.store(n < services_ ? n : services_, std::memory_order_relaxed);
+}
+
+void snapshot::set_probe_count(std::uint32_t n) noexcept {
+    probes_shown_.store(n < probes_ ? n : probes_, std::memory_order_relaxed);
 }
 
 bool snapshot::put_service(std::uint32_t i, const ServiceStatus& s) noexcept {
@@ -263,7 +268,8 @@ bool snapshot::try_read_all(std::span<ServiceStatus> s, std::span<ProbeStatus> p
     for (std::uint32_t i = 0; i < shown && i < s.size(); ++i) {
         s[i] = service_[i].load();
     }
-    for (std::uint32_t i = 0; i < probes_ && i < p.size(); ++i) {
+    const std::uint32_t probes_shown = probes_shown_.load(std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < probes_shown && i < p.size(); ++i) {
         p[i] = probe_[i].load();
     }
     for (std::uint32_t i = 0; i < monitors_ && i < m.size(); ++i) {
@@ -303,6 +309,7 @@ void publisher::publish() noexcept {
         (void)snap_.put_service(i, src_.service_status(i));
     }
     const std::uint32_t np = src_.probe_count();
+    snap_.set_probe_count(np);
     for (std::uint32_t p = 0; p < np && p < snap_.probe_count(); ++p) {
         (void)snap_.put_probe(p, src_.probe_status(p));
     }

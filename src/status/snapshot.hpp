@@ -122,6 +122,8 @@ public:
     // a reload adds and removes services within it).
     void set_service_count(std::uint32_t n) noexcept;
     bool put_probe(std::uint32_t p, const ProbeStatus& s) noexcept;
+    // The same for the probes.
+    void set_probe_count(std::uint32_t n) noexcept;
     // The same for monitor `m` < monitor_count(), and for the health.
     bool put_monitor(std::uint32_t m, const MonitorStatus& s) noexcept;
     bool put_health(const HealthStatus& h) noexcept;
@@ -134,7 +136,9 @@ public:
 
     // Services shown (set_service_count(); the room init took until then).
     std::uint32_t service_count() const noexcept { return shown_.load(std::memory_order_relaxed); }
-    std::uint32_t probe_count() const noexcept { return probes_; }
+    std::uint32_t probe_count() const noexcept {
+        return probes_shown_.load(std::memory_order_relaxed);
+    }
     std::uint32_t monitor_count() const noexcept { return monitors_; }
     // One whole record as last put (a default record when out of range).
     ServiceStatus service(std::uint32_t i) const noexcept;
@@ -202,6 +206,7 @@ private:
     std::uint32_t services_ = 0;          // room
     std::atomic<std::uint32_t> shown_{0}; // shown (<= services_)
     std::uint32_t probes_ = 0;
+    std::atomic<std::uint32_t> probes_shown_{0}; // shown (<= probes_)
     std::uint32_t monitors_ = 0;
     seqlock<RuntimeStats> stats_;
     seqlock<HealthStatus> health_;

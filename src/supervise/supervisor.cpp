@@ -75,11 +75,12 @@ bool clean_exit(const unit& u, const ExitInfo& e) noexcept {
 } // namespace
 
 Result<void> supervisor::init(const tbl::plan& plan, arena& mem, std::uint64_t seed,
-                              std::uint32_t slots) noexcept {
+                              std::uint32_t slots, std::uint32_t probes) noexcept {
     const std::span<const ServiceSpec> table = plan.table().services;
     const auto n = static_cast<std::uint32_t>(table.size());
     count_ = slots > n ? slots : n;
-    nprobes_ = static_cast<std::uint32_t>(plan.probes().size());
+    const auto np = static_cast<std::uint32_t>(plan.probes().size());
+    nprobes_ = probes > np ? probes : np;
     seed_ = seed;
     // The edge pool: slots*(slots-1) indices (supervisor.hpp, "Memory").
     const std::uint64_t edges = std::uint64_t{count_} * (count_ == 0 ? 0 : count_ - 1);

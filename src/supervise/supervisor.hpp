@@ -194,9 +194,11 @@ public:
     // `slots` (0, or fewer than the plan's count: the plan's count) units
     // are laid out: the plan's services in 0..count-1, the rest vacant, for
     // reload. Errors: OutOfMemory (also for a slot count whose edge pool
-    // cannot be addressed).
+    // cannot be addressed). Probe dependencies are probe indices of the
+    // plan: below `probes` (0, or fewer than the plan's: the plan's), the
+    // most a reload's plan may have.
     Result<void> init(const tbl::plan& plan, arena& mem, std::uint64_t seed,
-                      std::uint32_t slots = 0) noexcept;
+                      std::uint32_t slots = 0, std::uint32_t probes = 0) noexcept;
 
     // Runtime start: every service is wanted; with `only` (one flag per
     // service), only those flagged (the rest stay stopped until an operator
@@ -288,8 +290,8 @@ public:
     // The dependency graph becomes `plan`'s: slot_of[k] is the slot of
     // the plan's service k (every one occupied). Occupied slots not in
     // slot_of (removed, still stopping) lose their edges. Probe
-    // dependencies are the plan's (probe indices are unchanged across a
-    // reload). Ranks are computed again. Then every waiting service whose
+    // dependencies are the plan's probe indices (init's `probes` bounds
+    // them). Ranks are computed again. Then every waiting service whose
     // dependencies are all ready starts (as when a dependency becomes
     // ready); services now depending on one that is not ready keep running
     // until it goes down (on_dependency_down) or they start again. During

@@ -67,6 +67,12 @@ bool same_probe(const ProbeSpec& a, const ProbeSpec& b) noexcept {
            a.on_ready == b.on_ready && a.on_down == b.on_down && a.hook_ctx == b.hook_ctx;
 }
 
+bool same_probe(const ProbeSpec& a, const probe_plan& pa, const ProbeSpec& b,
+                const probe_plan& pb) noexcept {
+    return same_probe(a, b) && same_text(pa.path, pb.path) && pa.owner.uid == pb.owner.uid &&
+           pa.owner.gid == pb.owner.gid;
+}
+
 bool same_monitor(const MonitorSpec& a, const MonitorSpec& b) noexcept {
     return a.name == b.name && a.run == b.run && a.arg == b.arg &&
            a.backoff_initial == b.backoff_initial && a.backoff_max == b.backoff_max &&
@@ -82,13 +88,13 @@ bool same_monitor(const MonitorSpec& a, const MonitorSpec& b) noexcept {
 bool same_runtime(const RuntimeConfig& a, const RuntimeConfig& b) noexcept {
     return a.max_services == b.max_services && a.max_probes == b.max_probes &&
            a.max_probe_checks == b.max_probe_checks && a.max_monitors == b.max_monitors &&
-           a.service_slots == b.service_slots && a.stop_timeout == b.stop_timeout &&
-           a.monitor_stop_timeout == b.monitor_stop_timeout && a.boot_grace == b.boot_grace &&
-           a.notify_fd == b.notify_fd && a.keepalive_gate == b.keepalive_gate &&
-           a.notify_dir == b.notify_dir && a.runtime_dir_root == b.runtime_dir_root &&
-           a.cgroup == b.cgroup && a.pid_record == b.pid_record &&
-           a.handle_signals == b.handle_signals && a.seed == b.seed &&
-           a.reap_orphans == b.reap_orphans;
+           a.service_slots == b.service_slots && a.probe_slots == b.probe_slots &&
+           a.stop_timeout == b.stop_timeout && a.monitor_stop_timeout == b.monitor_stop_timeout &&
+           a.boot_grace == b.boot_grace && a.notify_fd == b.notify_fd &&
+           a.keepalive_gate == b.keepalive_gate && a.notify_dir == b.notify_dir &&
+           a.runtime_dir_root == b.runtime_dir_root && a.cgroup == b.cgroup &&
+           a.pid_record == b.pid_record && a.handle_signals == b.handle_signals &&
+           a.seed == b.seed && a.reap_orphans == b.reap_orphans;
 }
 
 bool same_watchdog(const WatchdogConfig& a, const WatchdogConfig& b) noexcept {
@@ -117,9 +123,6 @@ std::string_view first_unsupported(const Table& a, const Table& b, char* out,
     int n = 0;
     if (!same_runtime(a.runtime, b.runtime)) {
         n = std::snprintf(out, cap, "[custos] settings");
-    } else if (a.probes.size() != b.probes.size()) {
-        n = std::snprintf(out, cap, "probes (%zu before, %zu now)", a.probes.size(),
-                          b.probes.size());
     } else if (a.monitors.size() != b.monitors.size()) {
         n = std::snprintf(out, cap, "monitors (%zu before, %zu now)", a.monitors.size(),
                           b.monitors.size());
@@ -128,13 +131,6 @@ std::string_view first_unsupported(const Table& a, const Table& b, char* out,
     } else if (!same_control(a.control, b.control)) {
         n = std::snprintf(out, cap, "[control]");
     } else {
-        for (std::size_t p = 0; n == 0 && p < a.probes.size(); ++p) {
-            if (!same_probe(a.probes[p], b.probes[p])) {
-                n = std::snprintf(out, cap, "probe '%.*s'",
-                                  static_cast<int>(b.probes[p].name.size()),
-                                  b.probes[p].name.data());
-            }
-        }
         for (std::size_t m = 0; n == 0 && m < a.monitors.size(); ++m) {
             if (!same_monitor(a.monitors[m], b.monitors[m])) {
                 n = std::snprintf(out, cap, "monitor '%.*s'",
