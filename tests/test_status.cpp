@@ -956,6 +956,46 @@ TEST_CASE("snapshot: parts of a record read only what they name") {
     CHECK_FALSE(snap.health_reason(h.reason_count, past));
 }
 
+TEST_CASE("snapshot: a read's sequence is the record's until it is stored again") {
+    arena mem;
+    status::snapshot snap;
+    REQUIRE(mem.reserve(0));
+    CHECK_FALSE(snap.init(mem, 2, 1)); // the measuring pass
+    CHECK(snap.service_room() == 2);   // known all the same
+    CHECK(snap.probe_room() == 1);
+    CHECK(snap.service_count() == 0);
+    REQUIRE(mem.reserve(mem.needed()));
+    REQUIRE(snap.init(mem, 2, 1));
+
+    using sp = status::snapshot::service_part;
+    using pp = status::snapshot::probe_part;
+    ServiceStatus s;
+    ProbeStatus p;
+    const std::uint32_t s0 = snap.service_into(1, s, sp::shown);
+    const std::uint32_t p0 = snap.probe_into(0, p, pp::all);
+    CHECK(s0 % 2 == 0);
+    CHECK(snap.service_sequence(1) == s0);
+    CHECK(snap.probe_sequence(0) == p0);
+
+    ServiceStatus changed = s;
+    changed.pid = 42;
+    snap.begin_publish();
+    CHECK_FALSE(snap.put_service(1, s)); // the same: not stored, same sequence
+    snap.end_publish();
+    CHECK(snap.service_sequence(1) == s0);
+    snap.begin_publish();
+    CHECK(snap.put_service(1, changed));
+    snap.end_publish();
+    CHECK(snap.service_sequence(1) != s0);
+    const std::uint32_t s1 = snap.service_into(1, s, sp::head);
+    CHECK(s1 == snap.service_sequence(1));
+    CHECK(snap.probe_sequence(0) == p0);
+    // Out of range: odd, never a read's; the reads say 0 and copy nothing.
+    CHECK(snap.service_sequence(2) % 2 == 1);
+    CHECK(snap.probe_sequence(1) % 2 == 1);
+    CHECK(snap.service_into(2, s, sp::shown) == 0);
+}
+
 TEST_CASE("snapshot: the watchdog's record, when the source has one") {
     arena mem;
     status::snapshot snap;

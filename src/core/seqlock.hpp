@@ -89,7 +89,9 @@ public:
     // entries in use), but such a value may be torn until load_parts()
     // returns: it must be clamped before it is used as a bound. `copy` runs
     // again when a write overlapped; on return `out`'s copied ranges are
-    // all from one store.
+    // all from one store, and the return value is that store's sequence()
+    // (a reader that keeps what it derived from the copy can tell later
+    // whether the value changed since).
     class parts {
     public:
         void copy(std::size_t offset, std::size_t length) const noexcept {
@@ -124,7 +126,7 @@ public:
     };
 
     template <class F>
-    void load_parts(T& out, F&& copy) const noexcept {
+    std::uint32_t load_parts(T& out, F&& copy) const noexcept {
         const parts p(*this, out);
         for (;;) {
             // Acquire pairs with the writer's final release store, as in
@@ -138,7 +140,7 @@ public:
             // try_load(): a word from a newer write shows its sequence below.
             std::atomic_thread_fence(std::memory_order_acquire);
             if (seq_.load(std::memory_order_relaxed) == s1) {
-                return;
+                return s1;
             }
         }
     }
@@ -147,6 +149,18 @@ public:
     std::uint32_t version() const noexcept {
         // Acquire pairs with the writer's final release store.
         return seq_.load(std::memory_order_acquire) / 2;
+    }
+
+    // The raw sequence: even and equal to what load_parts() returned while
+    // no store began since that read; odd while a store is in progress.
+    // A reader that kept text derived from a copy may reuse it only while
+    // this still equals the copy's sequence (an odd value never does). It
+    // wraps after 2^31 stores: a reader that slept through exactly that
+    // many would take a changed value for the same.
+    std::uint32_t sequence() const noexcept {
+        // Acquire pairs with the writer's final release store, as in
+        // version().
+        return seq_.load(std::memory_order_acquire);
     }
 
 private:

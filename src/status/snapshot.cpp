@@ -45,6 +45,8 @@ std::size_t snapshot::footprint(std::uint32_t services, std::uint32_t probes,
 
 Result<void> snapshot::init(arena& mem, std::uint32_t services, std::uint32_t probes,
                             std::uint32_t monitors) noexcept {
+    asked_services_ = services;
+    asked_probes_ = probes;
     service_ = make_aligned<seqlock<ServiceStatus>>(mem, services);
     probe_ = make_aligned<seqlock<ProbeStatus>>(mem, probes);
     monitor_ = make_aligned<seqlock<MonitorStatus>>(mem, monitors);
@@ -165,11 +167,12 @@ ProbeStatus snapshot::probe(std::uint32_t p) const noexcept {
 static_assert(std::is_standard_layout_v<ServiceStatus> && std::is_standard_layout_v<ProbeStatus> &&
               std::is_standard_layout_v<HealthStatus>);
 
-void snapshot::service_into(std::uint32_t i, ServiceStatus& out, service_part what) const noexcept {
+std::uint32_t snapshot::service_into(std::uint32_t i, ServiceStatus& out,
+                                     service_part what) const noexcept {
     if (i >= services_) {
-        return;
+        return 0;
     }
-    service_[i].load_parts(out, [&](const seqlock<ServiceStatus>::parts& p) {
+    return service_[i].load_parts(out, [&](const seqlock<ServiceStatus>::parts& p) {
         switch (what) {
         case service_part::head:
             p.copy(0, offsetof(ServiceStatus, since_ns));
@@ -190,11 +193,12 @@ void snapshot::service_into(std::uint32_t i, ServiceStatus& out, service_part wh
     });
 }
 
-void snapshot::probe_into(std::uint32_t i, ProbeStatus& out, probe_part what) const noexcept {
+std::uint32_t snapshot::probe_into(std::uint32_t i, ProbeStatus& out,
+                                   probe_part what) const noexcept {
     if (i >= probes_) {
-        return;
+        return 0;
     }
-    probe_[i].load_parts(out, [&](const seqlock<ProbeStatus>::parts& p) {
+    return probe_[i].load_parts(out, [&](const seqlock<ProbeStatus>::parts& p) {
         switch (what) {
         case probe_part::head:
             p.copy(0, offsetof(ProbeStatus, last_check_ns));

@@ -140,6 +140,11 @@ public:
         return probes_shown_.load(std::memory_order_relaxed);
     }
     std::uint32_t monitor_count() const noexcept { return monitors_; }
+    // The records init() was asked for, whether or not it got them: what a
+    // layout pass that only measures (the arena's first pass, where init()
+    // fails) sizes the memory that goes with the records by.
+    std::uint32_t service_room() const noexcept { return asked_services_; }
+    std::uint32_t probe_room() const noexcept { return asked_probes_; }
     // One whole record as last put (a default record when out of range).
     ServiceStatus service(std::uint32_t i) const noexcept;
     ProbeStatus probe(std::uint32_t p) const noexcept;
@@ -159,13 +164,26 @@ public:
         no_deaths, // every field but deaths[]
         shown,     // every field, deaths[] up to min(death_count, 16)
     };
-    void service_into(std::uint32_t i, ServiceStatus& out, service_part what) const noexcept;
+    // Returns the sequence of the store it read (seqlock::load_parts), 0
+    // when `i` is out of range.
+    std::uint32_t service_into(std::uint32_t i, ServiceStatus& out,
+                               service_part what) const noexcept;
     enum class probe_part : std::uint8_t {
         head,    // name, kind, state, phase, checking and last_error.reason
         figures, // every field but last_error
         all,
     };
-    void probe_into(std::uint32_t p, ProbeStatus& out, probe_part what) const noexcept;
+    std::uint32_t probe_into(std::uint32_t p, ProbeStatus& out, probe_part what) const noexcept;
+    // Record `i`'s (`p`'s) seqlock sequence now (seqlock::sequence()): equal
+    // to what service_into() (probe_into()) returned while the record has
+    // not been stored again since. 1 (odd, never a read's) out of range. A
+    // renderer that keeps the text of a record checks it before reusing it.
+    std::uint32_t service_sequence(std::uint32_t i) const noexcept {
+        return i < services_ ? service_[i].sequence() : 1;
+    }
+    std::uint32_t probe_sequence(std::uint32_t p) const noexcept {
+        return p < probes_ ? probe_[p].sequence() : 1;
+    }
     // The health without its reasons[] (reason_count and summary included).
     void health_head(HealthStatus& out) const noexcept;
     // The health's reason `k` into out.reasons[k], with out.reason_count;
@@ -208,6 +226,8 @@ private:
     std::uint32_t probes_ = 0;
     std::atomic<std::uint32_t> probes_shown_{0}; // shown (<= probes_)
     std::uint32_t monitors_ = 0;
+    std::uint32_t asked_services_ = 0; // by init(), on either pass
+    std::uint32_t asked_probes_ = 0;
     seqlock<RuntimeStats> stats_;
     seqlock<HealthStatus> health_;
     seqlock<WatchdogStatus> watchdog_;
