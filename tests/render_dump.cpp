@@ -8,9 +8,12 @@
 //   render_dump DIR --bench [status|metrics|health]
 //                             the same, then prints the timings (of one;
 //                             "/metrics+" is /metrics with the metrics
-//                             scratch the server gives it)
+//                             scratch the server gives it, "/status+"
+//                             /status with the text memo it gives it, every
+//                             record's text kept from the previous render)
 // Either way it checks that /metrics is the same bytes with the scratch as
-// without (exit 1 otherwise).
+// without, and /status the same with the memo (filling it, replaying it,
+// chunk by chunk) as without (exit 1 otherwise).
 //
 // Times are fixed (now = 1000 s monotonic = 2026-12-07T08:02:52.123Z), so
 // the script can check exact values.
@@ -375,6 +378,28 @@ void bench(const char* label, status::doc kind, const status::render_context& ct
 
 void run_bench(std::string_view only, const status::render_context& ctx);
 
+arena memo_mem;
+status::text_memo memo;
+
+// /status with the memo as without: while it fills, when it replays, and
+// through item_max buffers.
+bool same_status_with_memo(const status::render_context& ctx) {
+    static char plain[sizeof big];
+    text_out a(plain, sizeof plain);
+    if (!status::render_all(status::doc::status_json, ctx, a)) {
+        return false;
+    }
+    status::render_context with = ctx;
+    with.memo = &memo;
+    for (int round = 0; round < 2; ++round) {
+        text_out b(big, sizeof big);
+        if (!status::render_all(status::doc::status_json, with, b) || a.view() != b.view()) {
+            return false;
+        }
+    }
+    return render_chunked(status::doc::status_json, with) == a.view();
+}
+
 status::service_figures scratch_services[services];
 status::probe_figures scratch_probes[probes];
 status::metrics_scratch scratch{scratch_services, scratch_probes};
@@ -446,9 +471,19 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    // /metrics with the scratch the server gives it must be the same bytes.
+    // /metrics with the scratch the server gives it must be the same bytes,
+    // and /status with its memo.
     if (!same_metrics_with_scratch(fx.ctx)) {
         std::fprintf(stderr, "render_dump: /metrics differs with a metrics scratch\n");
+        return 1;
+    }
+    if (!memo_mem.reserve(status::text_memo::footprint(services, probes)) ||
+        !memo.init(memo_mem, services, probes)) {
+        std::fprintf(stderr, "render_dump: no memory for the text memo\n");
+        return 1;
+    }
+    if (!same_status_with_memo(fx.ctx)) {
+        std::fprintf(stderr, "render_dump: /status differs with a text memo\n");
         return 1;
     }
     if (do_bench) {
@@ -477,6 +512,10 @@ int main(int argc, char** argv) {
             (void)fx.snap.put_probe(i, p);
         }
         fx.snap.end_publish();
+        if (!same_status_with_memo(fx.ctx)) {
+            std::fprintf(stderr, "render_dump: /status differs with a text memo (healthy)\n");
+            return 1;
+        }
         std::printf("healthy: every service ready with 0-2 deaths, every probe ready\n");
         run_bench(only, fx.ctx);
     }
@@ -489,6 +528,11 @@ void run_bench(std::string_view only, const status::render_context& ctx) {
     {
         if (only.empty() || only == "status") {
             bench("/status", status::doc::status_json, ctx);
+            // As the server renders it: with the memo (filled by the first
+            // render, every record unchanged after).
+            status::render_context with = ctx;
+            with.memo = &memo;
+            bench("/status+", status::doc::status_json, with);
         }
         if (only.empty() || only == "metrics") {
             bench("/metrics", status::doc::metrics, ctx);

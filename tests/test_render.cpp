@@ -3,7 +3,9 @@
 // resumable fill() (through a buffer of exactly item_max bytes, emptied
 // after every call, a document concatenates to the same bytes as in one
 // big buffer; no item is ever cut), the worst-case items within item_max,
-// the metrics' family grouping, and the /health status. The real clients
+// the metrics' family grouping, the /health status, and /status through
+// the text memo (the same bytes as without it, whatever changed in
+// between: records, the clocks, a full pool). The real clients
 // (jq, promtool, prometheus_client) read render_dump's output in
 // test_render.sh.
 #include <cerrno>
@@ -697,4 +699,187 @@ TEST_CASE("a health published between two fill() calls: the reasons array stays 
         CHECK_FALSE(contains(all, ",]"));
         CHECK(contains(all, "],\"reasons_total\":" + std::to_string(after) + ",\"checks\":["));
     }
+}
+
+namespace {
+
+// A text memo for a world's room, in an arena of its own.
+struct memo_for {
+    arena mem;
+    status::text_memo memo;
+    explicit memo_for(std::uint32_t services, std::uint32_t probes) {
+        REQUIRE(mem.reserve(status::text_memo::footprint(services, probes)));
+        REQUIRE(memo.init(mem, services, probes));
+    }
+};
+
+// /status with the memo must be what it is without.
+void same_status(status::render_context& plain, status::text_memo& memo) {
+    status::render_context with = plain;
+    with.memo = &memo;
+    const std::string want = render(plain, doc::status_json);
+    CHECK(render(with, doc::status_json) == want);
+    CHECK(render_chunked(with, doc::status_json, status::item_max) == want);
+}
+
+} // namespace
+
+TEST_CASE("text memo: the same bytes as without, as time passes and the clocks drift") {
+    world w;
+    // Room for twice the table: every text fits (the backoff service's 16
+    // deaths take ~3 KiB).
+    memo_for m(2 * service_state_count, 6);
+    const std::uint32_t records = service_state_count + 3;
+    same_status(w.ctx, m.memo); // fills it, then replays it (the chunked render)
+    CHECK(m.memo.stats().misses == records);
+    CHECK(m.memo.stats().hits == records);
+    CHECK(m.memo.stats().uncached == 0);
+
+    // Time passes, the wall clock in step: uptime_s, backoff_remaining_s
+    // and next_check_in_s are written afresh, the rest replayed.
+    for (std::int64_t step :
+         {std::int64_t{1'234'567}, std::int64_t{250'000'000}, 3 * sec, 2 * sec}) {
+        w.ctx.now_ns += step;
+        w.ctx.wall_now_ns += step;
+        const auto hits = m.memo.stats().hits;
+        same_status(w.ctx, m.memo);
+        CHECK(m.memo.stats().hits == hits + 2 * records);
+    }
+    CHECK(m.memo.stats().misses == records);
+
+    // The clocks drift apart by 1 ns, then 100 us at a time: a text stays
+    // while each of its times keeps its millisecond, and only then.
+    w.ctx.wall_now_ns += 1;
+    same_status(w.ctx, m.memo);
+    for (int k = 0; k < 25; ++k) {
+        w.ctx.wall_now_ns += 100'000;
+        same_status(w.ctx, m.memo);
+    }
+    CHECK(m.memo.stats().misses > records);
+    // Backwards too (a step of the wall clock), and a wall clock unknown.
+    w.ctx.wall_now_ns -= 5 * sec + 999'999;
+    same_status(w.ctx, m.memo);
+    const std::int64_t wall = w.ctx.wall_now_ns;
+    w.ctx.wall_now_ns = 0;
+    same_status(w.ctx, m.memo);
+    CHECK(contains(render(w.ctx, doc::status_json), "\"since\":null"));
+    w.ctx.wall_now_ns = wall;
+    same_status(w.ctx, m.memo);
+}
+
+TEST_CASE("text memo: a record stored again is rendered again, mid-document too") {
+    world w;
+    memo_for m(2 * service_state_count, 6);
+    same_status(w.ctx, m.memo);
+
+    // Stored between two requests: only it misses.
+    ServiceStatus s = world::service(3);
+    s.pid = 4242;
+    s.status_text = "changed"sv;
+    w.snap.begin_publish();
+    REQUIRE(w.snap.put_service(3, s));
+    ProbeStatus p = world::probe(1);
+    p.checks = 10;
+    REQUIRE(w.snap.put_probe(1, p));
+    w.snap.end_publish();
+    const auto misses = m.memo.stats().misses;
+    same_status(w.ctx, m.memo);
+    CHECK(m.memo.stats().misses == misses + 2);
+    CHECK(contains(render(w.ctx, doc::status_json), "\"status_text\":\"changed\""));
+
+    // Stored between two fill() calls of one document: the document with
+    // the memo and one without, in step, change at the same point and
+    // stay the same bytes (the records before it as they were, those
+    // after it as they are).
+    status::render_context with = w.ctx;
+    with.memo = &m.memo;
+    for (std::uint32_t changed : {0u, 4u, 7u}) {
+        for (int when = 1; when < 4; ++when) {
+            std::vector<char> b1(status::item_max);
+            std::vector<char> b2(status::item_max);
+            status::document d1;
+            status::document d2;
+            d1.begin(doc::status_json, w.ctx);
+            d2.begin(doc::status_json, with);
+            std::string all1;
+            std::string all2;
+            for (int fills = 1;; ++fills) {
+                text_out o1(b1.data(), b1.size());
+                text_out o2(b2.data(), b2.size());
+                const bool done1 = d1.fill(o1);
+                const bool done2 = d2.fill(o2);
+                REQUIRE(done1 == done2);
+                all1.append(o1.view());
+                all2.append(o2.view());
+                if (fills == when) {
+                    ServiceStatus c = world::service(changed);
+                    c.since_ns = now - static_cast<std::int64_t>(when) * sec - 7'000'000;
+                    c.restarts = static_cast<std::uint32_t>(when);
+                    w.snap.begin_publish();
+                    REQUIRE(w.snap.put_service(changed, c));
+                    w.snap.end_publish();
+                }
+                if (done1) {
+                    break;
+                }
+            }
+            CHECK(all2 == all1);
+            same_status(w.ctx, m.memo); // and after it
+        }
+    }
+}
+
+TEST_CASE("text memo: a full pool keeps what fits, and refills when most of it is stale") {
+    world w;
+    memo_for m(service_state_count, 3);
+    const std::size_t pool = m.memo.pool_bytes();
+    CHECK(pool == service_state_count * status::text_memo::service_text +
+                      3 * status::text_memo::probe_text);
+    // Every service in backoff with 16 deaths (~3 KiB of text each): only
+    // a few fit, the others are rendered every time.
+    w.snap.begin_publish();
+    for (std::uint32_t i = 0; i < service_state_count; ++i) {
+        ServiceStatus s = world::service(5);
+        REQUIRE(s.state == ServiceState::backoff);
+        s.pid = static_cast<int>(i); // each its own
+        (void)w.snap.put_service(i, s);
+    }
+    w.snap.end_publish();
+    same_status(w.ctx, m.memo);
+    const auto uncached = m.memo.stats().uncached;
+    CHECK(uncached > 0);
+    CHECK(m.memo.stats().hits > 0);
+    CHECK(m.memo.stats().resets == 0);
+    // The services it keeps change, again and again: their old texts are
+    // garbage, until the pool is dropped and refilled.
+    for (std::uint32_t round = 1; round <= 8; ++round) {
+        w.snap.begin_publish();
+        for (std::uint32_t i = 0; i < service_state_count; ++i) {
+            ServiceStatus s = world::service(5);
+            s.pid = static_cast<int>(i);
+            s.restarts = round;
+            (void)w.snap.put_service(i, s);
+        }
+        w.snap.end_publish();
+        same_status(w.ctx, m.memo);
+    }
+    CHECK(m.memo.stats().resets > 0);
+    CHECK(m.memo.stats().uncached > uncached);
+}
+
+TEST_CASE("text memo: two-pass sizing, and nothing at all for an empty table") {
+    arena mem;
+    status::text_memo memo;
+    REQUIRE(mem.reserve(0));
+    CHECK_FALSE(memo.init(mem, 4, 2));
+    CHECK(mem.needed() <= status::text_memo::footprint(4, 2));
+    REQUIRE(mem.reserve(status::text_memo::footprint(4, 2)));
+    CHECK(memo.init(mem, 4, 2));
+    CHECK(memo.pool_bytes() ==
+          4 * status::text_memo::service_text + 2 * status::text_memo::probe_text);
+    arena none;
+    REQUIRE(none.reserve(0));
+    status::text_memo empty;
+    CHECK(empty.init(none, 0, 0));
+    CHECK(status::text_memo::footprint(0, 0) == 0);
 }

@@ -142,7 +142,10 @@ Result<void> server::init(arena& mem, const ControlConfig& cfg, operator_ids ops
         static_cast<char*>(mem.take_unzeroed(static_cast<std::size_t>(in_cap_) * nslots_, 64));
     auto* out =
         static_cast<char*>(mem.take_unzeroed(static_cast<std::size_t>(out_size) * nslots_, 64));
-    if (slots == nullptr || in == nullptr || out == nullptr) {
+    // The snapshot's room, known on the measuring pass too (where its init
+    // failed): the memo is sized the same on both.
+    const bool memo_ok = static_cast<bool>(memo_.init(mem, snap.service_room(), snap.probe_room()));
+    if (slots == nullptr || in == nullptr || out == nullptr || !memo_ok) {
         return fail(Reason::out_of_memory, ENOMEM, "control connections");
     }
     // One metrics scratch for all connections (render.hpp): each record
@@ -171,6 +174,7 @@ Result<void> server::init(arena& mem, const ControlConfig& cfg, operator_ids ops
     counters_.max_clients = nslots_;
     ctx.control = &counters_;
     ctx.scratch = &scratch_;
+    ctx.memo = &memo_;
     ctx.process = &process_;
     for (listener* l : {&unix_, &tcp_}) {
         l->owner = this;

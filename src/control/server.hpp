@@ -5,9 +5,12 @@
 // Owns: the listening socket (made and bound at start(), unlinked at
 // stop()), and a fixed set of connection slots taken from the runtime's
 // arena at init (ControlConfig::max_clients, each with a request buffer of
-// max_head + max_body bytes and a 16 KiB response buffer), and one metrics
+// max_head + max_body bytes and a 16 KiB response buffer), one metrics
 // scratch shared by all, in the server itself: render.hpp's figures of up
-// to 64 services and 64 probes, ~100 bytes a record. Nothing is
+// to 64 services and 64 probes, ~100 bytes a record; and GET /status's
+// text memo (render.hpp's text_memo), from the arena: ~700 bytes a
+// service and ~500 a probe of the snapshot's room, whose text pool pages
+// stay out of the resident set until /status is asked for. Nothing is
 // allocated after init: a client beyond the slots is accepted, answered 503
 // with one non-blocking send from a static buffer, closed and counted.
 //
@@ -211,6 +214,9 @@ private:
     status::service_figures scratch_services_[scratch_records];
     status::probe_figures scratch_probes_[scratch_records];
     status::metrics_scratch scratch_;
+    // GET /status's record texts (render.hpp), sized from the snapshot's
+    // room and taken from the arena at init.
+    status::text_memo memo_;
 };
 
 } // namespace custos::control

@@ -5,6 +5,7 @@
 #include "status/render.hpp"
 
 #include <array>
+#include <cerrno>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
@@ -359,25 +360,39 @@ std::int64_t probe_duration(const ProbeStatus& p) noexcept {
 // of zeroing per record. The reference is valid until the thread's next
 // call. Any thread may render: plain data, constant-initialised, nothing
 // allocated.
+// `seq`, when not null, gets the sequence of the read (1: a default record).
 const ServiceStatus& service_part(const snapshot& snap, std::uint32_t i,
-                                  snapshot::service_part what) noexcept {
+                                  snapshot::service_part what,
+                                  std::uint32_t* seq = nullptr) noexcept {
     static thread_local ServiceStatus s;
     if (i >= snap.service_count()) {
         s = ServiceStatus{};
+        if (seq != nullptr) {
+            *seq = 1;
+        }
         return s;
     }
-    snap.service_into(i, s, what);
+    const std::uint32_t read = snap.service_into(i, s, what);
+    if (seq != nullptr) {
+        *seq = read;
+    }
     return s;
 }
 
-const ProbeStatus& probe_part(const snapshot& snap, std::uint32_t p,
-                              snapshot::probe_part what) noexcept {
+const ProbeStatus& probe_part(const snapshot& snap, std::uint32_t p, snapshot::probe_part what,
+                              std::uint32_t* seq = nullptr) noexcept {
     static thread_local ProbeStatus r;
     if (p >= snap.probe_count()) {
         r = ProbeStatus{};
+        if (seq != nullptr) {
+            *seq = 1;
+        }
         return r;
     }
-    snap.probe_into(p, r, what);
+    const std::uint32_t read = snap.probe_into(p, r, what);
+    if (seq != nullptr) {
+        *seq = read;
+    }
     return r;
 }
 
@@ -387,6 +402,213 @@ HealthStatus health_of(const snapshot& snap) noexcept {
     snap.health_head(h);
     return h;
 }
+
+// Seconds with three decimals, truncated toward zero ("-1.250"), at `b`
+// (room for 25 bytes); returns the length. text_out::put_seconds(ns, 3)'s
+// digits.
+std::size_t secs_into(char* b, std::int64_t ns) noexcept {
+    std::size_t n = 0;
+    if (ns < 0) {
+        b[n++] = '-';
+    }
+    const std::uint64_t mag = magnitude(ns);
+    n += u64_into(b + n, mag / 1'000'000'000u);
+    b[n++] = '.';
+    digits(b + n, static_cast<std::uint32_t>(mag % 1'000'000'000u / 1'000'000u), 3);
+    return n + 3;
+}
+
+} // namespace
+
+// --- the memo (render.hpp's text_memo) -----------------------------------------
+
+struct memo_ops {
+    using moment = text_memo::moment;
+
+    // The value a hole stands for, as the renderer writes it.
+    static std::int64_t value_of(moment kind, std::int64_t at_ns,
+                                 const render_context& c) noexcept {
+        return kind == moment::since ? c.now_ns - at_ns : until(c, at_ns);
+    }
+
+    // Appends record `slot`'s kept text with its holes filled when it is
+    // still the text a render would give (render.hpp); false, nothing
+    // written, when it is not.
+    static bool replay(text_memo& m, std::uint32_t slot, std::uint32_t seq, text_out& o,
+                       const render_context& c) noexcept {
+        const text_memo::entry& e = m.entries_[slot];
+        const bool wall_known = c.wall_now_ns != 0;
+        if (e.epoch != m.epoch_ || e.seq != seq || e.wall_known != wall_known) {
+            return false;
+        }
+        if (wall_known) {
+            const std::int64_t off = c.wall_now_ns - c.now_ns;
+            if (off < e.lo || off >= e.hi) {
+                return false;
+            }
+        }
+        const char* t = m.pool_ + e.at;
+        std::size_t from = 0;
+        for (std::uint8_t h = 0; h < e.holes; ++h) {
+            o.put(sv(t + from, e.hole_pos[h] - from));
+            char b[32];
+            o.put(sv(b, secs_into(b, value_of(e.hole_kind[h], e.hole_at[h], c))));
+            from = e.hole_pos[h];
+        }
+        o.put(sv(t + from, e.len - from));
+        ++m.counters_.hits;
+        return true;
+    }
+
+    static std::uint32_t services(const text_memo& m) noexcept { return m.services_; }
+    static std::uint32_t probes(const text_memo& m) noexcept { return m.probes_; }
+
+    // A render of a record to keep begins at `o`'s end.
+    static void begin(text_memo& m) noexcept {
+        m.cap_now_ = text_memo::capture{};
+        m.cap_now_.on = true;
+        m.cap_now_.lo = INT64_MIN;
+        m.cap_now_.hi = INT64_MAX;
+    }
+
+    // A wall time was written for monotonic `at_ns` (not 0, the wall clock
+    // known): narrows the offsets the text holds for to those that put
+    // wall_now_ns - now_ns + at_ns in the same millisecond.
+    static void note_time(text_memo& m, std::int64_t at_ns, const render_context& c) noexcept {
+        text_memo::capture& k = m.cap_now_;
+        if (!k.on) {
+            return;
+        }
+        const std::int64_t off = c.wall_now_ns - c.now_ns;
+        const std::int64_t wall = c.wall_now_ns - (c.now_ns - at_ns);
+        const std::int64_t into = wall - floor_div(wall, 1'000'000) * 1'000'000; // [0, 1 ms)
+        const std::int64_t lo = off - into;
+        const std::int64_t hi = off + (1'000'000 - into);
+        k.lo = lo > k.lo ? lo : k.lo;
+        k.hi = hi < k.hi ? hi : k.hi;
+    }
+
+    // A value of the moment was written at [start, end) of `o`.
+    static void note_hole(text_memo& m, std::size_t start, std::size_t end, moment kind,
+                          std::int64_t at_ns) noexcept {
+        text_memo::capture& k = m.cap_now_;
+        if (!k.on) {
+            return;
+        }
+        if (k.holes == text_memo::max_holes) {
+            k.bad = true;
+            return;
+        }
+        k.start[k.holes] = start;
+        k.end[k.holes] = end;
+        k.at[k.holes] = at_ns;
+        k.kind[k.holes] = kind;
+        ++k.holes;
+    }
+
+    // Drops what the pool holds.
+    static void reset(text_memo& m) noexcept {
+        ++m.counters_.resets;
+        m.used_ = 0;
+        m.live_ = 0;
+        if (++m.epoch_ == 0) {
+            // Wrapped: no entry may keep an epoch that could come back.
+            for (std::uint32_t i = 0; i < m.services_ + m.probes_; ++i) {
+                m.entries_[i].epoch = 0;
+            }
+            m.epoch_ = 1;
+        }
+    }
+
+    // The render begun at `start` of `o` ended: keeps it as record
+    // `slot`'s, read at sequence `seq`, when it is whole and fits.
+    static void end(text_memo& m, std::uint32_t slot, std::uint32_t seq, const text_out& o,
+                    std::size_t start, const render_context& c) noexcept {
+        text_memo::capture& k = m.cap_now_;
+        k.on = false;
+        ++m.counters_.misses;
+        text_memo::entry& e = m.entries_[slot];
+        if (e.epoch == m.epoch_) {
+            m.live_ -= e.len;
+            e.epoch = 0;
+        }
+        if (o.overflowed() || k.bad || (seq & 1) != 0) {
+            return;
+        }
+        std::size_t holes = 0;
+        for (std::uint8_t h = 0; h < k.holes; ++h) {
+            holes += k.end[h] - k.start[h];
+        }
+        const std::size_t n = o.size() - start - holes;
+        if (n > UINT16_MAX) {
+            ++m.counters_.uncached;
+            return;
+        }
+        if (m.used_ + n > m.cap_ && m.live_ * 2 <= m.cap_) {
+            reset(m);
+        }
+        if (m.used_ + n > m.cap_) {
+            ++m.counters_.uncached;
+            return;
+        }
+        // The text less the holes' values, and where each was.
+        const char* src = o.view().data() + start;
+        char* dst = m.pool_ + m.used_;
+        std::size_t from = 0; // in the rendered item
+        std::size_t to = 0;   // in the kept text
+        for (std::uint8_t h = 0; h < k.holes; ++h) {
+            const std::size_t cut = k.start[h] - start;
+            std::memcpy(dst + to, src + from, cut - from);
+            to += cut - from;
+            e.hole_pos[h] = static_cast<std::uint16_t>(to);
+            e.hole_at[h] = k.at[h];
+            e.hole_kind[h] = k.kind[h];
+            from = k.end[h] - start;
+        }
+        std::memcpy(dst + to, src + from, o.size() - start - from);
+        e.holes = k.holes;
+        e.lo = k.lo;
+        e.hi = k.hi;
+        e.seq = seq;
+        e.wall_known = c.wall_now_ns != 0;
+        e.at = static_cast<std::uint32_t>(m.used_);
+        e.len = static_cast<std::uint16_t>(n);
+        e.epoch = m.epoch_;
+        m.used_ += n;
+        m.live_ += n;
+    }
+};
+
+std::size_t text_memo::footprint(std::uint32_t services, std::uint32_t probes) noexcept {
+    const std::size_t n = std::size_t{services} + probes;
+    if (n == 0) {
+        return 0;
+    }
+    return sizeof(entry) * n + alignof(entry) - 1 + services * service_text + probes * probe_text;
+}
+
+Result<void> text_memo::init(arena& mem, std::uint32_t services, std::uint32_t probes) noexcept {
+    const std::size_t n = std::size_t{services} + probes;
+    if (n == 0) {
+        return {};
+    }
+    // The entries zeroed (epoch 0: empty); the pool not, so its pages stay
+    // out of the resident set until texts are kept there.
+    auto* entries = mem.make_array<entry>(n);
+    auto* pool =
+        static_cast<char*>(mem.take_unzeroed(services * service_text + probes * probe_text, 1));
+    if (entries == nullptr || pool == nullptr) {
+        return fail(Reason::out_of_memory, ENOMEM, "status text memo");
+    }
+    entries_ = entries;
+    pool_ = pool;
+    services_ = services;
+    probes_ = probes;
+    cap_ = services * service_text + probes * probe_text;
+    return {};
+}
+
+namespace {
 
 // --- JSON objects ------------------------------------------------------------
 
@@ -439,6 +661,9 @@ public:
         if (at_ns == 0 || c.wall_now_ns == 0) {
             text("null");
         } else {
+            if (c.memo != nullptr) {
+                memo_ops::note_time(*c.memo, at_ns, c);
+            }
             b_[n_++] = '"';
             wall_into(b_ + n_, c.wall_now_ns - (c.now_ns - at_ns));
             n_ += wall_size;
@@ -454,15 +679,25 @@ public:
             return null(k);
         }
         head(k);
-        if (ns < 0) {
-            b_[n_++] = '-';
-        }
-        const std::uint64_t mag = magnitude(ns);
-        n_ += u64_into(b_ + n_, mag / 1'000'000'000u);
-        b_[n_++] = '.';
-        digits(b_ + n_, static_cast<std::uint32_t>(mag % 1'000'000'000u / 1'000'000u), 3);
-        n_ += 3;
+        n_ += secs_into(b_ + n_, ns);
         flush();
+        return *this;
+    }
+    // secs() of a value of the moment (now - at_ns, or at_ns - now never
+    // negative), null when `known` is false; a memo being filled learns
+    // where the value is, to write it afresh when it replays the text.
+    jobj& moment(sv k, text_memo::moment kind, std::int64_t at_ns, bool known,
+                 const render_context& c) noexcept {
+        if (!known) {
+            return null(k);
+        }
+        text_out& o = key(k);
+        char b[32];
+        const std::size_t start = o.size();
+        o.put(sv(b, secs_into(b, memo_ops::value_of(kind, at_ns, c))));
+        if (c.memo != nullptr) {
+            memo_ops::note_hole(*c.memo, start, o.size(), kind, at_ns);
+        }
         return *this;
     }
     jobj& reason(sv k, Reason r) noexcept {
@@ -555,7 +790,8 @@ void put_service(text_out& o, const render_context& c, const ServiceStatus& s) n
     } else {
         j.null("pid");
     }
-    j.time("since", s.since_ns, c).secs("uptime_s", c.now_ns - s.started_ns, running(s));
+    j.time("since", s.since_ns, c);
+    j.moment("uptime_s", text_memo::moment::since, s.started_ns, running(s), c);
     j.reason("reason", s.reason);
     {
         jobj r(j.key("restarts"));
@@ -573,7 +809,7 @@ void put_service(text_out& o, const render_context& c, const ServiceStatus& s) n
         j.null("last_exit");
     }
     const bool in_backoff = s.state == ServiceState::backoff && s.restart_at_ns != 0;
-    j.secs("backoff_remaining_s", until(c, s.restart_at_ns), in_backoff);
+    j.moment("backoff_remaining_s", text_memo::moment::until, s.restart_at_ns, in_backoff, c);
     const ServiceError& e = s.last_error;
     put_error(j.key("last_error"), c, e.reason, e.sys_errno, e.message, {}, "since", e.since_ns);
     j.str("status_text", s.status_text).num("deaths_total", s.death_count);
@@ -603,7 +839,8 @@ void put_probe(text_out& o, const render_context& c, const ProbeStatus& p) noexc
     j.time("last_check", p.last_check_ns, c).time("last_success", p.last_success_ns, c);
     j.time("last_failure", p.last_failure_ns, c);
     j.secs("last_duration_s", probe_duration(p), p.last_check_ns != 0);
-    j.secs("next_check_in_s", until(c, p.next_check_ns), p.next_check_ns != 0 && !p.checking);
+    j.moment("next_check_in_s", text_memo::moment::until, p.next_check_ns,
+             p.next_check_ns != 0 && !p.checking, c);
     j.num("consecutive_successes", p.consecutive_successes);
     j.num("consecutive_failures", p.consecutive_failures);
     j.num("checks", p.checks).num("failures", p.failures);
@@ -1146,6 +1383,43 @@ bool lit(const item& it) noexcept {
     return false;
 }
 
+// Service `i` of /status: from the memo when it holds the text of the
+// record as it is, else rendered from the snapshot (and kept).
+void service_element(text_out& o, const render_context& c, std::uint32_t i) noexcept {
+    const snapshot& snap = *c.snap;
+    text_memo* m = c.memo;
+    if (m == nullptr || i >= memo_ops::services(*m) || i >= snap.service_count()) {
+        put_service(o, c, service_part(snap, i, snapshot::service_part::shown));
+        return;
+    }
+    if (memo_ops::replay(*m, i, snap.service_sequence(i), o, c)) {
+        return;
+    }
+    const std::size_t start = o.size();
+    memo_ops::begin(*m);
+    std::uint32_t seq = 1;
+    put_service(o, c, service_part(snap, i, snapshot::service_part::shown, &seq));
+    memo_ops::end(*m, i, seq, o, start, c);
+}
+
+void probe_element(text_out& o, const render_context& c, std::uint32_t p) noexcept {
+    const snapshot& snap = *c.snap;
+    text_memo* m = c.memo;
+    if (m == nullptr || p >= memo_ops::probes(*m) || p >= snap.probe_count()) {
+        put_probe(o, c, probe_part(snap, p, snapshot::probe_part::all));
+        return;
+    }
+    const std::uint32_t slot = memo_ops::services(*m) + p;
+    if (memo_ops::replay(*m, slot, snap.probe_sequence(p), o, c)) {
+        return;
+    }
+    const std::size_t start = o.size();
+    memo_ops::begin(*m);
+    std::uint32_t seq = 1;
+    put_probe(o, c, probe_part(snap, p, snapshot::probe_part::all, &seq));
+    memo_ops::end(*m, slot, seq, o, start, c);
+}
+
 // An element of one of the arrays: a service, probe, monitor, health
 // reason or /health?json check.
 bool element(const item& it) noexcept {
@@ -1161,9 +1435,9 @@ bool element(const item& it) noexcept {
     }
     it.o.put(it.first ? "" : ",");
     if (it.s.n == items::services) {
-        put_service(it.o, it.c, service_part(snap, it.i, snapshot::service_part::shown));
+        service_element(it.o, it.c, it.i);
     } else if (it.s.n == items::probes) {
-        put_probe(it.o, it.c, probe_part(snap, it.i, snapshot::probe_part::all));
+        probe_element(it.o, it.c, it.i);
     } else if (it.s.n == items::monitors) {
         put_monitor(it.o, it.c, snap.monitor(it.i));
     } else {

@@ -18,8 +18,13 @@
 // are control.hpp's: that header is the contract, this is its
 // implementation.
 //
+// A context may carry a text_memo (below): /status then copies the text of
+// each service and probe whose record has not changed since the last
+// /status instead of rendering it again; the bytes are the same.
+//
 // Threads: any thread may render (the snapshot's readers are lock-free);
-// the server renders on the reactor thread.
+// the server renders on the reactor thread, the only one that uses its
+// memo.
 #pragma once
 
 #include <cstddef>
@@ -27,8 +32,10 @@
 #include <span>
 #include <string_view>
 
+#include <custos/error.hpp>
 #include <custos/runtime.hpp>
 
+#include "core/arena.hpp"
 #include "core/text_out.hpp"
 #include "io/reactor.hpp"
 #include "status/snapshot.hpp"
@@ -100,6 +107,113 @@ struct metrics_scratch {
     std::uint32_t probes_filled = 0;
 };
 
+// The JSON text of the status records as GET /status last rendered them,
+// kept for the next one: most records do not change between two requests,
+// and copying a record's text costs a fraction of rendering it (read the
+// record, format its times and numbers, escape its strings).
+//
+// Owns: one entry per service and per probe (the snapshot's room) and one
+// text pool, service_text bytes a service plus probe_text a probe, shared
+// (a service with a long death history takes the room of a few short
+// ones); all taken from an arena at init, nothing allocated after.
+//
+// An entry is its record's text as rendered, less the values that depend
+// on the moment (uptime_s, backoff_remaining_s, next_check_in_s: written
+// afresh each time), and is reused only while
+// - the record's seqlock sequence is the one of the read it was rendered
+//   from (snapshot::service_sequence()): a record stored since, or being
+//   stored, mid-document or not, is read and rendered again;
+// - the wall clock is known or not as it was, and the offset between the
+//   wall and monotonic clocks (the context's wall_now_ns - now_ns) is in
+//   the range over which every wall time of the text, to the millisecond,
+//   reads the same: a clock step, or a slew across a millisecond of one of
+//   its times, renders it again.
+// So a client receives exactly the bytes a fresh render would give.
+//
+// When full: a text that does not fit in what is left of the pool is not
+// kept (its record is rendered every time, as without a memo, counted in
+// `uncached`), unless at least half the pool holds texts no longer
+// current: then every entry is dropped and the pool refilled (`resets`).
+//
+// Threads: only the thread that renders with it (the server's: the reactor
+// thread); a context with a memo must not be rendered from another.
+class text_memo {
+public:
+    // Pool bytes a service and a probe bring (a healthy record's text is
+    // 300-700 bytes; each of a service's last deaths adds ~170).
+    static constexpr std::size_t service_text = 640;
+    static constexpr std::size_t probe_text = 448;
+
+    text_memo() noexcept = default;
+    text_memo(const text_memo&) = delete;
+    text_memo& operator=(const text_memo&) = delete;
+
+    // Bytes init() takes from an arena (alignment slack included).
+    static std::size_t footprint(std::uint32_t services, std::uint32_t probes) noexcept;
+    // Takes room for `services` and `probes` records from `mem`. Two-pass
+    // sizing: on the measuring pass this fails and mem.needed() grows by
+    // footprint(). Errors: OutOfMemory (the arena is too small).
+    [[nodiscard]] Result<void> init(arena& mem, std::uint32_t services,
+                                    std::uint32_t probes) noexcept;
+
+    struct counters {
+        std::uint64_t hits = 0;     // records copied from the memo
+        std::uint64_t misses = 0;   // rendered from the snapshot (then kept if they fit)
+        std::uint64_t uncached = 0; // rendered and not kept: the pool was full
+        std::uint64_t resets = 0;   // pool dropped and refilled
+    };
+    const counters& stats() const noexcept { return counters_; }
+    std::size_t pool_bytes() const noexcept { return cap_; }
+
+    // A cut in a kept text where a value of the moment goes.
+    enum class moment : std::uint8_t {
+        since, // now - at (uptime)
+        until, // at - now, never negative (backoff, next check)
+    };
+
+private:
+    friend struct memo_ops; // render.cpp: the renderer's use of it
+
+    static constexpr std::size_t max_holes = 2;
+    struct entry {
+        std::int64_t lo = 0; // the wall - monotonic offsets the text is good for: [lo, hi)
+        std::int64_t hi = 0;
+        std::int64_t hole_at[max_holes] = {};
+        std::uint32_t seq = 0;   // the record's sequence at the read
+        std::uint32_t epoch = 0; // the pool's when kept (0: nothing kept)
+        std::uint32_t at = 0;    // the text's place in the pool
+        std::uint16_t len = 0;   // its bytes (the holes' values excluded)
+        std::uint16_t hole_pos[max_holes] = {};
+        moment hole_kind[max_holes] = {};
+        std::uint8_t holes = 0;
+        bool wall_known = false;
+    };
+
+    entry* entries_ = nullptr; // services first, then probes
+    char* pool_ = nullptr;
+    std::uint32_t services_ = 0;
+    std::uint32_t probes_ = 0;
+    std::size_t cap_ = 0;
+    std::size_t used_ = 0;    // bytes of the pool handed out since the last reset
+    std::size_t live_ = 0;    // of those, in current entries
+    std::uint32_t epoch_ = 1; // entries of another epoch are empty
+
+    // The render in progress, between memo_ops::begin() and ::end().
+    struct capture {
+        bool on = false;
+        bool bad = false; // more holes than an entry keeps
+        std::int64_t lo = 0;
+        std::int64_t hi = 0;
+        std::uint8_t holes = 0;
+        std::size_t start[max_holes] = {}; // in the text_out
+        std::size_t end[max_holes] = {};
+        std::int64_t at[max_holes] = {};
+        moment kind[max_holes] = {};
+    };
+    capture cap_now_;
+    counters counters_;
+};
+
 // What a render needs besides the snapshot; the caller fills it once per
 // request (on the reactor thread for `reactor`).
 struct render_context {
@@ -116,6 +230,7 @@ struct render_context {
     const control_counters* control = nullptr;  // null: none
     const process_info* process = nullptr;      // null: no process_* metrics
     metrics_scratch* scratch = nullptr;         // null: each family reads the snapshot
+    text_memo* memo = nullptr;                  // null: every record rendered from the snapshot
 };
 
 enum class doc : std::uint8_t {
