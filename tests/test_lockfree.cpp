@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -190,6 +191,57 @@ TEST_CASE("seqlock: readers never see a torn snapshot") {
     CHECK(lock.version() >= writes);
     CHECK(reads.load() >= min_reads);
     MESSAGE("reads " << reads.load() << " during " << writes << " writes");
+}
+
+TEST_CASE("seqlock: a partial read returns the sequence of the store it copied") {
+    struct record {
+        std::uint64_t version; // store k writes k: its sequence is 2 + 2k
+        std::uint32_t pad[20];
+        std::uint64_t tail; // == version
+    };
+    seqlock<record> lock;
+    CHECK(lock.sequence() == 2); // the constructor's store
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> wrong{0};
+    std::atomic<std::uint64_t> reads{0};
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 2; ++i) {
+        readers.emplace_back([&] {
+            record r{};
+            while (!stop.load(std::memory_order_acquire)) {
+                const std::uint32_t seq = lock.load_parts(r, [](const auto& p) {
+                    p.copy(offsetof(record, version), sizeof(std::uint64_t));
+                    p.copy(offsetof(record, tail), sizeof(std::uint64_t));
+                });
+                const std::uint32_t now = lock.sequence();
+                // The copy is the store the sequence names; the record's
+                // sequence has not gone back since.
+                if (r.tail != r.version || seq != 2 + 2 * r.version || (seq & 1) != 0 ||
+                    now - seq > 0x8000'0000u) {
+                    wrong.fetch_add(1, std::memory_order_relaxed);
+                }
+                // Relaxed: a progress count the writer polls, no data ordered by it.
+                reads.fetch_add(1, std::memory_order_relaxed);
+            }
+        });
+    }
+    constexpr std::uint64_t min_writes = 100000;
+    constexpr std::uint64_t min_reads = 50000;
+    std::uint64_t writes = 0;
+    for (std::uint64_t v = 1; v <= min_writes || reads.load(std::memory_order_relaxed) < min_reads;
+         ++v) {
+        writes = v;
+        record r{};
+        r.version = v;
+        r.tail = v;
+        lock.store(r);
+    }
+    stop.store(true, std::memory_order_release);
+    for (auto& t : readers) {
+        t.join();
+    }
+    CHECK(wrong.load() == 0);
+    CHECK(lock.sequence() == static_cast<std::uint32_t>(2 + 2 * writes));
 }
 
 TEST_CASE("fd_closer: every descriptor handed over is closed on its thread, in bounded batches; "
