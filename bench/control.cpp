@@ -10,7 +10,12 @@
 //                /status, /metrics and /health: the runtime thread's CPU
 //                time over them (pthread_getcpuclockid) divided by N, and
 //                the wall latency of each (request sent -> last byte read);
-//                R repetitions, their medians.
+//                R repetitions, their medians. The runtime is settled
+//                (no record changes between requests), so /status is
+//                served from the server's text memo (render.hpp): the
+//                warm-up's first request renders each record and keeps
+//                its text, the measured ones copy it and write only the
+//                values of the moment (uptime, backoff, next check).
 //   throughput   4 concurrent keep-alive clients for T seconds each: /status
 //                and /health requests per second.
 //   baseline     in the same run: a tiny server on the same kind of socket

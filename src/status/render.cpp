@@ -359,8 +359,8 @@ std::int64_t probe_duration(const ProbeStatus& p) noexcept {
 // part, so the other fields may hold an earlier record's bytes: no ~1 KiB
 // of zeroing per record. The reference is valid until the thread's next
 // call. Any thread may render: plain data, constant-initialised, nothing
-// allocated.
-// `seq`, when not null, gets the sequence of the read (1: a default record).
+// allocated. `seq`, when not null, gets the sequence of the read (1, odd,
+// for a default record: nothing to keep text of).
 const ServiceStatus& service_part(const snapshot& snap, std::uint32_t i,
                                   snapshot::service_part what,
                                   std::uint32_t* seq = nullptr) noexcept {
