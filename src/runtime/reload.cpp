@@ -143,14 +143,24 @@ Result<void> Runtime::impl::attach_cgroups(process::cgroup_tree& tree) noexcept 
     return {};
 }
 
+// Slot `p`'s check runs in the current engine (at its table index), or,
+// for a probe a reload kept while its check ran, in the old one: looked for
+// only while that one still runs checks.
 void Runtime::impl::cancel_check(std::uint32_t p) noexcept {
-    for (std::uint32_t e = 0; e < 2; ++e) {
-        probe::engine& g = engines[e];
-        for (std::uint32_t k = 0; k < g.size(); ++k) {
-            if (rl.engine_slot[e][k] == p && g.root(k).running()) {
-                g.cancel(g.root(k));
-                return;
-            }
+    const std::uint32_t k = rl.slot_probe[p];
+    if (k != none && checks().root(k).running()) {
+        checks().cancel(checks().root(k));
+        return;
+    }
+    if (!rl.old_engine_busy) {
+        return;
+    }
+    const std::uint32_t e = cur_engine ^ 1;
+    probe::engine& old = engines[e];
+    for (std::uint32_t j = 0; j < old.size(); ++j) {
+        if (rl.engine_slot[e][j] == p && old.root(j).running()) {
+            old.cancel(old.root(j));
+            return;
         }
     }
 }
