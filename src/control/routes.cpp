@@ -1,0 +1,212 @@
+// The control plane's routes (server.hpp): the dispatch of a parsed request,
+// the reads (GET and HEAD of the documents in control.hpp), and the
+// appliance routes (Runtime::add_control_route).
+#include <cstdint>
+#include <cstring>
+
+#include "control/http.hpp"
+#include "control/server.hpp"
+#include "control/server_conn.hpp"
+
+namespace custos::control {
+
+using server_detail::head_room;
+using server_detail::out_size;
+using server_detail::param_cap;
+using server_detail::tail_room;
+
+std::uint32_t server::find(std::span<const std::string_view> names,
+                           std::string_view name) const noexcept {
+    for (std::uint32_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+Result<void> server::add_route(std::string_view component, ControlHandler handler,
+                               void* ctx) noexcept {
+    if (!enabled()) {
+        return fail(Reason::invalid_argument, 0, "no control socket: add_control_route");
+    }
+    bool plain = !component.empty() && component.size() < sizeof(custom_route::component);
+    for (char ch : component) {
+        plain = plain &&
+                ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-');
+    }
+    for (std::string_view r : reserved_components) {
+        plain = plain && r != component;
+    }
+    for (std::uint32_t i = 0; i < nroutes_; ++i) {
+        plain = plain && std::string_view(routes_[i].component, routes_[i].len) != component;
+    }
+    if (!plain || handler == nullptr) {
+        return fail(Reason::invalid_argument, 0, component);
+    }
+    if (nroutes_ == max_routes) {
+        return fail(Reason::capacity_exceeded, 0, component);
+    }
+    custom_route& r = routes_[nroutes_++];
+    std::memcpy(r.component, component.data(), component.size());
+    r.len = component.size();
+    r.handler = handler;
+    r.ctx = ctx;
+    return {};
+}
+
+bool server::route_custom(conn& c) noexcept {
+    const std::string_view path = c.req.path;
+    for (std::uint32_t i = 0; i < nroutes_; ++i) {
+        const custom_route& r = routes_[i];
+        const std::string_view comp(r.component, r.len);
+        if (path.size() < comp.size() + 1 || path[0] != '/' ||
+            path.substr(1, comp.size()) != comp ||
+            (path.size() > comp.size() + 1 && path[comp.size() + 1] != '/')) {
+            continue;
+        }
+        const bool reads = c.req.verb == method::get || c.req.verb == method::head;
+        if (!reads && !is_operator(c)) {
+            ++counters_.actions_denied;
+            record_action(c, comp, 403);
+            reply_error(c, 403, Reason::control_denied, "actions need root or an operator");
+            return true;
+        }
+        ControlRequest q;
+        q.method = method_name(c.req.verb);
+        q.path = path;
+        q.query = c.req.query;
+        q.body = std::string_view(c.in + c.req.head_bytes, c.req.content_length);
+        q.peer_pid = c.pid;
+        q.peer_uid = static_cast<int>(c.uid);
+        q.operator_ = is_operator(c);
+        // The body goes where reply_text() would put it: after room for the head.
+        ControlResponse resp(c.out + head_room, out_size - head_room - tail_room);
+        r.handler(q, resp, r.ctx);
+        if (!reads) {
+            ++counters_.actions;
+            record_action(c, comp, resp.overflowed() ? 500 : resp.status);
+        }
+        if (resp.overflowed() || resp.status < 200 || resp.status > 599) {
+            reply_error(c, 500, Reason::capacity_exceeded,
+                        resp.overflowed() ? "the route's response did not fit its buffer"
+                                          : "the route set an invalid status");
+            return true;
+        }
+        ++counters_.requests;
+        ++counters_.by_code[status::code_index(resp.status)];
+        char head[head_room];
+        text_out h(head, sizeof(head));
+        write_head(h, resp.status, resp.content_type, static_cast<std::int64_t>(resp.size()),
+                   c.keep_alive);
+        if (h.overflowed()) {
+            reply_error(c, 500, Reason::invalid_argument, "the route's content type is too long");
+            return true;
+        }
+        c.doc_active = false;
+        c.chunked = false;
+        c.send_at = head_room - static_cast<std::uint32_t>(h.size());
+        std::memcpy(c.out + c.send_at, head, h.size());
+        c.send_end = head_room + static_cast<std::uint32_t>(c.head_only ? 0 : resp.size());
+        c.state = conn::phase::sending;
+        send_more(c);
+        return true;
+    }
+    return false;
+}
+
+void server::route(conn& c) noexcept {
+    if (c.tcp) {
+        // The TCP listener serves the scrapers' two routes, read-only.
+        const bool reads = c.req.verb == method::get || c.req.verb == method::head;
+        if (!reads || (c.req.path != route_metrics && c.req.path != route_health)) {
+            reply_error(c, 404, Reason::control_bad_request,
+                        "only GET /metrics and /health are served over TCP");
+            return;
+        }
+        route_get(c);
+        return;
+    }
+    if (route_custom(c)) {
+        return;
+    }
+    const method m = c.req.verb;
+    if (m == method::get || m == method::head) {
+        route_get(c);
+        return;
+    }
+    if (m == method::post && c.req.path == route_reload) {
+        route_reload_(c);
+        return;
+    }
+    if (m == method::post || m == method::delete_) {
+        route_action(c);
+        return;
+    }
+    reply_error(c, 405, Reason::control_bad_request, "only GET, HEAD, POST and DELETE are served",
+                "Allow: GET, HEAD, POST, DELETE\r\n");
+}
+
+void server::route_get(conn& c) noexcept {
+    const std::string_view path = c.req.path;
+    const std::string_view q = c.req.query;
+    char buf[param_cap];
+    std::string_view seg;
+    std::string_view rest;
+    if (path == route_health) {
+        const int code = status::health_http_status(snap_->health());
+        reply_doc(c, code,
+                  query_param(q, "json", buf, sizeof(buf)).present ? status::doc::health_json
+                                                                   : status::doc::health_text);
+        return;
+    }
+    if (path == route_status) {
+        auto f = query_param(q, "format", buf, sizeof(buf));
+        reply_doc(c, 200,
+                  f.present && f.value == "tsv" ? status::doc::status_tsv
+                                                : status::doc::status_json);
+        return;
+    }
+    if (path == route_metrics) {
+        reply_doc(c, 200, status::doc::metrics);
+        return;
+    }
+    if (path == route_watchdog) {
+        reply_doc(c, 200, status::doc::watchdog_json);
+        return;
+    }
+    struct table_route {
+        std::string_view prefix;
+        std::span<const std::string_view> names;
+        status::doc kind;
+    };
+    const table_route tables[] = {
+        {prefix_services, names_.services, status::doc::service_json},
+        {prefix_probes, names_.probes, status::doc::probe_json},
+        {prefix_monitors, names_.monitors, status::doc::monitor_json},
+    };
+    for (const table_route& t : tables) {
+        if (!split_path(path, t.prefix, seg, rest)) {
+            continue;
+        }
+        std::uint32_t i = find(t.names, seg);
+        if (i == UINT32_MAX) {
+            reply_error(c, 404, Reason::control_bad_request, "no such name");
+            return;
+        }
+        if (!rest.empty()) {
+            reply_error(c, 405, Reason::control_bad_request, "actions are POST", "Allow: POST\r\n");
+            return;
+        }
+        status::doc kind = t.kind;
+        auto f = query_param(q, "format", buf, sizeof(buf));
+        if (kind == status::doc::service_json && f.present && f.value == "text") {
+            kind = status::doc::service_text;
+        }
+        reply_doc(c, 200, kind, i);
+        return;
+    }
+    reply_error(c, 404, Reason::control_bad_request, "no such route");
+}
+
+} // namespace custos::control
