@@ -70,7 +70,7 @@
 //   section control() is the defaults with socket = /run/custos/control.sock
 //   (custosd serves it when it can: see main.cpp); with enabled = no its
 //   socket is empty. Names in group and operators are resolved by custosd
-//   (main.cpp), not here.
+//   (check.cpp), not here.
 // Names are not checked here beyond being non-empty and unique among the
 // sections of their kind: the table check (validate_table(), table.hpp)
 // reports bad names, a probe named like a service,

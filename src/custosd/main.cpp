@@ -42,6 +42,10 @@
 // the socket in use) a config error at its line.
 //
 // Exit codes: 0 ok; 1 runtime failure; 2 bad usage or bad config.
+//
+// This file: the options, the platform report, the instance's directories
+// and main(). Its parts (daemon.hpp): check.cpp, the checks before the
+// start; log.cpp, the log lines; reload.cpp, the reload.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,22 +54,32 @@
 
 #include <cerrno>
 #include <climits>
-#include <csignal>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
 #include <custos/error.hpp>
 #include <custos/probe.hpp>
 #include <custos/runtime.hpp>
 
 #include "custosd/config.hpp"
-#include "table/diff.hpp"
-#include "table/users.hpp"
+#include "custosd/daemon.hpp"
 #include "table/values.hpp"
+
+using custos::daemon::check_board;
+using custos::daemon::check_control;
+using custos::daemon::check_cwds;
+using custos::daemon::line_sink;
+using custos::daemon::log_control;
+using custos::daemon::log_health;
+using custos::daemon::log_probe_transition;
+using custos::daemon::log_signal;
+using custos::daemon::log_transition;
+using custos::daemon::log_watchdog;
+using custos::daemon::reload_config;
+using custos::daemon::reloader;
+using custos::daemon::say;
 
 namespace {
 
@@ -159,92 +173,6 @@ void usage(std::FILE* to) {
         default_config);
 }
 
-// One line on stderr, printf-style, with every control byte of the result
-// (config text: names, paths, values) written as \xHH: a terminal must show
-// it, not obey it. The line end is added here.
-// While a reload runs: what say() prints also goes to the reload's answer.
-custos::ReloadReport* say_tee = nullptr;
-
-[[gnu::format(printf, 1, 2)]] void say(const char* fmt, ...) noexcept {
-    char raw[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = std::vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        return;
-    }
-    std::size_t len =
-        static_cast<std::size_t>(n) < sizeof raw ? static_cast<std::size_t>(n) : sizeof raw - 1;
-    if (say_tee != nullptr) {
-        say_tee->add(std::string_view(raw, len));
-    }
-    char out[4 * sizeof raw + 2];
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < len; ++i) {
-        auto c = static_cast<unsigned char>(raw[i]);
-        if (c < 0x20 || c == 0x7f) {
-            w += static_cast<std::size_t>(std::snprintf(out + w, 5, "\\x%02x", c));
-        } else {
-            out[w++] = raw[i];
-        }
-    }
-    out[w++] = '\n';
-    // EPIPE or a closed stderr: the line is lost, nothing else.
-    (void)std::fwrite(out, 1, w, stderr);
-}
-
-// The line of the first section over a capacity: the table's own problem
-// ("65 services, max_services 64") is about the file, but the operator
-// wants the place where the excess begins.
-unsigned excess_line(const custos::cfg::config& cfg, std::uint32_t limit, bool probes) {
-    if (probes) {
-        return limit < cfg.probes().size() ? cfg.probe_line_of(limit, custos::ProbeField::section)
-                                           : 0;
-    }
-    return limit < cfg.services().size() ? cfg.line_of(limit, custos::ServiceField::section) : 0;
-}
-
-// Maps the table's problems (kind, entry, field) to config lines.
-struct line_sink final : custos::TableProblemSink {
-    const custos::cfg::config& cfg;
-    const char* file;
-    unsigned count = 0;
-
-    line_sink(const custos::cfg::config& c, const char* f) : cfg(c), file(f) {}
-
-    void report(const custos::TableProblem& p) noexcept override {
-        ++count;
-        char text[512];
-        p.error.format(text, sizeof text);
-        if (p.kind == custos::TableKind::watchdog) {
-            // The key's line; the header's for a key not set; 0 without a
-            // [watchdog] section.
-            say("%s:%u: [watchdog] %s", file, cfg.watchdog_line_of(p.watchdog_field()), text);
-            return;
-        }
-        if (p.kind != custos::TableKind::service && p.kind != custos::TableKind::probe) {
-            say("%s:0: %s", file, text); // no section of a config file gives the others
-            return;
-        }
-        const bool probe = p.kind == custos::TableKind::probe;
-        const std::size_t entries = probe ? cfg.probes().size() : cfg.services().size();
-        const std::uint32_t limit = probe ? cfg.runtime().max_probes : cfg.runtime().max_services;
-        if (p.index != UINT32_MAX && p.index < entries) {
-            const unsigned line = probe ? cfg.probe_line_of(p.index, p.probe_field())
-                                        : cfg.line_of(p.index, p.service_field());
-            say("%s:%u: [%s:%.*s] %s", file, line, probe ? "probe" : "service",
-                static_cast<int>(p.name.size()), p.name.data(), text);
-        } else if (p.error.reason() == custos::Reason::capacity_exceeded &&
-                   (!probe || entries > limit)) {
-            // max_probe_checks, by contrast, is about no section.
-            say("%s:%u: %s", file, excess_line(cfg, limit, probe), text);
-        } else {
-            say("%s:0: %s", file, text);
-        }
-    }
-};
-
 // The [watchdog] line behind an init() failure about the watchdog (the
 // device could not be had, an unknown board), 0 for the others.
 unsigned watchdog_init_line(const custos::cfg::config& cfg, custos::Reason r) {
@@ -283,99 +211,6 @@ unsigned control_init_line(const custos::cfg::config& cfg, custos::Reason r) {
     return cfg.control_line_of(control_field::socket);
 }
 
-// A [watchdog] board that names no profile: BoardUnknown at the board key's
-// line, before anything is opened, so that --check finds it too (the
-// resolution lists the profiles). "auto" and "" (the build's default) are
-// resolved at init. Returns the number of problems printed.
-unsigned check_board(const custos::cfg::config& cfg, const char* file) {
-    const custos::WatchdogConfig& w = cfg.watchdog();
-    if (w.device == custos::WatchdogDevice::none || custos::watchdog_board_known(w.board)) {
-        return 0;
-    }
-    char text[512];
-    custos::Error(custos::Reason::board_unknown, 0, w.board).format(text, sizeof text);
-    say("%s:%u: [watchdog] %s", file, cfg.watchdog_line_of(custos::WatchdogField::board), text);
-    return 1;
-}
-
-// The [control] names custosd can check before anything is opened, each at
-// its key's line: the group exists, every operator exists (uids and gids
-// are taken as they are: a peer's credentials are numbers), and the
-// socket's directory exists (the default's, /run/custos, is made at the
-// start). The same files the runtime reads, never NSS. Returns the number
-// of problems printed.
-unsigned check_control(const custos::cfg::config& cfg, const char* file) {
-    using custos::cfg::control_field;
-    const custos::ControlConfig& c = cfg.control();
-    if (!cfg.has_control_section() || c.socket.empty()) {
-        return 0;
-    }
-    unsigned problems = 0;
-    if (c.socket != custos::control::default_socket) {
-        // The config reader bounds the path (107 bytes) and makes it absolute.
-        char dir[128];
-        const std::size_t slash = c.socket.rfind('/');
-        const std::size_t n = slash == 0 ? 1 : slash;
-        std::memcpy(dir, c.socket.data(), n);
-        dir[n] = '\0';
-        struct stat st {};
-        int e = 0;
-        if (::stat(dir, &st) != 0) {
-            e = errno;
-        } else if (!S_ISDIR(st.st_mode)) {
-            e = ENOTDIR;
-        }
-        if (e != 0) {
-            say("%s:%u: [control] socket %.*s: directory %s: %s", file,
-                cfg.control_line_of(control_field::socket), static_cast<int>(c.socket.size()),
-                c.socket.data(), dir, std::strerror(e));
-            say("  resolution: create the directory, or choose a socket path in one that exists");
-            ++problems;
-        }
-    }
-    auto numeric = [](std::string_view s) {
-        std::uint32_t id = 0;
-        return custos::tbl::parse_numeric_id(s, id);
-    };
-    // Unknown: not in the file (errno 0); else the file could not be read.
-    auto report = [&](control_field f, const char* what, std::string_view name,
-                      const custos::Error& e) {
-        const unsigned line = cfg.control_line_of(f);
-        const char* db = e.reason() == custos::Reason::group_unknown ? "/etc/group" : "/etc/passwd";
-        if (e.sys_errno() != 0) {
-            say("%s:%u: [control] %s %.*s: %s: %s", file, line, what, static_cast<int>(name.size()),
-                name.data(), db, std::strerror(e.sys_errno()));
-        } else {
-            say("%s:%u: [control] %s %.*s: %.*s: not in %s", file, line, what,
-                static_cast<int>(name.size()), name.data(), static_cast<int>(e.id().size()),
-                e.id().data(), db);
-        }
-        say("  resolution: create it on the image, or give its number, or fix the %s",
-            f == control_field::group ? "group" : "operators");
-        ++problems;
-    };
-    if (!c.group.empty() && !numeric(c.group)) {
-        if (auto g = custos::tbl::find_group(c.group); !g) {
-            report(control_field::group, "group", c.group, g.error());
-        }
-    }
-    for (std::string_view op : c.operators) {
-        const bool group = op.front() == '@';
-        const std::string_view name = group ? op.substr(1) : op;
-        if (numeric(name)) {
-            continue;
-        }
-        if (group) {
-            if (auto g = custos::tbl::find_group(name); !g) {
-                report(control_field::operators, "operator group", name, g.error());
-            }
-        } else if (auto u = custos::tbl::find_user(name); !u) {
-            report(control_field::operators, "operator", name, u.error());
-        }
-    }
-    return problems;
-}
-
 // Whether something answers on the Unix socket `path` (another custosd).
 bool socket_answers(std::string_view path) {
     sockaddr_un sa{};
@@ -398,399 +233,6 @@ bool socket_answers(std::string_view path) {
 bool control_failure(custos::Reason r) {
     const std::string_view id = custos::reason_id(r);
     return id.substr(0, 7) == "Control";
-}
-
-// May `uid`/`gid` search (enter) the directory `st` describes? The owner's,
-// else the group's, else the others' x bit, as the kernel decides for a
-// process whose only group is `gid` (the spawner gives a service exactly
-// that one). ACLs and capabilities other than root's are not evaluated.
-bool may_enter(const struct stat& st, uid_t uid, gid_t gid) {
-    if (uid == 0) {
-        return true;
-    }
-    if (st.st_uid == uid) {
-        return (st.st_mode & S_IXUSR) != 0;
-    }
-    if (st.st_gid == gid) {
-        return (st.st_mode & S_IXGRP) != 0;
-    }
-    return (st.st_mode & S_IXOTH) != 0;
-}
-
-// Checks every service's cwd now, so that --check finds what the chdir
-// would: it exists and is a directory, and, when custosd runs as root and
-// the service has a user, that user can enter it and every directory above.
-// Relative cwds are the table validator's to refuse. Returns the number of
-// problems printed (FILE:LINE on the cwd line).
-unsigned check_cwds(const custos::cfg::config& cfg, const char* file) {
-    unsigned problems = 0;
-    for (std::uint32_t i = 0; i < cfg.services().size(); ++i) {
-        const custos::ServiceSpec& s = cfg.services()[i];
-        if (s.cwd.empty() || s.cwd[0] != '/') {
-            continue;
-        }
-        const unsigned line = cfg.line_of(i, custos::ServiceField::cwd);
-        const int len = static_cast<int>(s.cwd.size());
-        char dir[PATH_MAX];
-        if (s.cwd.size() >= sizeof dir) {
-            say("%s:%u: cwd %.40s...: %s", file, line, s.cwd.data(), std::strerror(ENAMETOOLONG));
-            ++problems;
-            continue;
-        }
-        std::memcpy(dir, s.cwd.data(), s.cwd.size());
-        dir[s.cwd.size()] = '\0';
-        struct stat st {};
-        if (::stat(dir, &st) != 0) {
-            say("%s:%u: cwd %.*s: %s", file, line, len, s.cwd.data(), std::strerror(errno));
-            say("  resolution: create the directory, or fix cwd");
-            ++problems;
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            say("%s:%u: cwd %.*s: %s", file, line, len, s.cwd.data(), std::strerror(ENOTDIR));
-            say("  resolution: point cwd at a directory");
-            ++problems;
-            continue;
-        }
-        if (s.user.empty() || ::geteuid() != 0) {
-            continue; // the service runs as custosd (root can enter anything)
-        }
-        // The same files the runtime reads (src/supervise/users), never NSS.
-        auto pw = custos::tbl::find_user(s.user);
-        if (!pw) {
-            continue; // UserUnknown, from the table validator
-        }
-        const uid_t uid = pw->uid;
-        gid_t gid = pw->gid;
-        if (!s.group.empty()) {
-            auto gr = custos::tbl::find_group(s.group);
-            if (!gr) {
-                continue; // GroupUnknown, from the table validator
-            }
-            gid = gr->gid;
-        }
-        // Every directory from the root down: each must let the user through.
-        for (std::size_t end = 1; end <= s.cwd.size(); ++end) {
-            if (end != 1 && end != s.cwd.size() && dir[end] != '/') {
-                continue;
-            }
-            const char saved = dir[end];
-            dir[end] = '\0';
-            const bool ok = ::stat(dir, &st) == 0 && may_enter(st, uid, gid);
-            if (!ok) {
-                say("%s:%u: cwd %.*s: %s: user %.*s (uid %u, gid %u) cannot enter %s "
-                    "(mode %04o, owner %u:%u)",
-                    file, line, len, s.cwd.data(), std::strerror(EACCES),
-                    static_cast<int>(s.user.size()), s.user.data(), static_cast<unsigned>(uid),
-                    static_cast<unsigned>(gid), dir, static_cast<unsigned>(st.st_mode & 07777),
-                    static_cast<unsigned>(st.st_uid), static_cast<unsigned>(st.st_gid));
-                say("  resolution: give the user search (x) permission there (chmod o+x, or "
-                    "the user's group), or choose another cwd");
-                ++problems;
-                break;
-            }
-            dir[end] = saved;
-        }
-    }
-    return problems;
-}
-
-// "2026-11-22T01:02:03.456Z", the wall clock in UTC.
-struct utc_stamp {
-    char text[64] = ""; // room for any tm the compiler can imagine
-
-    utc_stamp() noexcept {
-        timespec now{};
-        clock_gettime(CLOCK_REALTIME, &now);
-        tm utc{};
-        gmtime_r(&now.tv_sec, &utc);
-        std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", utc.tm_year + 1900,
-                      utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                      now.tv_nsec / 1'000'000);
-    }
-};
-
-// ": MESSAGE: STRERROR", ": MESSAGE" or ": STRERROR" (nothing when both are
-// empty) into buf, truncated to fit: a log line need not be whole. The
-// errno's text is left out when the message spells it out already.
-void message_detail(char* buf, std::size_t len, std::string_view message, int sys_errno) noexcept {
-    const char* err = sys_errno != 0 ? std::strerror(sys_errno) : nullptr;
-    if (err != nullptr && message.find(err) != std::string_view::npos) {
-        err = nullptr;
-    }
-    buf[0] = '\0';
-    int n = 0;
-    if (!message.empty() && err != nullptr) {
-        n = std::snprintf(buf, len, ": %.*s: %.80s", static_cast<int>(message.size()),
-                          message.data(), err);
-    } else if (!message.empty()) {
-        n = std::snprintf(buf, len, ": %.*s", static_cast<int>(message.size()), message.data());
-    } else if (err != nullptr) {
-        n = std::snprintf(buf, len, ": %.80s", err);
-    }
-    (void)n;
-}
-
-void log_probe_transition(const custos::ProbeTransition& t, void*) noexcept {
-    utc_stamp at;
-    std::string_view from = custos::probe_state_name(t.from);
-    std::string_view to = custos::probe_state_name(t.to);
-    std::string_view why = custos::reason_id(t.reason);
-    char detail[256];
-    message_detail(detail, sizeof detail, t.message, t.sys_errno);
-    say("%s probe %.*s: %.*s -> %.*s (%.*s%s)", at.text, static_cast<int>(t.name.size()),
-        t.name.data(), static_cast<int>(from.size()), from.data(), static_cast<int>(to.size()),
-        to.data(), static_cast<int>(why.size()), why.data(), detail);
-    if (t.to == custos::ProbeState::down && !t.resolution.empty()) {
-        say("  resolution: %.*s", static_cast<int>(t.resolution.size()), t.resolution.data());
-    }
-}
-
-// One line per change of health, with its summary (what STATUS= carries
-// upward), then one per reason while it is not ok.
-void log_health(const custos::HealthStatus& h, void*) noexcept {
-    utc_stamp at;
-    // The summary names the health itself, but for ok ("12/12 ready").
-    say("%s health %s%s", at.text, h.health == custos::Health::ok ? "ok: " : "", h.summary.c_str());
-    if (h.health == custos::Health::ok || h.health == custos::Health::starting) {
-        return;
-    }
-    for (std::uint32_t i = 0; i < h.reason_count; ++i) {
-        const custos::HealthReason& r = h.reasons[i];
-        std::string_view kind = custos::subject_kind_name(r.kind);
-        std::string_view why = custos::reason_id(r.reason);
-        say("  %s %.*s %s %s: %.*s%s%s", r.fails ? "[!]" : "[-]", static_cast<int>(kind.size()),
-            kind.data(), r.name.c_str(), r.state.c_str(), static_cast<int>(why.size()), why.data(),
-            r.message.empty() ? "" : ": ", r.message.c_str());
-    }
-}
-
-void log_transition(const custos::Transition& t, void*) noexcept {
-    utc_stamp at;
-    char extra[256] = "";
-    std::size_t n = 0;
-    auto add = [&](const char* fmt, auto... args) {
-        if (n < sizeof extra) {
-            int w = std::snprintf(extra + n, sizeof extra - n, fmt, args...);
-            if (w > 0) {
-                n += static_cast<std::size_t>(w);
-            }
-        }
-    };
-    if (t.pid != 0) {
-        add(" pid %d", t.pid);
-    }
-    if (t.exit.pid != 0) {
-        if (t.exit.signal != 0) {
-            add(" killed by signal %d (%s)%s", t.exit.signal, strsignal(t.exit.signal),
-                t.exit.core_dumped ? " core dumped" : "");
-        } else {
-            add(" exit %d", t.exit.code);
-        }
-    }
-    if (t.to == custos::ServiceState::backoff) {
-        // To the microsecond: a 1 ms backoff with jitter is not "0 ms".
-        const long long ns = t.delay_ns;
-        if (ns % 1'000'000 == 0) {
-            add(" restart %u in %lld ms", t.restarts, ns / 1'000'000);
-        } else if (ns >= 1'000'000) {
-            add(" restart %u in %lld.%03lld ms", t.restarts, ns / 1'000'000, ns % 1'000'000 / 1000);
-        } else if (ns >= 1000) {
-            add(" restart %u in %lld us", t.restarts, ns / 1000);
-        } else {
-            add(" restart %u in %lld ns", t.restarts, ns);
-        }
-    }
-    if (t.sys_errno != 0) {
-        add(" errno %d (%s)", t.sys_errno, std::strerror(t.sys_errno));
-    }
-    if (!t.detail.empty()) {
-        add(": %.*s", static_cast<int>(t.detail.size()), t.detail.data());
-    }
-    std::string_view from = custos::state_name(t.from);
-    std::string_view to = custos::state_name(t.to);
-    std::string_view why = custos::reason_id(t.reason);
-    say("%s %.*s: %.*s -> %.*s (%.*s)%s", at.text, static_cast<int>(t.name.size()), t.name.data(),
-        static_cast<int>(from.size()), from.data(), static_cast<int>(to.size()), to.data(),
-        static_cast<int>(why.size()), why.data(), extra);
-    // Failures get the operator's next step on its own line.
-    if (t.to == custos::ServiceState::failed) {
-        custos::Error e(t.reason, t.sys_errno, t.name);
-        std::string_view fix = e.resolution();
-        say("  resolution: %.*s", static_cast<int>(fix.size()), fix.data());
-    }
-}
-
-// Whether a watchdog event calls for the operator: the board resets, was
-// reset, runs unwatched, or custos cannot keep its records.
-bool watchdog_needs_action(custos::Reason r) noexcept {
-    using custos::Reason;
-    static constexpr Reason act[] = {
-        Reason::watchdog_starving,
-        Reason::watchdog_timeout_clamped,
-        Reason::watchdog_lost,
-        Reason::watchdog_feed_failed,
-        Reason::watchdog_left_armed,
-        Reason::previous_boot_starved,
-        Reason::previous_boot_watchdog,
-        Reason::previous_boot_unreported,
-        Reason::previous_boot_restarted,
-        Reason::reset_record_unwritable,
-        Reason::reset_record_corrupt,
-        Reason::safe_mode,
-        // It could not be opened (required = no runs on without it).
-        Reason::watchdog_unavailable,
-        Reason::watchdog_busy,
-        Reason::gpio_unavailable,
-        Reason::board_unknown,
-    };
-    for (Reason a : act) {
-        if (a == r) {
-            return true;
-        }
-    }
-    return false;
-}
-
-// One line per action through the control socket, allowed or refused:
-//   2026-11-22T01:02:03.456Z control POST /services/netd/stop by custosctl
-//     (pid 812 uid 0): 200 (ControlAction)
-void log_control(const custos::ControlAction& a, void*) noexcept {
-    utc_stamp at;
-    std::string_view why = custos::reason_id(a.reason);
-    say("%s control %.*s (pid %d uid %d): %d (%.*s)", at.text, static_cast<int>(a.request.size()),
-        a.request.data(), a.pid, a.uid, a.http_status, static_cast<int>(why.size()), why.data());
-}
-
-// One line per watchdog event: a change of state, or a report (the
-// previous boot, a clamped timeout, a record that failed):
-//   2026-11-22T01:02:03.456Z watchdog off -> booting (WatchdogOpened): ...
-//   2026-11-22T01:02:03.456Z watchdog off (PreviousBootStarved): ...
-//     resolution: ...
-// The ReasonIds are greppable: the emulated-board job reads them.
-void log_watchdog(const custos::WatchdogTransition& t, void*) noexcept {
-    utc_stamp at;
-    std::string_view from = custos::watchdog_state_name(t.from);
-    std::string_view to = custos::watchdog_state_name(t.to);
-    std::string_view why = custos::reason_id(t.reason);
-    char detail[320];
-    message_detail(detail, sizeof detail, t.message, t.sys_errno);
-    if (t.from != t.to) {
-        say("%s watchdog %.*s -> %.*s (%.*s)%s", at.text, static_cast<int>(from.size()),
-            from.data(), static_cast<int>(to.size()), to.data(), static_cast<int>(why.size()),
-            why.data(), detail);
-    } else {
-        say("%s watchdog %.*s (%.*s)%s", at.text, static_cast<int>(to.size()), to.data(),
-            static_cast<int>(why.size()), why.data(), detail);
-    }
-    if (watchdog_needs_action(t.reason)) {
-        std::string_view fix = t.resolution;
-        if (fix.empty()) {
-            fix = custos::Error(t.reason, t.sys_errno).resolution();
-        }
-        say("  resolution: %.*s", static_cast<int>(fix.size()), fix.data());
-    }
-}
-
-// SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: the runtime kept them from killing
-// custosd; say so, once per signal.
-void log_signal(int sig, void*) noexcept {
-    utc_stamp at;
-    const char* name = sig == SIGHUP    ? "SIGHUP"
-                       : sig == SIGUSR1 ? "SIGUSR1"
-                       : sig == SIGUSR2 ? "SIGUSR2"
-                       : sig == SIGALRM ? "SIGALRM"
-                                        : "signal";
-    std::fprintf(stderr, "%s custosd: %s received: reserved; ignored\n", at.text, name);
-}
-
-// SIGHUP and POST /reload: the config file read again (into the spare
-// config, whose memory was taken at start) and applied. The sections a
-// reload does not apply are compared as the file gives them; when they are
-// unchanged the runtime gets what init() got for them (custosd's own
-// choices: reap_orphans, the notify directory, the control socket).
-// Three configs: the one read at start (init()'s table and `started` point
-// into it: never read into again) and two whose memory is fixed at start,
-// which reloads alternate between.
-struct reloader {
-    custos::cfg::config* current = nullptr;
-    custos::cfg::config* spare = nullptr;
-    custos::cfg::config* a = nullptr;
-    custos::cfg::config* b = nullptr;
-    const char* path = nullptr;
-    custos::Table started; // what init() was given (runtime, watchdog, control)
-};
-
-custos::Result<custos::ReloadSummary>
-reload_config(custos::Runtime& rt, custos::ReloadReport& report, void* ctx) noexcept {
-    using custos::Reason;
-    reloader& r = *static_cast<reloader*>(ctx);
-    utc_stamp at;
-    say_tee = &report;
-    static custos::cfg::problem_list problems;
-    problems.clear();
-    custos::Result<custos::ReloadSummary> out = custos::fail(Reason::reload_invalid, 0, r.path);
-    if (!r.spare->load(r.path, problems)) {
-        for (const custos::cfg::problem& p : problems) {
-            char line[512];
-            custos::cfg::format_problem(r.path, p, line, sizeof line);
-            say("%s", line);
-        }
-        if (problems.dropped() != 0) {
-            say("%s: %zu more problems not shown", r.path, problems.dropped());
-        }
-        char what[128];
-        std::snprintf(what, sizeof what, "%s: %zu problem%s", r.path, problems.total(),
-                      problems.total() == 1 ? "" : "s");
-        out = custos::fail(Reason::reload_invalid, 0, what);
-    } else {
-        const custos::cfg::config& now = *r.current;
-        const custos::cfg::config& next = *r.spare;
-        const char* unsupported =
-            !custos::tbl::same_runtime(now.runtime(), next.runtime())      ? "[custos]"
-            : !custos::tbl::same_watchdog(now.watchdog(), next.watchdog()) ? "[watchdog]"
-            : !custos::tbl::same_control(now.control(), next.control()) ||
-                    now.has_control_section() != next.has_control_section()
-                ? "[control]"
-                : nullptr;
-        line_sink sink(next, r.path);
-        sink.count = check_cwds(next, r.path);
-        if (unsupported != nullptr) {
-            char what[64];
-            std::snprintf(what, sizeof what, "%s changed", unsupported);
-            out = custos::fail(Reason::reload_unsupported, 0, what);
-        } else if (sink.count == 0) {
-            custos::Table t = next.table();
-            t.runtime = r.started.runtime;
-            t.watchdog = r.started.watchdog;
-            t.control = r.started.control;
-            out = rt.reload(t, &sink);
-            if (out) {
-                r.current = r.spare; // the other fixed one is the next reload's
-                r.spare = r.current == r.a ? r.b : r.a;
-            }
-        } else {
-            char what[128];
-            std::snprintf(what, sizeof what, "%s: %u problem%s", r.path, sink.count,
-                          sink.count == 1 ? "" : "s");
-            out = custos::fail(Reason::reload_invalid, 0, what);
-        }
-    }
-    say_tee = nullptr;
-    if (out) {
-        std::fprintf(stderr,
-                     "%s custosd: reloaded %s: %u added, %u removed, %u changed, %u unchanged; "
-                     "probes: %u added, %u removed, %u changed, %u unchanged\n",
-                     at.text, r.path, out->added, out->removed, out->changed, out->unchanged,
-                     out->probes_added, out->probes_removed, out->probes_changed,
-                     out->probes_unchanged);
-    } else {
-        char text[512];
-        out.error().format(text, sizeof text);
-        std::fprintf(stderr, "%s custosd: reload of %s refused, nothing changed: %s\n", at.text,
-                     r.path, text);
-    }
-    return out;
 }
 
 // Started with descriptor 0, 1 or 2 closed (custosd >&- 2>&-), the first
