@@ -1,7 +1,7 @@
 // The keys of custosd's config sections, as data: one table per section
 // kind, each entry naming its key, the line slot it fills, its value parser
 // and its flags. One lookup, one did-you-mean and one duplicate check
-// (config.cpp) serve every table, so a new section kind ([monitor:NAME],
+// (parser.cpp) serve every table, so a new section kind ([monitor:NAME],
 // [watchdog], [control], [log], [prune:NAME]) is a table and its setters,
 // not another copy of the parser.
 //
