@@ -105,7 +105,7 @@ Result<void> upward_notifier::init(io::reactor& r, const RuntimeConfig& cfg,
         if (!to) {
             note(to.error());
         } else if (auto ok = systemd_.open(*to); !ok) {
-            s6_.close();
+            s6_.disown(); // a failed init leaves the caller's fd open
             return fail(ok.error());
         }
     }
@@ -141,6 +141,10 @@ void upward_notifier::close() noexcept {
     retry_armed_ = false;
     systemd_.close();
     s6_.close();
+}
+
+void upward_notifier::disown_notify_fd() noexcept {
+    s6_.disown();
 }
 
 void upward_notifier::send(std::size_t path, std::uint8_t msg) noexcept {

@@ -99,6 +99,10 @@ public:
     void on_stopping() noexcept;
     // Cancels the timers and closes both paths (idempotent).
     void close() noexcept;
+    // After a failed init of the runtime: the s6 descriptor goes back to
+    // the caller unclosed (the runtime takes it over only when init
+    // succeeds). The rest closes with the notifier.
+    void disown_notify_fd() noexcept;
 
     // Some path is open.
     bool active() const noexcept { return systemd_.active() || s6_.active(); }

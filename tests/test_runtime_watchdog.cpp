@@ -416,6 +416,41 @@ TEST_SUITE("runtime") {
         CHECK(problems.got[0].watchdog_field() == WatchdogField::board);
     }
 
+    TEST_CASE("a failed init leaves the s6 notify fd open; the next init takes it over") {
+        int p[2];
+        REQUIRE(::pipe(p) == 0);
+        auto rt = std::make_unique<Runtime>();
+        Table t;
+        t.runtime.handle_signals = false;
+        t.runtime.notify_fd = p[1];
+        t.watchdog.device = WatchdogDevice::null;
+        t.watchdog.board = "no-such-board"; // refused last in init, after the notify paths
+        REQUIRE_FALSE(rt->init(t).has_value());
+        CHECK(::fcntl(p[1], F_GETFD) >= 0);
+        t.watchdog.board = {};
+        REQUIRE(rt->init(t).has_value());
+        // It was open and is ours now: the second init took it (a closed fd
+        // is refused: "notify_fd N: not open"). The first health change
+        // ends the run; the fd is closed by then or with the runtime
+        // (after READY's newline, if that went first).
+        rt->set_health_hook(
+            [](const HealthStatus&, void* ctx) { static_cast<Runtime*>(ctx)->stop(); }, rt.get());
+        REQUIRE(rt->start().has_value());
+        rt->run();
+        rt.reset(); // whatever the stop left open closes here
+        char buf[4] = {};
+        std::size_t got = 0;
+        ssize_t n = 0;
+        do {
+            n = ::read(p[0], buf + got, sizeof buf - got);
+            got += n > 0 ? static_cast<std::size_t>(n) : 0;
+        } while ((n > 0 && got < sizeof buf) || (n < 0 && errno == EINTR));
+        CHECK(n == 0); // EOF: custos closed its end
+        CHECK(got <= 1);
+        CHECK((got == 0 || buf[0] == '\n'));
+        ::close(p[0]);
+    }
+
 } // TEST_SUITE("runtime")
 
 int main(int argc, char** argv) {

@@ -64,7 +64,9 @@ struct RuntimeConfig {
     // Readiness upward, s6 style: a descriptor custos writes one newline to
     // and closes once the start has settled and every critical service is
     // ready (-1: none). systemd's NOTIFY_SOCKET, when set in the
-    // environment, is used without configuration.
+    // environment, is used without configuration. custos takes the
+    // descriptor over when init() succeeds; an init() that fails leaves it
+    // open, so that the caller may try again with it.
     int notify_fd = -1;
     KeepaliveGate keepalive_gate = KeepaliveGate::none;
     // Directory of the notify sockets: each service that uses

@@ -89,6 +89,11 @@ void s6_notify::close() noexcept {
     }
 }
 
+void s6_notify::disown() noexcept {
+    fd_ = -1;
+    state_ = state::off;
+}
+
 notify_outcome s6_notify::ready() noexcept {
     if (fd_ < 0) {
         return notify_outcome::unsupported;

@@ -34,6 +34,10 @@ public:
     Result<void> open(int fd) noexcept;
     // Closes the descriptor if ready() has not.
     void close() noexcept;
+    // Gives the descriptor back unclosed (its FD_CLOEXEC and O_NONBLOCK
+    // stay set): for an init that failed after open(), so that the caller
+    // may try again with the same number.
+    void disown() noexcept;
 
     bool active() const noexcept override { return fd_ >= 0; }
     // Writes "\n" and closes the descriptor; once it is closed (sent, or

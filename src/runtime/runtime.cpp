@@ -297,6 +297,7 @@ Result<void> Runtime::init(const Table& table, TableProblemSink* problems) noexc
     impl_->owner = this;
     auto r = impl_->init(table, problems);
     if (!r) {
+        impl_->upward.disown_notify_fd(); // the caller's again (table.hpp)
         delete impl_;
         impl_ = nullptr;
     }
