@@ -278,7 +278,7 @@ inline constexpr std::string_view content_metrics = "text/plain; version=0.0.4; 
 // WATCHDOG: WatchdogStatus's fields by their C++ names, state and reasons
 //           as names.
 //
-// Pinned down where the above is silent (src/status/render.cpp):
+// Pinned down where the above is silent (src/status/render*.cpp):
 //   - Every JSON document ends with a newline. Strings are UTF-8 always: a
 //     malformed byte (a STATUS= line cut mid-character) becomes U+FFFD.
 //   - A reason that is unknown (a service never started) is null; so are a

@@ -172,7 +172,7 @@ public:
     };
 
 private:
-    friend struct memo_ops; // render.cpp: the renderer's use of it
+    friend struct memo_ops; // render_detail.hpp, render_memo.cpp: the renderer's use of it
 
     static constexpr std::size_t max_holes = 2;
     struct entry {
