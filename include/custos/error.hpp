@@ -160,10 +160,16 @@ enum class Reason : std::uint16_t {
     reload_added = 122,       // a service the reload added starts
     reload_removed = 123,     // a service the reload removed stops
     reload_changed = 124,     // a service the reload changed stops and starts again
+    // The retention pruner (src/prune/).
+    prune_scan_failed = 125,    // the directory (or its filesystem) could not be read
+    prune_too_many_files = 126, // more matching files than max_files: nothing deleted
+    prune_deleted = 127,        // a file deleted by its rules (normal operation)
+    prune_unlink_failed = 128,  // a file its rules chose could not be deleted
+    prune_file_changed = 129,   // a chosen file changed before the unlink: kept
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 125;
+inline constexpr std::size_t reason_count = 130;
 
 class Error {
 public:

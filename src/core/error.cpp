@@ -282,6 +282,20 @@ constexpr reason_info reasons[] = {
     {Reason::reload_removed, "ReloadRemoved", "None: the reload removed this service"},
     {Reason::reload_changed, "ReloadChanged",
      "None: the reload changed this service's definition; it restarts with the new one"},
+    {Reason::prune_scan_failed, "PruneScanFailed",
+     "Check that the prune directory exists, is an absolute path and is readable and writable "
+     "by custos; nothing was deleted"},
+    {Reason::prune_too_many_files, "PruneTooManyFiles",
+     "The directory holds more matching files than max_files: raise max_files or narrow the "
+     "glob; nothing was deleted"},
+    {Reason::prune_deleted, "PruneDeleted",
+     "None: the file was deleted by the retention rules named in the message"},
+    {Reason::prune_unlink_failed, "PruneUnlinkFailed",
+     "Check the directory's permissions and whether the filesystem is read-only (mount); the "
+     "file was kept"},
+    {Reason::prune_file_changed, "PruneFileChanged",
+     "None: the file was replaced or written to after the scan and was kept; the next run "
+     "judges it again"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,
