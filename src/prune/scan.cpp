@@ -125,6 +125,10 @@ Result<void> workspace::init(arena& mem, std::uint32_t max_files) noexcept {
     cap_ = max_files;
     count_ = 0;
     decided_ = 0;
+    // glibc's fnmatch loads the locale's multibyte converters on its first
+    // call under a UTF-8 locale (a malloc, once per locale): here, not in a
+    // run.
+    (void)::fnmatch("*", "x", FNM_PERIOD);
     return {};
 }
 

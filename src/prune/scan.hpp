@@ -77,7 +77,10 @@ public:
     // Bytes init() takes from an arena (alignment slack included).
     static std::size_t footprint(std::uint32_t max_files) noexcept;
     // Takes the room from `mem`. Two-pass sizing: on the measuring pass this
-    // fails and mem.needed() grows by at most footprint(). Errors:
+    // fails and mem.needed() grows by at most footprint(). Also calls
+    // fnmatch once: glibc loads the locale's multibyte converters (a
+    // malloc) on the first call under a UTF-8 locale, so a daemon that
+    // calls setlocale() does so before init, not after start. Errors:
     // OutOfMemory (the arena is too small), InvalidArgument (max_files 0).
     [[nodiscard]] Result<void> init(arena& mem, std::uint32_t max_files) noexcept;
     std::uint32_t capacity() const noexcept { return cap_; }
