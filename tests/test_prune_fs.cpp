@@ -1,10 +1,12 @@
 // src/prune/scan: the pruner on a real temporary directory. The glob, dot
 // files, symlinks and subdirectories; a dry run; a file held open by
-// another process; max_files; a file replaced between plan and apply.
+// another process; max_files; a file replaced between plan and apply;
+// (--only=unprovable, root) files it cannot lease.
 // Exits 77 (a skip) where the temporary directory's filesystem gives no
 // leases: every file would be protected and no case could delete.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -398,7 +400,65 @@ TEST_CASE("run: errors before any deletion") {
     CHECK(r.error().reason() == Reason::invalid_argument);
 }
 
+// Run only with --only=unprovable, as root (else exit 77): a child that
+// drops to uid/gid 65534 prunes root's files in a directory it may write
+// (0777): it could unlink them, but it cannot take a lease on files it
+// does not own (EACCES), so it cannot prove them closed and keeps them.
+TEST_CASE("run: files it cannot lease are kept and counted unprovable [unprovable]") {
+    tmp_dir d;
+    REQUIRE(::chmod(d.path.c_str(), 0777) == 0);
+    d.file("a", 10, now_ns - 40 * day);
+    d.file("b", 10, now_ns - 30 * day);
+    d.file("c", 10, now_ns - 20 * day);
+    const int pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+            ::setresuid(65534, 65534, 65534) != 0) {
+            ::_exit(3);
+        }
+        arena mem;
+        workspace ws;
+        if (!mem.reserve(workspace::footprint(8)) || !ws.init(mem, 8)) {
+            ::_exit(4);
+        }
+        PruneSpec s = spec_for(d);
+        s.max_age = Duration(15LL * 86'400'000);
+        report rep;
+        auto r = run(s, opts(), ws, rep);
+        const PruneSummary& m = rep.summary;
+        const bool ok = r && m.scanned == 3 && m.protected_files == 3 && m.unprovable == 3 &&
+                        m.deleted == 0 && m.unlink_failed == 0;
+        ::_exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    REQUIRE(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
+    CHECK(d.exists("a"));
+    CHECK(d.exists("b"));
+    CHECK(d.exists("c"));
+}
+
 int main(int argc, char** argv) {
+    // --only=unprovable runs the [unprovable] case (root only, else exit
+    // 77); without it, every other case runs.
+    std::string_view only;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a.substr(0, 7) == "--only=") {
+            only = a.substr(7);
+        }
+    }
+    if (!only.empty() && only != "unprovable") {
+        std::printf("unknown --only=%.*s\n", static_cast<int>(only.size()), only.data());
+        return 2;
+    }
+    if (only == "unprovable" && ::geteuid() != 0) {
+        std::printf("SKIP: not root: cannot prune another user's files\n");
+        return 77;
+    }
     // Leases on the temporary directory's filesystem: without them every
     // file is protected (unprovable) and no case here could delete.
     std::string tmpl = tmp_root() + "/custos-prune-probe-XXXXXX";
@@ -424,6 +484,11 @@ int main(int argc, char** argv) {
         return 77;
     }
     doctest::Context ctx;
+    if (only == "unprovable") {
+        ctx.addFilter("test-case", "*[unprovable]*");
+    } else {
+        ctx.addFilter("test-case-exclude", "*[unprovable]*");
+    }
     ctx.applyCommandLine(argc, argv);
     return ctx.run();
 }
