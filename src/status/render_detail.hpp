@@ -9,6 +9,7 @@
 #include <span>
 #include <string_view>
 
+#include "status/json.hpp"
 #include "status/render.hpp"
 
 namespace custos::status::detail {
@@ -17,31 +18,14 @@ using sv = std::string_view;
 
 // --- scalars -----------------------------------------------------------------
 
-// A JSON string with its quotes. Escapes as text_out::put_json does, and
-// also replaces each byte of malformed UTF-8 with U+FFFD, so the document
-// is always valid UTF-8 (RFC 8259 8.1) whatever a service sent in STATUS=.
-void put_str(text_out& o, sv s) noexcept;
-
-inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
-    return a / b - (a % b < 0 ? 1 : 0);
-}
-
-// `v`'s last `n` digits at `p`.
-inline void digits(char* p, std::uint32_t v, int n) noexcept {
-    while (n-- > 0) {
-        p[n] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    }
-}
-
-// Wall-clock nanoseconds as "2026-12-07T08:02:52.123Z" (no quotes), the
-// 24 bytes at `b`. The date is computed from the day count (the proleptic
-// Gregorian calendar in 400-year eras), so no gmtime, no locale, no time
-// zone file. An int64_t of nanoseconds spans the years 1677 to 2262: the
-// year always has four digits.
-constexpr std::size_t wall_size = 24;
-void wall_into(char* b, std::int64_t wall_ns) noexcept;
-void put_wall(text_out& o, std::int64_t wall_ns) noexcept;
+// The JSON scalars (put_str, wall_into, put_wall) and the digit helpers
+// are json.hpp's, shared with the event log.
+using status::digits;
+using status::floor_div;
+using status::put_str;
+using status::put_wall;
+using status::wall_into;
+using status::wall_size;
 
 // "00" to "99": two digits a step.
 inline constexpr auto digit_pairs = [] {
