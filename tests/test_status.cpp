@@ -338,7 +338,9 @@ TEST_CASE("event: kinds have stable names; the wall clock is the real one") {
     CHECK(status::event_kind_name(status::event_kind::log) == "log");
     CHECK(status::event_kind_name(status::event_kind::health) == "health");
     CHECK(static_cast<int>(status::event_kind::health) == 6);
-    CHECK(status::event_kind_count == 7);
+    CHECK(status::event_kind_name(status::event_kind::custom) == "custom");
+    CHECK(static_cast<int>(status::event_kind::custom) == 7);
+    CHECK(status::event_kind_count == 8);
     // After 2020-01-01, whatever the board's clock says, it is not boot time.
     CHECK(status::wall_now_ns() > 1'577'836'800'000'000'000);
 }

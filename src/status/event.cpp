@@ -22,6 +22,8 @@ std::string_view event_kind_name(event_kind k) noexcept {
         return "log";
     case event_kind::health:
         return "health";
+    case event_kind::custom:
+        return "custom";
     }
     return "unknown";
 }

@@ -54,12 +54,16 @@ enum class event_kind : std::uint8_t {
     // Reserved; nothing emits it yet.
     log = 5,    // the event log itself: rotation, drops
     health = 6, // the runtime's health or its reasons changed: from/to are Health
+    // The embedding daemon's own event (the event log's custom records):
+    // name, reason and detail are the caller's; from/to unused. Reserved:
+    // nothing dispatches it yet.
+    custom = 7,
 };
 
-inline constexpr std::size_t event_kind_count = 7;
+inline constexpr std::size_t event_kind_count = 8;
 
 // Stable lower-case name ("service", "probe", "monitor", "watchdog",
-// "control", "log", "health"), as the event log and the control plane write
+// "control", "log", "health", "custom"), as the event log and the control plane write
 // it.
 std::string_view event_kind_name(event_kind k) noexcept;
 

@@ -82,7 +82,8 @@ void hook_listener::on_event(const event& e) noexcept {
         }
         return;
     case event_kind::log:
-        return; // no user hook for it (yet)
+    case event_kind::custom:
+        return; // no user hook for them (yet)
     }
 }
 
