@@ -166,10 +166,15 @@ enum class Reason : std::uint16_t {
     prune_deleted = 127,        // a file deleted by its rules (normal operation)
     prune_unlink_failed = 128,  // a file its rules chose could not be deleted
     prune_file_changed = 129,   // a chosen file changed before the unlink: kept
+    // The event log (src/eventlog/).
+    event_log_unavailable = 130,  // its directory or a file cannot be made, opened or read
+    event_log_write_failed = 131, // a record could not be written (ENOSPC, EIO): not in the log
+    event_log_torn_line = 132,    // a torn last line (crash, ENOSPC) was cut off at open
+    event_log_records_lost = 133, // records dropped (ring full, writes failing), now recovered
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 130;
+inline constexpr std::size_t reason_count = 134;
 
 class Error {
 public:

@@ -296,6 +296,18 @@ constexpr reason_info reasons[] = {
     {Reason::prune_file_changed, "PruneFileChanged",
      "None: the file was replaced or written to after the scan and was kept; the next run "
      "judges it again"},
+    {Reason::event_log_unavailable, "EventLogUnavailable",
+     "Check that the log directory's parent exists and that custos may create, read and write "
+     "files there (permissions, read-only mount)"},
+    {Reason::event_log_write_failed, "EventLogWriteFailed",
+     "Free space on the log's filesystem or lower the log's sizes; supervision goes on and "
+     "the record is counted as lost"},
+    {Reason::event_log_torn_line, "EventLogTornLine",
+     "None: a record cut short by a crash or a full disk was removed; the records before it "
+     "are intact"},
+    {Reason::event_log_records_lost, "EventLogRecordsLost",
+     "Free space on the log's filesystem, or raise the event ring's size if the log cannot "
+     "keep up; the count says how many records are missing"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

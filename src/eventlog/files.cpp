@@ -1,0 +1,438 @@
+#include "eventlog/files.hpp"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/text_out.hpp"
+#include "prune/decide.hpp"
+#include "status/event.hpp"
+#include "status/json.hpp"
+
+namespace custos::eventlog {
+
+namespace {
+
+constexpr std::string_view prefix = "events-";
+constexpr std::string_view suffix = ".jsonl";
+constexpr std::string_view glob = "events-*.jsonl";
+constexpr std::size_t chunk_size = 4096;
+
+// A log file's name: events-, digits only up to the next '-' or the
+// suffix, then anything up to ".jsonl". The pruner matches the glob;
+// this says which of those are the log's.
+bool log_name(std::string_view name, std::uint64_t& seq) noexcept {
+    if (name.size() <= prefix.size() + suffix.size() || name.substr(0, prefix.size()) != prefix ||
+        name.substr(name.size() - suffix.size()) != suffix) {
+        return false;
+    }
+    std::size_t i = prefix.size();
+    std::uint64_t v = 0;
+    const std::size_t start = i;
+    for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
+        const auto d = static_cast<std::uint64_t>(name[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (i == start || (name[i] != '-' && i != name.size() - suffix.size())) {
+        return false;
+    }
+    seq = v;
+    return true;
+}
+
+// "20261207T190102Z" (16 bytes) at `b`.
+void stamp_into(char* b, std::int64_t wall_ns, bool trusted) noexcept {
+    if (!trusted || wall_ns <= 0) {
+        std::memcpy(b, "19700101T000000Z", 16);
+        return;
+    }
+    char w[status::wall_size]; // 2026-12-07T19:01:02.123Z
+    status::wall_into(w, wall_ns);
+    const char* from = w;
+    const int take[] = {0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 14, 15, 17, 18, 23};
+    for (int k = 0; k < 16; ++k) {
+        b[k] = from[take[k]];
+    }
+}
+
+ssize_t pread_all(int fd, char* buf, std::size_t n, off_t at) noexcept {
+    std::size_t got = 0;
+    while (got < n) {
+        const ssize_t r = ::pread(fd, buf + got, n - got, at + static_cast<off_t>(got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            return -1;
+        }
+        if (r == 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(r);
+    }
+    return static_cast<ssize_t>(got);
+}
+
+} // namespace
+
+log_dir::~log_dir() {
+    close();
+}
+
+void log_dir::close() noexcept {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    if (dir_fd_ >= 0) {
+        ::close(dir_fd_);
+        dir_fd_ = -1;
+    }
+    size_ = 0;
+    name_len_ = 0;
+}
+
+bool log_dir::line_seq(const char* line, std::size_t len, std::uint64_t& out) noexcept {
+    constexpr std::string_view head = "{\"seq\":";
+    if (len <= head.size() || std::string_view(line, head.size()) != head) {
+        return false;
+    }
+    std::uint64_t v = 0;
+    std::size_t i = head.size();
+    for (; i < len && line[i] >= '0' && line[i] <= '9'; ++i) {
+        const auto d = static_cast<std::uint64_t>(line[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (i == head.size()) {
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+PruneSpec log_dir::spec() const noexcept {
+    PruneSpec s;
+    s.name = "eventlog";
+    s.dir = std::string_view(path_, path_len_);
+    s.glob = glob;
+    s.order = PruneOrder::seq;
+    s.seq_prefix = prefix;
+    s.keep_newest = max_files_;
+    s.max_files = scan_cap_;
+    return s;
+}
+
+Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_bytes,
+                                  std::uint32_t max_files, std::uint64_t first_seq) noexcept {
+    close();
+    if (max_files == 0 || max_file_bytes == 0) {
+        return fail(Reason::invalid_argument, 0, "eventlog: max_files and max_file_bytes");
+    }
+    if (dir.empty() || dir.size() >= path_room) {
+        return fail(Reason::invalid_argument, 0, "eventlog: dir");
+    }
+    max_files_ = max_files;
+    max_file_bytes_ = max_file_bytes;
+    // Room to list a directory that holds more files than it keeps (a
+    // smaller max_files than the last run's, strays): beyond it the scan
+    // refuses rather than guess which file is the newest.
+    scan_cap_ = max_files + 256;
+
+    char raw[path_room];
+    std::memcpy(raw, dir.data(), dir.size());
+    raw[dir.size()] = '\0';
+    if (::mkdir(raw, 0750) != 0 && errno != EEXIST) {
+        return fail(Reason::event_log_unavailable, errno, dir);
+    }
+    // The pruner wants an absolute path; realpath() with our buffer does
+    // not allocate.
+    if (::realpath(raw, path_) == nullptr) {
+        return fail(Reason::event_log_unavailable, errno, dir);
+    }
+    path_len_ = std::strlen(path_);
+    dir_fd_ = ::open(path_, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd_ < 0) {
+        return fail(Reason::event_log_unavailable, errno, dir);
+    }
+
+    if (!mem_.reserve(prune::workspace::footprint(scan_cap_) + chunk_size + 64)) {
+        close();
+        return fail(Reason::out_of_memory, 0, "eventlog");
+    }
+    if (auto r = ws_.init(mem_, scan_cap_); !r) {
+        close();
+        return fail(r.error());
+    }
+    chunk_ = static_cast<char*>(mem_.take_unzeroed(chunk_size, 64));
+    if (chunk_ == nullptr) {
+        close();
+        return fail(Reason::out_of_memory, 0, "eventlog");
+    }
+
+    // The directory's log files, by the pruner's scan (a dry run decides
+    // nothing that matters here).
+    const PruneSpec s = spec();
+    prune::options opt;
+    opt.dry_run = true;
+    prune::report rep;
+    if (auto r = prune::plan(s, opt, ws_, rep); !r) {
+        close();
+        return fail(r.error());
+    }
+    open_report out;
+    const prune::entry* newest = nullptr;
+    std::uint64_t newest_seq = 0;
+    for (const prune::entry& e : ws_.entries()) {
+        std::uint64_t seq = 0;
+        if (!log_name(e.name, seq)) {
+            continue;
+        }
+        ++out.files;
+        if (newest == nullptr || seq > newest_seq || (seq == newest_seq && e.name > newest->name)) {
+            newest = &e;
+            newest_seq = seq;
+        }
+    }
+
+    if (newest != nullptr) {
+        name_len_ = newest->name.size() < name_room ? newest->name.size() : 0;
+        std::memcpy(name_, newest->name.data(), name_len_);
+        name_[name_len_] = '\0';
+    }
+    // Ends the dry run: the pruner's directory descriptor is closed.
+    (void)prune::apply(s, opt, ws_, rep);
+
+    if (newest == nullptr) {
+        next_seq_ = first_seq;
+        if (auto r = open_file(first_seq, true); !r) {
+            close();
+            return fail(r.error());
+        }
+        out.created = true;
+    } else {
+        if (name_len_ == 0) {
+            close();
+            return fail(Reason::event_log_unavailable, ENAMETOOLONG, "eventlog: file name");
+        }
+        fd_ = ::openat(dir_fd_, name_, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        if (fd_ < 0) {
+            const int err = errno;
+            close();
+            return fail(Reason::event_log_unavailable, err, std::string_view(name_, name_len_));
+        }
+        next_seq_ = newest_seq;
+        auto cut = recover();
+        if (!cut) {
+            close();
+            return fail(cut.error());
+        }
+        out.cut_bytes = *cut;
+        stats_.cut_bytes += *cut;
+    }
+    out.next_seq = next_seq_;
+    std::memcpy(out.file, name_, name_len_);
+    out.file[name_len_] = '\0';
+    return out;
+}
+
+// Cuts a torn last line and finds the next seq; returns the bytes cut.
+// Reads back from the end a chunk at a time (at most the file, which
+// rotation bounds).
+Result<std::uint64_t> log_dir::recover() noexcept {
+    // Read through a descriptor of its own: the writer's is O_WRONLY.
+    const int rd = ::openat(dir_fd_, name_, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (rd < 0) {
+        return fail(Reason::event_log_unavailable, errno, current_name());
+    }
+    auto r = recover_from(rd);
+    ::close(rd);
+    return r;
+}
+
+Result<std::uint64_t> log_dir::recover_from(int rd) noexcept {
+    struct stat st;
+    if (::fstat(rd, &st) != 0) {
+        return fail(Reason::event_log_unavailable, errno, current_name());
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    // The offset just past the last '\n' before `end` (0: none).
+    auto line_end_before = [&](std::uint64_t end, std::uint64_t& at) -> bool {
+        while (end > 0) {
+            const std::uint64_t n = end < chunk_size ? end : chunk_size;
+            const std::uint64_t from = end - n;
+            if (pread_all(rd, chunk_, n, static_cast<off_t>(from)) != static_cast<ssize_t>(n)) {
+                return false;
+            }
+            for (std::uint64_t k = n; k > 0; --k) {
+                if (chunk_[k - 1] == '\n') {
+                    at = from + k;
+                    return true;
+                }
+            }
+            end = from;
+        }
+        at = 0;
+        return true;
+    };
+    std::uint64_t whole = 0;
+    if (!line_end_before(size, whole)) {
+        return fail(Reason::event_log_unavailable, errno, current_name());
+    }
+    const std::uint64_t cut = size - whole;
+    if (cut != 0 && ::ftruncate(fd_, static_cast<off_t>(whole)) != 0) {
+        return fail(Reason::event_log_unavailable, errno, current_name());
+    }
+    size_ = whole;
+    if (whole == 0) {
+        return cut; // empty: the name's seq is the next record's
+    }
+    std::uint64_t start = 0;
+    if (!line_end_before(whole - 1, start)) {
+        return fail(Reason::event_log_unavailable, errno, current_name());
+    }
+    const std::uint64_t len = whole - start;
+    const std::size_t peek = len < 32 ? static_cast<std::size_t>(len) : 32;
+    std::uint64_t seq = 0;
+    if (pread_all(rd, chunk_, peek, static_cast<off_t>(start)) == static_cast<ssize_t>(peek) &&
+        line_seq(chunk_, peek, seq)) {
+        next_seq_ = seq + 1;
+        return cut;
+    }
+    // No seq on the last line (written by someone else): one per line.
+    std::uint64_t lines = 0;
+    for (std::uint64_t at = 0; at < whole;) {
+        const std::uint64_t n = whole - at < chunk_size ? whole - at : chunk_size;
+        if (pread_all(rd, chunk_, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
+            return fail(Reason::event_log_unavailable, errno, current_name());
+        }
+        for (std::uint64_t k = 0; k < n; ++k) {
+            lines += chunk_[k] == '\n' ? 1 : 0;
+        }
+        at += n;
+    }
+    next_seq_ += lines;
+    return cut;
+}
+
+Result<void> log_dir::open_file(std::uint64_t seq, bool create) noexcept {
+    char b[name_room];
+    text_out o(b, sizeof b);
+    char digits[20];
+    std::uint64_t v = seq;
+    for (int k = 19; k >= 0; --k) {
+        digits[k] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    }
+    char stamp[16];
+    stamp_into(stamp, status::wall_now_ns(), clock_trusted_);
+    o.put(prefix).put(std::string_view(digits, 20)).put('-').put(std::string_view(stamp, 16));
+    o.put(suffix);
+    // The name always fits: 7 + 20 + 1 + 16 + 6 bytes.
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
+    std::memcpy(name_, b, o.size());
+    name_len_ = o.size();
+    name_[name_len_] = '\0';
+    fd_ = ::openat(dir_fd_, name_, flags, 0640);
+    if (fd_ < 0) {
+        const int err = errno;
+        name_len_ = 0;
+        return fail(Reason::event_log_unavailable, err, std::string_view(b, o.size()));
+    }
+    struct stat st;
+    size_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    // The new name survives a power cut with the directory's fsync.
+    (void)::fsync(dir_fd_);
+    return {};
+}
+
+void log_dir::prune_old() noexcept {
+    const std::string_view current = current_name();
+    prune::options opt;
+    opt.protected_names = std::span<const std::string_view>(&current, 1);
+    opt.now_wall_ns = status::wall_now_ns();
+    opt.clock_trusted = clock_trusted_;
+    prune::report rep;
+    if (!prune::run(spec(), opt, ws_, rep)) {
+        ++stats_.prune_errors;
+    }
+    stats_.deleted += rep.summary.deleted;
+    stats_.prune_unprovable += rep.summary.unprovable;
+    if (rep.summary.unlink_failed != 0) {
+        ++stats_.prune_errors;
+    }
+}
+
+Result<void> log_dir::rotate(std::uint64_t seq) noexcept {
+    if (fd_ >= 0) {
+        (void)::fsync(fd_);
+        ::close(fd_);
+        fd_ = -1;
+    }
+    size_ = 0;
+    if (auto r = open_file(seq, true); !r) {
+        return r;
+    }
+    ++stats_.rotated;
+    prune_old();
+    return {};
+}
+
+Result<void> log_dir::append(const char* line, std::size_t len) noexcept {
+    if (dir_fd_ < 0 || len == 0) {
+        return fail(Reason::invalid_argument, 0, "eventlog: append");
+    }
+    std::uint64_t seq = next_seq_;
+    const bool has_seq = line_seq(line, len, seq);
+    if (fd_ < 0 || (size_ > 0 && size_ + len > max_file_bytes_)) {
+        if (auto r = rotate(seq); !r) {
+            ++stats_.write_errors;
+            return r;
+        }
+    }
+    ssize_t n;
+    do {
+        n = ::write(fd_, line, len);
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(len)) {
+        // ENOSPC (or EFBIG, EIO) part-way: a short write is the disk
+        // filling (its errno would come only with the next call). Cut back
+        // either way, so no torn line stays.
+        const int err = n < 0 ? errno : ENOSPC;
+        if (n > 0) {
+            if (::ftruncate(fd_, static_cast<off_t>(size_)) == 0) {
+                stats_.cut_bytes += static_cast<std::uint64_t>(n);
+            }
+        }
+        ++stats_.write_errors;
+        return fail(Reason::event_log_write_failed, err, current_name());
+    }
+    size_ += len;
+    ++stats_.written;
+    stats_.written_bytes += len;
+    if (!has_seq || seq + 1 > next_seq_) {
+        next_seq_ = has_seq ? seq + 1 : next_seq_ + 1;
+    }
+    return {};
+}
+
+Result<void> log_dir::sync() noexcept {
+    if (fd_ < 0) {
+        return fail(Reason::invalid_argument, 0, "eventlog: sync");
+    }
+    if (::fsync(fd_) != 0) {
+        return fail(Reason::event_log_write_failed, errno, current_name());
+    }
+    return {};
+}
+
+} // namespace custos::eventlog

@@ -1,0 +1,157 @@
+// The event log's directory: the JSONL files, their recovery at open, and
+// their rotation by size and count.
+//
+// Owns: the directory's descriptor, the current file's descriptor, and a
+// memory block taken at open() (the pruner's workspace, the tail buffer).
+// Nothing is allocated after open(); every call is bounded (a write, an
+// fsync, at rotation one directory scan of at most scan_capacity() files).
+//
+// Files: `events-<seq>-<UTC>.jsonl`, seq the first record's, zero-padded to
+// 20 digits, UTC the file's creation as 20261207T190102Z, or
+// 19700101T000000Z while the clock is not trusted (set_clock_trusted()).
+// Files are ordered by the number in the name, never by the time, so a
+// board without an RTC orders them right; names with fewer digits are read
+// too (numerically). Other files in the directory are left alone.
+//
+// Invariant: every file holds whole lines only. A line goes out in one
+// write() on an O_APPEND descriptor, so a reader never sees half of one;
+// a write that fails part-way (ENOSPC) is cut back to the size before it;
+// a line cut by a crash is cut off at the next open() and reported.
+//
+// Rotation deletes the oldest files through the retention pruner, which
+// deletes only what it can prove closed (file leases, prune/scan.hpp): on
+// a filesystem without leases old files stay (log_counters::
+// prune_unprovable says how many a rotation kept).
+//
+// Not thread-safe: one writer (the reactor) owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <custos/error.hpp>
+#include <custos/prune.hpp>
+
+#include "core/arena.hpp"
+#include "prune/scan.hpp"
+
+namespace custos::eventlog {
+
+// What open() found.
+struct open_report {
+    std::uint32_t files = 0;     // log files found (excluding one it created)
+    bool created = false;        // no log file was there: one was created
+    std::uint64_t cut_bytes = 0; // a torn last line cut off (0: none)
+    std::uint64_t next_seq = 0;  // the seq the next record gets
+    char file[64] = {};          // the current file's name (NUL-terminated)
+};
+
+struct log_counters {
+    std::uint64_t written = 0; // lines appended
+    std::uint64_t written_bytes = 0;
+    std::uint64_t rotated = 0;      // new files begun by rotation
+    std::uint64_t deleted = 0;      // old files deleted by rotation
+    std::uint64_t cut_bytes = 0;    // torn bytes cut (open) or cut back (failed writes)
+    std::uint64_t write_errors = 0; // appends that failed (the line is not in the log)
+    std::uint64_t prune_errors = 0; // rotations whose clean-up failed (files kept)
+    // Old files a rotation kept because it could not prove them closed (no
+    // file leases on the filesystem, or another owner's): see prune/scan.hpp.
+    std::uint64_t prune_unprovable = 0;
+};
+
+class log_dir {
+public:
+    static constexpr std::uint64_t default_max_file_bytes = 256 * 1024;
+    static constexpr std::uint32_t default_max_files = 8;
+    static constexpr std::size_t name_room = 64;
+    static constexpr std::size_t path_room = 4096;
+
+    log_dir() = default;
+    ~log_dir();
+    log_dir(const log_dir&) = delete;
+    log_dir& operator=(const log_dir&) = delete;
+
+    // Opens (and creates, mode 0750, if missing: not its parents) the log
+    // directory `dir`, finds the newest log file by seq and continues it:
+    // a last line without its '\n' is cut off (ftruncate; open_report::
+    // cut_bytes says how much, for the caller's event), and the next seq
+    // is the last whole line's "seq" + 1 (a last line without one: the
+    // file's name seq + its line count), or the name's seq when the file
+    // is empty. No log file: one is created for `first_seq`. max_files
+    // files are kept (the current one counts); a file grows to at most
+    // max_file_bytes unless a single line is longer. Closes what an
+    // earlier open() opened. Errors: InvalidArgument (max_files or
+    // max_file_bytes 0, dir empty or too long), OutOfMemory,
+    // EventLogUnavailable (with the errno: the directory cannot be made,
+    // read or resolved, the file cannot be opened, read or cut),
+    // PruneScanFailed, PruneTooManyFiles (more than scan_capacity() files
+    // match events-*.jsonl).
+    [[nodiscard]] Result<open_report> open(std::string_view dir,
+                                           std::uint64_t max_file_bytes = default_max_file_bytes,
+                                           std::uint32_t max_files = default_max_files,
+                                           std::uint64_t first_seq = 1) noexcept;
+
+    // Appends one whole line (its '\n' included) with one write(). A line
+    // that begins with {"seq":N names the file it begins, when it begins
+    // one, and moves next_seq() past N; any other line is taken as
+    // next_seq(). When the current file is not empty and this line would
+    // take it past max_file_bytes, the file is fsynced and closed first, a
+    // new one named for this line's seq is opened, and the oldest files
+    // beyond max_files are deleted (the pruner, src/prune/, ordered by
+    // seq; failures there are counted, not returned). A failed write
+    // leaves the file as it was (a partial write is cut back). Errors:
+    // EventLogWriteFailed (with the errno: ENOSPC, EIO, EFBIG...; the line
+    // is not in the log), EventLogUnavailable (a new file could not be
+    // made: the next append tries again), InvalidArgument (not open, or an
+    // empty line).
+    [[nodiscard]] Result<void> append(const char* line, std::size_t len) noexcept;
+
+    // fsync() of the current file, for the records that must be durable
+    // at once. Errors: EventLogWriteFailed (with the errno),
+    // InvalidArgument (not open).
+    [[nodiscard]] Result<void> sync() noexcept;
+
+    // Whether new files may carry the wall clock's time in their names.
+    void set_clock_trusted(bool trusted) noexcept { clock_trusted_ = trusted; }
+
+    // Closes the files (no fsync: call sync() first for that).
+    void close() noexcept;
+
+    bool is_open() const noexcept { return dir_fd_ >= 0; }
+    std::string_view current_name() const noexcept { return {name_, name_len_}; }
+    std::uint64_t next_seq() const noexcept { return next_seq_; }
+    std::uint64_t current_size() const noexcept { return size_; }
+    std::uint32_t scan_capacity() const noexcept { return scan_cap_; }
+    const log_counters& counters() const noexcept { return stats_; }
+
+    // The seq at the start of a line ({"seq":N), false when it has none.
+    static bool line_seq(const char* line, std::size_t len, std::uint64_t& out) noexcept;
+
+private:
+    Result<void> open_file(std::uint64_t seq, bool create) noexcept;
+    Result<void> rotate(std::uint64_t seq) noexcept;
+    Result<std::uint64_t> recover() noexcept;
+    Result<std::uint64_t> recover_from(int rd) noexcept;
+    void prune_old() noexcept;
+    PruneSpec spec() const noexcept;
+
+    int dir_fd_ = -1;
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+    std::uint64_t next_seq_ = 1;
+    std::uint64_t max_file_bytes_ = default_max_file_bytes;
+    std::uint32_t max_files_ = default_max_files;
+    std::uint32_t scan_cap_ = 0;
+    bool clock_trusted_ = false;
+    log_counters stats_{};
+    arena mem_;
+    prune::workspace ws_;
+    char* chunk_ = nullptr; // chunk_size bytes from mem_: the tail reads at open
+    std::size_t name_len_ = 0;
+    std::size_t path_len_ = 0;
+    char name_[name_room] = {};
+    char path_[path_room] = {};
+};
+
+} // namespace custos::eventlog

@@ -1,0 +1,123 @@
+// No allocation in the event log's run-time paths after log_dir::open():
+// with the whole malloc family counted (counting_alloc.cpp), from_event(),
+// encode(), the folder (offer, flush_due, flush_all) and log_dir::append()
+// with rotations and the pruning they start, and sync(), must not move the
+// count.
+//
+// Not doctest (it allocates as it reports). Exit 0 pass, 1 fail.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "counting_alloc.hpp"
+#include "eventlog/files.hpp"
+#include "eventlog/record.hpp"
+#include "status/event.hpp"
+
+using namespace custos;
+using namespace custos::eventlog;
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const char* what) {
+    if (!ok) {
+        std::printf("FAIL: %s\n", what);
+        ++failures;
+    }
+}
+
+bool counter_works(std::uint64_t after) {
+    void* volatile canary = std::malloc(24);
+    int* volatile canary2 = new int(7);
+    const bool ok =
+        canary != nullptr && canary2 != nullptr && custos_test::allocation_count() >= after + 2;
+    std::free(canary);
+    delete canary2;
+    return ok;
+}
+
+folder fold; // static: 64 records in place
+char line[max_line];
+record out[8];
+
+} // namespace
+
+int main() {
+    char dir[256];
+    const char* t = std::getenv("TMPDIR");
+    std::snprintf(dir, sizeof dir, "%s/custos-eventlog-noalloc-XXXXXX",
+                  (t != nullptr && *t != '\0') ? t : "/tmp");
+    if (::mkdtemp(dir) == nullptr) {
+        std::printf("FAIL: mkdtemp: %s\n", std::strerror(errno));
+        return 1;
+    }
+    static log_dir log;
+    auto o = log.open(dir, 2048, 3);
+    if (!o) {
+        std::printf("FAIL: open: %.*s\n", static_cast<int>(o.error().id().size()),
+                    o.error().id().data());
+        return 1;
+    }
+    // The wall clock's first read (vDSO set-up) and the day cache, before
+    // the count.
+    (void)status::wall_now_ns();
+
+    Transition tr;
+    tr.name = "svc";
+    tr.from = ServiceState::running;
+    tr.to = ServiceState::backoff;
+    tr.reason = Reason::process_exited;
+    tr.detail = "exit status 1 \xff and a quote \"";
+
+    const std::uint64_t before = custos_test::allocation_count();
+    std::uint64_t appended = 0;
+    for (int i = 0; i < 400; ++i) {
+        tr.at_ns = static_cast<std::int64_t>(i) * 100'000'000;
+        if (i % 50 == 0) { // break the run now and then: folds go out
+            tr.to = tr.to == ServiceState::backoff ? ServiceState::failed : ServiceState::backoff;
+        }
+        record r = from_event(status::make_event(tr, status::wall_now_ns()));
+        std::size_t n = fold.offer(r, out);
+        n += fold.flush_due(tr.at_ns, out + n, 4);
+        for (std::size_t k = 0; k < n; ++k) {
+            out[k].seq = log.next_seq();
+            const std::size_t len = encode(out[k], "boot-0123", line, sizeof line);
+            expect(len > 0, "encode");
+            expect(log.append(line, len).has_value(), "append");
+            ++appended;
+        }
+    }
+    const std::size_t rest = fold.flush_all(out, 8);
+    for (std::size_t k = 0; k < rest; ++k) {
+        out[k].seq = log.next_seq();
+        const std::size_t len = encode(out[k], {}, line, sizeof line);
+        expect(log.append(line, len).has_value(), "append the rest");
+    }
+    expect(log.sync().has_value(), "sync");
+    const std::uint64_t after = custos_test::allocation_count();
+
+    expect(appended > 10, "records were written");
+    expect(log.counters().rotated > 0, "the log rotated");
+    if (after != before) {
+        std::printf("FAIL: %llu allocations after open()\n",
+                    static_cast<unsigned long long>(after - before));
+        ++failures;
+    }
+    expect(counter_works(after), "the counting allocator counts");
+    log.close();
+    char cmd[512];
+    std::snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    (void)std::system(cmd);
+    if (failures == 0) {
+        std::printf("ok: %llu records, %llu rotations, no allocation\n",
+                    static_cast<unsigned long long>(appended),
+                    static_cast<unsigned long long>(log.counters().rotated));
+    }
+    return failures == 0 ? 0 : 1;
+}
