@@ -100,7 +100,9 @@ public:
     // new one named for this line's seq is opened, and the oldest files
     // beyond max_files are deleted (the pruner, src/prune/, ordered by
     // seq; failures there are counted, not returned). A failed write
-    // leaves the file as it was (a partial write is cut back). Errors:
+    // leaves the file as it was (a partial write is cut back) and
+    // next_seq() where it was, so the records in a file stay
+    // consecutive; the caller counts the loss. Errors:
     // EventLogWriteFailed (with the errno: ENOSPC, EIO, EFBIG...; the line
     // is not in the log), EventLogUnavailable (a new file could not be
     // made: the next append tries again), InvalidArgument (not open, or an
