@@ -395,7 +395,7 @@ std::size_t folder::offer(const record& r, record* out) noexcept {
             free_slot = free_slot == nullptr ? &c : free_slot;
             continue;
         }
-        if (same_subject(c.last, r)) {
+        if (same_transition(c.last, r)) {
             s = &c;
             break;
         }
@@ -405,8 +405,8 @@ std::size_t folder::offer(const record& r, record* out) noexcept {
     }
     std::size_t n = 0;
     if (s == nullptr) {
-        // A new subject: a free slot, else the least recently seen one's
-        // (its held repeats go out first: they happened before `r`).
+        // A new transition: a free slot, else the least recently seen
+        // one's (its held repeats go out first: they happened before `r`).
         if (free_slot != nullptr) {
             s = free_slot;
             ++used_;
@@ -417,29 +417,26 @@ std::size_t folder::offer(const record& r, record* out) noexcept {
         }
         s->used = true;
         s->held = 0;
-    } else if (same_transition(s->last, r)) {
-        if (r.mono_ns - s->start_ns < window_ns_ || s->held != 0) {
-            if (r.mono_ns - s->start_ns >= window_ns_) {
-                // The window passed with repeats held: they go out, and
-                // `r` opens the next window's fold.
-                n += take_held(*s, out + n);
-                s->start_ns = r.mono_ns;
-            }
-            const std::int64_t first_mono = s->held == 0 ? r.mono_ns : s->last.first_mono_ns;
-            const std::int64_t first_wall = s->held == 0 ? r.wall_ns : s->last.first_wall_ns;
-            s->last = r;
-            s->last.first_mono_ns = first_mono;
-            s->last.first_wall_ns = first_wall;
-            ++s->held;
-            s->last.count = s->held;
-            s->seen = clock_;
-            ++folded_;
-            return n;
+    } else if (r.mono_ns - s->start_ns < window_ns_ || s->held != 0) {
+        if (r.mono_ns - s->start_ns >= window_ns_) {
+            // The window passed with repeats held: they go out, and
+            // `r` opens the next window's fold.
+            n += take_held(*s, out + n);
+            s->start_ns = r.mono_ns;
         }
-        // A repeat after a quiet window: written at once, a new run.
-    } else {
-        n += take_held(*s, out + n);
+        const std::int64_t first_mono = s->held == 0 ? r.mono_ns : s->last.first_mono_ns;
+        const std::int64_t first_wall = s->held == 0 ? r.wall_ns : s->last.first_wall_ns;
+        s->last = r;
+        s->last.first_mono_ns = first_mono;
+        s->last.first_wall_ns = first_wall;
+        ++s->held;
+        s->last.count = s->held;
+        s->seen = clock_;
+        ++folded_;
+        return n;
     }
+    // A new transition, or a repeat after a quiet window: written at once,
+    // a new run.
     s->last = r;
     s->start_ns = r.mono_ns;
     s->seen = clock_;

@@ -154,20 +154,25 @@ std::size_t encode(const record& r, std::string_view boot_id, char* buf, std::si
 
 // Folding: identical repeated transitions of one subject become one record.
 //
-// A subject is (kind, name). Two records are identical when kind, name,
-// from, to and reason are equal. The first record of a run is written at
-// once; the identical ones after it, within `window` of the run's start,
-// are held as one record (count, first and last times, the last one's
-// other fields). The held record is handed back to be written:
-//   - when a different record of the same subject arrives (before it);
-//   - when flush_due(now) finds its window passed;
+// Two records are the same transition when kind, name, from, to and reason
+// are equal; each such transition has its own slot, so a crash loop that
+// cycles through several states (running -> backoff -> starting ->
+// running) folds each of its steps. The first record of a run is written
+// at once; the same transitions after it, within `window` of the run's
+// start, are held as one record (count, first and last times, the last
+// one's other fields). The held record is handed back to be written:
+//   - when flush_due(now) finds its window passed, or offer() sees the
+//     same transition again past it;
 //   - at flush_all();
-//   - when the table is full and its subject is the least recently seen:
-//     its slot goes to the new subject (counted in evictions()).
-// So a flapping service gives a handful of records per window, whatever
-// its rate, and cannot push the rest of the log out.
+//   - when the table is full and its slot is the least recently seen: the
+//     slot goes to the new transition (counted in evictions()).
+// Another transition of the same subject does not flush a held one: a
+// folded record is written later than the records around it, and carries
+// its first and last times (first_ts, ts) and its count. So a flapping
+// service gives at most two records per step of its loop per window,
+// whatever its rate, and cannot push the rest of the log out.
 //
-// Bounded: `capacity` subjects, each a record in place; no allocation.
+// Bounded: `capacity` transitions, each a record in place; no allocation.
 // Not thread-safe: the writer (the reactor) owns it.
 class folder {
 public:
@@ -192,9 +197,9 @@ public:
     // The earliest monotonic time a held record falls due; 0 when none is.
     std::int64_t next_due() const noexcept;
 
-    std::size_t subjects() const noexcept { return used_; }
+    std::size_t subjects() const noexcept { return used_; }         // transitions in slots
     std::uint64_t folded() const noexcept { return folded_; }       // records absorbed
-    std::uint64_t evictions() const noexcept { return evictions_; } // subjects pushed out
+    std::uint64_t evictions() const noexcept { return evictions_; } // slots taken over
 
 private:
     struct slot {
