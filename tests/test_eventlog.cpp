@@ -5,8 +5,6 @@
 // tmpfs when root may mount one).
 //
 // Tagged cases run alone, each exiting 77 (a skip) where it cannot run:
-//   --only=leases  the files kept by count (the pruner deletes only files
-//                  it can prove closed: file leases on $TMPDIR's filesystem)
 //   --only=enospc  ENOSPC on a 64 KiB tmpfs (root, and a mount that works)
 // Without --only, every other case runs.
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -28,7 +26,6 @@
 #include "doctest.hpp"
 #include "eventlog/files.hpp"
 #include "eventlog/record.hpp"
-#include "prune/scan.hpp"
 #include "status/event.hpp"
 
 using namespace custos;
@@ -905,20 +902,6 @@ void must_append(log_dir& d, const std::string& line) {
     REQUIRE_MESSAGE(r.has_value(), (r ? "" : std::string(r.error().id())));
 }
 
-// Whether the pruner can prove files closed here (leases): without that it
-// keeps every old file, and the count rule cannot be shown.
-bool leases_here(const tmp_dir& d) {
-    d.write("lease-probe", "x");
-    const int dirfd = ::open(d.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool unprovable = true;
-    const bool held = dirfd >= 0 && prune::held_open(dirfd, "lease-probe", unprovable);
-    if (dirfd >= 0) {
-        ::close(dirfd);
-    }
-    ::unlink(d.at("lease-probe").c_str());
-    return !held && !unprovable;
-}
-
 std::string padded(std::uint64_t seq) {
     char b[32];
     std::snprintf(b, sizeof b, "%020llu", static_cast<unsigned long long>(seq));
@@ -993,9 +976,8 @@ TEST_CASE("log_dir: rotation exactly at the boundary") {
     CHECK(d.current_name().substr(0, 27) == "events-" + padded(8));
 }
 
-TEST_CASE("log_dir: max_files kept, oldest deleted by numeric seq (9 to 10 digits) [leases]") {
+TEST_CASE("log_dir: max_files kept, oldest deleted by numeric seq (9 to 10 digits)") {
     tmp_dir t;
-    REQUIRE(leases_here(t)); // main() checked
     // Files from an earlier run whose names cross 9 to 10 digits, written
     // without padding (a name sort would put 1000000000 first).
     t.write("events-999999997-19700101T000000Z.jsonl", line_of(999'999'997, 50));
@@ -1004,6 +986,11 @@ TEST_CASE("log_dir: max_files kept, oldest deleted by numeric seq (9 to 10 digit
     t.write("events-1000000000-19700101T000000Z.jsonl", line_of(1'000'000'000, 50));
     t.write("notes.txt", "not a log file\n");
     t.write("events-latest.jsonl", "a stray that matches the glob\n");
+    // A reader holding the oldest open does not keep it (no lease probe:
+    // the log must stay bounded; the reader keeps its data until it closes).
+    const int reader =
+        ::open(t.at("events-999999997-19700101T000000Z.jsonl").c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(reader >= 0);
     log_dir d;
     auto o = d.open(t.path, 100, 3);
     REQUIRE_MESSAGE(o.has_value(), (o ? "" : std::string(o.error().id()))
@@ -1015,6 +1002,10 @@ TEST_CASE("log_dir: max_files kept, oldest deleted by numeric seq (9 to 10 digit
     must_append(d, line_of(1'000'000'001, 60)); // 50 + 60 > 100: rotates
     CHECK(d.counters().rotated == 1);
     CHECK(d.counters().deleted == 2);
+    char first[8] = {};
+    CHECK(::pread(reader, first, 7, 0) == 7); // still readable through the reader's fd
+    CHECK(std::string_view(first, 7) == "{\"seq\":");
+    ::close(reader);
     auto names = t.files();
     CHECK(names == std::vector<std::string>{
                        "events-" + padded(1'000'000'001) + "-19700101T000000Z.jsonl",
@@ -1214,7 +1205,7 @@ int main(int argc, char** argv) {
             only = a.substr(7);
         }
     }
-    if (!only.empty() && only != "leases" && only != "enospc") {
+    if (!only.empty() && only != "enospc") {
         std::printf("unknown --only=%.*s\n", static_cast<int>(only.size()), only.data());
         return 2;
     }
@@ -1223,26 +1214,6 @@ int main(int argc, char** argv) {
     if (!only.empty() && ::mkdtemp(probe_dir.data()) == nullptr) {
         std::printf("FAIL: mkdtemp under %s: %s\n", tmp_root().c_str(), std::strerror(errno));
         return 1;
-    }
-    if (only == "leases") {
-        const std::string f = probe_dir + "/probe";
-        const int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        const int dirfd = ::open(probe_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        bool unprovable = true;
-        const bool held = dirfd >= 0 && prune::held_open(dirfd, "probe", unprovable);
-        if (dirfd >= 0) {
-            ::close(dirfd);
-        }
-        ::unlink(f.c_str());
-        ::rmdir(probe_dir.c_str());
-        if (fd < 0 || held || unprovable) {
-            std::printf("SKIP: no file leases on %s: the pruner keeps every file\n",
-                        tmp_root().c_str());
-            return 77;
-        }
     }
     if (only == "enospc") {
         const bool root = ::geteuid() == 0;
@@ -1260,9 +1231,9 @@ int main(int argc, char** argv) {
     }
     doctest::Context ctx;
     if (only.empty()) {
-        ctx.addFilter("test-case-exclude", "*[leases]*,*[enospc]*");
+        ctx.addFilter("test-case-exclude", "*[enospc]*");
     } else {
-        ctx.addFilter("test-case", only == "leases" ? "*[leases]*" : "*[enospc]*");
+        ctx.addFilter("test-case", "*[enospc]*");
     }
     ctx.applyCommandLine(argc, argv);
     return ctx.run();

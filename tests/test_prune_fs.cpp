@@ -283,6 +283,25 @@ TEST_CASE("run: a descriptor this process holds protects the file too") {
     ::close(fd);
 }
 
+TEST_CASE("run: without the open-file probe (check_open = false) a held file goes too") {
+    tmp_dir d;
+    d.file("old.log", 100, now_ns - 40 * day);
+    const int fd = ::open(d.at("old.log").c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    ws_holder h(8);
+    PruneSpec s = spec_for(d);
+    s.max_age = Duration(15LL * 86'400'000);
+    options o = opts();
+    o.check_open = false;
+    collected c;
+    report rep = reporter(c);
+    REQUIRE(run(s, o, h.ws, rep));
+    CHECK(c.deleted.size() == 1);
+    CHECK(!d.exists("old.log"));
+    CHECK(rep.summary.protected_files == 0);
+    ::close(fd);
+}
+
 TEST_CASE("run: protected names are kept, and the free-space floor reads statvfs") {
     tmp_dir d;
     d.file("a", 100, now_ns - 3 * day);

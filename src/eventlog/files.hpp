@@ -18,10 +18,10 @@
 // a write that fails part-way (ENOSPC) is cut back to the size before it;
 // a line cut by a crash is cut off at the next open() and reported.
 //
-// Rotation deletes the oldest files through the retention pruner, which
-// deletes only what it can prove closed (file leases, prune/scan.hpp): on
-// a filesystem without leases old files stay (log_counters::
-// prune_unprovable says how many a rotation kept).
+// Rotation deletes the oldest files through the retention pruner, without
+// its open-file probe (prune::options::check_open = false): only custos
+// writes here, a reader that has an old file open keeps its data until it
+// closes it, and the log stays bounded where the filesystem has no leases.
 //
 // Not thread-safe: one writer (the reactor) owns it.
 #pragma once
@@ -55,9 +55,6 @@ struct log_counters {
     std::uint64_t cut_bytes = 0;    // torn bytes cut (open) or cut back (failed writes)
     std::uint64_t write_errors = 0; // appends that failed (the line is not in the log)
     std::uint64_t prune_errors = 0; // rotations whose clean-up failed (files kept)
-    // Old files a rotation kept because it could not prove them closed (no
-    // file leases on the filesystem, or another owner's): see prune/scan.hpp.
-    std::uint64_t prune_unprovable = 0;
 };
 
 class log_dir {

@@ -54,9 +54,10 @@ void close_fd(int fd) noexcept {
     (void)::close(fd);
 }
 
-// Deletes the file of `e` if it is still the scanned one and closed, holding
-// a lease across the unlink. Errors: PruneFileChanged, PruneUnlinkFailed.
-Result<void> delete_one(int dirfd, const entry& e) noexcept {
+// Deletes the file of `e` if it is still the scanned one and (check_open)
+// closed, holding a lease across the unlink. Errors: PruneFileChanged,
+// PruneUnlinkFailed.
+Result<void> delete_one(int dirfd, const entry& e, bool check_open) noexcept {
     const char* name = e.name.data(); // NUL-terminated in the workspace
     const int fd = ::openat(dirfd, name, probe_flags);
     if (fd < 0) {
@@ -67,7 +68,8 @@ Result<void> delete_one(int dirfd, const entry& e) noexcept {
         close_fd(fd);
         return fail(Reason::prune_file_changed, 0, e.name);
     }
-    if (int err = take_lease(fd); err != 0) {
+    const int err = check_open ? take_lease(fd) : 0;
+    if (err != 0) {
         close_fd(fd);
         return fail(Reason::prune_file_changed, err, e.name); // opened since the scan
     }
@@ -77,7 +79,9 @@ Result<void> delete_one(int dirfd, const entry& e) noexcept {
     } else if (::unlinkat(dirfd, name, 0) != 0) {
         out = fail(Reason::prune_unlink_failed, errno, e.name);
     }
-    drop_lease(fd);
+    if (check_open) {
+        drop_lease(fd);
+    }
     close_fd(fd);
     return out;
 }
@@ -165,7 +169,8 @@ bool held_open(int dirfd, const char* name, bool& unprovable) noexcept {
 }
 
 Result<std::uint32_t> scan(const PruneSpec& spec, int dirfd, std::span<entry> entries,
-                           std::span<char> names, std::span<std::byte> dirents) noexcept {
+                           std::span<char> names, std::span<std::byte> dirents,
+                           bool check_open) noexcept {
     char glob[256];
     if (spec.glob.empty() || spec.glob.size() >= sizeof glob) {
         return fail(Reason::invalid_argument, 0, "prune glob");
@@ -232,7 +237,7 @@ Result<std::uint32_t> scan(const PruneSpec& spec, int dirfd, std::span<entry> en
             e.mtime_ns = mtime_of(st);
             e.dev = static_cast<std::uint64_t>(st.st_dev);
             e.ino = static_cast<std::uint64_t>(st.st_ino);
-            e.open = held_open(dirfd, kept, e.unprovable);
+            e.open = check_open && held_open(dirfd, kept, e.unprovable);
             entries[count++] = e;
         }
     }
@@ -271,7 +276,7 @@ Result<void> plan(const PruneSpec& spec, const options& opt, workspace& ws, repo
     const std::uint32_t limit = std::min(spec.max_files, ws.cap_);
     auto n = scan(spec, ws.dirfd_, std::span<entry>(ws.entries_, limit),
                   std::span<char>(ws.names_, workspace::name_room * ws.cap_),
-                  std::span<std::byte>(ws.dirents_, workspace::dirent_room));
+                  std::span<std::byte>(ws.dirents_, workspace::dirent_room), opt.check_open);
     if (!n) {
         ws.close_dir();
         return fail(n.error());
@@ -313,7 +318,7 @@ Result<void> apply(const PruneSpec& spec, const options& opt, workspace& ws, rep
         const decision& d = ws.decisions_[i];
         const entry& e = ws.entries_[d.index];
         if (!opt.dry_run) {
-            auto gone = delete_one(ws.dirfd_, e);
+            auto gone = delete_one(ws.dirfd_, e, opt.check_open);
             if (!gone) {
                 sum.deleted -= 1;
                 sum.deleted_bytes -= std::min(sum.deleted_bytes, e.size);

@@ -48,6 +48,11 @@ struct options {
     bool clock_trusted = false;
     std::span<const std::string_view> protected_names; // never deleted (the current log)
     std::int64_t trust_floor_ns = prune_trust_floor_ns;
+    // false: no lease probe; a file's being open elsewhere does not keep it.
+    // For a directory only its owner writes (custos's own event log), where
+    // deleting a file a reader still has open only delays the freeing of
+    // its space, and which must stay bounded on filesystems without leases.
+    bool check_open = true;
 };
 
 // Where a run's results go. The callbacks run on the caller's thread,
@@ -110,11 +115,13 @@ Result<int> open_dir(const PruneSpec& spec) noexcept;
 
 // Reads the directory open at `dirfd` into `entries` (name, size, mtime,
 // dev and inode, open), the names NUL-terminated in `names`, through the
-// getdents64 buffer `dirents`. Returns the count. Errors: PruneScanFailed
+// getdents64 buffer `dirents`; `check_open` false: no lease probes (every
+// entry closed). Returns the count. Errors: PruneScanFailed
 // (reading the directory failed), PruneTooManyFiles (more matching files
 // than entries.size(), or their names overflow `names`).
 Result<std::uint32_t> scan(const PruneSpec& spec, int dirfd, std::span<entry> entries,
-                           std::span<char> names, std::span<std::byte> dirents) noexcept;
+                           std::span<char> names, std::span<std::byte> dirents,
+                           bool check_open = true) noexcept;
 
 // The filesystem's free bytes for an unprivileged writer (statvfs
 // f_bavail * f_frsize). Errors: PruneScanFailed.
