@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -117,6 +118,36 @@ int count_fds() {
     return n - 1; // the directory's own descriptor
 }
 
+// The first line of /proc/self/task/TID/NAME ("" when it cannot be read).
+std::string task_file(int tid, const char* name) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/%s", tid, name);
+    FILE* f = std::fopen(path, "re");
+    if (f == nullptr) {
+        return {};
+    }
+    char buf[512] = {};
+    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    return std::string(buf, n);
+}
+
+// Thread `tid` of this process is asleep in a futex wait (state S, and a
+// wchan naming a futex function where the kernel tells), or gone.
+bool sleeping(int tid) {
+    const std::string stat = task_file(tid, "stat");
+    // "TID (COMM) S ...": the state follows the last ')'.
+    const std::size_t close = stat.rfind(')');
+    if (stat.empty() || close == std::string::npos || close + 2 >= stat.size()) {
+        return true; // gone
+    }
+    if (stat[close + 2] != 'S') {
+        return false;
+    }
+    const std::string wchan = task_file(tid, "wchan");
+    return wchan.empty() || wchan == "0" || wchan.find("futex") != std::string::npos;
+}
+
 // Exists and is neither a zombie nor dead.
 bool alive(int pid) {
     char path[64];
@@ -178,9 +209,11 @@ struct mon_state {
     std::atomic<std::int64_t> last_beat_ns{0};
     std::atomic<bool> stop_seen{false};
     std::atomic<bool> release{false}; // stubborn: may return now
+    std::atomic<int> tid{0};          // the thread that runs it
 };
 
 void entered(MonitorContext& ctx, mon_state& s) {
+    s.tid.store(static_cast<int>(::syscall(SYS_gettid)));
     s.runs.fetch_add(1);
     s.last_run_number.store(ctx.run_number());
     std::int64_t zero = 0;
@@ -495,6 +528,14 @@ public:
             }
             CHECK_MESSAGE(m->state.returns.load() == m->state.runs.load(),
                           "monitor " << m->name << " never returned");
+            // Back in the pool's futex wait, its only sleep once the run
+            // function has returned. A thread still on its way there is
+            // "running" to the runtime's destructor, which abandons it and
+            // keeps its descriptors (pool.cpp): on a slow board that window
+            // was hit, and the descriptor count below came out 4 high.
+            while (m->state.tid.load() != 0 && !sleeping(m->state.tid.load()) && now_ns() < until) {
+                sleep_ms(1);
+            }
         }
         std::vector<int> pids;
         for (const ev& e : log) {
