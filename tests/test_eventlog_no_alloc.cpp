@@ -42,7 +42,10 @@ bool counter_works(std::uint64_t after) {
     return ok;
 }
 
-folder fold; // static: 64 records in place
+// static: 64 records in place. A half-second window: the 40 s of
+// transitions below then write a fold every half second per transition,
+// enough records to rotate the 2 KiB files several times.
+folder fold(500'000'000);
 char line[max_line];
 record out[8];
 
