@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -121,3 +122,12 @@ void operator delete(void*) noexcept {}
 void operator delete[](void*) noexcept {}
 void operator delete(void*, std::size_t) noexcept {}
 void operator delete[](void*, std::size_t) noexcept {}
+
+bool custos_test::counter_works(std::uint64_t after) noexcept {
+    void* volatile canary = std::malloc(24);
+    int* volatile canary2 = new (std::nothrow) int(7);
+    const bool ok = canary != nullptr && canary2 != nullptr && allocation_count() >= after + 2;
+    std::free(canary);
+    delete canary2;
+    return ok;
+}

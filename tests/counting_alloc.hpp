@@ -11,4 +11,7 @@
 namespace custos_test {
 // Allocations (malloc, calloc, realloc, aligned variants, operator new) so far.
 std::uint64_t allocation_count() noexcept;
+// Whether the counter sees a deliberate malloc and new made now: a test
+// that found no allocation after `after` shows with it that it could have.
+bool counter_works(std::uint64_t after) noexcept;
 } // namespace custos_test

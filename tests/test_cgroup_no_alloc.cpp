@@ -38,12 +38,6 @@ bool wait_gone(int pid) {
     return r == pid;
 }
 
-bool counter_works(std::uint64_t after) {
-    void* volatile canary = std::malloc(24);
-    int* volatile canary2 = new int(7);
-    return canary != nullptr && canary2 != nullptr && custos_test::allocation_count() >= after + 2;
-}
-
 int run_cgroup() {
     if (::geteuid() != 0) {
         std::printf("SKIP: not root: cannot create cgroups\n");
@@ -114,7 +108,7 @@ int run_cgroup() {
         }
     }
     std::uint64_t after = custos_test::allocation_count();
-    bool pass = counter_works(after) && ok == 20 && after == before;
+    bool pass = custos_test::counter_works(after) && ok == 20 && after == before;
     std::printf("cgroup: %d/20 rounds behaved; allocations: %llu\n%s\n", ok,
                 static_cast<unsigned long long>(after - before), pass ? "PASS" : "FAIL");
     return pass ? 0 : 1;
@@ -145,7 +139,7 @@ int run_pid_record() {
     wait_gone(c);
     rec.close();
     ::unlink(path);
-    bool pass = counter_works(after) && ok == 100 && after == before;
+    bool pass = custos_test::counter_works(after) && ok == 100 && after == before;
     std::printf("pid_record: %d/100 record+clear; allocations: %llu\n%s\n", ok,
                 static_cast<unsigned long long>(after - before), pass ? "PASS" : "FAIL");
     return pass ? 0 : 1;

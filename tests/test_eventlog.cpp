@@ -26,6 +26,7 @@
 #include "doctest.hpp"
 #include "eventlog/files.hpp"
 #include "eventlog/record.hpp"
+#include "scratch_dir.hpp"
 #include "status/event.hpp"
 
 using namespace custos;
@@ -831,23 +832,10 @@ TEST_CASE("folder: table full, the least recently seen subject makes room") {
 
 namespace {
 
-std::string tmp_root() {
-    const char* t = std::getenv("TMPDIR");
-    return (t != nullptr && *t != '\0') ? t : "/tmp";
-}
+using custos_test::tmp_root;
 
-struct tmp_dir {
-    std::string path;
-    tmp_dir() {
-        std::string tmpl = tmp_root() + "/custos-eventlog-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~tmp_dir() {
-        const std::string cmd = "rm -rf '" + path + "'";
-        (void)std::system(cmd.c_str());
-    }
-    std::string at(sv name) const { return path + "/" + std::string(name); }
+struct tmp_dir : custos_test::scratch_dir {
+    tmp_dir() : scratch_dir("custos-eventlog") {}
     std::vector<std::string> files() const {
         std::vector<std::string> out;
         const std::string cmd = "ls -1 '" + path + "'";

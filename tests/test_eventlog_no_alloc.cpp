@@ -32,16 +32,6 @@ void expect(bool ok, const char* what) {
     }
 }
 
-bool counter_works(std::uint64_t after) {
-    void* volatile canary = std::malloc(24);
-    int* volatile canary2 = new int(7);
-    const bool ok =
-        canary != nullptr && canary2 != nullptr && custos_test::allocation_count() >= after + 2;
-    std::free(canary);
-    delete canary2;
-    return ok;
-}
-
 // static: 64 records in place. A half-second window: the 40 s of
 // transitions below then write a fold every half second per transition,
 // enough records to rotate the 2 KiB files several times.
@@ -112,7 +102,7 @@ int main() {
                     static_cast<unsigned long long>(after - before));
         ++failures;
     }
-    expect(counter_works(after), "the counting allocator counts");
+    expect(custos_test::counter_works(after), "the counting allocator counts");
     log.close();
     char cmd[512];
     std::snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

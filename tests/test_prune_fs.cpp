@@ -23,6 +23,7 @@
 #include "core/arena.hpp"
 #include "doctest.hpp"
 #include "prune/scan.hpp"
+#include "scratch_dir.hpp"
 
 using namespace custos;
 using namespace custos::prune;
@@ -33,24 +34,11 @@ constexpr std::int64_t sec = 1'000'000'000;
 constexpr std::int64_t day = 86'400 * sec;
 constexpr std::int64_t now_ns = 1'780'272'000 * sec; // 2026-06-01
 
-std::string tmp_root() {
-    const char* t = std::getenv("TMPDIR");
-    return (t != nullptr && *t != '\0') ? t : "/tmp";
-}
+using custos_test::tmp_root;
 
 // A fresh directory, removed with everything in it at the end.
-struct tmp_dir {
-    std::string path;
-    tmp_dir() {
-        std::string tmpl = tmp_root() + "/custos-prune-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~tmp_dir() {
-        std::string cmd = "rm -rf '" + path + "'";
-        (void)std::system(cmd.c_str());
-    }
-    std::string at(std::string_view name) const { return path + "/" + std::string(name); }
+struct tmp_dir : custos_test::scratch_dir {
+    tmp_dir() : scratch_dir("custos-prune") {}
     void file(std::string_view name, std::size_t size, std::int64_t mtime_ns) const {
         const std::string p = at(name);
         const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
