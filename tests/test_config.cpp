@@ -236,13 +236,14 @@ TEST_CASE("every service key, its value and its line") {
         "on_dependency_down = restart", // 24
         "channel = fd:4",               // 25
         "runtime_dir = yes",            // 26
-        "[custos]",                     // 27
-        "max_services = 4096",          // 28
-        "stop_timeout = 1500ms",        // 29
-        "notify_dir = @custos-notify",  // 30
-        "max_probes = 4096",            // 31
-        "max_probe_checks = 65536",     // 32
-        "runtime_dir_root = /run/x",    // 33
+        "output = ring",                // 27
+        "[custos]",                     // 28
+        "max_services = 4096",          // 29
+        "stop_timeout = 1500ms",        // 30
+        "notify_dir = @custos-notify",  // 31
+        "max_probes = 4096",            // 32
+        "max_probe_checks = 65536",     // 33
+        "runtime_dir_root = /run/x",    // 34
     }));
     INFO(dump(r->problems));
     REQUIRE(r->ok);
@@ -276,6 +277,7 @@ TEST_CASE("every service key, its value and its line") {
     CHECK(s.liveness == "own-http");
     CHECK(s.on_dependency_down == DependencyDownAction::restart);
     CHECK(s.ready_probe.empty());
+    CHECK(s.output == custos::OutputMode::ring);
 
     CHECK(r->cfg.runtime().max_services == 4096);
     CHECK(r->cfg.runtime().stop_timeout == 1500ms);
@@ -312,6 +314,7 @@ TEST_CASE("every service key, its value and its line") {
         {ServiceField::on_dependency_down, 24},
         {ServiceField::channel, 25},
         {ServiceField::runtime_dir, 26},
+        {ServiceField::output, 27},
     };
     static_assert(std::size(expect) == custos::service_field_count);
     for (const auto& e : expect) {

@@ -112,7 +112,7 @@ public:
     // The same, from the table's parts.
     Result<void> init(const RuntimeConfig& cfg, std::span<const ServiceSpec> services,
                       std::span<const ProbeSpec> probes = {}) noexcept {
-        return init(Table{cfg, services, probes, {}, {}, {}});
+        return init(Table{cfg, services, probes, {}, {}, {}, {}, {}});
     }
 
     // Called on every transition, on the reactor thread. Must not block.

@@ -17,6 +17,7 @@
 
 #include <custos/duration.hpp>
 #include <custos/error.hpp>
+#include <custos/log.hpp>
 #include <custos/text.hpp>
 
 namespace custos {
@@ -137,6 +138,10 @@ struct ServiceSpec {
     // Counts toward the runtime's health: `failed` makes it `failed`, and
     // READY=1 upward waits for it to be ready (health.hpp).
     bool critical = false;
+
+    // Where its stdout and stderr go (log.hpp). Captured (file, ring): a
+    // pipe the reactor always drains, so the service never blocks on it.
+    OutputMode output = OutputMode::automatic;
 };
 
 // How a process ended.

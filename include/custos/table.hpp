@@ -20,8 +20,10 @@
 #include <custos/control.hpp>
 #include <custos/duration.hpp>
 #include <custos/error.hpp>
+#include <custos/log.hpp>
 #include <custos/monitor.hpp>
 #include <custos/probe.hpp>
+#include <custos/prune.hpp>
 #include <custos/service.hpp>
 #include <custos/watchdog.hpp>
 
@@ -137,6 +139,11 @@ struct Table {
     WatchdogConfig watchdog;
     // The control plane (control.hpp); socket empty: none.
     ControlConfig control;
+    // The event log and captured output (log.hpp); dir empty: RAM only.
+    LogConfig log;
+    // Directories kept within their budgets by the retention pruner
+    // (prune.hpp), each on its own jittered timer.
+    std::span<const PruneSpec> prunes;
 };
 
 // What a problem is about.
@@ -176,9 +183,10 @@ enum class ServiceField : std::uint8_t {
     on_dependency_down,
     channel,
     runtime_dir,
+    output,
 };
 
-inline constexpr std::size_t service_field_count = 26;
+inline constexpr std::size_t service_field_count = 27;
 
 // The ProbeSpec field a problem is about.
 enum class ProbeField : std::uint8_t {

@@ -209,7 +209,7 @@ public:
     // The whole table: [custos] and every section, for validate_table() and
     // Runtime::init().
     Table table() const noexcept {
-        return {runtime_, services(), probes(), {}, watchdog_, control_};
+        return {runtime_, services(), probes(), {}, watchdog_, control_, {}, {}};
     }
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
     const RuntimeConfig& runtime() const noexcept { return runtime_; }

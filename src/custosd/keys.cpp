@@ -286,6 +286,9 @@ void svc_channel(key_context& c, std::string_view v) noexcept {
 void svc_runtime_dir(key_context& c, std::string_view v) noexcept {
     store(c, tbl::bool_value(c.key->name, v), c.service.runtime_dir);
 }
+void svc_output(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::output_value(v), c.service.output);
+}
 void svc_stop_signal(key_context& c, std::string_view v) noexcept {
     store(c, tbl::signal_value(c.key->name, v), c.service.stop_signal);
 }
@@ -331,6 +334,7 @@ constexpr key_def service_keys[] = {
     {"critical", no_slot, 0, 0, svc_critical},
     {"channel", slot(ServiceField::channel), 0, 0, svc_channel},
     {"runtime_dir", slot(ServiceField::runtime_dir), 0, 0, svc_runtime_dir},
+    {"output", slot(ServiceField::output), 0, 0, svc_output},
 };
 
 // --- [probe:NAME] ---

@@ -43,7 +43,7 @@ bool same_service(const ServiceSpec& a, const ServiceSpec& b) noexcept {
            a.ready == b.ready && a.ready_fd == b.ready_fd && a.channel_fd == b.channel_fd &&
            a.ready_probe == b.ready_probe && a.ready_timeout == b.ready_timeout &&
            a.liveness == b.liveness && a.watchdog == b.watchdog && a.stop_signal == b.stop_signal &&
-           a.stop_timeout == b.stop_timeout && a.runtime_dir == b.runtime_dir &&
+           a.stop_timeout == b.stop_timeout && a.runtime_dir == b.runtime_dir && a.output == b.output &&
            a.critical == b.critical;
 }
 

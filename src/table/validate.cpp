@@ -337,6 +337,11 @@ void validate_services(const Table& tab, const options& opt, reporter& rep) noex
     }
     for (std::uint32_t i = 0; i < table.size(); ++i) {
         check_service(table, tab.probes, i, opt, rep);
+        if (table[i].output == OutputMode::file && tab.log.dir.empty()) {
+            rep.service(i, ServiceField::output, Reason::invalid_argument, 0, table[i].name,
+                        "Set the log directory ([log] dir), or capture to the RAM ring "
+                        "(output = ring)");
+        }
     }
     // The walk's room: the caller's (a reload: nothing allocated), else
     // taken here, at init, only as big as the table.
@@ -440,6 +445,7 @@ std::string_view field_name(ServiceField f) noexcept {
         "on_dependency_down",
         "channel",
         "runtime_dir",
+        "output",
     };
     const auto i = static_cast<std::size_t>(f);
     return i < service_field_count ? names[i] : std::string_view("unknown");

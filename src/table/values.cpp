@@ -344,6 +344,41 @@ value_result<DependencyDownAction> dependency_down_value(std::string_view value)
     return refuse("bad on_dependency_down '%s': use ignore, stop or restart", clip(value).str());
 }
 
+} // namespace custos::tbl
+
+namespace custos {
+
+std::string_view output_mode_name(OutputMode m) noexcept {
+    switch (m) {
+    case OutputMode::automatic:
+        return "auto";
+    case OutputMode::file:
+        return "file";
+    case OutputMode::ring:
+        return "ring";
+    case OutputMode::inherit:
+        return "inherit";
+    case OutputMode::null:
+        return "null";
+    }
+    return "unknown";
+}
+
+} // namespace custos
+
+namespace custos::tbl {
+
+value_result<OutputMode> output_value(std::string_view value) noexcept {
+    static constexpr OutputMode modes[] = {OutputMode::automatic, OutputMode::file,
+                                           OutputMode::ring, OutputMode::inherit, OutputMode::null};
+    for (OutputMode m : modes) {
+        if (value == output_mode_name(m)) {
+            return m;
+        }
+    }
+    return refuse("bad output '%s': use auto, file, ring, inherit or null", clip(value).str());
+}
+
 value_result<restart_limit> restart_limit_value(std::string_view value) noexcept {
     std::size_t slash = value.find('/');
     std::uint64_t n = 0;

@@ -129,6 +129,8 @@ value_result<RestartPolicy> restart_value(std::string_view value) noexcept;
 
 // on_dependency_down: ignore, stop or restart.
 value_result<DependencyDownAction> dependency_down_value(std::string_view value) noexcept;
+// auto, file, ring, inherit, null (ServiceSpec::output).
+value_result<OutputMode> output_value(std::string_view value) noexcept;
 
 // restart_limit = N/DURATION: at most N restarts (N >= 1) within a window
 // above 0. Blanks around N and DURATION are allowed.
