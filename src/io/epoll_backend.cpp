@@ -127,6 +127,7 @@ void epoll_backend::start(op& o) noexcept {
     case op_kind::statx:
     case op_kind::openat:
     case op_kind::unlinkat:
+    case op_kind::fsync:
     case op_kind::none:
         break;
     }
@@ -282,6 +283,7 @@ bool epoll_backend::perform(op& o, std::uint32_t revents) noexcept {
     case op_kind::statx:
     case op_kind::openat:
     case op_kind::unlinkat:
+    case op_kind::fsync:
     case op_kind::none:
         finish(o, -EINVAL);
         return true;

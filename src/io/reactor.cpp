@@ -279,6 +279,10 @@ void reactor::unlinkat(op& o, int dirfd, const char* path, int flags) noexcept {
     submit(o, op_kind::unlinkat, dirfd, no_deadline);
 }
 
+void reactor::fsync(op& o, int fd) noexcept {
+    submit(o, op_kind::fsync, fd, no_deadline);
+}
+
 bool reactor::performs_inline(op_kind k) const noexcept {
     switch (k) {
     case op_kind::socket:
@@ -286,6 +290,7 @@ bool reactor::performs_inline(op_kind k) const noexcept {
     case op_kind::statx:
     case op_kind::openat:
     case op_kind::unlinkat:
+    case op_kind::fsync:
         return !native_file_ops_;
     case op_kind::none:
     case op_kind::read:
@@ -317,6 +322,9 @@ std::int32_t reactor::perform_inline(op& o) noexcept {
         break;
     case op_kind::unlinkat:
         rc = ::unlinkat(o.fd_, o.path_, o.flags_);
+        break;
+    case op_kind::fsync:
+        rc = ::fdatasync(o.fd_);
         break;
     case op_kind::none:
     case op_kind::read:

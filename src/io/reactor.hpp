@@ -86,6 +86,7 @@ enum class op_kind : std::uint8_t {
     statx,
     openat,
     unlinkat,
+    fsync,
 };
 
 struct op;
@@ -239,6 +240,9 @@ public:
     void openat(op& o, int dirfd, const char* path, int flags, unsigned mode) noexcept;
     // Result 0. io_uring: IORING_OP_UNLINKAT (5.11+).
     void unlinkat(op& o, int dirfd, const char* path, int flags) noexcept;
+    // Result 0: fdatasync(fd). io_uring: IORING_OP_FSYNC with
+    // IORING_FSYNC_DATASYNC (the disk's wait off the loop).
+    void fsync(op& o, int fd) noexcept;
     // The four above are io_uring operations where the kernel has the
     // opcode; elsewhere (epoll, older kernels) the reactor makes the system
     // call when the op is submitted and completes the op from the loop, as

@@ -80,6 +80,7 @@ bool retries_on_eagain(op_kind k) noexcept {
     case op_kind::statx:
     case op_kind::openat:
     case op_kind::unlinkat:
+    case op_kind::fsync:
         return false;
     }
     return false;
@@ -241,6 +242,9 @@ bool uring_backend::issue(op& o, tag t) noexcept {
             break;
         case op_kind::unlinkat:
             io_uring_prep_unlinkat(s, o.fd_, o.path_, o.flags_);
+            break;
+        case op_kind::fsync:
+            io_uring_prep_fsync(s, o.fd_, IORING_FSYNC_DATASYNC);
             break;
         case op_kind::none:
             io_uring_prep_nop(s);
