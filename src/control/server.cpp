@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -168,12 +169,24 @@ Result<void> server::start() noexcept {
         int err = errno;
         if (err == EADDRINUSE) {
             // A file is there: a live custos answers on it, a stale one
-            // does not (ECONNREFUSED); only a stale socket is replaced.
-            int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            const bool alive = probe >= 0 && ::connect(probe, sa, sizeof(addr)) == 0;
-            const int why = errno;
-            if (probe >= 0) {
-                ::close(probe);
+            // does not (ECONNREFUSED); only a stale socket is replaced. A
+            // custos that was just killed may still accept for a few
+            // milliseconds (an io_uring's accept holds the socket until the
+            // kernel tears the ring down): asked again over half a second,
+            // only a live one keeps accepting.
+            bool alive = true;
+            int why = 0;
+            for (int attempt = 0; alive && attempt < 10; ++attempt) {
+                if (attempt != 0) {
+                    const timespec pause{0, 50'000'000};
+                    ::nanosleep(&pause, nullptr);
+                }
+                int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                alive = probe >= 0 && ::connect(probe, sa, sizeof(addr)) == 0;
+                why = errno;
+                if (probe >= 0) {
+                    ::close(probe);
+                }
             }
             if (alive) {
                 ::close(fd);
