@@ -497,7 +497,7 @@ struct runtime_thread {
         cfg.cgroup = "off";
         cfg.seed = 1;
         std::string_view ops[] = {uid_text};
-        custos::Table table{cfg, svcs, probes, {}, {}, {}};
+        custos::Table table{cfg, svcs, probes, {}, {}, {}, {}, {}};
         table.control.socket = sock;
         table.control.operators = ops;
         table.control.max_requests = 1u << 30;

@@ -349,7 +349,7 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
         expect_one(lines({"[services:a]", "exec = /bin/true", "whatever = 1"}), 1,
                    Reason::config_syntax,
                    "unknown section '[services:a]': expected [custos], [service:NAME], "
-                   "[probe:NAME], [watchdog] or [control]");
+                   "[probe:NAME], [watchdog], [control] or [log]");
         expect_one(lines({"[service:]"}), 1, Reason::config_syntax, "has no name");
         expect_one(lines({"[custos"}), 1, Reason::config_syntax, "bad section header '[custos'");
     }
@@ -357,7 +357,7 @@ TEST_CASE("each error kind: its line, its reason and a message that says what to
         expect_one(lines({"# header comment", "stop_timeout = 30s", "[custos]"}), 2,
                    Reason::config_syntax,
                    "key 'stop_timeout' is outside any section: put it under [custos], "
-                   "[service:NAME], [probe:NAME], [watchdog] or [control]");
+                   "[service:NAME], [probe:NAME], [watchdog], [control] or [log]");
     }
     SUBCASE("duplicate section") {
         expect_one(lines({"[service:a]", "exec = /bin/a", "[service:b]", "exec = /bin/b",

@@ -392,7 +392,7 @@ TEST_SUITE("runtime") {
         Runtime rt;
         RuntimeConfig cfg;
         cfg.handle_signals = false;
-        REQUIRE(rt.init(Table{cfg, {}, {}, {}, {}, {}}).has_value());
+        REQUIRE(rt.init(Table{cfg, {}, {}, {}, {}, {}, {}, {}}).has_value());
         CHECK(rt.watchdog().state == WatchdogState::off);
         CHECK(rt.watchdog().device == WatchdogDevice::none);
         CHECK(rt.hold_watchdog(1s, "x").error().reason() == Reason::watchdog_unavailable);

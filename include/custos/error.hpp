@@ -171,10 +171,11 @@ enum class Reason : std::uint16_t {
     event_log_write_failed = 131, // a record could not be written (ENOSPC, EIO): not in the log
     event_log_torn_line = 132,    // a torn last line (crash, ENOSPC) was cut off at open
     event_log_records_lost = 133, // records dropped (ring full, writes failing), now recovered
+    runtime_started = 134,        // the first record of a run: version, pid, backend, boot id
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 134;
+inline constexpr std::size_t reason_count = 135;
 
 class Error {
 public:

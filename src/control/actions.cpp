@@ -213,6 +213,7 @@ bool server::settled(const conn& c) const noexcept {
     case conn::wait_kind::stop:
         return s.state == ServiceState::stopped || s.state == ServiceState::failed;
     case conn::wait_kind::check:
+    case conn::wait_kind::feed:
     case conn::wait_kind::none:
         break;
     }
@@ -222,7 +223,7 @@ bool server::settled(const conn& c) const noexcept {
 void server::after_publish() noexcept {
     for (std::uint32_t i = 0; i < nslots_; ++i) {
         conn& c = slots_[i];
-        if (c.state != conn::phase::waiting || !settled(c)) {
+        if (c.state != conn::phase::waiting || c.waiting == conn::wait_kind::feed || !settled(c)) {
             continue;
         }
         reactor_->cancel(c.wait_timer);
@@ -235,6 +236,11 @@ void server::after_publish() noexcept {
 void server::on_wait_timeout(conn& c) noexcept {
     ++callbacks_;
     if (c.state != conn::phase::waiting) {
+        return;
+    }
+    if (c.waiting == conn::wait_kind::feed) {
+        c.waiting = conn::wait_kind::none;
+        (void)serve_feed(c, c.subject, false);
         return;
     }
     const bool probe = c.waiting == conn::wait_kind::check;

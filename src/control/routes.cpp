@@ -7,6 +7,7 @@
 #include "control/http.hpp"
 #include "control/server.hpp"
 #include "control/server_conn.hpp"
+#include "table/values.hpp"
 
 namespace custos::control {
 
@@ -87,32 +88,127 @@ bool server::route_custom(conn& c) noexcept {
             ++counters_.actions;
             record_action(c, comp, resp.overflowed() ? 500 : resp.status);
         }
-        if (resp.overflowed() || resp.status < 200 || resp.status > 599) {
-            reply_error(c, 500, Reason::capacity_exceeded,
-                        resp.overflowed() ? "the route's response did not fit its buffer"
-                                          : "the route set an invalid status");
-            return true;
-        }
-        ++counters_.requests;
-        ++counters_.by_code[status::code_index(resp.status)];
-        char head[head_room];
-        text_out h(head, sizeof(head));
-        write_head(h, resp.status, resp.content_type, static_cast<std::int64_t>(resp.size()),
-                   c.keep_alive);
-        if (h.overflowed()) {
-            reply_error(c, 500, Reason::invalid_argument, "the route's content type is too long");
-            return true;
-        }
-        c.doc_active = false;
-        c.chunked = false;
-        c.send_at = head_room - static_cast<std::uint32_t>(h.size());
-        std::memcpy(c.out + c.send_at, head, h.size());
-        c.send_end = head_room + static_cast<std::uint32_t>(c.head_only ? 0 : resp.size());
-        c.state = conn::phase::sending;
-        send_more(c);
+        reply_route(c, resp);
         return true;
     }
     return false;
+}
+
+Result<void> server::add_feed(std::string_view component, feed_handler handler,
+                              void* ctx) noexcept {
+    if (!enabled()) {
+        return {}; // no control plane: nothing to serve
+    }
+    if (component.empty() || component.size() >= sizeof(feed::component) || handler == nullptr) {
+        return fail(Reason::invalid_argument, 0, component);
+    }
+    if (nfeeds_ == max_feeds) {
+        return fail(Reason::capacity_exceeded, 0, component);
+    }
+    feed& f = feeds_[nfeeds_++];
+    std::memcpy(f.component, component.data(), component.size());
+    f.len = component.size();
+    f.handler = handler;
+    f.ctx = ctx;
+    return {};
+}
+
+bool server::route_feed(conn& c) noexcept {
+    const std::string_view path = c.req.path;
+    for (std::uint32_t i = 0; i < nfeeds_; ++i) {
+        const feed& f = feeds_[i];
+        const std::string_view comp(f.component, f.len);
+        if (path.size() < comp.size() + 1 || path[0] != '/' ||
+            path.substr(1, comp.size()) != comp ||
+            (path.size() > comp.size() + 1 && path[comp.size() + 1] != '/')) {
+            continue;
+        }
+        if (c.req.verb != method::get && c.req.verb != method::head) {
+            reply_error(c, 405, Reason::control_bad_request, "this route is read-only",
+                        "Allow: GET, HEAD\r\n");
+            return true;
+        }
+        char buf[param_cap];
+        auto fq = query_param(c.req.query, "follow", buf, sizeof(buf));
+        Duration follow{0};
+        if (fq.present) {
+            follow = std::chrono::seconds(30);
+            if (!fq.value.empty() &&
+                (!fq.valid || tbl::parse_duration(fq.value, follow) != tbl::dur_status::ok)) {
+                reply_error(c, 400, Reason::invalid_argument,
+                            "follow= takes a duration (30s, 5m), or nothing");
+                return true;
+            }
+            if (follow > cfg_.max_wait) {
+                follow = cfg_.max_wait;
+            }
+        }
+        if (serve_feed(c, i, follow.count() > 0)) {
+            return true;
+        }
+        c.state = conn::phase::waiting;
+        c.waiting = conn::wait_kind::feed;
+        c.subject = i;
+        reactor_->arm_after(c.wait_timer, std::chrono::duration_cast<nanos>(follow));
+        return true;
+    }
+    return false;
+}
+
+bool server::serve_feed(conn& c, std::uint32_t fi, bool can_wait) noexcept {
+    const feed& f = feeds_[fi];
+    ControlRequest q;
+    q.method = method_name(c.req.verb);
+    q.path = c.req.path;
+    q.query = c.req.query;
+    q.peer_pid = c.pid;
+    q.peer_uid = static_cast<int>(c.uid);
+    q.operator_ = is_operator(c);
+    ControlResponse resp(c.out + head_room, out_size - head_room - tail_room);
+    if (!f.handler(q, resp, can_wait, f.ctx)) {
+        return false;
+    }
+    reply_route(c, resp);
+    return true;
+}
+
+void server::wake_feeds() noexcept {
+    for (std::uint32_t i = 0; i < nslots_; ++i) {
+        conn& c = slots_[i];
+        if (c.state != conn::phase::waiting || c.waiting != conn::wait_kind::feed) {
+            continue;
+        }
+        if (serve_feed(c, c.subject, true)) {
+            reactor_->cancel(c.wait_timer);
+            c.waiting = conn::wait_kind::none;
+        }
+    }
+}
+
+void server::reply_route(conn& c, const ControlResponse& resp) noexcept {
+    if (resp.overflowed() || resp.status < 200 || resp.status > 599) {
+        reply_error(c, 500, Reason::capacity_exceeded,
+                    resp.overflowed() ? "the route's response did not fit its buffer"
+                                      : "the route set an invalid status");
+        return;
+    }
+    ++counters_.requests;
+    ++counters_.by_code[status::code_index(resp.status)];
+    char head[head_room];
+    text_out h(head, sizeof(head));
+    write_head(h, resp.status, resp.content_type, static_cast<std::int64_t>(resp.size()),
+               c.keep_alive);
+    if (h.overflowed()) {
+        reply_error(c, 500, Reason::invalid_argument, "the route's content type is too long");
+        return;
+    }
+    c.doc_active = false;
+    c.chunked = false;
+    c.send_at = head_room - static_cast<std::uint32_t>(h.size());
+    std::memcpy(c.out + c.send_at, head, h.size());
+    c.send_end = head_room + static_cast<std::uint32_t>(c.head_only ? 0 : resp.size());
+    c.state = conn::phase::sending;
+    send_more(c);
 }
 
 void server::route(conn& c) noexcept {
@@ -127,7 +223,7 @@ void server::route(conn& c) noexcept {
         route_get(c);
         return;
     }
-    if (route_custom(c)) {
+    if (route_custom(c) || route_feed(c)) {
         return;
     }
     const method m = c.req.verb;

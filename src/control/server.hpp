@@ -126,6 +126,23 @@ public:
     // timers): the runtime tells a turn that served only clients by it.
     std::uint64_t callbacks() const noexcept { return callbacks_; }
 
+    // A read the runtime serves under one of the reserved components
+    // (GET /events): the handler writes the answer into `resp` and returns
+    // true, or, when `can_wait` (the request asked ?follow), may return
+    // false: nothing to say yet. The connection is then parked until
+    // wake_feeds() (the handler is asked again) or until the follow time
+    // (?follow=DURATION, default 30 s, at most max_wait) runs out (asked a
+    // last time with can_wait false). GET and HEAD only; open to every
+    // reader, like the other reads. Before start(). Errors: InvalidArgument,
+    // CapacityExceeded (more than max_feeds).
+    using feed_handler = bool (*)(const ControlRequest& req, ControlResponse& resp, bool can_wait,
+                                  void* ctx);
+    static constexpr std::uint32_t max_feeds = 4;
+    [[nodiscard]] Result<void> add_feed(std::string_view component, feed_handler handler,
+                                        void* ctx) noexcept;
+    // Something new for the feeds: every parked follower asks again.
+    void wake_feeds() noexcept;
+
     // An appliance route (Runtime::add_control_route): before start().
     // Errors: InvalidArgument, CapacityExceeded (see runtime.hpp).
     [[nodiscard]] Result<void> add_route(std::string_view component, ControlHandler handler,
@@ -158,6 +175,13 @@ private:
     void route_reload_(conn& c) noexcept;
     // True when an appliance route took the request.
     bool route_custom(conn& c) noexcept;
+    // True when a feed took the request.
+    bool route_feed(conn& c) noexcept;
+    // Asks feed `f` for conn c's answer; false: parked (can_wait only).
+    bool serve_feed(conn& c, std::uint32_t f, bool can_wait) noexcept;
+    // Sends a route's or a feed's answer (the body already at
+    // c.out + head_room).
+    void reply_route(conn& c, const ControlResponse& resp) noexcept;
     void reply_doc(conn& c, int status, status::doc kind, std::uint32_t index = 0) noexcept;
     void reply_error(conn& c, int status, Reason why, std::string_view message,
                      std::string_view extra_head = {}) noexcept;
@@ -202,6 +226,14 @@ private:
     };
     custom_route routes_[max_routes];
     std::uint32_t nroutes_ = 0;
+    struct feed {
+        char component[32] = {};
+        std::size_t len = 0;
+        feed_handler handler = nullptr;
+        void* ctx = nullptr;
+    };
+    feed feeds_[max_feeds];
+    std::uint32_t nfeeds_ = 0;
     std::uint64_t callbacks_ = 0;
     status::control_counters counters_;
     status::process_info process_;

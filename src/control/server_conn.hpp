@@ -33,7 +33,7 @@ inline mono_time deadline_after(const io::reactor& r, Duration d) noexcept {
 
 struct server::conn {
     enum class phase : std::uint8_t { free, reading, waiting, sending, closing };
-    enum class wait_kind : std::uint8_t { none, start, stop, restart, check };
+    enum class wait_kind : std::uint8_t { none, start, stop, restart, check, feed };
 
     server* owner = nullptr;
     int fd = -1;

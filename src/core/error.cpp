@@ -308,6 +308,8 @@ constexpr reason_info reasons[] = {
     {Reason::event_log_records_lost, "EventLogRecordsLost",
      "Free space on the log's filesystem, or raise the event ring's size if the log cannot "
      "keep up; the count says how many records are missing"},
+    {Reason::runtime_started, "RuntimeStarted",
+     "Nothing to do: custos started; the records before it are the previous run's"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,

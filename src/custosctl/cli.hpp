@@ -22,6 +22,8 @@ struct options {
     const char* socket = nullptr;
     bool json = false;
     bool wait = false;
+    bool follow = false;         // -f, --follow (events)
+    const char* since = nullptr; // --since SEQ (events)
     bool has_timeout = false;
     custos::Duration timeout{0};
     const char* args[256] = {};
@@ -72,5 +74,6 @@ int cmd_wait_ready(const session& s, const options& o);
 int cmd_watchdog(const session& s, const options& o);
 int cmd_reload(const session& s, const options& o);
 int cmd_metrics(const session& s, const options& o);
+int cmd_events(const session& s, const options& o);
 
 } // namespace custos::ctl::cli

@@ -53,6 +53,13 @@ void usage(std::FILE* to) {
         "  watchdog release     end the hold\n"
         "  reload               custosd re-reads its config\n"
         "  metrics              the Prometheus metrics\n"
+        "  events [--since SEQ] [-f]\n"
+        "                       the event log's records (those custosd holds in RAM),\n"
+        "                       one line each: #SEQ TIME LEVEL KIND NAME FROM -> TO\n"
+        "                       REASON: MESSAGE (TIME ends in '?' while the clock is\n"
+        "                       not trusted); --since: from that seq on; -f: then\n"
+        "                       wait for new ones, until interrupted; --json: the\n"
+        "                       records as JSON, one a line\n"
         "\n"
         "Options (anywhere on the line):\n"
         "  --socket PATH   custosd's control socket; else $%.*s; else %.*s\n"
@@ -135,6 +142,14 @@ bool parse_args(int argc, char** argv, options& o, bool& help) {
             o.json = true;
         } else if (std::strcmp(a, "--wait") == 0) {
             o.wait = true;
+        } else if (std::strcmp(a, "-f") == 0 || std::strcmp(a, "--follow") == 0) {
+            o.follow = true;
+        } else if (value(i, "--since", v)) {
+            if (v == nullptr || *v == '\0') {
+                std::fprintf(stderr, "custosctl: --since needs a record's seq\n");
+                return false;
+            }
+            o.since = v;
         } else if (std::strcmp(a, "-h") == 0 || std::strcmp(a, "--help") == 0) {
             help = true;
         } else if (value(i, "--socket", v)) {
@@ -199,6 +214,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "custosctl: --wait is for start, stop, restart and check\n");
         return control::exit_usage;
     }
+    if ((o.follow || o.since != nullptr) && verb != "events") {
+        std::fprintf(stderr, "custosctl: -f and --since are for events\n");
+        return control::exit_usage;
+    }
     int rc = control::exit_usage;
     if (verb == "status") {
         rc = cmd_status(s, o);
@@ -217,6 +236,8 @@ int main(int argc, char** argv) {
         rc = cmd_reload(s, o);
     } else if (verb == "metrics") {
         rc = cmd_metrics(s, o);
+    } else if (verb == "events") {
+        rc = cmd_events(s, o);
     } else {
         std::fprintf(stderr, "custosctl: unknown verb '%s'\ncustosctl --help lists them\n",
                      o.args[0]);

@@ -14,6 +14,7 @@
 #include <custos/control.hpp>
 
 #include "custosctl/cli.hpp"
+#include "table/values.hpp"
 
 namespace custos::ctl::cli {
 
@@ -462,6 +463,80 @@ int cmd_metrics(const session& s, const options& o) {
     }
     print_body(stdout, r.body);
     return control::exit_ok;
+}
+
+// The seq of the last line of `body` (#SEQ ... or {"seq":SEQ,...});
+// false when it has none.
+static bool last_seq(std::string_view body, std::uint64_t& out) {
+    while (!body.empty() && body.back() == '\n') {
+        body.remove_suffix(1);
+    }
+    const std::size_t nl = body.rfind('\n');
+    std::string_view line = nl == std::string_view::npos ? body : body.substr(nl + 1);
+    constexpr std::string_view json_lead = "{\"seq\":";
+    if (line.substr(0, 1) == "#") {
+        line.remove_prefix(1);
+    } else if (line.substr(0, json_lead.size()) == json_lead) {
+        line.remove_prefix(json_lead.size());
+    } else {
+        return false;
+    }
+    std::uint64_t v = 0;
+    std::size_t i = 0;
+    for (; i < line.size() && i < 20 && line[i] >= '0' && line[i] <= '9'; ++i) {
+        v = v * 10 + static_cast<std::uint64_t>(line[i] - '0');
+    }
+    out = v;
+    return i != 0;
+}
+
+int cmd_events(const session& s, const options& o) {
+    if (o.nargs != 1) {
+        std::fprintf(stderr, "custosctl: events takes no argument (--since SEQ, -f)\n");
+        return control::exit_usage;
+    }
+    std::uint64_t since = 0;
+    if (o.since != nullptr) {
+        std::uint64_t v = 0;
+        if (custos::tbl::parse_uint(o.since, UINT64_MAX / 10, v) != custos::tbl::num_status::ok) {
+            std::fprintf(stderr, "custosctl: --since takes a record's seq (a number)\n");
+            return control::exit_usage;
+        }
+        since = v;
+    }
+    // Catch up a page at a time; then, with -f, long-poll (30 s a request).
+    bool caught_up = false;
+    for (;;) {
+        const bool poll = caught_up && o.follow;
+        char target[160];
+        std::snprintf(target, sizeof target, "/events?since=%llu&limit=1000&format=%s%s",
+                      static_cast<unsigned long long>(since), o.json ? "json" : "text",
+                      poll ? "&follow=30s" : "");
+        response r;
+        const std::int64_t io = poll ? 30000 + default_io_ms : timeout_ms(o, default_io_ms);
+        if (const int rc = ask(s, "GET", target, io, r); rc >= 0) {
+            return rc;
+        }
+        if (r.status != 200) {
+            return refused(s, "GET", target, r);
+        }
+        if (r.body.empty()) {
+            if (!o.follow) {
+                return control::exit_ok;
+            }
+            caught_up = true;
+            continue;
+        }
+        std::fwrite(r.body.data(), 1, r.body.size(), stdout);
+        if (std::fflush(stdout) != 0) {
+            return control::exit_failed; // a closed pipe: nobody reads
+        }
+        std::uint64_t last = 0;
+        if (!last_seq(r.body, last)) {
+            return control::exit_failed;
+        }
+        since = last + 1;
+    }
 }
 
 } // namespace custos::ctl::cli

@@ -78,6 +78,7 @@ const char* file_type_name(mode_t m) noexcept {
 void config::clear() noexcept {
     runtime_ = RuntimeConfig{};
     watchdog_ = WatchdogConfig{};
+    log_ = LogConfig{};
     for (unsigned& l : watchdog_lines_) {
         l = 0;
     }

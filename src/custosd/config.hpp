@@ -209,7 +209,7 @@ public:
     // The whole table: [custos] and every section, for validate_table() and
     // Runtime::init().
     Table table() const noexcept {
-        return {runtime_, services(), probes(), {}, watchdog_, control_, {}, {}};
+        return {runtime_, services(), probes(), {}, watchdog_, control_, log_, {}};
     }
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
     const RuntimeConfig& runtime() const noexcept { return runtime_; }
@@ -238,6 +238,9 @@ public:
     // socket: control::default_socket unless the file says otherwise, empty
     // with enabled = no. Its strings and operators point into the config.
     const ControlConfig& control() const noexcept { return control_; }
+    // [log]; fields not set keep LogConfig's defaults (no dir: RAM only).
+    // Its strings point into the config's text.
+    const LogConfig& log() const noexcept { return log_; }
     // Whether the file has a [control] section (else control() is the
     // implicit default, which custosd serves only when it can).
     bool has_control_section() const noexcept { return control_lines_[0] != 0; }
@@ -277,6 +280,7 @@ private:
     std::uint32_t probe_count_ = 0;
     unsigned* probe_lines_ = nullptr; // probe_count_ x custos::probe_field_count
     WatchdogConfig watchdog_;
+    LogConfig log_;                                              // [log]
     unsigned watchdog_lines_[custos::watchdog_field_count] = {}; // all 0: no section
     ControlConfig control_;                     // socket: control::default_socket (constructor)
     std::string_view operators_[max_operators]; // control_.operators

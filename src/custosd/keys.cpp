@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "table/target.hpp"
 #include "table/validate.hpp"
@@ -713,6 +714,91 @@ void ctl_metrics_textfile_interval(key_context& c, std::string_view v) noexcept 
     c.ctl.cfg.metrics_textfile_interval = d;
 }
 
+// --- [log] ---
+
+void log_dir(key_context& c, std::string_view v) noexcept {
+    if (v.empty() || v.front() != '/' || v.size() > 200) {
+        c.bad("bad dir '%s': an absolute path of at most 200 bytes, e.g. /var/log/custos",
+              clip(v).str());
+        return;
+    }
+    c.log.dir = v;
+}
+template <auto Field>
+void log_bytes(key_context& c, std::string_view v, std::uint64_t min, std::uint64_t max) noexcept {
+    std::uint64_t n = 0;
+    if (!store(c, tbl::bytes_value(c.key->name, v, max), n)) {
+        return;
+    }
+    if (n < min) {
+        c.bad("%s '%s' is below its least, %llu bytes", c.key->name, clip(v).str(),
+              static_cast<unsigned long long>(min));
+        return;
+    }
+    c.log.*Field = static_cast<std::remove_reference_t<decltype(c.log.*Field)>>(n);
+}
+void log_max_file_bytes(key_context& c, std::string_view v) noexcept {
+    log_bytes<&LogConfig::max_file_bytes>(c, v, 4096, std::uint64_t{1} << 32);
+}
+void log_ring_bytes(key_context& c, std::string_view v) noexcept {
+    log_bytes<&LogConfig::ring_bytes>(c, v, 4096, std::uint64_t{64} << 20);
+}
+void log_output_file_bytes(key_context& c, std::string_view v) noexcept {
+    log_bytes<&LogConfig::output_file_bytes>(c, v, 4096, std::uint64_t{1} << 32);
+}
+void log_output_ring_bytes(key_context& c, std::string_view v) noexcept {
+    log_bytes<&LogConfig::output_ring_bytes>(c, v, 1024, std::uint64_t{16} << 20);
+}
+template <auto Field>
+void log_files(key_context& c, std::string_view v) noexcept {
+    std::uint64_t n = 0;
+    if (tbl::parse_uint(v, 1000, n) != tbl::num_status::ok || n < 1) {
+        c.bad("bad %s '%s': give a whole number from 1 to 1000 (the current file counts)",
+              c.key->name, clip(v).str());
+        return;
+    }
+    c.log.*Field = static_cast<std::uint32_t>(n);
+}
+void log_fold_window(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.log.fold_window);
+}
+void log_sync_interval(key_context& c, std::string_view v) noexcept {
+    Duration d{0};
+    if (!store(c, tbl::duration_value(c.key->name, v), d)) {
+        return;
+    }
+    if (d < std::chrono::milliseconds(100)) {
+        c.bad("sync_interval '%s' must be 100ms or more", clip(v).str());
+        return;
+    }
+    c.log.sync_interval = d;
+}
+void log_clock(key_context& c, std::string_view v) noexcept {
+    if (v == "auto") {
+        c.log.clock = ClockTrust::automatic;
+    } else if (v == "trusted") {
+        c.log.clock = ClockTrust::trusted;
+    } else if (v == "untrusted") {
+        c.log.clock = ClockTrust::untrusted;
+    } else {
+        c.bad("bad clock '%s': use auto, trusted or untrusted", clip(v).str());
+    }
+}
+
+constexpr key_def log_keys[] = {
+    {"dir", no_slot, 0, 0, log_dir},
+    {"max_file_bytes", no_slot, 0, 0, log_max_file_bytes},
+    {"max_files", no_slot, 0, 0, log_files<&LogConfig::max_files>},
+    {"ring_bytes", no_slot, 0, 0, log_ring_bytes},
+    {"fold_window", no_slot, 0, 0, log_fold_window},
+    {"sync_interval", no_slot, 0, 0, log_sync_interval},
+    {"output_file_bytes", no_slot, 0, 0, log_output_file_bytes},
+    {"output_files", no_slot, 0, 0, log_files<&LogConfig::output_files>},
+    {"output_ring_bytes", no_slot, 0, 0, log_output_ring_bytes},
+    {"clock", no_slot, 0, 0, log_clock},
+};
+static_assert(std::size(log_keys) <= max_keys);
+
 constexpr std::uint8_t slot(control_field f) {
     return static_cast<std::uint8_t>(f);
 }
@@ -757,6 +843,7 @@ const section_def custos_section{"custos", custos_keys};
 const section_def service_section{"service:", service_keys};
 const section_def probe_section{"probe:", probe_keys};
 const section_def watchdog_section{"watchdog", watchdog_keys};
+const section_def log_section{"log", log_keys};
 const section_def control_section{"control", control_keys};
 
 } // namespace custos::cfg

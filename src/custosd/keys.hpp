@@ -82,8 +82,10 @@ struct key_def;
 // where problems go.
 struct key_context {
     key_context(char* text_in, problem_list* problems_in, RuntimeConfig& rt_in,
-                WatchdogConfig& wd_in, control_in ctl_in, table_out& out_in) noexcept
-        : text(text_in), problems(problems_in), rt(rt_in), wd(wd_in), ctl(ctl_in), out(out_in) {}
+                WatchdogConfig& wd_in, LogConfig& log_in, control_in ctl_in,
+                table_out& out_in) noexcept
+        : text(text_in), problems(problems_in), rt(rt_in), wd(wd_in), log(log_in), ctl(ctl_in),
+          out(out_in) {}
 
     // Counts a problem, and records it unless problems is null (the
     // building pass).
@@ -100,6 +102,7 @@ struct key_context {
     problem_list* problems;
     RuntimeConfig& rt;
     WatchdogConfig& wd; // [watchdog]
+    LogConfig& log;     // [log]
     control_in ctl;     // [control]
     table_out& out;
     std::size_t found = 0; // problems found, recorded or not
@@ -155,6 +158,7 @@ extern const section_def custos_section;
 extern const section_def service_section;
 extern const section_def probe_section;
 extern const section_def watchdog_section;
+extern const section_def log_section;
 extern const section_def control_section;
 
 // The key named `key`, or nullptr.

@@ -148,9 +148,9 @@ public:
     // `problems` and the name sets are null in pass 2; `out` is empty in
     // pass 1.
     parser(char* text, std::size_t size, const char* file, problem_list* problems, name_set* names,
-           name_set* probe_names, RuntimeConfig& rt, WatchdogConfig& wd, control_in ctl,
-           table_out& out) noexcept
-        : text_(text), size_(size), file_(file), c_(text, problems, rt, wd, ctl, out),
+           name_set* probe_names, RuntimeConfig& rt, WatchdogConfig& wd, LogConfig& log,
+           control_in ctl, table_out& out) noexcept
+        : text_(text), size_(size), file_(file), c_(text, problems, rt, wd, log, ctl, out),
           names_(names), probe_names_(probe_names) {}
 
     void run() noexcept {
@@ -177,12 +177,13 @@ private:
         probe,
         watchdog,
         control,
+        log,
     };
 
     // A section whose keys are read (not none nor skipped).
     bool keyed() const noexcept {
         return kind_ == section::custos || kind_ == section::service || kind_ == section::probe ||
-               kind_ == section::watchdog || kind_ == section::control;
+               kind_ == section::watchdog || kind_ == section::control || kind_ == section::log;
     }
 
     void item(const ini::item& it) noexcept {
@@ -209,7 +210,7 @@ private:
             kind_ = section::skipped;
             c_.report(it.line, Reason::config_syntax, it.text,
                       "bad section header '%s': write [custos], [service:NAME], [probe:NAME], "
-                      "[watchdog] or [control]",
+                      "[watchdog], [control] or [log]",
                       clip(it.text).str());
             return;
         case ini::token::no_equals:
@@ -285,6 +286,17 @@ private:
             start_keys(watchdog_section);
             return;
         }
+        if (inner == "log") {
+            if (log_line_ != 0) {
+                c_.report(line, Reason::config_syntax, inner,
+                          "duplicate section [log] (first at line %u): merge the two", log_line_);
+                return;
+            }
+            log_line_ = line;
+            kind_ = section::log;
+            start_keys(log_section);
+            return;
+        }
         if (inner == "control") {
             if (control_line_ != 0) {
                 c_.report(line, Reason::config_syntax, inner,
@@ -304,7 +316,7 @@ private:
         if (!is_service && !is_probe) {
             c_.report(line, Reason::config_syntax, inner,
                       "unknown section '[%s]': expected [custos], [service:NAME], [probe:NAME], "
-                      "[watchdog] or [control]",
+                      "[watchdog], [control] or [log]",
                       clip(inner).str());
             return;
         }
@@ -481,7 +493,7 @@ private:
         case section::none:
             c_.report(c_.line, Reason::config_syntax, key,
                       "key '%s' is outside any section: put it under [custos], [service:NAME], "
-                      "[probe:NAME], [watchdog] or [control]",
+                      "[probe:NAME], [watchdog], [control] or [log]",
                       clip(key).str());
             return;
         case section::skipped:
@@ -491,6 +503,7 @@ private:
         case section::probe:
         case section::watchdog:
         case section::control:
+        case section::log:
             key_value(key, value);
             return;
         }
@@ -568,6 +581,7 @@ private:
     unsigned custos_line_ = 0;
     unsigned watchdog_line_ = 0;
     unsigned control_line_ = 0;
+    unsigned log_line_ = 0;
 
     // The current section's keys: bit(index in def_->keys) of those seen,
     // and of those whose value was refused; each one's first line.
@@ -611,7 +625,7 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
         return false;
     }
     table_out none;
-    parser check(text, size, path_, &problems, &names, &probe_names, runtime_, watchdog_,
+    parser check(text, size, path_, &problems, &names, &probe_names, runtime_, watchdog_, log_,
                  control_in{control_, operators_}, none);
     check.run();
     if (check.found() != 0) {
@@ -641,11 +655,12 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
                   out.members.base != nullptr && out.statuses.base != nullptr);
     runtime_ = RuntimeConfig{};
     watchdog_ = WatchdogConfig{};
+    log_ = LogConfig{};
     control_ = ControlConfig{};
     control_.socket = control::default_socket;
     out.watchdog_lines = watchdog_lines_;
     out.control_lines = control_lines_;
-    parser build(text, size, path_, nullptr, nullptr, nullptr, runtime_, watchdog_,
+    parser build(text, size, path_, nullptr, nullptr, nullptr, runtime_, watchdog_, log_,
                  control_in{control_, operators_}, out);
     build.run();
     CUSTOS_ASSERT(build.found() == 0 && build.counts() == counts);

@@ -426,6 +426,38 @@ Result<void> log_dir::append(const char* line, std::size_t len) noexcept {
     return {};
 }
 
+Result<int> log_dir::begin_batch(std::uint64_t first_seq, std::size_t len) noexcept {
+    if (dir_fd_ < 0 || len == 0) {
+        return fail(Reason::invalid_argument, 0, "eventlog: begin_batch");
+    }
+    if (fd_ < 0 || (size_ > 0 && size_ + len > max_file_bytes_)) {
+        if (auto r = rotate(first_seq); !r) {
+            ++stats_.write_errors;
+            return fail(r.error());
+        }
+    }
+    return fd_;
+}
+
+Result<void> log_dir::end_batch(std::int64_t result, std::size_t len, std::uint32_t nlines,
+                                std::uint64_t next_seq) noexcept {
+    if (result != static_cast<std::int64_t>(len)) {
+        const int err = result < 0 ? static_cast<int>(-result) : ENOSPC;
+        if (result > 0 && fd_ >= 0 && ::ftruncate(fd_, static_cast<off_t>(size_)) == 0) {
+            stats_.cut_bytes += static_cast<std::uint64_t>(result);
+        }
+        ++stats_.write_errors;
+        return fail(Reason::event_log_write_failed, err, current_name());
+    }
+    size_ += len;
+    stats_.written += nlines;
+    stats_.written_bytes += len;
+    if (next_seq > next_seq_) {
+        next_seq_ = next_seq;
+    }
+    return {};
+}
+
 Result<void> log_dir::sync() noexcept {
     if (fd_ < 0) {
         return fail(Reason::invalid_argument, 0, "eventlog: sync");

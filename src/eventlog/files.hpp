@@ -106,6 +106,21 @@ public:
     // empty line).
     [[nodiscard]] Result<void> append(const char* line, std::size_t len) noexcept;
 
+    // append() in two halves, for a writer that makes the write itself
+    // (an io_uring op): begin_batch() rotates as append() would for a batch
+    // of `len` bytes of whole lines whose first record is `first_seq`, and
+    // returns the descriptor to write them to in one write (O_APPEND);
+    // end_batch() takes that write's result (bytes written, or -errno), the
+    // batch's line count and the seq after its last line: a short or
+    // failed write is cut back and returned as append() returns it. One
+    // batch at a time. Errors: as append().
+    [[nodiscard]] Result<int> begin_batch(std::uint64_t first_seq, std::size_t len) noexcept;
+    [[nodiscard]] Result<void> end_batch(std::int64_t result, std::size_t len, std::uint32_t nlines,
+                                         std::uint64_t next_seq) noexcept;
+
+    // The current file's descriptor (-1: none), for an fdatasync op.
+    int fd() const noexcept { return fd_; }
+
     // fsync() of the current file, for the records that must be durable
     // at once. Errors: EventLogWriteFailed (with the errno),
     // InvalidArgument (not open).

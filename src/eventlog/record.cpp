@@ -329,6 +329,8 @@ std::size_t encode(const record& r, sv boot_id, char* buf, std::size_t cap) noex
     }
     if (r.reason != Reason::unknown) {
         o.put(",\"reason\":\"").put(reason_id(r.reason)).put('"');
+    } else if (r.reason_text_len != 0) {
+        o.put(",\"reason\":\"").put(r.reason_text_view()).put('"');
     }
     if (r.sys_errno != 0) {
         num_member(o, "errno", r.sys_errno);
@@ -352,6 +354,9 @@ std::size_t encode(const record& r, sv boot_id, char* buf, std::size_t cap) noex
     }
     if (r.resolution_len != 0) {
         str_member(o, "resolution", r.resolution_view());
+    }
+    if (r.fields_len != 0) {
+        o.put(",\"fields\":{").put(r.fields_view()).put('}');
     }
     if (r.count > 1) {
         o.put(",\"count\":").put_u64(r.count);
@@ -479,6 +484,85 @@ std::int64_t folder::next_due() const noexcept {
         }
     }
     return due;
+}
+
+} // namespace custos::eventlog
+
+// --- custom records --------------------------------------------------------------
+
+namespace custos::eventlog {
+
+namespace {
+
+bool reason_ok(sv s) noexcept {
+    if (s.empty() || s.size() >= record::reason_text_cap) {
+        return false;
+    }
+    for (char c : s) {
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool key_ok(sv s) noexcept {
+    if (s.empty() || s.size() > 31) {
+        return false;
+    }
+    for (char c : s) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace
+
+bool make_custom(record& out, sv reason, sv message, std::span<const LogField> fields, LogLevel lvl,
+                 sv name, std::int64_t mono_ns, std::int64_t wall_ns) noexcept {
+    out.kind = status::event_kind::custom;
+    out.level = static_cast<level>(lvl);
+    out.mono_ns = mono_ns;
+    out.wall_ns = wall_ns;
+    out.reason = Reason::unknown;
+    out.name_len = 0;
+    out.from_len = 0;
+    out.to_len = 0;
+    out.resolution_len = 0;
+    out.fields_len = 0;
+    out.reason_text_len = 0;
+    if (!reason_ok(reason) || fields.size() > log_field_max ||
+        static_cast<unsigned>(lvl) > static_cast<unsigned>(LogLevel::critical)) {
+        return false;
+    }
+    std::memcpy(out.reason_text, reason.data(), reason.size());
+    out.reason_text_len = static_cast<std::uint8_t>(reason.size());
+    out.set_message(message);
+    out.set_name(name);
+    std::size_t used = 0;
+    for (const LogField& f : fields) {
+        if (!key_ok(f.key)) {
+            return false;
+        }
+        char one[record::fields_cap];
+        text_out o(one, sizeof one);
+        if (used != 0) {
+            o.put(',');
+        }
+        o.put('"').put(f.key).put("\":");
+        status::put_str(o, f.value);
+        if (o.overflowed() || used + o.size() > record::fields_cap) {
+            continue; // left out whole: the rest may still fit
+        }
+        std::memcpy(out.fields + used, one, o.size());
+        used += o.size();
+    }
+    out.fields_len = static_cast<std::uint16_t>(used);
+    return true;
 }
 
 } // namespace custos::eventlog

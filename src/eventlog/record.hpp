@@ -17,13 +17,16 @@
 //   kind           always: status::event_kind_name() ("service", "custom" ...)
 //   name           omitted when empty
 //   from, to       state names; omitted when empty
-//   reason         the Reason's stable id ("ProcessExited"); omitted when unknown
+//   reason         the Reason's stable id ("ProcessExited"), or a custom
+//                  record's own ("UploadFailed"); omitted when neither
 //   errno          omitted when 0
 //   pid            omitted when 0
 //   exit           {"code":N} or {"signal":N[,"core_dumped":true]}; omitted
 //                  when the record carries no exit
 //   message        omitted when empty
 //   resolution     omitted when empty
+//   fields         a custom record's extra members, {"key":"value",...};
+//                  omitted when it has none
 //   count, first_ts, first_mono_ns
 //                  only for a fold (count > 1): how many identical
 //                  transitions it stands for and when the first happened
@@ -55,6 +58,7 @@
 #include <type_traits>
 
 #include <custos/error.hpp>
+#include <custos/log.hpp>
 #include <custos/service.hpp>
 
 #include "status/event.hpp"
@@ -71,6 +75,8 @@ struct record {
     static constexpr std::size_t state_cap = 16;
     static constexpr std::size_t message_cap = 256;
     static constexpr std::size_t resolution_cap = 160;
+    static constexpr std::size_t reason_text_cap = 32;
+    static constexpr std::size_t fields_cap = log_fields_bytes;
 
     std::uint64_t seq = 0;
     std::int64_t mono_ns = 0;       // for a fold: the last transition's
@@ -93,17 +99,26 @@ struct record {
     std::uint8_t to_len = 0;
     std::uint16_t message_len = 0;
     std::uint16_t resolution_len = 0;
+    std::uint8_t reason_text_len = 0;
+    std::uint16_t fields_len = 0;
     char name[name_cap];
     char from[state_cap];
     char to[state_cap];
     char message[message_cap];
     char resolution[resolution_cap];
+    // A custom record's reason (reason is Reason::unknown then): checked
+    // [A-Za-z0-9_.-]{1,31}, so it needs no escaping.
+    char reason_text[reason_text_cap];
+    // A custom record's fields, already encoded: "k":"v","k2":"v2".
+    char fields[fields_cap];
 
     std::string_view name_view() const noexcept { return {name, name_len}; }
     std::string_view from_view() const noexcept { return {from, from_len}; }
     std::string_view to_view() const noexcept { return {to, to_len}; }
     std::string_view message_view() const noexcept { return {message, message_len}; }
     std::string_view resolution_view() const noexcept { return {resolution, resolution_len}; }
+    std::string_view reason_text_view() const noexcept { return {reason_text, reason_text_len}; }
+    std::string_view fields_view() const noexcept { return {fields, fields_len}; }
 
     // Copy `s` in, cut at a UTF-8 boundary with "…" when longer than the
     // buffer.
@@ -116,7 +131,16 @@ struct record {
 };
 
 static_assert(std::is_trivially_copyable_v<record>);
-static_assert(sizeof(record) <= 640, "a record must fit a ring slot");
+static_assert(sizeof(record) <= 1024, "a record must fit a ring slot");
+
+// A custom record (log.hpp's log_event()): kind custom, the caller's level,
+// reason, message, name and fields, times now. False (`out` partly
+// filled) when the reason is not [A-Za-z0-9_.-]{1,31}, a key not
+// [a-z0-9_]{1,31}, or there are more than log_field_max fields; fields that
+// do not fit fields_cap once encoded are left out (whole members only).
+bool make_custom(record& out, std::string_view reason, std::string_view message,
+                 std::span<const LogField> fields, LogLevel level, std::string_view name,
+                 std::int64_t mono_ns, std::int64_t wall_ns) noexcept;
 
 // Copies `s` into `dst` (room `cap`, at least 4) and returns the length
 // stored: all of `s` when it fits, else its longest prefix that ends on a
@@ -143,8 +167,9 @@ inline constexpr std::size_t boot_id_cap = 64;
 // Bytes a line can take at most: the fixed members plus every text
 // escaped at its worst (6 bytes a byte: "\u001f", "\ufffd").
 inline constexpr std::size_t max_line =
-    512 + 6 * (boot_id_cap + record::name_cap + 2 * record::state_cap + record::message_cap +
-               record::resolution_cap);
+    512 + record::reason_text_cap + 16 + record::fields_cap +
+    6 * (boot_id_cap + record::name_cap + 2 * record::state_cap + record::message_cap +
+         record::resolution_cap);
 
 // Writes `r` as one JSON line (see the top of this file) into buf. Never
 // writes past `cap`; returns the line's length with its '\n', or 0 when it

@@ -21,6 +21,7 @@
 #include "control/textfile.hpp"
 #include "core/arena.hpp"
 #include "core/prng.hpp"
+#include "eventlog/sink.hpp"
 #include "io/reactor.hpp"
 #include "monitor/machine.hpp"
 #include "monitor/pool.hpp"
@@ -205,7 +206,7 @@ struct Runtime::impl final : sup::host,
                              probe::machine_host,
                              status::snapshot_source,
                              control::actions {
-    static constexpr std::uint32_t max_listeners = 4;
+    static constexpr std::uint32_t max_listeners = 6;
 
     Runtime* owner = nullptr; // the facade (the reload hook is given it)
     RuntimeConfig cfg;
@@ -234,6 +235,8 @@ struct Runtime::impl final : sup::host,
     status::hook_listener user_hooks;
     status::snapshot snap; // laid out in the arena
     status::publisher publisher{snap, *this};
+    // The event log (eventlog.cpp): the last listener.
+    eventlog::sink elog;
     // The monitors: the machine (reactor side) and their threads.
     rt_detail::monitor_host mhost{*this};
     mon::machine monitors{mhost};
@@ -418,7 +421,17 @@ struct Runtime::impl final : sup::host,
         if (publisher.publish_if_stale()) {
             ctl.server.after_publish(); // answers the ?wait actions that settled
         }
+        elog.after_turn();
+        if (elog.take_new()) {
+            ctl.server.wake_feeds(); // GET /events?follow
+        }
     }
+    // The event log (eventlog.cpp).
+    Result<void> open_eventlog(const Table& t) noexcept;
+    void boot_record() noexcept;
+    void forget_eventlog() noexcept;
+    static bool events_feed(const ControlRequest& req, ControlResponse& resp, bool can_wait,
+                            void* ctx) noexcept;
     // Reload (reload.cpp).
     Result<void> layout_reload() noexcept;
     Result<ReloadSummary> apply(const Table& t, TableProblemSink* problems) noexcept;

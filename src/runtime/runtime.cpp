@@ -75,6 +75,8 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
         snap.set_service_count(count); // room for every slot; the table's shown
         snap.set_probe_count(nprobes);
     }
+    auto el = elog.reserve(mem, plan.table().log);
+    ok = ok && el.has_value();
     auto cl = layout_control(plan.table().control);
     if (!cl && cl.error().reason() != Reason::out_of_memory) {
         return fail(cl.error());
@@ -267,6 +269,9 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
         std::memcpy(ctl.boot_id, id.data(), id.size());
         ctl.ctx.boot_id = std::string_view(ctl.boot_id, id.size());
     }
+    if (auto r = open_eventlog(t); !r) {
+        return r;
+    }
     if (auto r = ctl.server.start(); !r) {
         return r;
     }
@@ -283,6 +288,9 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
 Runtime::Runtime() noexcept = default;
 
 Runtime::~Runtime() {
+    if (impl_ != nullptr) {
+        impl_->forget_eventlog();
+    }
     delete impl_;
 }
 
@@ -355,8 +363,9 @@ Result<void> Runtime::start() noexcept {
     // this call), so services that depend on them wait.
     rt.started_ns = to_ns(rt.reactor.now());
     rt.ctl.ctx.started_ns = rt.started_ns;
-    // The watchdog's events first (the previous boot, safe mode), its
+    // The boot record, then the watchdog's events (the previous boot, safe mode), its
     // first feed, and its boot grace from now.
+    rt.boot_record();
     rt.start_watchdog();
     const bool safe = rt.wd.on && rt.wd.feeder.safe_mode();
     rt.probes.start_all();
@@ -405,10 +414,12 @@ void Runtime::run() noexcept {
     // The shutdown record and the close (magic 'V' when orderly and allowed).
     rt.stop_watchdog();
     // Let the notify sockets' closes complete while the reactor still runs.
-    for (int k = 0; k < 100 && rt.procs.busy(); ++k) {
+    // And the event log's last write.
+    for (int k = 0; k < 100 && (rt.procs.busy() || rt.elog.busy()); ++k) {
         rt.reactor.run_once(false);
     }
     rt.publish();
+    rt.elog.close(); // the last records, written and synced
 }
 
 void Runtime::stop() noexcept {

@@ -43,8 +43,8 @@ bool same_service(const ServiceSpec& a, const ServiceSpec& b) noexcept {
            a.ready == b.ready && a.ready_fd == b.ready_fd && a.channel_fd == b.channel_fd &&
            a.ready_probe == b.ready_probe && a.ready_timeout == b.ready_timeout &&
            a.liveness == b.liveness && a.watchdog == b.watchdog && a.stop_signal == b.stop_signal &&
-           a.stop_timeout == b.stop_timeout && a.runtime_dir == b.runtime_dir && a.output == b.output &&
-           a.critical == b.critical;
+           a.stop_timeout == b.stop_timeout && a.runtime_dir == b.runtime_dir &&
+           a.output == b.output && a.critical == b.critical;
 }
 
 bool same_service(const ServiceSpec& a, const service_plan& pa, const ServiceSpec& b,

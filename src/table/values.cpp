@@ -300,6 +300,42 @@ value_result<std::uint32_t> percent_value(std::string_view key, std::string_view
     return static_cast<std::uint32_t>(pct);
 }
 
+value_result<std::uint64_t> bytes_value(std::string_view key, std::string_view value,
+                                        std::uint64_t max) noexcept {
+    std::string_view digits = value;
+    unsigned shift = 0;
+    if (!digits.empty()) {
+        switch (digits.back()) {
+        case 'K':
+        case 'k':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        case 'T':
+            shift = 40;
+            break;
+        default:
+            break;
+        }
+    }
+    if (shift != 0) {
+        digits.remove_suffix(1);
+    }
+    std::uint64_t n = 0;
+    if (parse_uint(digits, max >> shift, n) != num_status::ok || (n << shift) > max) {
+        return refuse("bad %.*s '%s': give bytes, with K, M or G for KiB, MiB or GiB (256K, "
+                      "4M), at most %llu",
+                      len(key), key.data(), clip(value).str(),
+                      static_cast<unsigned long long>(max));
+    }
+    return n << shift;
+}
+
 value_result<bool> bool_value(std::string_view key, std::string_view value) noexcept {
     bool b = false;
     if (!parse_bool(value, b)) {

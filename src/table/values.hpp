@@ -120,6 +120,10 @@ value_result<std::uint32_t> percent_value(std::string_view key, std::string_view
 
 // yes, no, true or false.
 value_result<bool> bool_value(std::string_view key, std::string_view value) noexcept;
+// A size in bytes: a whole number with an optional binary suffix K, M, G
+// or T (KiB, MiB...: 256K = 262144), at most `max`.
+value_result<std::uint64_t> bytes_value(std::string_view key, std::string_view value,
+                                        std::uint64_t max) noexcept;
 
 // A signal (parse_signal) for `key`.
 value_result<int> signal_value(std::string_view key, std::string_view value) noexcept;
