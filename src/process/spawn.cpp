@@ -66,6 +66,8 @@ enum class stage : std::int32_t {
     exec,
     cgroup,
     channel_fd,
+    stdout_fd,
+    stderr_fd,
 };
 
 const char* stage_name(stage s) noexcept {
@@ -92,6 +94,10 @@ const char* stage_name(stage s) noexcept {
         return "exec";
     case stage::cgroup:
         return "cgroup";
+    case stage::stdout_fd:
+        return "stdout";
+    case stage::stderr_fd:
+        return "stderr";
     }
     return "unknown";
 }
@@ -202,6 +208,16 @@ CUSTOS_CHILD_CODE int child_main(void* arg) noexcept {
             child_fail(err_fd, stage::stdin_null);
         }
         ::close(nul);
+    }
+    // 3b. stdout and stderr where the caller wants them. The sources are
+    // >= 3 (checked by the parent), so neither dup can replace the other's
+    // source, and the dups below target >= 3: they cannot undo these. The
+    // sources are O_CLOEXEC; 1 and 2 are not.
+    if (rq.stdout_fd >= 0 && ::dup2(rq.stdout_fd, 1) < 0) {
+        child_fail(err_fd, stage::stdout_fd);
+    }
+    if (rq.stderr_fd >= 0 && ::dup2(rq.stderr_fd, 2) < 0) {
+        child_fail(err_fd, stage::stderr_fd);
     }
     // 4. The s6 readiness fd (the parent keeps err_fd above the target).
     const int target = rq.ready_fd_target;
@@ -368,7 +384,8 @@ Result<spawned> spawner::spawn(const spawn_request& rq) noexcept {
         (rq.ready_fd_target >= 0 && (rq.ready_fd_target < 3 || rq.ready_fd_source < 3)) ||
         (rq.channel_fd_target >= 0 && (rq.channel_fd_target < 3 || rq.channel_fd_source < 3 ||
                                        rq.channel_fd_target == rq.ready_fd_target ||
-                                       rq.channel_fd_source == rq.ready_fd_target))) {
+                                       rq.channel_fd_source == rq.ready_fd_target)) ||
+        (rq.stdout_fd != -1 && rq.stdout_fd < 3) || (rq.stderr_fd != -1 && rq.stderr_fd < 3)) {
         return fail(Reason::invalid_argument, 0, path);
     }
     int pipe_fds[2];

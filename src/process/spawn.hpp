@@ -31,8 +31,8 @@
 // is about to, under qemu's fork emulation) with signals at their defaults,
 // an empty mask, its own session and process group, its cgroup when asked
 // (moved before exec), stdin on /dev/null,
-// stdout/stderr inherited, and no other descriptor than the readiness fd
-// and the channel fd.
+// stdout/stderr inherited or on the descriptors the request names, and no
+// other descriptor than the readiness fd and the channel fd.
 #pragma once
 
 #include <cstddef>
@@ -77,6 +77,13 @@ struct spawn_request {
     // setsid(), before it can fork or exec, so nothing it starts escapes
     // the cgroup; a failure is exec_failed with stage "cgroup".
     int cgroup_procs_fd = -1;
+    // Where the child's stdout (1) and stderr (2) go: -1 keeps custos's
+    // own; else a descriptor of the parent's (>= 3) that the child dups
+    // there before anything else it is given (a pipe the host drains,
+    // /dev/null). Both may name the same descriptor. A failure is
+    // exec_failed with stage "stdout" or "stderr".
+    int stdout_fd = -1;
+    int stderr_fd = -1;
 };
 
 struct spawned {
@@ -102,11 +109,11 @@ public:
     // Starts the child and returns once it has exec'd. Allocates nothing.
     // Errors: invalid_argument (not initialised, null path/argv/envp, ready
     // or channel fd below 3, a channel target or source on the ready
-    // target); spawn_failed (pipe2, clone/vfork or pidfd_open failed,
-    // e.g. EAGAIN/ENOMEM/EMFILE; subject: the path); exec_failed (the child
+    // target, a stdout or stderr source below 3 but not -1); spawn_failed (pipe2, clone/vfork or
+    // pidfd_open failed, e.g. EAGAIN/ENOMEM/EMFILE; subject: the path); exec_failed (the child
     // failed before or at execve; errno is the child's, subject
-    // "<stage>: <path>" with stage one of setsid, cgroup, stdin, ready_fd,
-    // channel_fd, close_range, setgroups, setgid, setuid, chdir, exec). On either
+    // "<stage>: <path>" with stage one of setsid, cgroup, stdin, stdout,
+    // stderr, ready_fd, channel_fd, close_range, setgroups, setgid, setuid, chdir, exec). On either
     // failure the child has been reaped and its pidfd closed.
     Result<spawned> spawn(const spawn_request& rq) noexcept;
 
