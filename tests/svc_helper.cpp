@@ -42,7 +42,15 @@
 //                                       $RUNTIME_DIRECTORY/written (and a
 //                                       subdirectory with a file and a
 //                                       symlink to /), sleeps forever
+//   svc_helper flood BYTES              writes BYTES bytes ('x' lines of 64) to
+//                                       stdout as fast as it can, exits 0
+//   svc_helper say TEXT                 writes "TEXT out\n" to stdout and
+//                                       "TEXT err\n" to stderr, exits 0
+//   svc_helper count N TEXT             for K in 1..N writes "TEXT out K\n" to
+//                                       stdout and "TEXT err K\n" to stderr,
+//                                       exits 0
 //
+// A failed write to stdout or stderr is a failed system call (101).
 // Files are written whole, to FILE.tmp then renamed, so a reader never sees
 // half of one. Exit status 100 means bad usage, 101 a failed system call.
 #include <sys/socket.h>
@@ -120,6 +128,21 @@ void write_file(const char* path, const std::string& text) {
     std::fputs(text.c_str(), f);
     if (std::fclose(f) != 0 || std::rename(tmp.c_str(), path) != 0) {
         die(path);
+    }
+}
+
+// All of `text` to `fd`, or exit 101.
+void write_all(int fd, const char* text, std::size_t len) {
+    while (len > 0) {
+        ssize_t n = ::write(fd, text, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            std::_Exit(101); // no stderr to say it on, perhaps
+        }
+        text += n;
+        len -= static_cast<std::size_t>(n);
     }
 }
 
@@ -256,6 +279,39 @@ int main(int argc, char** argv) {
     }
     if (mode == "sleep") {
         sleep_forever();
+    }
+    if (mode == "flood") {
+        unsigned long long left = std::strtoull(arg(2), nullptr, 10);
+        static char block[64 * 1024];
+        for (std::size_t k = 0; k < sizeof block; ++k) {
+            block[k] = (k % 64 == 63) ? '\n' : 'x';
+        }
+        while (left > 0) {
+            const std::size_t n =
+                left < sizeof block ? static_cast<std::size_t>(left) : sizeof block;
+            write_all(1, block, n);
+            left -= n;
+        }
+        return 0;
+    }
+    if (mode == "say") {
+        const std::string text = arg(2);
+        const std::string out = text + " out\n";
+        const std::string err = text + " err\n";
+        write_all(1, out.data(), out.size());
+        write_all(2, err.data(), err.size());
+        return 0;
+    }
+    if (mode == "count") {
+        const long n = std::atol(arg(2));
+        const std::string text = arg(3);
+        for (long k = 1; k <= n; ++k) {
+            const std::string out = text + " out " + std::to_string(k) + "\n";
+            const std::string err = text + " err " + std::to_string(k) + "\n";
+            write_all(1, out.data(), out.size());
+            write_all(2, err.data(), err.size());
+        }
+        return 0;
     }
     if (mode == "channel") {
         const int fd = std::atoi(arg(2));

@@ -75,6 +75,7 @@ struct RuntimeStats {
     std::uint64_t remnants_killed = 0;   // processes a service's main process left at its exit
     std::uint64_t main_pid_followed = 0; // MAINPID= took over when the started process exited
     std::uint64_t main_pid_refused = 0;  // MAINPID= named a process outside the service
+    std::uint64_t output_bytes = 0;      // captured bytes read from services' stdout and stderr
     std::uint64_t probe_checks = 0;
     std::uint64_t probe_failures = 0;
     std::uint64_t liveness_restarts = 0;

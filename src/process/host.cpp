@@ -68,6 +68,16 @@ host::~host() {
         if (p.channel >= 0) {
             ::close(p.channel);
         }
+        for (out_stream& o : p.out) {
+            for (int fd : {o.rd, o.wr, o.next_rd}) {
+                if (fd >= 0) {
+                    ::close(fd);
+                }
+            }
+        }
+    }
+    if (devnull_ >= 0) {
+        ::close(devnull_);
     }
     for (std::uint32_t k = 0; notify_ != nullptr && k < sockets_; ++k) {
         notify_[k].~notify_socket(); // made in the arena
@@ -131,6 +141,19 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
             ++stats_.spawn_failures;
             return fail(r.error());
         }
+    }
+    // Output first: a failure here leaves nothing else to undo (the pipes
+    // are the slot's, kept whatever happens next).
+    if (captures(p.output)) {
+        if (auto r = open_output(p); !r) {
+            ++stats_.spawn_failures;
+            return fail(r.error());
+        }
+        rq.stdout_fd = p.out[0].wr;
+        rq.stderr_fd = p.out[1].wr;
+    } else if (p.output == OutputMode::null) {
+        rq.stdout_fd = devnull_;
+        rq.stderr_fd = devnull_;
     }
     int wr = -1;
     if (p.ready_mode == ReadyMode::fd) {
@@ -219,6 +242,161 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
         reactor_.read(p.ready_op, p.ready_rd, p.ready_buf, sizeof p.ready_buf);
     }
     return p.pid;
+}
+
+namespace {
+
+// `fd` moved to a number >= 3 (closing the original) when it is below:
+// never one the child dups onto. -1 when that fails (errno set).
+int above_stdio(int fd) noexcept {
+    if (fd >= 3) {
+        return fd;
+    }
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return moved;
+}
+
+} // namespace
+
+// The slot's output pipes, made at its first spawn that captures (and
+// after a vacate): kept, with a read in flight on each, until vacate() or
+// close_output(). Errors: SpawnFailed "output pipe" (pipe2, e.g. EMFILE).
+Result<void> host::open_output(proc& p) noexcept {
+    for (out_stream& o : p.out) {
+        if (o.wr >= 0) {
+            continue; // made at an earlier spawn: drained all along
+        }
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) {
+            return fail(Reason::spawn_failed, errno, "output pipe");
+        }
+        // Only custos's end is non-blocking: the child's stays as a
+        // program expects its stdout to be (two ends, two open files).
+        fds[0] = above_stdio(fds[0]);
+        fds[1] = above_stdio(fds[1]);
+        if (fds[0] < 0 || fds[1] < 0 ||
+            ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK) != 0) {
+            const int err = errno;
+            for (int fd : fds) {
+                if (fd >= 0) {
+                    ::close(fd);
+                }
+            }
+            return fail(Reason::spawn_failed, err, "output pipe");
+        }
+        o.wr = fds[1];
+        if (o.closing) {
+            o.next_rd = fds[0]; // the old read end's cancel has not come back yet
+            continue;
+        }
+        o.rd = fds[0];
+        read_output(o);
+    }
+    return {};
+}
+
+void host::read_output(out_stream& o) noexcept {
+    reactor_.read(o.op, o.rd, o.buf, output_buffer);
+}
+
+// Closes slot `p`'s output pipes: the write ends at once (the children's
+// copies keep theirs), the read ends once their reads have come back.
+void host::close_output(proc& p) noexcept {
+    for (out_stream& o : p.out) {
+        if (o.wr >= 0) {
+            ::close(o.wr);
+            o.wr = -1;
+        }
+        if (o.next_rd >= 0) {
+            ::close(o.next_rd);
+            o.next_rd = -1;
+        }
+        if (o.rd < 0 || o.closing) {
+            continue;
+        }
+        if (o.op.busy()) {
+            // The callback closes it: closing the descriptor under a read
+            // in flight would leave io_uring reading the old file and
+            // epoll a registration for a number that may be reused.
+            o.closing = true;
+            reactor_.cancel(o.op);
+        } else {
+            ::close(o.rd);
+            o.rd = -1;
+        }
+    }
+}
+
+void host::close_output() noexcept {
+    reactor_.cancel(output_retry_);
+    for (std::uint32_t i = 0; procs_ != nullptr && i < count_; ++i) {
+        close_output(procs_[i]);
+    }
+}
+
+void host::on_output_read(io::op& op, std::int32_t result) noexcept {
+    auto& o = *static_cast<out_stream*>(op.user);
+    proc& p = *o.owner;
+    host& h = *p.owner;
+    if (o.closing) {
+        // Vacated (or the end): what came with the cancel is dropped.
+        ::close(o.rd);
+        o.rd = o.next_rd;
+        o.next_rd = -1;
+        o.closing = false;
+        if (o.rd >= 0) {
+            h.read_output(o); // a refilled slot's new pipe
+        }
+        return;
+    }
+    if (result > 0) {
+        const auto n = static_cast<std::size_t>(result);
+        p.output_bytes += n;
+        h.stats_.output_bytes += n;
+        h.ev_.output(p.index, o.stream, o.buf, n);
+        // Again at once, whatever the listener did (unless it vacated the
+        // slot, which closed the pipe).
+        if (o.rd >= 0 && !o.closing && !o.op.busy()) {
+            h.read_output(o);
+        }
+        return;
+    }
+    if (result == 0) {
+        // EOF: every write end is closed, ours included, so the pipe is
+        // being given up (close_output): nothing more can come.
+        return;
+    }
+    if (result == -EINTR || result == -EAGAIN) {
+        h.read_output(o);
+        return;
+    }
+    if (result == -ECANCELED) {
+        return; // only close_output() cancels, and it set closing
+    }
+    // Refused (-ENOBUFS: the reactor was full) or failed: again after a
+    // pause, never in a loop; the pipe holds what comes meanwhile.
+    ++h.stats_.output_read_retries;
+    if (!h.output_retry_.pending()) {
+        h.reactor_.arm_after(h.output_retry_, output_retry);
+    }
+}
+
+void host::on_output_retry(io::timer& t) noexcept {
+    host& h = *static_cast<host*>(t.user);
+    for (std::uint32_t i = 0; i < h.count_; ++i) {
+        for (out_stream& o : h.procs_[i].out) {
+            if (o.rd >= 0 && !o.closing && !o.op.busy()) {
+                h.read_output(o);
+            }
+        }
+    }
+}
+
+std::uint64_t host::output_bytes(std::uint32_t i) const noexcept {
+    return i < count_ ? procs_[i].output_bytes : 0;
 }
 
 void host::kill(std::uint32_t i, int sig) noexcept {
@@ -713,6 +891,10 @@ void host::vacate(std::uint32_t i) noexcept {
     if (pid_rec_.is_open()) {
         (void)pid_rec_.clear(i); // cleared at the exit already; a failed write retried
     }
+    // The next service in this slot gets pipes of its own: nothing this
+    // one's remnants write can be taken for its output.
+    close_output(p);
+    p.output_bytes = 0;
     p.occupied = false;
     p.make_rundir = false;
     p.path = nullptr;
@@ -728,6 +910,7 @@ void host::vacate(std::uint32_t i) noexcept {
     p.ready_mode = ReadyMode::started;
     p.ready_fd = -1;
     p.channel_fd = -1;
+    p.output = OutputMode::automatic;
     p.status_text[0] = '\0';
     p.status_len = 0;
     p.notify_errno = 0;

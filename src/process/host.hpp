@@ -35,6 +35,23 @@
 // removed by remove_runtime_dir() (the runtime calls it when the service
 // stops or fails) and by remove_runtime_dirs() at the end.
 //
+// Output (launch::output): inherit leaves the child custos's stdout and
+// stderr; null gives it /dev/null for both (opened once, in open());
+// automatic, file and ring capture: the slot gets two pipes (stdout,
+// stderr) at its first spawn that captures, kept for the slot's life,
+// across restarts, so a restart loses nothing and a grandchild still
+// holding a write end is harmless. The host keeps its own write ends open
+// too: the read never sees EOF while the slot lives, and no spawn races a
+// pipe closing. Each read end has a read always in flight into a fixed
+// buffer of output_buffer bytes (laid out at init for every slot, reload's
+// vacant ones included; untouched pages stay out of the resident set);
+// each completion goes to events::output(), then the read is submitted
+// again at once, whatever the listener did: the pipes are always drained,
+// so a service never blocks on them for long. A read the reactor refuses
+// (-ENOBUFS: full) is retried on a timer (output_retry). vacate() and
+// close_output() close the pipes (a read in flight is cancelled first).
+// Bytes are counted per slot and in total (host_stats::output_bytes).
+//
 // Readiness: ReadyMode::notify through the notify socket (a datagram is
 // attributed to the service whose process group sent it: systemd-notify and
 // other helpers send from child processes); ReadyMode::fd through a pipe
@@ -87,7 +104,15 @@ struct launch {
     bool notify = false;
     // A runtime directory, host_config::runtime_dir_root/NAME.
     bool runtime_dir = false;
+    // Where stdout and stderr go: automatic, file and ring are captured
+    // (events::output); the host does not tell them apart.
+    OutputMode output = OutputMode::automatic;
 };
+
+// Whether `m` is captured through the slot's pipes.
+constexpr bool captures(OutputMode m) noexcept {
+    return m == OutputMode::automatic || m == OutputMode::file || m == OutputMode::ring;
+}
 
 // What the host tells the layer above. Reactor thread, from inside the
 // host's callbacks.
@@ -104,6 +129,17 @@ public:
     virtual void watchdog_usec(std::uint32_t i, nanos interval) noexcept = 0;
     virtual void watchdog_ping(std::uint32_t i) noexcept = 0;
     virtual void watchdog_trigger(std::uint32_t i) noexcept = 0;
+    // Service slot `i` wrote `len` (> 0) bytes to its stdout (stream 1) or
+    // stderr (2), captured: in the order written per stream, nothing lost
+    // across its restarts. `data` is the host's buffer, valid only during
+    // the call (copy what is kept). The bytes are consumed whatever this
+    // does: the host reads on at once.
+    virtual void output(std::uint32_t i, int stream, const char* data, std::size_t len) noexcept {
+        (void)i;
+        (void)stream;
+        (void)data;
+        (void)len;
+    }
 
     // Children the host did not start for a service (exec-probe runs)
     // whose exits the SIGCHLD drain reports. claims_child: whether `pid`
@@ -150,9 +186,15 @@ struct host_stats {
     std::uint64_t runtime_dir_leftovers = 0;
     std::uint64_t main_pid_followed = 0;
     std::uint64_t main_pid_refused = 0;
+    // Captured bytes read from the services' stdout and stderr, all slots
+    // (vacated ones included: the count never goes back).
+    std::uint64_t output_bytes = 0;
+    // Output reads the reactor refused (-ENOBUFS), retried on a timer.
+    std::uint64_t output_read_retries = 0;
 };
 
 struct proc;
+struct out_stream;
 struct exec_data;
 
 // How exits are watched for processes started with method `m`, on a reactor
@@ -165,6 +207,12 @@ public:
     // Notify timeouts and intervals received are clamped to this before any
     // unit conversion (2^63 us in ns would overflow).
     static constexpr nanos max_notify_timeout = std::chrono::hours(24);
+    // Per captured stream: the read buffer (one pipe page: a read never
+    // takes less than the pipe holds in one page, and a flood is drained
+    // in 4 KiB steps).
+    static constexpr std::uint32_t output_buffer = 4096;
+    // A refused output read is tried again after this.
+    static constexpr nanos output_retry = std::chrono::milliseconds(50);
 
     explicit host(io::reactor& r, events& ev) noexcept : reactor_(r), ev_(ev) {}
     ~host() override;
@@ -173,7 +221,9 @@ public:
 
     // Init, in this order. open(): takes the configuration and opens and
     // locks notify_dir when set, before anything else is created (a second
-    // instance stops here). Errors: those of notify_dir::open.
+    // instance stops here), then opens /dev/null (output = null). Errors:
+    // those of notify_dir::open; SpawnFailed (subject "/dev/null", with
+    // errno) when /dev/null cannot be opened.
     Result<void> open(const host_config& cfg) noexcept;
     // The spawner (after the reactor's init). Errors: spawner::init's.
     Result<void> init_spawner() noexcept;
@@ -181,7 +231,8 @@ public:
     // measure (no block: OutOfMemory) and for real. Errors: OutOfMemory;
     // NotifySocketUnavailable (DIR/NAME too long); build_argv's
     // InvalidArgument.
-    // `slots` (0: services.size(); never fewer) slots are laid out: slot
+    // Each slot also gets its two output buffers (2 * output_buffer,
+    // unzeroed). `slots` (0: services.size(); never fewer) slots are laid out: slot
     // i < services.size() is services[i], the rest vacant, for reload.
     // Room for exec data: a table's service has its first definition's
     // size plus slot_bytes / 4 (for a changed definition to grow into); a
@@ -219,8 +270,9 @@ public:
     void start() noexcept;
     // Starts service `i`'s process and watches its exit and readiness.
     // Returns the pid. Errors: InvalidArgument (a vacant slot), SpawnFailed (subject "channel
-    // socket pair" when socketpair() failed), RuntimeDirUnavailable (its runtime directory could
-    // not be made), ExecFailed (with errno).
+    // socket pair" when socketpair() failed, "output pipe" when a captured slot's pipe2()
+    // failed, e.g. EMFILE), RuntimeDirUnavailable (its runtime directory could not be made),
+    // ExecFailed (with errno).
     Result<int> spawn(std::uint32_t i) noexcept;
     // `sig` to service `i`'s cgroup, else its process group (with SIGCONT
     // after it unless it is SIGKILL or SIGCONT).
@@ -239,6 +291,10 @@ public:
     // The same for every service.
     void remove_runtime_dirs() noexcept;
     void close_notify() noexcept;
+    // After the loop: every slot's output pipes closed (reads in flight
+    // cancelled first; busy() until their callbacks have run). What is
+    // still in a pipe is lost.
+    void close_output() noexcept;
     bool busy() const noexcept;
 
     // Reload. redefine(): slot `i`, vacant or holding the same service (the
@@ -273,7 +329,8 @@ public:
     // still populated by remnants dying from their SIGKILL is removed by a
     // later SIGCHLD, see cgroup_tree::release) and runtime directory
     // removed, its pid record slot cleared, its status text and errno
-    // forgotten. Its room is kept for the next redefine(). A no-op on a
+    // forgotten, its output pipes closed (what they still hold is lost) and
+    // its byte count reset. Its room is kept for the next redefine(). A no-op on a
     // vacant slot, and on a slot whose process still runs (pid() > 0:
     // vacate it once it has exited).
     void vacate(std::uint32_t i) noexcept;
@@ -288,6 +345,9 @@ public:
     int channel_fd(std::uint32_t i) const noexcept;
     std::string_view status_text(std::uint32_t i) const noexcept;
     int notify_errno(std::uint32_t i) const noexcept;
+    // Captured bytes read from slot `i` (both streams) since it was last
+    // vacated (0 for i >= size()).
+    std::uint64_t output_bytes(std::uint32_t i) const noexcept;
     host_stats stats() const noexcept;
     process::spawner& spawner() noexcept { return spawner_; }
     const char* exit_watch_name() const noexcept;
@@ -307,6 +367,9 @@ private:
     void drain_started() noexcept;
     bool remnants_left() noexcept;
     void close_ready_pipe(proc& p) noexcept;
+    Result<void> open_output(proc& p) noexcept;
+    void read_output(out_stream& s) noexcept;
+    void close_output(proc& p) noexcept;
     std::uint32_t find_by_pid(int pid) const noexcept;
     Result<void> lay_exec(const launch& l, arena& s, bool keep_rundir,
                           exec_data& out) const noexcept;
@@ -317,6 +380,8 @@ private:
     static void on_ready_read(io::op& o, std::int32_t result) noexcept;
     static void on_sigchld(io::op& o, std::int32_t result) noexcept;
     static void on_notify_watch(io::op& o, std::int32_t result) noexcept;
+    static void on_output_read(io::op& o, std::int32_t result) noexcept;
+    static void on_output_retry(io::timer& t) noexcept;
 
     io::reactor& reactor_;
     events& ev_;
@@ -344,6 +409,8 @@ private:
     char containment_[200] = {};
     char leftovers_[200] = {};   // what contain() found and killed of a previous run
     bool drain_blocked_ = false; // a zombie waits for its own watcher
+    int devnull_ = -1;           // /dev/null, O_WRONLY: output = null
+    io::timer output_retry_{&host::on_output_retry, this};
 };
 
 } // namespace custos::process

@@ -119,6 +119,15 @@ bool host::busy() const noexcept {
     if (notify_watch_op_.busy()) {
         return true;
     }
+    // Output reads being cancelled (close_output()); those still reading
+    // a live pipe are not waited for.
+    for (std::uint32_t i = 0; procs_ != nullptr && i < count_; ++i) {
+        for (const out_stream& o : procs_[i].out) {
+            if (o.closing && o.op.busy()) {
+                return true;
+            }
+        }
+    }
     for (std::uint32_t k = 0; notify_ != nullptr && k < sockets_; ++k) {
         if (notify_[k].busy()) {
             return true;

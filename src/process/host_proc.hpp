@@ -28,6 +28,22 @@ struct exec_data {
     char* runtime_dir = nullptr;
 };
 
+// One captured stream of a slot (host.hpp, Output): its pipe and the read
+// always in flight on it.
+struct out_stream {
+    int rd = -1; // custos's read end, O_NONBLOCK, O_CLOEXEC
+    int wr = -1; // the write end the children get as 1 or 2; kept open
+    // A new pipe's read end made while the old one's cancelled read had
+    // not come back yet (a slot vacated and refilled within a turn or
+    // two): it takes over in the callback.
+    int next_rd = -1;
+    bool closing = false; // rd's read was cancelled: close rd when it returns
+    int stream = 1;       // 1 stdout, 2 stderr
+    char* buf = nullptr;  // host::output_buffer bytes (arena)
+    proc* owner = nullptr;
+    io::op op;
+};
+
 // What one service slot's process needs and what watches it. The exec
 // data (path to runtime_dir, and name) lives in the slot's room, rewritten
 // by host::redefine(); what a running process's bookkeeping reads of its
@@ -56,6 +72,7 @@ struct proc {
     ReadyMode ready_mode = ReadyMode::started;
     int ready_fd = -1;
     int channel_fd = -1; // the child's channel descriptor number, or none
+    OutputMode output = OutputMode::automatic;
 
     int pid = 0;
     int pidfd = -1;
@@ -77,6 +94,8 @@ struct proc {
     int notify_errno = 0;
     // Discarding what an earlier process left queued on the socket.
     bool notify_stale = false;
+    out_stream out[2]; // stdout, stderr (captured output)
+    std::uint64_t output_bytes = 0;
     host* owner = nullptr;
     std::uint32_t index = 0;
 };

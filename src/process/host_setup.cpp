@@ -30,6 +30,24 @@ Result<void> host::open(const host_config& cfg) noexcept {
             return fail(r.error());
         }
     }
+    // For output = null, whatever the table says now: a reload may add
+    // such a service.
+    if (devnull_ < 0) {
+        devnull_ = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (devnull_ < 0) {
+            return fail(Reason::spawn_failed, errno, "/dev/null");
+        }
+        if (devnull_ < 3) {
+            // Never one of the numbers the child dups onto (spawn_request).
+            int moved = ::fcntl(devnull_, F_DUPFD_CLOEXEC, 3);
+            int err = errno;
+            ::close(devnull_);
+            devnull_ = moved;
+            if (moved < 0) {
+                return fail(Reason::spawn_failed, err, "/dev/null");
+            }
+        }
+    }
     return {};
 }
 
@@ -136,6 +154,7 @@ void host::define(proc& p, const launch& l, const exec_data& x) noexcept {
     p.ready_mode = l.ready;
     p.ready_fd = l.ready_fd;
     p.channel_fd = l.channel_fd;
+    p.output = l.output;
     p.name = std::string_view(x.name, l.name.size());
     p.occupied = true;
 }
@@ -177,6 +196,12 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
         inherited = count.needed();
     }
     const std::size_t least = slot_bytes != 0 ? slot_bytes + inherited : 0;
+    // Every slot's two output buffers in one page-aligned block, unzeroed:
+    // the pages of a slot that never captures are never touched, so never
+    // resident.
+    auto* out_bufs = static_cast<char*>(
+        mem.take_unzeroed(std::size_t{count_} * 2 * output_buffer, output_buffer));
+    ok = ok && (count_ == 0 || out_bufs != nullptr);
     std::uint32_t next_socket = 0;
     for (std::uint32_t i = 0; i < count_; ++i) {
         // Each slot's room: a vacant one slot_bytes beyond the inherited
@@ -212,6 +237,17 @@ Result<void> host::layout(std::span<const launch> services, arena& mem, std::uin
         p.exit_op.user = &p;
         p.ready_op.done = &host::on_ready_read;
         p.ready_op.user = &p;
+        for (int k = 0; k < 2; ++k) {
+            out_stream& o = p.out[k];
+            o.stream = k + 1;
+            o.owner = &p;
+            o.buf = out_bufs + (std::size_t{i} * 2 + static_cast<std::size_t>(k)) * output_buffer;
+            o.op.done = &host::on_output_read;
+            o.op.user = &o;
+            // Always in flight, never to be refused for max_ops (the
+            // runtime counts them in max_fds).
+            io::reactor::make_internal(o.op);
+        }
         if (i >= defined) {
             continue; // vacant
         }

@@ -348,6 +348,11 @@ struct Runtime::impl final : sup::host,
     }
     void watchdog_ping(std::uint32_t i) noexcept override { sup.on_watchdog_ping(i); }
     void watchdog_trigger(std::uint32_t i) noexcept override { sup.on_watchdog_trigger(i); }
+    void output(std::uint32_t i, int stream, const char* data, std::size_t len) noexcept override {
+        on_output(i, stream, data, len);
+    }
+    // A captured service's stdout (1) or stderr (2) bytes (output.cpp).
+    void on_output(std::uint32_t slot, int stream, const char* data, std::size_t len) noexcept;
     // Exec checks' children: both engines' (the old one's until its
     // checks have ended).
     bool claims_child(int pid, bool* watched) noexcept override {

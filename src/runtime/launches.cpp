@@ -39,6 +39,7 @@ process::launch launches::make(const tbl::plan& plan, std::size_t i) noexcept {
     l.runtime_dir = spec.runtime_dir;
     l.watchdog = std::chrono::duration_cast<nanos>(spec.watchdog);
     l.notify = sp.notify;
+    l.output = spec.output;
     return l;
 }
 

@@ -154,14 +154,16 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     }
 
     // Reactor: every service can have an exit op and a readiness read in
-    // flight, and its notify socket a poll and a close; every check
+    // flight, its notify socket a poll and a close, and its two output
+    // pipes a read each (internal ops: in max_fds, and in max_ops only
+    // for the completion queue's size); every check
     // instance an op and a name lookup's, in both engines (a reload's
     // runs beside what still runs in the one before it); plus the signal
     // watches.
     io::reactor_config rc;
     rl.check_total = check_count + rl.check_capacity; // both engines (check_probes())
-    rc.max_ops = 4 * rl.slots + 2 * rl.check_total + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
-    rc.max_fds = 3 * rl.slots + 2 * rl.check_total + 16;
+    rc.max_ops = 6 * rl.slots + 2 * rl.check_total + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
+    rc.max_fds = 5 * rl.slots + 2 * rl.check_total + 16;
     if (!t.control.socket.empty()) {
         // Each connection a recv and a send; the accept.
         rc.max_ops += 2 * t.control.max_clients + 1;
@@ -411,10 +413,11 @@ void Runtime::run() noexcept {
     rt.procs.reap_remnants();
     rt.procs.remove_runtime_dirs();
     rt.procs.close_notify();
+    rt.procs.close_output();
     // The shutdown record and the close (magic 'V' when orderly and allowed).
     rt.stop_watchdog();
-    // Let the notify sockets' closes complete while the reactor still runs.
-    // And the event log's last write.
+    // Let the notify sockets' and output pipes' closes complete while the
+    // reactor still runs, and the event log's last write.
     for (int k = 0; k < 100 && (rt.procs.busy() || rt.elog.busy()); ++k) {
         rt.reactor.run_once(false);
     }

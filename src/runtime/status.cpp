@@ -131,6 +131,7 @@ RuntimeStats Runtime::impl::stats_now() const noexcept {
     s.remnants_killed = h.remnants_killed;
     s.main_pid_followed = h.main_pid_followed;
     s.main_pid_refused = h.main_pid_refused;
+    s.output_bytes = h.output_bytes;
     return s;
 }
 

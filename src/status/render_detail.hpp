@@ -395,6 +395,8 @@ inline constexpr counter<RuntimeStats> runtime_counters[] = {
      &RuntimeStats::remnants_killed},
     {"main_pid_followed", "MAINPID= changes followed.", &RuntimeStats::main_pid_followed},
     {"main_pid_refused", "MAINPID= changes refused.", &RuntimeStats::main_pid_refused},
+    {"output_bytes", "Bytes read from services' captured stdout and stderr.",
+     &RuntimeStats::output_bytes},
     {"probe_checks", "Probe checks run.", &RuntimeStats::probe_checks},
     {"probe_failures", "Probe checks failed.", &RuntimeStats::probe_failures},
     {"liveness_restarts", "Services restarted by their liveness probe.",
