@@ -733,6 +733,77 @@ TEST_CASE("exec: a hung command is killed with its group at the timeout") {
     CHECK(::waitid(P_PID, static_cast<id_t>(lp), &si, WEXITED | WNOHANG) == -1);
 }
 
+TEST_CASE("exec: a failure's message ends with the last line written; a pass drops its output") {
+    const std::string_view said[] = {"/bin/sh", "-c",
+                                     "echo starting; echo 'db locked' >&2; exit 1"};
+    // ~140 KiB: more than the line buffer, and more than the pipe holds
+    // (the child would block on it if it were read only at the exit).
+    const std::string_view many[] = {
+        "/bin/sh", "-c",
+        "i=0; while [ $i -lt 6000 ]; do echo \"line $i of the noise\"; i=$((i+1)); done; "
+        "echo 'final words'; exit 2"};
+    // Control bytes as '?', a CRLF's CR dropped, empty lines after it
+    // skipped, the line cut at 120 bytes.
+    const std::string_view ugly[] = {
+        "/bin/sh", "-c",
+        "printf 'a\\tb\\033[31m'; i=0; while [ $i -lt 200 ]; do printf y; i=$((i+1)); done; "
+        "printf '\\r\\n\\n\\n'; exit 3"};
+    const std::string_view crlf[] = {"/bin/sh", "-c", "printf 'short\\r\\n'; exit 4"};
+    const std::string_view silent[] = {"/bin/false"};
+    const std::string_view chatty[] = {"/bin/sh", "-c", "echo all is well; echo fine >&2"};
+    const std::string_view dying[] = {"/bin/sh", "-c", "echo going down; kill -TERM $$"};
+    const std::string_view unterminated[] = {"/bin/sh", "-c", "printf 'no newline'; exit 5"};
+    ProbeSpec specs[] = {exec_spec("said", said),     exec_spec("many", many),
+                         exec_spec("ugly", ugly),     exec_spec("crlf", crlf),
+                         exec_spec("silent", silent), exec_spec("chatty", chatty),
+                         exec_spec("dying", dying),   exec_spec("unterminated", unterminated)};
+    harness h;
+    h.init(specs);
+    int before = open_fds();
+    auto msg = [&](std::uint32_t i) { return std::string_view(h.result(i).message); };
+    h.run(0, 5s);
+    CHECK_REASON(h, 0, Reason::probe_exit_status);
+    CHECK(msg(0) == "/bin/sh: exit status 1: db locked");
+    h.run(1, 5s);
+    CHECK_REASON(h, 1, Reason::probe_exit_status);
+    CHECK(msg(1) == "/bin/sh: exit status 2: final words");
+    h.run(2, 5s);
+    CHECK_REASON(h, 2, Reason::probe_exit_status);
+    const std::string want = "a?b?[31m" + std::string(120 - 8, 'y');
+    CHECK(msg(2) == "/bin/sh: exit status 3: " + want);
+    h.run(3, 5s);
+    CHECK(msg(3) == "/bin/sh: exit status 4: short");
+    h.run(4, 5s);
+    CHECK_REASON(h, 4, Reason::probe_exit_status);
+    CHECK(msg(4) == "/bin/false: exit status 1"); // nothing said: as before
+    h.run(5, 5s);
+    CHECK_PASSED(h, 5);
+    h.run(6, 5s);
+    CHECK_REASON(h, 6, Reason::probe_exit_status);
+    CHECK(msg(6) == "/bin/sh: killed by signal 15: going down");
+    h.run(7, 5s);
+    CHECK(msg(7) == "/bin/sh: exit status 5: no newline");
+    CHECK(open_fds() == before); // pipes and pidfds closed
+}
+
+TEST_CASE("exec: a run killed at the timeout keeps its last line; a grandchild holding the "
+          "pipe is not waited for") {
+    // The background sleep keeps the write end open: the check must not
+    // wait for EOF (it is killed with the group anyway).
+    const std::string_view argv[] = {"/bin/sh", "-c",
+                                     "sleep 30 & echo 'waiting for the lock'; sleep 30"};
+    ProbeSpec specs[] = {exec_spec("stuck", argv)};
+    harness h;
+    h.init(specs);
+    int before = open_fds();
+    auto elapsed = h.run(0, 300ms);
+    CHECK_REASON(h, 0, Reason::probe_timeout);
+    CHECK(elapsed < 1s);
+    CHECK(std::string_view(h.result(0).message) ==
+          "/bin/sh: still running at the timeout: killed: waiting for the lock");
+    CHECK(open_fds() == before);
+}
+
 TEST_CASE("exec: without a spawner the check fails, from the loop") {
     const std::string_view t[] = {"/bin/true"};
     ProbeSpec specs[] = {exec_spec("true", t)};

@@ -869,7 +869,10 @@ int main() {
     char sock[64]; // with "/crash", it must fit sun_path
     std::snprintf(sock, sizeof sock, "%s/notify", dir);
 
-    static const std::string_view crash_argv[] = {"/bin/sh", "-c", "exit 1"};
+    // It says something on both streams before each crash: the captured
+    // output path (the host's pipes, Runtime::impl::on_output) is counted.
+    static const std::string_view crash_argv[] = {"/bin/sh", "-c",
+                                                  "echo crashing; echo oops >&2; exit 1"};
     static const std::string_view s6_argv[] = {"/bin/sh", "-c", "echo >&3; exec sleep 1000"};
     static const std::string_view orphan_argv[] = {"/bin/sh", "-c", "sleep 0.05 & exit 0"};
     ServiceSpec specs[3];
@@ -892,7 +895,8 @@ int main() {
     // Probes of every kind, polled fast: TCP to a listener (by address and
     // by name: "localhost", which the resolver answers itself, so the test
     // needs no /etc/hosts; minbase images have none), TCP refused, a file
-    // written for real, an exec, and a composite of them.
+    // written for real, an exec (chatty: its output is read and dropped),
+    // a composite of them, and an exec failing with a last line.
     int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in la{};
     la.sin_family = AF_INET;
@@ -908,11 +912,12 @@ int main() {
     std::snprintf(tcp_ok, sizeof tcp_ok, "127.0.0.1:%u", ntohs(la.sin_port));
     char tcp_name[32];
     std::snprintf(tcp_name, sizeof tcp_name, "localhost:%u", ntohs(la.sin_port));
-    static const std::string_view exec_argv[] = {"/bin/sh", "-c", "exit 0"};
+    static const std::string_view exec_argv[] = {"/bin/sh", "-c", "echo all fine; exit 0"};
+    static const std::string_view exec_fail_argv[] = {"/bin/sh", "-c", "echo db locked; exit 1"};
     static const std::string_view members[] = {"tcp-ok", "dir"};
-    ProbeSpec probes[6];
-    const char* names[] = {"tcp-ok", "tcp-name", "refused", "dir", "exec", "both"};
-    for (int i = 0; i < 6; ++i) {
+    ProbeSpec probes[7];
+    const char* names[] = {"tcp-ok", "tcp-name", "refused", "dir", "exec", "both", "exec-fail"};
+    for (int i = 0; i < 7; ++i) {
         probes[i].name = names[i];
         probes[i].timeout = 2s;
         probes[i].startup_initial = 5ms;
@@ -933,6 +938,8 @@ int main() {
     probes[4].argv = exec_argv;
     probes[5].kind = ProbeKind::all;
     probes[5].members = members;
+    probes[6].kind = ProbeKind::exec;
+    probes[6].argv = exec_fail_argv;
     specs[2].depends_on = std::span<const std::string_view>(members, 1);
 
     RuntimeConfig cfg;
@@ -987,6 +994,7 @@ int main() {
                 static_cast<unsigned long long>(st.orphans_reaped),
                 static_cast<unsigned long long>(st.notify_received),
                 static_cast<unsigned long long>(st.notify_dropped), s.transitions);
+    std::printf("output bytes %llu\n", static_cast<unsigned long long>(st.output_bytes));
     std::printf("probe checks %llu, failures %llu\n",
                 static_cast<unsigned long long>(st.probe_checks),
                 static_cast<unsigned long long>(st.probe_failures));
@@ -1037,13 +1045,20 @@ int main() {
         std::printf("not a subreaper here: the orphan path is not exercised\n");
     }
     if (st.spawns < crash_spawns_wanted + 5 || (subreaper != 0 && st.orphans_reaped == 0) ||
-        st.notify_dropped == 0) {
+        st.notify_dropped == 0 || st.output_bytes == 0) {
         std::fprintf(stderr, "FAIL: the workload did not exercise every path\n");
         ok = false;
     }
     for (std::uint32_t i = 0; i < rt.probe_count(); ++i) {
         ProbeStatus ps = rt.probe_status(i);
-        const bool should_pass = ps.name != "refused";
+        const bool should_pass = ps.name != "refused" && ps.name != "exec-fail";
+        if (ps.name == "exec-fail" && ps.last_error.message.view().find(
+                                          "exit status 1: db locked") == std::string_view::npos) {
+            std::fprintf(stderr, "FAIL: probe exec-fail: message '%.*s' lacks its last line\n",
+                         static_cast<int>(ps.last_error.message.size()),
+                         ps.last_error.message.data());
+            ok = false;
+        }
         if (ps.checks < 3 || (ps.state == ProbeState::ready) != should_pass) {
             std::fprintf(stderr, "FAIL: probe %.*s: %llu checks, state %.*s\n",
                          static_cast<int>(ps.name.size()), ps.name.data(),

@@ -337,6 +337,7 @@ void engine::measure(const tbl::plan& plan, std::uint32_t i, arena& mem) noexcep
         return;
     case ProbeKind::exec:
         mem.make_array<siginfo_t>(1);
+        mem.make_array<exec_tail>(1);
         return;
     case ProbeKind::all:
         mem.make_array<check>(s.members.size());
@@ -398,9 +399,12 @@ bool engine::build(check& c, std::uint32_t def, check* parent, arena& mem) noexc
         return true;
     case ProbeKind::exec:
         c.info_ = mem.make_array<siginfo_t>(1);
-        if (c.info_ == nullptr) {
+        c.tail_ = mem.make_array<exec_tail>(1);
+        if (c.info_ == nullptr || c.tail_ == nullptr) {
             return false;
         }
+        c.out_op_.done = &engine::on_output;
+        c.out_op_.user = &c;
         execs_[exec_count_++] = &c;
         return true;
     case ProbeKind::all:

@@ -17,7 +17,13 @@
 //   unix  socket connect close
 //   exec  spawn (the process layer) waitid; at the deadline SIGKILL to its
 //         process group, then reap. Without a pidfd the runtime's SIGCHLD
-//         drain reports the exit (owns_child / on_child_exit)
+//         drain reports the exit (owns_child / on_child_exit). Its stdout
+//         and stderr go into one pipe per run with a read always in flight
+//         (a second op), so the child never blocks on it; only the last
+//         line is kept (exec_tail). At the exit that read is cancelled and
+//         what the pipe still holds is read without waiting (a grandchild
+//         holding the pipe is never waited for); a failure's message ends
+//         with that line, a pass drops it.
 //   file  statx [openat write close unlinkat]
 //   all   start every member; the first failure cancels the rest; the
 //         composite ends when every member has ended
@@ -53,6 +59,7 @@ struct check_def;
 enum class net_stage : std::uint8_t;
 enum class exec_stage : std::uint8_t;
 enum class file_stage : std::uint8_t;
+struct exec_tail;
 
 struct check {
     // Root instances: called when the check has ended (result in `result`).
@@ -85,6 +92,7 @@ private:
     int fd_ = -1;
     int pid_ = 0;
     int pidfd_ = -1;
+    int out_rd_ = -1;      // exec: the read end of the run's output pipe
     int cg_slot_ = -1;     // exec: this instance's cgroup (attach_cgroups), or none
     bool created_ = false; // file: the temporary file exists
     std::uint32_t len_ = 0;
@@ -99,6 +107,8 @@ private:
     const char* tmp_inside_ = nullptr; // file, writable: the temporary file in
     const char* tmp_beside_ = nullptr; // the directory, or beside the file
     siginfo_t* info_ = nullptr;
+    exec_tail* tail_ = nullptr; // exec: the last line, and out_op_'s buffer
+    io::op out_op_;             // exec: the read on the output pipe
 };
 
 struct engine_stats {
@@ -190,6 +200,9 @@ private:
     void connect_step(check& c) noexcept;
     void exec_start(check& c) noexcept;
     void exec_exited(check& c, const siginfo_t& si) noexcept;
+    void exec_conclude(check& c) noexcept;
+    void read_output(check& c) noexcept;
+    static void on_output(io::op& o, std::int32_t result) noexcept;
     void file_checks(check& c) noexcept;
     void file_cleanup(check& c) noexcept;
     void member_done(check& parent, check& member) noexcept;

@@ -5,12 +5,30 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include "probe/check.hpp"
 #include "probe/check_def.hpp"
 #include "process/cgroup.hpp"
 
 namespace custos::probe {
+
+namespace {
+
+// `fd` moved to a number >= 3 (closing the original) when it is below:
+// never one the child dups onto. -1 when that fails (errno set).
+int above_stdio(int fd) noexcept {
+    if (fd >= 3) {
+        return fd;
+    }
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return moved;
+}
+
+} // namespace
 
 void engine::kill_run(check& c, int pidfd) noexcept {
     // The whole cgroup (setsid() children included) where the run has one,
@@ -29,6 +47,32 @@ void engine::exec_start(check& c) noexcept {
         return;
     }
     process::spawn_request rq = d.rq;
+    // One pipe for its stdout and stderr, per run: a grandchild of an
+    // earlier run can never write into this one's.
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        c.result.fail(Reason::probe_exec_failed, errno, "%s: output pipe: %s", d.label,
+                      errno_name(errno));
+        defer_finish(c);
+        return;
+    }
+    fds[0] = above_stdio(fds[0]);
+    fds[1] = above_stdio(fds[1]);
+    if (fds[0] < 0 || fds[1] < 0 ||
+        ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK) != 0) {
+        const int err = errno;
+        for (int fd : fds) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        }
+        c.result.fail(Reason::probe_exec_failed, err, "%s: output pipe: %s", d.label,
+                      errno_name(err));
+        defer_finish(c);
+        return;
+    }
+    rq.stdout_fd = fds[1];
+    rq.stderr_fd = fds[1];
     if (cg_ != nullptr && c.cg_slot_ >= 0) {
         const auto slot = static_cast<std::uint32_t>(c.cg_slot_);
         if (cg_->populated(slot)) {
@@ -37,7 +81,9 @@ void engine::exec_start(check& c) noexcept {
         rq.cgroup_procs_fd = cg_->procs_fd(slot);
     }
     auto s = spawner_->spawn(rq);
+    ::close(fds[1]); // the child has its copies (or never will)
     if (!s) {
+        ::close(fds[0]);
         c.result.fail(Reason::probe_exec_failed, s.error().sys_errno(), "%s: %s", d.label,
                       s.error().subject().data());
         defer_finish(c);
@@ -45,7 +91,10 @@ void engine::exec_start(check& c) noexcept {
     }
     c.pid_ = s->pid;
     c.pidfd_ = s->pidfd;
+    c.out_rd_ = fds[0];
+    c.tail_->reset();
     c.exec_step_ = exec_stage::wait;
+    read_output(c);
     if (c.pidfd_ >= 0) {
         r_->waitid(c.op_, c.pidfd_, c.info_, c.deadline_);
     } else {
@@ -80,7 +129,6 @@ void engine::exec_step(check& c, std::int32_t result) noexcept {
 }
 
 void engine::exec_exited(check& c, const siginfo_t& si) noexcept {
-    const check_def& d = *c.def_;
     r_->cancel(c.timer_);
     // Whatever it left in its group goes with it.
     kill_run(c, -1);
@@ -89,20 +137,82 @@ void engine::exec_exited(check& c, const siginfo_t& si) noexcept {
         c.pidfd_ = -1;
     }
     c.pid_ = 0;
+    if (&si != c.info_) {
+        *c.info_ = si; // the SIGCHLD drain's, or a failed wait's
+    }
+    // The output read ends before the check does (done may start it
+    // again at once): cancelled, then what the pipe holds is read.
+    if (c.out_op_.busy()) {
+        c.exec_step_ = exec_stage::drain;
+        r_->cancel(c.out_op_);
+        return;
+    }
+    exec_conclude(c);
+}
+
+void engine::read_output(check& c) noexcept {
+    r_->read(c.out_op_, c.out_rd_, c.tail_->buf, sizeof c.tail_->buf);
+}
+
+void engine::on_output(io::op& o, std::int32_t result) noexcept {
+    auto& c = *static_cast<check*>(o.user);
+    engine& e = *c.owner_;
+    if (result > 0) {
+        c.tail_->feed(c.tail_->buf, static_cast<std::size_t>(result));
+    }
+    if (c.exec_step_ == exec_stage::drain) {
+        e.exec_conclude(c); // cancelled at the exit (or it completed first)
+        return;
+    }
+    if (result > 0 || result == -EINTR || result == -EAGAIN) {
+        e.read_output(c);
+    }
+    // EOF: every writer is gone, the exit follows. An error (ENOBUFS):
+    // no more reading this run; the exit's drain reads what is left, and
+    // a child that fills the pipe meanwhile runs into its timeout.
+}
+
+// The child has exited and no output read is in flight: the rest of the
+// output read without waiting, the pipe closed, the result decided.
+void engine::exec_conclude(check& c) noexcept {
+    const check_def& d = *c.def_;
+    const siginfo_t& si = *c.info_;
+    if (c.out_rd_ >= 0) {
+        exec_tail& t = *c.tail_;
+        for (std::size_t total = 0; total < exec_drain_max;) {
+            ssize_t n = ::read(c.out_rd_, t.buf, sizeof t.buf);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                break; // empty (EAGAIN), every writer gone (0), or failed
+            }
+            t.feed(t.buf, static_cast<std::size_t>(n));
+            total += static_cast<std::size_t>(n);
+        }
+        ::close(c.out_rd_); // what an escaped grandchild writes now gets EPIPE
+        c.out_rd_ = -1;
+    }
+    c.exec_step_ = exec_stage::wait;
+    // Its last line, for a failure it caused (not a cancel, not a failed
+    // wait); a passing run's output is dropped.
+    const char* line = c.tail_->line();
+    const char* sep = *line != '\0' ? ": " : "";
     if (!c.result.passed()) {
         // Already failed: the wait itself failed (exec_step).
     } else if (c.timed_out_) {
-        c.result.fail(Reason::probe_timeout, ETIMEDOUT, "%s: still running at the timeout: killed",
-                      d.label);
+        c.result.fail(Reason::probe_timeout, ETIMEDOUT,
+                      "%s: still running at the timeout: killed%s%s", d.label, sep, line);
     } else if (c.cancelled) {
         c.result.fail(Reason::probe_timeout, ECANCELED, "%s: cancelled", d.label);
     } else if (si.si_code == CLD_EXITED && si.si_status == 0) {
         // passed
     } else if (si.si_code == CLD_EXITED) {
-        c.result.fail(Reason::probe_exit_status, 0, "%s: exit status %d", d.label, si.si_status);
+        c.result.fail(Reason::probe_exit_status, 0, "%s: exit status %d%s%s", d.label, si.si_status,
+                      sep, line);
     } else {
-        c.result.fail(Reason::probe_exit_status, 0, "%s: killed by signal %d", d.label,
-                      si.si_status);
+        c.result.fail(Reason::probe_exit_status, 0, "%s: killed by signal %d%s%s", d.label,
+                      si.si_status, sep, line);
     }
     finish(c);
 }
