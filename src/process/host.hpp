@@ -207,9 +207,8 @@ public:
     // Notify timeouts and intervals received are clamped to this before any
     // unit conversion (2^63 us in ns would overflow).
     static constexpr nanos max_notify_timeout = std::chrono::hours(24);
-    // Per captured stream: the read buffer (one pipe page: a read never
-    // takes less than the pipe holds in one page, and a flood is drained
-    // in 4 KiB steps).
+    // Per captured stream: the read buffer, one page of a pipe's buffer:
+    // a service writing flat out is drained a page per completion.
     static constexpr std::uint32_t output_buffer = 4096;
     // A refused output read is tried again after this.
     static constexpr nanos output_retry = std::chrono::milliseconds(50);
@@ -231,9 +230,9 @@ public:
     // measure (no block: OutOfMemory) and for real. Errors: OutOfMemory;
     // NotifySocketUnavailable (DIR/NAME too long); build_argv's
     // InvalidArgument.
-    // Each slot also gets its two output buffers (2 * output_buffer,
-    // unzeroed). `slots` (0: services.size(); never fewer) slots are laid out: slot
+    // `slots` (0: services.size(); never fewer) slots are laid out: slot
     // i < services.size() is services[i], the rest vacant, for reload.
+    // Every slot gets its two output buffers (2 * output_buffer, unzeroed).
     // Room for exec data: a table's service has its first definition's
     // size plus slot_bytes / 4 (for a changed definition to grow into); a
     // vacant slot `slot_bytes` + the inherited environment's size: each
@@ -329,10 +328,10 @@ public:
     // still populated by remnants dying from their SIGKILL is removed by a
     // later SIGCHLD, see cgroup_tree::release) and runtime directory
     // removed, its pid record slot cleared, its status text and errno
-    // forgotten, its output pipes closed (what they still hold is lost) and
-    // its byte count reset. Its room is kept for the next redefine(). A no-op on a
-    // vacant slot, and on a slot whose process still runs (pid() > 0:
-    // vacate it once it has exited).
+    // forgotten, its output pipes closed (what they still hold is lost)
+    // and its byte count reset. Its room is kept for the next redefine().
+    // A no-op on a vacant slot, and on a slot whose process still runs
+    // (pid() > 0: vacate it once it has exited).
     void vacate(std::uint32_t i) noexcept;
     // True for a slot without a definition (and for i >= size()).
     bool vacant(std::uint32_t i) const noexcept;
