@@ -689,6 +689,7 @@ RuntimeStats stats_at(std::uint64_t g) {
                           &st.remnants_killed,
                           &st.main_pid_followed,
                           &st.main_pid_refused,
+                          &st.output_bytes,
                           &st.probe_checks,
                           &st.probe_failures,
                           &st.liveness_restarts,
@@ -707,9 +708,9 @@ bool same_stats(const RuntimeStats& a, const RuntimeStats& b) {
            a.fds_closed == b.fds_closed && a.fds_closed_inline == b.fds_closed_inline &&
            a.notify_restored == b.notify_restored && a.leftovers_killed == b.leftovers_killed &&
            a.remnants_killed == b.remnants_killed && a.main_pid_followed == b.main_pid_followed &&
-           a.main_pid_refused == b.main_pid_refused && a.probe_checks == b.probe_checks &&
-           a.probe_failures == b.probe_failures && a.liveness_restarts == b.liveness_restarts &&
-           a.signals_ignored == b.signals_ignored;
+           a.main_pid_refused == b.main_pid_refused && a.output_bytes == b.output_bytes &&
+           a.probe_checks == b.probe_checks && a.probe_failures == b.probe_failures &&
+           a.liveness_restarts == b.liveness_restarts && a.signals_ignored == b.signals_ignored;
 }
 
 // The generation a record of service `i` carries in publication `g`:
