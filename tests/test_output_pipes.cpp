@@ -464,6 +464,32 @@ TEST_CASE("pipes: made at the first spawn, kept across restarts, closed at vacat
     CHECK(open_fds() == fds_before);
 }
 
+TEST_CASE("close_output: what the pipes still hold at the end is delivered first") {
+    const std::string helper = svc_helper();
+    REQUIRE_FALSE(helper.empty());
+    auto owned = std::make_unique<recorder>();
+    recorder& ev = *owned;
+    def a("alpha", {helper, "count", "300", "last"});
+    rig<recorder> t(ev, {a.l});
+    REQUIRE(t.h.spawn(0).has_value());
+    // It writes and exits while the loop does not turn: its output waits
+    // in the pipes (or in a read completed but not yet reaped).
+    const int pid = t.h.pid(0);
+    for (int k = 0; k < 500; ++k) {
+        siginfo_t si{};
+        if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            si.si_pid == pid) {
+            break;
+        }
+        ::usleep(2000);
+    }
+    t.h.close_output();
+    CHECK(t.run_until([&] { return !t.h.busy() && ev.exits[0] == 1; }));
+    CHECK(ev.text(0, 1) == counted(300, "last", "out"));
+    CHECK(ev.text(0, 2) == counted(300, "last", "err"));
+    CHECK(t.h.output_bytes(0) == ev.kept_len[0][0] + ev.kept_len[0][1]);
+}
+
 #ifdef CUSTOS_TEST_COUNT_ALLOC
 TEST_CASE("no allocation after start: capture, restart, vacate, refill, null") {
     const std::string helper = svc_helper();

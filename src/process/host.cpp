@@ -302,9 +302,34 @@ void host::read_output(out_stream& o) noexcept {
     reactor_.read(o.op, o.rd, o.buf, output_buffer);
 }
 
+void host::deliver(proc& p, out_stream& o, std::size_t n) noexcept {
+    p.output_bytes += n;
+    stats_.output_bytes += n;
+    ev_.output(p.index, o.stream, o.buf, n);
+}
+
+// What `o`'s pipe holds now, read without waiting and delivered; bounded,
+// as a writer that escaped the stop could write for ever. No read of `o`
+// may be in flight (it would take bytes out of order).
+void host::drain_now(proc& p, out_stream& o) noexcept {
+    constexpr int max_reads = 64; // 256 KiB: a pipe a service enlarged included
+    for (int k = 0; k < max_reads;) {
+        const ssize_t n = ::read(o.rd, o.buf, output_buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return; // empty (EAGAIN), or every writer gone
+        }
+        ++k;
+        deliver(p, o, static_cast<std::size_t>(n));
+    }
+}
+
 // Closes slot `p`'s output pipes: the write ends at once (the children's
-// copies keep theirs), the read ends once their reads have come back.
-void host::close_output(proc& p) noexcept {
+// copies keep theirs), the read ends once their reads have come back;
+// with `flush`, what they still hold is delivered before.
+void host::close_output(proc& p, bool flush) noexcept {
     for (out_stream& o : p.out) {
         if (o.wr >= 0) {
             ::close(o.wr);
@@ -322,8 +347,12 @@ void host::close_output(proc& p) noexcept {
             // in flight would leave io_uring reading the old file and
             // epoll a registration for a number that may be reused.
             o.closing = true;
+            o.flush = flush;
             reactor_.cancel(o.op);
         } else {
+            if (flush) {
+                drain_now(p, o);
+            }
             ::close(o.rd);
             o.rd = -1;
         }
@@ -333,7 +362,7 @@ void host::close_output(proc& p) noexcept {
 void host::close_output() noexcept {
     reactor_.cancel(output_retry_);
     for (std::uint32_t i = 0; procs_ != nullptr && i < count_; ++i) {
-        close_output(procs_[i]);
+        close_output(procs_[i], true);
     }
 }
 
@@ -342,7 +371,17 @@ void host::on_output_read(io::op& op, std::int32_t result) noexcept {
     proc& p = *o.owner;
     host& h = *p.owner;
     if (o.closing) {
-        // Vacated (or the end): what came with the cancel is dropped.
+        if (o.flush) {
+            // The end: what this read got is older than what the pipe
+            // still holds.
+            if (result > 0) {
+                h.deliver(p, o, static_cast<std::size_t>(result));
+            }
+            h.drain_now(p, o);
+            o.flush = false;
+        }
+        // Vacated: what came with the cancel is dropped (the slot may
+        // already hold another service).
         ::close(o.rd);
         o.rd = o.next_rd;
         o.next_rd = -1;
@@ -353,10 +392,7 @@ void host::on_output_read(io::op& op, std::int32_t result) noexcept {
         return;
     }
     if (result > 0) {
-        const auto n = static_cast<std::size_t>(result);
-        p.output_bytes += n;
-        h.stats_.output_bytes += n;
-        h.ev_.output(p.index, o.stream, o.buf, n);
+        h.deliver(p, o, static_cast<std::size_t>(result));
         // Again at once, whatever the listener did (unless it vacated the
         // slot, which closed the pipe).
         if (o.rd >= 0 && !o.closing && !o.op.busy()) {
@@ -893,7 +929,7 @@ void host::vacate(std::uint32_t i) noexcept {
     }
     // The next service in this slot gets pipes of its own: nothing this
     // one's remnants write can be taken for its output.
-    close_output(p);
+    close_output(p, false);
     p.output_bytes = 0;
     p.occupied = false;
     p.make_rundir = false;

@@ -49,7 +49,8 @@
 // again at once, whatever the listener did: the pipes are always drained,
 // so a service never blocks on them for long. A read the reactor refuses
 // (-ENOBUFS: full) is retried on a timer (output_retry). vacate() and
-// close_output() close the pipes (a read in flight is cancelled first).
+// close_output() close the pipes (a read in flight is cancelled first);
+// close_output(), at the end, delivers what they still hold before.
 // Bytes are counted per slot and in total (host_stats::output_bytes).
 //
 // Readiness: ReadyMode::notify through the notify socket (a datagram is
@@ -291,8 +292,9 @@ public:
     void remove_runtime_dirs() noexcept;
     void close_notify() noexcept;
     // After the loop: every slot's output pipes closed (reads in flight
-    // cancelled first; busy() until their callbacks have run). What is
-    // still in a pipe is lost.
+    // cancelled first; busy() until their callbacks have run). What a
+    // pipe still holds (a stopping service's last words) is read without
+    // waiting and delivered first, at most 256 KiB a stream.
     void close_output() noexcept;
     bool busy() const noexcept;
 
@@ -368,7 +370,9 @@ private:
     void close_ready_pipe(proc& p) noexcept;
     Result<void> open_output(proc& p) noexcept;
     void read_output(out_stream& s) noexcept;
-    void close_output(proc& p) noexcept;
+    void deliver(proc& p, out_stream& s, std::size_t n) noexcept;
+    void drain_now(proc& p, out_stream& s) noexcept;
+    void close_output(proc& p, bool flush) noexcept;
     std::uint32_t find_by_pid(int pid) const noexcept;
     Result<void> lay_exec(const launch& l, arena& s, bool keep_rundir,
                           exec_data& out) const noexcept;

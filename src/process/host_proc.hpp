@@ -38,6 +38,7 @@ struct out_stream {
     // two): it takes over in the callback.
     int next_rd = -1;
     bool closing = false; // rd's read was cancelled: close rd when it returns
+    bool flush = false;   // ... after delivering what rd still holds (close_output())
     int stream = 1;       // 1 stdout, 2 stderr
     char* buf = nullptr;  // host::output_buffer bytes (arena)
     proc* owner = nullptr;
