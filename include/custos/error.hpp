@@ -172,10 +172,13 @@ enum class Reason : std::uint16_t {
     event_log_torn_line = 132,    // a torn last line (crash, ENOSPC) was cut off at open
     event_log_records_lost = 133, // records dropped (ring full, writes failing), now recovered
     runtime_started = 134,        // the first record of a run: version, pid, backend, boot id
+    // Captured output of services (src/capture/).
+    capture_unavailable = 135,  // a service's output directory or file cannot be made or opened
+    capture_write_failed = 136, // output could not be written (ENOSPC, EIO): dropped, counted
 };
 
 // Number of Reason values; the tables in error.cpp are checked against it.
-inline constexpr std::size_t reason_count = 135;
+inline constexpr std::size_t reason_count = 137;
 
 class Error {
 public:

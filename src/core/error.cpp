@@ -310,6 +310,12 @@ constexpr reason_info reasons[] = {
      "keep up; the count says how many records are missing"},
     {Reason::runtime_started, "RuntimeStarted",
      "Nothing to do: custos started; the records before it are the previous run's"},
+    {Reason::capture_unavailable, "CaptureUnavailable",
+     "Check that the log directory exists and that custos may create, read and write files in "
+     "it (permissions, read-only mount); the service runs, its output stays in RAM only"},
+    {Reason::capture_write_failed, "CaptureWriteFailed",
+     "Free space on the log's filesystem or lower output_file_bytes or output_files; the "
+     "service is not blocked and the lost bytes are counted (custos_log_dropped_bytes_total)"},
 };
 
 static_assert(sizeof(reasons) / sizeof(reasons[0]) == reason_count,
