@@ -305,6 +305,13 @@ TEST_CASE("ring: since() follows, reports what eviction took, never repeats") {
     CHECK(next == pushed + 1);
     CHECK(seen + lost == pushed);
     CHECK(lost > 0);
+    // From 0: the same as from 1 (no line 0 to have lost).
+    ring_box fresh(5000);
+    fresh.push(line_n(1, 10));
+    auto zero = fresh.r.since(0, out, sizeof out);
+    CHECK(zero.lost == 0);
+    CHECK(zero.lines == 1);
+    CHECK(zero.next == 2);
     // Past the end: nothing, and the same number back.
     auto past = b.r.since(pushed + 10, out, sizeof out);
     CHECK(past.bytes == 0);

@@ -124,6 +124,9 @@ read_result ring::tail(std::uint64_t n, char* out, std::size_t cap) const noexce
 
 read_result ring::since(std::uint64_t from, char* out, std::size_t cap) const noexcept {
     read_result r;
+    if (from == 0) {
+        from = 1; // numbers start at 1: nothing before it was lost
+    }
     if (from >= next_) {
         r.first = next_;
         r.next = next_;

@@ -64,7 +64,8 @@ public:
     // max_line). `lost` says how many of the lines from `from` were
     // evicted before this read (the reader fell behind); `next` is the
     // number to ask for next time (next() when everything held was
-    // copied). A `from` past next() reads nothing and gives next().
+    // copied). A `from` past next() reads nothing and gives next(); 0
+    // reads as 1.
     read_result since(std::uint64_t from, char* out, std::size_t cap) const noexcept;
 
     // The oldest held line's number (next() when empty) and the next
