@@ -124,10 +124,16 @@ void operator delete(void*, std::size_t) noexcept {}
 void operator delete[](void*, std::size_t) noexcept {}
 
 bool custos_test::counter_works(std::uint64_t after) noexcept {
-    void* volatile canary = std::malloc(24);
-    int* volatile canary2 = new (std::nothrow) int(7);
+    // Called through volatile pointers: a compiler may leave out an
+    // allocation it can see is unused (clang does, for malloc() and for
+    // new-expressions), and then reason about the rest of this function
+    // from there.
+    void* (*volatile c_alloc)(std::size_t) = &std::malloc;
+    void* (*volatile cxx_alloc)(std::size_t, const std::nothrow_t&) noexcept = &::operator new;
+    void* canary = c_alloc(24);
+    void* canary2 = cxx_alloc(16, std::nothrow);
     const bool ok = canary != nullptr && canary2 != nullptr && allocation_count() >= after + 2;
     std::free(canary);
-    delete canary2;
+    ::operator delete(canary2);
     return ok;
 }
