@@ -106,6 +106,9 @@ public:
 
     int status = 200;
     std::string_view content_type = "application/json";
+    // Extra header lines, each ending in CRLF ("X-Custos-Next: 42\r\n");
+    // the bytes must stay valid until the handler returns.
+    std::string_view headers;
 
     // Appends `s`; false (nothing written) when it does not fit: the server
     // then answers 500 (ResponseTooLarge) instead of a cut body.
@@ -217,8 +220,8 @@ inline constexpr std::string_view route_reload = "/reload";
 // Prefixes an appliance route cannot take (the built-in routes and those
 // reserved for what comes next: events).
 inline constexpr std::string_view reserved_components[] = {
-    "health",   "status",   "metrics", "services", "probes",
-    "monitors", "watchdog", "reload",  "events",   "custos"};
+    "health",   "status", "metrics", "services", "probes", "monitors",
+    "watchdog", "reload", "events",  "custos",   "logs"};
 // Appliance routes a runtime can hold.
 inline constexpr std::size_t max_routes = 8;
 

@@ -76,6 +76,12 @@ struct RuntimeStats {
     std::uint64_t main_pid_followed = 0; // MAINPID= took over when the started process exited
     std::uint64_t main_pid_refused = 0;  // MAINPID= named a process outside the service
     std::uint64_t output_bytes = 0;      // captured bytes read from services' stdout and stderr
+    // The record (log.hpp): event-log records made, lost to the disk, custom
+    // records the full ring refused; captured output lost to failed writes.
+    std::uint64_t log_records = 0;
+    std::uint64_t log_records_lost = 0;
+    std::uint64_t log_custom_dropped = 0;
+    std::uint64_t log_dropped_bytes = 0;
     std::uint64_t probe_checks = 0;
     std::uint64_t probe_failures = 0;
     std::uint64_t liveness_restarts = 0;

@@ -123,36 +123,49 @@ bool server::route_feed(conn& c) noexcept {
             (path.size() > comp.size() + 1 && path[comp.size() + 1] != '/')) {
             continue;
         }
-        if (c.req.verb != method::get && c.req.verb != method::head) {
-            reply_error(c, 405, Reason::control_bad_request, "this route is read-only",
-                        "Allow: GET, HEAD\r\n");
-            return true;
-        }
-        char buf[param_cap];
-        auto fq = query_param(c.req.query, "follow", buf, sizeof(buf));
-        Duration follow{0};
-        if (fq.present) {
-            follow = std::chrono::seconds(30);
-            if (!fq.value.empty() &&
-                (!fq.valid || tbl::parse_duration(fq.value, follow) != tbl::dur_status::ok)) {
-                reply_error(c, 400, Reason::invalid_argument,
-                            "follow= takes a duration (30s, 5m), or nothing");
-                return true;
-            }
-            if (follow > cfg_.max_wait) {
-                follow = cfg_.max_wait;
-            }
-        }
-        if (serve_feed(c, i, follow.count() > 0)) {
-            return true;
-        }
-        c.state = conn::phase::waiting;
-        c.waiting = conn::wait_kind::feed;
-        c.subject = i;
-        reactor_->arm_after(c.wait_timer, std::chrono::duration_cast<nanos>(follow));
+        start_feed(c, i);
         return true;
     }
     return false;
+}
+
+std::uint32_t server::find_feed(std::string_view component) const noexcept {
+    for (std::uint32_t i = 0; i < nfeeds_; ++i) {
+        if (std::string_view(feeds_[i].component, feeds_[i].len) == component) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+void server::start_feed(conn& c, std::uint32_t i) noexcept {
+    if (c.req.verb != method::get && c.req.verb != method::head) {
+        reply_error(c, 405, Reason::control_bad_request, "this route is read-only",
+                    "Allow: GET, HEAD\r\n");
+        return;
+    }
+    char buf[param_cap];
+    auto fq = query_param(c.req.query, "follow", buf, sizeof(buf));
+    Duration follow{0};
+    if (fq.present) {
+        follow = std::chrono::seconds(30);
+        if (!fq.value.empty() &&
+            (!fq.valid || tbl::parse_duration(fq.value, follow) != tbl::dur_status::ok)) {
+            reply_error(c, 400, Reason::invalid_argument,
+                        "follow= takes a duration (30s, 5m), or nothing");
+            return;
+        }
+        if (follow > cfg_.max_wait) {
+            follow = cfg_.max_wait;
+        }
+    }
+    if (serve_feed(c, i, follow.count() > 0)) {
+        return;
+    }
+    c.state = conn::phase::waiting;
+    c.waiting = conn::wait_kind::feed;
+    c.subject = i;
+    reactor_->arm_after(c.wait_timer, std::chrono::duration_cast<nanos>(follow));
 }
 
 bool server::serve_feed(conn& c, std::uint32_t fi, bool can_wait) noexcept {
@@ -197,7 +210,7 @@ void server::reply_route(conn& c, const ControlResponse& resp) noexcept {
     char head[head_room];
     text_out h(head, sizeof(head));
     write_head(h, resp.status, resp.content_type, static_cast<std::int64_t>(resp.size()),
-               c.keep_alive);
+               c.keep_alive, resp.headers);
     if (h.overflowed()) {
         reply_error(c, 500, Reason::invalid_argument, "the route's content type is too long");
         return;
@@ -288,6 +301,11 @@ void server::route_get(conn& c) noexcept {
         std::uint32_t i = find(t.names, seg);
         if (i == UINT32_MAX) {
             reply_error(c, 404, Reason::control_bad_request, "no such name");
+            return;
+        }
+        if (rest == "logs" && t.kind == status::doc::service_json &&
+            find_feed("logs") != UINT32_MAX) {
+            start_feed(c, find_feed("logs")); // the service's captured output
             return;
         }
         if (!rest.empty()) {

@@ -177,6 +177,10 @@ private:
     bool route_custom(conn& c) noexcept;
     // True when a feed took the request.
     bool route_feed(conn& c) noexcept;
+    // The feed registered for `component`, or UINT32_MAX.
+    std::uint32_t find_feed(std::string_view component) const noexcept;
+    // Serves feed `i` to c: at once, or parked with ?follow.
+    void start_feed(conn& c, std::uint32_t i) noexcept;
     // Asks feed `f` for conn c's answer; false: parked (can_wait only).
     bool serve_feed(conn& c, std::uint32_t f, bool can_wait) noexcept;
     // Sends a route's or a feed's answer (the body already at

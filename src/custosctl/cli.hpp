@@ -24,6 +24,7 @@ struct options {
     bool wait = false;
     bool follow = false;         // -f, --follow (events)
     const char* since = nullptr; // --since SEQ (events)
+    const char* lines = nullptr; // -n LINES (logs)
     bool has_timeout = false;
     custos::Duration timeout{0};
     const char* args[256] = {};
@@ -75,5 +76,6 @@ int cmd_watchdog(const session& s, const options& o);
 int cmd_reload(const session& s, const options& o);
 int cmd_metrics(const session& s, const options& o);
 int cmd_events(const session& s, const options& o);
+int cmd_logs(const session& s, const options& o);
 
 } // namespace custos::ctl::cli

@@ -205,6 +205,10 @@ bool parse_head(std::string_view head, response& out, long long& length, bool& c
             out.content_type = value;
         } else if (iequal(name, "allow")) {
             out.allow = value;
+        } else if (iequal(name, "x-custos-next")) {
+            out.next = value;
+        } else if (iequal(name, "x-custos-lost")) {
+            out.lost = value;
         }
     }
     return true;

@@ -27,6 +27,8 @@ struct response {
     std::string_view reason;       // "OK"
     std::string_view content_type; // as sent; empty when none
     std::string_view allow;        // the Allow header of a 405
+    std::string_view next;         // X-Custos-Next (GET /services/NAME/logs)
+    std::string_view lost;         // X-Custos-Lost (the same)
     std::string_view body;         // decoded
 };
 

@@ -53,6 +53,10 @@ void usage(std::FILE* to) {
         "  watchdog release     end the hold\n"
         "  reload               custosd re-reads its config\n"
         "  metrics              the Prometheus metrics\n"
+        "  logs NAME [-n LINES] [-f]\n"
+        "                       a service's captured output, its last LINES (100)\n"
+        "                       lines from custosd's RAM ring, each TIME STREAM TEXT;\n"
+        "                       -f: then the new lines as they come, until interrupted\n"
         "  events [--since SEQ] [-f]\n"
         "                       the event log's records (those custosd holds in RAM),\n"
         "                       one line each: #SEQ TIME LEVEL KIND NAME FROM -> TO\n"
@@ -144,6 +148,12 @@ bool parse_args(int argc, char** argv, options& o, bool& help) {
             o.wait = true;
         } else if (std::strcmp(a, "-f") == 0 || std::strcmp(a, "--follow") == 0) {
             o.follow = true;
+        } else if (value(i, "-n", v)) {
+            if (v == nullptr || *v == '\0') {
+                std::fprintf(stderr, "custosctl: -n needs a line count\n");
+                return false;
+            }
+            o.lines = v;
         } else if (value(i, "--since", v)) {
             if (v == nullptr || *v == '\0') {
                 std::fprintf(stderr, "custosctl: --since needs a record's seq\n");
@@ -214,8 +224,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "custosctl: --wait is for start, stop, restart and check\n");
         return control::exit_usage;
     }
-    if ((o.follow || o.since != nullptr) && verb != "events") {
-        std::fprintf(stderr, "custosctl: -f and --since are for events\n");
+    if ((o.follow && verb != "events" && verb != "logs") ||
+        (o.since != nullptr && verb != "events") || (o.lines != nullptr && verb != "logs")) {
+        std::fprintf(stderr, "custosctl: -f is for events and logs, --since for events, -n "
+                             "for logs\n");
         return control::exit_usage;
     }
     int rc = control::exit_usage;
@@ -238,6 +250,8 @@ int main(int argc, char** argv) {
         rc = cmd_metrics(s, o);
     } else if (verb == "events") {
         rc = cmd_events(s, o);
+    } else if (verb == "logs") {
+        rc = cmd_logs(s, o);
     } else {
         std::fprintf(stderr, "custosctl: unknown verb '%s'\ncustosctl --help lists them\n",
                      o.args[0]);

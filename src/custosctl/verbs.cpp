@@ -539,4 +539,63 @@ int cmd_events(const session& s, const options& o) {
     }
 }
 
+int cmd_logs(const session& s, const options& o) {
+    if (o.nargs != 2) {
+        std::fprintf(stderr, "custosctl: logs takes one NAME (-n LINES, -f)\n");
+        return control::exit_usage;
+    }
+    std::uint64_t n = 100;
+    if (o.lines != nullptr &&
+        (custos::tbl::parse_uint(o.lines, 10000, n) != custos::tbl::num_status::ok || n == 0)) {
+        std::fprintf(stderr, "custosctl: -n takes a line count from 1 to 10000\n");
+        return control::exit_usage;
+    }
+    const std::string_view name = o.args[1];
+    std::uint64_t since = 0;
+    bool first = true;
+    for (;;) {
+        char query[96];
+        if (first) {
+            std::snprintf(query, sizeof query, "/logs?n=%llu", static_cast<unsigned long long>(n));
+        } else {
+            std::snprintf(query, sizeof query, "/logs?since=%llu&follow=30s",
+                          static_cast<unsigned long long>(since));
+        }
+        char target[512];
+        if (!target_for(target, sizeof target, control::prefix_services, name, query)) {
+            std::fprintf(stderr, "custosctl: the name is too long\n");
+            return control::exit_usage;
+        }
+        response r;
+        const std::int64_t io = first ? timeout_ms(o, default_io_ms) : 30000 + default_io_ms;
+        if (const int rc = ask(s, "GET", target, io, r); rc >= 0) {
+            return rc;
+        }
+        if (r.status != 200) {
+            return refused(s, "GET", target, r, name);
+        }
+        std::uint64_t lost = 0;
+        if (!first && !r.lost.empty() &&
+            custos::tbl::parse_uint(r.lost, UINT64_MAX / 10, lost) == custos::tbl::num_status::ok &&
+            lost != 0) {
+            std::printf("custosctl: %llu lines were dropped from the ring before they were "
+                        "read\n",
+                        static_cast<unsigned long long>(lost));
+        }
+        std::fwrite(r.body.data(), 1, r.body.size(), stdout);
+        if (std::fflush(stdout) != 0) {
+            return control::exit_failed;
+        }
+        if (!o.follow) {
+            return control::exit_ok;
+        }
+        if (custos::tbl::parse_uint(r.next, UINT64_MAX / 10, since) !=
+            custos::tbl::num_status::ok) {
+            std::fprintf(stderr, "custosctl: custosd sent no X-Custos-Next\n");
+            return control::exit_failed;
+        }
+        first = false;
+    }
+}
+
 } // namespace custos::ctl::cli

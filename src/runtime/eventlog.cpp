@@ -119,6 +119,9 @@ Result<void> Runtime::impl::open_eventlog(const Table& t) noexcept {
     if (auto r = ctl.server.add_feed("events", &impl::events_feed, this); !r) {
         return r;
     }
+    if (auto r = ctl.server.add_feed("logs", &impl::logs_feed, this); !r) {
+        return r;
+    }
     return elog.open(reactor, t.log, ctl.ctx.boot_id);
 }
 
@@ -144,6 +147,7 @@ void Runtime::impl::boot_record() noexcept {
     r.set_message(o.view());
     elog.emit(r, true);
     current_sink.store(&elog, std::memory_order_release);
+    open_capture();
 }
 
 void Runtime::impl::forget_eventlog() noexcept {

@@ -17,6 +17,7 @@
 
 #include <custos/runtime.hpp>
 
+#include "capture/sink.hpp"
 #include "control/server.hpp"
 #include "control/textfile.hpp"
 #include "core/arena.hpp"
@@ -237,6 +238,11 @@ struct Runtime::impl final : sup::host,
     status::publisher publisher{snap, *this};
     // The event log (eventlog.cpp): the last listener.
     eventlog::sink elog;
+    // The services' captured output (output.cpp), per slot.
+    capture::sink cap;
+    capture::slot_spec* cap_specs = nullptr; // init only: what layout_capture() lays out
+    bool elog_dir_set = false;               // Table::log.dir was given
+    char logs_head[96] = {};                 // logs_feed()'s headers, while it answers
     // The monitors: the machine (reactor side) and their threads.
     rt_detail::monitor_host mhost{*this};
     mon::machine monitors{mhost};
@@ -426,6 +432,7 @@ struct Runtime::impl final : sup::host,
         if (publisher.publish_if_stale()) {
             ctl.server.after_publish(); // answers the ?wait actions that settled
         }
+        cap.flush();
         elog.after_turn();
         if (elog.take_new()) {
             ctl.server.wake_feeds(); // GET /events?follow
@@ -435,6 +442,12 @@ struct Runtime::impl final : sup::host,
     Result<void> open_eventlog(const Table& t) noexcept;
     void boot_record() noexcept;
     void forget_eventlog() noexcept;
+    // Captured output (output.cpp).
+    Result<void> layout_capture(std::span<const process::launch> launches) noexcept;
+    void open_capture() noexcept;
+    void close_capture() noexcept;
+    static bool logs_feed(const ControlRequest& req, ControlResponse& resp, bool can_wait,
+                          void* ctx) noexcept;
     static bool events_feed(const ControlRequest& req, ControlResponse& resp, bool can_wait,
                             void* ctx) noexcept;
     // Reload (reload.cpp).

@@ -22,6 +22,7 @@
 namespace custos {
 
 Runtime::impl::~impl() {
+    delete[] cap_specs;
     if (term.fd >= 0) {
         ::close(term.fd);
     }
@@ -77,6 +78,12 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
     }
     auto el = elog.reserve(mem, plan.table().log);
     ok = ok && el.has_value();
+    elog_dir_set = !plan.table().log.dir.empty();
+    auto cp = layout_capture(launches);
+    if (!cp && cp.error().reason() != Reason::out_of_memory) {
+        return fail(cp.error());
+    }
+    ok = ok && cp.has_value();
     auto cl = layout_control(plan.table().control);
     if (!cl && cl.error().reason() != Reason::out_of_memory) {
         return fail(cl.error());
@@ -413,7 +420,8 @@ void Runtime::run() noexcept {
     rt.procs.reap_remnants();
     rt.procs.remove_runtime_dirs();
     rt.procs.close_notify();
-    rt.procs.close_output();
+    rt.procs.close_output(); // the last output, into the capture
+    rt.close_capture();
     // The shutdown record and the close (magic 'V' when orderly and allowed).
     rt.stop_watchdog();
     // Let the notify sockets' and output pipes' closes complete while the

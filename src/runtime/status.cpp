@@ -132,6 +132,10 @@ RuntimeStats Runtime::impl::stats_now() const noexcept {
     s.main_pid_followed = h.main_pid_followed;
     s.main_pid_refused = h.main_pid_refused;
     s.output_bytes = h.output_bytes;
+    s.log_records = elog.counters().records;
+    s.log_records_lost = elog.counters().lost;
+    s.log_custom_dropped = elog.counters().custom_dropped;
+    s.log_dropped_bytes = cap.totals().dropped_bytes;
     return s;
 }
 

@@ -36,6 +36,8 @@ Result<int> Runtime::impl::spawn(std::uint32_t i) noexcept {
 
 void Runtime::impl::exited(std::uint32_t i, const ExitInfo& e) noexcept {
     forget_probes(i);
+    // Its last partial line, before the exit's records.
+    cap.on_stop(i, status::wall_now_ns(), to_ns(reactor.now()), elog.clock_trusted());
     sup.on_exit(i, e);
 }
 

@@ -374,6 +374,19 @@ struct counter {
     std::uint64_t T::*field;
 };
 
+// The record's counters: custos_log_*_total.
+inline constexpr counter<RuntimeStats> log_counters[] = {
+    {"log_records", "Event-log records made (kept in RAM and, with a log dir, written).",
+     &RuntimeStats::log_records},
+    {"log_records_lost", "Event-log records that did not reach the disk (full, stalled, failing).",
+     &RuntimeStats::log_records_lost},
+    {"log_custom_dropped",
+     "Custom records refused: the ring from the appliance's threads was full.",
+     &RuntimeStats::log_custom_dropped},
+    {"log_dropped_bytes", "Captured output bytes lost to failed writes (the disk full or failing).",
+     &RuntimeStats::log_dropped_bytes},
+};
+
 inline constexpr counter<RuntimeStats> runtime_counters[] = {
     {"spawns", "Processes started.", &RuntimeStats::spawns},
     {"spawn_failures", "Process starts that failed.", &RuntimeStats::spawn_failures},

@@ -193,6 +193,7 @@ void counter_fields(jobj& j, const counter<T> (&table)[N], const T& v) noexcept 
 void put_counters(text_out& o, const render_context& c) noexcept {
     jobj j(o);
     counter_fields(j, runtime_counters, c.snap->stats());
+    counter_fields(j, log_counters, c.snap->stats());
     if (c.reactor != nullptr) {
         jobj r(j.key("reactor"));
         counter_fields(r, reactor_counters, *c.reactor);

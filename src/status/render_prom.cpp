@@ -266,6 +266,7 @@ bool family_item(const item& it) noexcept {
 }
 bool runtime_metrics(const item& it) noexcept {
     put_counter_families(it.o, "custos_runtime_", runtime_counters, it.c.snap->stats());
+    put_counter_families(it.o, "custos_", log_counters, it.c.snap->stats());
     return false;
 }
 bool reactor_metrics(const item& it) noexcept {
