@@ -40,8 +40,9 @@ std::string_view output_mode_name(OutputMode m) noexcept;
 enum class ClockTrust : std::uint8_t { automatic, trusted, untrusted };
 
 struct LogConfig {
-    // The event log's and the captured output's directory (absolute; made,
-    // not its parents, mode 0750). Empty: the RAM rings only.
+    // The event log's and the captured output's directory (made, not its
+    // parents, mode 0750; a relative one is taken from the working
+    // directory at init). Empty: the RAM rings only.
     std::string_view dir;
     // Event log files: each up to max_file_bytes (a line is never split),
     // at most max_files of them (the current one counts): the oldest go.

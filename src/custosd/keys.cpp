@@ -717,8 +717,9 @@ void ctl_metrics_textfile_interval(key_context& c, std::string_view v) noexcept 
 // --- [log] ---
 
 void log_dir(key_context& c, std::string_view v) noexcept {
-    if (v.empty() || v.front() != '/' || v.size() > 200) {
-        c.bad("bad dir '%s': an absolute path of at most 200 bytes, e.g. /var/log/custos",
+    if (v.empty() || v.size() > 200) {
+        c.bad("bad dir '%s': a path of at most 200 bytes, e.g. /var/log/custos (a relative "
+              "one is taken from custosd's working directory)",
               clip(v).str());
         return;
     }

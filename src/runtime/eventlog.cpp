@@ -122,7 +122,8 @@ Result<void> Runtime::impl::open_eventlog(const Table& t) noexcept {
     if (auto r = ctl.server.add_feed("logs", &impl::logs_feed, this); !r) {
         return r;
     }
-    return elog.open(reactor, t.log, ctl.ctx.boot_id);
+    (void)t;
+    return elog.open(reactor, logcfg, ctl.ctx.boot_id);
 }
 
 void Runtime::impl::boot_record() noexcept {

@@ -242,7 +242,9 @@ struct Runtime::impl final : sup::host,
     capture::sink cap;
     capture::slot_spec* cap_specs = nullptr; // init only: what layout_capture() lays out
     bool elog_dir_set = false;               // Table::log.dir was given
-    char logs_head[96] = {};                 // logs_feed()'s headers, while it answers
+    LogConfig logcfg;                        // Table::log, its dir made absolute
+    char log_dir_abs[256] = {};
+    char logs_head[96] = {}; // logs_feed()'s headers, while it answers
     // The monitors: the machine (reactor side) and their threads.
     rt_detail::monitor_host mhost{*this};
     mon::machine monitors{mhost};

@@ -32,7 +32,7 @@ Result<void> Runtime::impl::layout_capture(std::span<const process::launch> laun
             cap_specs[i] = {{}, OutputMode::ring};
         }
     }
-    return cap.reserve(mem, {cap_specs, rl.slots}, plan.table().log);
+    return cap.reserve(mem, {cap_specs, rl.slots}, logcfg);
 }
 
 // At start, after the boot record: each file slot's directory, and a

@@ -76,9 +76,9 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
         snap.set_service_count(count); // room for every slot; the table's shown
         snap.set_probe_count(nprobes);
     }
-    auto el = elog.reserve(mem, plan.table().log);
+    auto el = elog.reserve(mem, logcfg);
     ok = ok && el.has_value();
-    elog_dir_set = !plan.table().log.dir.empty();
+    elog_dir_set = !logcfg.dir.empty();
     auto cp = layout_capture(launches);
     if (!cp && cp.error().reason() != Reason::out_of_memory) {
         return fail(cp.error());
@@ -121,6 +121,22 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
         rl.spare.reserve_fixed(room);
     }
     cfg = t.runtime;
+    // The record's settings, a relative dir made absolute (from the working
+    // directory now): the capture's files need one.
+    logcfg = t.log;
+    if (!logcfg.dir.empty() && logcfg.dir.front() != '/') {
+        char cwd[sizeof log_dir_abs];
+        const int n = ::getcwd(cwd, sizeof cwd) == nullptr
+                          ? -1
+                          : std::snprintf(log_dir_abs, sizeof log_dir_abs, "%s/%.*s", cwd,
+                                          static_cast<int>(logcfg.dir.size()), logcfg.dir.data());
+        if (n < 0 || static_cast<std::size_t>(n) >= sizeof log_dir_abs) {
+            return fail(Error(Reason::invalid_argument, ENAMETOOLONG, logcfg.dir)
+                            .with_resolution("Give the log dir as an absolute path of at most "
+                                             "255 bytes"));
+        }
+        logcfg.dir = log_dir_abs;
+    }
     const std::span<const ProbeSpec> probe_table = t.probes;
     count = static_cast<std::uint32_t>(t.services.size());
     rl.slots = t.runtime.service_slots > count ? t.runtime.service_slots : count;
