@@ -218,7 +218,10 @@ void sink::kick() noexcept {
     if (in_flight_ || sync_in_flight_) {
         return;
     }
-    stage& s = stages_[filling_];
+    // The rest of a stage that was cut at a file's size goes before the
+    // stage filling now: the lines stay in seq order.
+    const std::uint32_t pick = stages_[filling_ ^ 1U].nlines != 0 ? filling_ ^ 1U : filling_;
+    stage& s = stages_[pick];
     if (s.nlines == 0) {
         if (sync_due_ && !sync_in_flight_) {
             sync_due_ = false;
@@ -229,7 +232,8 @@ void sink::kick() noexcept {
         }
         return;
     }
-    auto fd = dir_.begin_batch(s.first, s.len);
+    cut_batch(s);
+    auto fd = dir_.begin_batch(s.first, s.out_len);
     if (!fd) {
         // No file to write to (a rotation could not make one): these
         // records are lost to the disk; the next batch tries again.
@@ -239,22 +243,72 @@ void sink::kick() noexcept {
         return;
     }
     in_flight_ = true;
-    filling_ ^= 1U;
+    if (pick == filling_) {
+        filling_ ^= 1U;
+    }
     ++stats_.batches;
-    r_->write(write_op_, *fd, s.buf, static_cast<std::uint32_t>(s.len));
+    r_->write(write_op_, *fd, s.buf, static_cast<std::uint32_t>(s.out_len));
+}
+
+// A stage holds up to stage_bytes, a file may be as small as 4 KiB: written
+// whole, one batch would take the file past max_file_bytes (begin_batch()
+// rotates before a batch, never within one).
+void sink::cut_batch(stage& s) const noexcept {
+    s.out_len = s.len;
+    s.out_lines = s.nlines;
+    s.out_next = s.next;
+    if (s.len <= max_file_bytes_) {
+        return;
+    }
+    const auto limit = static_cast<std::size_t>(max_file_bytes_);
+    const void* last = ::memrchr(s.buf, '\n', limit);
+    std::size_t len =
+        last != nullptr ? static_cast<std::size_t>(static_cast<const char*>(last) - s.buf) + 1 : 0;
+    if (len == 0) { // one line longer than a file: it goes alone
+        len = static_cast<std::size_t>(static_cast<const char*>(std::memchr(s.buf, '\n', s.len)) -
+                                       s.buf) +
+              1;
+    }
+    std::uint64_t next = 0;
+    if (len >= s.len || !log_dir::line_seq(s.buf + len, s.len - len, next)) {
+        return; // cannot happen: the stage holds whole lines, each with its seq
+    }
+    std::uint32_t n = 0;
+    for (const char* p = s.buf; p < s.buf + len; ++n) {
+        p = static_cast<const char*>(
+                std::memchr(p, '\n', static_cast<std::size_t>(s.buf + len - p))) +
+            1;
+    }
+    s.out_len = len;
+    s.out_lines = n;
+    s.out_next = next;
+}
+
+void sink::drop_batch(stage& s) noexcept {
+    if (s.out_len >= s.len) {
+        s = stage{s.buf};
+        return;
+    }
+    std::memmove(s.buf, s.buf + s.out_len, s.len - s.out_len);
+    s.len -= s.out_len;
+    s.nlines -= s.out_lines;
+    s.first = s.out_next;
+    s.out_len = 0;
+    s.out_lines = 0;
+    s.out_next = 0;
 }
 
 void sink::on_written(io::op& o, std::int32_t result) noexcept {
     sink& self = *static_cast<sink*>(o.user);
     stage& s = self.stages_[self.filling_ ^ 1U];
     self.in_flight_ = false;
-    auto r = self.dir_.end_batch(result, s.len, s.nlines, s.next);
+    auto r = self.dir_.end_batch(result, s.out_len, s.out_lines, s.out_next);
     if (!r) {
         ++self.stats_.write_errors;
-        self.stats_.lost += s.nlines;
-        self.lost_unreported_ += s.nlines;
+        self.stats_.lost += s.out_lines;
+        self.lost_unreported_ += s.out_lines;
     } else {
-        self.stats_.written_bytes += s.len;
+        self.stats_.written_bytes += s.out_len;
         self.unsynced_ = true;
         self.sync_due_ = self.sync_due_ || s.durable;
         if (self.next_sync_ == mono_time{}) {
@@ -262,7 +316,7 @@ void sink::on_written(io::op& o, std::int32_t result) noexcept {
             self.arm_tick();
         }
     }
-    s = stage{s.buf};
+    drop_batch(s);
     if (r && self.lost_unreported_ != 0) {
         // Writing works again: one record says what the disk missed.
         char msg[record::message_cap];
@@ -345,18 +399,20 @@ void sink::close() noexcept {
     // write in flight has completed: run() returns only with none).
     for (std::uint32_t k = 0; k < 2; ++k) {
         stage& s = stages_[filling_ ^ (k == 0 ? 1U : 0U)];
-        if (s.nlines == 0 || in_flight_) {
-            continue;
-        }
-        auto fd = dir_.begin_batch(s.first, s.len);
-        if (fd) {
+        while (s.nlines != 0 && !in_flight_) {
+            cut_batch(s);
+            auto fd = dir_.begin_batch(s.first, s.out_len);
+            if (!fd) {
+                s = stage{s.buf};
+                break;
+            }
             ssize_t w;
             do {
-                w = ::write(*fd, s.buf, s.len);
+                w = ::write(*fd, s.buf, s.out_len);
             } while (w < 0 && errno == EINTR);
-            (void)dir_.end_batch(w < 0 ? -errno : w, s.len, s.nlines, s.next);
+            (void)dir_.end_batch(w < 0 ? -errno : w, s.out_len, s.out_lines, s.out_next);
+            drop_batch(s);
         }
-        s = stage{s.buf};
     }
     (void)dir_.sync();
     dir_.close();

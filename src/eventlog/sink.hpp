@@ -133,6 +133,11 @@ private:
         std::uint64_t first = 0; // the seq of its first line
         std::uint64_t next = 0;  // the seq after its last line
         bool durable = false;    // a line in it asks for an fdatasync
+        // The batch going out: its first out_len bytes, out_lines lines, up
+        // to the seq out_next (the rest, if any, goes in the next batch).
+        std::size_t out_len = 0;
+        std::uint32_t out_lines = 0;
+        std::uint64_t out_next = 0;
     };
 
     static void on_custom(void* ctx, const record& r) noexcept;
@@ -143,6 +148,11 @@ private:
     void write(const record& r, bool durable) noexcept;
     void stage_line(const char* line, std::size_t len, std::uint64_t seq, bool durable) noexcept;
     void kick() noexcept;
+    // The lines of `s` that go in one batch: all, or as many whole lines
+    // as a file holds (max_file_bytes, at least one line).
+    void cut_batch(stage& s) const noexcept;
+    // After a batch: the lines it wrote dropped from the front of `s`.
+    static void drop_batch(stage& s) noexcept;
     void open_dir() noexcept;
     void check_clock() noexcept;
     void report_losses() noexcept;
