@@ -160,6 +160,17 @@ void sink::write(const record& in, bool durable) noexcept {
 }
 
 void sink::stage_line(const char* line, std::size_t len, std::uint64_t seq, bool durable) noexcept {
+    if (dir_.is_open() && stages_[filling_].len + len > stage_bytes && !in_flight_ && !closing_) {
+        // Full, and no write in flight: this buffer goes out now (a turn
+        // can bring more than a buffer: the mailbox is drained 32 at a
+        // time, again and again), or, while an fdatasync runs, the other
+        // (empty) buffer fills meanwhile; lines are lost only when both
+        // are taken.
+        kick();
+        if (!in_flight_ && stages_[filling_ ^ 1U].nlines == 0) {
+            filling_ ^= 1U;
+        }
+    }
     stage& s = stages_[filling_];
     if (!dir_.is_open() || s.len + len > stage_bytes) {
         ++stats_.lost;
