@@ -173,8 +173,7 @@ void sink::stage_line(const char* line, std::size_t len, std::uint64_t seq, bool
     }
     stage& s = stages_[filling_];
     if (!dir_.is_open() || s.len + len > stage_bytes) {
-        ++stats_.lost;
-        ++lost_unreported_;
+        lose(seq, seq + 1, 1);
         return;
     }
     if (s.nlines == 0) {
@@ -185,6 +184,17 @@ void sink::stage_line(const char* line, std::size_t len, std::uint64_t seq, bool
     ++s.nlines;
     s.next = seq + 1;
     s.durable = s.durable || durable;
+}
+
+void sink::lose(std::uint64_t first, std::uint64_t next, std::uint32_t nlines) noexcept {
+    stats_.lost += nlines;
+    lost_unreported_ += nlines;
+    if (report_count_ != 0 && first <= report_seq_ && report_seq_ < next) {
+        // The report of earlier losses is among them: its count is told
+        // with the next one, or those losses would never be.
+        lost_unreported_ += report_count_;
+        report_count_ = 0;
+    }
 }
 
 void sink::report_losses() noexcept {
@@ -248,8 +258,7 @@ void sink::kick() noexcept {
     if (!fd) {
         // No file to write to (a rotation could not make one): these
         // records are lost to the disk; the next batch tries again.
-        stats_.lost += s.nlines;
-        lost_unreported_ += s.nlines;
+        lose(s.first, s.next, s.nlines);
         s = stage{s.buf};
         return;
     }
@@ -316,9 +325,11 @@ void sink::on_written(io::op& o, std::int32_t result) noexcept {
     auto r = self.dir_.end_batch(result, s.out_len, s.out_lines, s.out_next);
     if (!r) {
         ++self.stats_.write_errors;
-        self.stats_.lost += s.out_lines;
-        self.lost_unreported_ += s.out_lines;
+        self.lose(s.first, s.out_next, s.out_lines);
     } else {
+        if (s.first <= self.report_seq_ && self.report_seq_ < s.out_next) {
+            self.report_count_ = 0; // the losses report is on disk
+        }
         self.stats_.written_bytes += s.out_len;
         self.unsynced_ = true;
         self.sync_due_ = self.sync_due_ || s.durable;
@@ -335,6 +346,8 @@ void sink::on_written(io::op& o, std::int32_t result) noexcept {
         t.put_u64(self.lost_unreported_)
             .put(" records did not reach the disk (the disk was full, stalled or failing); "
                  "the RAM ring still had the newest");
+        self.report_count_ = self.lost_unreported_;
+        self.report_seq_ = self.seq_; // the seq the report gets
         self.lost_unreported_ = 0;
         self.self_record(Reason::event_log_records_lost, 0, t.view(), level::warning);
     }

@@ -148,6 +148,8 @@ private:
     void write(const record& r, bool durable) noexcept;
     void stage_line(const char* line, std::size_t len, std::uint64_t seq, bool durable) noexcept;
     void kick() noexcept;
+    // Lines [first, next) (nlines of them) that did not reach the disk.
+    void lose(std::uint64_t first, std::uint64_t next, std::uint32_t nlines) noexcept;
     // The lines of `s` that go in one batch: all, or as many whole lines
     // as a file holds (max_file_bytes, at least one line).
     void cut_batch(stage& s) const noexcept;
@@ -184,6 +186,10 @@ private:
     mono_time next_open_{};
     std::uint64_t seq_ = 1;
     std::uint64_t lost_unreported_ = 0;
+    // The last losses report until it is on disk: its seq and its count
+    // (lost again with it, the count goes back to lost_unreported_).
+    std::uint64_t report_seq_ = 0;
+    std::uint64_t report_count_ = 0;
     std::uint32_t custom_dropped_seen_ = 0;
     io::op write_op_;
     io::op sync_op_;
