@@ -25,6 +25,7 @@
 
 #include "doctest.hpp"
 #include "eventlog/files.hpp"
+#include "eventlog/lines.hpp"
 #include "eventlog/record.hpp"
 #include "json_line.hpp"
 #include "scratch_dir.hpp"
@@ -285,6 +286,30 @@ TEST_CASE("encode: jq reads every line") {
 }
 
 // --- from_event ------------------------------------------------------------------
+
+TEST_CASE("to_text: a line for people; custom fields are not taken for the record's members") {
+    char text[max_line];
+    const std::string line = encode_str(full_record());
+    std::size_t n = lines::to_text(line.data(), line.size(), text, sizeof text);
+    REQUIRE(n > 0);
+    CHECK(sv(text, n) == "#42 2023-11-14T22:13:20.123Z error service broker running -> backoff "
+                         "ProcessExited: exited with status 3\n");
+
+    // No name and no message of its own, and fields named like members.
+    record r;
+    const LogField f[] = {{"name", "forged"},  {"from", "a"},  {"to", "running"},
+                          {"message", "fake"}, {"count", "9"}, {"level", "critical"}};
+    REQUIRE(make_custom(r, "Upload", "", f, LogLevel::info, "", 0, wall0));
+    r.seq = 7;
+    const std::string custom = encode_str(r);
+    n = lines::to_text(custom.data(), custom.size(), text, sizeof text);
+    REQUIRE(n > 0);
+    const sv out(text, n);
+    const std::size_t at = out.find(" {");
+    REQUIRE(at != sv::npos);
+    CHECK(out.substr(0, at) == "#7 2023-11-14T22:13:20.123Z? info custom Upload");
+    CHECK(out.substr(at).find("\"to\":\"running\"") != sv::npos); // the fields, as they are
+}
 
 TEST_CASE("from_event: a service transition") {
     Transition t;

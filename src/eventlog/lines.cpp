@@ -11,8 +11,11 @@ namespace {
 
 // The raw value of top-level member `key` in a record line: a string's
 // contents (between its quotes, still escaped), a number, true/false, or
-// an object's text with its braces. Empty when absent.
-std::string_view member(std::string_view line, std::string_view key) noexcept {
+// an object's text with its braces. Empty when absent. A match within
+// `skip` (the custom fields object, whose keys are the appliance's: a
+// field "to" or "message" is not the record's) does not count.
+std::string_view member(std::string_view line, std::string_view key,
+                        std::string_view skip = {}) noexcept {
     char pat[40];
     if (key.size() + 3 > sizeof pat) {
         return {};
@@ -31,7 +34,9 @@ std::string_view member(std::string_view line, std::string_view key) noexcept {
         if (at == std::string_view::npos) {
             return {};
         }
-        if (at > 0 && (line[at - 1] == ',' || line[at - 1] == '{')) {
+        const bool nested = !skip.empty() && line.data() + at >= skip.data() &&
+                            line.data() + at < skip.data() + skip.size();
+        if (at > 0 && (line[at - 1] == ',' || line[at - 1] == '{') && !nested) {
             break;
         }
         at += p.size();
@@ -92,13 +97,17 @@ std::size_t lines::to_text(const char* line, std::size_t len, char* out, std::si
         l.remove_suffix(1);
     }
     text_out o(out, cap);
-    o.put('#').put(member(l, "seq"));
-    const std::string_view ts = member(l, "ts");
+    // The fields object first: the record's own members are looked up
+    // outside it.
+    const std::string_view fields = member(l, "fields");
+    auto top = [l, fields](std::string_view key) { return member(l, key, fields); };
+    o.put('#').put(top("seq"));
+    const std::string_view ts = top("ts");
     if (!ts.empty()) {
         o.put(' ').put(ts);
     } else {
         // mono_ns as seconds with milliseconds.
-        const std::string_view mono = member(l, "mono_ns");
+        const std::string_view mono = top("mono_ns");
         std::uint64_t ns = 0;
         for (char c : mono) {
             if (c >= '0' && c <= '9') {
@@ -110,22 +119,22 @@ std::size_t lines::to_text(const char* line, std::size_t len, char* out, std::si
         o.put(static_cast<char>('0' + ms / 100)).put(static_cast<char>('0' + ms / 10 % 10));
         o.put(static_cast<char>('0' + ms % 10));
     }
-    if (member(l, "clock_trusted") == "false") {
+    if (top("clock_trusted") == "false") {
         o.put('?');
     }
-    o.put(' ').put(member(l, "level")).put(' ').put(member(l, "kind"));
-    const std::string_view name = member(l, "name");
+    o.put(' ').put(top("level")).put(' ').put(top("kind"));
+    const std::string_view name = top("name");
     if (!name.empty()) {
         o.put(' ');
         put_unescaped(o, name);
     }
-    const std::string_view from = member(l, "from");
-    const std::string_view to = member(l, "to");
+    const std::string_view from = top("from");
+    const std::string_view to = top("to");
     if (!from.empty() || !to.empty()) {
         o.put(' ').put(from).put(" -> ").put(to);
     }
-    const std::string_view reason = member(l, "reason");
-    const std::string_view message = member(l, "message");
+    const std::string_view reason = top("reason");
+    const std::string_view message = top("message");
     if (!reason.empty()) {
         o.put(' ').put(reason);
     }
@@ -133,13 +142,12 @@ std::size_t lines::to_text(const char* line, std::size_t len, char* out, std::si
         o.put(reason.empty() ? " " : ": ");
         put_unescaped(o, message);
     }
-    const std::string_view count = member(l, "count");
+    const std::string_view count = top("count");
     if (!count.empty()) {
         o.put(" (x").put(count).put(" since ");
-        const std::string_view first = member(l, "first_ts");
+        const std::string_view first = top("first_ts");
         o.put(first.empty() ? std::string_view("boot") : first).put(')');
     }
-    const std::string_view fields = member(l, "fields");
     if (!fields.empty()) {
         o.put(' ').put(fields);
     }
