@@ -354,24 +354,17 @@ TEST_CASE("sink: 8 threads x 5000 records, retried when refused: each once, in s
     // losses are reported in the files.
     CHECK(recs.size() + k.lost == k.records);
     CHECK(disk_losses_reported(recs) == k.lost);
+    // Producers that retry lose nothing: while both staging buffers are
+    // taken the mailbox is held (it fills, and they retry), so a record it
+    // took is never lost to a disk slower than the flood.
+    CHECK(k.lost == 0);
+    check_seq_run(recs);
+    CHECK(u64_of(recs.front(), "seq") == 1);
+    CHECK(u64_of(recs.back(), "seq") + 1 == l.s->next_seq());
     std::vector<std::uint64_t> per_thread;
-    if (k.lost == 0) {
-        check_seq_run(recs);
-        CHECK(u64_of(recs.front(), "seq") == 1);
-        CHECK(u64_of(recs.back(), "seq") + 1 == l.s->next_seq());
-        check_producer_records(recs, per_thread, true);
-        for (int n = 0; n < producers; ++n) {
-            CHECK(per_thread[static_cast<std::size_t>(n)] == per_producer);
-        }
-    } else {
-        // A retried post is taken by the mailbox, but a disk slower than
-        // the flood (io_uring's buffered writes go through its workers)
-        // still loses records once both staging buffers are taken: the
-        // producers' retries do not reach that far (reported, not fixed
-        // here). What is in the files is still each record once, in order.
-        check_producer_records(recs, per_thread, false);
-        MESSAGE("LOST to the disk although the producers retried: " << k.lost << " of "
-                                                                    << k.records);
+    check_producer_records(recs, per_thread, true);
+    for (int n = 0; n < producers; ++n) {
+        CHECK(per_thread[static_cast<std::size_t>(n)] == per_producer);
     }
     MESSAGE(k.custom_dropped << " posts refused and retried, " << k.batches << " batches, "
                              << files.size() << " files");

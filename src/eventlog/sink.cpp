@@ -111,6 +111,26 @@ void sink::on_custom(void* ctx, const record& r) noexcept {
     sink& s = *static_cast<sink*>(ctx);
     ++s.stats_.custom;
     s.write(r, r.level == level::critical);
+    if (s.stages_full()) {
+        // The next custom record might find no room: it waits in the
+        // mailbox (whose producers are refused once it is full, and know
+        // it) instead of being taken and lost to the disk.
+        s.inbox_.hold();
+    }
+}
+
+bool sink::stages_full() const noexcept {
+    // The other buffer is taken by a write in flight, or waits for one
+    // (an fdatasync in flight holds writes back).
+    return dir_wanted_ && dir_.is_open() && !closing_ &&
+           (in_flight_ || stages_[filling_ ^ 1U].nlines != 0) &&
+           stages_[filling_].len + max_line > stage_bytes;
+}
+
+void sink::release_inbox() noexcept {
+    if (inbox_.held() && !stages_full()) {
+        inbox_.release();
+    }
 }
 
 void sink::on_event(const status::event& e) noexcept {
@@ -227,6 +247,7 @@ void sink::after_turn() noexcept {
     }
     report_losses();
     kick();
+    release_inbox();
 }
 
 void sink::kick() noexcept {
@@ -353,6 +374,7 @@ void sink::on_written(io::op& o, std::int32_t result) noexcept {
     }
     if (!self.closing_) {
         self.kick();
+        self.release_inbox();
     }
 }
 
@@ -361,6 +383,7 @@ void sink::on_synced(io::op& o, std::int32_t) noexcept {
     self.sync_in_flight_ = false;
     if (!self.closing_) {
         self.kick();
+        self.release_inbox();
     }
 }
 

@@ -9,7 +9,10 @@
 //
 // The path of a record, all on the reactor thread but the first step:
 //   1. a custom record: any thread, log_event() -> post(): one try_post
-//      into the mailbox; full: dropped and counted, never a wait;
+//      into the mailbox; full: dropped and counted, never a wait (while
+//      both staging buffers are taken the mailbox is not drained: it
+//      fills, and the producer learns of the drop, rather than the record
+//      being taken and then lost to the disk);
 //   2. an event (on_event()) goes through the folder (a crash loop becomes
 //      one record with a count); custom records do not;
 //   3. emit(): the record gets its seq and clock_trusted, is encoded once
@@ -148,6 +151,10 @@ private:
     void write(const record& r, bool durable) noexcept;
     void stage_line(const char* line, std::size_t len, std::uint64_t seq, bool durable) noexcept;
     void kick() noexcept;
+    // The other buffer taken and the filling one without room for a
+    // record: the mailbox is held until that changes (release_inbox()).
+    bool stages_full() const noexcept;
+    void release_inbox() noexcept;
     // Lines [first, next) (nlines of them) that did not reach the disk.
     void lose(std::uint64_t first, std::uint64_t next, std::uint32_t nlines) noexcept;
     // The lines of `s` that go in one batch: all, or as many whole lines

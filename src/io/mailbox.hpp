@@ -69,6 +69,20 @@ public:
         return false;
     }
 
+    // Reactor thread: a consumer that cannot take more for now (the event
+    // log with both staging buffers taken) holds the mailbox: messages wait
+    // in the ring, which fills, and try_post() refuses (the producer counts
+    // or backs off) rather than the consumer losing what it took. release()
+    // drains again from the next loop turn.
+    void hold() noexcept { held_ = true; }
+    void release() noexcept {
+        if (held_) {
+            held_ = false;
+            ring_doorbell(); // what waited: no producer rings while unseen_ > 0
+        }
+    }
+    bool held() const noexcept { return held_; }
+
     // Posts refused because the ring was full.
     std::uint32_t refused() const noexcept {
         // Relaxed: a statistic.
@@ -88,15 +102,21 @@ private:
         if (result == -ECANCELED || result == -EBADF) {
             return;
         }
+        if (self->held_) {
+            // Not step 2: unseen_ stays above 0, so producers do not ring
+            // while held; release() does.
+            self->r_->read(o, self->efd_, &self->counter_, sizeof self->counter_);
+            return;
+        }
         // The read cleared the doorbell (step 1); now step 2 and 3.
         self->ring_.begin_drain();
         T msg;
         std::uint32_t n = 0;
-        while (n < N && self->ring_.try_pop(msg)) {
+        while (n < N && !self->held_ && self->ring_.try_pop(msg)) {
             ++n;
             self->handler_(self->ctx_, msg);
         }
-        if (n == N) {
+        if (n == N && !self->held_) {
             self->ring_doorbell(); // more may be waiting: come back next iteration
         }
         self->r_->read(o, self->efd_, &self->counter_, sizeof self->counter_);
@@ -109,6 +129,7 @@ private:
     reactor* r_ = nullptr;
     handler handler_ = nullptr;
     void* ctx_ = nullptr;
+    bool held_ = false;
     op read_op_;
 };
 
