@@ -1,5 +1,5 @@
 // The retention pruner: what an appliance (or custosd's [prune:NAME]
-// section, later) fills in to keep a directory of logs, crash dumps or
+// section) fills in to keep a directory of logs, crash dumps or
 // upload spools within its budgets.
 //
 // A prune run looks at the regular files of one directory whose names match
@@ -32,10 +32,12 @@
 // judged by age until the clock is set. Count and byte rules still apply.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include <custos/duration.hpp>
+#include <custos/error.hpp>
 
 namespace custos {
 
@@ -68,10 +70,19 @@ struct PruneSpec {
     std::uint32_t keep_newest = 0;     // 0: rule off
     std::uint64_t max_total_bytes = 0; // 0: rule off
     std::uint64_t min_free_bytes = 0;  // 0: rule off
+    // The free-space floor as a share of the filesystem's size (0-99, 0:
+    // off), journald's KeepFree: the runtime reads the size (statvfs) at
+    // each run and the larger of this and min_free_bytes is the floor.
+    std::uint8_t min_free_percent = 0;
     PruneCombine combine = PruneCombine::any;
     // Scan bound: a directory with more matching files makes the run
     // refuse (PruneTooManyFiles) and delete nothing.
     std::uint32_t max_files = 4096;
+    // The runtime's schedule: the first run a random time within one
+    // interval after start(), then every interval +/- 10 % (jitter, so that
+    // boards booted together do not scan together). 0: only on demand
+    // (Runtime::prune_now). Otherwise at least one second.
+    Duration interval = std::chrono::hours(1);
 };
 
 // Rule bits: which rules made a file eligible.
@@ -99,6 +110,64 @@ struct PruneSummary {
     std::uint64_t kept_bytes = 0;
     std::uint32_t changed = 0;       // replaced or changed before unlink: skipped
     std::uint32_t unlink_failed = 0; // unlinkat failed: kept
+};
+
+// Stable names of the rule bits ("max_age", "keep_newest",
+// "max_total_bytes", "min_free"), joined with '+' into `out` (at most
+// `cap` bytes, cut short if it does not fit); returns the length.
+std::size_t prune_rule_names(std::uint8_t rules, char* out, std::size_t cap) noexcept;
+
+// Where Runtime::prune_now() reports each file a run deletes (or, in a dry
+// run, would delete), with the PruneRule bits that chose it. Called on the
+// reactor thread during the run; `file` is valid only during the call.
+class PruneVisitor {
+public:
+    virtual void file(std::string_view file, std::uint64_t bytes, std::uint8_t rules) noexcept = 0;
+
+protected:
+    ~PruneVisitor() = default;
+};
+
+// One event of a pruning job (Runtime::set_prune_hook): a file deleted
+// (PruneDeleted, detail "FILE (N bytes, RULES)"), a chosen file kept
+// (PruneUnlinkFailed, PruneFileChanged: detail the file), or a run that
+// failed (PruneScanFailed, PruneTooManyFiles: detail the directory).
+// Views valid only during the hook.
+struct PruneEvent {
+    std::string_view job;
+    Reason reason = Reason::unknown;
+    int sys_errno = 0;
+    std::string_view detail;
+    std::string_view resolution; // empty for a deletion
+    std::int64_t at_ns = 0;      // CLOCK_MONOTONIC
+};
+
+using PruneHook = void (*)(const PruneEvent& e, void* ctx);
+
+// One pruning job as the runtime keeps it (Runtime::prune_status).
+struct PruneJobStatus {
+    std::string_view name; // views into the runtime: valid while it lives
+    std::string_view dir;
+    std::string_view glob;
+    PruneOrder order = PruneOrder::mtime;
+    PruneCombine combine = PruneCombine::any;
+    Duration interval{0};
+    Duration max_age{0};
+    std::uint32_t keep_newest = 0;
+    std::uint64_t max_total_bytes = 0;
+    std::uint64_t min_free_bytes = 0; // as configured; see last_free_floor
+    std::uint8_t min_free_percent = 0;
+    std::uint32_t max_files = 0;
+    // Counters since start(), runs on demand included (dry runs are not).
+    std::uint64_t runs = 0;
+    std::uint64_t files_deleted = 0;
+    std::uint64_t bytes_deleted = 0;
+    std::uint64_t failures = 0;          // runs that failed, and files it could not delete
+    std::int64_t last_run_mono_ns = 0;   // CLOCK_MONOTONIC; 0: never ran
+    std::int64_t next_run_mono_ns = 0;   // 0: not scheduled (interval 0, or stopped)
+    std::uint64_t last_free_floor = 0;   // the floor the last run used (bytes)
+    Reason last_error = Reason::unknown; // the last run's failure; unknown: it went through
+    PruneSummary last;                   // the last run's counts
 };
 
 } // namespace custos

@@ -153,6 +153,7 @@ enum class TableKind : std::uint8_t {
     probe,
     monitor,
     watchdog, // the WatchdogConfig
+    prune,    // a PruneSpec (Table::prunes)
 };
 
 // The ServiceSpec field a problem is about.
@@ -253,11 +254,32 @@ enum class WatchdogField : std::uint8_t {
 
 inline constexpr std::size_t watchdog_field_count = 16;
 
+// The PruneSpec field a problem is about.
+enum class PruneField : std::uint8_t {
+    section, // the job as a whole (too many jobs)
+    name,
+    dir,
+    glob,
+    order,
+    time_pattern,
+    seq_prefix,
+    max_age,
+    keep_newest,
+    max_total_bytes,
+    min_free, // min_free_bytes / min_free_percent
+    combine,
+    max_files,
+    interval,
+};
+
+inline constexpr std::size_t prune_field_count = 14;
+
 // Stable lower-case names: "depends_on", "expect_status".
 std::string_view field_name(ServiceField f) noexcept;
 std::string_view field_name(ProbeField f) noexcept;
 std::string_view field_name(MonitorField f) noexcept;
 std::string_view field_name(WatchdogField f) noexcept;
+std::string_view field_name(PruneField f) noexcept;
 
 struct TableProblem {
     TableKind kind = TableKind::service;
@@ -265,7 +287,7 @@ struct TableProblem {
     // (more services than max_services).
     std::uint32_t index = UINT32_MAX;
     std::string_view name; // the entry's name as given; empty for the whole span
-    // ServiceField, ProbeField, MonitorField or WatchdogField, by kind.
+    // ServiceField, ProbeField, MonitorField, WatchdogField or PruneField, by kind.
     std::uint8_t field = 0;
     // The error: reason, errno, subject and the operator's resolution.
     Error error;
@@ -274,6 +296,7 @@ struct TableProblem {
     ProbeField probe_field() const noexcept { return static_cast<ProbeField>(field); }
     MonitorField monitor_field() const noexcept { return static_cast<MonitorField>(field); }
     WatchdogField watchdog_field() const noexcept { return static_cast<WatchdogField>(field); }
+    PruneField prune_field() const noexcept { return static_cast<PruneField>(field); }
 };
 
 class TableProblemSink {
@@ -292,7 +315,9 @@ protected:
 // composite members known and acyclic (the subject spells the cycle, "a ->
 // b -> a"); values in range; capacities; executables present and executable
 // (PATH for bare names); users, groups and file owners known (from
-// /etc/passwd and /etc/group, never NSS); probe targets well-formed.
+// /etc/passwd and /etc/group, never NSS); probe targets well-formed;
+// prune jobs (names like services', unique among jobs; dir absolute; a
+// glob; a time_pattern for order name_time; limits in range).
 // Reads files (PATH, passwd, group): init time only.
 std::uint32_t validate_table(const Table& table, TableProblemSink* sink) noexcept;
 

@@ -357,3 +357,36 @@ Result<std::uint32_t> decide(const PruneSpec& spec, std::span<const entry> entri
 }
 
 } // namespace custos::prune
+
+namespace custos {
+
+std::size_t prune_rule_names(std::uint8_t rules, char* out, std::size_t cap) noexcept {
+    static constexpr struct {
+        std::uint8_t bit;
+        std::string_view name;
+    } names[] = {
+        {prune_rule_max_age, "max_age"},
+        {prune_rule_keep_newest, "keep_newest"},
+        {prune_rule_max_total_bytes, "max_total_bytes"},
+        {prune_rule_min_free_bytes, "min_free"},
+    };
+    std::size_t n = 0;
+    for (const auto& r : names) {
+        if ((rules & r.bit) == 0) {
+            continue;
+        }
+        const std::size_t need = r.name.size() + (n != 0 ? 1 : 0);
+        if (n + need > cap) {
+            break;
+        }
+        if (n != 0) {
+            out[n++] = '+';
+        }
+        for (char c : r.name) {
+            out[n++] = c;
+        }
+    }
+    return n;
+}
+
+} // namespace custos

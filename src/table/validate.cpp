@@ -371,6 +371,7 @@ std::uint32_t validate(const Table& t, const options& opt, TableProblemSink* sin
     validate_probes(t, opt, rep);
     validate_monitors(t, rep);
     validate_watchdog(t, rep);
+    validate_prunes(t, rep);
     return rep.count();
 }
 
@@ -395,6 +396,8 @@ void reporter::report(TableKind kind, std::uint32_t i, std::uint8_t field,
         p.name = table_.monitors[i].name;
     } else if (kind == TableKind::watchdog) {
         p.name = "watchdog";
+    } else if (kind == TableKind::prune && i < table_.prunes.size()) {
+        p.name = table_.prunes[i].name;
     }
     p.field = field;
     p.error = e;

@@ -72,6 +72,11 @@ public:
                   const char* resolution = nullptr) noexcept {
         watchdog(f, make(r, err, subject, resolution));
     }
+    void prune(std::uint32_t i, PruneField f, Reason r, int err, std::string_view subject,
+               const char* resolution = nullptr) noexcept {
+        report(TableKind::prune, i, static_cast<std::uint8_t>(f),
+               make(r, err, subject, resolution));
+    }
     std::uint32_t count() const noexcept { return count_; }
 
 private:
@@ -95,6 +100,16 @@ void validate_monitors(const Table& t, reporter& rep) noexcept;
 // The watchdog's settings (what ports/ knows, the board names, is checked
 // by the runtime when it opens the watchdog).
 void validate_watchdog(const Table& t, reporter& rep) noexcept;
+// The prune jobs (table/prunes.cpp): the spec's own rules, checked here
+// because this layer sits below src/prune/ (which checks them again).
+void validate_prunes(const Table& t, reporter& rep) noexcept;
+
+// Most prune jobs a table may hold (each is a workspace and a timer).
+inline constexpr std::uint32_t prunes_limit = 64;
+// The most files one job may scan (its workspace is ~300 bytes a file).
+inline constexpr std::uint32_t max_prune_files = 65536;
+// The shortest prune interval.
+inline constexpr Duration min_prune_interval = std::chrono::seconds(1);
 
 // The shortest watchdog feed interval and the longest maintenance hold.
 inline constexpr Duration min_watchdog_interval = std::chrono::milliseconds(100);
