@@ -340,7 +340,9 @@ TEST_CASE("event: kinds have stable names; the wall clock is the real one") {
     CHECK(static_cast<int>(status::event_kind::health) == 6);
     CHECK(status::event_kind_name(status::event_kind::custom) == "custom");
     CHECK(static_cast<int>(status::event_kind::custom) == 7);
-    CHECK(status::event_kind_count == 8);
+    CHECK(status::event_kind_name(status::event_kind::prune) == "prune");
+    CHECK(static_cast<int>(status::event_kind::prune) == 8);
+    CHECK(status::event_kind_count == 9);
     // After 2020-01-01, whatever the board's clock says, it is not boot time.
     CHECK(status::wall_now_ns() > 1'577'836'800'000'000'000);
 }

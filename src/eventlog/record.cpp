@@ -225,6 +225,9 @@ level level_for(const status::event& e) noexcept {
         return health_level(e);
     case status::event_kind::custom:
         return level::info;
+    case status::event_kind::prune:
+        // A deletion is routine; a run or a file that failed wants a look.
+        return e.reason == Reason::prune_deleted ? level::info : level::warning;
     }
     return level::info;
 }
@@ -264,6 +267,7 @@ record from_event(const status::event& e, level l) noexcept {
     case status::event_kind::control_action:
     case status::event_kind::log:
     case status::event_kind::custom:
+    case status::event_kind::prune:
         break;
     }
     if (e.kind == status::event_kind::control_action && e.http_status != 0) {

@@ -24,6 +24,8 @@ std::string_view event_kind_name(event_kind k) noexcept {
         return "health";
     case event_kind::custom:
         return "custom";
+    case event_kind::prune:
+        return "prune";
     }
     return "unknown";
 }

@@ -58,13 +58,19 @@ enum class event_kind : std::uint8_t {
     // name, reason and detail are the caller's; from/to unused. Reserved:
     // nothing dispatches it yet.
     custom = 7,
+    // The retention pruner (Table::prunes): name is the job, reason
+    // PruneDeleted with detail "FILE (N bytes, RULES)" for each file it
+    // deleted, or the failure (PruneScanFailed, PruneTooManyFiles,
+    // PruneUnlinkFailed, PruneFileChanged) with its resolution; from/to
+    // unused.
+    prune = 8,
 };
 
-inline constexpr std::size_t event_kind_count = 8;
+inline constexpr std::size_t event_kind_count = 9;
 
 // Stable lower-case name ("service", "probe", "monitor", "watchdog",
-// "control", "log", "health", "custom"), as the event log and the control plane write
-// it.
+// "control", "log", "health", "custom", "prune"), as the event log and the
+// control plane write it.
 std::string_view event_kind_name(event_kind k) noexcept;
 
 struct event {

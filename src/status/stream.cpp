@@ -81,6 +81,18 @@ void hook_listener::on_event(const event& e) noexcept {
             control_(a, control_ctx_);
         }
         return;
+    case event_kind::prune:
+        if (prune_ != nullptr) {
+            PruneEvent p;
+            p.job = e.name;
+            p.reason = e.reason;
+            p.sys_errno = e.sys_errno;
+            p.detail = e.detail;
+            p.resolution = e.resolution;
+            p.at_ns = e.mono_ns;
+            prune_(p, prune_ctx_);
+        }
+        return;
     case event_kind::log:
     case event_kind::custom:
         return; // no user hook for them (yet)

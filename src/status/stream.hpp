@@ -35,6 +35,7 @@
 #include <custos/health.hpp>
 #include <custos/monitor.hpp>
 #include <custos/probe.hpp>
+#include <custos/prune.hpp>
 #include <custos/service.hpp>
 
 #include "core/arena.hpp"
@@ -149,6 +150,12 @@ public:
         control_ctx_ = ctx;
     }
 
+    using prune_fn = void (*)(const PruneEvent& e, void* ctx); // = PruneHook
+    void set_prune_hook(prune_fn fn, void* ctx) noexcept {
+        prune_ = fn;
+        prune_ctx_ = ctx;
+    }
+
     void on_event(const event& e) noexcept override;
 
 private:
@@ -164,6 +171,8 @@ private:
     void* watchdog_ctx_ = nullptr;
     control_fn control_ = nullptr;
     void* control_ctx_ = nullptr;
+    prune_fn prune_ = nullptr;
+    void* prune_ctx_ = nullptr;
 };
 
 } // namespace custos::status
