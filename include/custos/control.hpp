@@ -199,6 +199,25 @@ namespace control {
 //                               (ReloadInvalid, ReloadUnsupported,
 //                               ReloadCapacity), 409 (ReloadBusy) or 501 (no
 //                               reload hook: this daemon cannot reload)
+//   GET    /prune               the retention pruner's jobs (JSON):
+//                               {"prune": [PRUNE_JOB...]}; ?format=text:
+//                               two lines a job (custosctl prune)
+//   GET    /prune/NAME          one job (PRUNE_JOB); ?format=text
+//   POST   /prune/NAME[?dry_run=1][&format=text]
+//                               runs the job now (Runtime::prune_now), or
+//                               with dry_run only lists what would go: 200
+//                               {"name", "dry_run", "files": [{"file",
+//                               "bytes", "rules"}...], "files_more": N (those
+//                               that did not fit the response), "summary":
+//                               SUMMARY}; text: a line per file, "FILE TAB
+//                               BYTES TAB RULES" (rules joined by '+'), then
+//                               "NAME: deleted|would delete N files (B
+//                               bytes); scanned ...". 503 with the run's
+//                               reason when it failed (PruneScanFailed,
+//                               PruneTooManyFiles). A dry run is an action
+//                               too (operators only, recorded): it scans the
+//                               directory on the reactor thread and takes
+//                               leases on other processes' files.
 //
 // Errors have a JSON body {"error": REASON, "message": ..., "resolution":
 // ...} with these statuses: 400 bad request or bad parameter, 403 not an
@@ -216,12 +235,14 @@ inline constexpr std::string_view prefix_probes = "/probes/";
 inline constexpr std::string_view prefix_monitors = "/monitors/";
 inline constexpr std::string_view route_watchdog_hold = "/watchdog/hold";
 inline constexpr std::string_view route_reload = "/reload";
+inline constexpr std::string_view route_prune = "/prune";
+inline constexpr std::string_view prefix_prune = "/prune/";
 
 // Prefixes an appliance route cannot take (the built-in routes and those
 // reserved for what comes next: events).
 inline constexpr std::string_view reserved_components[] = {
     "health",   "status", "metrics", "services", "probes", "monitors",
-    "watchdog", "reload", "events",  "custos",   "logs"};
+    "watchdog", "reload", "events",  "custos",   "logs",     "prune"};
 // Appliance routes a runtime can hold.
 inline constexpr std::size_t max_routes = 8;
 
@@ -280,6 +301,14 @@ inline constexpr std::string_view content_metrics = "text/plain; version=0.0.4; 
 //           null, "ticks", "tick_failures"}
 // WATCHDOG: WatchdogStatus's fields by their C++ names, state and reasons
 //           as names.
+// PRUNE_JOB: {"name", "dir", "glob", "order" (mtime|name|seq), "combine"
+//           (any|all), "interval_s", "max_age_s", "keep_newest",
+//           "max_total_bytes", "min_free_bytes", "min_free_percent",
+//           "max_files", "runs", "files_deleted", "bytes_deleted",
+//           "failures", "last_run_ns" | null, "next_run_in_s" | null,
+//           "last_free_floor", "last_error" (a reason) | null, "last":
+//           SUMMARY | null (before the first run)}
+// SUMMARY: PruneSummary's fields by their C++ names.
 //
 // Pinned down where the above is silent (src/status/render*.cpp):
 //   - Every JSON document ends with a newline. Strings are UTF-8 always: a

@@ -39,6 +39,7 @@
 #include <custos/health.hpp>
 #include <custos/monitor.hpp>
 #include <custos/probe.hpp>
+#include <custos/prune.hpp>
 #include <custos/service.hpp>
 #include <custos/table.hpp>
 #include <custos/watchdog.hpp>
@@ -138,6 +139,9 @@ public:
     // Every action through the control plane (control.hpp), allowed or
     // refused, with the peer's pid and uid and the status it got.
     void set_control_hook(ControlHook hook, void* ctx) noexcept;
+    // Every event of the retention pruner (prune.hpp: PruneEvent): each
+    // file deleted, each chosen file kept, each failed run.
+    void set_prune_hook(PruneHook hook, void* ctx) noexcept;
     // Serves /COMPONENT and /COMPONENT/... on the control socket with
     // `handler` (control.hpp: ControlRequest, ControlResponse). Call after
     // init() and before start(). Errors: InvalidArgument (no control
@@ -249,6 +253,22 @@ public:
     // release without a hold), WatchdogUnavailable (no watchdog open).
     Result<void> hold_watchdog(Duration for_, std::string_view by) noexcept;
     Result<void> release_watchdog(std::string_view by) noexcept;
+    // The retention pruner's jobs (Table::prunes), in table order.
+    std::uint32_t prune_count() const noexcept;
+    // Job `index`'s settings, counters and last run. Reactor thread only
+    // (from a hook, a control route, or before run()). Errors:
+    // InvalidArgument (no such index).
+    Result<PruneJobStatus> prune_status(std::uint32_t index) const noexcept;
+    // Runs the job called `name` now, synchronously on the reactor thread
+    // (a run is bounded by the job's max_files), each file deleted (or with
+    // dry_run, that would be: nothing is deleted) reported to `v` if
+    // given. A real run emits its events (one per deletion) and counts like
+    // a scheduled one; its timer goes on as it was. Reactor thread only.
+    // Errors: InvalidArgument (no job of that name: the subject), and a
+    // run's own, PruneScanFailed and PruneTooManyFiles (a real run's are
+    // dispatched as events too).
+    Result<PruneSummary> prune_now(std::string_view name, bool dry_run,
+                                   PruneVisitor* v = nullptr) noexcept;
     // What the process should exit with once run() has returned: 0 after
     // an ordinary stop; non-zero when a monitor with on_wedge = exit
     // wedged (the init system above is to restart the whole daemon).

@@ -236,7 +236,7 @@ void server::route(conn& c) noexcept {
         route_get(c);
         return;
     }
-    if (route_custom(c) || route_feed(c)) {
+    if (route_custom(c) || route_feed(c) || route_prune_(c)) {
         return;
     }
     const method m = c.req.verb;

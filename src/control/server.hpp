@@ -45,6 +45,7 @@
 
 #include <custos/control.hpp>
 #include <custos/error.hpp>
+#include <custos/prune.hpp>
 
 #include "core/arena.hpp"
 #include "core/time.hpp"
@@ -68,6 +69,13 @@ public:
     // POST /reload (Runtime::reload through the embedder's reload hook):
     // every problem found goes to `report`.
     virtual Result<ReloadSummary> reload(ReloadReport& report) noexcept = 0;
+    // The retention pruner's jobs (GET /prune, POST /prune/NAME): how many,
+    // one's status (InvalidArgument past the count), and a run now
+    // (Runtime::prune_now, by index).
+    virtual std::uint32_t prune_jobs() const noexcept = 0;
+    virtual Result<PruneJobStatus> prune_job_status(std::uint32_t j) const noexcept = 0;
+    virtual Result<PruneSummary> prune_job_run(std::uint32_t j, bool dry_run,
+                                               PruneVisitor* v) noexcept = 0;
 
 protected:
     ~actions() = default;
@@ -173,6 +181,11 @@ private:
     void route_get(conn& c) noexcept;
     void route_action(conn& c) noexcept;
     void route_reload_(conn& c) noexcept;
+    // GET /prune, GET /prune/NAME and POST /prune/NAME (prune.cpp); true
+    // when the path is the pruner's.
+    bool route_prune_(conn& c) noexcept;
+    // Sends what was written at c.out + head_room (`len` bytes) with its head.
+    void reply_in_place(conn& c, int status, std::string_view type, std::size_t len) noexcept;
     // True when an appliance route took the request.
     bool route_custom(conn& c) noexcept;
     // True when a feed took the request.

@@ -37,6 +37,7 @@
 #include "probe/dns.hpp"
 #include "probe/machine.hpp"
 #include "process/host.hpp"
+#include "prune/scan.hpp"
 #include "status/health.hpp"
 #include "status/snapshot.hpp"
 #include "status/stream.hpp"
@@ -194,6 +195,42 @@ struct reload_parts {
     void* hook_ctx = nullptr;
 };
 
+// One retention job (prune.cpp): its spec with the strings copied into the
+// arena, its workspace (sized by max_files), its timer, and what the status
+// shows of it.
+struct prune_job {
+    Runtime::impl* rt = nullptr;
+    std::uint32_t index = 0;
+    PruneSpec spec;
+    char* dir_z = nullptr; // spec.dir, NUL-terminated (statvfs)
+    prune::workspace ws;
+    io::timer timer;
+    PruneJobStatus st;
+    // The run in progress: where its files go (prune_now's visitor), and
+    // whether it is a dry run (no events, no counters).
+    PruneVisitor* visitor = nullptr;
+    bool dry_run = false;
+};
+
+// The pruner's part of the runtime (prune.cpp): one job per Table::prunes
+// entry, laid out in the arena, and the clock mode the age rules obey.
+struct prune_parts {
+    prune_job* jobs = nullptr;
+    std::uint32_t count = 0;
+    ClockTrust clock = ClockTrust::automatic;
+
+    prune_parts() = default;
+    prune_parts(const prune_parts&) = delete;
+    prune_parts& operator=(const prune_parts&) = delete;
+    // The workspaces are in the arena: their destructors (an open
+    // directory) run here, before the arena's block goes.
+    ~prune_parts() {
+        for (std::uint32_t j = 0; jobs != nullptr && j < count; ++j) {
+            jobs[j].~prune_job();
+        }
+    }
+};
+
 struct signal_watch {
     int fd = -1;
     signalfd_siginfo buf{};
@@ -267,6 +304,8 @@ struct Runtime::impl final : sup::host,
     rt_detail::control_parts ctl;
     // Reload (reload.cpp).
     rt_detail::reload_parts rl;
+    // The retention pruner (prune.cpp).
+    rt_detail::prune_parts pr;
     bool stopping = false; // the runtime's stop has begun
     int exit_status = 0;   // Runtime::exit_code()
     prng rng;              // probe jitter; seeded in init()
@@ -409,6 +448,10 @@ struct Runtime::impl final : sup::host,
     Result<ReloadSummary> reload(ReloadReport& report) noexcept override;
     Result<void> hold_watchdog(Duration d, std::string_view by) noexcept override;
     Result<void> release_watchdog(std::string_view by) noexcept override;
+    std::uint32_t prune_jobs() const noexcept override { return pr.count; }
+    Result<PruneJobStatus> prune_job_status(std::uint32_t j) const noexcept override;
+    Result<PruneSummary> prune_job_run(std::uint32_t j, bool dry_run,
+                                       PruneVisitor* v) noexcept override;
     // Resolves the operators and the socket's group (init, before layout).
     Result<void> resolve_control(const ControlConfig& c) noexcept;
     // Lays out the server (both passes of layout()).
@@ -470,6 +513,18 @@ struct Runtime::impl final : sup::host,
     void start_watchdog() noexcept;
     void stop_watchdog() noexcept;
     Result<void> init_monitors() noexcept;
+    // The pruner (prune.cpp): the jobs laid out (both passes of layout()),
+    // their first runs scheduled (start()), their timers cancelled (the
+    // stop), one run, and whether a reload's table keeps the jobs as
+    // they are (a changed job is ReloadUnsupported).
+    Result<void> layout_prunes() noexcept;
+    void start_prunes() noexcept;
+    void stop_prunes() noexcept;
+    Result<PruneSummary> run_prune(rt_detail::prune_job& job, bool dry_run,
+                                   PruneVisitor* v) noexcept;
+    bool same_prunes(std::span<const PruneSpec> next) const noexcept;
+    std::uint32_t find_prune(std::string_view name) const noexcept;
+    static void on_prune_timer(io::timer& t) noexcept;
     void update_health() noexcept;
     bool monitor_deps_ready(std::uint32_t m) noexcept;
 

@@ -506,6 +506,11 @@ Result<ReloadSummary> Runtime::impl::apply(const Table& t, TableProblemSink* pro
             std::snprintf(subject, sizeof subject, "%s changed", what);
             return fail(Reason::reload_unsupported, 0, subject);
         }
+        if (!same_prunes(t.prunes)) {
+            // The jobs' workspaces are laid out at init, each sized by
+            // its max_files: a restart applies new ones.
+            return fail(Reason::reload_unsupported, 0, "[prune:NAME] sections changed");
+        }
     }
     // 4. Every new probe to a slot, its checks laid out; every new service
     // to a slot.

@@ -84,6 +84,11 @@ Result<void> Runtime::impl::layout(std::span<const process::launch> launches,
         return fail(cp.error());
     }
     ok = ok && cp.has_value();
+    auto pl = layout_prunes();
+    if (!pl && pl.error().reason() != Reason::out_of_memory) {
+        return fail(pl.error());
+    }
+    ok = ok && pl.has_value();
     auto cl = layout_control(plan.table().control);
     if (!cl && cl.error().reason() != Reason::out_of_memory) {
         return fail(cl.error());
@@ -397,7 +402,9 @@ Result<void> Runtime::start() noexcept {
     rt.sup.start_all(safe ? rt.wd.safe_services : nullptr);
     rt.monitors.start(safe ? std::span<const bool>(rt.wd.safe_monitors, rt.nmonitors)
                            : std::span<const bool>());
-    if (rt.count == 0 && rt.nprobes == 0 && rt.nmonitors == 0 && rt.term.fd < 0) {
+    rt.start_prunes();
+    if (rt.count == 0 && rt.nprobes == 0 && rt.nmonitors == 0 && rt.pr.count == 0 &&
+        rt.term.fd < 0) {
         rt.done = true;
     }
     rt.listeners.seal();

@@ -133,6 +133,7 @@ void Runtime::impl::stop_everything() noexcept {
     }
     stopping = true;
     upward.on_stopping();
+    stop_prunes();
     probes.stop_all();
     if (nmonitors != 0) {
         monitors.stop_all(std::chrono::duration_cast<nanos>(cfg.monitor_stop_timeout));
