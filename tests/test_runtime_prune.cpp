@@ -310,6 +310,45 @@ TEST_CASE("min_free_percent: a floor above the filesystem's free space deletes o
     CHECK(st->last_free_floor == floor);
 }
 
+TEST_CASE("a reload keeps the same jobs and refuses changed ones (ReloadUnsupported)") {
+    custos_test::scratch_dir d("crp");
+    world w;
+    PruneSpec job = dated_job("logs", d.path);
+    job.interval = 0s;
+    w.jobs.push_back(job);
+    ServiceSpec s;
+    s.name = "sleeper";
+    s.argv = sleep_argv;
+    w.services.push_back(s);
+    REQUIRE(w.init().has_value());
+    REQUIRE(w.rt.start().has_value());
+    Table t;
+    t.runtime = w.cfg;
+    t.services = w.services;
+    // The same jobs, from other memory (a config read again).
+    const std::string dir_copy = d.path;
+    PruneSpec same = job;
+    same.dir = dir_copy;
+    const PruneSpec same_jobs[] = {same};
+    t.prunes = same_jobs;
+    auto ok = w.rt.reload(t);
+    INFO((ok ? "" : reason_id(ok.error().reason())));
+    CHECK(ok.has_value());
+    PruneSpec changed = job;
+    changed.keep_newest = 3;
+    const PruneSpec changed_jobs[] = {changed};
+    t.prunes = changed_jobs;
+    auto refused = w.rt.reload(t);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().reason() == Reason::reload_unsupported);
+    t.prunes = {};
+    auto gone = w.rt.reload(t);
+    REQUIRE_FALSE(gone.has_value());
+    CHECK(gone.error().reason() == Reason::reload_unsupported);
+    w.rt.stop();
+    w.rt.run();
+}
+
 namespace {
 struct problems final : TableProblemSink {
     std::vector<TableProblem> got;
