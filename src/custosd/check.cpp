@@ -57,6 +57,16 @@ void line_sink::report(const custos::TableProblem& p) noexcept {
         say("%s:%u: [watchdog] %s", file, cfg.watchdog_line_of(p.watchdog_field()), text);
         return;
     }
+    if (p.kind == custos::TableKind::prune) {
+        // The key's line ([prune:x]'s header for a key not set).
+        if (p.index < cfg.prunes().size()) {
+            say("%s:%u: [prune:%.*s] %s", file, cfg.prune_line_of(p.index, p.prune_field()),
+                static_cast<int>(p.name.size()), p.name.data(), text);
+        } else {
+            say("%s:0: %s", file, text);
+        }
+        return;
+    }
     if (p.kind != custos::TableKind::service && p.kind != custos::TableKind::probe) {
         say("%s:0: %s", file, text); // no section of a config file gives the others
         return;

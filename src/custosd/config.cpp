@@ -96,6 +96,9 @@ void config::clear() noexcept {
     probes_ = nullptr;
     probe_count_ = 0;
     probe_lines_ = nullptr;
+    prunes_ = nullptr;
+    prune_count_ = 0;
+    prune_lines_ = nullptr;
 }
 
 bool config::parse(std::string_view text, problem_list& problems) noexcept {
@@ -216,6 +219,14 @@ unsigned config::probe_line_of(std::uint32_t probe, custos::ProbeField f) const 
         return 0;
     }
     return probe_lines_[std::size_t{probe} * custos::probe_field_count + i];
+}
+
+unsigned config::prune_line_of(std::uint32_t job, custos::PruneField f) const noexcept {
+    auto i = static_cast<std::size_t>(f);
+    if (job >= prune_count_ || prune_lines_ == nullptr || i >= custos::prune_field_count) {
+        return 0;
+    }
+    return prune_lines_[std::size_t{job} * custos::prune_field_count + i];
 }
 
 unsigned config::watchdog_line_of(custos::WatchdogField f) const noexcept {

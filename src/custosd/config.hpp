@@ -14,6 +14,7 @@
 //
 // Syntax, one construct per line:
 //   [custos]  [service:NAME]  [probe:NAME]  [watchdog]  [control]
+//   [prune:NAME]
 //                               sections; each may appear once
 //   key = value                 blanks around key and value are trimmed
 //   # comment  ; comment        only as the first non-blank character: values
@@ -71,6 +72,18 @@
 //   (custosd serves it when it can: see main.cpp); with enabled = no its
 //   socket is empty. Names in group and operators are resolved by custosd
 //   (check.cpp), not here.
+// [prune:NAME] keys (PruneSpec, prune.hpp; at most max_prune_sections):
+//   dir = /absolute/path (required); glob (default *); order =
+//   mtime|name|seq (name: a UTC time in the file name, time_pattern; seq:
+//   the number after seq_prefix); time_pattern (%Y %m %d, optionally %H %M
+//   %S, and literal text); seq_prefix; max_age (a duration; 0 = off);
+//   keep_newest (a whole number; 0 = off); max_total_bytes (bytes, with
+//   K, M, G or T; 0 = off); min_free = bytes (64M) or a share of the
+//   filesystem, N% (0 to 99); combine = any|all; max_files (1 to 65536,
+//   default 4096); interval (a duration, 0 = only on demand, else at least
+//   1s; default 1h). Ranges, the pattern, names and their uniqueness are
+//   the table check's (custosd maps its PruneField problems back with
+//   prune_line_of()).
 // Names are not checked here beyond being non-empty and unique among the
 // sections of their kind: the table check (validate_table(), table.hpp)
 // reports bad names, a probe named like a service,
@@ -185,6 +198,8 @@ public:
     static constexpr std::uint32_t max_probe_sections = 4096;
     // The most [custos] max_probe_checks may ask for.
     static constexpr std::uint32_t max_probe_checks = 65536;
+    // [prune:x] sections a file may hold (tbl::prunes_limit).
+    static constexpr std::uint32_t max_prune_sections = 64;
     // Entries [control] operators may list.
     static constexpr std::size_t max_operators = 16;
 
@@ -209,7 +224,9 @@ public:
     // The whole table: [custos] and every section, for validate_table() and
     // Runtime::init().
     Table table() const noexcept {
-        return {runtime_, services(), probes(), {}, watchdog_, control_, log_, {}};
+        Table t{runtime_, services(), probes(), {}, watchdog_, control_, log_, {}};
+        t.prunes = prunes();
+        return t;
     }
     // [custos]; fields not set in the file keep RuntimeConfig's defaults.
     const RuntimeConfig& runtime() const noexcept { return runtime_; }
@@ -227,6 +244,12 @@ public:
     // set; the kind key's line (tcp, http, unix, exec, file or all) for
     // target. 0 when `probe` is out of range.
     unsigned probe_line_of(std::uint32_t probe, custos::ProbeField f) const noexcept;
+    // [prune:x] sections, in file order.
+    std::span<const PruneSpec> prunes() const noexcept { return {prunes_, prune_count_}; }
+    // The line of the key behind `f` for job `job`: its [prune:x] header for
+    // PruneField::section and name, and for a key the file does not set;
+    // 0 when `job` is out of range.
+    unsigned prune_line_of(std::uint32_t job, custos::PruneField f) const noexcept;
     // [watchdog]; fields not set in the file keep WatchdogConfig's defaults
     // (device none: no watchdog). Its strings point into the config's text.
     const WatchdogConfig& watchdog() const noexcept { return watchdog_; }
@@ -279,6 +302,9 @@ private:
     ProbeSpec* probes_ = nullptr;
     std::uint32_t probe_count_ = 0;
     unsigned* probe_lines_ = nullptr; // probe_count_ x custos::probe_field_count
+    PruneSpec* prunes_ = nullptr;
+    std::uint32_t prune_count_ = 0;
+    unsigned* prune_lines_ = nullptr; // prune_count_ x custos::prune_field_count
     WatchdogConfig watchdog_;
     LogConfig log_;                                              // [log]
     unsigned watchdog_lines_[custos::watchdog_field_count] = {}; // all 0: no section

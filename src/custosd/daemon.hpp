@@ -42,6 +42,7 @@ void log_transition(const custos::Transition& t, void*) noexcept;
 void log_control(const custos::ControlAction& a, void*) noexcept;
 void log_watchdog(const custos::WatchdogTransition& t, void*) noexcept;
 void log_signal(int sig, void*) noexcept;
+void log_prune(const custos::PruneEvent& e, void*) noexcept;
 
 // Maps the table's problems (kind, entry, field) to config lines.
 struct line_sink final : custos::TableProblemSink {

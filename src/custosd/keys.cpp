@@ -827,6 +827,95 @@ constexpr key_def control_keys[] = {
      ctl_metrics_textfile_interval},
 };
 
+// --- [prune:NAME] ---
+
+using custos::PruneField;
+
+template <auto Field>
+void pr_text(key_context& c, std::string_view v) noexcept {
+    c.prune.*Field = v;
+}
+void pr_order(key_context& c, std::string_view v) noexcept {
+    if (v == "mtime") {
+        c.prune.order = PruneOrder::mtime;
+    } else if (v == "name") {
+        c.prune.order = PruneOrder::name_time;
+    } else if (v == "seq") {
+        c.prune.order = PruneOrder::seq;
+    } else {
+        c.bad("bad order '%s': use mtime (the file's time), name (a time in its name: "
+              "time_pattern) or seq (a number in its name: seq_prefix)",
+              clip(v).str());
+    }
+}
+void pr_combine(key_context& c, std::string_view v) noexcept {
+    if (v == "any") {
+        c.prune.combine = PruneCombine::any;
+    } else if (v == "all") {
+        c.prune.combine = PruneCombine::all;
+    } else {
+        c.bad("bad combine '%s': use any (a file goes when one rule says so) or all (only "
+              "when every rule set does)",
+              clip(v).str());
+    }
+}
+void pr_max_age(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.prune.max_age);
+}
+void pr_interval(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::duration_value(c.key->name, v), c.prune.interval);
+}
+void pr_keep_newest(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::limit_value(c.key->name, v), c.prune.keep_newest);
+}
+void pr_max_total_bytes(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::size_value(c.key->name, v), c.prune.max_total_bytes);
+}
+// Bytes (64M), or a share of the filesystem's size (15%), journald's
+// KeepFree: one key, as an operator thinks of it.
+void pr_min_free(key_context& c, std::string_view v) noexcept {
+    if (!v.empty() && v.back() == '%') {
+        std::uint64_t pct = 0;
+        if (tbl::parse_uint(v.substr(0, v.size() - 1), 99, pct) != tbl::num_status::ok) {
+            c.bad("bad min_free '%s': a share is from 0%% to 99%%", clip(v).str());
+            return;
+        }
+        c.prune.min_free_percent = static_cast<std::uint8_t>(pct);
+        c.prune.min_free_bytes = 0;
+        return;
+    }
+    if (store(c, tbl::size_value(c.key->name, v), c.prune.min_free_bytes)) {
+        c.prune.min_free_percent = 0;
+    }
+}
+void pr_max_files(key_context& c, std::string_view v) noexcept {
+    store(c, tbl::count_value(c.key->name, v, tbl::max_prune_files), c.prune.max_files);
+}
+
+constexpr std::uint8_t slot(PruneField f) {
+    return static_cast<std::uint8_t>(f);
+}
+
+constexpr key_def prune_keys[] = {
+    {"dir", slot(PruneField::dir), key_required, 0, pr_text<&PruneSpec::dir>,
+     "add dir = /absolute/path, the directory to keep within its budgets"},
+    {"glob", slot(PruneField::glob), 0, 0, pr_text<&PruneSpec::glob>},
+    {"order", slot(PruneField::order), 0, 0, pr_order},
+    {"time_pattern", slot(PruneField::time_pattern), 0, 0, pr_text<&PruneSpec::time_pattern>},
+    {"seq_prefix", slot(PruneField::seq_prefix), 0, 0, pr_text<&PruneSpec::seq_prefix>},
+    {"max_age", slot(PruneField::max_age), 0, 0, pr_max_age},
+    {"keep_newest", slot(PruneField::keep_newest), 0, 0, pr_keep_newest},
+    {"max_total_bytes", slot(PruneField::max_total_bytes), 0, 0, pr_max_total_bytes},
+    {"min_free", slot(PruneField::min_free), 0, 0, pr_min_free},
+    {"combine", slot(PruneField::combine), 0, 0, pr_combine},
+    {"max_files", slot(PruneField::max_files), 0, 0, pr_max_files},
+    {"interval", slot(PruneField::interval), 0, 0, pr_interval},
+};
+
+static_assert(std::size(prune_keys) + 2 == custos::prune_field_count,
+              "one line slot per [prune:x] key, and the section's and the name's");
+static_assert(std::size(prune_keys) <= max_keys);
+
 static_assert(std::size(control_keys) + 1 == control_field_count,
               "one line slot per [control] key, and the section's");
 static_assert(std::size(control_keys) <= max_keys);
@@ -846,5 +935,6 @@ const section_def probe_section{"probe:", probe_keys};
 const section_def watchdog_section{"watchdog", watchdog_keys};
 const section_def log_section{"log", log_keys};
 const section_def control_section{"control", control_keys};
+const section_def prune_section{"prune:", prune_keys};
 
 } // namespace custos::cfg

@@ -21,6 +21,7 @@
 #include <custos/control.hpp>
 #include <custos/error.hpp>
 #include <custos/probe.hpp>
+#include <custos/prune.hpp>
 #include <custos/runtime.hpp>
 #include <custos/service.hpp>
 #include <custos/watchdog.hpp>
@@ -63,6 +64,9 @@ struct table_out {
     std::uint32_t probe_capacity = 0;
     view_pool argv, env, deps, members;
     pool<std::uint16_t> statuses;
+    PruneSpec* prunes = nullptr;
+    unsigned* prune_lines = nullptr;
+    std::uint32_t prune_capacity = 0;
     unsigned* watchdog_lines = nullptr; // custos::watchdog_field_count
     unsigned* control_lines = nullptr;  // cfg::control_field_count
 };
@@ -112,6 +116,7 @@ struct key_context {
     const key_def* key = nullptr;     // the current key
     ServiceSpec service;              // the [service:x] being read
     ProbeSpec probe;                  // the [probe:x] being read
+    PruneSpec prune;                  // the [prune:x] being read
 };
 
 using setter = void (*)(key_context& c, std::string_view value) noexcept;
@@ -133,7 +138,8 @@ struct key_def {
     const char* name;
     // The line slot it fills: a custos::ServiceField for [service:x], a
     // custos::ProbeField for [probe:x], a custos::WatchdogField for
-    // [watchdog], a cfg::control_field for [control]; no_slot when none. Several keys may
+    // [watchdog], a cfg::control_field for [control], a custos::PruneField
+    // for [prune:x]; no_slot when none. Several keys may
     // share one (a probe's kind keys all fill target).
     std::uint8_t slot;
     std::uint8_t flags; // key_flag bits
@@ -160,6 +166,7 @@ extern const section_def probe_section;
 extern const section_def watchdog_section;
 extern const section_def log_section;
 extern const section_def control_section;
+extern const section_def prune_section;
 
 // The key named `key`, or nullptr.
 const key_def* find_key(const section_def& s, std::string_view key) noexcept;

@@ -1,6 +1,6 @@
 // custosd's log on stderr: say(), the one way a line is printed, and the
 // Runtime's hooks that print its events (services, probes, health, the
-// watchdog, control actions, ignored signals).
+// watchdog, control actions, the pruner, ignored signals).
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
@@ -228,6 +228,28 @@ void log_watchdog(const custos::WatchdogTransition& t, void*) noexcept {
             fix = custos::Error(t.reason, t.sys_errno).resolution();
         }
         say("  resolution: %.*s", static_cast<int>(fix.size()), fix.data());
+    }
+}
+
+// One line per pruner event: a file deleted, a chosen file kept, a run
+// that failed (with what to do):
+//   2026-11-22T01:02:03.456Z prune logs: app-20250101.log (100 bytes,
+//     keep_newest) (PruneDeleted)
+//   2026-11-22T01:02:03.456Z prune spool: /data/spool (PruneScanFailed):
+//     No such file or directory
+//     resolution: ...
+void log_prune(const custos::PruneEvent& e, void*) noexcept {
+    utc_stamp at;
+    std::string_view why = custos::reason_id(e.reason);
+    char err[96] = "";
+    if (e.sys_errno != 0) {
+        std::snprintf(err, sizeof err, ": %.80s", std::strerror(e.sys_errno));
+    }
+    say("%s prune %.*s: %.*s (%.*s)%s", at.text, static_cast<int>(e.job.size()), e.job.data(),
+        static_cast<int>(e.detail.size()), e.detail.data(), static_cast<int>(why.size()),
+        why.data(), err);
+    if (e.reason != custos::Reason::prune_deleted && !e.resolution.empty()) {
+        say("  resolution: %.*s", static_cast<int>(e.resolution.size()), e.resolution.data());
     }
 }
 

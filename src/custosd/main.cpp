@@ -74,6 +74,7 @@ using custos::daemon::line_sink;
 using custos::daemon::log_control;
 using custos::daemon::log_health;
 using custos::daemon::log_probe_transition;
+using custos::daemon::log_prune;
 using custos::daemon::log_signal;
 using custos::daemon::log_transition;
 using custos::daemon::log_watchdog;
@@ -283,6 +284,49 @@ constexpr const char* run_base = "/run/custos";
 // Writes "STEM-XXXXXXXX" for `config` into `out`: the file name without
 // ".ini"/".conf" (at most 24 bytes of [A-Za-z0-9._-], others as '_') and
 // an FNV-1a hash of its absolute path.
+// --check's lines for the [prune:x] jobs, one each: where, how files are
+// ordered, the rules set and the schedule.
+void print_prunes(const custos::cfg::config& cfg) {
+    for (const custos::PruneSpec& p : cfg.prunes()) {
+        const char* order = p.order == custos::PruneOrder::name_time ? "name"
+                            : p.order == custos::PruneOrder::seq     ? "seq"
+                                                                     : "mtime";
+        std::printf("  prune %.*s: %.*s (%.*s), order %s, combine %s,",
+                    static_cast<int>(p.name.size()), p.name.data(), static_cast<int>(p.dir.size()),
+                    p.dir.data(), static_cast<int>(p.glob.size()), p.glob.data(), order,
+                    p.combine == custos::PruneCombine::all ? "all" : "any");
+        bool any = false;
+        if (p.max_age.count() > 0) {
+            std::printf(" max_age %llds", static_cast<long long>(p.max_age.count() / 1000));
+            any = true;
+        }
+        if (p.keep_newest > 0) {
+            std::printf(" keep_newest %u", p.keep_newest);
+            any = true;
+        }
+        if (p.max_total_bytes > 0) {
+            std::printf(" max_total_bytes %llu",
+                        static_cast<unsigned long long>(p.max_total_bytes));
+            any = true;
+        }
+        if (p.min_free_percent > 0) {
+            std::printf(" min_free %u%%", static_cast<unsigned>(p.min_free_percent));
+            any = true;
+        } else if (p.min_free_bytes > 0) {
+            std::printf(" min_free %llu", static_cast<unsigned long long>(p.min_free_bytes));
+            any = true;
+        }
+        if (!any) {
+            std::printf(" no rule (nothing is deleted)");
+        }
+        if (p.interval.count() > 0) {
+            std::printf(", every %llds\n", static_cast<long long>(p.interval.count() / 1000));
+        } else {
+            std::printf(", on demand only\n");
+        }
+    }
+}
+
 void instance_name(const char* config, char* out, std::size_t cap) {
     char abs[PATH_MAX];
     const char* key = ::realpath(config, abs) != nullptr ? abs : config;
@@ -503,6 +547,7 @@ int main(int argc, char** argv) {
                     cfg.services().size(), cfg.probes().size(), watchdog,
                     static_cast<int>(off ? 3 : ctl.socket.size()), off ? "off" : ctl.socket.data(),
                     cfg.has_control_section() || off ? "" : " (when it can)");
+        print_prunes(cfg);
         return 0;
     }
 
@@ -644,6 +689,7 @@ int main(int argc, char** argv) {
     rt.set_health_hook(&log_health, nullptr);
     rt.set_watchdog_hook(&log_watchdog, nullptr);
     rt.set_control_hook(&log_control, nullptr);
+    rt.set_prune_hook(&log_prune, nullptr);
     say("custosd: %s: %u services, %u probes; %s", path, rt.service_count(), rt.probe_count(),
         rt.backend_reason());
     if (cfg.services().empty()) {

@@ -124,6 +124,7 @@ struct table_counts {
     std::size_t deps = 0;
     std::size_t members = 0;  // of composite probes
     std::size_t statuses = 0; // expect_status entries
+    std::uint32_t prunes = 0;
 
     bool operator==(const table_counts&) const = default;
 };
@@ -141,6 +142,9 @@ void lay_out(arena& a, const table_counts& c, table_out& out) noexcept {
     out.deps = view_pool{a.make_array<std::string_view>(c.deps), c.deps, 0};
     out.members = view_pool{a.make_array<std::string_view>(c.members), c.members, 0};
     out.statuses = pool<std::uint16_t>{a.make_array<std::uint16_t>(c.statuses), c.statuses, 0};
+    out.prunes = a.make_array<PruneSpec>(c.prunes);
+    out.prune_lines = a.make_array<unsigned>(std::size_t{c.prunes} * custos::prune_field_count);
+    out.prune_capacity = c.prunes;
 }
 
 class parser {
@@ -163,9 +167,14 @@ public:
 
     std::size_t found() const noexcept { return c_.found; }
     table_counts counts() const noexcept {
-        return {services_,           probes_,          c_.out.argv.used,
-                c_.out.env.used,     c_.out.deps.used, c_.out.members.used,
-                c_.out.statuses.used};
+        return {services_,
+                probes_,
+                c_.out.argv.used,
+                c_.out.env.used,
+                c_.out.deps.used,
+                c_.out.members.used,
+                c_.out.statuses.used,
+                prunes_};
     }
 
 private:
@@ -178,12 +187,14 @@ private:
         watchdog,
         control,
         log,
+        prune,
     };
 
     // A section whose keys are read (not none nor skipped).
     bool keyed() const noexcept {
         return kind_ == section::custos || kind_ == section::service || kind_ == section::probe ||
-               kind_ == section::watchdog || kind_ == section::control || kind_ == section::log;
+               kind_ == section::watchdog || kind_ == section::control || kind_ == section::log ||
+               kind_ == section::prune;
     }
 
     void item(const ini::item& it) noexcept {
@@ -309,6 +320,11 @@ private:
             start_keys(control_section);
             return;
         }
+        if (constexpr std::string_view prune_prefix = "prune:";
+            inner.substr(0, prune_prefix.size()) == prune_prefix) {
+            prune_header(ini::trim(inner.substr(prune_prefix.size())), inner, line);
+            return;
+        }
         constexpr std::string_view service_prefix = "service:";
         constexpr std::string_view probe_prefix = "probe:";
         const bool is_service = inner.substr(0, service_prefix.size()) == service_prefix;
@@ -367,6 +383,37 @@ private:
         deps_start_ = c_.out.deps.used;
     }
 
+    // [prune:NAME]: duplicates found here (at most max_prune_sections names,
+    // kept in the parser itself in both passes).
+    void prune_header(std::string_view name, std::string_view inner, unsigned line) noexcept {
+        if (name.empty()) {
+            c_.report(line, Reason::config_syntax, inner,
+                      "section [prune:] has no name: write [prune:NAME]");
+            return;
+        }
+        for (std::uint32_t j = 0; j < prunes_ && j < config::max_prune_sections; ++j) {
+            if (prune_names_[j] == name) {
+                c_.report(line, Reason::config_syntax, name,
+                          "duplicate section [prune:%s] (first at line %u): merge the two or "
+                          "rename one",
+                          clip(name).str(), prune_lines_[j]);
+                return;
+            }
+        }
+        if (prunes_ == config::max_prune_sections) {
+            c_.report(line, Reason::capacity_exceeded, name,
+                      "too many prune jobs: a config holds at most %u [prune:NAME] sections",
+                      config::max_prune_sections);
+            return;
+        }
+        prune_names_[prunes_] = name;
+        prune_lines_[prunes_] = line;
+        kind_ = section::prune;
+        c_.prune = PruneSpec{};
+        c_.prune.name = name;
+        start_keys(prune_section);
+    }
+
     void start_keys(const section_def& def) noexcept {
         def_ = &def;
         header_line_ = c_.line;
@@ -382,6 +429,7 @@ private:
     std::string_view section_name() const noexcept {
         return kind_ == section::service ? c_.service.name
                : kind_ == section::probe ? c_.probe.name
+               : kind_ == section::prune ? c_.prune.name
                                          : std::string_view{};
     }
 
@@ -414,6 +462,13 @@ private:
             store_lines(c_.out.watchdog_lines, custos::watchdog_field_count);
         } else if (kind_ == section::control) {
             finish_control();
+        } else if (kind_ == section::prune) {
+            if (c_.out.prunes != nullptr && prunes_ < c_.out.prune_capacity) {
+                c_.out.prunes[prunes_] = c_.prune;
+                store_lines(c_.out.prune_lines + std::size_t{prunes_} * custos::prune_field_count,
+                            custos::prune_field_count);
+            }
+            ++prunes_;
         }
         kind_ = section::none;
     }
@@ -504,6 +559,7 @@ private:
         case section::watchdog:
         case section::control:
         case section::log:
+        case section::prune:
             key_value(key, value);
             return;
         }
@@ -576,6 +632,9 @@ private:
     name_set* probe_names_;
     std::uint32_t services_ = 0;
     std::uint32_t probes_ = 0;
+    std::uint32_t prunes_ = 0;
+    std::string_view prune_names_[config::max_prune_sections];
+    unsigned prune_lines_[config::max_prune_sections] = {};
 
     section kind_ = section::none;
     unsigned custos_line_ = 0;
@@ -652,7 +711,8 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
     CUSTOS_ASSERT(out.services != nullptr && out.lines != nullptr && out.probes != nullptr &&
                   out.probe_lines != nullptr && out.argv.base != nullptr &&
                   out.env.base != nullptr && out.deps.base != nullptr &&
-                  out.members.base != nullptr && out.statuses.base != nullptr);
+                  out.members.base != nullptr && out.statuses.base != nullptr &&
+                  (counts.prunes == 0 || (out.prunes != nullptr && out.prune_lines != nullptr)));
     runtime_ = RuntimeConfig{};
     watchdog_ = WatchdogConfig{};
     log_ = LogConfig{};
@@ -670,6 +730,9 @@ bool config::parse_owned(char* text, std::size_t size, problem_list& problems) n
     probes_ = out.probes;
     probe_count_ = counts.probes;
     probe_lines_ = out.probe_lines;
+    prunes_ = out.prunes;
+    prune_count_ = counts.prunes;
+    prune_lines_ = out.prune_lines;
     return true;
 }
 

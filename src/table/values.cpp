@@ -101,6 +101,48 @@ num_status parse_uint(std::string_view s, std::uint64_t max, std::uint64_t& out)
     return num_status::ok;
 }
 
+num_status parse_size(std::string_view s, std::uint64_t max, std::uint64_t& out) noexcept {
+    std::size_t digits = 0;
+    while (digits < s.size() && is_digit(s[digits])) {
+        ++digits;
+    }
+    std::string_view unit = s.substr(digits);
+    unsigned shift = 0;
+    if (!unit.empty()) {
+        switch (unit.front()) {
+        case 'k':
+        case 'K':
+            shift = 10;
+            break;
+        case 'm':
+        case 'M':
+            shift = 20;
+            break;
+        case 'g':
+        case 'G':
+            shift = 30;
+            break;
+        case 't':
+        case 'T':
+            shift = 40;
+            break;
+        default:
+            return num_status::bad;
+        }
+        unit.remove_prefix(1);
+        if (unit != "" && unit != "B" && unit != "iB") {
+            return num_status::bad;
+        }
+    }
+    std::uint64_t n = 0;
+    const num_status st = parse_uint(s.substr(0, digits), max >> shift, n);
+    if (st != num_status::ok) {
+        return st;
+    }
+    out = n << shift;
+    return num_status::ok;
+}
+
 num_status parse_x100(std::string_view s, std::uint64_t max_x100, std::uint64_t& out) noexcept {
     std::size_t dot = s.find('.');
     std::string_view whole = s.substr(0, dot);
@@ -302,38 +344,22 @@ value_result<std::uint32_t> percent_value(std::string_view key, std::string_view
 
 value_result<std::uint64_t> bytes_value(std::string_view key, std::string_view value,
                                         std::uint64_t max) noexcept {
-    std::string_view digits = value;
-    unsigned shift = 0;
-    if (!digits.empty()) {
-        switch (digits.back()) {
-        case 'K':
-        case 'k':
-            shift = 10;
-            break;
-        case 'M':
-            shift = 20;
-            break;
-        case 'G':
-            shift = 30;
-            break;
-        case 'T':
-            shift = 40;
-            break;
-        default:
-            break;
-        }
-    }
-    if (shift != 0) {
-        digits.remove_suffix(1);
-    }
     std::uint64_t n = 0;
-    if (parse_uint(digits, max >> shift, n) != num_status::ok || (n << shift) > max) {
-        return refuse("bad %.*s '%s': give bytes, with K, M or G for KiB, MiB or GiB (256K, "
-                      "4M), at most %llu",
-                      len(key), key.data(), clip(value).str(),
-                      static_cast<unsigned long long>(max));
+    switch (parse_size(value, max, n)) {
+    case num_status::ok:
+        return n;
+    case num_status::too_big:
+        return refuse("%.*s '%s' is too large: at most %llu bytes", len(key), key.data(),
+                      clip(value).str(), static_cast<unsigned long long>(max));
+    case num_status::bad:
+        break;
     }
-    return n << shift;
+    return refuse("bad %.*s '%s': give bytes, optionally with K, M, G or T (64K, 16M, 1G)",
+                  len(key), key.data(), clip(value).str());
+}
+
+value_result<std::uint64_t> size_value(std::string_view key, std::string_view value) noexcept {
+    return bytes_value(key, value, std::numeric_limits<std::uint64_t>::max());
 }
 
 value_result<bool> bool_value(std::string_view key, std::string_view value) noexcept {

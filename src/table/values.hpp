@@ -64,6 +64,12 @@ inline constexpr std::uint64_t max_duration_ms = 2562047ull * 3600 * 1000;
 // no unit; too_big: over max_duration_ms.
 dur_status parse_duration(std::string_view s, Duration& out) noexcept;
 
+// A size in bytes: digits, then optionally K, M, G or T (powers of 1024,
+// either case), optionally followed by "B" or "iB" ("4096", "64K", "16MiB",
+// "1GB"), at most `max`. bad: anything else; too_big: over `max` (checked
+// without overflow).
+num_status parse_size(std::string_view s, std::uint64_t max, std::uint64_t& out) noexcept;
+
 // "TERM", "SIGTERM" (any case: TERM, INT, HUP, QUIT, KILL, USR1, USR2) or
 // a number from 1 to 64 ("0" is bad); 0 when bad.
 int parse_signal(std::string_view s) noexcept;
@@ -118,10 +124,13 @@ value_result<std::uint32_t> limit_value(std::string_view key, std::string_view v
 // A percentage from 0 to 100, with or without '%' (backoff_jitter).
 value_result<std::uint32_t> percent_value(std::string_view key, std::string_view value) noexcept;
 
+// A size for `key` (parse_size), any up to 2^64 - 1; the message names the key.
+value_result<std::uint64_t> size_value(std::string_view key, std::string_view value) noexcept;
+
 // yes, no, true or false.
 value_result<bool> bool_value(std::string_view key, std::string_view value) noexcept;
-// A size in bytes: a whole number with an optional binary suffix K, M, G
-// or T (KiB, MiB...: 256K = 262144), at most `max`.
+// A size for `key` (parse_size), at most `max`; the message names the key
+// and the bound.
 value_result<std::uint64_t> bytes_value(std::string_view key, std::string_view value,
                                         std::uint64_t max) noexcept;
 
