@@ -25,6 +25,7 @@ struct options {
     bool follow = false;         // -f, --follow (events)
     const char* since = nullptr; // --since SEQ (events)
     const char* lines = nullptr; // -n LINES (logs)
+    bool dry_run = false; // prune NAME --dry-run
     bool has_timeout = false;
     custos::Duration timeout{0};
     const char* args[256] = {};
@@ -77,5 +78,7 @@ int cmd_reload(const session& s, const options& o);
 int cmd_metrics(const session& s, const options& o);
 int cmd_events(const session& s, const options& o);
 int cmd_logs(const session& s, const options& o);
+// prune: the jobs; prune NAME: run one; prune NAME --dry-run: what would go.
+int cmd_prune(const session& s, const options& o);
 
 } // namespace custos::ctl::cli

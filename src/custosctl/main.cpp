@@ -64,6 +64,10 @@ void usage(std::FILE* to) {
         "                       not trusted); --since: from that seq on; -f: then\n"
         "                       wait for new ones, until interrupted; --json: the\n"
         "                       records as JSON, one a line\n"
+        "  prune                the retention pruner's jobs, their counters and last runs\n"
+        "  prune NAME           run a job now: each file deleted (FILE BYTES RULES), then\n"
+        "                       the summary; exit 1 when the run failed\n"
+        "  prune NAME --dry-run what the job would delete now; nothing is deleted\n"
         "\n"
         "Options (anywhere on the line):\n"
         "  --socket PATH   custosd's control socket; else $%.*s; else %.*s\n"
@@ -72,13 +76,15 @@ void usage(std::FILE* to) {
         "                  their responses, wait-ready: /status at the end); metrics\n"
         "                  has no JSON form and prints its text\n"
         "  --wait          actions and check: wait until settled (?wait=)\n"
+        "  --dry-run       prune NAME: list what would go, delete nothing\n"
         "  --timeout D     with --wait and for wait-ready: how long to wait (30s);\n"
         "                  otherwise how long custosd has to answer (10s). Durations:\n"
         "                  1500ms, 30s, 5m, 1h\n"
         "  -h, --help      this text\n"
         "\n"
         "Anyone who can open the socket may read; actions (start, stop, restart,\n"
-        "check, watchdog, reload) are for root and custosd's [control] operators.\n"
+        "check, watchdog, reload, prune NAME) are for root and custosd's [control]\n"
+        "operators.\n"
         "\n"
         "Exit codes:\n"
         "  0  done; healthy; ready\n"
@@ -160,6 +166,8 @@ bool parse_args(int argc, char** argv, options& o, bool& help) {
                 return false;
             }
             o.since = v;
+        } else if (std::strcmp(a, "--dry-run") == 0) {
+            o.dry_run = true;
         } else if (std::strcmp(a, "-h") == 0 || std::strcmp(a, "--help") == 0) {
             help = true;
         } else if (value(i, "--socket", v)) {
@@ -224,6 +232,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "custosctl: --wait is for start, stop, restart and check\n");
         return control::exit_usage;
     }
+    if (o.dry_run && verb != "prune") {
+        std::fprintf(stderr, "custosctl: --dry-run is for prune NAME\n");
+        return control::exit_usage;
+    }
     if ((o.follow && verb != "events" && verb != "logs") ||
         (o.since != nullptr && verb != "events") || (o.lines != nullptr && verb != "logs")) {
         std::fprintf(stderr, "custosctl: -f is for events and logs, --since for events, -n "
@@ -252,6 +264,8 @@ int main(int argc, char** argv) {
         rc = cmd_events(s, o);
     } else if (verb == "logs") {
         rc = cmd_logs(s, o);
+    } else if (verb == "prune") {
+        rc = cmd_prune(s, o);
     } else {
         std::fprintf(stderr, "custosctl: unknown verb '%s'\ncustosctl --help lists them\n",
                      o.args[0]);

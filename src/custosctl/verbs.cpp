@@ -1,5 +1,5 @@
 // custosctl's verbs (cli.hpp): status, start, stop, restart, check, health,
-// wait-ready, watchdog, reload and metrics, each a request or a few and its
+// wait-ready, watchdog, reload, metrics and prune, each a request or a few and its
 // output, returning the exit code.
 #include <time.h>
 #include <unistd.h>
@@ -537,6 +537,49 @@ int cmd_events(const session& s, const options& o) {
         }
         since = last + 1;
     }
+int cmd_prune(const session& s, const options& o) {
+    if (o.nargs > 2 || (o.dry_run && o.nargs != 2)) {
+        std::fprintf(stderr, "custosctl: write 'prune', 'prune NAME' or 'prune NAME --dry-run'\n");
+        return control::exit_usage;
+    }
+    char target[256];
+    const char* method = "GET";
+    if (o.nargs == 1) {
+        std::snprintf(target, sizeof target, "%.*s%s",
+                      static_cast<int>(control::route_prune.size()), control::route_prune.data(),
+                      o.json ? "" : "?format=text");
+    } else {
+        method = "POST";
+        const char* query = o.dry_run ? (o.json ? "?dry_run=1" : "?dry_run=1&format=text")
+                                      : (o.json ? "" : "?format=text");
+        if (!target_for(target, sizeof target, control::prefix_prune, o.args[1], query)) {
+            std::fprintf(stderr, "custosctl: the job name is too long\n");
+            return control::exit_usage;
+        }
+    }
+    response r;
+    if (const int rc = ask(s, method, target, timeout_ms(o, default_io_ms), r); rc >= 0) {
+        return rc;
+    }
+    if (r.status == 404 && o.nargs == 2) {
+        std::fprintf(stderr, "custosctl: no prune job '%s': 'custosctl prune' lists them\n",
+                     o.args[1]);
+        return control::exit_unknown_name;
+    }
+    if (r.status == 503 && o.nargs == 2) {
+        // The run failed: its reason and what to do, as custosd said them.
+        refused(s, method, target, r, o.args[1]);
+        return control::exit_failed;
+    }
+    if (r.status != 200) {
+        return refused(s, method, target, r, o.nargs == 2 ? o.args[1] : std::string_view());
+    }
+    if (r.body.empty() && !o.json) {
+        std::printf("no prune jobs\n");
+        return control::exit_ok;
+    }
+    print_body(stdout, r.body);
+    return control::exit_ok;
 }
 
 int cmd_logs(const session& s, const options& o) {
