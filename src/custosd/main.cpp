@@ -170,6 +170,12 @@ void usage(std::FILE* to) {
         "                   /run/custos/control.sock when it can (not when another\n"
         "                   custosd answers there, nor when /run/custos cannot be made:\n"
         "                   a note says so); enabled = no: no socket.\n"
+        "  [prune:NAME]     (at most 64) dir = /PATH (required), glob (*),\n"
+        "                   order = mtime|name|seq, time_pattern (order name: e.g.\n"
+        "                   app-%%Y%%m%%d), seq_prefix (order seq), max_age, keep_newest,\n"
+        "                   max_total_bytes (64K, 16M, 1G), min_free = BYTES|N%%,\n"
+        "                   combine = any|all, max_files (4096), interval (1h; 0: only\n"
+        "                   custosctl prune NAME)\n"
         "  Durations take ms, s, m or h: 1500ms, 30s, 5m, 1h.\n",
         default_config);
 }
