@@ -28,7 +28,9 @@
 #include <custos/runtime.hpp>
 
 #include "backend_probe.hpp"
+#include "eventlog/record.hpp"
 #include "scratch_dir.hpp"
+#include "status/event.hpp"
 #ifdef PRUNE_COUNTING_ALLOC
 #include "counting_alloc.hpp"
 #endif
@@ -347,6 +349,26 @@ TEST_CASE("a reload keeps the same jobs and refuses changed ones (ReloadUnsuppor
     CHECK(gone.error().reason() == Reason::reload_unsupported);
     w.rt.stop();
     w.rt.run();
+}
+
+TEST_CASE("prune events in the event log: a deletion is info, a failure a warning") {
+    status::event e;
+    e.kind = status::event_kind::prune;
+    e.name = "logs";
+    e.detail = "app-20250101.log (100 bytes, keep_newest)";
+    e.reason = Reason::prune_deleted;
+    CHECK(eventlog::level_for(e) == eventlog::level::info);
+    const eventlog::record r = eventlog::from_event(e, eventlog::level_for(e));
+    CHECK(r.kind == status::event_kind::prune);
+    CHECK(r.name_view() == "logs");
+    CHECK(r.message_view() == "app-20250101.log (100 bytes, keep_newest)");
+    CHECK(r.from_view().empty());
+    for (Reason why : {Reason::prune_scan_failed, Reason::prune_too_many_files,
+                       Reason::prune_unlink_failed, Reason::prune_file_changed}) {
+        e.reason = why;
+        CHECK(eventlog::level_for(e) == eventlog::level::warning);
+    }
+    CHECK(status::event_kind_name(status::event_kind::prune) == "prune");
 }
 
 namespace {
