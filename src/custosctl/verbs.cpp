@@ -537,6 +537,8 @@ int cmd_events(const session& s, const options& o) {
         }
         since = last + 1;
     }
+}
+
 int cmd_prune(const session& s, const options& o) {
     if (o.nargs > 2 || (o.dry_run && o.nargs != 2)) {
         std::fprintf(stderr, "custosctl: write 'prune', 'prune NAME' or 'prune NAME --dry-run'\n");
