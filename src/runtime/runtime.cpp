@@ -452,6 +452,16 @@ void Runtime::run() noexcept {
     for (int k = 0; k < 100 && (rt.procs.busy() || rt.elog.busy()); ++k) {
         rt.reactor.run_once(false);
     }
+    // An event-log write or sync still on the disk (io_uring): waited for,
+    // at most a second, so that close() writes after it, in order.
+    if (rt.elog.busy()) {
+        const mono_time until = rt.reactor.now() + std::chrono::seconds(1);
+        rt.reactor.arm(rt.settle, until);
+        while (rt.elog.busy() && rt.reactor.now() < until) {
+            rt.reactor.run_once(true);
+        }
+        rt.reactor.cancel(rt.settle);
+    }
     rt.publish();
     rt.elog.close(); // the last records, written and synced
 }
