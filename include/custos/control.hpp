@@ -242,7 +242,7 @@ inline constexpr std::string_view prefix_prune = "/prune/";
 // reserved for what comes next: events).
 inline constexpr std::string_view reserved_components[] = {
     "health",   "status", "metrics", "services", "probes", "monitors",
-    "watchdog", "reload", "events",  "custos",   "logs",     "prune"};
+    "watchdog", "reload", "events",  "custos",   "logs",   "prune"};
 // Appliance routes a runtime can hold.
 inline constexpr std::size_t max_routes = 8;
 

@@ -25,7 +25,7 @@ struct options {
     bool follow = false;         // -f, --follow (events)
     const char* since = nullptr; // --since SEQ (events)
     const char* lines = nullptr; // -n LINES (logs)
-    bool dry_run = false; // prune NAME --dry-run
+    bool dry_run = false;        // prune NAME --dry-run
     bool has_timeout = false;
     custos::Duration timeout{0};
     const char* args[256] = {};
