@@ -164,7 +164,7 @@ check_bad() {
         fail "--check with '$1': exit $rc, stderr: $(cat "$T/err")"
     fi
 }
-check_bad "dir = var/log/custos" "a relative dir"
+check_bad "dir =" "an empty dir"
 check_bad "max_file_bytes = 100" "max_file_bytes below 4096"
 check_bad "max_file_bytes = 12Q" "a size with a bad unit"
 check_bad "max_files = 0" "max_files 0"

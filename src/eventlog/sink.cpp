@@ -346,6 +346,7 @@ void sink::on_written(io::op& o, std::int32_t result) noexcept {
     auto r = self.dir_.end_batch(result, s.out_len, s.out_lines, s.out_next);
     if (!r) {
         ++self.stats_.write_errors;
+        self.out_of_space_ = self.out_of_space_ || r.error().sys_errno() == ENOSPC;
         self.lose(s.first, s.out_next, s.out_lines);
     } else {
         if (s.first <= self.report_seq_ && self.report_seq_ < s.out_next) {

@@ -118,6 +118,15 @@ public:
         return n;
     }
 
+    // True once after a write failed for want of space (ENOSPC): the
+    // runtime frees room (the oldest captured-output archives) so that the
+    // event log's next write has it.
+    bool take_out_of_space() noexcept {
+        const bool n = out_of_space_;
+        out_of_space_ = false;
+        return n;
+    }
+
     const lines& ring() const noexcept { return ring_; }
     // A write or a sync is in flight (run it to completion before close()).
     bool busy() const noexcept { return in_flight_ || sync_in_flight_; }
@@ -181,6 +190,7 @@ private:
     bool sync_due_ = false;       // a durable line was written: sync now
     bool unsynced_ = false;       // routine lines written since the last sync
     bool fresh_ = false;
+    bool out_of_space_ = false;
     bool trusted_ = false;
     bool dir_wanted_ = false;
     bool closing_ = false;

@@ -479,6 +479,9 @@ struct Runtime::impl final : sup::host,
         }
         cap.flush();
         elog.after_turn();
+        if (elog.take_out_of_space()) {
+            make_room_for_log();
+        }
         if (elog.take_new()) {
             ctl.server.wake_feeds(); // GET /events?follow
         }
@@ -487,6 +490,9 @@ struct Runtime::impl final : sup::host,
     Result<void> open_eventlog(const Table& t) noexcept;
     void boot_record() noexcept;
     void forget_eventlog() noexcept;
+    // The event log could not write for want of space: the services'
+    // oldest captured-output archives go first (output.cpp).
+    void make_room_for_log() noexcept;
     // Captured output (output.cpp).
     Result<void> layout_capture(std::span<const process::launch> launches) noexcept;
     void open_capture() noexcept;

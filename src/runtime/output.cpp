@@ -201,3 +201,39 @@ bool Runtime::impl::logs_feed(const ControlRequest& req, ControlResponse& resp, 
 }
 
 } // namespace custos
+
+namespace custos {
+
+// Up to four archives (one per service in turn), and a record saying so:
+// the event log's records matter more than old output.
+void Runtime::impl::make_room_for_log() noexcept {
+    std::uint64_t freed = 0;
+    std::uint32_t files = 0;
+    for (; files < 4; ++files) {
+        const std::uint64_t b = cap.free_oldest();
+        if (b == 0) {
+            break;
+        }
+        freed += b;
+    }
+    if (files == 0) {
+        return;
+    }
+    eventlog::record rec;
+    rec.kind = status::event_kind::log;
+    rec.level = eventlog::level::warning;
+    rec.reason = Reason::event_log_write_failed;
+    rec.sys_errno = ENOSPC;
+    rec.mono_ns = to_ns(reactor.now());
+    rec.wall_ns = status::wall_now_ns();
+    rec.set_name("eventlog");
+    char msg[eventlog::record::message_cap];
+    text_out o(msg, sizeof msg);
+    o.put("the log's filesystem is full: deleted the ").put_u64(files);
+    o.put(" oldest captured-output archives (").put_u64(freed).put(" bytes) for the event log");
+    rec.set_message(o.view());
+    rec.set_resolution(Error(Reason::event_log_write_failed, ENOSPC).resolution());
+    elog.emit(rec);
+}
+
+} // namespace custos
