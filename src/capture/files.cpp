@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/text_out.hpp"
+#include "io/files.hpp"
 #include "prune/decide.hpp"
 #include "status/json.hpp"
 
@@ -31,24 +32,6 @@ void archive_name(char* b, std::uint64_t seq) noexcept {
         v /= 10;
     }
     std::memcpy(b + prefix.size() + 20, ".log", 5);
-}
-
-ssize_t pread_all(int fd, char* buf, std::size_t n, off_t at) noexcept {
-    std::size_t got = 0;
-    while (got < n) {
-        const ssize_t r = ::pread(fd, buf + got, n - got, at + static_cast<off_t>(got));
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            return -1;
-        }
-        if (r == 0) {
-            break;
-        }
-        got += static_cast<std::size_t>(r);
-    }
-    return static_cast<ssize_t>(got);
 }
 
 } // namespace
@@ -249,7 +232,7 @@ Result<std::uint64_t> files::cut_torn() noexcept {
     while (end > 0 && !found) {
         const std::uint64_t n = end < chunk_size ? end : chunk_size;
         const std::uint64_t from = end - n;
-        if (pread_all(rd, chunk, static_cast<std::size_t>(n), static_cast<off_t>(from)) !=
+        if (io::files::pread_at(rd, chunk, static_cast<std::size_t>(n), static_cast<off_t>(from)) !=
             static_cast<ssize_t>(n)) {
             const int err = errno;
             ::close(rd);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/text_out.hpp"
+#include "io/files.hpp"
 #include "prune/decide.hpp"
 #include "status/event.hpp"
 #include "status/json.hpp"
@@ -60,24 +61,6 @@ void stamp_into(char* b, std::int64_t wall_ns, bool trusted) noexcept {
     for (int k = 0; k < 16; ++k) {
         b[k] = from[take[k]];
     }
-}
-
-ssize_t pread_all(int fd, char* buf, std::size_t n, off_t at) noexcept {
-    std::size_t got = 0;
-    while (got < n) {
-        const ssize_t r = ::pread(fd, buf + got, n - got, at + static_cast<off_t>(got));
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            return -1;
-        }
-        if (r == 0) {
-            break;
-        }
-        got += static_cast<std::size_t>(r);
-    }
-    return static_cast<ssize_t>(got);
 }
 
 } // namespace
@@ -271,7 +254,8 @@ Result<std::uint64_t> log_dir::recover_from(int rd) noexcept {
         while (end > 0) {
             const std::uint64_t n = end < chunk_size ? end : chunk_size;
             const std::uint64_t from = end - n;
-            if (pread_all(rd, chunk_, n, static_cast<off_t>(from)) != static_cast<ssize_t>(n)) {
+            if (io::files::pread_at(rd, chunk_, n, static_cast<off_t>(from)) !=
+                static_cast<ssize_t>(n)) {
                 return false;
             }
             for (std::uint64_t k = n; k > 0; --k) {
@@ -304,7 +288,8 @@ Result<std::uint64_t> log_dir::recover_from(int rd) noexcept {
     const std::uint64_t len = whole - start;
     const std::size_t peek = len < 32 ? static_cast<std::size_t>(len) : 32;
     std::uint64_t seq = 0;
-    if (pread_all(rd, chunk_, peek, static_cast<off_t>(start)) == static_cast<ssize_t>(peek) &&
+    if (io::files::pread_at(rd, chunk_, peek, static_cast<off_t>(start)) ==
+            static_cast<ssize_t>(peek) &&
         line_seq(chunk_, peek, seq)) {
         next_seq_ = seq + 1;
         return cut;
@@ -313,7 +298,7 @@ Result<std::uint64_t> log_dir::recover_from(int rd) noexcept {
     std::uint64_t lines = 0;
     for (std::uint64_t at = 0; at < whole;) {
         const std::uint64_t n = whole - at < chunk_size ? whole - at : chunk_size;
-        if (pread_all(rd, chunk_, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
+        if (io::files::pread_at(rd, chunk_, n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
             return fail(Reason::event_log_unavailable, errno, current_name());
         }
         for (std::uint64_t k = 0; k < n; ++k) {

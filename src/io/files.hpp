@@ -37,6 +37,27 @@ inline long pread_all(int fd, char* buf, std::size_t len) noexcept {
     return static_cast<long>(got);
 }
 
+// Reads up to `n` bytes of `fd` from offset `at` (retrying short reads and
+// EINTR; fewer only at the end of the file). Returns the bytes read, or -1
+// with errno set.
+inline ssize_t pread_at(int fd, char* buf, std::size_t n, off_t at) noexcept {
+    std::size_t got = 0;
+    while (got < n) {
+        const ssize_t r = ::pread(fd, buf + got, n - got, at + static_cast<off_t>(got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            return -1;
+        }
+        if (r == 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(r);
+    }
+    return static_cast<ssize_t>(got);
+}
+
 // Opens `path` (relative to dir_fd, or absolute with AT_FDCWD) and reads it
 // as pread_all does. Returns the length or -errno.
 inline long read_file(int dir_fd, const char* path, char* buf, std::size_t len) noexcept {

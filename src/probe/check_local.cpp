@@ -13,23 +13,6 @@
 
 namespace custos::probe {
 
-namespace {
-
-// `fd` moved to a number >= 3 (closing the original) when it is below:
-// never one the child dups onto. -1 when that fails (errno set).
-int above_stdio(int fd) noexcept {
-    if (fd >= 3) {
-        return fd;
-    }
-    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int err = errno;
-    ::close(fd);
-    errno = err;
-    return moved;
-}
-
-} // namespace
-
 void engine::kill_run(check& c, int pidfd) noexcept {
     // The whole cgroup (setsid() children included) where the run has one,
     // and the process group either way.
@@ -56,8 +39,8 @@ void engine::exec_start(check& c) noexcept {
         defer_finish(c);
         return;
     }
-    fds[0] = above_stdio(fds[0]);
-    fds[1] = above_stdio(fds[1]);
+    fds[0] = process::above_stdio(fds[0]);
+    fds[1] = process::above_stdio(fds[1]);
     if (fds[0] < 0 || fds[1] < 0 ||
         ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK) != 0) {
         const int err = errno;

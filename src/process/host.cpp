@@ -244,23 +244,6 @@ Result<int> host::spawn(std::uint32_t i) noexcept {
     return p.pid;
 }
 
-namespace {
-
-// `fd` moved to a number >= 3 (closing the original) when it is below:
-// never one the child dups onto. -1 when that fails (errno set).
-int above_stdio(int fd) noexcept {
-    if (fd >= 3) {
-        return fd;
-    }
-    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int err = errno;
-    ::close(fd);
-    errno = err;
-    return moved;
-}
-
-} // namespace
-
 // The slot's output pipes, made at its first spawn that captures (and
 // after a vacate): kept, with a read in flight on each, until vacate() or
 // close_output(). Errors: SpawnFailed "output pipe" (pipe2, e.g. EMFILE).

@@ -632,4 +632,15 @@ Result<char**> build_argv(arena& a, std::span<const std::string_view> args) noex
     return argv;
 }
 
+int above_stdio(int fd) noexcept {
+    if (fd >= 3) {
+        return fd;
+    }
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return moved;
+}
+
 } // namespace custos::process

@@ -46,6 +46,11 @@
 
 namespace custos::process {
 
+// `fd` moved to a number >= 3 (closing the original) when it is below:
+// never one a child dups onto its stdin, stdout or stderr. -1 when that
+// fails (errno set).
+int above_stdio(int fd) noexcept;
+
 enum class spawn_method : std::uint8_t { clone_pidfd, vfork_pidfd_open, vfork };
 
 // "clone(CLONE_PIDFD)", "vfork+pidfd_open", "vfork (no pidfd)".
