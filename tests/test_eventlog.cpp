@@ -475,7 +475,7 @@ record transition(sv name, sv from, sv to, std::int64_t at_ns,
 
 TEST_CASE("folder: a crash loop of 1000 identical transitions is a handful of records") {
     static folder f; // 64 records in place: not on the stack
-    f = folder();
+    f = folder(folder::default_window_ns, 1);
     std::vector<record> written;
     record out[2];
     record boot = transition("boot", "", "", 0, Reason::previous_boot_watchdog);
@@ -525,7 +525,7 @@ TEST_CASE("folder: a crash loop of 1000 identical transitions is a handful of re
 
 TEST_CASE("folder: each transition of a subject folds on its own") {
     static folder f;
-    f = folder();
+    f = folder(folder::default_window_ns, 1);
     record out[2];
     CHECK(f.offer(transition("a", "running", "backoff", 1), out) == 1);
     CHECK(f.offer(transition("b", "running", "backoff", 2), out) == 1);
@@ -555,7 +555,7 @@ TEST_CASE("folder: each transition of a subject folds on its own") {
 
 TEST_CASE("folder: a crash loop through several states folds every step") {
     static folder f;
-    f = folder();
+    f = folder(folder::default_window_ns, 1);
     std::vector<record> written;
     record out[2];
     auto take = [&written](const record* rs, std::size_t n) {
@@ -593,7 +593,7 @@ TEST_CASE("folder: a crash loop through several states folds every step") {
 TEST_CASE("folder: window expiry") {
     static folder f;
     const std::int64_t w = 10 * sec;
-    f = folder(w);
+    f = folder(w, 1);
     record out[2];
     record due[4];
     CHECK(f.offer(transition("a", "x", "y", 0), out) == 1);
@@ -619,7 +619,7 @@ TEST_CASE("folder: window expiry") {
 
 TEST_CASE("folder: table full, the least recently seen subject makes room") {
     static folder f;
-    f = folder();
+    f = folder(folder::default_window_ns, 1);
     record out[2];
     std::uint64_t total = 0;
     for (std::size_t i = 0; i < folder::capacity; ++i) {
@@ -647,6 +647,30 @@ TEST_CASE("folder: table full, the least recently seen subject makes room") {
         held += n;
     }
     CHECK(held == total - 2);
+}
+
+TEST_CASE("folder: by default a repeat is written at once, a run of them is folded") {
+    static folder f;
+    f = folder(); // immediate: the first two of a run at once
+    record out[2];
+    // A restart an operator asked for: the same starting -> ready as at
+    // boot, five seconds later, is written at once (not held for 10 s).
+    CHECK(f.offer(transition("web", "starting", "ready", 1, Reason::ready_started), out) == 1);
+    REQUIRE(f.offer(transition("web", "starting", "ready", 5 * sec, Reason::ready_started), out) ==
+            1);
+    CHECK(out[0].count == 1);
+    CHECK(out[0].mono_ns == 5 * sec);
+    // A third within the window is a run: held, then one record.
+    CHECK(f.offer(transition("web", "starting", "ready", 6 * sec, Reason::ready_started), out) ==
+          0);
+    CHECK(f.offer(transition("web", "starting", "ready", 7 * sec, Reason::ready_started), out) ==
+          0);
+    record due[4];
+    REQUIRE(f.flush_due(1 + folder::default_window_ns, due, 4) == 1);
+    CHECK(due[0].count == 2);
+    CHECK(due[0].first_mono_ns == 6 * sec);
+    CHECK(due[0].mono_ns == 7 * sec);
+    CHECK(f.folded() == 2);
 }
 
 // --- the log directory ---------------------------------------------------------------

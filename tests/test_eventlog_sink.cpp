@@ -525,7 +525,7 @@ TEST_CASE("sink: a crash loop folds into records with a count; the boot record s
         }
     }
     CHECK(to_backoff == 300);
-    CHECK(flappy <= 9); // each step: the first at once, then one fold
+    CHECK(flappy <= 9); // each step: the first two at once (folder::immediate), then one fold
     MESSAGE(flappy << " records for 900 transitions");
 }
 

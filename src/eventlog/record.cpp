@@ -426,6 +426,15 @@ std::size_t folder::offer(const record& r, record* out) noexcept {
         }
         s->used = true;
         s->held = 0;
+    } else if (s->held == 0 && s->passed < immediate_ && r.mono_ns - s->start_ns < window_ns_) {
+        // An occasional repeat (a service an operator restarts: its
+        // starting -> ready again) is written at once too; only a run of
+        // them is folded.
+        ++s->passed;
+        s->last = r;
+        s->seen = clock_;
+        out[n++] = r;
+        return n;
     } else if (r.mono_ns - s->start_ns < window_ns_ || s->held != 0) {
         if (r.mono_ns - s->start_ns >= window_ns_) {
             // The window passed with repeats held: they go out, and
@@ -447,6 +456,7 @@ std::size_t folder::offer(const record& r, record* out) noexcept {
     // A new transition, or a repeat after a quiet window: written at once,
     // a new run.
     s->last = r;
+    s->passed = 1;
     s->start_ns = r.mono_ns;
     s->seen = clock_;
     out[n++] = r;

@@ -183,9 +183,10 @@ std::size_t encode(const record& r, std::string_view boot_id, char* buf, std::si
 // are equal; each such transition has its own slot, so a crash loop that
 // cycles through several states (running -> backoff -> starting ->
 // running) folds each of its steps. The first record of a run is written
-// at once; the same transitions after it, within `window` of the run's
-// start, are held as one record (count, first and last times, the last
-// one's other fields). The held record is handed back to be written:
+// at once, and so is the next (`immediate` in all: an operator's restart is
+// not held back); the same transitions after those, within `window` of
+// the run's start, are held as one record (count, first and last times,
+// the last one's other fields). The held record is handed back to be written:
 //   - when flush_due(now) finds its window passed, or offer() sees the
 //     same transition again past it;
 //   - at flush_all();
@@ -203,9 +204,14 @@ class folder {
 public:
     static constexpr std::size_t capacity = 64;
     static constexpr std::int64_t default_window_ns = 10'000'000'000;
+    // The first records of a run written at once before the rest of its
+    // window is folded: a transition seen twice (a restart) is not held.
+    static constexpr std::uint32_t immediate = 2;
 
-    explicit folder(std::int64_t window_ns = default_window_ns) noexcept
-        : window_ns_(window_ns > 0 ? window_ns : 1) {}
+    explicit folder(std::int64_t window_ns = default_window_ns,
+                    std::uint32_t immediate_records = immediate) noexcept
+        : window_ns_(window_ns > 0 ? window_ns : 1),
+          immediate_(immediate_records > 0 ? immediate_records : 1) {}
 
     // Takes record `r`; fills `out` (room for 2) with what to write now, in
     // order, and returns how many (0: it was folded).
@@ -232,6 +238,7 @@ private:
         std::int64_t start_ns = 0; // the run's window start
         std::uint64_t seen = 0;    // offer() counter when last touched (LRU)
         std::uint32_t held = 0;    // repeats held in `last` (0: nothing held)
+        std::uint32_t passed = 0;  // of the run, written at once (at most immediate_)
         bool used = false;
     };
 
@@ -242,6 +249,7 @@ private:
 
     slot slots_[capacity];
     std::int64_t window_ns_;
+    std::uint32_t immediate_;
     std::size_t used_ = 0;
     std::uint64_t clock_ = 0;
     std::uint64_t folded_ = 0;
