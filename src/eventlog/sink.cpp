@@ -428,6 +428,10 @@ void sink::close() noexcept {
     if (r_ == nullptr) {
         return;
     }
+    // Custom records posted before the stop that the loop did not take:
+    // they were accepted (log_event() said so), so they are written too.
+    closing_ = true; // stages_full() false: on_custom() holds nothing back now
+    (void)inbox_.drain_now();
     record out[8];
     for (;;) {
         const std::size_t n = fold_.flush_all(out, 8);

@@ -83,6 +83,21 @@ public:
     }
     bool held() const noexcept { return held_; }
 
+    // Reactor thread, once its loop has ended (a runtime's stop): hands
+    // what the ring holds to the handler now, held or not, at most N
+    // messages. Returns how many.
+    std::uint32_t drain_now() noexcept {
+        held_ = false;
+        ring_.begin_drain();
+        T msg;
+        std::uint32_t n = 0;
+        while (n < N && ring_.try_pop(msg)) {
+            ++n;
+            handler_(ctx_, msg);
+        }
+        return n;
+    }
+
     // Posts refused because the ring was full.
     std::uint32_t refused() const noexcept {
         // Relaxed: a statistic.
