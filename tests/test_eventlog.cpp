@@ -445,7 +445,7 @@ TEST_CASE("from_event: a control action, with its answer") {
     CHECK(r.pid == 99);
     CHECK(r.from_len == 0);
     CHECK(r.to_len == 0);
-    CHECK(r.message_view() == "POST /services/broker/restart by custosctl (HTTP 202)");
+    CHECK(r.message_view() == "POST /services/broker/restart by custosctl (HTTP 202, uid 0)");
     const auto m = parse_line(encode_str(r));
     CHECK(find(m, "kind")->text == "control");
     CHECK(find(m, "from") == nullptr);

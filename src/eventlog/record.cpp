@@ -273,8 +273,12 @@ record from_event(const status::event& e, level l) noexcept {
     if (e.kind == status::event_kind::control_action && e.http_status != 0) {
         char b[record::message_cap];
         text_out o(b, sizeof b);
-        o.put(e.detail.substr(0, record::message_cap - 16)).put(" (HTTP ");
-        o.put_i64(e.http_status).put(')');
+        o.put(e.detail.substr(0, record::message_cap - 32)).put(" (HTTP ");
+        o.put_i64(e.http_status);
+        if (e.peer_uid >= 0) {
+            o.put(", uid ").put_i64(e.peer_uid); // the peer: pid in `pid`
+        }
+        o.put(')');
         r.set_message(o.view());
     } else {
         r.set_message(e.detail);
