@@ -4,10 +4,10 @@
 // custos: the custosd built beside this benchmark runs one service,
 // `yes LINE | head -c N` (N = 100 MiB of 60-byte lines, written as fast as
 // the pipe takes them), with output = file into a [log] dir in a fresh
-// temporary directory (files of 16 MiB, 4 kept). Measured from custosd's
-// start until its stderr logs the service stopped (it exited 0 and custosd
-// has read its last byte and written it: the capture's batches go out
-// after each loop turn), and custosd's CPU time (utime + stime, all
+// temporary directory (files of 16 MiB, 16 kept: room for all of it).
+// Measured from custosd's start until its stderr logs the service stopped
+// (it exited 0 and custosd has read its last byte and written it: the
+// capture's batches go out after each loop turn), and custosd's CPU time (utime + stime, all
 // threads) over the run: MB/s, and CPU ms per MB.
 // Baseline, in the same run and interleaved repetition by repetition: the
 // same `yes LINE | head -c N` into `cat > file` on the same filesystem:
@@ -102,7 +102,7 @@ result run_custosd(const char* custosd, const std::string& dir, long long bytes)
     if (std::FILE* f = std::fopen(ini.c_str(), "w")) {
         std::fprintf(f,
                      "[custos]\nnotify_dir = %s/n\n[control]\nenabled = no\n[log]\ndir = "
-                     "%s/log\noutput_file_bytes = 16M\noutput_files = 4\nclock = trusted\n"
+                     "%s/log\noutput_file_bytes = 16M\noutput_files = 16\nclock = trusted\n"
                      "[service:flood]\nexec = /bin/sh -c \"yes '%s' | head -c %lld\"\n"
                      "restart = never\noutput = file\n",
                      dir.c_str(), dir.c_str(), line_text, bytes);
@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     const int reps = quick ? 3 : 5;
     custos::bench::print_header("capture");
     std::printf("custos: custosd, one service `yes LINE | head -c %lld` with output = file "
-                "(16 MiB files, 4 kept), start to the service stopped\n",
+                "(16 MiB files, 16 kept: room for all of it), start to the service stopped\n",
                 bytes);
     std::printf("baseline: the same producer into `cat > file`; CPU: cat's own\n");
     char root[] = "/tmp/custos-bench-capture.XXXXXX";
