@@ -153,9 +153,8 @@ level level_for(const status::event& e) noexcept;
 // The record of an event on the stream: kind, name, reason, errno, pid,
 // exit, times; from/to as the kind's state names (none for control, log
 // and custom events); message from e.detail (a control action's gets
-// " (HTTP n, uid U)" appended: the peer, whose pid is in pid); resolution from e.resolution, else the Reason's
-// own (none for Reason::unknown). seq and clock_trusted are the writer's
-// to set.
+// " (HTTP n, uid U)" appended: the peer, whose pid is in pid); resolution from e.resolution, else
+// the Reason's own (none for Reason::unknown). seq and clock_trusted are the writer's to set.
 record from_event(const status::event& e, level l) noexcept;
 inline record from_event(const status::event& e) noexcept {
     return from_event(e, level_for(e));
