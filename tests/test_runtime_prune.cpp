@@ -141,8 +141,6 @@ struct world {
     }
 };
 
-const std::string_view sleep_argv[] = {"/bin/sleep", "30"};
-
 struct lister final : PruneVisitor {
     std::vector<std::pair<std::string, std::uint8_t>> files;
     void file(std::string_view f, std::uint64_t, std::uint8_t rules) noexcept override {
@@ -153,6 +151,8 @@ struct lister final : PruneVisitor {
 } // namespace
 
 #ifndef PRUNE_COUNTING_ALLOC
+
+const std::string_view sleep_argv[] = {"/bin/sleep", "30"};
 
 TEST_CASE("a job's timer deletes by its rules; a missing directory fails alone") {
     custos_test::scratch_dir d("crp");
