@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -203,13 +202,18 @@ Result<files_report> files::open(prune::workspace& ws, std::uint64_t file_bytes,
 }
 
 Result<void> files::open_current(bool create) noexcept {
-    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
+    // O_NONBLOCK is the reactor's rule; a regular file ignores it, a FIFO
+    // (a test's slow disk) honours it.
+    const int flags =
+        O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
     fd_ = ::openat(dir_fd_, current_name.data(), flags, 0640);
     if (fd_ < 0) {
         return fail(Reason::capture_unavailable, errno, path());
     }
     struct stat st;
-    size_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    const bool known = ::fstat(fd_, &st) == 0;
+    stream_ = known && S_ISFIFO(st.st_mode);
+    size_ = known && !stream_ ? static_cast<std::uint64_t>(st.st_size) : 0;
     return {};
 }
 
@@ -305,114 +309,127 @@ void files::drop(std::size_t n, int err) noexcept {
     }
     pending_drop_ += n;
     stats_.dropped_bytes += n;
-    ++stats_.write_errors;
 }
 
-Result<void> files::write_run(const char* head, std::size_t hn, const char* p,
-                              std::size_t n) noexcept {
-    iovec iov[2] = {{const_cast<char*>(head), hn}, {const_cast<char*>(p), n}};
-    const int first = hn != 0 ? 0 : 1;
-    ssize_t w;
-    do {
-        w = ::writev(fd_, iov + first, 2 - first);
-    } while (w < 0 && errno == EINTR);
-    if (w == static_cast<ssize_t>(hn + n)) {
-        size_ += hn + n;
-        stats_.written_bytes += hn + n;
-        return {};
+// A gap the caller reported with a write that did not happen: the next
+// write's marker reports it.
+void files::carry(std::uint64_t gap, int err) noexcept {
+    if (gap == 0) {
+        return;
     }
-    // A short write is the disk filling (its errno would come only with
-    // the next call). Cut back either way, so no torn line stays.
-    const int err = w < 0 ? errno : ENOSPC;
-    if (w > 0 && ::ftruncate(fd_, static_cast<off_t>(size_)) == 0) {
-        stats_.cut_bytes += static_cast<std::uint64_t>(w);
+    if (pending_drop_ == 0) {
+        pending_errno_ = err;
     }
+    pending_drop_ += gap;
+}
+
+void files::drop_unwritten(std::size_t n) noexcept {
+    stats_.dropped_bytes += n;
+    stats_.unwritten_bytes += n;
+}
+
+Result<write_plan> files::begin_write(char* lines, std::size_t len, const stamp& now,
+                                      std::uint64_t gap) noexcept {
+    if (dir_fd_ < 0) {
+        return fail(Reason::invalid_argument, 0, "capture files: write before open");
+    }
+    // After drops, the marker `<ts> custos dropped N bytes (ENOSPC)` goes
+    // in the same write as the lines after it, in the room before them:
+    // it is in the file only when they are.
+    write_plan w;
+    w.gap = gap;
+    if (pending_drop_ + gap != 0) {
+        char m[marker_room];
+        const std::size_t tn = put_time(m, now);
+        text_out o(m + tn, sizeof m - tn);
+        o.put(" custos dropped ").put_u64(pending_drop_ + gap).put(" bytes (");
+        o.put(pending_drop_ != 0 ? errno_name(pending_errno_)
+                                 : std::string_view("the disk was too slow"));
+        o.put(")\n");
+        w.marker = tn + o.size();
+        w.marked = pending_drop_ + gap;
+        std::memcpy(lines - w.marker, m, w.marker);
+    }
+    w.data = lines - w.marker;
+    w.len = w.marker + len;
+    if (fd_ < 0) {
+        // A rotation could not begin a new file: open it again now.
+        if (auto r = open_current(true); !r) {
+            carry(gap, r.error().sys_errno());
+            drop(len, r.error().sys_errno());
+            ++stats_.write_errors;
+            return fail(Reason::capture_write_failed, r.error().sys_errno(), path());
+        }
+    }
+    // Rotation between batches: a non-empty file is never taken past
+    // file_bytes (a batch longer than a file goes alone). A stream is
+    // never rotated: its reader keeps it.
+    if (!stream_ && size_ > 0 && size_ + w.len > file_bytes_) {
+        if (auto r = rotate(); !r) {
+            carry(gap, r.error().sys_errno());
+            drop(len, r.error().sys_errno());
+            ++stats_.write_errors;
+            return fail(r.error());
+        }
+    }
+    w.fd = fd_;
+    return w;
+}
+
+Result<std::size_t> files::end_write(write_plan& w, std::int64_t result) noexcept {
+    const std::size_t want = w.len - w.done;
+    if (result == static_cast<std::int64_t>(want) ||
+        (stream_ && result > 0 && result < static_cast<std::int64_t>(want))) {
+        const auto n = static_cast<std::size_t>(result);
+        size_ += n;
+        stats_.written_bytes += n;
+        w.done += n;
+        if (w.done < w.len) {
+            return w.len - w.done; // a stream took part: the rest follows
+        }
+        if (w.marker != 0) {
+            pending_drop_ -= w.marked - w.gap; // drops since the write began stay pending
+            pending_errno_ = pending_drop_ != 0 ? pending_errno_ : 0;
+            ++stats_.markers;
+        }
+        return std::size_t{0};
+    }
+    // A short write to a file is the disk filling (its errno would come
+    // only with the next call). Cut back either way, so no torn line stays
+    // (a stream cannot be cut: what it took stays).
+    const int err = result < 0 ? static_cast<int>(-result) : ENOSPC;
+    if (result > 0 && !stream_ && w.fd == fd_ && ::ftruncate(fd_, static_cast<off_t>(size_)) == 0) {
+        stats_.cut_bytes += static_cast<std::uint64_t>(result);
+    }
+    const std::size_t lines_done = w.done > w.marker ? w.done - w.marker : 0;
+    carry(w.gap, err);
+    drop(w.len - w.marker - lines_done, err);
+    ++stats_.write_errors;
     return fail(Reason::capture_write_failed, err, path());
 }
 
-Result<void> files::write_lines(const char* head, std::size_t hn, const char* p, std::size_t n,
-                                bool& head_written) noexcept {
-    head_written = false;
-    while (n > 0 || hn > 0) {
-        if (fd_ < 0) {
-            // A rotation could not begin a new file: open it again now.
-            if (auto r = open_current(true); !r) {
-                return fail(Reason::capture_write_failed, r.error().sys_errno(), path());
-            }
-        }
-        std::size_t take = n;
-        if (size_ + hn + n > file_bytes_) {
-            // The whole lines that still fit (after the head); none:
-            // rotate first, unless the file is empty (a line longer than a
-            // file goes in alone).
-            const std::uint64_t room = size_ < file_bytes_ ? file_bytes_ - size_ : 0;
-            take = 0;
-            if (room > hn && n > 0) {
-                const std::uint64_t span = room - hn < n ? room - hn : n;
-                const void* nl = ::memrchr(p, '\n', static_cast<std::size_t>(span));
-                take = nl != nullptr
-                           ? static_cast<std::size_t>(static_cast<const char*>(nl) - p) + 1
-                           : 0;
-            }
-            if (take == 0) {
-                if (size_ > 0) {
-                    if (auto r = rotate(); !r) {
-                        return r;
-                    }
-                    continue;
-                }
-                const void* nl = n > 0 ? std::memchr(p, '\n', n) : nullptr;
-                take = nl != nullptr
-                           ? static_cast<std::size_t>(static_cast<const char*>(nl) - p) + 1
-                           : n;
-            }
-        }
-        if (auto r = write_run(head, hn, p, take); !r) {
-            return r;
-        }
-        head_written = head_written || hn != 0;
-        hn = 0;
-        p += take;
-        n -= take;
-    }
-    return {};
-}
-
-Result<void> files::append(const char* data, std::size_t len, const stamp& now) noexcept {
-    if (dir_fd_ < 0) {
-        return fail(Reason::invalid_argument, 0, "capture files: append before open");
-    }
+Result<void> files::append(char* lines, std::size_t len, const stamp& now) noexcept {
     if (len == 0) {
         return {};
     }
-    // After drops, the marker `<ts> custos dropped N bytes (ENOSPC)` goes
-    // in the same write as the first lines: it is in the file only when
-    // they are.
-    char m[max_prefix + 80];
-    std::size_t mn = 0;
-    if (pending_drop_ != 0) {
-        const std::size_t tn = put_time(m, now);
-        text_out o(m + tn, sizeof m - tn);
-        o.put(" custos dropped ").put_u64(pending_drop_).put(" bytes (");
-        o.put(errno_name(pending_errno_)).put(")\n");
-        mn = tn + o.size();
+    auto w = begin_write(lines, len, now);
+    if (!w) {
+        return fail(w.error());
     }
-    // Lines written before a failure (before a rotation) stay; the rest
-    // is dropped.
-    const std::uint64_t before = stats_.written_bytes;
-    bool marked = false;
-    auto r = write_lines(m, mn, data, len, marked);
-    if (marked) {
-        pending_drop_ = 0;
-        pending_errno_ = 0;
-        ++stats_.markers;
+    for (;;) {
+        const std::size_t left = w->len - w->done;
+        ssize_t n;
+        do {
+            n = ::write(w->fd, w->data + w->done, left);
+        } while (n < 0 && errno == EINTR);
+        auto r = end_write(*w, n < 0 ? -static_cast<std::int64_t>(errno) : n);
+        if (!r) {
+            return fail(r.error());
+        }
+        if (*r == 0) {
+            return {};
+        }
     }
-    if (!r) {
-        const auto done =
-            static_cast<std::size_t>(stats_.written_bytes - before) - (marked ? mn : 0);
-        drop(len - done, r.error().sys_errno());
-    }
-    return r;
 }
 
 std::uint64_t files::free_oldest() noexcept {

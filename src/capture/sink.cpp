@@ -1,9 +1,24 @@
 #include "capture/sink.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace custos::capture {
+
+// A write buffer: files::marker_room bytes, then a batch of lines.
+struct sink::wbuf {
+    io::op op;
+    char* mem = nullptr;
+    std::size_t len = 0;   // the batch's bytes, at lines()
+    std::uint64_t gap = 0; // bytes dropped unwritten just before it
+    wbuf* next = nullptr;
+    slot* owner = nullptr;
+    write_plan plan{};
+    char* lines() const noexcept { return mem + files::marker_room; }
+};
 
 struct sink::slot {
     framer out;
@@ -11,9 +26,13 @@ struct sink::slot {
     ring lines;
     files disk;
     sink* owner = nullptr;
-    char* batch = nullptr; // batch_bytes, file slots only
-    std::size_t batch_len = 0;
-    stamp last{}; // the latest output's: the drop marker's time
+    wbuf* fill = nullptr; // the batch being filled, file slots only
+    wbuf* head = nullptr; // queued batches, oldest first; the head is in flight
+    wbuf* tail = nullptr;
+    std::uint32_t queued = 0;
+    std::uint64_t gap = 0; // dropped unwritten since the last batch queued
+    bool writing = false;  // the head's write is in flight
+    stamp last{};          // the latest output's: the drop marker's time
     std::uint64_t bytes_in = 0;
     std::uint64_t emitted = 0;
     bool capture = false;
@@ -41,14 +60,46 @@ OutputMode resolve(OutputMode m, bool have_dir) noexcept {
 
 } // namespace
 
+// A write buffer and its memory from `mem`; nullptr when they do not fit
+// (the measuring pass).
+sink::wbuf* sink::take_wbuf(arena& mem) noexcept {
+    auto* w = mem.make_array<wbuf>(1);
+    auto* m = static_cast<char*>(mem.take_unzeroed(files::marker_room + batch_bytes, 64));
+    if (w == nullptr || m == nullptr) {
+        return nullptr;
+    }
+    w->mem = m;
+    w->op.done = &sink::on_written;
+    w->op.user = w;
+    return w;
+}
+
 sink::~sink() {
     close();
 }
 
 void sink::close() noexcept {
+    io::reactor* r = r_;
+    r_ = nullptr; // what is queued is written now, synchronously
     for (std::uint32_t i = 0; slots_ != nullptr && i < count_; ++i) {
-        slots_[i].disk.close();
+        slot& s = slots_[i];
+        if (s.writing) {
+            // Its write never completed (a stalled disk): the rest of the
+            // queue could land before it, out of order. Dropped, counted.
+            for (wbuf* w = s.head->next; w != nullptr; w = w->next) {
+                s.disk.drop_unwritten(w->len);
+                totals_.dropped_bytes += w->len;
+            }
+            s.head->next = nullptr;
+            s.tail = s.head;
+            queued_ -= s.queued - 1;
+            s.queued = 1;
+        } else if (s.file_mode && s.disk.is_open()) {
+            hand_off(s); // written at once: no reactor now
+        }
+        s.disk.close();
     }
+    r_ = r;
 }
 
 Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
@@ -60,6 +111,8 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
     dirty_count_ = 0;
     next_free_ = 0;
     any_files_ = false;
+    free_ = nullptr;
+    queued_ = 0;
     totals_ = sink_totals{};
     const bool have_dir = !cfg.dir.empty();
     for (const slot_spec& sp : specs) {
@@ -79,6 +132,9 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
     }
     file_bytes_ = cfg.output_file_bytes;
     files_kept_ = cfg.output_files;
+    batch_limit_ = file_bytes_ != 0 && file_bytes_ < batch_bytes
+                       ? static_cast<std::size_t>(file_bytes_)
+                       : batch_bytes;
 
     // On the measuring pass nothing fits: every take still counts, and
     // each part is measured on a stand-in, so mem.needed() is the total.
@@ -104,9 +160,9 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
             }
             ok = false;
         }
-        char* batch = nullptr;
+        wbuf* batch = nullptr;
         if (m == OutputMode::file) {
-            batch = static_cast<char*>(mem.take_unzeroed(batch_bytes, 64));
+            batch = take_wbuf(mem);
             ok = ok && batch != nullptr;
             files stand_in_files;
             files& f = arr != nullptr ? arr[i].disk : stand_in_files;
@@ -122,9 +178,21 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
             s.owner = this;
             s.out.bind(bo, stream_id::out);
             s.err.bind(be, stream_id::err);
-            s.batch = batch;
+            s.fill = batch;
+            if (batch != nullptr) {
+                batch->owner = &s;
+            }
             s.capture = true;
             s.file_mode = m == OutputMode::file;
+        }
+    }
+    wbuf* spares = nullptr;
+    for (std::uint32_t k = 0; any_files_ && k < spare_buffers; ++k) {
+        wbuf* w = take_wbuf(mem);
+        ok = ok && w != nullptr;
+        if (w != nullptr) {
+            w->next = spares;
+            spares = w;
         }
     }
     if (any_files_) {
@@ -141,6 +209,7 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
     slots_ = arr;
     dirty_ = dirty;
     count_ = n;
+    free_ = spares;
     return {};
 }
 
@@ -180,6 +249,7 @@ slot_counters sink::counters(std::uint32_t i) const noexcept {
     if (s.file_mode) {
         c.written_bytes = s.disk.counters().written_bytes;
         c.dropped_bytes = s.disk.counters().dropped_bytes;
+        c.unwritten_bytes = s.disk.counters().unwritten_bytes;
         c.markers = s.disk.counters().markers;
     }
     c.last_error = s.last_error;
@@ -189,37 +259,139 @@ slot_counters sink::counters(std::uint32_t i) const noexcept {
 
 void sink::on_line(void* ctx, const char* line, std::size_t len) noexcept {
     slot& s = *static_cast<slot*>(ctx);
+    sink& self = *s.owner;
     ++s.emitted;
-    ++s.owner->totals_.lines;
+    ++self.totals_.lines;
     (void)s.lines.push(line, len);
     if (!s.file_mode || !s.disk.is_open()) {
         return;
     }
-    if (s.batch_len + len > batch_bytes) {
-        s.owner->write_batch(s);
+    if (s.fill->len + len > self.batch_limit_) {
+        self.hand_off(s);
     }
-    std::memcpy(s.batch + s.batch_len, line, len);
-    s.batch_len += len;
+    std::memcpy(s.fill->lines() + s.fill->len, line, len);
+    s.fill->len += len;
     if (!s.dirty) {
         s.dirty = true;
-        s.owner->dirty_[s.owner->dirty_count_++] = static_cast<std::uint32_t>(&s - s.owner->slots_);
+        self.dirty_[self.dirty_count_++] = static_cast<std::uint32_t>(&s - self.slots_);
     }
 }
 
-void sink::write_batch(slot& s) noexcept {
-    if (s.batch_len == 0) {
+void sink::hand_off(slot& s) noexcept {
+    wbuf* w = s.fill;
+    if (w->len == 0) {
         return;
     }
+    if (s.queued >= max_queued || free_ == nullptr) {
+        // The disk has not kept up: this batch is lost to it (the ring
+        // has the lines), and the buffer is filled again.
+        // The gap is after the batches queued now: the marker goes with
+        // the first one after them.
+        s.disk.drop_unwritten(w->len);
+        totals_.dropped_bytes += w->len;
+        s.gap += w->len;
+        w->len = 0;
+        return;
+    }
+    s.fill = free_;
+    free_ = free_->next;
+    s.fill->owner = &s;
+    s.fill->len = 0;
+    w->next = nullptr;
+    w->gap = s.gap;
+    s.gap = 0;
+    if (s.tail != nullptr) {
+        s.tail->next = w;
+    } else {
+        s.head = w;
+    }
+    s.tail = w;
+    ++s.queued;
+    ++queued_;
+    if (!s.writing) {
+        start(s);
+    }
+}
+
+void sink::start(slot& s) noexcept {
+    while (s.head != nullptr && !s.writing) {
+        wbuf& w = *s.head;
+        const std::uint64_t before = s.disk.counters().dropped_bytes;
+        auto p = s.disk.begin_write(w.lines(), w.len, s.last, w.gap);
+        if (!p) {
+            // The lines are dropped (counted by the files): the next one.
+            totals_.dropped_bytes += s.disk.counters().dropped_bytes - before;
+            s.last_error = p.error().reason();
+            s.last_errno = p.error().sys_errno();
+            retire(w);
+            continue;
+        }
+        w.plan = *p;
+        s.writing = true;
+        if (r_ != nullptr) {
+            issue(w);
+            return;
+        }
+        // No reactor: written here, through the same completion.
+        for (bool done = false; !done;) {
+            ssize_t n;
+            do {
+                n = ::write(w.plan.fd, w.plan.data + w.plan.done, w.plan.len - w.plan.done);
+            } while (n < 0 && errno == EINTR);
+            done = complete(w, n < 0 ? -static_cast<std::int64_t>(errno) : n);
+        }
+    }
+}
+
+void sink::issue(wbuf& w) noexcept {
+    r_->write(w.op, w.plan.fd, w.plan.data + w.plan.done,
+              static_cast<std::uint32_t>(w.plan.len - w.plan.done));
+}
+
+void sink::on_written(io::op& o, std::int32_t result) noexcept {
+    wbuf& w = *static_cast<wbuf*>(o.user);
+    slot& s = *w.owner;
+    if (s.owner->complete(w, result)) {
+        s.owner->start(s);
+    }
+}
+
+// The head's write returned `result`: accounted, and, once it is done
+// (true), its buffer goes back to the spares; the caller starts the next.
+// A stream that took part of it: the rest is issued (false).
+bool sink::complete(wbuf& w, std::int64_t result) noexcept {
+    slot& s = *w.owner;
     const files_counters before = s.disk.counters();
-    auto r = s.disk.append(s.batch, s.batch_len, s.last);
-    s.batch_len = 0;
+    auto r = s.disk.end_write(w.plan, result);
     const files_counters& after = s.disk.counters();
     totals_.dropped_bytes += after.dropped_bytes - before.dropped_bytes;
     totals_.markers += after.markers - before.markers;
+    if (r && *r != 0) {
+        if (r_ != nullptr) {
+            issue(w);
+        }
+        return false;
+    }
+    s.writing = false;
     if (!r) {
         s.last_error = r.error().reason();
         s.last_errno = r.error().sys_errno();
     }
+    retire(w);
+    return true;
+}
+
+void sink::retire(wbuf& w) noexcept {
+    slot& s = *w.owner;
+    s.head = w.next;
+    if (s.head == nullptr) {
+        s.tail = nullptr;
+    }
+    --s.queued;
+    --queued_;
+    w.len = 0;
+    w.next = free_;
+    free_ = &w;
 }
 
 void sink::on_output(std::uint32_t i, int stream, const char* data, std::size_t len,
@@ -246,16 +418,23 @@ void sink::on_stop(std::uint32_t i, std::int64_t wall_ns, std::int64_t mono_ns,
     s.last = at;
     s.out.flush(at, line_out{&sink::on_line, &s});
     s.err.flush(at, line_out{&sink::on_line, &s});
-    write_batch(s);
+    if (s.file_mode && s.disk.is_open()) {
+        hand_off(s);
+    }
 }
 
 void sink::flush() noexcept {
+    std::uint32_t kept = 0;
     for (std::uint32_t k = 0; k < dirty_count_; ++k) {
         slot& s = slots_[dirty_[k]];
+        if (s.writing) {
+            dirty_[kept++] = dirty_[k]; // fills on; goes out after that write
+            continue;
+        }
         s.dirty = false;
-        write_batch(s);
+        hand_off(s);
     }
-    dirty_count_ = 0;
+    dirty_count_ = kept;
 }
 
 std::uint64_t sink::free_oldest() noexcept {

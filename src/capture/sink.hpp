@@ -4,11 +4,12 @@
 //
 // Owns, per service slot (laid out once from the caller's arena:
 // reserve(), two passes): two framers (stdout, stderr), a ring of
-// output_ring_bytes, and in file mode the files of <dir>/<service>/ and a
-// batch buffer of batch_bytes; one pruner workspace shared by all. Nothing
-// is allocated after reserve(); nothing here ever blocks a service (the
-// pipe is the process host's and is always drained: a full disk drops
-// bytes, counted, and the ring never refuses a line).
+// output_ring_bytes, and in file mode the files of <dir>/<service>/ and
+// the write buffer it fills; shared by all, spare_buffers more write
+// buffers and one pruner workspace. Nothing is allocated after
+// reserve(); nothing here ever blocks a service (the pipe is the process
+// host's and is always drained: a full or slow disk drops bytes, counted,
+// and the ring never refuses a line).
 //
 // Modes (OutputMode, per slot, at reserve()): file = ring + files (needs
 // LogConfig::dir), ring = ring only, automatic = file when dir is set else
@@ -16,17 +17,31 @@
 // slot whose files did not open (open_files() failed, or was not called)
 // keeps its ring only.
 //
-// Writes: a line for the files goes into the slot's batch; the batch is
-// written (files::append(), one write()) when the next line does not fit,
-// by flush() (the reactor calls it once per turn, after delivering that
-// turn's output) and by on_stop(). The write is synchronous and in this
-// one place (write_batch()), so it can move to the reactor's asynchronous
-// writes later without touching the rest.
+// Writes: a line for the files goes into the slot's write buffer (its
+// batch). A batch is handed off when the next line does not fit (a batch
+// holds at most batch_bytes, and at most output_file_bytes, so rotation
+// between batches keeps files within their size), by flush() (the
+// reactor calls it once per turn, after delivering that turn's output)
+// and by on_stop(): the slot takes a free buffer from the spares and its
+// full one joins the slot's queue. One write per slot is in flight at a
+// time, the reactor's write op on the O_APPEND descriptor (io_uring: the
+// disk's wait is off the loop; epoll: regular files are always "ready",
+// so the write happens at submit); the next queued one starts when it
+// completes. A slot holds at most max_queued batches; when it has that
+// many, or no spare is free, the batch is dropped at once (counted,
+// and a marker "the disk was too slow" precedes the next write that
+// works): a stalled disk costs output, never memory or a blocked service.
+// flush() leaves a slot's partial batch to fill while the slot has a
+// write in flight, so a fast writer's lines go out in full batches.
+//
+// Without a reactor (attach() not called: tests, tools) each write is
+// made synchronously at hand-off, through the same completion path.
 //
 // Counters per slot (counters()) and totals (totals(): dropped_bytes is
 // custos_log_dropped_bytes_total). Everything runs on the reactor thread.
 // The arena must outlive the sink (its destructor closes the files kept
-// there), or close() must come first.
+// there), and no write may be in flight at close() (busy(): run the
+// reactor until it is false).
 #pragma once
 
 #include <cstddef>
@@ -41,6 +56,7 @@
 #include "capture/framer.hpp"
 #include "capture/ring.hpp"
 #include "core/arena.hpp"
+#include "io/reactor.hpp"
 #include "prune/scan.hpp"
 
 namespace custos::capture {
@@ -57,7 +73,8 @@ struct slot_counters {
     std::uint64_t split_lines = 0; // of them, cut at max_line_text
     std::uint64_t ring_evicted_bytes = 0;
     std::uint64_t written_bytes = 0;     // appended to the files (markers included)
-    std::uint64_t dropped_bytes = 0;     // lost to failed writes (ENOSPC, EIO)
+    std::uint64_t dropped_bytes = 0;     // not in the files (failed writes, disk too slow)
+    std::uint64_t unwritten_bytes = 0;   // of them, never written: the disk did not keep up
     std::uint64_t markers = 0;           // drop markers written
     Reason last_error = Reason::unknown; // the last failed write's (unknown: none)
     int last_errno = 0;
@@ -75,6 +92,10 @@ public:
     // A batch holds at least one longest line.
     static constexpr std::size_t batch_bytes = 8192;
     static_assert(batch_bytes >= max_line);
+    // Write buffers beyond each file slot's own, shared; batches a slot
+    // may hold (written, in flight or queued) at once.
+    static constexpr std::uint32_t spare_buffers = 8;
+    static constexpr std::uint32_t max_queued = 4;
 
     sink() = default;
     ~sink();
@@ -93,6 +114,9 @@ public:
     [[nodiscard]] Result<void> reserve(arena& mem, std::span<const slot_spec> slots,
                                        const LogConfig& cfg) noexcept;
 
+    // Writes go through `r` from now on (before: synchronously).
+    void attach(io::reactor& r) noexcept { r_ = &r; }
+
     // Opens slot `slot`'s files (files::open()); call once per file slot
     // after the real reserve(). Errors: InvalidArgument (no such slot, or
     // not a file slot), and files::open()'s.
@@ -109,14 +133,19 @@ public:
     void on_stop(std::uint32_t slot, std::int64_t wall_ns, std::int64_t mono_ns,
                  bool clock_trusted) noexcept;
 
-    // Writes every batch that holds lines (once per reactor turn).
+    // Hands off every batch that holds lines, but a slot's that has a
+    // write in flight (once per reactor turn).
     void flush() noexcept;
+    // A write in flight or queued.
+    bool busy() const noexcept { return queued_ != 0; }
 
     // Deletes one oldest capture archive, taking the services in turn;
     // returns the bytes freed (0: no service had an archive).
     std::uint64_t free_oldest() noexcept;
 
-    // Closes every file.
+    // Writes what is still queued synchronously (the loop has ended: the
+    // slots with a write in flight drop theirs, counted), then closes
+    // every file.
     void close() noexcept;
 
     std::uint32_t size() const noexcept { return count_; }
@@ -132,9 +161,22 @@ public:
 
 private:
     struct slot;
+    struct wbuf;
+    static wbuf* take_wbuf(arena& mem) noexcept;
     static void on_line(void* ctx, const char* line, std::size_t len) noexcept;
-    void write_batch(slot& s) noexcept;
+    static void on_written(io::op& o, std::int32_t result) noexcept;
+    // The slot's batch joins its queue (or is dropped: see above).
+    void hand_off(slot& s) noexcept;
+    // Starts the slot's oldest queued batch.
+    void start(slot& s) noexcept;
+    void issue(wbuf& w) noexcept;
+    bool complete(wbuf& w, std::int64_t result) noexcept;
+    void retire(wbuf& w) noexcept;
 
+    io::reactor* r_ = nullptr;
+    wbuf* free_ = nullptr; // spare write buffers
+    std::uint32_t queued_ = 0;
+    std::size_t batch_limit_ = batch_bytes;
     slot* slots_ = nullptr;
     std::uint32_t count_ = 0;
     std::uint32_t* dirty_ = nullptr; // slots whose batch holds lines

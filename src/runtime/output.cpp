@@ -5,7 +5,8 @@
 // whatever this does, so nothing here can make a service block. Each chunk
 // goes to the capture sink (src/capture/): cut into stamped lines, kept in
 // the slot's RAM ring and, for output = file, batched into its files
-// (written after each loop turn, from publish()).
+// (handed to the reactor's write op after each loop turn, from publish();
+// a disk that does not keep up costs lines, counted, never a wait).
 //
 // Slots: the table's services are laid out with their own output mode;
 // the spare slots a reload may fill capture to their RAM ring only (their
@@ -32,6 +33,7 @@ Result<void> Runtime::impl::layout_capture(std::span<const process::launch> laun
             cap_specs[i] = {{}, OutputMode::ring};
         }
     }
+    cap.attach(reactor);
     return cap.reserve(mem, {cap_specs, rl.slots}, logcfg);
 }
 
@@ -71,14 +73,15 @@ void Runtime::impl::open_capture() noexcept {
     }
 }
 
+// At the stop: every partial line and batch handed off to the disk. The
+// loop then runs until the writes are done (cap.busy()), and the files
+// are closed after them (cap.close()).
 void Runtime::impl::close_capture() noexcept {
     const std::int64_t mono = to_ns(reactor.now());
     const std::int64_t wall = status::wall_now_ns();
     for (std::uint32_t i = 0; i < cap.size(); ++i) {
         cap.on_stop(i, wall, mono, elog.clock_trusted());
     }
-    cap.flush();
-    cap.close();
 }
 
 // Slot `slot`'s service wrote `len` bytes to stream 1 (stdout) or 2

@@ -190,8 +190,9 @@ Result<void> Runtime::impl::init(const Table& t, TableProblemSink* problems) noe
     // watches.
     io::reactor_config rc;
     rl.check_total = check_count + rl.check_capacity; // both engines (check_probes())
-    rc.max_ops = 6 * rl.slots + 2 * rl.check_total + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
-    rc.max_fds = 5 * rl.slots + 2 * rl.check_total + 16;
+    // And a captured-output write per service.
+    rc.max_ops = 7 * rl.slots + 2 * rl.check_total + 16 + (nmonitors != 0 ? 1 : 0); // + mailbox
+    rc.max_fds = 6 * rl.slots + 2 * rl.check_total + 16;
     if (!t.control.socket.empty()) {
         // Each connection a recv and a send; the accept.
         rc.max_ops += 2 * t.control.max_clients + 1;
@@ -448,20 +449,24 @@ void Runtime::run() noexcept {
     // The shutdown record and the close (magic 'V' when orderly and allowed).
     rt.stop_watchdog();
     // Let the notify sockets' and output pipes' closes complete while the
-    // reactor still runs, and the event log's last write.
-    for (int k = 0; k < 100 && (rt.procs.busy() || rt.elog.busy()); ++k) {
+    // reactor still runs, and the event log's and the capture's last
+    // writes.
+    for (int k = 0; k < 100 && (rt.procs.busy() || rt.elog.busy() || rt.cap.busy()); ++k) {
         rt.reactor.run_once(false);
+        rt.cap.flush();
     }
-    // An event-log write or sync still on the disk (io_uring): waited for,
-    // at most a second, so that close() writes after it, in order.
-    if (rt.elog.busy()) {
+    // Writes still on the disk (io_uring): waited for, at most a second,
+    // so that the closes write after them, in order.
+    if (rt.elog.busy() || rt.cap.busy()) {
         const mono_time until = rt.reactor.now() + std::chrono::seconds(1);
         rt.reactor.arm(rt.settle, until);
-        while (rt.elog.busy() && rt.reactor.now() < until) {
+        while ((rt.elog.busy() || rt.cap.busy()) && rt.reactor.now() < until) {
             rt.reactor.run_once(true);
+            rt.cap.flush();
         }
         rt.reactor.cancel(rt.settle);
     }
+    rt.cap.close(); // what is left, written now; then the files closed
     rt.publish();
     rt.elog.close(); // the last records, written and synced
 }
