@@ -106,6 +106,8 @@ struct world {
         if (s.state == ServiceState::running || s.state == ServiceState::ready) {
             s.pid = static_cast<int>(100 + i);
             s.started_ns = now - 3 * sec;
+            s.output_bytes = 1000 + i;
+            s.output_dropped_bytes = i;
         }
         if (s.state == ServiceState::backoff) {
             s.restart_at_ns = now + 1500 * 1'000'000;
@@ -271,7 +273,8 @@ TEST_CASE("service JSON: every field, escaping, deaths oldest first, nulls") {
     // valid UTF-8 kept, a malformed byte replaced.
     CHECK(contains(backoff,
                    R"("status_text":"say \"hi\"\nback\\slash\t\u0001\u007f café bad\ufffd")"));
-    CHECK(contains(backoff, R"("deaths_total":20,"deaths":[{"at":"2026-12-07T08:02:32.123Z",)"
+    CHECK(contains(backoff, R"("deaths_total":20,"output":{"bytes":0,"dropped_bytes":0},)"
+                            R"("deaths":[{"at":"2026-12-07T08:02:32.123Z",)"
                             R"("reason":"ProcessExited","pid":1,"code":0,"signal":0,)"
                             R"("signal_name":null,"core_dumped":false},)"));
     CHECK(contains(backoff,
@@ -287,7 +290,8 @@ TEST_CASE("service JSON: every field, escaping, deaths oldest first, nulls") {
     CHECK(contains(ready, R"("state":"ready","ready":true,"pid":104,)"));
     CHECK(contains(ready, R"("uptime_s":3.000,)"));
     CHECK(contains(ready, R"("last_exit":null,"backoff_remaining_s":null,"last_error":null,)"
-                          R"("status_text":"","deaths_total":0,"deaths":[]})"));
+                          R"("status_text":"","deaths_total":0,)"
+                          R"("output":{"bytes":1004,"dropped_bytes":4},"deaths":[]})"));
 
     const std::string failed = render(w.ctx, doc::service_json, 7);
     CHECK(contains(failed, R"("reason":"MaxRestartsExhausted")"));
@@ -476,6 +480,8 @@ TEST_CASE("metrics: HELP and TYPE once before each family, its samples together"
     CHECK(contains(m, "custos_service_ready{service=\"runner\"} 0\n"));
     CHECK(contains(m, "custos_service_restarts_total{service=\"crashy\",cause=\"operator\"} 2\n"));
     CHECK(contains(m, "custos_service_start_time_seconds{service=\"netd\"} 1796630569.123\n"));
+    CHECK(contains(m, "custos_service_output_bytes_total{service=\"netd\"} 1004\n"));
+    CHECK(contains(m, "custos_service_output_dropped_bytes_total{service=\"netd\"} 4\n"));
     CHECK(contains(m, "custos_service_start_time_seconds{service=\"crashy\"} 0.000\n"));
     CHECK(contains(m, "custos_probe_duration_seconds{probe=\"cloud\"} 0.002500\n"));
     CHECK(contains(m, "custos_monitor_state{monitor=\"uploader-task\",state=\"wedged\"} 1\n"));

@@ -80,8 +80,8 @@ check "health" status.json '.health | .health == "degraded" and (.reasons | leng
     and .reasons_total == 20 and .since == "2026-12-07T08:02:12.123Z"
     and .reasons[0].resolution != "" and .reasons[1].kind == "probe"'
 check "service keys" status.json '.services[0] | keys == ["backoff_remaining_s","deaths",
-    "deaths_total","last_error","last_exit","name","pid","ready","reason","restarts","since",
-    "state","status_text","uptime_s","wanted"]'
+    "deaths_total","last_error","last_exit","name","output","pid","ready","reason","restarts",
+    "since","state","status_text","uptime_s","wanted"]'
 check "a never-started service" status.json '.services[0] | .state == "stopped" and .pid == null
     and .reason == null and .last_exit == null and .uptime_s == null and .wanted == false
     and .deaths == [] and .last_error == null'

@@ -260,6 +260,12 @@ struct ServiceStatus {
     // the automatic ones (crash, probe, watchdog, dependency).
     std::uint64_t restarts_by_cause[restart_cause_count] = {};
     ServiceError last_error;
+    // Captured output (output = file or ring; log.hpp): bytes read from
+    // its stdout and stderr since init, and the bytes of its captured
+    // lines (with their prefixes) its files do not have (a full, failing
+    // or too slow disk; the RAM ring still had them).
+    std::uint64_t output_bytes = 0;
+    std::uint64_t output_dropped_bytes = 0;
     // The last deaths, oldest first: deaths[0 .. min(death_count, 16)).
     // death_count counts every death since init.
     std::uint64_t death_count = 0;

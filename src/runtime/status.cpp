@@ -42,6 +42,8 @@ ServiceStatus Runtime::impl::slot_status(std::uint32_t index) const noexcept {
     for (std::uint64_t k = 0; k < kept; ++k) {
         s.deaths[k] = u.deaths[(u.death_count - kept + k) % death_history_capacity];
     }
+    s.output_bytes = procs.output_bytes(index);
+    s.output_dropped_bytes = cap.counters(index).dropped_bytes;
     return s;
 }
 

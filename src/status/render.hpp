@@ -87,6 +87,8 @@ struct service_figures {
     std::int64_t started_ns = 0;
     std::uint64_t restarts_by_cause[restart_cause_count] = {};
     std::uint64_t deaths = 0;
+    std::uint64_t output_bytes = 0;
+    std::uint64_t output_dropped_bytes = 0;
 };
 struct probe_figures {
     FixedText<name_capacity> name;

@@ -98,6 +98,11 @@ void put_service(text_out& o, const render_context& c, const ServiceStatus& s) n
     const ServiceError& e = s.last_error;
     put_error(j.key("last_error"), c, e.reason, e.sys_errno, e.message, {}, "since", e.since_ns);
     j.str("status_text", s.status_text).num("deaths_total", s.death_count);
+    {
+        jobj out(j.key("output"));
+        out.num("bytes", s.output_bytes).num("dropped_bytes", s.output_dropped_bytes);
+        out.close();
+    }
     text_out& d = j.key("deaths");
     d.put('[');
     const std::uint64_t n =

@@ -62,6 +62,8 @@ service_figures figures_of(const ServiceStatus& s) noexcept {
         f.restarts_by_cause[k] = s.restarts_by_cause[k];
     }
     f.deaths = s.death_count;
+    f.output_bytes = s.output_bytes;
+    f.output_dropped_bytes = s.output_dropped_bytes;
     return f;
 }
 
@@ -147,6 +149,22 @@ constexpr family families[] = {
          const service_figures s = service_figs(c, i);
          put_series(o, f.name, "service", s.name);
          put_u(o, s.deaths);
+     }},
+    {"custos_service_output_bytes_total", "counter",
+     "Bytes of the service's stdout and stderr custos captured.", per::service,
+     [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
+         const service_figures s = service_figs(c, i);
+         put_series(o, f.name, "service", s.name);
+         put_u(o, s.output_bytes);
+     }},
+    {"custos_service_output_dropped_bytes_total", "counter",
+     "Bytes of the service's captured lines (with their prefixes) its files do not have (disk "
+     "full, failing or too slow).",
+     per::service,
+     [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
+         const service_figures s = service_figs(c, i);
+         put_series(o, f.name, "service", s.name);
+         put_u(o, s.output_dropped_bytes);
      }},
     {"custos_probe_up", "gauge", "1 when the probe is ready.", per::probe,
      [](text_out& o, const render_context& c, const family& f, std::uint32_t i) {
