@@ -1,7 +1,8 @@
 // process::host at init: opening the instance, laying out the processes,
 // the child watch and containment (cgroups or the pid record), and the
 // description of what was chosen (see host.hpp). Running them is in
-// host.cpp, the notify side in host_notify.cpp.
+// host.cpp, the notify side in host_notify.cpp, the captured output in
+// host_output.cpp.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
