@@ -32,6 +32,7 @@
 #include "doctest.hpp"
 #include "prune/scan.hpp"
 #include "scratch_dir.hpp"
+#include "tiny_tmpfs.hpp"
 
 using namespace custos;
 using namespace custos::capture;
@@ -796,23 +797,9 @@ TEST_CASE("sink: bad configurations are init errors") {
 
 TEST_CASE("capture on a tiny tmpfs: ENOSPC drops are counted, a marker after recovery [enospc]") {
     tmp_dir t;
-    const std::string mnt = t.at("mnt");
-    REQUIRE(::mkdir(mnt.c_str(), 0700) == 0);
-    REQUIRE(::mount("custos-capture", mnt.c_str(), "tmpfs", 0, "size=64k") == 0); // main() checked
-    struct unmount {
-        std::string p;
-        ~unmount() { (void)::umount2(p.c_str(), MNT_DETACH); }
-    } guard{mnt};
-    const std::string filler = mnt + "/filler";
-    {
-        const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        REQUIRE(fd >= 0);
-        const std::string block(4096, 'f');
-        while (::write(fd, block.data(), block.size()) > 0) {
-        }
-        ::close(fd);
-        REQUIRE(::truncate(filler.c_str(), 40 * 1024) == 0);
-    }
+    const custos_test::tiny_tmpfs fs(t.at("mnt"), "custos-capture"); // main() checked
+    const std::string& mnt = fs.path;
+    const std::string filler = fs.fill(40 * 1024);
     const slot_spec slots[] = {{"svc", OutputMode::file}};
     LogConfig cfg;
     cfg.dir = mnt;
@@ -870,43 +857,5 @@ TEST_CASE("capture on a tiny tmpfs: ENOSPC drops are counted, a marker after rec
 }
 
 int main(int argc, char** argv) {
-    std::string_view only;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a.substr(0, 7) == "--only=") {
-            only = a.substr(7);
-        }
-    }
-    if (!only.empty() && only != "enospc") {
-        std::printf("unknown --only=%.*s\n", static_cast<int>(only.size()), only.data());
-        return 2;
-    }
-    // Checked outside doctest (its REQUIREs need a running test case).
-    if (only == "enospc") {
-        std::string probe_dir = tmp_root() + "/custos-capture-probe-XXXXXX";
-        if (::mkdtemp(probe_dir.data()) == nullptr) {
-            std::printf("FAIL: mkdtemp under %s: %s\n", tmp_root().c_str(), std::strerror(errno));
-            return 1;
-        }
-        const bool root = ::geteuid() == 0;
-        const bool mounted =
-            root && ::mount("custos-capture", probe_dir.c_str(), "tmpfs", 0, "size=64k") == 0;
-        const int err = errno;
-        if (mounted) {
-            (void)::umount2(probe_dir.c_str(), MNT_DETACH);
-        }
-        ::rmdir(probe_dir.c_str());
-        if (!mounted) {
-            std::printf("SKIP: %s\n", root ? std::strerror(err) : "not root: cannot mount a tmpfs");
-            return 77;
-        }
-    }
-    doctest::Context ctx;
-    if (only.empty()) {
-        ctx.addFilter("test-case-exclude", "*[enospc]*");
-    } else {
-        ctx.addFilter("test-case", "*[enospc]*");
-    }
-    ctx.applyCommandLine(argc, argv);
-    return ctx.run();
+    return custos_test::enospc_main(argc, argv, "custos-capture");
 }

@@ -9,7 +9,6 @@
 // Without --only, every other case runs.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "json_line.hpp"
 #include "scratch_dir.hpp"
 #include "status/event.hpp"
+#include "tiny_tmpfs.hpp"
 
 using namespace custos;
 using namespace custos::eventlog;
@@ -677,8 +677,6 @@ TEST_CASE("folder: by default a repeat is written at once, a run of them is fold
 
 namespace {
 
-using custos_test::tmp_root;
-
 struct tmp_dir : custos_test::scratch_dir {
     tmp_dir() : scratch_dir("custos-eventlog") {}
     std::vector<std::string> files() const {
@@ -962,24 +960,10 @@ TEST_CASE("log_dir: bad arguments") {
 
 TEST_CASE("log_dir: ENOSPC on a tiny tmpfs: whole lines only, and it recovers [enospc]") {
     tmp_dir t;
-    const std::string mnt = t.at("mnt");
-    REQUIRE(::mkdir(mnt.c_str(), 0700) == 0);
-    REQUIRE(::mount("custos-eventlog", mnt.c_str(), "tmpfs", 0, "size=64k") == 0); // main() checked
-    struct unmount {
-        std::string p;
-        ~unmount() { (void)::umount2(p.c_str(), MNT_DETACH); }
-    } guard{mnt};
+    const custos_test::tiny_tmpfs fs(t.at("mnt"), "custos-eventlog"); // main() checked
+    const std::string& mnt = fs.path;
     // A filler that leaves less than a few lines of room.
-    const std::string filler = mnt + "/filler";
-    {
-        const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        REQUIRE(fd >= 0);
-        const std::string block(4096, 'f');
-        while (::write(fd, block.data(), block.size()) > 0) {
-        }
-        ::close(fd);
-        REQUIRE(::truncate(filler.c_str(), 48 * 1024) == 0);
-    }
+    const std::string filler = fs.fill(48 * 1024);
     log_dir d;
     REQUIRE(d.open(mnt + "/log", 1 << 20, 8).has_value());
     const std::string name = mnt + "/log/" + std::string(d.current_name());
@@ -1031,43 +1015,5 @@ TEST_CASE("log_dir: ENOSPC on a tiny tmpfs: whole lines only, and it recovers [e
 }
 
 int main(int argc, char** argv) {
-    std::string_view only;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a.substr(0, 7) == "--only=") {
-            only = a.substr(7);
-        }
-    }
-    if (!only.empty() && only != "enospc") {
-        std::printf("unknown --only=%.*s\n", static_cast<int>(only.size()), only.data());
-        return 2;
-    }
-    // Checked outside doctest (its REQUIREs need a running test case).
-    std::string probe_dir = tmp_root() + "/custos-eventlog-probe-XXXXXX";
-    if (!only.empty() && ::mkdtemp(probe_dir.data()) == nullptr) {
-        std::printf("FAIL: mkdtemp under %s: %s\n", tmp_root().c_str(), std::strerror(errno));
-        return 1;
-    }
-    if (only == "enospc") {
-        const bool root = ::geteuid() == 0;
-        const bool mounted =
-            root && ::mount("custos-eventlog", probe_dir.c_str(), "tmpfs", 0, "size=64k") == 0;
-        const int err = errno;
-        if (mounted) {
-            (void)::umount2(probe_dir.c_str(), MNT_DETACH);
-        }
-        ::rmdir(probe_dir.c_str());
-        if (!mounted) {
-            std::printf("SKIP: %s\n", root ? std::strerror(err) : "not root: cannot mount a tmpfs");
-            return 77;
-        }
-    }
-    doctest::Context ctx;
-    if (only.empty()) {
-        ctx.addFilter("test-case-exclude", "*[enospc]*");
-    } else {
-        ctx.addFilter("test-case", "*[enospc]*");
-    }
-    ctx.applyCommandLine(argc, argv);
-    return ctx.run();
+    return custos_test::enospc_main(argc, argv, "custos-eventlog");
 }

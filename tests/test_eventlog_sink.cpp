@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +40,7 @@
 #include "json_line.hpp"
 #include "scratch_dir.hpp"
 #include "status/event.hpp"
+#include "tiny_tmpfs.hpp"
 
 using namespace custos;
 using namespace std::chrono_literals;
@@ -563,23 +563,9 @@ TEST_CASE("sink: a torn last line at open is cut and becomes an EventLogTornLine
 
 TEST_CASE("sink: ENOSPC: the loop keeps its time, losses counted, then reported [enospc]") {
     custos_test::scratch_dir t("custos-sink");
-    const std::string mnt = t.at("mnt");
-    REQUIRE(::mkdir(mnt.c_str(), 0700) == 0);
-    REQUIRE(::mount("custos-sink", mnt.c_str(), "tmpfs", 0, "size=64k") == 0); // main() checked
-    struct unmount {
-        std::string p;
-        ~unmount() { (void)::umount2(p.c_str(), MNT_DETACH); }
-    } guard{mnt};
-    const std::string filler = mnt + "/filler";
-    {
-        const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        REQUIRE(fd >= 0);
-        const std::string block(4096, 'f');
-        while (::write(fd, block.data(), block.size()) > 0) {
-        }
-        ::close(fd);
-        REQUIRE(::truncate(filler.c_str(), 52 * 1024) == 0);
-    }
+    const custos_test::tiny_tmpfs fs(t.at("mnt"), "custos-sink"); // main() checked
+    const std::string& mnt = fs.path;
+    const std::string filler = fs.fill(52 * 1024);
     LogConfig c;
     c.max_file_bytes = 1 << 20;
     loop l(mnt + "/log", c);
@@ -740,45 +726,5 @@ TEST_CASE("log_event: false again once the runtime is gone") {
 }
 
 int main(int argc, char** argv) {
-    std::string_view only;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        if (a.substr(0, 7) == "--only=") {
-            only = a.substr(7);
-        }
-    }
-    if (!only.empty() && only != "enospc") {
-        std::printf("unknown --only=%.*s\n", static_cast<int>(only.size()), only.data());
-        return 2;
-    }
-    if (const int b = custos_test::probe_backend(); b != 0) {
-        return b;
-    }
-    if (only == "enospc") {
-        std::string probe_dir = custos_test::tmp_root() + "/custos-sink-probe-XXXXXX";
-        if (::mkdtemp(probe_dir.data()) == nullptr) {
-            std::printf("FAIL: mkdtemp: %s\n", std::strerror(errno));
-            return 1;
-        }
-        const bool root = ::geteuid() == 0;
-        const bool mounted =
-            root && ::mount("custos-sink", probe_dir.c_str(), "tmpfs", 0, "size=64k") == 0;
-        const int err = errno;
-        if (mounted) {
-            (void)::umount2(probe_dir.c_str(), MNT_DETACH);
-        }
-        ::rmdir(probe_dir.c_str());
-        if (!mounted) {
-            std::printf("SKIP: %s\n", root ? std::strerror(err) : "not root: cannot mount a tmpfs");
-            return 77;
-        }
-    }
-    doctest::Context ctx;
-    if (only.empty()) {
-        ctx.addFilter("test-case-exclude", "*[enospc]*");
-    } else {
-        ctx.addFilter("test-case", "*[enospc]*");
-    }
-    ctx.applyCommandLine(argc, argv);
-    return ctx.run();
+    return custos_test::enospc_main(argc, argv, "custos-sink", custos_test::probe_backend);
 }
