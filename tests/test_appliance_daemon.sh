@@ -8,6 +8,9 @@
 # Environment (tests/meson.build): APPLIANCE_DAEMON, CUSTOSD_WRAPPER (qemu-user
 # on cross builds). Exit: 0 passed, 1 a check failed.
 set -u
+# The tally (pass, fail); its own cleanup and wait_for below.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${APPLIANCE_DAEMON:?APPLIANCE_DAEMON must name the example binary}"
 WRAP=${CUSTOSD_WRAPPER:-}
 
@@ -20,14 +23,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() {
-    echo "ok: $*"
-}
 # wait_for PATTERN SECONDS: until the log has a line matching PATTERN (not
 # once the daemon has exited).
 wait_for() {

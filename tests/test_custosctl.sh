@@ -21,66 +21,13 @@
 # Exit: 0 all passed, 1 a check failed, 77 skipped.
 set -u
 
-if [ $# -ge 1 ]; then
-    CUSTOSD=${CUSTOSD:-$1/src/custosd}
-    CUSTOSCTL=${CUSTOSCTL:-$1/src/custosctl}
-    SVC_HELPER=${SVC_HELPER:-$1/tests/svc_helper}
-fi
-: "${CUSTOSD:?CUSTOSD must name the custosd binary (or give the build directory)}"
-: "${CUSTOSCTL:?CUSTOSCTL must name the custosctl binary}"
-: "${SVC_HELPER:?SVC_HELPER must name tests/svc_helper}"
-WRAP=${CUSTOSD_WRAPPER:-}
-H=$SVC_HELPER
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_binaries "$@"
 
-T=$(mktemp -d /tmp/cctl.XXXXXX) || exit 1
+scratch cctl
 # The socket must be reachable by `nobody` (the non-operator checks).
 chmod 755 "$T"
-S=$T/ctl.sock
-DAEMON=
-# shellcheck disable=SC2317 # invoked by the trap
-cleanup() {
-    if [ -n "$DAEMON" ]; then
-        kill -KILL "$DAEMON" 2>/dev/null
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() {
-    echo "ok: $*"
-}
-skip() {
-    echo "skip: $*"
-}
-have() {
-    command -v "$1" >/dev/null 2>&1
-}
-
-# custosctl on this socket (unquoted $WRAP: empty, or a command and words).
-ctl() {
-    # shellcheck disable=SC2086
-    $WRAP "$CUSTOSCTL" --socket "$S" "$@"
-}
-# ctl_rc WANT WHAT ARGS...: custosctl exits WANT; its output in $T/out, $T/err.
-ctl_rc() {
-    cr_want=$1
-    cr_what=$2
-    shift 2
-    ctl "$@" >"$T/out" 2>"$T/err"
-    cr_rc=$?
-    if [ "$cr_rc" -eq "$cr_want" ]; then
-        pass "$cr_what: exit $cr_rc"
-        return 0
-    fi
-    fail "$cr_what: exit $cr_rc, expected $cr_want; out: $(cat "$T/out"); err: $(cat "$T/err")"
-    return 1
-}
 # The STATE column of NAME in the TSV.
 state_of() {
     # shellcheck disable=SC2086
@@ -117,30 +64,8 @@ backoff_initial = 100ms
 backoff_max = 500ms
 EOF
 
-# shellcheck disable=SC2086
-$WRAP "$CUSTOSD" --config "$T/c.ini" >"$T/log" 2>&1 &
-DAEMON=$!
-
-# The socket, within 10 s.
-n=0
-while [ ! -S "$S" ]; do
-    if ! kill -0 "$DAEMON" 2>/dev/null; then
-        if grep -q "IoUringUnavailable\|BackendUnavailable" "$T/log"; then
-            echo "SKIP: the forced backend is not available here: $(cat "$T/log")"
-            DAEMON=
-            exit 77
-        fi
-        echo "FAIL: custosd exited before its control socket appeared: $(cat "$T/log")"
-        DAEMON=
-        exit 1
-    fi
-    n=$((n + 1))
-    if [ "$n" -gt 100 ]; then
-        echo "FAIL: no control socket at $S after 10 s (this custosd serves none?): $(cat "$T/log")"
-        exit 1
-    fi
-    sleep 0.1
-done
+# custosd, and its socket within 10 s.
+start_daemon
 pass "custosd serves its control socket"
 
 # --- usage ---

@@ -18,6 +18,9 @@ set -u
 EXAMPLES=${EXAMPLES:-}
 WRAP=${CUSTOSD_WRAPPER:-}
 H=$SVC_HELPER
+# The tally (pass, fail), now_ms and wait_for; its own cleanup below.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 T=$(mktemp -d /tmp/ctd.XXXXXX) || exit 1
 DAEMON=
@@ -38,41 +41,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() {
-    echo "ok: $*"
-}
-
 # custosd with the cross wrapper, if any (unquoted: empty means none).
 custosd() {
     $WRAP "$CUSTOSD" "$@"
-}
-
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
 }
 
 # Alive: the process exists and is neither a zombie nor dead.
 alive() {
     st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
     [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-# wait_for FILE FIXED_STRING SECONDS: until FILE has a line containing it.
-wait_for() {
-    n=0
-    while ! grep -qF -- "$2" "$1" 2>/dev/null; do
-        n=$((n + 1))
-        if [ "$n" -gt $(($3 * 10)) ]; then
-            return 1
-        fi
-        sleep 0.1
-    done
-    return 0
 }
 
 # line_of FILE FIXED_STRING: the number of the first line containing it.

@@ -19,56 +19,21 @@
 # Exit: 0 all passed, 1 a check failed, 77 skipped.
 set -u
 
-if [ $# -ge 1 ]; then
-    CUSTOSD=${CUSTOSD:-$1/src/custosd}
-    CUSTOSCTL=${CUSTOSCTL:-$1/src/custosctl}
-    SVC_HELPER=${SVC_HELPER:-$1/tests/svc_helper}
-fi
-: "${CUSTOSD:?CUSTOSD must name the custosd binary (or give the build directory)}"
-: "${CUSTOSCTL:?CUSTOSCTL must name the custosctl binary}"
-: "${SVC_HELPER:?SVC_HELPER must name tests/svc_helper}"
-WRAP=${CUSTOSD_WRAPPER:-}
-H=$SVC_HELPER
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_binaries "$@"
 
-T=$(mktemp -d /tmp/cev.XXXXXX) || exit 1
-S=$T/ctl.sock
-DAEMON=
+scratch cev
+# custosd's own output ($T/log is its [log] dir), for start_daemon.
+DAEMON_LOG=$T/log.txt
 FOLLOWER=
-# shellcheck disable=SC2317 # invoked by the trap
-cleanup() {
+# shellcheck disable=SC2317 # invoked by cleanup
+cleanup_more() {
     if [ -n "$FOLLOWER" ]; then
         kill -KILL "$FOLLOWER" 2>/dev/null
     fi
-    if [ -n "$DAEMON" ]; then
-        kill -KILL "$DAEMON" 2>/dev/null
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() {
-    echo "ok: $*"
-}
-skip() {
-    echo "skip: $*"
-}
-have() {
-    command -v "$1" >/dev/null 2>&1
-}
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
 }
 
-ctl() {
-    # shellcheck disable=SC2086
-    $WRAP "$CUSTOSCTL" --socket "$S" "$@"
-}
 # get QUERY: GET /events?QUERY; the body in $T/body, the status printed.
 get() {
     curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$S" "http://custos/events?$1"
@@ -91,32 +56,6 @@ sync_interval = 1s
 exec = $H sleep
 EOF
 
-# start_daemon: custosd in the background, its socket within 10 s.
-start_daemon() {
-    rm -f "$S"
-    # shellcheck disable=SC2086
-    $WRAP "$CUSTOSD" --config "$T/c.ini" >>"$T/log.txt" 2>&1 &
-    DAEMON=$!
-    n=0
-    while [ ! -S "$S" ]; do
-        if ! kill -0 "$DAEMON" 2>/dev/null; then
-            if grep -q "IoUringUnavailable\|BackendUnavailable" "$T/log.txt"; then
-                echo "SKIP: the forced backend is not available here: $(cat "$T/log.txt")"
-                DAEMON=
-                exit 77
-            fi
-            echo "FAIL: custosd exited before its control socket appeared: $(cat "$T/log.txt")"
-            DAEMON=
-            exit 1
-        fi
-        n=$((n + 1))
-        if [ "$n" -gt 100 ]; then
-            echo "FAIL: no control socket at $S after 10 s: $(cat "$T/log.txt")"
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
 # stop_daemon: SIGTERM, and its exit within 10 s.
 stop_daemon() {
     kill -TERM "$DAEMON"
@@ -132,18 +71,6 @@ stop_daemon() {
     done
     wait "$DAEMON" 2>/dev/null
     DAEMON=
-}
-# wait_for FILE FIXED_STRING SECONDS: until FILE has a line containing it.
-wait_for() {
-    n=0
-    while ! grep -qF -- "$2" "$1" 2>/dev/null; do
-        n=$((n + 1))
-        if [ "$n" -gt $(($3 * 10)) ]; then
-            return 1
-        fi
-        sleep 0.1
-    done
-    return 0
 }
 
 # --- custosd --check with a [log] section ---

@@ -9,6 +9,9 @@
 # Environment (tests/meson.build): CUSTOSD, SVC_HELPER, CUSTOSD_WRAPPER.
 # Exit: 0 passed, 1 a check failed, 77 s6 is not installed (skipped).
 set -u
+# The tally (pass, fail); its own cleanup below.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 : "${CUSTOSD:?CUSTOSD must name the custosd binary}"
 : "${SVC_HELPER:?SVC_HELPER must name tests/svc_helper}"
@@ -39,14 +42,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() {
-    echo "ok: $*"
-}
 
 mkdir -p "$SVC"
 cat >"$T/custosd.ini" <<EOF
