@@ -1,8 +1,8 @@
 // No allocation in the event log's run-time paths after log_dir::open():
 // with the whole malloc family counted (counting_alloc.cpp), from_event(),
 // encode(), the folder (offer, flush_due, flush_all) and log_dir::append()
-// with rotations and the pruning they start, and sync(), must not move the
-// count.
+// with rotations and the pruning they start, sync(), and read_since()
+// paging through the rotated files, must not move the count.
 //
 // Not doctest (it allocates as it reports). Exit 0 pass, 1 fail.
 #include <unistd.h>
@@ -38,6 +38,7 @@ void expect(bool ok, const char* what) {
 folder fold(500'000'000);
 char line[max_line];
 record out[8];
+char replay_out[16384];
 
 } // namespace
 
@@ -93,7 +94,21 @@ int main() {
         expect(log.append(line, len).has_value(), "append the rest");
     }
     expect(log.sync().has_value(), "sync");
+    // Reading back (GET /events from the files): pages from the oldest on,
+    // across the rotated files.
+    std::uint64_t replayed = 0;
+    std::uint64_t since = 1;
+    for (int k = 0; k < 64; ++k) {
+        auto page = log.read_since(since, 7, replay_out, sizeof replay_out);
+        expect(page.has_value(), "read_since");
+        if (!page || page->lines == 0) {
+            break;
+        }
+        replayed += page->lines;
+        since = page->next;
+    }
     const std::uint64_t after = custos_test::allocation_count();
+    expect(replayed > 7, "records were read back, in more than one page");
 
     expect(appended > 10, "records were written");
     expect(log.counters().rotated > 0, "the log rotated");
@@ -108,9 +123,10 @@ int main() {
     std::snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     (void)std::system(cmd);
     if (failures == 0) {
-        std::printf("ok: %llu records, %llu rotations, no allocation\n",
+        std::printf("ok: %llu records, %llu rotations, %llu read back, no allocation\n",
                     static_cast<unsigned long long>(appended),
-                    static_cast<unsigned long long>(log.counters().rotated));
+                    static_cast<unsigned long long>(log.counters().rotated),
+                    static_cast<unsigned long long>(replayed));
     }
     return failures == 0 ? 0 : 1;
 }

@@ -1,14 +1,17 @@
 #include "eventlog/files.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "core/text_out.hpp"
+#include "eventlog/record.hpp"
 #include "io/files.hpp"
 #include "prune/decide.hpp"
 #include "status/event.hpp"
@@ -22,6 +25,8 @@ constexpr std::string_view prefix = "events-";
 constexpr std::string_view suffix = ".jsonl";
 constexpr std::string_view glob = "events-*.jsonl";
 constexpr std::size_t chunk_size = 4096;
+// read_since() returns every line this log writes.
+static_assert(log_dir::replay_chunk >= max_line);
 
 // A log file's name: events-, digits only up to the next '-' or the
 // suffix, then anything up to ".jsonl". The pruner matches the glob;
@@ -148,7 +153,7 @@ Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_b
         return fail(Reason::event_log_unavailable, errno, dir);
     }
 
-    if (!mem_.reserve(prune::workspace::footprint(scan_cap_) + chunk_size + 64)) {
+    if (!mem_.reserve(prune::workspace::footprint(scan_cap_) + chunk_size + replay_chunk + 128)) {
         close();
         return fail(Reason::out_of_memory, 0, "eventlog");
     }
@@ -157,7 +162,8 @@ Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_b
         return fail(r.error());
     }
     chunk_ = static_cast<char*>(mem_.take_unzeroed(chunk_size, 64));
-    if (chunk_ == nullptr) {
+    replay_ = static_cast<char*>(mem_.take_unzeroed(replay_chunk, 64));
+    if (chunk_ == nullptr || replay_ == nullptr) {
         close();
         return fail(Reason::out_of_memory, 0, "eventlog");
     }
@@ -441,6 +447,191 @@ Result<void> log_dir::end_batch(std::int64_t result, std::size_t len, std::uint3
         next_seq_ = next_seq;
     }
     return {};
+}
+
+Result<bool> log_dir::find_file(bool start, std::uint64_t& seq, char* name,
+                                std::size_t& name_len) const noexcept {
+    if (::lseek(dir_fd_, 0, SEEK_SET) < 0) {
+        return fail(Reason::event_log_unavailable, errno, "eventlog: the directory");
+    }
+    const std::uint64_t key = seq;
+    const std::string_view key_name(name, start ? 0 : name_len);
+    // (seq, name) order: a rotation that had to begin a second file for
+    // one seq sorts it after the first by its later time.
+    auto before = [](std::uint64_t a, std::string_view an, std::uint64_t b, std::string_view bn) {
+        return a < b || (a == b && an < bn);
+    };
+    bool found = false;
+    bool found_at_or_below = false; // start: a file whose seq is <= key
+    std::uint64_t best = 0;
+    char best_name[name_room];
+    std::size_t best_len = 0;
+    std::uint32_t matched = 0;
+    alignas(8) char buf[2048];
+    for (;;) {
+        const ssize_t got = ::getdents64(dir_fd_, buf, sizeof buf);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            return fail(Reason::event_log_unavailable, errno, "eventlog: the directory");
+        }
+        if (got == 0) {
+            break;
+        }
+        std::size_t step = 0;
+        for (std::size_t at = 0; at < static_cast<std::size_t>(got); at += step) {
+            // Fields by offset and memcpy: -Wcast-align, as the pruner's scan.
+            unsigned short reclen = 0;
+            std::memcpy(&reclen, buf + at + offsetof(struct dirent64, d_reclen), sizeof reclen);
+            if (reclen == 0) {
+                return fail(Reason::event_log_unavailable, EIO, "eventlog: the directory");
+            }
+            step = reclen;
+            const char* n = buf + at + offsetof(struct dirent64, d_name);
+            const std::string_view nv(n, ::strnlen(n, reclen));
+            std::uint64_t v = 0;
+            if (nv.size() >= name_room || !log_name(nv, v)) {
+                continue;
+            }
+            if (++matched > scan_cap_) {
+                return fail(Reason::prune_too_many_files, 0, "eventlog: the directory");
+            }
+            const std::string_view bn(best_name, best_len);
+            bool take = false;
+            if (!start) {
+                take = before(key, key_name, v, nv) && (!found || before(v, nv, best, bn));
+            } else if (v <= key) {
+                // The newest at or below `seq`; it beats any file above.
+                take = !found_at_or_below || before(best, bn, v, nv);
+                found_at_or_below = found_at_or_below || take;
+            } else if (!found_at_or_below) {
+                take = !found || before(v, nv, best, bn); // else the oldest
+            }
+            if (take) {
+                found = true;
+                best = v;
+                std::memcpy(best_name, nv.data(), nv.size());
+                best_len = nv.size();
+            }
+        }
+    }
+    if (!found) {
+        return false;
+    }
+    seq = best;
+    std::memcpy(name, best_name, best_len);
+    name[best_len] = '\0';
+    name_len = best_len;
+    return true;
+}
+
+Result<replay_page> log_dir::read_since(std::uint64_t since, std::uint32_t limit, char* out,
+                                        std::size_t cap) noexcept {
+    if (dir_fd_ < 0 || replay_ == nullptr) {
+        return fail(Reason::invalid_argument, 0, "eventlog: read_since");
+    }
+    replay_page page;
+    page.next = since;
+    // Seqs begin at 1: since=0 asks for everything and loses nothing before it.
+    const std::uint64_t from = since == 0 ? 1 : since;
+    bool found = false; // a record at or after `since` was seen
+    bool done = false;
+    std::uint64_t file_seq = since;
+    char name[name_room];
+    std::size_t name_len = 0;
+    auto f = find_file(true, file_seq, name, name_len);
+    if (!f) {
+        return fail(f.error());
+    }
+    bool have_file = *f;
+    const std::uint64_t budget = read_budget();
+    while (have_file && !done && page.files < scan_cap_) {
+        ++page.files;
+        const int fd = ::openat(dir_fd_, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno == ENOENT) {
+            ++page.vanished;                   // rotated away since the scan: the next file goes on
+        } else if (fd < 0 && errno != ELOOP) { // ELOOP: a symlink, not a log file
+            const int err = errno;
+            if (page.lines != 0) {
+                break; // what was read so far; the next call meets it again
+            }
+            return fail(Reason::event_log_unavailable, err, std::string_view(name, name_len));
+        }
+        std::uint64_t at = 0;
+        std::size_t have = 0;  // bytes of an unfinished line at the buffer's start
+        bool skipping = false; // within a line longer than the buffer
+        while (fd >= 0 && !done) {
+            if (page.read_bytes >= budget) {
+                page.spent = true;
+                done = true;
+                break;
+            }
+            const ssize_t n = io::files::pread_at(fd, replay_ + have, replay_chunk - have,
+                                                  static_cast<off_t>(at));
+            if (n <= 0) {
+                break; // the end (an unfinished last line stays out), or a read error
+            }
+            at += static_cast<std::uint64_t>(n);
+            page.read_bytes += static_cast<std::uint64_t>(n);
+            have += static_cast<std::size_t>(n);
+            std::size_t pos = 0;
+            for (;;) {
+                const void* nl = std::memchr(replay_ + pos, '\n', have - pos);
+                if (nl == nullptr) {
+                    break;
+                }
+                const char* line = replay_ + pos;
+                const std::size_t end =
+                    static_cast<std::size_t>(static_cast<const char*>(nl) - replay_) + 1;
+                const std::size_t len = end - pos;
+                pos = end;
+                std::uint64_t seq = 0;
+                if (skipping) {
+                    skipping = false;
+                    continue;
+                }
+                if (!line_seq(line, len, seq) || seq < from) {
+                    continue;
+                }
+                if (!found) {
+                    found = true;
+                    page.lost = seq - from;
+                }
+                if (page.lines >= limit || page.bytes + len > cap) {
+                    page.next = seq;
+                    done = true;
+                    break;
+                }
+                std::memcpy(out + page.bytes, line, len);
+                page.bytes += len;
+                ++page.lines;
+                page.next = seq + 1;
+            }
+            if (pos == 0 && have == replay_chunk) {
+                skipping = true; // no '\n' in a full buffer: the line is dropped
+                have = 0;
+            } else {
+                std::memmove(replay_, replay_ + pos, have - pos);
+                have -= pos;
+            }
+        }
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        if (done) {
+            break;
+        }
+        f = find_file(false, file_seq, name, name_len);
+        if (!f) {
+            if (page.lines != 0) {
+                break;
+            }
+            return fail(f.error());
+        }
+        have_file = *f;
+    }
+    return page;
 }
 
 Result<void> log_dir::sync() noexcept {

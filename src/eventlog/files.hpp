@@ -23,6 +23,9 @@
 // writes here, a reader that has an old file open keeps its data until it
 // closes it, and the log stays bounded where the filesystem has no leases.
 //
+// Reading back (read_since(), for GET /events): the records from a seq on,
+// across the files, through a buffer taken at open(); see there.
+//
 // Not thread-safe: one writer (the reactor) owns it.
 #pragma once
 
@@ -47,6 +50,18 @@ struct open_report {
     char file[64] = {};          // the current file's name (NUL-terminated)
 };
 
+// One page of read_since().
+struct replay_page {
+    std::size_t bytes = 0;        // whole lines copied to the caller's buffer
+    std::uint32_t lines = 0;      // of them, records
+    std::uint64_t next = 0;       // the seq to ask for next (`since` when none was copied)
+    std::uint64_t lost = 0;       // seqs from `since` up to the first record found: gone
+    std::uint64_t read_bytes = 0; // bytes read from the files
+    std::uint32_t files = 0;      // files opened (one deleted under it counts too)
+    std::uint32_t vanished = 0;   // of them, deleted between the scan and the open
+    bool spent = false;           // stopped at the read budget (more may be on disk)
+};
+
 struct log_counters {
     std::uint64_t written = 0; // lines appended
     std::uint64_t written_bytes = 0;
@@ -63,6 +78,9 @@ public:
     static constexpr std::uint32_t default_max_files = 8;
     static constexpr std::size_t name_room = 64;
     static constexpr std::size_t path_room = 4096;
+    // read_since()'s read buffer (taken at open()): the longest line it
+    // returns.
+    static constexpr std::size_t replay_chunk = 8192;
 
     log_dir() = default;
     ~log_dir();
@@ -118,6 +136,37 @@ public:
     [[nodiscard]] Result<void> end_batch(std::int64_t result, std::size_t len, std::uint32_t nlines,
                                          std::uint64_t next_seq) noexcept;
 
+    // Copies the records whose seq is >= `since` from the files, oldest
+    // first: at most `limit` whole lines and `cap` bytes into `out` (a line
+    // that does not fit ends the page; it is next's). The reading starts in
+    // the newest file whose name's seq is <= `since` (none: the oldest
+    // file, and the records before its first are counted in lost) and goes
+    // on into the later files in seq order. Only whole lines are copied: a
+    // last line without its '\n' (torn, or being written) is left out, and
+    // so are lines with no {"seq": at their start and lines longer than
+    // replay_chunk. A file deleted between the directory scan and its open
+    // (rotation, an operator) is passed over for the next one (counted in
+    // vanished), and so are symlinks and files that cannot be read to the
+    // end (a read error ends that file).
+    // Bounded: every call reads at most read_budget() bytes (+ one chunk)
+    // and opens at most scan_capacity() files, each found by one directory
+    // scan (getdents64 into a stack buffer: no allocation); it stops at the
+    // budget with `spent` set and next where it got to. The way to `since`
+    // within its file is read too: a file over the budget (written under a
+    // larger max_file_bytes) can stop a call before it, with nothing copied
+    // and next == since. A synchronous read on the caller's thread: made
+    // for the reactor thread's control-plane handler, where the bound keeps
+    // the stall short (1 MiB of page cache at the default 256 KiB files).
+    // Errors: InvalidArgument (not open), PruneTooManyFiles (the scan found
+    // more than scan_capacity() log files), EventLogUnavailable (with the
+    // errno: the directory or a file cannot be read; a file that vanishes
+    // is not an error).
+    [[nodiscard]] Result<replay_page> read_since(std::uint64_t since, std::uint32_t limit,
+                                                 char* out, std::size_t cap) noexcept;
+
+    // The bytes one read_since() call reads at most (one chunk more).
+    std::uint64_t read_budget() const noexcept { return 4 * max_file_bytes_; }
+
     // The current file's descriptor (-1: none), for an fdatasync op.
     int fd() const noexcept { return fd_; }
 
@@ -149,6 +198,10 @@ private:
     Result<std::uint64_t> recover_from(int rd) noexcept;
     void prune_old() noexcept;
     PruneSpec spec() const noexcept;
+    // The log file after (seq, name) in the order of read_since(), or with
+    // `start` the one it begins in for `seq` (see there). False: none.
+    Result<bool> find_file(bool start, std::uint64_t& seq, char* name,
+                           std::size_t& name_len) const noexcept;
 
     int dir_fd_ = -1;
     int fd_ = -1;
@@ -161,7 +214,8 @@ private:
     log_counters stats_{};
     arena mem_;
     prune::workspace ws_;
-    char* chunk_ = nullptr; // chunk_size bytes from mem_: the tail reads at open
+    char* chunk_ = nullptr;  // chunk_size bytes from mem_: the tail reads at open
+    char* replay_ = nullptr; // replay_chunk bytes from mem_: read_since()
     std::size_t name_len_ = 0;
     std::size_t path_len_ = 0;
     char name_[name_room] = {};
