@@ -128,6 +128,14 @@ public:
     }
 
     const lines& ring() const noexcept { return ring_; }
+    // The records on disk from `since` on, for GET /events beyond the RAM
+    // ring: log_dir::read_since() (bounds and errors there; InvalidArgument
+    // without an open directory). Records still in the staging buffers are
+    // not on disk yet: the RAM ring has them.
+    [[nodiscard]] Result<replay_page> read_files(std::uint64_t since, std::uint32_t limit,
+                                                 char* out, std::size_t cap) noexcept {
+        return dir_.read_since(since, limit, out, cap);
+    }
     // A write or a sync is in flight (run it to completion before close()).
     bool busy() const noexcept { return in_flight_ || sync_in_flight_; }
     bool has_dir() const noexcept { return dir_.is_open(); }

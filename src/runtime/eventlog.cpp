@@ -48,11 +48,17 @@ void bad_request(ControlResponse& resp, std::string_view message) noexcept {
 
 } // namespace
 
-// GET /events[?since=SEQ][&limit=N][&follow[=DURATION]]: the records held
-// in RAM whose seq is SEQ or more, oldest first, one JSON object a line
+// GET /events[?since=SEQ][&limit=N][&follow[=DURATION]]: the records whose
+// seq is SEQ or more, oldest first, one JSON object a line
 // (application/x-ndjson; ?format=text: lines for people, each beginning
 // #SEQ), at most N (100; at most 1000) and as many as the response buffer
-// holds; the next request asks since the last seq + 1.
+// holds. They come from the RAM ring or, when SEQ is older than the ring's
+// oldest and the log has a directory, from the files (log_dir::
+// read_since(): bounded, synchronous on this thread); when the files have
+// nothing from SEQ on (they lag the ring by the staging buffers, or are
+// gone), from the ring. Headers: X-Custos-Next, the seq to ask for next;
+// X-Custos-Lost, the records from SEQ up to the first one returned that
+// neither holds any more (rotated away, evicted from the ring).
 // None yet and ?follow: parked until a record comes (server.hpp).
 bool Runtime::impl::events_feed(const ControlRequest& req, ControlResponse& resp, bool can_wait,
                                 void* ctx) noexcept {
@@ -83,32 +89,62 @@ bool Runtime::impl::events_feed(const ControlRequest& req, ControlResponse& resp
         bad_request(resp, "format= takes text or json");
         return true;
     }
-    resp.status = 200;
-    resp.content_type = text ? control::content_text : std::string_view("application/x-ndjson");
     char out[16384];
     const std::size_t room = resp.capacity() - resp.size();
-    std::uint64_t next = 0;
-    const std::size_t n = rt.elog.ring().copy_since(since, static_cast<std::uint32_t>(limit), out,
-                                                    room < sizeof out ? room : sizeof out, next);
+    const std::size_t cap = room < sizeof out ? room : sizeof out;
+    const eventlog::lines& ring = rt.elog.ring();
+    std::size_t n = 0;
+    std::uint64_t next = since;
+    std::uint64_t lost = 0;
+    bool from_files = false;
+    if (rt.elog.has_dir() && (ring.empty() || since < ring.first_seq())) {
+        // An unreadable directory is not this request's failure: the ring
+        // answers, and the gap shows in X-Custos-Lost.
+        auto page = rt.elog.read_files(since, static_cast<std::uint32_t>(limit), out, cap);
+        if (page && page->lines != 0) {
+            n = page->bytes;
+            next = page->next;
+            lost = page->lost;
+            from_files = true;
+        }
+    }
+    if (!from_files) {
+        n = ring.copy_since(since, static_cast<std::uint32_t>(limit), out, cap, next);
+        const std::uint64_t from = since == 0 ? 1 : since;
+        if (n != 0 && from < ring.first_seq()) {
+            lost = ring.first_seq() - from;
+        }
+    }
     if (n == 0 && can_wait) {
         return false;
     }
+    resp.status = 200;
+    resp.content_type = text ? control::content_text : std::string_view("application/x-ndjson");
     if (!text) {
         resp.append(std::string_view(out, n));
-        return true;
-    }
-    for (std::size_t at = 0; at < n;) {
-        const void* nl = std::memchr(out + at, '\n', n - at);
-        const std::size_t end =
-            nl == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(nl) - out) + 1;
-        char line[eventlog::max_line];
-        const std::size_t k = eventlog::lines::to_text(out + at, end - at, line, sizeof line);
-        if (k > resp.capacity() - resp.size()) {
-            break; // the rest next time: the client asks since its last seq + 1
+    } else {
+        for (std::size_t at = 0; at < n;) {
+            const void* nl = std::memchr(out + at, '\n', n - at);
+            const std::size_t end =
+                nl == nullptr ? n
+                              : static_cast<std::size_t>(static_cast<const char*>(nl) - out) + 1;
+            char line[eventlog::max_line];
+            const std::size_t k = eventlog::lines::to_text(out + at, end - at, line, sizeof line);
+            if (k > resp.capacity() - resp.size()) {
+                // The rest next time, from this line on.
+                std::uint64_t s = 0;
+                if (eventlog::lines::seq_of(out + at, end - at, s)) {
+                    next = s;
+                }
+                break;
+            }
+            resp.append(std::string_view(line, k));
+            at = end;
         }
-        resp.append(std::string_view(line, k));
-        at = end;
     }
+    text_out h(rt.events_head, sizeof rt.events_head);
+    h.put("X-Custos-Next: ").put_u64(next).put("\r\nX-Custos-Lost: ").put_u64(lost).put("\r\n");
+    resp.headers = h.view();
     return true;
 }
 

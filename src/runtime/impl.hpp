@@ -282,6 +282,8 @@ struct Runtime::impl final : sup::host,
     LogConfig logcfg;                        // Table::log, its dir made absolute
     char log_dir_abs[256] = {};
     char logs_head[96] = {}; // logs_feed()'s headers, while it answers
+    // events_feed()'s headers, while it answers.
+    char events_head[96] = {};
     // The monitors: the machine (reactor side) and their threads.
     rt_detail::monitor_host mhost{*this};
     mon::machine monitors{mhost};
