@@ -506,6 +506,7 @@ int cmd_events(const session& s, const options& o) {
     }
     // Catch up a page at a time; then, with -f, long-poll (30 s a request).
     bool caught_up = false;
+    bool paged = false; // a page was printed
     for (;;) {
         const bool poll = caught_up && o.follow;
         char target[160];
@@ -527,15 +528,41 @@ int cmd_events(const session& s, const options& o) {
             caught_up = true;
             continue;
         }
+        // Records from --since on that custosd no longer keeps (rotated
+        // out of the files, evicted from the RAM ring): said on stderr, so
+        // the output stays records only. Without --since the first page
+        // starts at the oldest kept, which is no loss.
+        std::uint64_t lost = 0;
+        if ((o.since != nullptr || paged) && !r.lost.empty() &&
+            custos::tbl::parse_uint(r.lost, UINT64_MAX / 10, lost) == custos::tbl::num_status::ok &&
+            lost != 0) {
+            std::fprintf(stderr, "custosctl: %llu records from #%llu on are no longer kept\n",
+                         static_cast<unsigned long long>(lost),
+                         static_cast<unsigned long long>(since));
+        }
         std::fwrite(r.body.data(), 1, r.body.size(), stdout);
         if (std::fflush(stdout) != 0) {
             return control::exit_failed; // a closed pipe: nobody reads
         }
+        // The next page from X-Custos-Next (the files and the ring page the
+        // same way); from the last record's seq where custosd sends none.
+        std::uint64_t next = 0;
         std::uint64_t last = 0;
-        if (!last_seq(r.body, last)) {
-            return control::exit_failed;
+        if (r.next.empty() ||
+            custos::tbl::parse_uint(r.next, UINT64_MAX / 10, next) != custos::tbl::num_status::ok) {
+            if (!last_seq(r.body, last)) {
+                return control::exit_failed;
+            }
+            next = last + 1;
         }
-        since = last + 1;
+        if (next <= since) {
+            std::fprintf(stderr, "custosctl: custosd's next page (#%llu) is not after #%llu\n",
+                         static_cast<unsigned long long>(next),
+                         static_cast<unsigned long long>(since));
+            return control::exit_failed; // no progress: never a loop without end
+        }
+        since = next;
+        paged = true;
     }
 }
 
