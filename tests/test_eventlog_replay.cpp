@@ -376,3 +376,57 @@ TEST_CASE("read_since: a file deleted under it (between the scan and the open)")
     CHECK(bad == 0);
     CHECK(vanished > 0);
 }
+
+// A file far larger than the budget (left by a run with a larger
+// max_file_bytes): the way to `since` is bisected, not read, so a page from
+// its end costs a few chunks, and paging from its start reaches the end.
+TEST_CASE("read_since: a file larger than the budget: bisected to since, paged through") {
+    tmp_dir t;
+    t.write(file_name(1), lines_of(1, 1000)); // 200 KB
+    t.write(file_name(1001), lines_of(1001, 1010));
+    log_dir d;
+    REQUIRE(d.open(t.path, 4096, 8).has_value()); // a 16 KiB budget
+    for (std::uint64_t since : {2u, 450u, 999u, 1000u}) {
+        CAPTURE(since);
+        page_text p = read(d, since, 20);
+        CHECK(seqs(p.text) == range(since, since + 19 < 1010 ? since + 19 : 1010));
+        CHECK(p.page.lost == 0);
+        CHECK_FALSE(p.page.spent);
+        // The bisection's reads: log2(200 KB / 8 KiB) < 5 chunks, then the page.
+        CHECK(p.page.read_bytes <= 5 * log_dir::replay_chunk + 2 * log_dir::replay_chunk);
+    }
+    std::vector<std::uint64_t> all;
+    std::uint64_t since = 1;
+    for (int k = 0; k < 1000; ++k) {
+        page_text p = read(d, since, 1000);
+        if (p.page.lines == 0) {
+            break;
+        }
+        CHECK(p.page.read_bytes <=
+              d.read_budget() + log_dir::replay_chunk + 5 * log_dir::replay_chunk);
+        const std::vector<std::uint64_t> more = seqs(p.text);
+        all.insert(all.end(), more.begin(), more.end());
+        since = p.page.next;
+    }
+    CHECK(all == range(1, 1010));
+}
+
+TEST_CASE("read_since: bisection over lines without a seq falls back to reading on") {
+    tmp_dir t;
+    std::string body;
+    for (std::uint64_t s = 1; s <= 300; ++s) {
+        body += line_of(s);
+        if (s % 7 == 0) {
+            body += "# a note without a seq\n";
+        }
+    }
+    t.write(file_name(1), body);
+    log_dir d;
+    REQUIRE(d.open(t.path, 64 * 1024, 8).has_value());
+    for (std::uint64_t since : {1u, 2u, 77u, 150u, 299u, 300u}) {
+        CAPTURE(since);
+        page_text p = read(d, since, 1000);
+        CHECK(seqs(p.text) == range(since, 300));
+        CHECK(p.page.next == 301);
+    }
+}

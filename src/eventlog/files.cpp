@@ -526,6 +526,44 @@ Result<bool> log_dir::find_file(bool start, std::uint64_t& seq, char* name,
     return true;
 }
 
+std::uint64_t log_dir::seek_near(int fd, std::uint64_t from, std::uint64_t& read) noexcept {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+        return 0;
+    }
+    // lo: a line's start with every line before it below `from` (0 at
+    // first); hi: past the first line at or above `from`, give or take the
+    // line that straddles it. The lines of a file are in seq order.
+    std::uint64_t lo = 0;
+    auto hi = static_cast<std::uint64_t>(st.st_size);
+    while (hi - lo > replay_chunk) {
+        const std::uint64_t mid = lo + (hi - lo) / 2;
+        const ssize_t n = io::files::pread_at(fd, replay_, replay_chunk, static_cast<off_t>(mid));
+        if (n <= 0) {
+            break;
+        }
+        read += static_cast<std::uint64_t>(n);
+        const auto got = static_cast<std::size_t>(n);
+        const void* nl = std::memchr(replay_, '\n', got);
+        if (nl == nullptr) {
+            break; // a line longer than the buffer: read on from lo
+        }
+        const std::size_t k = static_cast<std::size_t>(static_cast<const char*>(nl) - replay_) + 1;
+        std::uint64_t seq = 0;
+        // No line begins after mid within the read and before hi, or one
+        // without a seq (or cut by the buffer): read on from lo.
+        if (k >= got || mid + k >= hi || !line_seq(replay_ + k, got - k, seq)) {
+            break;
+        }
+        if (seq < from) {
+            lo = mid + k;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 Result<replay_page> log_dir::read_since(std::uint64_t since, std::uint32_t limit, char* out,
                                         std::size_t cap) noexcept {
     if (dir_fd_ < 0 || replay_ == nullptr) {
@@ -545,7 +583,7 @@ Result<replay_page> log_dir::read_since(std::uint64_t since, std::uint32_t limit
         return fail(f.error());
     }
     bool have_file = *f;
-    const std::uint64_t budget = read_budget();
+    std::uint64_t budget = read_budget();
     while (have_file && !done && page.files < scan_cap_) {
         ++page.files;
         const int fd = ::openat(dir_fd_, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -558,7 +596,12 @@ Result<replay_page> log_dir::read_since(std::uint64_t since, std::uint32_t limit
             }
             return fail(Reason::event_log_unavailable, err, std::string_view(name, name_len));
         }
-        std::uint64_t at = 0;
+        // In the first file, `since` may be far in: bisect to near it.
+        std::uint64_t sought = 0; // bytes the bisection read: not in the budget
+        std::uint64_t at =
+            fd >= 0 && page.files == 1 && from > file_seq ? seek_near(fd, from, sought) : 0;
+        page.read_bytes += sought;
+        budget += sought;
         std::size_t have = 0;  // bytes of an unfinished line at the buffer's start
         bool skipping = false; // within a line longer than the buffer
         while (fd >= 0 && !done) {

@@ -151,12 +151,13 @@ public:
     // Bounded: every call reads at most read_budget() bytes (+ one chunk)
     // and opens at most scan_capacity() files, each found by one directory
     // scan (getdents64 into a stack buffer: no allocation); it stops at the
-    // budget with `spent` set and next where it got to. The way to `since`
-    // within its file is read too: a file over the budget (written under a
-    // larger max_file_bytes) can stop a call before it, with nothing copied
-    // and next == since. A synchronous read on the caller's thread: made
-    // for the reactor thread's control-plane handler, where the bound keeps
-    // the stall short (1 MiB of page cache at the default 256 KiB files).
+    // budget with `spent` set and next where it got to. Before that, in the
+    // first file, the way to `since` is bisected (lines are in seq order):
+    // at most log2(file size / replay_chunk) chunks read (5 for a 256 KiB
+    // file), counted in read_bytes but not in the budget. A
+    // synchronous read on the caller's thread: made for the reactor
+    // thread's control-plane handler, where the bound keeps the stall short
+    // (1 MiB of page cache at most at the default 256 KiB files).
     // Errors: InvalidArgument (not open), PruneTooManyFiles (the scan found
     // more than scan_capacity() log files), EventLogUnavailable (with the
     // errno: the directory or a file cannot be read; a file that vanishes
@@ -202,6 +203,11 @@ private:
     // `start` the one it begins in for `seq` (see there). False: none.
     Result<bool> find_file(bool start, std::uint64_t& seq, char* name,
                            std::size_t& name_len) const noexcept;
+    // A line's start in `fd` at or before the first line whose seq is >=
+    // `from`, within about replay_chunk of it: bisection over the file
+    // (lines are in seq order), adding the bytes it reads to `read`; 0
+    // where it cannot tell.
+    std::uint64_t seek_near(int fd, std::uint64_t from, std::uint64_t& read) noexcept;
 
     int dir_fd_ = -1;
     int fd_ = -1;
