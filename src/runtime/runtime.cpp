@@ -455,6 +455,11 @@ void Runtime::run() noexcept {
         rt.reactor.run_once(false);
         rt.cap.flush();
     }
+    // The last snapshot. Its event-log turn (after_turn) may start a write
+    // of what the stop left staged (the watchdog's close): waited for
+    // below with the rest, or close() would find it in flight and write
+    // nothing more.
+    rt.publish();
     // Writes still on the disk (io_uring): waited for, at most a second,
     // so that the closes write after them, in order.
     if (rt.elog.busy() || rt.cap.busy()) {
@@ -467,7 +472,6 @@ void Runtime::run() noexcept {
         rt.reactor.cancel(rt.settle);
     }
     rt.cap.close(); // what is left, written now; then the files closed
-    rt.publish();
     rt.elog.close(); // the last records, written and synced
 }
 
