@@ -68,7 +68,100 @@ void stamp_into(char* b, std::int64_t wall_ns, bool trusted) noexcept {
     }
 }
 
+// Whether `c` may be kept in a last_record text: what custos's ids, times
+// and names are made of, and nothing that JSON escapes.
+bool plain(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':' || c == '+';
+}
+
+// Where the value of the top-level member `key` begins in `line`, or npos.
+// Members before it are numbers, booleans and escaped strings, in which
+// `,"key":` cannot occur (an escaped string's quotes are \"), so the first
+// match is the member.
+std::size_t value_at(std::string_view line, std::string_view key) noexcept {
+    char pat[24];
+    if (key.size() + 4 > sizeof pat) {
+        return std::string_view::npos;
+    }
+    pat[0] = ',';
+    pat[1] = '"';
+    std::memcpy(pat + 2, key.data(), key.size());
+    pat[key.size() + 2] = '"';
+    pat[key.size() + 3] = ':';
+    const std::size_t at = line.find(std::string_view(pat, key.size() + 4));
+    return at == std::string_view::npos ? at : at + key.size() + 4;
+}
+
+// The string member `key` into `out` when it is plain and fits.
+template <std::size_t N>
+void text_member(std::string_view line, std::string_view key, FixedText<N>& out) noexcept {
+    std::size_t at = value_at(line, key);
+    if (at == std::string_view::npos || at >= line.size() || line[at] != '"') {
+        return;
+    }
+    ++at;
+    std::size_t end = at;
+    while (end < line.size() && end - at <= N && plain(line[end])) {
+        ++end;
+    }
+    if (end < line.size() && line[end] == '"' && end - at <= N) {
+        out.assign(line.substr(at, end - at));
+    }
+}
+
+// The integer (digits, an optional '-') at `at` of `line`; false when none.
+bool int_at(std::string_view line, std::size_t at, std::int64_t& out) noexcept {
+    if (at >= line.size()) {
+        return false;
+    }
+    const bool neg = line[at] == '-';
+    at += neg ? 1 : 0;
+    std::int64_t v = 0;
+    const std::size_t start = at;
+    for (; at < line.size() && line[at] >= '0' && line[at] <= '9'; ++at) {
+        if (v > (INT64_MAX - (line[at] - '0')) / 10) {
+            return false;
+        }
+        v = v * 10 + (line[at] - '0');
+    }
+    if (at == start) {
+        return false;
+    }
+    out = neg ? -v : v;
+    return true;
+}
+
 } // namespace
+
+bool parse_last_record(const char* line, std::size_t len, last_record& out) noexcept {
+    out = last_record{};
+    std::uint64_t seq = 0;
+    if (!log_dir::line_seq(line, len, seq)) {
+        return false;
+    }
+    const std::string_view l(line, len);
+    out.found = true;
+    out.seq = seq;
+    std::int64_t v = 0;
+    if (int_at(l, value_at(l, "mono_ns"), v)) {
+        out.mono_ns = v;
+    }
+    text_member(l, "boot_id", out.boot_id);
+    text_member(l, "ts", out.ts);
+    text_member(l, "kind", out.kind);
+    text_member(l, "name", out.name);
+    text_member(l, "reason", out.reason);
+    // "exit":{"code":N}; a signal's exit has no code.
+    constexpr std::string_view code = "{\"code\":";
+    const std::size_t ex = value_at(l, "exit");
+    if (ex != std::string_view::npos && l.substr(ex, code.size()) == code &&
+        int_at(l, ex + code.size(), v) && v >= INT32_MIN && v <= INT32_MAX) {
+        out.has_exit = true;
+        out.exit_code = static_cast<std::int32_t>(v);
+    }
+    return true;
+}
 
 log_dir::~log_dir() {
     close();
@@ -181,7 +274,9 @@ Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_b
     }
     open_report out;
     const prune::entry* newest = nullptr;
+    const prune::entry* before = nullptr; // the one before the newest
     std::uint64_t newest_seq = 0;
+    std::uint64_t before_seq = 0;
     for (const prune::entry& e : ws_.entries()) {
         std::uint64_t seq = 0;
         if (!log_name(e.name, seq)) {
@@ -189,8 +284,14 @@ Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_b
         }
         ++out.files;
         if (newest == nullptr || seq > newest_seq || (seq == newest_seq && e.name > newest->name)) {
+            before = newest;
+            before_seq = newest_seq;
             newest = &e;
             newest_seq = seq;
+        } else if (before == nullptr || seq > before_seq ||
+                   (seq == before_seq && e.name > before->name)) {
+            before = &e;
+            before_seq = seq;
         }
     }
 
@@ -198,6 +299,12 @@ Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_b
         name_len_ = newest->name.size() < name_room ? newest->name.size() : 0;
         std::memcpy(name_, newest->name.data(), name_len_);
         name_[name_len_] = '\0';
+    }
+    char before_name[name_room];
+    std::size_t before_len = 0;
+    if (before != nullptr && before->name.size() < name_room) {
+        before_len = before->name.size();
+        std::memcpy(before_name, before->name.data(), before_len);
     }
     // Ends the dry run: the pruner's directory descriptor is closed.
     (void)prune::apply(s, opt, ws_, rep);
@@ -221,13 +328,18 @@ Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_b
             return fail(Reason::event_log_unavailable, err, std::string_view(name_, name_len_));
         }
         next_seq_ = newest_seq;
-        auto cut = recover();
+        auto cut = recover(out.last);
         if (!cut) {
             close();
             return fail(cut.error());
         }
         out.cut_bytes = *cut;
         stats_.cut_bytes += *cut;
+        if (size_ == 0 && before_len != 0) {
+            // A file begun by a rotation and never written: the previous
+            // run's last record is in the one before it.
+            last_of(std::string_view(before_name, before_len), out.last);
+        }
     }
     out.next_seq = next_seq_;
     std::memcpy(out.file, name_, name_len_);
@@ -238,45 +350,77 @@ Result<open_report> log_dir::open(std::string_view dir, std::uint64_t max_file_b
 // Cuts a torn last line and finds the next seq; returns the bytes cut.
 // Reads back from the end a chunk at a time (at most the file, which
 // rotation bounds).
-Result<std::uint64_t> log_dir::recover() noexcept {
+Result<std::uint64_t> log_dir::recover(last_record& last) noexcept {
     // Read through a descriptor of its own: the writer's is O_WRONLY.
     const int rd = ::openat(dir_fd_, name_, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (rd < 0) {
         return fail(Reason::event_log_unavailable, errno, current_name());
     }
-    auto r = recover_from(rd);
+    auto r = recover_from(rd, last);
     ::close(rd);
     return r;
 }
 
-Result<std::uint64_t> log_dir::recover_from(int rd) noexcept {
+bool log_dir::line_end_before(int rd, std::uint64_t end, std::uint64_t& at) noexcept {
+    while (end > 0) {
+        const std::uint64_t n = end < chunk_size ? end : chunk_size;
+        const std::uint64_t from = end - n;
+        if (io::files::pread_at(rd, chunk_, n, static_cast<off_t>(from)) !=
+            static_cast<ssize_t>(n)) {
+            return false;
+        }
+        for (std::uint64_t k = n; k > 0; --k) {
+            if (chunk_[k - 1] == '\n') {
+                at = from + k;
+                return true;
+            }
+        }
+        end = from;
+    }
+    at = 0;
+    return true;
+}
+
+void log_dir::read_last(int rd, std::uint64_t start, std::uint64_t end,
+                        last_record& last) noexcept {
+    const std::uint64_t len = end - start;
+    const std::size_t peek = len < chunk_size ? static_cast<std::size_t>(len) : chunk_size;
+    if (io::files::pread_at(rd, chunk_, peek, static_cast<off_t>(start)) ==
+        static_cast<ssize_t>(peek)) {
+        (void)parse_last_record(chunk_, peek, last);
+    }
+}
+
+void log_dir::last_of(std::string_view name, last_record& last) noexcept {
+    char n[name_room];
+    if (name.size() >= sizeof n) {
+        return;
+    }
+    std::memcpy(n, name.data(), name.size());
+    n[name.size()] = '\0';
+    const int rd = ::openat(dir_fd_, n, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (rd < 0) {
+        return;
+    }
+    struct stat st;
+    std::uint64_t whole = 0;
+    std::uint64_t start = 0;
+    if (::fstat(rd, &st) == 0 &&
+        line_end_before(rd, static_cast<std::uint64_t>(st.st_size), whole) && whole != 0 &&
+        line_end_before(rd, whole - 1, start)) {
+        read_last(rd, start, whole, last);
+    }
+    ::close(rd);
+}
+
+Result<std::uint64_t> log_dir::recover_from(int rd, last_record& last) noexcept {
     struct stat st;
     if (::fstat(rd, &st) != 0) {
         return fail(Reason::event_log_unavailable, errno, current_name());
     }
     const auto size = static_cast<std::uint64_t>(st.st_size);
-    // The offset just past the last '\n' before `end` (0: none).
-    auto line_end_before = [&](std::uint64_t end, std::uint64_t& at) -> bool {
-        while (end > 0) {
-            const std::uint64_t n = end < chunk_size ? end : chunk_size;
-            const std::uint64_t from = end - n;
-            if (io::files::pread_at(rd, chunk_, n, static_cast<off_t>(from)) !=
-                static_cast<ssize_t>(n)) {
-                return false;
-            }
-            for (std::uint64_t k = n; k > 0; --k) {
-                if (chunk_[k - 1] == '\n') {
-                    at = from + k;
-                    return true;
-                }
-            }
-            end = from;
-        }
-        at = 0;
-        return true;
-    };
     std::uint64_t whole = 0;
-    if (!line_end_before(size, whole)) {
+    if (!line_end_before(rd, size, whole)) {
         return fail(Reason::event_log_unavailable, errno, current_name());
     }
     const std::uint64_t cut = size - whole;
@@ -288,16 +432,12 @@ Result<std::uint64_t> log_dir::recover_from(int rd) noexcept {
         return cut; // empty: the name's seq is the next record's
     }
     std::uint64_t start = 0;
-    if (!line_end_before(whole - 1, start)) {
+    if (!line_end_before(rd, whole - 1, start)) {
         return fail(Reason::event_log_unavailable, errno, current_name());
     }
-    const std::uint64_t len = whole - start;
-    const std::size_t peek = len < 32 ? static_cast<std::size_t>(len) : 32;
-    std::uint64_t seq = 0;
-    if (io::files::pread_at(rd, chunk_, peek, static_cast<off_t>(start)) ==
-            static_cast<ssize_t>(peek) &&
-        line_seq(chunk_, peek, seq)) {
-        next_seq_ = seq + 1;
+    read_last(rd, start, whole, last);
+    if (last.found) {
+        next_seq_ = last.seq + 1;
         return cut;
     }
     // No seq on the last line (written by someone else): one per line.

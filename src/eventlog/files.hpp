@@ -35,11 +35,35 @@
 
 #include <custos/error.hpp>
 #include <custos/prune.hpp>
+#include <custos/text.hpp>
 
 #include "core/arena.hpp"
 #include "prune/scan.hpp"
 
 namespace custos::eventlog {
+
+// The log's last record as open() found it: the previous run's last line,
+// as much of it as tells how that run ended (its stop record or not, and
+// in which boot). Texts are kept only when they are plain ([A-Za-z0-9],
+// "-_.:+", no escapes) and fit: ids, times and names as custos writes
+// them; anything else is left empty.
+struct last_record {
+    bool found = false;       // a whole last line with a seq was read
+    std::uint64_t seq = 0;    // its "seq"
+    std::int64_t mono_ns = 0; // its "mono_ns" (the previous boot's clock)
+    bool has_exit = false;    // it has "exit":{"code":N}
+    std::int32_t exit_code = 0;
+    FixedText<64> boot_id; // "boot_id"
+    FixedText<31> ts;      // "ts" as written (RFC 3339 UTC)
+    FixedText<15> kind;    // "kind"
+    FixedText<63> name;    // "name"
+    FixedText<31> reason;  // "reason"
+};
+
+// Reads the members above from one encoded line (record.hpp's order; a
+// member is found by its key at the top level, before any nested object).
+// False (out.found false) when the line does not begin with {"seq":N.
+bool parse_last_record(const char* line, std::size_t len, last_record& out) noexcept;
 
 // What open() found.
 struct open_report {
@@ -48,6 +72,10 @@ struct open_report {
     std::uint64_t cut_bytes = 0; // a torn last line cut off (0: none)
     std::uint64_t next_seq = 0;  // the seq the next record gets
     char file[64] = {};          // the current file's name (NUL-terminated)
+    // The last whole line of the newest file, or of the one before it
+    // when the newest is empty (a rotation the previous run did not write
+    // into); not found when there is no earlier record.
+    last_record last;
 };
 
 // One page of read_since().
@@ -93,7 +121,10 @@ public:
     // cut_bytes says how much, for the caller's event), and the next seq
     // is the last whole line's "seq" + 1 (a last line without one: the
     // file's name seq + its line count), or the name's seq when the file
-    // is empty. No log file: one is created for `first_seq`. max_files
+    // is empty. open_report::last is that last whole line (the previous
+    // run's last record), read from the newest file or, when it is empty,
+    // the one before it (one more bounded tail read). No log file: one
+    // is created for `first_seq`. max_files
     // files are kept (the current one counts); a file grows to at most
     // max_file_bytes unless a single line is longer. Closes what an
     // earlier open() opened. Errors: InvalidArgument (max_files or
@@ -195,8 +226,16 @@ public:
 private:
     Result<void> open_file(std::uint64_t seq, bool create) noexcept;
     Result<void> rotate(std::uint64_t seq) noexcept;
-    Result<std::uint64_t> recover() noexcept;
-    Result<std::uint64_t> recover_from(int rd) noexcept;
+    Result<std::uint64_t> recover(last_record& last) noexcept;
+    Result<std::uint64_t> recover_from(int rd, last_record& last) noexcept;
+    // The offset just past the last '\n' before `end` of `rd` (0: none);
+    // false when a read fails.
+    bool line_end_before(int rd, std::uint64_t end, std::uint64_t& at) noexcept;
+    // Parses the line [start, end) of `rd` into `last` (its first
+    // chunk_size bytes: the members it keeps come first).
+    void read_last(int rd, std::uint64_t start, std::uint64_t end, last_record& last) noexcept;
+    // The last whole line of the file `name`, read only (nothing is cut).
+    void last_of(std::string_view name, last_record& last) noexcept;
     void prune_old() noexcept;
     PruneSpec spec() const noexcept;
     // The log file after (seq, name) in the order of read_since(), or with
