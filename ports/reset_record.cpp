@@ -571,4 +571,42 @@ FixedText<36> read_boot_id() noexcept {
     return FixedText<36>(s);
 }
 
+Result<std::uint32_t> read_sysfs_boot_status(std::string_view sysfs_root) noexcept {
+    constexpr std::string_view attr = "/class/watchdog/watchdog0/bootstatus";
+    char path[256];
+    if (sysfs_root.size() + attr.size() >= sizeof path) {
+        return fail(Reason::watchdog_unavailable, ENAMETOOLONG, sysfs_root);
+    }
+    std::memcpy(path, sysfs_root.data(), sysfs_root.size());
+    std::memcpy(path + sysfs_root.size(), attr.data(), attr.size());
+    path[sysfs_root.size() + attr.size()] = '\0';
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return fail(Reason::watchdog_unavailable, errno, "bootstatus");
+    }
+    char buf[32];
+    ssize_t n;
+    do {
+        n = ::read(fd, buf, sizeof buf);
+    } while (n < 0 && errno == EINTR);
+    const int err = errno;
+    ::close(fd);
+    if (n < 0) {
+        return fail(Reason::watchdog_unavailable, err, "bootstatus");
+    }
+    // "%u\n" (watchdog_dev.c bootstatus_show).
+    std::uint64_t v = 0;
+    ssize_t i = 0;
+    for (; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) {
+        v = v * 10 + static_cast<std::uint64_t>(buf[i] - '0');
+        if (v > 0xffffffffU) {
+            break;
+        }
+    }
+    if (i == 0 || v > 0xffffffffU || (i < n && buf[i] != '\n')) {
+        return fail(Reason::watchdog_unavailable, EINVAL, "bootstatus");
+    }
+    return static_cast<std::uint32_t>(v);
+}
+
 } // namespace custos::ports

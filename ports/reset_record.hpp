@@ -108,4 +108,13 @@ boot_verdict classify_boot(const Result<reset_record>& prev, std::string_view bo
 // This boot's id (/proc/sys/kernel/random/boot_id), or "" when unreadable.
 FixedText<36> read_boot_id() noexcept;
 
+// The first watchdog's boot status (WDIOF_* bits; WDIOF_CARDRESET: it
+// reset the board) from <sysfs_root>/class/watchdog/watchdog0/bootstatus,
+// read without opening the device (opening it would arm it). Needs
+// CONFIG_WATCHDOG_SYSFS. watchdog_unavailable with the errno when it
+// cannot be read (ENOENT: no watchdog, or no sysfs attribute), EINVAL when
+// it is not a decimal number, ENAMETOOLONG for a root too long. 0 is also
+// "unknown": many drivers never set it (PLATFORM.md §2).
+Result<std::uint32_t> read_sysfs_boot_status(std::string_view sysfs_root) noexcept;
+
 } // namespace custos::ports

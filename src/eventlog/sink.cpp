@@ -85,6 +85,12 @@ void sink::open_dir() noexcept {
     if (rep->next_seq > seq_) {
         seq_ = rep->next_seq; // continued from the last file
     }
+    if (!prev_taken_) {
+        // The previous run's last record: a reopen later (the directory
+        // was missing at init) finds this run's own records instead.
+        prev_ = rep->last;
+        prev_taken_ = true;
+    }
     if (rep->cut_bytes != 0) {
         char msg[record::message_cap];
         text_out o(msg, sizeof msg);
@@ -424,7 +430,7 @@ void sink::on_tick(io::timer& t) noexcept {
     self.arm_tick();
 }
 
-void sink::close() noexcept {
+void sink::close(const record* last) noexcept {
     if (r_ == nullptr) {
         return;
     }
@@ -442,13 +448,27 @@ void sink::close() noexcept {
             break;
         }
     }
-    closing_ = true;
     r_->cancel(tick_);
+    if (last != nullptr) {
+        // Room for it in the stages, whatever the records above took:
+        // they go out first (a write in flight has completed: run()
+        // returns only with none).
+        flush_now();
+        write(*last, true);
+    }
     if (!dir_.is_open()) {
         return;
     }
-    // The loop has ended: what is staged goes out now, synchronously (a
-    // write in flight has completed: run() returns only with none).
+    flush_now();
+    (void)dir_.sync();
+    dir_.close();
+}
+
+void sink::flush_now() noexcept {
+    if (!dir_.is_open()) {
+        return;
+    }
+    // The loop has ended: what is staged goes out now, synchronously.
     for (std::uint32_t k = 0; k < 2; ++k) {
         stage& s = stages_[filling_ ^ (k == 0 ? 1U : 0U)];
         while (s.nlines != 0 && !in_flight_) {
@@ -466,8 +486,6 @@ void sink::close() noexcept {
             drop_batch(s);
         }
     }
-    (void)dir_.sync();
-    dir_.close();
 }
 
 } // namespace custos::eventlog

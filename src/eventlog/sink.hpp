@@ -107,8 +107,15 @@ public:
 
     // At the runtime's stop, after the last event: folded records written,
     // the staging buffers written and synced synchronously (the loop has
-    // ended).
-    void close() noexcept;
+    // ended). `last`, when given (the stop record, previous.hpp), is
+    // written after everything else, so that it ends the log, and reaches
+    // the disk before the fsync.
+    void close(const record* last = nullptr) noexcept;
+
+    // The log's last record as the directory's open() found it at init
+    // (the previous run's; not found without a directory, or when it
+    // could not be opened then).
+    const last_record& previous() const noexcept { return prev_; }
 
     // True once since the last call when records were added (the control
     // plane's followers are to be woken).
@@ -180,6 +187,8 @@ private:
     // After a batch: the lines it wrote dropped from the front of `s`.
     static void drop_batch(stage& s) noexcept;
     void open_dir() noexcept;
+    // Writes the staging buffers out synchronously (close() only).
+    void flush_now() noexcept;
     void check_clock() noexcept;
     void report_losses() noexcept;
     void arm_tick() noexcept;
@@ -222,6 +231,8 @@ private:
     sink_counters stats_;
     char dir_path_[log_dir::path_room] = {};
     std::size_t dir_len_ = 0;
+    last_record prev_;
+    bool prev_taken_ = false; // prev_ is from the first open() that worked
     char boot_id_[boot_id_cap] = {};
     std::size_t boot_id_len_ = 0;
     char line_[max_line];

@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "control/http.hpp"
 #include "core/text_out.hpp"
+#include "eventlog/previous.hpp"
+#include "ports/reset_record.hpp"
 #include "runtime/impl.hpp"
 
 namespace custos {
@@ -183,8 +186,44 @@ void Runtime::impl::boot_record() noexcept {
     }
     r.set_message(o.view());
     elog.emit(r, true);
+    previous_run_record();
     current_sink.store(&elog, std::memory_order_release);
     open_capture();
+}
+
+// Without a watchdog's reset record (none configured, no state_file, or
+// nothing it could classify: its first boot, a damaged file), the event
+// log's last line says how the previous run ended. The watchdog's record
+// wins where it has one: it knows whether custos starved it.
+void Runtime::impl::previous_run_record() noexcept {
+    if (wd.on && wd.feeder.status().previous.cls != ResetClass::unknown) {
+        return;
+    }
+    eventlog::boot_status bs;
+    // The sysfs root: CUSTOS_SYSFS_ROOT for tests (a directory laid out
+    // like /sys), else /sys. Reading bootstatus does not open the device.
+    const char* root = std::getenv("CUSTOS_SYSFS_ROOT");
+    if (auto b = ports::read_sysfs_boot_status(root != nullptr && *root != '\0' ? root : "/sys");
+        b) {
+        bs.known = true;
+        bs.bits = *b;
+    }
+    if (wd.on) {
+        // The open device's own WDIOC_GETBOOTSTATUS (0 when it has none).
+        bs.bits |= wd.feeder.status().previous.boot_status;
+        bs.known = bs.known || wd.feeder.status().previous.boot_status != 0;
+    }
+    eventlog::record r;
+    if (eventlog::previous_run_record(elog.previous(), ctl.ctx.boot_id, bs, to_ns(reactor.now()),
+                                      status::wall_now_ns(), r)) {
+        elog.emit(r, true);
+    }
+}
+
+void Runtime::impl::close_eventlog() noexcept {
+    const eventlog::record last = eventlog::stop_record(
+        exit_status, to_ns(reactor.now()), status::wall_now_ns(), static_cast<int>(::getpid()));
+    elog.close(&last);
 }
 
 void Runtime::impl::forget_eventlog() noexcept {

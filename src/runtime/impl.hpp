@@ -491,6 +491,11 @@ struct Runtime::impl final : sup::host,
     // The event log (eventlog.cpp).
     Result<void> open_eventlog(const Table& t) noexcept;
     void boot_record() noexcept;
+    // After the boot record: how the previous run ended (eventlog/previous.hpp),
+    // unless the watchdog's reset record has classified it.
+    void previous_run_record() noexcept;
+    // At the end of run(): the stop record last, then the log closed.
+    void close_eventlog() noexcept;
     void forget_eventlog() noexcept;
     // The event log could not write for want of space: the services'
     // oldest captured-output archives go first (output.cpp).

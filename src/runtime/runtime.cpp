@@ -458,7 +458,7 @@ void Runtime::run() noexcept {
     // The last snapshot. Its event-log turn (after_turn) may start a write
     // of what the stop left staged (the watchdog's close): waited for
     // below with the rest, or close() would find it in flight and write
-    // nothing more.
+    // nothing more (the stop record included).
     rt.publish();
     // Writes still on the disk (io_uring): waited for, at most a second,
     // so that the closes write after them, in order.
@@ -471,8 +471,8 @@ void Runtime::run() noexcept {
         }
         rt.reactor.cancel(rt.settle);
     }
-    rt.cap.close(); // what is left, written now; then the files closed
-    rt.elog.close(); // the last records, written and synced
+    rt.cap.close();      // what is left, written now; then the files closed
+    rt.close_eventlog(); // the last records and the stop record, written and synced
 }
 
 void Runtime::stop() noexcept {
