@@ -3,11 +3,12 @@
 # `custosctl events` (the boot record, service transitions; --json lines
 # jq reads; -f prints what happens after it started), GET /events with
 # curl (since/limit, ?follow with nothing new, bad queries: 400), the seq
-# going on across a custosd restart on the same [log] dir, GET /events
-# and `custosctl events --since 1` replaying from the files what a 4 KiB
-# RAM ring no longer holds (X-Custos-Next, X-Custos-Lost after the oldest
-# file is deleted), and custosd --check with a [log] section (good, and
-# bad values at FILE:LINE).
+# going on across a custosd restart on the same [log] dir, the record of
+# how the previous run ended (SIGTERM: orderly; SIGKILL: without its stop
+# record), GET /events and `custosctl events --since 1` replaying from the
+# files what a 4 KiB RAM ring no longer holds (X-Custos-Next, X-Custos-Lost
+# after the oldest file is deleted), and custosd --check with a [log]
+# section (good, and bad values at FILE:LINE).
 # Parts whose tool is missing (curl, jq) are reported as skipped; the
 # whole test exits 77 when the forced backend is not available.
 #
@@ -251,6 +252,40 @@ if have jq; then
     else
         fail "$boots boot records in the files after two runs"
     fi
+fi
+
+# --- how the previous run ended, without a watchdog ---
+if have jq; then
+    # The first run ended with SIGTERM: its stop record last, and this run's
+    # record says so, naming that record's seq.
+    stop_seq=$(cat "$T"/log/events-*.jsonl | jq -r 'select(.reason == "RuntimeStop" and
+        .kind == "log") | .seq' | tail -n 1)
+    ctl events --json >"$T/ev.json" 2>"$T/err"
+    orderly=$(jq -r 'select(.reason == "PreviousBootOrderly") | .fields.prev_seq' "$T/ev.json")
+    if [ -n "$stop_seq" ] && [ "$orderly" = "$stop_seq" ]; then
+        pass "after SIGTERM: PreviousBootOrderly names the stop record #$stop_seq"
+    else
+        fail "after SIGTERM: stop record #$stop_seq, PreviousBootOrderly: '$orderly' in $(cat "$T/ev.json")"
+    fi
+    # SIGKILL: no stop record; the next run says so, with the last seq.
+    kill -KILL "$DAEMON"
+    wait "$DAEMON" 2>/dev/null
+    DAEMON=
+    # The files' names sort by seq (zero-padded): the last line of them all.
+    last_seq=$(cat "$T"/log/events-*.jsonl | tail -n 1 | jq -r .seq)
+    start_daemon
+    ctl events --json >"$T/ev.json" 2>"$T/err"
+    unclean=$(jq -r 'select(.reason == "PreviousBootRestarted") |
+        "\(.fields.prev_seq) \(.fields.rebooted)"' "$T/ev.json")
+    if [ "$unclean" = "$last_seq no" ] &&
+        jq -r 'select(.reason == "PreviousBootRestarted") | .message' "$T/ev.json" |
+        grep -q "ended without its stop record; last record seq $last_seq"; then
+        pass "after SIGKILL: PreviousBootRestarted, last record #$last_seq, same boot"
+    else
+        fail "after SIGKILL (last #$last_seq): '$unclean' in $(cat "$T/ev.json")"
+    fi
+else
+    skip "jq not installed: the previous run's record not checked"
 fi
 stop_daemon
 
