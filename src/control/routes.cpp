@@ -185,10 +185,15 @@ bool server::serve_feed(conn& c, std::uint32_t fi, bool can_wait) noexcept {
     return true;
 }
 
-void server::wake_feeds() noexcept {
+void server::wake_feeds(std::string_view component) noexcept {
+    const std::uint32_t only = component.empty() ? UINT32_MAX : find_feed(component);
+    if (!component.empty() && only == UINT32_MAX) {
+        return;
+    }
     for (std::uint32_t i = 0; i < nslots_; ++i) {
         conn& c = slots_[i];
-        if (c.state != conn::phase::waiting || c.waiting != conn::wait_kind::feed) {
+        if (c.state != conn::phase::waiting || c.waiting != conn::wait_kind::feed ||
+            (only != UINT32_MAX && c.subject != only)) {
             continue;
         }
         if (serve_feed(c, c.subject, true)) {

@@ -148,8 +148,9 @@ public:
     static constexpr std::uint32_t max_feeds = 4;
     [[nodiscard]] Result<void> add_feed(std::string_view component, feed_handler handler,
                                         void* ctx) noexcept;
-    // Something new for the feeds: every parked follower asks again.
-    void wake_feeds() noexcept;
+    // Something new for the feeds: every parked follower (of `component`'s
+    // feed; empty: of every feed) asks again.
+    void wake_feeds(std::string_view component = {}) noexcept;
 
     // An appliance route (Runtime::add_control_route): before start().
     // Errors: InvalidArgument, CapacityExceeded (see runtime.hpp).

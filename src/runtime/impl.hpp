@@ -278,6 +278,7 @@ struct Runtime::impl final : sup::host,
     // The services' captured output (output.cpp), per slot.
     capture::sink cap;
     capture::slot_spec* cap_specs = nullptr; // init only: what layout_capture() lays out
+    bool logs_new = false;                   // output came this turn (logs followers)
     bool elog_dir_set = false;               // Table::log.dir was given
     LogConfig logcfg;                        // Table::log, its dir made absolute
     char log_dir_abs[256] = {};
@@ -485,7 +486,11 @@ struct Runtime::impl final : sup::host,
             make_room_for_log();
         }
         if (elog.take_new()) {
-            ctl.server.wake_feeds(); // GET /events?follow
+            ctl.server.wake_feeds("events"); // GET /events?follow
+        }
+        if (logs_new) {
+            logs_new = false;
+            ctl.server.wake_feeds("logs"); // GET /services/NAME/logs?follow
         }
     }
     // The event log (eventlog.cpp).

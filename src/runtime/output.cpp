@@ -90,9 +90,7 @@ void Runtime::impl::on_output(std::uint32_t slot, int stream, const char* data,
                               std::size_t len) noexcept {
     cap.on_output(slot, stream, data, len, status::wall_now_ns(), to_ns(reactor.now()),
                   elog.clock_trusted());
-    if (ctl.server.enabled()) {
-        ctl.server.wake_feeds();
-    }
+    logs_new = true; // the logs followers are asked again once this turn is done
 }
 
 } // namespace custos

@@ -38,6 +38,7 @@ void Runtime::impl::exited(std::uint32_t i, const ExitInfo& e) noexcept {
     forget_probes(i);
     // Its last partial line, before the exit's records.
     cap.on_stop(i, status::wall_now_ns(), to_ns(reactor.now()), elog.clock_trusted());
+    logs_new = true;
     sup.on_exit(i, e);
 }
 
