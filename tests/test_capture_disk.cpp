@@ -158,14 +158,19 @@ TEST_CASE("on a reactor: batches go out as write ops; the files hold what the ri
         g.out(1, "b\n");
     }
     // a's 30 000 bytes: three full batches (81 lines, 8100 bytes) handed
-    // off as they filled: one in flight, two queued; none written yet.
+    // off as they filled: the first went to a write, the next two were
+    // copied into one buffer behind it; none written yet.
     CHECK(g.s.busy());
     g.turn();
     g.settle();
     CHECK(!g.s.busy());
     CHECK(g.s.counters(0).written_bytes == 30000);
     CHECK(g.s.counters(1).written_bytes == 300 * 16);
-    CHECK(g.r.stats().ops_completed - writes_before >= 5); // a's 4 batches, b's 1
+    // Fewer writes than batches (a's 4, b's 1): those that waited went
+    // out together.
+    const std::uint64_t writes = g.r.stats().ops_completed - writes_before;
+    CHECK(writes >= 3);
+    CHECK(writes <= 4);
     CHECK(slurp(t.at("a/current")) == g.ring(0).substr(g.ring(0).size() - 30000));
     CHECK(slurp(t.at("b/current")) == g.ring(1));
     CHECK(g.s.counters(0).dropped_bytes == 0);
@@ -206,8 +211,8 @@ TEST_CASE("a stalled disk: batches past max_queued are dropped at once, counted,
     REQUIRE(g.s.files_of(0)->is_stream());
     CHECK(!g.s.files_of(1)->is_stream());
     // 1 MiB of lines, with turns between, and nobody reading: the pipe
-    // takes 64 KiB, then one write waits, max_queued - 1 batches wait
-    // behind it, and the rest are dropped as they fill.
+    // takes 64 KiB, then one write waits, max_queued - 1 buffers fill
+    // behind it, and the rest are dropped as they come.
     const std::string text(85, 's');
     std::uint64_t emitted = 0;
     for (int k = 0; k < 10486; ++k) {

@@ -8,7 +8,8 @@
 
 namespace custos::capture {
 
-// A write buffer: files::marker_room bytes, then a batch of lines.
+// A write buffer: files::marker_room bytes, then up to write_bytes of
+// lines (batches appended while it waits).
 struct sink::wbuf {
     io::op op;
     char* mem = nullptr;
@@ -26,7 +27,8 @@ struct sink::slot {
     ring lines;
     files disk;
     sink* owner = nullptr;
-    wbuf* fill = nullptr; // the batch being filled, file slots only
+    char* fill = nullptr; // the batch being filled (batch_bytes), file slots only
+    std::size_t fill_len = 0;
     wbuf* head = nullptr; // queued batches, oldest first; the head is in flight
     wbuf* tail = nullptr;
     std::uint32_t queued = 0;
@@ -64,7 +66,7 @@ OutputMode resolve(OutputMode m, bool have_dir) noexcept {
 // (the measuring pass).
 sink::wbuf* sink::take_wbuf(arena& mem) noexcept {
     auto* w = mem.make_array<wbuf>(1);
-    auto* m = static_cast<char*>(mem.take_unzeroed(files::marker_room + batch_bytes, 64));
+    auto* m = static_cast<char*>(mem.take_unzeroed(files::marker_room + write_bytes, 64));
     if (w == nullptr || m == nullptr) {
         return nullptr;
     }
@@ -90,6 +92,9 @@ void sink::close() noexcept {
                 s.disk.drop_unwritten(w->len);
                 totals_.dropped_bytes += w->len;
             }
+            s.disk.drop_unwritten(s.fill_len);
+            totals_.dropped_bytes += s.fill_len;
+            s.fill_len = 0;
             s.head->next = nullptr;
             s.tail = s.head;
             queued_ -= s.queued - 1;
@@ -135,6 +140,9 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
     batch_limit_ = file_bytes_ != 0 && file_bytes_ < batch_bytes
                        ? static_cast<std::size_t>(file_bytes_)
                        : batch_bytes;
+    write_limit_ = file_bytes_ != 0 && file_bytes_ < write_bytes
+                       ? static_cast<std::size_t>(file_bytes_)
+                       : write_bytes;
 
     // On the measuring pass nothing fits: every take still counts, and
     // each part is measured on a stand-in, so mem.needed() is the total.
@@ -160,9 +168,9 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
             }
             ok = false;
         }
-        wbuf* batch = nullptr;
+        char* batch = nullptr;
         if (m == OutputMode::file) {
-            batch = take_wbuf(mem);
+            batch = static_cast<char*>(mem.take_unzeroed(batch_bytes, 64));
             ok = ok && batch != nullptr;
             files stand_in_files;
             files& f = arr != nullptr ? arr[i].disk : stand_in_files;
@@ -179,9 +187,6 @@ Result<void> sink::reserve(arena& mem, std::span<const slot_spec> specs,
             s.out.bind(bo, stream_id::out);
             s.err.bind(be, stream_id::err);
             s.fill = batch;
-            if (batch != nullptr) {
-                batch->owner = &s;
-            }
             s.capture = true;
             s.file_mode = m == OutputMode::file;
         }
@@ -266,11 +271,11 @@ void sink::on_line(void* ctx, const char* line, std::size_t len) noexcept {
     if (!s.file_mode || !s.disk.is_open()) {
         return;
     }
-    if (s.fill->len + len > self.batch_limit_) {
+    if (s.fill_len + len > self.batch_limit_) {
         self.hand_off(s);
     }
-    std::memcpy(s.fill->lines() + s.fill->len, line, len);
-    s.fill->len += len;
+    std::memcpy(s.fill + s.fill_len, line, len);
+    s.fill_len += len;
     if (!s.dirty) {
         s.dirty = true;
         self.dirty_[self.dirty_count_++] = static_cast<std::uint32_t>(&s - self.slots_);
@@ -278,25 +283,33 @@ void sink::on_line(void* ctx, const char* line, std::size_t len) noexcept {
 }
 
 void sink::hand_off(slot& s) noexcept {
-    wbuf* w = s.fill;
-    if (w->len == 0) {
+    const std::size_t n = s.fill_len;
+    if (n == 0) {
+        return;
+    }
+    s.fill_len = 0;
+    // Appended to the batch waiting behind the write in flight when it
+    // has room and no gap came between: one write takes them all.
+    wbuf* t = s.tail;
+    if (t != nullptr && !(s.writing && t == s.head) && s.gap == 0 && t->len + n <= write_limit_) {
+        std::memcpy(t->lines() + t->len, s.fill, n);
+        t->len += n;
         return;
     }
     if (s.queued >= max_queued || free_ == nullptr) {
         // The disk has not kept up: this batch is lost to it (the ring
-        // has the lines), and the buffer is filled again.
-        // The gap is after the batches queued now: the marker goes with
-        // the first one after them.
-        s.disk.drop_unwritten(w->len);
-        totals_.dropped_bytes += w->len;
-        s.gap += w->len;
-        w->len = 0;
+        // has the lines). The gap is after the batches queued now: the
+        // marker goes with the first one after them.
+        s.disk.drop_unwritten(n);
+        totals_.dropped_bytes += n;
+        s.gap += n;
         return;
     }
-    s.fill = free_;
-    free_ = free_->next;
-    s.fill->owner = &s;
-    s.fill->len = 0;
+    wbuf* w = free_;
+    free_ = w->next;
+    w->owner = &s;
+    std::memcpy(w->lines(), s.fill, n);
+    w->len = n;
     w->next = nullptr;
     w->gap = s.gap;
     s.gap = 0;

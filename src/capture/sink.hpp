@@ -5,8 +5,8 @@
 // Owns, per service slot (laid out once from the caller's arena:
 // reserve(), two passes): two framers (stdout, stderr), a ring of
 // output_ring_bytes, and in file mode the files of <dir>/<service>/ and
-// the write buffer it fills; shared by all, spare_buffers more write
-// buffers and one pruner workspace. Nothing is allocated after
+// the batch it fills; shared by all, spare_buffers write buffers and one
+// pruner workspace. Nothing is allocated after
 // reserve(); nothing here ever blocks a service (the pipe is the process
 // host's and is always drained: a full or slow disk drops bytes, counted,
 // and the ring never refuses a line).
@@ -17,22 +17,23 @@
 // slot whose files did not open (open_files() failed, or was not called)
 // keeps its ring only.
 //
-// Writes: a line for the files goes into the slot's write buffer (its
-// batch). A batch is handed off when the next line does not fit (a batch
-// holds at most batch_bytes, and at most output_file_bytes, so rotation
-// between batches keeps files within their size), by flush() (the
-// reactor calls it once per turn, after delivering that turn's output)
-// and by on_stop(): the slot takes a free buffer from the spares and its
-// full one joins the slot's queue. One write per slot is in flight at a
-// time, the reactor's write op on the O_APPEND descriptor (io_uring: the
-// disk's wait is off the loop; epoll: regular files are always "ready",
-// so the write happens at submit); the next queued one starts when it
-// completes. A slot holds at most max_queued batches; when it has that
-// many, or no spare is free, the batch is dropped at once (counted,
-// and a marker "the disk was too slow" precedes the next write that
-// works): a stalled disk costs output, never memory or a blocked service.
-// flush() leaves a slot's partial batch to fill while the slot has a
-// write in flight, so a fast writer's lines go out in full batches.
+// Writes: a line for the files goes into the slot's batch (batch_bytes).
+// A batch is handed off when the next line does not fit (a batch holds
+// at most batch_bytes, and at most output_file_bytes, so rotation between
+// writes keeps files within their size), by flush() (the reactor calls it
+// once per turn, after delivering that turn's output) and by on_stop():
+// it is copied into a write buffer from the shared spares, or appended to
+// the one waiting behind the slot's write in flight (up to write_bytes),
+// so that a writer faster than the disk's latency gets larger writes. One
+// write per slot is in flight at a time, the reactor's write op on the
+// O_APPEND descriptor (io_uring: the disk's wait is off the loop; epoll:
+// regular files are always "ready", so the write happens at submit); the
+// next queued one starts when it completes. A slot holds at most
+// max_queued write buffers; when it has that many, or no spare is free,
+// the batch is dropped at once (counted, and a marker "the disk was too
+// slow" precedes the next write, where the gap is): a stalled disk costs
+// output, never memory or a blocked service. flush() leaves a slot's
+// partial batch to fill while the slot has a write in flight.
 //
 // Without a reactor (attach() not called: tests, tools) each write is
 // made synchronously at hand-off, through the same completion path.
@@ -92,10 +93,13 @@ public:
     // A batch holds at least one longest line.
     static constexpr std::size_t batch_bytes = 8192;
     static_assert(batch_bytes >= max_line);
-    // Write buffers beyond each file slot's own, shared; batches a slot
-    // may hold (written, in flight or queued) at once.
-    static constexpr std::uint32_t spare_buffers = 8;
-    static constexpr std::uint32_t max_queued = 4;
+    // Write buffers, shared by the file slots: each takes the batches a
+    // slot hands off while its write is in flight, up to write_bytes, so
+    // that one write takes them all; a slot may hold max_queued of them
+    // (the one in flight included).
+    static constexpr std::size_t write_bytes = 64 * 1024;
+    static constexpr std::uint32_t spare_buffers = 6;
+    static constexpr std::uint32_t max_queued = 3;
 
     sink() = default;
     ~sink();
@@ -177,6 +181,7 @@ private:
     wbuf* free_ = nullptr; // spare write buffers
     std::uint32_t queued_ = 0;
     std::size_t batch_limit_ = batch_bytes;
+    std::size_t write_limit_ = write_bytes;
     slot* slots_ = nullptr;
     std::uint32_t count_ = 0;
     std::uint32_t* dirty_ = nullptr; // slots whose batch holds lines
