@@ -66,12 +66,12 @@ int main() {
     if (int rc = custos_test::probe_backend(); rc != 0) {
         return rc; // 77: the backend CUSTOS_BACKEND asks for is not here
     }
-    static io::reactor r;
-    if (!r.init().has_value()) {
+    static io::reactor loop;
+    if (!loop.init().has_value()) {
         std::printf("FAIL: reactor init\n");
         return 1;
     }
-    s.attach(r);
+    s.attach(loop);
     if (s.reserve(mem, slots, cfg).has_value() || !mem.reserve(mem.needed()) ||
         !s.reserve(mem, slots, cfg).has_value()) {
         std::printf("FAIL: reserve\n");
@@ -98,7 +98,7 @@ int main() {
     s.on_output(0, 1, "warm\n", 5, 1'796'680'258'123'456'789, 1, true);
     s.flush();
     while (s.busy()) {
-        r.run_once(true);
+        loop.run_once(true);
     }
 
     const std::uint64_t before = custos_test::allocation_count();
@@ -119,7 +119,7 @@ int main() {
         }
         s.flush();
         while (s.busy()) {
-            r.run_once(true); // the writes' completions
+            loop.run_once(true); // the writes' completions
             s.flush();
         }
         mono += 10'000'000;
