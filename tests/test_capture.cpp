@@ -387,17 +387,6 @@ struct tmp_dir : custos_test::scratch_dir {
         ::pclose(p);
         return out;
     }
-    std::string read(const std::string& name) const {
-        std::string out;
-        FILE* f = std::fopen(at(name).c_str(), "rb");
-        REQUIRE(f != nullptr);
-        char b[4096];
-        for (std::size_t n; (n = std::fread(b, 1, sizeof b, f)) > 0;) {
-            out.append(b, n);
-        }
-        std::fclose(f);
-        return out;
-    }
     void write(const std::string& name, sv body) const {
         const int fd = ::open(at(name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
         REQUIRE(fd >= 0);

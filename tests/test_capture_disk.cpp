@@ -29,6 +29,7 @@
 
 #include "backend_probe.hpp"
 #include "capture/sink.hpp"
+#include "rss.hpp"
 #include "scratch_dir.hpp"
 
 using namespace custos;
@@ -38,18 +39,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::int64_t ms = 1'000'000;
-
-std::string slurp(const std::string& path) {
-    std::string out;
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    REQUIRE(f != nullptr);
-    char b[4096];
-    for (std::size_t n; (n = std::fread(b, 1, sizeof b, f)) > 0;) {
-        out.append(b, n);
-    }
-    std::fclose(f);
-    return out;
-}
 
 // A sink on a reactor, with its memory.
 struct rig {
@@ -171,8 +160,8 @@ TEST_CASE("on a reactor: batches go out as write ops; the files hold what the ri
     const std::uint64_t writes = g.r.stats().ops_completed - writes_before;
     CHECK(writes >= 3);
     CHECK(writes <= 4);
-    CHECK(slurp(t.at("a/current")) == g.ring(0).substr(g.ring(0).size() - 30000));
-    CHECK(slurp(t.at("b/current")) == g.ring(1));
+    CHECK(t.read("a/current") == g.ring(0).substr(g.ring(0).size() - 30000));
+    CHECK(t.read("b/current") == g.ring(1));
     CHECK(g.s.counters(0).dropped_bytes == 0);
     // A partial batch while a write is in flight waits for it, then goes
     // out whole; on_stop() and close() write what is left.
@@ -183,7 +172,7 @@ TEST_CASE("on a reactor: batches go out as write ops; the files hold what the ri
     g.s.on_stop(0, 0, 2000 * ms, false);
     g.settle();
     g.s.close();
-    const std::string a = slurp(t.at("a/current"));
+    const std::string a = t.read("a/current");
     // (A line is stamped when its first byte came.)
     const std::string last = "+1.000 stdout one\n+1.000 stdout two\n+1.000 stdout three\n";
     REQUIRE(a.size() == 30000 + last.size());
@@ -236,7 +225,7 @@ TEST_CASE("a stalled disk: batches past max_queued are dropped at once, counted,
     CHECK(g.s.totals().dropped_bytes == c.dropped_bytes);
     // Another service's disk is not held up by this one's.
     g.settle();
-    CHECK(slurp(t.at("quiet/current")) == "+1.000 stdout quiet goes on\n");
+    CHECK(t.read("quiet/current") == "+1.000 stdout quiet goes on\n");
     // The ring never refused a line.
     CHECK(g.s.output(0).next() == 10487);
 
@@ -285,26 +274,6 @@ std::string svc_helper() {
     const char* p = std::getenv("CUSTOS_SVC_HELPER");
     return p != nullptr ? p : "";
 }
-
-long rss_kib() {
-    std::FILE* f = std::fopen("/proc/self/status", "r");
-    if (f == nullptr) {
-        return 0;
-    }
-    char line[256];
-    long kib = 0;
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-        if (std::strncmp(line, "VmRSS:", 6) == 0) {
-            kib = std::strtol(line + 6, nullptr, 10);
-        }
-    }
-    std::fclose(f);
-    return kib;
-}
-
-} // namespace
-
-namespace {
 
 struct flood_run {
     bool exited = false;
@@ -370,11 +339,11 @@ void flood_into_slow_disk(std::uint64_t total, flood_run& out) {
             }
         },
         &st);
-    out.rss_before = rss_kib();
+    out.rss_before = custos_test::rss_kib();
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(st.rt.start().has_value());
     st.rt.run();
-    out.rss_after = rss_kib();
+    out.rss_after = custos_test::rss_kib();
     writer_gone.store(true);
     reader.join();
     ::close(rd);

@@ -31,6 +31,7 @@
 #include "io/reactor.hpp"
 #include "process/host.hpp"
 #include "process/spawn.hpp"
+#include "rss.hpp"
 
 #ifdef CUSTOS_TEST_COUNT_ALLOC
 #include "counting_alloc.hpp"
@@ -150,21 +151,6 @@ int open_fds() {
 }
 
 // custos's resident set, from /proc/self/status (KiB; 0 when unreadable).
-long rss_kib() {
-    std::FILE* f = std::fopen("/proc/self/status", "r");
-    if (f == nullptr) {
-        return 0;
-    }
-    char line[256];
-    long kib = 0;
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-        if (std::strncmp(line, "VmRSS:", 6) == 0) {
-            kib = std::strtol(line + 6, nullptr, 10);
-        }
-    }
-    std::fclose(f);
-    return kib;
-}
 
 template <class Events>
 struct rig {
@@ -316,7 +302,7 @@ TEST_CASE("flood: 100 MB to stdout with nobody consuming: it finishes, every byt
     // before the resident set is measured.
     REQUIRE(t.h.spawn(0).has_value());
     REQUIRE(t.run_until([&] { return ev.exits[0] == 1 && t.h.output_bytes(0) == 24; }));
-    const long before = rss_kib();
+    const long before = custos_test::rss_kib();
     const auto started = std::chrono::steady_clock::now();
     auto s = t.h.spawn(1);
     REQUIRE_MESSAGE(s.has_value(), (s ? "" : format(s.error())));
@@ -330,7 +316,7 @@ TEST_CASE("flood: 100 MB to stdout with nobody consuming: it finishes, every byt
     t.r.run_once(false);
     CHECK(t.h.output_bytes(1) == total);
     CHECK(t.h.stats().output_bytes == total + 24);
-    const long after = rss_kib();
+    const long after = custos_test::rss_kib();
     MESSAGE(
         "100 MB drained in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                              << " ms; RSS " << before << " -> " << after << " KiB; backend "
