@@ -934,6 +934,19 @@ TEST_CASE("reload: what only a restart applies is refused - naming it: nothing c
     CHECK(r.reason == Reason::reload_unsupported);
     CHECK(has(r.subject, "[custos] settings"));
 
+    // The [log] section: every field is laid out at init.
+    const reload_result lg =
+        w.reload_by_signal(w.make(abc(), [](owned_table& o) { o.t.log.output_files = 7; }));
+    INFO(show(lg));
+    CHECK(!lg.ok);
+    CHECK(lg.reason == Reason::reload_unsupported);
+    CHECK(has(lg.subject, "[log]"));
+    const reload_result lc = w.reload_by_signal(
+        w.make(abc(), [](owned_table& o) { o.t.log.clock = ClockTrust::untrusted; }));
+    INFO(show(lc));
+    CHECK(!lc.ok);
+    CHECK(has(lc.subject, "[log]"));
+
     std::this_thread::sleep_for(200ms);
     check_unchanged(before, w.look());
     CHECK(w.transition_count() == t0);

@@ -118,6 +118,16 @@ bool same_control(const ControlConfig& a, const ControlConfig& b) noexcept {
            a.metrics_textfile_interval == b.metrics_textfile_interval;
 }
 
+// The event log and the capture sink are laid out at init from these (ring
+// and file sizes, the directory): a restart applies a change.
+bool same_log(const LogConfig& a, const LogConfig& b) noexcept {
+    return a.dir == b.dir && a.max_file_bytes == b.max_file_bytes && a.max_files == b.max_files &&
+           a.ring_bytes == b.ring_bytes && a.fold_window == b.fold_window &&
+           a.sync_interval == b.sync_interval && a.output_file_bytes == b.output_file_bytes &&
+           a.output_files == b.output_files && a.output_ring_bytes == b.output_ring_bytes &&
+           a.clock == b.clock;
+}
+
 std::string_view first_unsupported(const Table& a, const Table& b, char* out,
                                    std::size_t cap) noexcept {
     int n = 0;
@@ -130,6 +140,8 @@ std::string_view first_unsupported(const Table& a, const Table& b, char* out,
         n = std::snprintf(out, cap, "[watchdog]");
     } else if (!same_control(a.control, b.control)) {
         n = std::snprintf(out, cap, "[control]");
+    } else if (!same_log(a.log, b.log)) {
+        n = std::snprintf(out, cap, "[log]");
     } else {
         for (std::size_t m = 0; n == 0 && m < a.monitors.size(); ++m) {
             if (!same_monitor(a.monitors[m], b.monitors[m])) {

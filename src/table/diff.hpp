@@ -5,7 +5,8 @@
 // executable's path, the user and group ids): a new binary at another
 // place in PATH, or a user whose uid changed, is a change; probes alike.
 // The sections a reload does not apply (the runtime settings, the
-// monitors, the watchdog, the control plane) are compared whole:
+// monitors, the watchdog, the control plane, the [log] section) are compared
+// whole:
 // first_unsupported() names the first that differs, for ReloadUnsupported.
 //
 // Pure functions over the public types: no state, no allocation.
@@ -34,10 +35,11 @@ bool same_monitor(const MonitorSpec& a, const MonitorSpec& b) noexcept;
 bool same_runtime(const RuntimeConfig& a, const RuntimeConfig& b) noexcept;
 bool same_watchdog(const WatchdogConfig& a, const WatchdogConfig& b) noexcept;
 bool same_control(const ControlConfig& a, const ControlConfig& b) noexcept;
+bool same_log(const LogConfig& a, const LogConfig& b) noexcept;
 
 // The first part of `b` a reload cannot apply over `a`, as an operator
 // reads it ("[custos] settings", "monitors (2 before, 3 now)",
-// "monitor 'x'", "[watchdog]", "[control]"), written to `out`
+// "monitor 'x'", "[watchdog]", "[control]", "[log]"), written to `out`
 // (NUL-terminated); empty when there is none.
 std::string_view first_unsupported(const Table& a, const Table& b, char* out,
                                    std::size_t cap) noexcept;
