@@ -359,6 +359,14 @@ if ctl_rc 1 "reload of a changed [custos] section" reload; then
         fail "reload of a changed [custos]: $(cat "$T/err")"
     fi
 fi
+{ cat "$T/c.orig"; printf '\n[log]\nfold_window = 3s\n'; } >"$T/c.ini"
+if ctl_rc 1 "reload of a changed [log] section" reload; then
+    if grep -q "ReloadUnsupported" "$T/err" && grep -qF "[log] changed" "$T/err"; then
+        pass "a [log] change needs a restart, and says so"
+    else
+        fail "reload of a changed [log]: $(cat "$T/err")"
+    fi
+fi
 if [ "$(pid_of web)" = "$web_pid" ] && [ "$(pid_of worker)" = "$worker_pid" ]; then
     pass "the refused reloads touched nothing (web and worker keep their pids)"
 else
