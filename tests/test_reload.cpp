@@ -946,6 +946,14 @@ TEST_CASE("reload: what only a restart applies is refused - naming it: nothing c
     INFO(show(lc));
     CHECK(!lc.ok);
     CHECK(has(lc.subject, "[log]"));
+    // A kept service's output mode: its pipes and capture are laid out at
+    // init.
+    const reload_result out = w.reload_by_signal(
+        w.make(abc(), [](owned_table& o) { o.specs[0].output = OutputMode::null; }));
+    INFO(show(out));
+    CHECK(!out.ok);
+    CHECK(out.reason == Reason::reload_unsupported);
+    CHECK(has(out.subject, "output"));
 
     std::this_thread::sleep_for(200ms);
     check_unchanged(before, w.look());

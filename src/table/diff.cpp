@@ -128,6 +128,23 @@ bool same_log(const LogConfig& a, const LogConfig& b) noexcept {
            a.clock == b.clock;
 }
 
+namespace {
+
+// A service in both tables whose `output` differs: its pipes and its
+// capture slot were laid out at init for the first (a restart applies it).
+const ServiceSpec* changed_output(const Table& a, const Table& b) noexcept {
+    for (const ServiceSpec& nb : b.services) {
+        for (const ServiceSpec& na : a.services) {
+            if (na.name == nb.name && na.output != nb.output) {
+                return &nb;
+            }
+        }
+    }
+    return nullptr;
+}
+
+} // namespace
+
 std::string_view first_unsupported(const Table& a, const Table& b, char* out,
                                    std::size_t cap) noexcept {
     int n = 0;
@@ -142,6 +159,9 @@ std::string_view first_unsupported(const Table& a, const Table& b, char* out,
         n = std::snprintf(out, cap, "[control]");
     } else if (!same_log(a.log, b.log)) {
         n = std::snprintf(out, cap, "[log]");
+    } else if (const ServiceSpec* c = changed_output(a, b); c != nullptr) {
+        n = std::snprintf(out, cap, "service '%.*s' output", static_cast<int>(c->name.size()),
+                          c->name.data());
     } else {
         for (std::size_t m = 0; n == 0 && m < a.monitors.size(); ++m) {
             if (!same_monitor(a.monitors[m], b.monitors[m])) {
