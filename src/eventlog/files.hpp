@@ -222,6 +222,9 @@ public:
 
     // The seq at the start of a line ({"seq":N), false when it has none.
     static bool line_seq(const char* line, std::size_t len, std::uint64_t& out) noexcept;
+    // The seq in a log file's name (events-<seq>-...jsonl), false when the
+    // name is not the log's.
+    static bool name_seq(std::string_view name, std::uint64_t& seq) noexcept;
 
 private:
     Result<void> open_file(std::uint64_t seq, bool create) noexcept;
